@@ -1,0 +1,174 @@
+//! The ledger: what earlier applies did, read from the audit log. The audit log is JSON Lines,
+//! one [`AuditRecord`] per executed action, hash-chained (DESIGN §5.1). The planner reads it
+//! leniently through [`Ledger`]: it needs to know when a membership began and which seats were
+//! reclaimed. Writing and verifying the chain live with the applier.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When the action was executed (or the membership observed).
+    pub time: DateTime<Utc>,
+    /// `add`, `remove` or `observed`.
+    pub kind: AuditKind,
+    /// Product key.
+    pub product: String,
+    /// Group name.
+    pub group: String,
+    /// Group id.
+    pub group_id: String,
+    /// Account id.
+    pub account_id: String,
+    /// Email, when known.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The plan rule (`inactive`, `eligible`, ...).
+    pub rule: String,
+    /// Human-readable reason.
+    #[serde(default)]
+    pub reason: String,
+    /// `ok` or `failed`.
+    pub result: AuditResult,
+    /// The plan this action came from.
+    #[serde(default)]
+    pub plan_id: String,
+    /// The policy commit the plan was made from.
+    #[serde(default)]
+    pub policy_commit: Option<String>,
+    /// Who ran the apply (account id or CI identity).
+    #[serde(default)]
+    pub actor: String,
+    /// Hash of the previous line (`sha256:` + hex), empty for the first line.
+    #[serde(default)]
+    pub prev_hash: String,
+    /// Hash of this line.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// What an audit line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditKind {
+    /// A membership was added.
+    Add,
+    /// A membership was removed.
+    Remove,
+    /// seatkeeper first saw a membership granted outside it after a reclaim.
+    Observed,
+}
+
+/// Whether the action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditResult {
+    /// Done.
+    Ok,
+    /// Failed; nothing changed.
+    Failed,
+}
+
+/// Per-(account, product) history distilled from the audit log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    /// (account id, group id) → when the current membership began (last successful add or
+    /// observation, unless a later remove ended it).
+    membership_began: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, product) → the last reclaim (successful `inactive` removal).
+    reclaimed: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, product) → the last `observed` line.
+    observed: HashMap<(String, String), DateTime<Utc>>,
+    /// Problems met while reading (bad lines, broken chain); warnings, not errors.
+    pub warnings: Vec<String>,
+}
+
+impl Ledger {
+    /// An empty ledger (no audit log yet).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Builds the ledger from records in log order. Failed actions are ignored.
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> Self {
+        let mut ledger = Self::default();
+        for r in records {
+            ledger.record(r);
+        }
+        ledger
+    }
+
+    /// Folds one record into the ledger.
+    pub fn record(&mut self, r: &AuditRecord) {
+        if r.result != AuditResult::Ok {
+            return;
+        }
+        let member_key = (r.account_id.clone(), r.group_id.clone());
+        let product_key = (r.account_id.clone(), r.product.clone());
+        match r.kind {
+            AuditKind::Add => {
+                self.membership_began.insert(member_key, r.time);
+            }
+            AuditKind::Observed => {
+                self.membership_began.insert(member_key, r.time);
+                self.observed.insert(product_key, r.time);
+            }
+            AuditKind::Remove => {
+                self.membership_began.remove(&member_key);
+                if r.rule == "inactive" {
+                    self.reclaimed.insert(product_key, r.time);
+                }
+            }
+        }
+    }
+
+    /// Parses JSON Lines leniently: unreadable lines and chain breaks become warnings.
+    pub fn parse_jsonl(text: &str) -> Self {
+        let mut ledger = Self::default();
+        let mut prev_hash = String::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<AuditRecord>(line) {
+                Ok(r) => {
+                    if r.prev_hash != prev_hash && ledger.warnings.is_empty() {
+                        ledger.warnings.push(format!(
+                            "audit log line {}: the hash chain is broken (run `seatkeeper audit verify`)",
+                            i + 1
+                        ));
+                    }
+                    prev_hash = r.hash.clone();
+                    ledger.record(&r);
+                }
+                Err(e) => ledger
+                    .warnings
+                    .push(format!("audit log line {}: skipped, not a valid record: {e}", i + 1)),
+            }
+        }
+        ledger
+    }
+
+    /// When the account's current membership of the group began, per the ledger.
+    pub fn membership_began(&self, account_id: &str, group_id: &str) -> Option<DateTime<Utc>> {
+        self.membership_began
+            .get(&(account_id.to_string(), group_id.to_string()))
+            .copied()
+    }
+
+    /// When seatkeeper last reclaimed this account's seat of this product.
+    pub fn last_reclaim(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
+        self.reclaimed
+            .get(&(account_id.to_string(), product.to_string()))
+            .copied()
+    }
+
+    /// When seatkeeper last recorded an outside re-grant of this product for this account.
+    pub fn last_observed(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
+        self.observed
+            .get(&(account_id.to_string(), product.to_string()))
+            .copied()
+    }
+}

@@ -1,0 +1,26 @@
+//! seatkeeper: Atlassian Cloud product licenses as code.
+//!
+//! Architecture (the layout mirrors it):
+//!
+//! ```text
+//! policy repo ─► policy::load ─► Policy ─┐
+//!                                        ├─► planner::plan (pure) ─► Plan ─► render::{text, markdown, json}
+//! snapshot / Atlassian ─► LiveState ─────┘
+//!              audit log ─► Ledger ──────┘
+//! ```
+//!
+//! The pure core is [`policy`] (model and validation), [`live`] (the live-state model and its
+//! snapshot format), [`ledger`] (what earlier applies did), [`planner`] and [`plan`]. It reads no
+//! clock, no environment and no network; time comes in as a value. The edges are [`render`]
+//! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
+//! (argument parsing, files, exit codes).
+
+pub mod cli;
+pub mod ledger;
+pub mod live;
+pub mod plan;
+pub mod planner;
+pub mod policy;
+pub mod render;
+pub mod sandbox;
+pub mod time;

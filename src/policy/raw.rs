@@ -1,0 +1,1 @@
+//! Raw serde types mirroring the policy YAML, with unknown keys rejected.

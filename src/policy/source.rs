@@ -1,0 +1,1 @@
+//! Reading a policy: the main file and its includes, from a folder.

@@ -1,0 +1,1 @@
+//! Validation: raw policy files into a [`super::Policy`], collecting every problem.

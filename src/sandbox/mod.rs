@@ -1,0 +1,1 @@
+//! The sandbox: a local Atlassian Cloud that speaks the real HTTP APIs.
