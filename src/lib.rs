@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod gitinfo;
 pub mod ledger;
 pub mod live;
 pub mod plan;
