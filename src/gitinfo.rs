@@ -51,6 +51,7 @@ mod tests {
 
         let mut index = repo.index().unwrap();
         index.add_path(Path::new("seatkeeper.yaml")).unwrap();
+        index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = git2::Signature::now("Test", "test@example.com").unwrap();
         let id = repo
