@@ -115,7 +115,7 @@ impl ApplyLock {
                 };
                 Err(LockError::Held {
                     path: path.to_path_buf(),
-                    holder: held,
+                    holder: Box::new(held),
                     stale,
                 })
             }
