@@ -195,6 +195,7 @@ mod tests {
             plan_id: "p1".into(),
             policy_commit: None,
             actor: "ci".into(),
+            error: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

@@ -41,6 +41,9 @@ pub struct AuditRecord {
     /// Who ran the apply (account id or CI identity).
     #[serde(default)]
     pub actor: String,
+    /// For failed actions: what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Hash of the previous line (`sha256:` + hex), empty for the first line.
     #[serde(default)]
     pub prev_hash: String,

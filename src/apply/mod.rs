@@ -8,6 +8,7 @@
 
 pub mod freshness;
 pub mod lock;
+pub mod observers;
 
 use crate::plan::{Action, ActionKind};
 use std::future::Future;
