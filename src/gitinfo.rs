@@ -68,3 +68,193 @@ mod tests {
         assert!(policy_commit(dir.path()).unwrap().dirty);
     }
 }
+
+/// A policy folder as it was at a git revision, read straight from the object database with no
+/// checkout (works in shallow clones as long as the revision itself was fetched).
+pub struct RevisionTree {
+    repo: Repository,
+    tree_id: git2::Oid,
+    /// The resolved commit id.
+    pub commit: String,
+    /// The policy folder relative to the repository root (empty for the root).
+    prefix: String,
+}
+
+impl std::fmt::Debug for RevisionTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevisionTree")
+            .field("commit", &self.commit)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Why a revision cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RevisionError {
+    /// The folder is not inside a git repository.
+    #[error("{0} is not inside a git repository, so --ref cannot be used\n  hint: run from a clone of the policy repo, or drop --ref to read the folder as it is")]
+    NotARepository(String),
+    /// The revision does not resolve.
+    #[error("revision `{rev}` is not in this repository{shallow}\n  hint: check the name with `git rev-parse {rev}`; CI clones are often shallow: fetch it with `git fetch --depth=1 origin {rev}`")]
+    UnknownRevision {
+        /// What was asked for.
+        rev: String,
+        /// A note when the clone is shallow.
+        shallow: String,
+    },
+    /// The policy folder does not exist at that revision.
+    #[error("the policy folder `{folder}` does not exist at revision `{rev}`")]
+    NoFolder {
+        /// The folder.
+        folder: String,
+        /// The revision.
+        rev: String,
+    },
+    /// Anything else git reported.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+impl RevisionTree {
+    /// Opens `rev` (a branch, tag, commit or expression like `HEAD~1`) for the policy folder `dir`.
+    pub fn open(dir: &Path, rev: &str) -> Result<Self, RevisionError> {
+        let repo = Repository::discover(dir)
+            .map_err(|_| RevisionError::NotARepository(dir.display().to_string()))?;
+        let (tree_id, commit, prefix) = Self::resolve(&repo, dir, rev)?;
+        Ok(Self {
+            repo,
+            tree_id,
+            commit,
+            prefix,
+        })
+    }
+
+    fn resolve(
+        repo: &Repository,
+        dir: &Path,
+        rev: &str,
+    ) -> Result<(git2::Oid, String, String), RevisionError> {
+        let commit = repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|_| RevisionError::UnknownRevision {
+                rev: rev.to_string(),
+                shallow: if repo.is_shallow() {
+                    " (this clone is shallow)".into()
+                } else {
+                    String::new()
+                },
+            })?;
+        let prefix = match (
+            repo.workdir().and_then(|w| w.canonicalize().ok()),
+            dir.canonicalize().ok(),
+        ) {
+            (Some(workdir), Some(dir)) => dir
+                .strip_prefix(&workdir)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let root = commit.tree()?;
+        let tree_id = if prefix.is_empty() {
+            root.id()
+        } else {
+            root.get_path(Path::new(&prefix))
+                .map_err(|_| RevisionError::NoFolder {
+                    folder: prefix.clone(),
+                    rev: rev.to_string(),
+                })?
+                .id()
+        };
+        Ok((tree_id, commit.id().to_string(), prefix))
+    }
+
+    /// The bytes of a file (path relative to the policy folder), if it exists at the revision.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        let tree = self.repo.find_tree(self.tree_id).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = entry.to_object(&self.repo).ok()?.peel_to_blob().ok()?;
+        Some(blob.content().to_vec())
+    }
+
+    /// Every file path under the policy folder at the revision, sorted, `/`-separated.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(tree) = self.repo.find_tree(self.tree_id) {
+            let _ = tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(git2::ObjectType::Blob) {
+                    if let Some(name) = entry.name() {
+                        out.push(format!("{root}{name}"));
+                    }
+                }
+                git2::TreeWalkResult::Ok
+            });
+        }
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
+
+    fn commit_all(repo: &Repository, message: &str) -> git2::Oid {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+        let parents: Vec<git2::Commit> = repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn reads_a_subfolder_at_an_older_revision_without_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let policy = dir.path().join("policy");
+        std::fs::create_dir_all(policy.join("teams")).unwrap();
+        std::fs::write(policy.join("seatkeeper.yaml"), "v1").unwrap();
+        std::fs::write(policy.join("teams/eng.yaml"), "users: []").unwrap();
+        commit_all(&repo, "first");
+        std::fs::write(policy.join("seatkeeper.yaml"), "v2").unwrap();
+        commit_all(&repo, "second");
+        std::fs::write(policy.join("seatkeeper.yaml"), "dirty").unwrap();
+
+        let old = RevisionTree::open(&policy, "HEAD~1").unwrap();
+        assert_eq!(old.read("seatkeeper.yaml").unwrap(), b"v1");
+        assert_eq!(old.files(), vec!["seatkeeper.yaml", "teams/eng.yaml"]);
+        assert_eq!(
+            RevisionTree::open(&policy, "HEAD")
+                .unwrap()
+                .read("seatkeeper.yaml")
+                .unwrap(),
+            b"v2"
+        );
+        assert!(old.read("missing.yaml").is_none());
+
+        let err = RevisionTree::open(&policy, "no-such-branch")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-branch") && err.contains("git fetch"),
+            "{err}"
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            RevisionTree::open(elsewhere.path(), "HEAD"),
+            Err(RevisionError::NotARepository(_))
+        ));
+    }
+}
