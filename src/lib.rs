@@ -18,6 +18,7 @@
 pub mod apply;
 pub mod audit;
 pub mod cli;
+pub mod diff;
 pub mod gitinfo;
 pub mod ledger;
 pub mod live;
