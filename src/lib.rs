@@ -27,4 +27,5 @@ pub mod planner;
 pub mod policy;
 pub mod render;
 pub mod sandbox;
+pub mod selftest;
 pub mod time;
