@@ -37,6 +37,87 @@ fn is_dirty(repo: &Repository, dir: &Path) -> Option<bool> {
     Some(!statuses.is_empty())
 }
 
+/// Who last changed a line, per `git blame`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LineOrigin {
+    /// The commit id.
+    pub commit: String,
+    /// The commit's author name.
+    pub author: String,
+    /// The author date, `YYYY-MM-DD`.
+    pub date: String,
+    /// The commit's summary line.
+    pub summary: String,
+}
+
+/// Blames files of one repository, caching per file.
+pub struct Blamer {
+    repo: Repository,
+    root: std::path::PathBuf,
+    cache: std::collections::HashMap<String, Vec<Option<LineOrigin>>>,
+}
+
+impl std::fmt::Debug for Blamer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blamer")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Blamer {
+    /// A blamer for the repository holding `policy_dir`, or `None` outside git.
+    pub fn open(policy_dir: &Path) -> Option<Self> {
+        let repo = Repository::discover(policy_dir).ok()?;
+        let workdir = repo.workdir()?.canonicalize().ok()?;
+        let root = policy_dir
+            .canonicalize()
+            .ok()?
+            .strip_prefix(&workdir)
+            .ok()?
+            .to_path_buf();
+        Some(Self {
+            repo,
+            root,
+            cache: Default::default(),
+        })
+    }
+
+    /// The commit that last changed `line` (1-based) of `file` (relative to the policy folder).
+    /// `None` for uncommitted lines or files.
+    pub fn origin(&mut self, file: &str, line: u32) -> Option<LineOrigin> {
+        if !self.cache.contains_key(file) {
+            let lines = self.blame_file(file).unwrap_or_default();
+            self.cache.insert(file.to_string(), lines);
+        }
+        self.cache
+            .get(file)?
+            .get(line.checked_sub(1)? as usize)?
+            .clone()
+    }
+
+    fn blame_file(&self, file: &str) -> Option<Vec<Option<LineOrigin>>> {
+        let path = self.root.join(file);
+        let blame = self.repo.blame_file(&path, None).ok()?;
+        let mut lines = Vec::new();
+        for hunk in blame.iter() {
+            let id = hunk.final_commit_id();
+            let origin = self.repo.find_commit(id).ok().map(|c| LineOrigin {
+                commit: id.to_string(),
+                author: c.author().name().unwrap_or("unknown").to_string(),
+                date: chrono::DateTime::from_timestamp(c.author().when().seconds(), 0)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+                summary: c.summary().unwrap_or_default().to_string(),
+            });
+            for _ in 0..hunk.lines_in_hunk() {
+                lines.push(origin.clone());
+            }
+        }
+        Some(lines)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +145,14 @@ mod tests {
                 dirty: false
             })
         );
+        let mut blamer = Blamer::open(dir.path()).unwrap();
+        let origin = blamer.origin("seatkeeper.yaml", 1).unwrap();
+        assert_eq!(
+            (origin.commit.as_str(), origin.author.as_str()),
+            (id.to_string().as_str(), "Test")
+        );
+        assert_eq!(origin.summary, "policy");
+        assert!(blamer.origin("seatkeeper.yaml", 2).is_none());
         std::fs::write(dir.path().join("seatkeeper.yaml"), "version: 2\n").unwrap();
         assert!(policy_commit(dir.path()).unwrap().dirty);
     }
