@@ -139,7 +139,14 @@ fn summary(plan: &Plan) -> String {
     let _ = writeln!(s, "### seatkeeper plan for {}\n", escape(&plan.site));
     let _ = writeln!(s, "**{}**\n", footer(plan));
     let policy = match &plan.policy_commit {
-        Some(commit) => format!("`{}`", escape(short_commit(commit)).replace('`', "")),
+        Some(commit) => {
+            // A code span shows backslashes literally, so keep only what a commit id holds.
+            let id: String = short_commit(commit)
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            format!("`{id}`")
+        }
         None => "not in git".to_string(),
     };
     let dirty = if plan.policy_dirty {
