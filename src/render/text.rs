@@ -20,6 +20,7 @@
 
 use super::{human_time, pad, plural, signed_delta, terminal_safe, width, RenderOptions, Style};
 use crate::plan::{Action, ActionKind, Plan};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// Emails longer than this do not widen the user column for everyone else.
@@ -90,6 +91,12 @@ fn user_column<'a>(who: impl Iterator<Item = &'a str>) -> usize {
         .unwrap_or(0)
 }
 
+/// Paints `text`, then pads it to `cols` so the escape codes stay around the word only.
+fn pad_painted<'a>(text: &'a str, cols: usize, paint: impl Fn(&'a str) -> Cow<'a, str>) -> String {
+    let spaces = cols.saturating_sub(width(text));
+    format!("{}{}", paint(text), " ".repeat(spaces))
+}
+
 fn symbol(kind: ActionKind, style: Style) -> String {
     let s = kind.symbol().to_string();
     match kind {
@@ -153,12 +160,12 @@ fn blocked(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
         let a = &b.action;
         let who = pad(&terminal_safe(a.who()), cols);
         let group = pad(&terminal_safe(&a.group), group_cols.unwrap_or(0));
-        let rail = pad(b.rail.as_str(), rail_cols.unwrap_or(0));
+        let rail = pad_painted(b.rail.as_str(), rail_cols.unwrap_or(0), |t| style.yellow(t));
         writeln!(
             out,
             "  {} {who}  {group}  {}  {} ({})",
             a.kind.symbol(),
-            style.yellow(&rail),
+            rail,
             terminal_safe(&b.rail_detail),
             rule_and_reason(a)
         )?;
@@ -193,11 +200,11 @@ fn notices(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
             .map(|n| n.email.as_deref().unwrap_or(&n.account_id)),
     );
     for n in &plan.notices {
-        let kind = pad(n.kind.as_str(), kind_cols);
+        let kind = pad_painted(n.kind.as_str(), kind_cols, |t| style.yellow(t));
         writeln!(
             out,
             "  {}  {}  {}  {}",
-            style.yellow(&kind),
+            kind,
             pad(&terminal_safe(&n.product), product_cols),
             pad(&who(n), cols),
             terminal_safe(&n.detail)
@@ -325,6 +332,25 @@ mod tests {
         let coloured = text(&sample_plan(), true);
         assert!(coloured.contains("\x1b[32m+\x1b[0m"), "{coloured}");
         assert!(coloured.contains("\x1b[31m-\x1b[0m"), "{coloured}");
+    }
+
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("\x1b[") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('m').expect("sgr end");
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn colour_changes_nothing_but_the_escape_codes() {
+        for plan in [sample_plan(), empty_plan()] {
+            assert_eq!(strip_ansi(&text(&plan, true)), text(&plan, false));
+        }
     }
 
     #[test]
