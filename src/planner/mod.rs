@@ -90,7 +90,11 @@ fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rul
     let group = ix.groups.get(usize::from(slot));
     Action {
         kind,
-        product: ix.products.get(ev.product).map(|p| p.product.key.clone()).unwrap_or_default(),
+        product: ix
+            .products
+            .get(ev.product)
+            .map(|p| p.product.key.clone())
+            .unwrap_or_default(),
         group: group.map(|g| g.name.clone()).unwrap_or_default(),
         group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
         account_id: ev.user.account_id.clone(),
@@ -126,7 +130,11 @@ fn drift_notice(a: &Action) -> Notice {
         detail: format!(
             "drift: report: would {} {} {}: {}",
             a.kind.as_str(),
-            if a.kind == ActionKind::Add { "to" } else { "from" },
+            if a.kind == ActionKind::Add {
+                "to"
+            } else {
+                "from"
+            },
             a.group,
             a.reason
         ),
@@ -140,7 +148,11 @@ const WARN_EXAMPLES: usize = 5;
 fn examples(mut who: Vec<&str>) -> String {
     who.sort_unstable();
     let more = who.len().saturating_sub(WARN_EXAMPLES);
-    let mut s = who.into_iter().take(WARN_EXAMPLES).collect::<Vec<_>>().join(", ");
+    let mut s = who
+        .into_iter()
+        .take(WARN_EXAMPLES)
+        .collect::<Vec<_>>()
+        .join(", ");
     if more > 0 {
         s.push_str(&format!(" and {more} more"));
     }
@@ -173,7 +185,9 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         let mut no_evidence: Vec<&str> = Vec::new();
 
         for u in 0..ix.users.len() as UserIx {
-            let Some(ev) = evaluate(ix, p, u) else { continue };
+            let Some(ev) = evaluate(ix, p, u) else {
+                continue;
+            };
             if ev.member {
                 before += 1;
             }
@@ -186,7 +200,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                         .filter(|&&s| ix.is_member(s, u))
                         .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
                         .collect();
-                    removals.push(Removal { actions, block: None });
+                    removals.push(Removal {
+                        actions,
+                        block: None,
+                    });
                 }
                 Verdict::Add(_) => {
                     if let Some(slot) = add_slot {
@@ -200,7 +217,8 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                     }
                 }
                 Verdict::Dormant(_) => {
-                    plan.notices.push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
+                    plan.notices
+                        .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
                 }
                 Verdict::Hold => {
                     if ev.reclaim_soon {
@@ -212,11 +230,14 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                             ev.evidence.source.describe(),
                             since.unwrap_or_default()
                         );
-                        plan.notices.push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+                        plan.notices
+                            .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
                     }
                     if ev.observe {
                         for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
-                            let Some(g) = ix.groups.get(usize::from(s)) else { continue };
+                            let Some(g) = ix.groups.get(usize::from(s)) else {
+                                continue;
+                            };
                             plan.observed.push(Observation {
                                 product: key.to_string(),
                                 group: g.name.clone(),
@@ -228,7 +249,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                     }
                     if ev.no_evidence {
                         no_evidence.push(
-                            ev.user.email.as_deref().unwrap_or(ev.user.account_id.as_str()),
+                            ev.user
+                                .email
+                                .as_deref()
+                                .unwrap_or(ev.user.account_id.as_str()),
                         );
                     }
                 }
@@ -258,11 +282,13 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             removals.retain(|r| {
                 let reverting = r.actions.iter().any(|(_, a)| a.rule != Rule::Inactive);
                 if reverting {
-                    plan.notices.extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
+                    plan.notices
+                        .extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
                 }
                 !reverting
             });
-            plan.notices.extend(adds.drain(..).map(|a| drift_notice(&a.action)));
+            plan.notices
+                .extend(adds.drain(..).map(|a| drift_notice(&a.action)));
         }
 
         rails::removal_rails(
@@ -290,9 +316,11 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             touched.push(slot);
             match block {
                 None => plan.actions.push(a),
-                Some((rail, rail_detail)) => {
-                    plan.blocked.push(Blocked { action: a, rail, rail_detail })
-                }
+                Some((rail, rail_detail)) => plan.blocked.push(Blocked {
+                    action: a,
+                    rail,
+                    rail_detail,
+                }),
             }
         };
         for r in removals {
@@ -307,24 +335,51 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         touched.dedup();
         for s in touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
-                plan.fingerprint
-                    .insert(g.id.clone(), fingerprint_members(g.members.iter().map(String::as_str)));
+                plan.fingerprint.insert(
+                    g.id.clone(),
+                    fingerprint_members(g.members.iter().map(String::as_str)),
+                );
             }
         }
     }
 
     plan.actions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     plan.blocked.sort_by(|a, b| {
-        a.action.sort_key().cmp(&b.action.sort_key()).then(a.rail.cmp(&b.rail))
+        a.action
+            .sort_key()
+            .cmp(&b.action.sort_key())
+            .then(a.rail.cmp(&b.rail))
     });
     plan.notices.sort_by(|a, b| {
-        let ka = (&a.product, a.kind, a.email.as_deref().unwrap_or(""), &a.account_id, &a.detail);
-        let kb = (&b.product, b.kind, b.email.as_deref().unwrap_or(""), &b.account_id, &b.detail);
+        let ka = (
+            &a.product,
+            a.kind,
+            a.email.as_deref().unwrap_or(""),
+            &a.account_id,
+            &a.detail,
+        );
+        let kb = (
+            &b.product,
+            b.kind,
+            b.email.as_deref().unwrap_or(""),
+            &b.account_id,
+            &b.detail,
+        );
         ka.cmp(&kb)
     });
     plan.observed.sort_by(|a, b| {
-        let ka = (&a.product, &a.group, a.email.as_deref().unwrap_or(""), &a.account_id);
-        let kb = (&b.product, &b.group, b.email.as_deref().unwrap_or(""), &b.account_id);
+        let ka = (
+            &a.product,
+            &a.group,
+            a.email.as_deref().unwrap_or(""),
+            &a.account_id,
+        );
+        let kb = (
+            &b.product,
+            &b.group,
+            b.email.as_deref().unwrap_or(""),
+            &b.account_id,
+        );
         ka.cmp(&kb)
     });
     plan

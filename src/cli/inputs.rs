@@ -1,0 +1,77 @@
+//! Loading the planner's inputs from files: the policy folder, a snapshot and the audit log
+//! (the ledger). Diagnostics go to stderr; a bad input is exit 1 before any network access.
+
+use super::{Exit, Status};
+use crate::ledger::Ledger;
+use crate::live::LiveState;
+use crate::policy::{self, Diagnostic, Policy, Severity};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Loads and validates a policy folder, printing warnings; errors become exit 1.
+pub fn load_policy(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Policy> {
+    match policy::load_dir(dir) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.warnings, err)?;
+            Ok(loaded.policy)
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics, err)?;
+            Err(invalid("policy", dir, &diagnostics).into())
+        }
+    }
+}
+
+/// Loads a snapshot file (DESIGN §5.1).
+pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
+    let label = path.display().to_string();
+    let text =
+        read_limited(path, 512 << 20).with_context(|| format!("cannot read snapshot {label}"))?;
+    let _ = err;
+    serde_json::from_str(&text).with_context(|| format!("snapshot {label} is not valid"))
+}
+
+/// Reads the ledger from the policy's audit log; a missing log is an empty ledger.
+pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger, PathBuf)> {
+    let path = policy_dir.join(&policy.audit_log);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((Ledger::parse_jsonl(&text), path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Ledger::empty(), path)),
+        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
+    }
+}
+
+fn read_limited(path: &Path, max: u64) -> anyhow::Result<String> {
+    let size = std::fs::metadata(path)?.len();
+    if size > max {
+        anyhow::bail!("the file is {size} bytes, over the {max}-byte limit");
+    }
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the file is not UTF-8 (first bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Prints diagnostics, one block each.
+pub fn print_diagnostics(diagnostics: &[Diagnostic], err: &mut dyn Write) -> std::io::Result<()> {
+    for d in diagnostics {
+        writeln!(err, "{d}")?;
+    }
+    Ok(())
+}
+
+fn invalid(what: &str, path: &Path, diagnostics: &[Diagnostic]) -> Exit {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let noun = if errors == 1 { "error" } else { "errors" };
+    Exit::new(
+        Status::Error,
+        format!("{what} {} has {errors} {noun}", path.display()),
+    )
+}
