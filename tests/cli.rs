@@ -24,11 +24,33 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of examples/acme outside any git repository, so rendered plans carry no commit id.
+fn acme_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/acme"), dir.path());
+    dir
+}
+
 fn acme_plan(extra: &[&str]) -> Output {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
     let mut args = vec![
         "plan",
         "--policy",
-        "examples/acme",
+        policy,
         "--snapshot",
         "examples/acme/snapshot.json",
         "--at",
@@ -184,4 +206,94 @@ fn audit_verify_accepts_the_example_log_and_names_the_first_tampered_line() {
         "{}",
         text(&bad.stderr)
     );
+}
+
+/// Commits everything in `dir` (a new repository) and returns the commit id.
+fn commit_all(repo: &git2::Repository, message: &str) -> String {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Policy Owner", "owner@acme.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn ref_reads_the_policy_at_a_revision_and_plans_record_the_commit() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    let first = commit_all(&repo, "acme policy");
+    // Break the work tree: --ref HEAD still reads the committed policy.
+    std::fs::write(acme.path().join("seatkeeper.yaml"), "version: [").unwrap();
+    let broken = seatkeeper(&["validate", "--policy", policy]);
+    assert_eq!(broken.status.code(), Some(1));
+    let at_head = seatkeeper(&["validate", "--policy", policy, "--ref", "HEAD"]);
+    assert_eq!(at_head.status.code(), Some(0), "{}", text(&at_head.stderr));
+
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--ref",
+        "HEAD",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan.policy_commit.as_deref(), Some(first.as_str()));
+    assert!(!plan.policy_dirty);
+
+    let missing = seatkeeper(&["validate", "--policy", policy, "--ref", "release-2027"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("revision `release-2027`"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let not_git = tempfile::tempdir().unwrap();
+    let outside = seatkeeper(&[
+        "validate",
+        "--policy",
+        not_git.path().to_str().unwrap(),
+        "--ref",
+        "HEAD",
+    ]);
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(text(&outside.stderr).contains("not inside a git repository"));
+}
+
+#[test]
+fn a_dirty_work_tree_is_marked_in_the_plan() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    commit_all(&repo, "acme policy");
+    std::fs::write(acme.path().join("teams/new.yaml"), "users: []\n").unwrap();
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan.policy_dirty && plan.policy_commit.is_some());
 }

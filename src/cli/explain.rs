@@ -1,7 +1,7 @@
 //! `seatkeeper explain USER`: every product, whether the user holds it now and after the plan,
 //! and why.
 
-use super::inputs::{load_ledger, load_policy, load_snapshot};
+use super::inputs::{load_ledger, load_policy_source, load_snapshot};
 use super::plan_cmd::resolve_at;
 use super::{render_options, Env, Exit, PolicyArgs, Status};
 use crate::planner::{self, PlanInput};
@@ -38,20 +38,20 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     let now = resolve_at(args.at.as_deref(), env)?;
-    let dir = &args.policy.policy;
-    let policy = load_policy(dir, err)?;
+    let source = load_policy_source(&args.policy, err)?;
+    let (dir, policy) = (&source.dir, &source.policy);
     let Some(snapshot) = &args.snapshot else {
         return Err(Exit::new(Status::Error, "pass --snapshot FILE").into());
     };
     let live = load_snapshot(snapshot, err)?;
-    let (ledger, _) = load_ledger(dir, &policy)?;
+    let (ledger, _) = load_ledger(dir, policy)?;
     let input = PlanInput {
-        policy: &policy,
+        policy,
         live: &live,
         ledger: &ledger,
         now,
         actor: None,
-        policy_commit: None,
+        policy_commit: source.commit.as_deref(),
         allow_mass_removal: false,
     };
     let Some(explanation) = planner::explain(&input, &args.user) else {

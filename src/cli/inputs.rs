@@ -1,7 +1,8 @@
 //! Loading the planner's inputs from files: the policy folder, a snapshot and the audit log
 //! (the ledger). Diagnostics go to stderr; a bad input is exit 1 before any network access.
 
-use super::{Exit, Status};
+use super::{Exit, PolicyArgs, Status};
+use crate::gitinfo::RevisionTree;
 use crate::ledger::Ledger;
 use crate::live::LiveState;
 use crate::policy::{self, Diagnostic, Policy, Severity};
@@ -9,16 +10,65 @@ use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Loads and validates a policy folder, printing warnings; errors become exit 1.
-pub fn load_policy(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Policy> {
-    match policy::load_dir(dir) {
+/// A loaded policy and where it came from.
+#[derive(Debug)]
+pub struct PolicySource {
+    /// The validated policy.
+    pub policy: Policy,
+    /// The policy folder (for the audit log path).
+    pub dir: PathBuf,
+    /// The git commit the policy was read at, if known.
+    pub commit: Option<String>,
+    /// Whether the folder had uncommitted changes (never for `--ref`).
+    pub dirty: bool,
+    /// What was read, for messages: the folder or `git:REV`.
+    pub label: String,
+}
+
+/// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
+/// become exit 1.
+pub fn load_policy_source(args: &PolicyArgs, err: &mut dyn Write) -> anyhow::Result<PolicySource> {
+    load_policy_at(&args.policy, args.git_ref.as_deref(), err)
+}
+
+/// Loads the policy in `dir` as it is, or as it was at revision `rev`.
+pub fn load_policy_at(
+    dir: &Path,
+    rev: Option<&str>,
+    err: &mut dyn Write,
+) -> anyhow::Result<PolicySource> {
+    let (result, commit, dirty, label) = match rev {
+        Some(rev) => {
+            let tree = RevisionTree::open(dir, rev)
+                .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+            let label = format!("{} at {rev}", dir.display());
+            (policy::load(&tree), Some(tree.commit.clone()), false, label)
+        }
+        None => {
+            let info = crate::gitinfo::policy_commit(dir);
+            let dirty = info.as_ref().is_some_and(|i| i.dirty);
+            (
+                policy::load_dir(dir),
+                info.map(|i| i.commit),
+                dirty,
+                dir.display().to_string(),
+            )
+        }
+    };
+    match result {
         Ok(loaded) => {
             print_diagnostics(&loaded.warnings, err)?;
-            Ok(loaded.policy)
+            Ok(PolicySource {
+                policy: loaded.policy,
+                dir: dir.to_path_buf(),
+                commit,
+                dirty,
+                label,
+            })
         }
         Err(diagnostics) => {
             print_diagnostics(&diagnostics, err)?;
-            Err(invalid("policy", dir, &diagnostics).into())
+            Err(invalid("policy", &label, &diagnostics).into())
         }
     }
 }
@@ -64,14 +114,11 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic], err: &mut dyn Write) -> std
     Ok(())
 }
 
-fn invalid(what: &str, path: &Path, diagnostics: &[Diagnostic]) -> Exit {
+fn invalid(what: &str, label: &str, diagnostics: &[Diagnostic]) -> Exit {
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
     let noun = if errors == 1 { "error" } else { "errors" };
-    Exit::new(
-        Status::Error,
-        format!("{what} {} has {errors} {noun}", path.display()),
-    )
+    Exit::new(Status::Error, format!("{what} {label} has {errors} {noun}"))
 }

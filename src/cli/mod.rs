@@ -180,6 +180,9 @@ pub struct PolicyArgs {
     /// The policy folder (holding seatkeeper.yaml).
     #[arg(long, default_value = ".")]
     pub policy: PathBuf,
+    /// Read the policy as it is at this git revision (branch, tag, commit), with no checkout.
+    #[arg(long = "ref", value_name = "REV")]
+    pub git_ref: Option<String>,
 }
 
 /// Render options for a `--color` choice in this environment.

@@ -1,6 +1,6 @@
 //! `seatkeeper plan`: loads policy, live state and ledger, plans, renders.
 
-use super::inputs::{load_ledger, load_policy, load_snapshot};
+use super::inputs::{load_ledger, load_policy_source, load_snapshot};
 use super::{render_options, Env, Exit, PolicyArgs, Status};
 use crate::planner::{self, PlanInput};
 use crate::render::{self, ColorChoice, Format};
@@ -44,8 +44,8 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     let now = resolve_at(args.at.as_deref(), env)?;
-    let dir = &args.policy.policy;
-    let policy = load_policy(dir, err)?;
+    let source = load_policy_source(&args.policy, err)?;
+    let (dir, policy) = (&source.dir, &source.policy);
     let Some(snapshot) = &args.snapshot else {
         return Err(Exit::new(
             Status::Error,
@@ -54,20 +54,21 @@ pub fn run(
         .into());
     };
     let live = load_snapshot(snapshot, err)?;
-    let (ledger, _) = load_ledger(dir, &policy)?;
+    let (ledger, _) = load_ledger(dir, policy)?;
     for w in &ledger.warnings {
         writeln!(err, "warning: {w}")?;
     }
     let input = PlanInput {
-        policy: &policy,
+        policy,
         live: &live,
         ledger: &ledger,
         now,
         actor: None,
-        policy_commit: None,
+        policy_commit: source.commit.as_deref(),
         allow_mass_removal: args.allow_mass_removal,
     };
-    let plan = planner::plan(&input);
+    let mut plan = planner::plan(&input);
+    plan.policy_dirty = source.dirty;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&plan)?;
         std::fs::write(path, json)

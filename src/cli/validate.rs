@@ -1,6 +1,6 @@
 //! `seatkeeper validate`: loads the policy and reports every problem at once.
 
-use super::inputs::load_policy;
+use super::inputs::load_policy_source;
 use super::{PolicyArgs, Status};
 use std::io::Write;
 
@@ -13,11 +13,12 @@ pub struct Args {
 
 /// Runs `validate`.
 pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Status> {
-    let policy = load_policy(&args.policy.policy, err)?;
+    let source = load_policy_source(&args.policy, err)?;
+    let policy = &source.policy;
     writeln!(
         out,
         "{}: valid ({} products, {} safe users)",
-        args.policy.policy.display(),
+        source.label,
         policy.products.len(),
         policy.users.len()
     )?;
