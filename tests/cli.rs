@@ -1,6 +1,8 @@
 //! End-to-end tests of the `seatkeeper` binary on the `examples/acme` policy and snapshot, with
 //! time pinned by `--at` and the environment cleared.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
