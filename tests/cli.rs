@@ -299,3 +299,77 @@ fn a_dirty_work_tree_is_marked_in_the_plan() {
     let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
     assert!(plan.policy_dirty && plan.policy_commit.is_some());
 }
+
+#[test]
+fn diff_shows_access_changes_and_the_plan_delta_of_a_pull_request() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    commit_all(&repo, "acme policy");
+    // The PR: quinn gets Jira too, rosa leaves the product team, Confluence reclaims sooner.
+    let product = acme.path().join("teams/product.yaml");
+    let text_before = std::fs::read_to_string(&product).unwrap();
+    let changed = text_before
+        .replace(
+            "  - email: quinn@acme.com\n    products: [confluence]",
+            "  - email: quinn@acme.com\n    products: [confluence, jira-software]",
+        )
+        .replace("  - email: rosa@acme.com\n    products: [confluence]\n", "");
+    assert_ne!(changed, text_before);
+    std::fs::write(&product, changed).unwrap();
+    commit_all(&repo, "quinn joins Jira, rosa leaves");
+
+    let args = [
+        "diff",
+        "--policy",
+        policy,
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--detailed-exitcode",
+    ];
+    let out = seatkeeper(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("+ quinn@acme.com"), "{stdout}");
+    assert!(stdout.contains("- rosa@acme.com"), "{stdout}");
+    assert!(stdout.contains("Plan delta"), "{stdout}");
+    assert!(
+        stdout.contains("- rosa@acme.com confluence-users-acme (not-eligible"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-    products: [confluence]"), "{stdout}");
+
+    let mut md_args = args.to_vec();
+    md_args.extend(["--format", "markdown"]);
+    let md = text(&seatkeeper(&md_args).stdout);
+    assert!(md.starts_with("### seatkeeper diff"), "{md}");
+
+    let same = seatkeeper(&[
+        "diff",
+        "--policy",
+        policy,
+        "--base",
+        "HEAD",
+        "--head",
+        "HEAD",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(text(&same.stdout).contains("No access changes."));
+
+    // A head that does not validate is named as such.
+    std::fs::write(acme.path().join("seatkeeper.yaml"), "version: 1\n").unwrap();
+    let broken = seatkeeper(&["diff", "--policy", policy, "--base", "HEAD"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stderr).contains("head policy (work tree) does not load"),
+        "{}",
+        text(&broken.stderr)
+    );
+}

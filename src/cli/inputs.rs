@@ -5,13 +5,13 @@ use super::{Exit, PolicyArgs, Status};
 use crate::gitinfo::RevisionTree;
 use crate::ledger::Ledger;
 use crate::live::LiveState;
+use crate::policy::source::{DirFiles, PolicyFiles};
 use crate::policy::{self, Diagnostic, Policy, Severity};
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A loaded policy and where it came from.
-#[derive(Debug)]
 pub struct PolicySource {
     /// The validated policy.
     pub policy: Policy,
@@ -23,6 +23,10 @@ pub struct PolicySource {
     pub dirty: bool,
     /// What was read, for messages: the folder or `git:REV`.
     pub label: String,
+    /// The policy files read (main file first).
+    pub read: Vec<String>,
+    /// The source, to read those files again (for diffs).
+    pub files: Box<dyn PolicyFiles>,
 }
 
 /// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
@@ -37,25 +41,31 @@ pub fn load_policy_at(
     rev: Option<&str>,
     err: &mut dyn Write,
 ) -> anyhow::Result<PolicySource> {
-    let (result, commit, dirty, label) = match rev {
+    let (files, commit, dirty, label): (Box<dyn PolicyFiles>, _, _, _) = match rev {
         Some(rev) => {
             let tree = RevisionTree::open(dir, rev)
                 .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
-            let label = format!("{} at {rev}", dir.display());
-            (policy::load(&tree), Some(tree.commit.clone()), false, label)
+            let commit = Some(tree.commit.clone());
+            (
+                Box::new(tree),
+                commit,
+                false,
+                format!("{} at {rev}", dir.display()),
+            )
         }
         None => {
             let info = crate::gitinfo::policy_commit(dir);
             let dirty = info.as_ref().is_some_and(|i| i.dirty);
+            let commit = info.map(|i| i.commit);
             (
-                policy::load_dir(dir),
-                info.map(|i| i.commit),
+                Box::new(DirFiles::new(dir)),
+                commit,
                 dirty,
                 dir.display().to_string(),
             )
         }
     };
-    match result {
+    match policy::load(files.as_ref()) {
         Ok(loaded) => {
             print_diagnostics(&loaded.warnings, err)?;
             Ok(PolicySource {
@@ -64,6 +74,8 @@ pub fn load_policy_at(
                 commit,
                 dirty,
                 label,
+                read: loaded.files,
+                files,
             })
         }
         Err(diagnostics) => {

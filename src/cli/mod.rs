@@ -4,6 +4,7 @@
 //! blocked by a safety rail, 4 stale plan, 5 partially applied.
 
 mod audit_cmd;
+mod diff_cmd;
 mod explain;
 mod inputs;
 mod plan_cmd;
@@ -170,6 +171,8 @@ pub enum Command {
     Plan(plan_cmd::Args),
     /// Explain, for every product, whether a user holds it and why.
     Explain(explain::Args),
+    /// Show what a pull request changes: access diff and plan delta between two revisions.
+    Diff(diff_cmd::Args),
     /// Audit log tools.
     Audit(audit_cmd::Args),
 }
@@ -205,6 +208,7 @@ pub fn run(
         Command::Validate(args) => validate::run(&args, out, err),
         Command::Plan(args) => plan_cmd::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
+        Command::Diff(args) => diff_cmd::run(&args, env, out, err),
         Command::Audit(args) => audit_cmd::run(&args, out),
     }
 }
