@@ -373,3 +373,59 @@ fn diff_shows_access_changes_and_the_plan_delta_of_a_pull_request() {
         text(&broken.stderr)
     );
 }
+
+#[test]
+fn policy_self_tests_pass_on_the_example_and_fail_readably() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let args = [
+        "test",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    let ok = seatkeeper(&args);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    assert!(
+        text(&ok.stdout).contains("6 passed, 0 failed."),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    std::fs::write(
+        acme.path().join("tests/extra.yaml"),
+        "tests:\n  - name: goran keeps Jira\n    user: goran@acme.com\n    holds: [jira-software]\n  - name: typo\n    user: alice@acme.com\n    holds: [jira]\n",
+    )
+    .unwrap();
+    let bad = seatkeeper(&args);
+    assert_eq!(bad.status.code(), Some(1));
+    let stdout = text(&bad.stdout);
+    assert!(
+        stdout.contains("FAIL  goran keeps Jira  (tests/extra.yaml: tests[0])"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("goran@acme.com should hold jira-software but will not: dormant"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown product `jira`"), "{stdout}");
+    assert!(text(&bad.stderr).contains("2 policy self-tests failed"));
+
+    std::fs::write(acme.path().join("tests/extra.yaml"), "tests:\n  - nme: x\n").unwrap();
+    let malformed = seatkeeper(&args);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(
+        text(&malformed.stderr).contains("tests/extra.yaml:2:"),
+        "{}",
+        text(&malformed.stderr)
+    );
+}

@@ -8,6 +8,7 @@ mod diff_cmd;
 mod explain;
 mod inputs;
 mod plan_cmd;
+mod test_cmd;
 mod validate;
 
 use anyhow::Error;
@@ -173,6 +174,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Show what a pull request changes: access diff and plan delta between two revisions.
     Diff(diff_cmd::Args),
+    /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
+    Test(test_cmd::Args),
     /// Audit log tools.
     Audit(audit_cmd::Args),
 }
@@ -209,6 +212,7 @@ pub fn run(
         Command::Plan(args) => plan_cmd::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
         Command::Diff(args) => diff_cmd::run(&args, env, out, err),
+        Command::Test(args) => test_cmd::run(&args, env, out, err),
         Command::Audit(args) => audit_cmd::run(&args, out),
     }
 }
