@@ -15,6 +15,7 @@
 //! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
 //! (argument parsing, files, exit codes).
 
+pub mod atlassian;
 pub mod cli;
 pub mod ledger;
 pub mod live;
