@@ -254,10 +254,6 @@ impl Client {
 
     /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.
     async fn attempt(&self, call: &Call) -> Result<Vec<u8>, ApiError> {
-        if self.config.retry.delays {
-            let start = self.pacer.reserve(call.endpoint, Instant::now());
-            tokio::time::sleep_until(start.into()).await;
-        }
         let mut builder = self.http.request(call.method.clone(), self.url(call));
         if !call.query.is_empty() {
             builder = builder.query(&call.query);
@@ -291,16 +287,7 @@ impl Client {
             builder = builder.json(body);
         }
 
-        let permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Transport {
-                endpoint: call.endpoint.into(),
-                kind: TransportKind::Other,
-                message: "the client is shutting down".into(),
-                source: None,
-            })?;
+        let permit = self.paced_permit(call.endpoint).await?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let sent = builder.send().await;
         let response = match sent {
@@ -326,6 +313,49 @@ impl Client {
             return Ok(body.to_vec());
         }
         Err(self.error_from_response(call, status.as_u16(), info.retry_after, &body))
+    }
+
+    /// A concurrency permit, taken when the endpoint's pacing lets the request start. The slot
+    /// is reserved only once a permit is held, so requests queued behind the semaphore follow
+    /// what the responses before them taught the pacer; no permit is held while sleeping, so a
+    /// slowed endpoint does not hold up the others.
+    async fn paced_permit(
+        &self,
+        endpoint: &'static str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        let acquire = || async {
+            self.permits
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Transport {
+                    endpoint: endpoint.into(),
+                    kind: TransportKind::Other,
+                    message: "the client is shutting down".into(),
+                    source: None,
+                })
+        };
+        loop {
+            let permit = acquire().await?;
+            if !self.config.retry.delays {
+                return Ok(permit);
+            }
+            let now = Instant::now();
+            if let Some(until) = self.pacer.blocked_until(endpoint, now) {
+                drop(permit);
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            let start = self.pacer.reserve(endpoint, now);
+            if start <= now {
+                return Ok(permit);
+            }
+            drop(permit);
+            tokio::time::sleep_until(start.into()).await;
+            let permit = acquire().await?;
+            if self.pacer.blocked_until(endpoint, Instant::now()).is_none() {
+                return Ok(permit);
+            }
+        }
     }
 
     /// Maps an error response to an [`ApiError`].

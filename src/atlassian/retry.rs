@@ -133,6 +133,8 @@ struct Lane {
 
 /// The smallest spacing after a 429 or a near-limit warning.
 const MIN_INTERVAL: Duration = Duration::from_millis(20);
+/// How much each near-limit warning without a known budget widens the spacing.
+const NEAR_LIMIT_STEP: Duration = Duration::from_millis(10);
 /// The largest spacing the pacer imposes on its own.
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -177,15 +179,21 @@ impl Pacer {
         });
         if let Some(wait) = limited {
             let until = now + wait;
+            // Requests that were in flight together all come back 429: widen the spacing once
+            // per trip, not once per request.
+            let already_blocked = lane.blocked_until.is_some_and(|b| b > now);
+            if !already_blocked {
+                lane.interval = (lane.interval * 2).clamp(MIN_INTERVAL, MAX_INTERVAL);
+            }
             lane.blocked_until = Some(lane.blocked_until.map_or(until, |b| b.max(until)));
-            lane.interval = (lane.interval * 2).clamp(MIN_INTERVAL, MAX_INTERVAL);
         } else if info.near_limit {
             // Spread what is left of the budget over the time until the reset, when known.
             let budget = match (info.remaining, info.reset_in) {
                 (Some(r), Some(reset)) => reset / (r.max(1) as u32).max(1),
                 _ => Duration::ZERO,
             };
-            lane.interval = (lane.interval * 3 / 2)
+            // Otherwise widen a little per warning (a 429 widens multiplicatively).
+            lane.interval = (lane.interval + NEAR_LIMIT_STEP)
                 .max(budget)
                 .clamp(MIN_INTERVAL, MAX_INTERVAL);
         } else {
@@ -197,6 +205,15 @@ impl Pacer {
                 lanes.remove(endpoint);
             }
         }
+    }
+
+    /// When a 429 blocks `endpoint` beyond `now`, until when.
+    pub fn blocked_until(&self, endpoint: &str, now: Instant) -> Option<Instant> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .get(endpoint)
+            .and_then(|l| l.blocked_until)
+            .filter(|&b| b > now)
     }
 
     /// The current spacing of `endpoint` (zero when it is not slowed).
