@@ -586,3 +586,45 @@ async fn parallelism_bounds_requests_in_flight() {
         t.elapsed()
     );
 }
+
+#[tokio::test]
+async fn admin_only_without_a_group_search_uses_the_expansion_and_stops_asking() {
+    let mut w = std_world(120);
+    w.no_group_search = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(
+        &fake,
+        false,
+        true,
+        ClientConfig {
+            events_page_size: 50,
+            ..fast()
+        },
+    );
+    let mut req = request(&[G_JIRA.1, G_CONF.1]);
+    req.events_since = None;
+    let read = client.read_live(&req).await.unwrap();
+    let jira = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_JIRA.1)
+        .unwrap();
+    assert_eq!((jira.id.as_str(), jira.members.len()), ("g-jira", 60));
+    // 2 user pages + 1 group search that answered 404.
+    assert_eq!(read.stats.requests, 3);
+    let again = client.read_live(&req).await.unwrap();
+    assert_eq!(
+        again.stats.requests, 2,
+        "the missing group search is not asked again"
+    );
+    // Writes use the directory the user listing named.
+    fake.clear_log();
+    assert_eq!(
+        client.add_member("g-conf", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(fake.log().len(), 1);
+    assert!(fake.log()[0]
+        .starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-conf/memberships"));
+}

@@ -9,8 +9,8 @@ use super::retry::{Pacer, RateLimitInfo, RetryConfig};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -127,6 +127,10 @@ pub struct Client {
     counters: Counters,
     /// Group id → directory id, learned from group listings (admin writes need it).
     pub(crate) directories: Mutex<HashMap<String, String>>,
+    /// The directory ids seen in user listings; when there is exactly one, every group is in it.
+    pub(crate) user_directories: Mutex<BTreeSet<String>>,
+    /// Set when the admin group search answered 404: it is not served (the sandbox lacks it).
+    pub(crate) group_search_unsupported: AtomicBool,
 }
 
 impl Client {
@@ -152,6 +156,8 @@ impl Client {
             pacer: Pacer::default(),
             counters: Counters::default(),
             directories: Mutex::new(HashMap::new()),
+            user_directories: Mutex::new(BTreeSet::new()),
+            group_search_unsupported: AtomicBool::new(false),
         })
     }
 
@@ -189,6 +195,31 @@ impl Client {
             segs.extend(call.segments.iter());
         }
         url
+    }
+
+    /// Remembers directory ids seen in user listings.
+    pub(crate) fn learn_directories<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        let mut dirs = self
+            .user_directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if !dirs.contains(id) {
+                dirs.insert(id.to_string());
+            }
+        }
+    }
+
+    /// The org's only directory, when user listings showed exactly one.
+    pub(crate) fn single_directory(&self) -> Option<String> {
+        let dirs = self
+            .user_directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match dirs.len() {
+            1 => dirs.iter().next().cloned(),
+            _ => None,
+        }
     }
 
     /// Replaces every configured secret in `text` by `***`.

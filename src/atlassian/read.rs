@@ -23,6 +23,7 @@ use futures_util::future::try_join_all;
 use reqwest::Method;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 
 /// Jira's `users/search` page size ("limited to 1000").
 pub const JIRA_USERS_PAGE: u64 = 1000;
@@ -132,8 +133,8 @@ impl Client {
 
     async fn read_admin(&self, req: &ReadRequest) -> Result<(LiveState, Vec<String>), ApiError> {
         let org = self.org_id()?.to_string();
-        let users = self.admin_users(&org, json!({}));
-        let groups = self.admin_groups_by_name(&org, &req.groups);
+        let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
+        let groups = self.lookup_groups_by_name(&org, &req.groups);
         let events = async {
             match req.events_since {
                 Some(since) => self.admin_events(&org, since, req.now).await,
@@ -141,13 +142,18 @@ impl Client {
             }
         };
         let (users, groups, events) = tokio::try_join!(users, groups, events)?;
+        // Without a group listing, the groups come from the users' `groups` expansion (groups
+        // without members are then unknown, and nothing says whether a group is synced).
+        let groups = match groups {
+            Some(g) => g,
+            None => groups_from_expansion(&users, &req.groups),
+        };
 
-        let wanted: HashMap<&str, &AdminGroup> =
-            groups.iter().map(|g| (g.id.as_str(), g)).collect();
+        let wanted: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
         let mut members: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for u in &users {
             for g in &u.groups {
-                if wanted.contains_key(g.id.as_str()) {
+                if wanted.contains(g.id.as_str()) {
                     members
                         .entry(g.id.as_str())
                         .or_default()
@@ -165,7 +171,7 @@ impl Client {
                     .unwrap_or_default()
                     .into_iter()
                     .collect(),
-                synced: g.synced(),
+                synced: g.synced,
             })
             .collect();
         let missing = missing_names(&req.groups, groups.iter().map(|g| g.name.as_str()));
@@ -182,12 +188,58 @@ impl Client {
         Ok((state, missing))
     }
 
+    /// Ids, names and synced flags of the groups with these names, for the admin path: Jira
+    /// `group/bulk` when site credentials are configured (one request per 50 names), else the
+    /// admin v2 group search. `None` when neither is available (the admin group search is not
+    /// served everywhere; the sandbox lacks it).
+    async fn lookup_groups_by_name(
+        &self,
+        org: &str,
+        names: &[String],
+    ) -> Result<Option<Vec<GroupInfo>>, ApiError> {
+        if names.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        if self.has_site() {
+            let found = self.jira_groups_by_name(names).await?;
+            return Ok(Some(
+                found
+                    .into_iter()
+                    .map(|(id, name)| GroupInfo {
+                        id,
+                        name,
+                        synced: false,
+                    })
+                    .collect(),
+            ));
+        }
+        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let Some(groups) = self
+            .admin_group_search(org, json!({ "groupNames": names }))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            groups
+                .into_iter()
+                .filter(|g| wanted.contains(&g.name.to_lowercase()))
+                .map(|g| GroupInfo {
+                    synced: g.synced(),
+                    id: g.id,
+                    name: g.name,
+                })
+                .collect(),
+        ))
+    }
+
     /// Every page of the admin v2 user search with `filter` merged into the body. Users listed
     /// twice (once per directory) are merged.
     pub(crate) async fn admin_users(
         &self,
         org: &str,
         filter: serde_json::Value,
+        expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -195,7 +247,7 @@ impl Client {
         loop {
             let mut body = json!({
                 "limit": self.config.admin_page_size,
-                "expand": ["productAccess", "groups"],
+                "expand": expand,
             });
             if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
                 b.extend(f.clone());
@@ -222,6 +274,7 @@ impl Client {
             let page: AdminPage<AdminUser> = self.get_json(&call).await?;
             let next = page.next_cursor();
             let empty = page.data.is_empty();
+            self.learn_directories(page.data.iter().filter_map(AdminUser::directory_id));
             for u in page.data {
                 match index.get(&u.account_id) {
                     Some(&i) => merge_admin_user(&mut out[i], u),
@@ -239,31 +292,16 @@ impl Client {
         Ok(out)
     }
 
-    /// The admin v2 groups with these names (one request per page of results).
-    async fn admin_groups_by_name(
-        &self,
-        org: &str,
-        names: &[String],
-    ) -> Result<Vec<AdminGroup>, ApiError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        let groups = self
-            .admin_group_search(org, json!({ "groupNames": names }))
-            .await?;
-        Ok(groups
-            .into_iter()
-            .filter(|g| wanted.contains(&g.name.to_lowercase()))
-            .collect())
-    }
-
-    /// Every page of the admin v2 group search; remembers each group's directory.
+    /// Every page of the admin v2 group search; remembers each group's directory. `None` when
+    /// the endpoint is not served (a 404 on the first page); the client then stops asking.
     pub(crate) async fn admin_group_search(
         &self,
         org: &str,
         filter: serde_json::Value,
-    ) -> Result<Vec<AdminGroup>, ApiError> {
+    ) -> Result<Option<Vec<AdminGroup>>, ApiError> {
+        if self.group_search_unsupported.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let mut out: Vec<AdminGroup> = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut cursor: Option<String> = None;
@@ -291,7 +329,14 @@ impl Client {
                 ],
             )
             .json(body);
-            let page: AdminPage<AdminGroup> = self.get_json(&call).await?;
+            let page: AdminPage<AdminGroup> = match self.get_json(&call).await {
+                Ok(p) => p,
+                Err(e) if cursor.is_none() && matches!(e.root(), ApiError::NotFound { .. }) => {
+                    self.group_search_unsupported.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
             let next = page.next_cursor();
             let empty = page.data.is_empty();
             {
@@ -308,7 +353,7 @@ impl Client {
                 _ => break,
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Org events in `[since, now]`, oldest first, as the planner understands them.
@@ -522,6 +567,32 @@ impl Client {
     }
 }
 
+/// A group as the admin path knows it.
+#[derive(Debug, Clone)]
+struct GroupInfo {
+    id: String,
+    name: String,
+    synced: bool,
+}
+
+/// The requested groups as named in the users' `groups` expansion.
+fn groups_from_expansion(users: &[AdminUser], names: &[String]) -> Vec<GroupInfo> {
+    let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    let mut seen = BTreeSet::new();
+    users
+        .iter()
+        .flat_map(|u| &u.groups)
+        .filter_map(|g| g.name.as_ref().map(|n| (g, n)))
+        .filter(|(_, n)| wanted.contains(&n.to_lowercase()))
+        .filter(|(g, _)| seen.insert(g.id.clone()))
+        .map(|(g, n)| GroupInfo {
+            id: g.id.clone(),
+            name: n.clone(),
+            synced: false,
+        })
+        .collect()
+}
+
 fn is_last_page<T>(page: &JiraPage<T>, size: u64) -> bool {
     match page.is_last {
         Some(last) => last,
@@ -702,7 +773,12 @@ pub fn admin_event(e: &AdminEvent) -> Option<Event> {
                 .and_then(|o| {
                     o.attributes
                         .as_ref()
-                        .and_then(|at| at.get("key").and_then(|k| k.as_str()).map(str::to_string))
+                        .and_then(|at| {
+                            at.get("key")
+                                .or_else(|| at.get("productKey"))
+                                .and_then(|k| k.as_str())
+                                .map(str::to_string)
+                        })
                         .or_else(|| o.id.clone())
                 })
         })

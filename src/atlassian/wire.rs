@@ -119,6 +119,25 @@ pub struct AdminUser {
     pub product_access: Vec<ProductAccess>,
     #[serde(default)]
     pub groups: Vec<AdminGroupRef>,
+    #[serde(default)]
+    pub links: Option<SelfLink>,
+}
+
+/// `links: {self: URL}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SelfLink {
+    #[serde(default, rename = "self")]
+    pub self_url: Option<String>,
+}
+
+impl AdminUser {
+    /// The directory named in `links.self` (`.../directories/{directoryId}/users/{accountId}`).
+    pub fn directory_id(&self) -> Option<&str> {
+        let url = self.links.as_ref()?.self_url.as_deref()?;
+        let mut parts = url.split('/');
+        parts.find(|p| *p == "directories")?;
+        parts.next().filter(|d| !d.is_empty() && *d != "-")
+    }
 }
 
 /// One entry of `productAccess`.

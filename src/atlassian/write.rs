@@ -121,9 +121,13 @@ impl Client {
     }
 
     /// The directory of a group (admin writes address the group inside its directory): learned
-    /// from earlier group listings, else one group search; `-` when the API does not say.
+    /// from earlier group listings; else the org's only directory seen in user listings; else one
+    /// group search; else `-` (all directories the key can manage).
     async fn directory_of(&self, org: &str, group_id: &str) -> Result<String, ApiError> {
         if let Some(d) = self.cached_directory(group_id) {
+            return Ok(d);
+        }
+        if let Some(d) = self.single_directory() {
             return Ok(d);
         }
         self.admin_group_search(org, json!({ "groupIds": [group_id] }))
@@ -140,8 +144,8 @@ impl Client {
 
     /// The members of each group in `group_ids` (sorted account ids), read the same way
     /// [`Client::read_live`] reads them so that fingerprints compare. With an admin key this is
-    /// one filtered user listing for all groups (and one group search, which also tells the
-    /// writes each group's directory); else `group/member` pages per group, concurrently.
+    /// one user listing filtered to the groups (it also tells the writes the org's directory);
+    /// else `group/member` pages per group, concurrently.
     pub async fn group_members(
         &self,
         group_ids: &[String],
@@ -160,16 +164,10 @@ impl Client {
         if self.has_admin() {
             let org = self.admin_org()?;
             let ids_json: Vec<&str> = ids.iter().copied().collect();
-            let users = self.admin_users(&org, json!({ "groupIds": ids_json }));
-            let groups = self.admin_group_search(&org, json!({ "groupIds": ids_json }));
-            let (users, groups) = tokio::try_join!(users, groups)?;
-            let found: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-            if let Some(missing) = ids.iter().find(|g| !found.contains(*g)) {
-                return Err(ApiError::NotFound {
-                    endpoint: "POST /admin/v2/orgs/{orgId}/directories/-/groups/search".into(),
-                    message: format!("group {missing} does not exist"),
-                });
-            }
+            // One filtered listing for all groups; an unknown group id is a 404.
+            let users = self
+                .admin_users(&org, json!({ "groupIds": ids_json }), &["groups"])
+                .await?;
             for u in users {
                 for g in u.groups {
                     if let Some(set) = out.get_mut(&g.id) {
@@ -260,7 +258,10 @@ fn classify_write_error(op: Op, group_id: &str, err: ApiError) -> Result<Change,
     };
     let text = message.to_ascii_lowercase();
     let code_is = |c: &str| code.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(c));
-    if code_is("ADMIN-UAM-409-3") || text.contains("license limit") || text.contains("user limit") {
+    let license = text.contains("license limit")
+        || text.contains("user limit")
+        || (text.contains("license") && text.contains("full"));
+    if code_is("ADMIN-UAM-409-3") || license {
         return Err(ApiError::LicenseLimit {
             group_id: group_id.to_string(),
             message,

@@ -62,6 +62,8 @@ pub struct World {
     windows: HashMap<String, (Instant, u32)>,
     pub log: Vec<String>,
     pub admin_page_max: usize,
+    /// Serve no admin group search (like the sandbox).
+    pub no_group_search: bool,
 }
 
 #[derive(Clone)]
@@ -524,6 +526,16 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
                 .unwrap_or_default();
+            if let Some(bad) = filter
+                .iter()
+                .find(|g| !w.groups.iter().any(|x| &x.id == *g))
+            {
+                return admin_err(
+                    404,
+                    "ADMIN-UAM-404-3",
+                    &format!("Group '{bad}' does not exist"),
+                );
+            }
             let matching: Vec<&FUser> = w
                 .users
                 .iter()
@@ -536,7 +548,8 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .map(|u| {
                     let mut v = json!({"accountId": u.id, "accountType": u.account_type, "email": u.email, "name": format!("User {}", u.id),
                         "status": if u.active { "active" } else { "deactivated" }, "accountStatus": if u.active { "active" } else { "inactive" },
-                        "addedToOrg": "2024-02-01T00:00:00Z"});
+                        "addedToOrg": "2024-02-01T00:00:00Z",
+                        "links": {"self": format!("https://api.atlassian.com/admin/v2/orgs/{ORG}/directories/dir-1/users/{}", u.id)}});
                     if expand.contains(&"groups") {
                         v["groups"] = Value::Array(w.groups.iter().filter(|g| u.groups.contains(&g.id)).map(|g| json!({"id": g.id, "name": g.name})).collect());
                     }
@@ -550,7 +563,7 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
             (200, json!({"data": data, "links": {"next": next}}))
         }
         ("POST", ["admin", "v2", "orgs", org, "directories", "-", "groups", "search"])
-            if *org == ORG =>
+            if *org == ORG && !w.no_group_search =>
         {
             let names: Vec<&str> = req.body["groupNames"]
                 .as_array()
