@@ -75,6 +75,8 @@ pub struct RateLimitInfo {
     pub retry_after: Option<Duration>,
     /// `X-RateLimit-NearLimit: true`: less than 20% of the budget is left.
     pub near_limit: bool,
+    /// `X-RateLimit-Limit`.
+    pub limit: Option<u64>,
     /// `X-RateLimit-Remaining`.
     pub remaining: Option<u64>,
     /// `X-RateLimit-Reset`, as a wait from now.
@@ -107,6 +109,7 @@ impl RateLimitInfo {
             retry_after,
             near_limit: get("x-ratelimit-nearlimit")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            limit: get("x-ratelimit-limit").and_then(|v| v.parse().ok()),
             remaining: get("x-ratelimit-remaining").and_then(|v| v.parse().ok()),
             reset_in: get("x-ratelimit-reset")
                 .and_then(parse_time)
@@ -187,15 +190,29 @@ impl Pacer {
             }
             lane.blocked_until = Some(lane.blocked_until.map_or(until, |b| b.max(until)));
         } else if info.near_limit {
-            // Spread what is left of the budget over the time until the reset, when known.
+            // The spacing the headers imply: a fixed window (Jira) leaves `remaining` requests
+            // until the reset; a token bucket (the sandbox) refills `limit - remaining` tokens
+            // by then. The smaller spacing is right for one and at most one 429 per window
+            // early for the other.
             let budget = match (info.remaining, info.reset_in) {
-                (Some(r), Some(reset)) => reset / (r.max(1) as u32).max(1),
+                (Some(r), Some(reset)) => {
+                    let window = reset / (r.max(1) as u32);
+                    let bucket = info
+                        .limit
+                        .filter(|&l| l > r)
+                        .map_or(window, |l| reset / ((l - r) as u32));
+                    window.min(bucket)
+                }
                 _ => Duration::ZERO,
             };
-            // Otherwise widen a little per warning (a 429 widens multiplicatively).
-            lane.interval = (lane.interval + NEAR_LIMIT_STEP)
-                .max(budget)
-                .clamp(MIN_INTERVAL, MAX_INTERVAL);
+            // Without headers to go by, widen a little per warning (a 429 widens
+            // multiplicatively).
+            let target = if budget.is_zero() {
+                lane.interval + NEAR_LIMIT_STEP
+            } else {
+                budget
+            };
+            lane.interval = target.clamp(MIN_INTERVAL, MAX_INTERVAL);
         } else {
             lane.interval = lane.interval * 9 / 10;
             if lane.interval < Duration::from_millis(1) {
@@ -357,6 +374,16 @@ mod tests {
         };
         pacer.observe("POST w", t0, None, &info);
         assert_eq!(pacer.interval("POST w"), Duration::from_millis(250));
+        // A token bucket of 10 refilling in 1.8s with 1 left: one token per 200ms.
+        let bucket = RateLimitInfo {
+            near_limit: true,
+            limit: Some(10),
+            remaining: Some(1),
+            reset_in: Some(Duration::from_millis(1800)),
+            ..RateLimitInfo::default()
+        };
+        pacer.observe("GET b", t0, None, &bucket);
+        assert_eq!(pacer.interval("GET b"), Duration::from_millis(200));
         assert_eq!(pacer.interval("GET r"), Duration::ZERO);
         let a = pacer.reserve("POST w", t0);
         let b = pacer.reserve("POST w", t0);
