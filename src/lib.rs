@@ -16,6 +16,7 @@
 //! (argument parsing, files, exit codes).
 
 pub mod apply;
+pub mod atlassian;
 pub mod audit;
 pub mod cli;
 pub mod diff;
