@@ -2,6 +2,10 @@
 //! Atlassian Cloud, the sandbox or a snapshot file. The serde form of [`LiveState`] *is* the
 //! snapshot format (DESIGN §5.1, `format_version` 1); fields are only ever added.
 
+pub mod snapshot;
+
+pub use snapshot::{load_snapshot, parse_snapshot};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
