@@ -180,7 +180,8 @@ fn json_error(file: &str, text: &str, e: &serde_json::Error) -> Diagnostic {
         ),
     };
     let offset = offset_of(text, line, column);
-    let path = json_path_at(text, offset);
+    // A missing field is reported at the end of its object: name the object, not its last key.
+    let path = json_path_at(text, offset, !msg.starts_with("missing field"));
     let msg = if path.is_empty() {
         msg
     } else {
@@ -314,7 +315,7 @@ impl<'t> Checker<'t> {
                     self.report(
                         "missing-key",
                         at,
-                        format!("a `{}` event needs `{field}`", ev.action.as_str()),
+                        format!("this `{}` event has no `{field}`", ev.action.as_str()),
                         "add the field to the event",
                     );
                 }
@@ -424,7 +425,8 @@ fn location_at(file: &str, bytes: &[u8], offset: usize) -> Location {
 
 /// The JSON path (`users[3].status`) of the value being read at `offset`, by a light scan that
 /// only runs when reporting an error.
-fn json_path_at(text: &str, offset: usize) -> String {
+/// With `last_key` false, the innermost object's current key is left out.
+fn json_path_at(text: &str, offset: usize, last_key: bool) -> String {
     enum Frame {
         Object { key: Option<String>, want_key: bool },
         Array { index: usize },
@@ -469,6 +471,11 @@ fn json_path_at(text: &str, offset: usize) -> String {
             _ => {}
         }
         i += 1;
+    }
+    if !last_key {
+        if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+            *key = None;
+        }
     }
     let mut path = String::new();
     for f in &stack {
@@ -565,7 +572,11 @@ mod tests {
     #[test]
     fn json_paths() {
         let t = r#"{"a": [1, {"b": [true, "x"]}], "c": 1}"#;
-        assert_eq!(json_path_at(t, t.find("\"x\"").unwrap()), "a[1].b[1]");
-        assert_eq!(json_path_at(t, t.find("1}").unwrap()), "c");
+        assert_eq!(json_path_at(t, t.find("\"x\"").unwrap(), true), "a[1].b[1]");
+        assert_eq!(json_path_at(t, t.find("1}").unwrap(), true), "c");
+        assert_eq!(json_path_at(t, t.find("1}").unwrap(), false), "");
+        let missing = r#"{"users": [{"account_id": "u1"}]}"#;
+        let d = parse_snapshot("s", missing).unwrap_err();
+        assert_eq!(d[0].message, "`users[0]`: missing field `account_type`");
     }
 }
