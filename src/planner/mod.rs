@@ -343,46 +343,124 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         }
     }
 
-    plan.actions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    plan.blocked.sort_by(|a, b| {
-        a.action
-            .sort_key()
-            .cmp(&b.action.sort_key())
-            .then(a.rail.cmp(&b.rail))
-    });
-    plan.notices.sort_by(|a, b| {
-        let ka = (
-            &a.product,
-            a.kind,
-            a.email.as_deref().unwrap_or(""),
-            &a.account_id,
-            &a.detail,
-        );
-        let kb = (
-            &b.product,
-            b.kind,
-            b.email.as_deref().unwrap_or(""),
-            &b.account_id,
-            &b.detail,
-        );
-        ka.cmp(&kb)
-    });
-    plan.observed.sort_by(|a, b| {
-        let ka = (
-            &a.product,
-            &a.group,
-            a.email.as_deref().unwrap_or(""),
-            &a.account_id,
-        );
-        let kb = (
-            &b.product,
-            &b.group,
-            b.email.as_deref().unwrap_or(""),
-            &b.account_id,
-        );
-        ka.cmp(&kb)
-    });
+    sort_plan(&mut plan);
     plan
+}
+
+/// Reorders `items` by `order` (a permutation of their indices) without cloning them.
+fn permute<T>(items: &mut Vec<T>, order: Vec<usize>) {
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
+}
+
+/// Interns strings into their rank in sorted order, so that sort keys compare integers first.
+struct Ranks<'a>(hash::FxMap<&'a str, u32>);
+
+impl<'a> Ranks<'a> {
+    fn new(mut names: Vec<&'a str>) -> Self {
+        names.sort_unstable();
+        names.dedup();
+        Ranks(
+            names
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| (n, i as u32))
+                .collect(),
+        )
+    }
+
+    fn of(&self, name: &str) -> u32 {
+        self.0.get(name).copied().unwrap_or(u32::MAX)
+    }
+}
+
+fn action_key<'x>(
+    products: &Ranks<'_>,
+    groups: &Ranks<'_>,
+    a: &'x Action,
+) -> (u32, u32, ActionKind, &'x str, &'x str) {
+    let (p, g, kind, email, account) = a.sort_key();
+    (products.of(p), groups.of(g), kind, email, account)
+}
+
+/// Sorts every list of the plan deterministically. Equivalent to sorting actions and blocked
+/// actions by [`Action::sort_key`] (then rail), notices by (product, kind, email, account id,
+/// detail) and observations by (product, group, email, account id), but sorts small keys with
+/// interned product and group ranks instead of moving whole records around.
+fn sort_plan(plan: &mut Plan) {
+    let order = {
+        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.product.as_str()).collect();
+        names.extend(plan.blocked.iter().map(|b| b.action.product.as_str()));
+        names.extend(plan.notices.iter().map(|n| n.product.as_str()));
+        names.extend(plan.observed.iter().map(|o| o.product.as_str()));
+        let products = Ranks::new(names);
+        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.group.as_str()).collect();
+        names.extend(plan.blocked.iter().map(|b| b.action.group.as_str()));
+        names.extend(plan.observed.iter().map(|o| o.group.as_str()));
+        let groups = Ranks::new(names);
+
+        let mut keys: Vec<_> = plan
+            .actions
+            .iter()
+            .map(|a| action_key(&products, &groups, a))
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let actions: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .blocked
+            .iter()
+            .map(|b| (action_key(&products, &groups, &b.action), b.rail))
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let blocked: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .notices
+            .iter()
+            .map(|n| {
+                let email = n.email.as_deref().unwrap_or("");
+                (
+                    products.of(&n.product),
+                    n.kind,
+                    email,
+                    n.account_id.as_str(),
+                    n.detail.as_str(),
+                )
+            })
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let notices: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .observed
+            .iter()
+            .map(|o| {
+                let email = o.email.as_deref().unwrap_or("");
+                (
+                    products.of(&o.product),
+                    groups.of(&o.group),
+                    email,
+                    o.account_id.as_str(),
+                )
+            })
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let observed: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+        (actions, blocked, notices, observed)
+    };
+    permute(&mut plan.actions, order.0);
+    permute(&mut plan.blocked, order.1);
+    permute(&mut plan.notices, order.2);
+    permute(&mut plan.observed, order.3);
 }
 
 /// The decision for one (user, product), reconciled with the plan's rails and drift mode.
