@@ -87,11 +87,13 @@ pub fn load_policy_at(
 
 /// Loads a snapshot file (DESIGN §5.1).
 pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
-    let label = path.display().to_string();
-    let text =
-        read_limited(path, 512 << 20).with_context(|| format!("cannot read snapshot {label}"))?;
-    let _ = err;
-    serde_json::from_str(&text).with_context(|| format!("snapshot {label} is not valid"))
+    match crate::live::load_snapshot(path) {
+        Ok(state) => Ok(state),
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics, err)?;
+            Err(invalid("snapshot", &path.display().to_string(), &diagnostics).into())
+        }
+    }
 }
 
 /// Reads the ledger from the policy's audit log; a missing log is an empty ledger.
@@ -102,20 +104,6 @@ pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Ledger::empty(), path)),
         Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
     }
-}
-
-fn read_limited(path: &Path, max: u64) -> anyhow::Result<String> {
-    let size = std::fs::metadata(path)?.len();
-    if size > max {
-        anyhow::bail!("the file is {size} bytes, over the {max}-byte limit");
-    }
-    let bytes = std::fs::read(path)?;
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "the file is not UTF-8 (first bad byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
 }
 
 /// Prints diagnostics, one block each.
