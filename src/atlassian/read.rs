@@ -188,10 +188,10 @@ impl Client {
         Ok((state, missing))
     }
 
-    /// Ids, names and synced flags of the groups with these names, for the admin path: Jira
-    /// `group/bulk` when site credentials are configured (one request per 50 names), else the
-    /// admin v2 group search. `None` when neither is available (the admin group search is not
-    /// served everywhere; the sandbox lacks it).
+    /// Ids, names and synced flags of the groups with these names, for the admin path: the
+    /// admin v2 group search (the only read that says whether an identity provider syncs a
+    /// group), else Jira `group/bulk` when site credentials are configured (one request per 50
+    /// names; synced flags unknown). `None` when neither is available.
     async fn lookup_groups_by_name(
         &self,
         org: &str,
@@ -199,6 +199,9 @@ impl Client {
     ) -> Result<Option<Vec<GroupInfo>>, ApiError> {
         if names.is_empty() {
             return Ok(Some(Vec::new()));
+        }
+        if let Some(found) = self.admin_groups_by_name(org, names).await? {
+            return Ok(Some(found));
         }
         if self.has_site() {
             let found = self.jira_groups_by_name(names).await?;
@@ -213,6 +216,15 @@ impl Client {
                     .collect(),
             ));
         }
+        Ok(None)
+    }
+
+    /// The admin v2 group search for these names; `None` where it is not served.
+    async fn admin_groups_by_name(
+        &self,
+        org: &str,
+        names: &[String],
+    ) -> Result<Option<Vec<GroupInfo>>, ApiError> {
         let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
         let Some(groups) = self
             .admin_group_search(org, json!({ "groupNames": names }))

@@ -459,6 +459,10 @@ fn router(app: Arc<App>) -> Router {
             post(admin::users_search),
         )
         .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/search",
+            post(admin::groups_search),
+        )
+        .route(
             "/admin/v1/orgs/{org_id}/directory/users/{account_id}/last-active-dates",
             get(admin::last_active_dates),
         )
