@@ -474,3 +474,89 @@ fn live_reads_see_synced_groups_and_the_planner_blocks_them() {
         .iter()
         .all(|a| a.group != "confluence-users-okta"));
 }
+
+#[test]
+fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out_dir = tempfile::tempdir().unwrap();
+    let snapshot = out_dir.path().join("snapshot.json");
+    let starting = out_dir.path().join("policy");
+    let out = env.run(&[
+        "export",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--policy-out",
+        starting.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The snapshot plans like the live org does.
+    let from_file = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let live = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let a: seatkeeper::plan::Plan = serde_json::from_slice(&from_file.stdout).unwrap();
+    let b: seatkeeper::plan::Plan = serde_json::from_slice(&live.stdout).unwrap();
+    assert_eq!(a.actions, b.actions);
+    assert_eq!(a.fingerprint, b.fingerprint);
+
+    let starting = starting.to_str().unwrap();
+    let validate = env.run(&["validate", "--policy", starting]);
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        text(&validate.stderr)
+    );
+    let plan = env.run(&[
+        "plan",
+        "--policy",
+        starting,
+        "--at",
+        AT,
+        "--format",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        text(&plan.stdout),
+        text(&plan.stderr)
+    );
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan.counts(), (0, 0), "{:?}", plan.actions);
+    assert!(plan.blocked.is_empty(), "{:?}", plan.blocked);
+
+    // Exporting over an existing policy is refused, never overwritten.
+    let again = env.run(&["export", "--policy", env.dir(), "--policy-out", starting]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists"));
+}

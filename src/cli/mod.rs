@@ -8,6 +8,7 @@ mod audit_cmd;
 mod demo;
 mod diff_cmd;
 mod explain;
+mod export;
 mod inputs;
 mod live;
 mod plan_cmd;
@@ -187,6 +188,8 @@ pub enum Command {
     Sandbox(sandbox_cmd::Args),
     /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
     Test(test_cmd::Args),
+    /// Write live state as a snapshot, or a starting policy whose plan is empty.
+    Export(export::Args),
     /// Audit log tools.
     Audit(audit_cmd::Args),
 }
@@ -227,6 +230,7 @@ pub fn run(
         Command::Diff(args) => diff_cmd::run(&args, env, out, err),
         Command::Sandbox(args) => sandbox_cmd::run(&args, out),
         Command::Test(args) => test_cmd::run(&args, env, out, err),
+        Command::Export(args) => export::run(&args, env, out, err),
         Command::Audit(args) => audit_cmd::run(&args, out),
     }
 }
