@@ -346,3 +346,29 @@ mod no_panics {
         }
     }
 }
+
+/// Mistakes too big (or too odd) to commit as fixture folders.
+#[test]
+fn generated_mistakes() {
+    let codes =
+        |dir: &Path| -> Vec<String> { actual(&policy::load_dir(dir).expect_err("should fail")) };
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("seatkeeper.yaml");
+    let huge = format!("# {}\n", "x".repeat(5 * 1024 * 1024));
+    std::fs::write(&main, huge).unwrap();
+    assert_eq!(codes(dir.path()), ["file-too-large seatkeeper.yaml:1"]);
+
+    // A huge included file is refused too; the main file is still checked.
+    std::fs::write(
+        &main,
+        "version: 1\nsite: a.b\nproducts: {c: {groups: [g]}}\ninclude: [t/*.yaml]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    let users = "users:\n".to_string() + &"  - email: someone@acme.com\n".repeat(200_000);
+    std::fs::write(dir.path().join("t/big.yaml"), users).unwrap();
+    assert_eq!(codes(dir.path()), ["file-too-large t/big.yaml:1"]);
+
+    let missing = dir.path().join("no-such-folder");
+    assert_eq!(codes(&missing), ["missing-file seatkeeper.yaml:0"]);
+}

@@ -87,6 +87,7 @@ pub fn parse_snapshot(file_label: &str, text: &str) -> Result<LiveState, Vec<Dia
     if text.len() as u64 > MAX_SNAPSHOT_BYTES {
         return Err(vec![too_large(file_label, text.len() as u64)]);
     }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(vec![Diagnostic::error(
             "empty-file",

@@ -785,6 +785,22 @@ impl Reader<'_> {
         let mut out = Vec::new();
         for (i, item) in self.seq(node, path).iter().enumerate() {
             let path = format!("{path}[{i}]");
+            if let NodeKind::Str(s) = &item.kind {
+                let key = if s.contains('@') {
+                    "email"
+                } else {
+                    "account_id"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        item.location.clone(),
+                        format!("`{path}` must be a mapping, found a string"),
+                    )
+                    .with_hint(format!("write `- {key}: {s}`")),
+                );
+                continue;
+            }
             let Some(entries) = self.mapping(item, &path, USER_KEYS, "unknown-key") else {
                 continue;
             };

@@ -261,8 +261,10 @@ impl Validator {
                 return None;
             }
         };
-        self.scan_text_for_tokens(path, &text);
-        let root = match raw::parse_yaml(path, &text) {
+        // A byte-order mark is invisible in editors: columns count from after it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        self.scan_text_for_tokens(path, text);
+        let root = match raw::parse_yaml(path, text) {
             Ok(root) => root,
             Err(ds) => {
                 self.broken_main |= main;
@@ -1083,5 +1085,35 @@ mod tests {
                 "{code}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+    use crate::policy::source::MemFiles;
+
+    #[test]
+    fn bom_and_crlf_are_fine() {
+        let text = "\u{feff}version: 1\r\nsite: acme.atlassian.net\r\norg: x\r\nproducts:\r\n  confluence:\r\n    groups: [c]\r\n    inactivity: 9x\r\n";
+        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+        let got: Vec<String> = err
+            .iter()
+            .map(|d| format!("{} {}", d.code, d.location))
+            .collect();
+        assert_eq!(got, ["bad-duration seatkeeper.yaml:7:17"]);
+    }
+
+    #[test]
+    fn a_bare_string_user_gets_a_useful_hint() {
+        let text =
+            "version: 1\nsite: a.b\nproducts:\n  c:\n    groups: [g]\nusers:\n  - alice@acme.com\n";
+        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].code, "wrong-type");
+        assert_eq!(
+            err[0].hint.as_deref(),
+            Some("write `- email: alice@acme.com`")
+        );
     }
 }
