@@ -323,11 +323,11 @@ mod no_panics {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
 
         /// Cut, spliced and garbled policies give diagnostics, never a panic.
         #[test]
-        fn mangled_policies(cut in 0usize..2000, at in 0usize..2000, junk in "[ -~\n\t:\\[\\]{}&*!|>'\"%@#-]{0,12}") {
+        fn mangled_policies(cut in 0usize..2000, at in 0usize..2000, junk in "[ -~\n\t:\\[\\]{}&*!|>'\"%@#é😀\u{feff}-]{0,12}") {
             let text = full();
             let cut = cut.min(text.len());
             let at = at.min(cut);
@@ -337,6 +337,22 @@ mod no_panics {
                 .with("seatkeeper.yaml", mangled.clone())
                 .with("teams/platform.yaml", mangled);
             let _ = policy::load(&files);
+        }
+
+        /// Any text in any value position.
+        #[test]
+        fn odd_values(values in proptest::collection::vec("\\PC{0,12}", 16)) {
+            let template = "version: @\nsite: @\norg: @\nproducts:\n  @:\n    groups: [@]\n    seats: @\n    inactivity: @\n    notice: @\n    grace: @\n    drift: @\nusers:\n  - email: @\n    until: @\n    requested: @\n    products: [@]\nsafety:\n  max_removals: @\n";
+            let mut text = String::new();
+            let mut values = values.iter();
+            for part in template.split('@') {
+                text.push_str(part);
+                if let Some(v) = values.next() {
+                    text.push_str(&format!("{v:?}"));
+                }
+            }
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text.replace("\"", "")));
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
         }
 
         /// Any bytes as a snapshot.

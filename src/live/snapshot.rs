@@ -96,6 +96,18 @@ pub fn parse_snapshot(file_label: &str, text: &str) -> Result<LiveState, Vec<Dia
         )
         .with_hint("write one with `seatkeeper export --snapshot FILE`")]);
     }
+    let body = text.trim_start();
+    if !body.starts_with('{') {
+        let offset = text.len() - body.len();
+        return Err(vec![Diagnostic::error(
+            "wrong-type",
+            location_at(file_label, text.as_bytes(), offset),
+            "a snapshot is a JSON object (`{ \"format_version\": 1, ... }`)",
+        )
+        .with_hint(
+            "check that this is a snapshot written by `seatkeeper export --snapshot`",
+        )]);
+    }
     let state: LiveState = match serde_json::from_str(text) {
         Ok(state) => state,
         Err(e) => {
@@ -568,6 +580,15 @@ mod tests {
             codes(&OK.replace("\"account_id\": \"u1\" }", "\"account_id\": \"zz\" }")),
             ["unknown-account s.json:10:91"]
         );
+    }
+
+    #[test]
+    fn hostile_input_is_an_error() {
+        let deep = format!("{{\"users\": {}", "[".repeat(1_000_000));
+        assert_eq!(codes(&deep).len(), 1);
+        assert_eq!(codes(&"[".repeat(1_000_000)).len(), 1);
+        assert_eq!(codes("\u{feff}[]"), ["wrong-type s.json:1:1"]);
+        assert_eq!(codes(" null"), ["wrong-type s.json:1:2"]);
     }
 
     #[test]

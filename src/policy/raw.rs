@@ -136,18 +136,30 @@ impl Node {
 pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     let mut builder = Builder::new(file);
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        let loc = builder.loc(m);
-        let info = e.info();
-        return Err(vec![Diagnostic::error(
-            "yaml-syntax",
-            loc,
-            format!("broken YAML: {info}"),
-        )
-        .with_hint(
-            "check the indentation, quoting and brackets on this line and the lines above",
-        )]);
+    // Drive the event parser by hand: `Parser::load` recurses per nesting level (and can
+    // overflow the stack on hostile input); this loop does not, and stops at the first problem.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                builder.on_event(ev, mark);
+                if builder.failure.is_some() {
+                    break;
+                }
+            }
+            Err(e) => {
+                let loc = builder.loc(e.marker());
+                let info = e.info();
+                return Err(vec![Diagnostic::error(
+                    "yaml-syntax",
+                    loc,
+                    format!("broken YAML: {info}"),
+                )
+                .with_hint(
+                    "check the indentation, quoting and brackets on this line and the lines above",
+                )]);
+            }
+        }
     }
     if let Some(d) = builder.failure {
         return Err(vec![d]);
@@ -1102,6 +1114,15 @@ mod tests {
             let err = parse_yaml("f", text).expect_err(text);
             assert_eq!(err[0].code, "yaml-syntax", "{text}");
             assert!(err[0].location.line >= 1);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        for (open, close) in [("[", "]"), ("{a: ", "}"), ("- ", "")] {
+            let text = format!("{}1{}", open.repeat(500_000), close.repeat(500_000));
+            let err = parse_yaml("f", &text).expect_err(open);
+            assert_eq!(err[0].code, "yaml-syntax");
         }
     }
 
