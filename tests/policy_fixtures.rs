@@ -355,6 +355,18 @@ mod no_panics {
             let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
         }
 
+        /// Any text as YAML.
+        #[test]
+        fn any_text(text in "\\PC{0,80}") {
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        }
+
+        /// Text made of YAML's punctuation.
+        #[test]
+        fn yaml_punctuation(text in "[\\[\\]{}:,&*!|>'\"\n \t#?%@`a1-]{0,60}") {
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        }
+
         /// Any bytes as a snapshot.
         #[test]
         fn mangled_snapshots(text in "[ -~\n]{0,200}") {

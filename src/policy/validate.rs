@@ -543,7 +543,8 @@ impl Validator {
             ok.then(|| o.value.trim().to_string())
         });
 
-        let products = self.products(&raw, org.is_some());
+        // An `org:` that is written but malformed is reported once, not again per product.
+        let products = self.products(&raw, org.is_some() || raw.org.is_some());
         let product_keys: Vec<&str> = products.iter().map(|p| p.key.as_str()).collect();
         let users = self.users(&raw_users, &product_keys);
 
