@@ -305,13 +305,17 @@ impl<'t> Checker<'t> {
             }
         }
 
+        // Unknown accounts in first-seen order, with how many events name each.
         let mut unknown: Vec<(&str, usize)> = Vec::new();
+        let mut unknown_at: HashMap<&str, usize> = HashMap::new();
         for ev in &state.events {
             if !users.contains(ev.account_id.as_str()) {
-                match unknown.iter_mut().find(|(a, _)| *a == ev.account_id) {
-                    Some((_, n)) => *n += 1,
-                    None => unknown.push((&ev.account_id, 1)),
+                let next = unknown.len();
+                let i = *unknown_at.entry(ev.account_id.as_str()).or_insert(next);
+                if i == next {
+                    unknown.push((&ev.account_id, 0));
                 }
+                unknown[i].1 += 1;
             }
             let missing = match ev.action {
                 EventAction::AccessRequested if ev.product.is_none() => Some("product"),
