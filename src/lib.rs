@@ -15,7 +15,12 @@
 //! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
 //! (argument parsing, files, exit codes).
 
+pub mod apply;
+pub mod atlassian;
+pub mod audit;
 pub mod cli;
+pub mod diff;
+pub mod gitinfo;
 pub mod ledger;
 pub mod live;
 pub mod plan;
@@ -23,4 +28,5 @@ pub mod planner;
 pub mod policy;
 pub mod render;
 pub mod sandbox;
+pub mod selftest;
 pub mod time;

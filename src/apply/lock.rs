@@ -1,0 +1,206 @@
+//! The apply lock: one apply at a time per policy repo. The lock is a file created exclusively
+//! next to the audit log, holding who took it. It is removed when the apply ends; a lock left
+//! by a killed process is cleared with `seatkeeper apply --force-unlock`.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Who holds the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// Who ran apply.
+    pub actor: String,
+    /// The plan being applied.
+    pub plan_id: String,
+    /// When the lock was taken.
+    pub since: DateTime<Utc>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {} on {}), applying plan {} since {}",
+            self.actor,
+            self.pid,
+            self.host,
+            self.plan_id,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another apply holds it.
+    #[error("another apply is running: the lock {path} is held by {holder}{stale}\n  hint: wait for it to finish; if that process is gone, clear the lock with `seatkeeper apply --force-unlock`")]
+    Held {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: Box<Holder>,
+        /// A note when the holder looks dead.
+        stale: String,
+    },
+    /// The lock file exists but cannot be read.
+    #[error("the lock {0} exists but is unreadable\n  hint: if no apply is running, clear it with `seatkeeper apply --force-unlock`")]
+    Unreadable(PathBuf),
+    /// Creating the lock failed.
+    #[error("cannot create the apply lock {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A held lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct ApplyLock {
+    path: PathBuf,
+}
+
+/// The lock file for an audit log.
+pub fn lock_path(audit_log: &Path) -> PathBuf {
+    let mut name = audit_log.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    audit_log.with_file_name(name)
+}
+
+impl ApplyLock {
+    /// Takes the lock or says who holds it.
+    pub fn acquire(path: &Path, holder: &Holder) -> Result<Self, LockError> {
+        let io = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let json = serde_json::to_string(holder).unwrap_or_default();
+                file.write_all(json.as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(io)?;
+                Ok(Self {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let held = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Holder>(&t).ok())
+                    .ok_or_else(|| LockError::Unreadable(path.to_path_buf()))?;
+                let stale = if held.host == holder.host && !process_alive(held.pid) {
+                    format!(
+                        " (process {} is no longer running: the lock looks stale)",
+                        held.pid
+                    )
+                } else {
+                    String::new()
+                };
+                Err(LockError::Held {
+                    path: path.to_path_buf(),
+                    holder: Box::new(held),
+                    stale,
+                })
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Removes a lock left behind; returns who held it, if anyone.
+pub fn force_unlock(path: &Path) -> anyhow::Result<Option<String>> {
+    let holder = std::fs::read_to_string(path).ok();
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(Some(holder.unwrap_or_default())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot remove the lock {}", path.display())),
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let proc_root = Path::new("/proc");
+    // Where /proc is unavailable, assume the holder is alive: never call a live lock stale.
+    !proc_root.exists() || proc_root.join(pid.to_string()).exists()
+}
+
+/// This machine's host name, for lock holders.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(pid: u32) -> Holder {
+        Holder {
+            pid,
+            host: host_name(),
+            actor: "ci".into(),
+            plan_id: "abc".into(),
+            since: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn second_apply_is_refused_naming_the_holder_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(&dir.path().join("audit/seatkeeper.jsonl"));
+        assert!(path.ends_with("audit/seatkeeper.jsonl.lock"));
+        let first = ApplyLock::acquire(&path, &holder(std::process::id())).unwrap();
+        let err = ApplyLock::acquire(&path, &holder(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(!err.contains("stale"), "{err}");
+        drop(first);
+        ApplyLock::acquire(&path, &holder(1)).unwrap();
+    }
+
+    #[test]
+    fn a_dead_holder_is_called_stale_and_force_unlock_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::mem::forget(ApplyLock::acquire(&path, &holder(u32::MAX - 1)).unwrap());
+        let err = ApplyLock::acquire(&path, &holder(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("looks stale") && err.contains("--force-unlock"),
+            "{err}"
+        );
+        assert!(force_unlock(&path).unwrap().is_some());
+        assert!(force_unlock(&path).unwrap().is_none());
+        ApplyLock::acquire(&path, &holder(1)).unwrap();
+    }
+}

@@ -1,0 +1,298 @@
+//! Observers of apply events: the audit log (one flushed, hash-chained line per executed
+//! action) and the progress display.
+
+use super::{ActionResult, ApplyEvent, ApplyObserver, WriteOutcome};
+use crate::audit::AuditWriter;
+use crate::ledger::{AuditKind, AuditRecord, AuditResult};
+use crate::plan::{Action, ActionKind, Observation};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+
+/// Who and what an apply's audit lines name.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    /// The plan id.
+    pub plan_id: String,
+    /// The policy commit the plan was made from.
+    pub policy_commit: Option<String>,
+    /// Who applies.
+    pub actor: String,
+}
+
+/// Writes one audit line per finished action.
+pub struct AuditObserver<'w> {
+    writer: &'w mut AuditWriter,
+    context: AuditContext,
+    clock: fn() -> DateTime<Utc>,
+}
+
+impl<'w> AuditObserver<'w> {
+    /// An observer writing to `writer`, timestamping lines with `clock`.
+    pub fn new(
+        writer: &'w mut AuditWriter,
+        context: AuditContext,
+        clock: fn() -> DateTime<Utc>,
+    ) -> Self {
+        Self {
+            writer,
+            context,
+            clock,
+        }
+    }
+
+    /// Records an action found already in effect by a rerun (written by a killed run).
+    pub fn record_in_effect(&mut self, action: &Action) -> anyhow::Result<()> {
+        let mut record = self.record(action, AuditResult::Ok, None);
+        record.reason = format!("{} (found already in effect)", action.reason);
+        self.writer.append(&record)?;
+        Ok(())
+    }
+
+    /// Records a membership granted outside seatkeeper after a reclaim.
+    pub fn record_observed(&mut self, observation: &Observation) -> anyhow::Result<()> {
+        let record = AuditRecord {
+            time: (self.clock)(),
+            kind: AuditKind::Observed,
+            product: observation.product.clone(),
+            group: observation.group.clone(),
+            group_id: observation.group_id.clone(),
+            account_id: observation.account_id.clone(),
+            email: observation.email.clone(),
+            rule: "observed".into(),
+            reason: "membership granted outside seatkeeper after a reclaim; the inactivity \
+                     window counts from now"
+                .into(),
+            result: AuditResult::Ok,
+            plan_id: self.context.plan_id.clone(),
+            policy_commit: self.context.policy_commit.clone(),
+            actor: self.context.actor.clone(),
+            error: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.writer.append(&record)?;
+        Ok(())
+    }
+
+    fn record(&self, action: &Action, result: AuditResult, error: Option<String>) -> AuditRecord {
+        AuditRecord {
+            time: (self.clock)(),
+            kind: match action.kind {
+                ActionKind::Add => AuditKind::Add,
+                ActionKind::Remove => AuditKind::Remove,
+            },
+            product: action.product.clone(),
+            group: action.group.clone(),
+            group_id: action.group_id.clone(),
+            account_id: action.account_id.clone(),
+            email: action.email.clone(),
+            rule: action.rule.as_str().to_string(),
+            reason: action.reason.clone(),
+            result,
+            plan_id: self.context.plan_id.clone(),
+            policy_commit: self.context.policy_commit.clone(),
+            actor: self.context.actor.clone(),
+            error,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+}
+
+impl ApplyObserver for AuditObserver<'_> {
+    fn on_event(&mut self, event: &ApplyEvent<'_>) -> anyhow::Result<()> {
+        if let ApplyEvent::ActionFinished { action, result } = event {
+            let record = match result {
+                ActionResult::Ok(_) => self.record(action, AuditResult::Ok, None),
+                ActionResult::Failed(e) => {
+                    self.record(action, AuditResult::Failed, Some(format!("{e:#}")))
+                }
+            };
+            self.writer.append(&record)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints one line per finished action and a summary, to a terminal or a CI log.
+pub struct ProgressObserver<'o> {
+    out: &'o mut dyn Write,
+    total: usize,
+    finished: usize,
+}
+
+impl<'o> ProgressObserver<'o> {
+    /// Progress to `out`.
+    pub fn new(out: &'o mut dyn Write) -> Self {
+        Self {
+            out,
+            total: 0,
+            finished: 0,
+        }
+    }
+}
+
+impl ApplyObserver for ProgressObserver<'_> {
+    fn on_event(&mut self, event: &ApplyEvent<'_>) -> anyhow::Result<()> {
+        match event {
+            ApplyEvent::Started { pending, recorded } => {
+                self.total = *pending;
+                if *recorded > 0 {
+                    writeln!(
+                        self.out,
+                        "Resuming: {recorded} actions were already applied by an earlier run."
+                    )?;
+                }
+                writeln!(self.out, "Applying {pending} actions...")?;
+            }
+            ApplyEvent::ActionFinished { action, result } => {
+                self.finished += 1;
+                let status = match result {
+                    ActionResult::Ok(WriteOutcome::Done) => "done".to_string(),
+                    ActionResult::Ok(WriteOutcome::AlreadyDone) => "already in effect".to_string(),
+                    ActionResult::Failed(e) => format!("FAILED: {e:#}"),
+                };
+                writeln!(
+                    self.out,
+                    "[{}/{}] {} {} {} {}: {status}",
+                    self.finished,
+                    self.total,
+                    action.kind.symbol(),
+                    action.who(),
+                    if action.kind == ActionKind::Add {
+                        "to"
+                    } else {
+                        "from"
+                    },
+                    action.group,
+                )?;
+            }
+            ApplyEvent::Finished(summary) => {
+                writeln!(
+                    self.out,
+                    "Apply complete: {} done, {} already in effect, {} failed in {:.1}s.",
+                    summary.done,
+                    summary.already,
+                    summary.failed,
+                    summary.elapsed.as_secs_f64()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{execute, Directory};
+    use crate::plan::{Evidence, Rule};
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    /// An in-memory group store whose writes to group `broken` fail.
+    #[derive(Default)]
+    struct Groups(Mutex<BTreeSet<(String, String)>>);
+
+    impl Directory for Groups {
+        async fn members(&self, group_id: &str) -> anyhow::Result<Vec<String>> {
+            let g = self.0.lock().unwrap();
+            Ok(g.iter()
+                .filter(|(g, _)| g == group_id)
+                .map(|(_, a)| a.clone())
+                .collect())
+        }
+        async fn write(
+            &self,
+            kind: ActionKind,
+            group_id: &str,
+            account_id: &str,
+        ) -> anyhow::Result<WriteOutcome> {
+            anyhow::ensure!(
+                group_id != "broken",
+                "503 Service Unavailable after 3 retries"
+            );
+            let key = (group_id.to_string(), account_id.to_string());
+            let mut g = self.0.lock().unwrap();
+            let changed = match kind {
+                ActionKind::Add => g.insert(key),
+                ActionKind::Remove => g.remove(&key),
+            };
+            Ok(if changed {
+                WriteOutcome::Done
+            } else {
+                WriteOutcome::AlreadyDone
+            })
+        }
+    }
+
+    fn action(kind: ActionKind, group: &str, account: &str) -> Action {
+        Action {
+            kind,
+            product: "confluence".into(),
+            group: group.into(),
+            group_id: group.into(),
+            account_id: account.into(),
+            email: Some(format!("{account}@acme.com")),
+            rule: Rule::Eligible,
+            reason: "eligible".into(),
+            evidence: Evidence::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_finished_action_gets_one_chained_audit_line_and_a_progress_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let mut writer = AuditWriter::open(&log).unwrap();
+        let context = AuditContext {
+            plan_id: "p1".into(),
+            policy_commit: None,
+            actor: "ci".into(),
+        };
+        let mut audit = AuditObserver::new(&mut writer, context, Utc::now);
+        let mut shown = Vec::new();
+        let mut progress = ProgressObserver::new(&mut shown);
+        let groups = Arc::new(Groups::default());
+        let actions: Vec<Action> = (0..20)
+            .map(|i| action(ActionKind::Add, "g1", &format!("u{i}")))
+            .chain([
+                action(ActionKind::Remove, "g1", "nobody"),
+                action(ActionKind::Add, "broken", "x"),
+            ])
+            .collect();
+        let summary = execute(
+            Arc::clone(&groups),
+            actions,
+            0,
+            4,
+            &mut [&mut audit, &mut progress],
+        )
+        .await
+        .unwrap();
+        assert_eq!((summary.done, summary.already, summary.failed), (20, 1, 1));
+        assert_eq!(groups.members("g1").await.unwrap().len(), 20);
+
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            crate::audit::verify(&text),
+            crate::audit::Verification::Intact(22)
+        );
+        let failed: Vec<AuditRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str::<AuditRecord>(l).unwrap())
+            .filter(|r| r.result == AuditResult::Failed)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("after 3 retries"));
+        let shown = String::from_utf8(shown).unwrap();
+        assert!(
+            shown.contains("[22/22]") && shown.contains("1 failed"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The audit log on disk: JSON Lines, one [`AuditRecord`] per executed action, each line chained
+//! to the one before by `prev_hash` and `hash`.
+//!
+//! A line's `hash` is `sha256:` and the hex SHA-256 of the previous line's hash, a newline, and
+//! the line's JSON object without its `hash` key, serialized with sorted keys and no spaces.
+//! Hashing the canonical form of whatever the line holds (not a re-serialized struct) keeps the
+//! chain verifiable when later versions add fields.
+
+use crate::ledger::AuditRecord;
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The hash of a line given the previous hash and the line's JSON object.
+pub fn chain_hash(prev_hash: &str, object: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut without_hash = object.clone();
+    without_hash.remove("hash");
+    // serde_json's Map is ordered by key (no preserve_order feature), so this is canonical.
+    let canonical = serde_json::Value::Object(without_hash).to_string();
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// Appends records to an audit log, one flushed and synced line each.
+#[derive(Debug)]
+pub struct AuditWriter {
+    path: PathBuf,
+    file: File,
+    last_hash: String,
+}
+
+impl AuditWriter {
+    /// Opens (creating folders and file as needed) and finds the last hash to chain from.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the audit log folder {}", dir.display()))?;
+        }
+        let existing = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read audit log {}", path.display()))
+            }
+        };
+        let last_hash = match existing.lines().rev().find(|l| !l.trim().is_empty()) {
+            None => String::new(),
+            Some(line) => serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("hash").and_then(|h| h.as_str()).map(str::to_string))
+                .with_context(|| {
+                    format!(
+                        "the last line of audit log {} is not a valid record, so new lines cannot \
+                         be chained to it; run `seatkeeper audit verify {}`",
+                        path.display(),
+                        path.display()
+                    )
+                })?,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open audit log {} for appending", path.display()))?;
+        // A crash mid-write can leave a partial last line; start ours on a fresh line.
+        if !existing.is_empty() && !existing.ends_with('\n') {
+            file.write_all(b"\n")?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            last_hash,
+        })
+    }
+
+    /// Chains, writes, flushes and syncs one record; returns the record as written.
+    pub fn append(&mut self, record: &AuditRecord) -> Result<AuditRecord> {
+        let mut record = record.clone();
+        record.prev_hash = self.last_hash.clone();
+        record.hash = String::new();
+        let value = serde_json::to_value(&record)?;
+        let serde_json::Value::Object(object) = value else {
+            anyhow::bail!("an audit record did not serialize to a JSON object");
+        };
+        record.hash = chain_hash(&record.prev_hash, &object);
+        let mut line = serde_json::to_string(&record)?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("cannot write to audit log {}", self.path.display()))?;
+        self.last_hash = record.hash.clone();
+        Ok(record)
+    }
+
+    /// The hash of the last line written (empty when the log is empty).
+    pub fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
+}
+
+/// The result of verifying a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Every line chains; this many records.
+    Intact(usize),
+    /// The first bad line (1-based) and why.
+    Broken {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Checks every line's JSON, `prev_hash` and `hash`, stopping at the first bad line.
+pub fn verify(text: &str) -> Verification {
+    let mut prev = String::new();
+    let mut count = 0;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let object = match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(o)) => o,
+            Ok(_) => return broken(n, "not a JSON object"),
+            Err(e) => return broken(n, &format!("not valid JSON: {e}")),
+        };
+        if let Err(e) =
+            serde_json::from_value::<AuditRecord>(serde_json::Value::Object(object.clone()))
+        {
+            return broken(n, &format!("not an audit record: {e}"));
+        }
+        let prev_hash = object
+            .get("prev_hash")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if prev_hash != prev {
+            return broken(
+                n,
+                "prev_hash does not match the previous line's hash \
+                 (a line was removed, reordered or inserted before it)",
+            );
+        }
+        let hash = object
+            .get("hash")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let expected = chain_hash(&prev, &object);
+        if hash != expected {
+            return broken(
+                n,
+                "hash does not match the line's content (the line was edited)",
+            );
+        }
+        prev = expected;
+        count += 1;
+    }
+    Verification::Intact(count)
+}
+
+fn broken(line: usize, problem: &str) -> Verification {
+    Verification::Broken {
+        line,
+        problem: problem.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{AuditKind, AuditResult};
+
+    fn record(account: &str) -> AuditRecord {
+        AuditRecord {
+            time: chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+                .unwrap()
+                .to_utc(),
+            kind: AuditKind::Remove,
+            product: "jira-software".into(),
+            group: "jira-software-users-acme".into(),
+            group_id: "g1".into(),
+            account_id: account.into(),
+            email: Some(format!("{account}@acme.com")),
+            rule: "inactive".into(),
+            reason: "inactive since 2026-07-01 (147 days > 90d)".into(),
+            result: AuditResult::Ok,
+            plan_id: "p1".into(),
+            policy_commit: None,
+            actor: "ci".into(),
+            error: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn chain_verifies_and_detects_edits_removals_and_reorders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit/log.jsonl");
+        {
+            let mut w = AuditWriter::open(&path).unwrap();
+            w.append(&record("a")).unwrap();
+            w.append(&record("b")).unwrap();
+        }
+        // Reopening continues the chain.
+        AuditWriter::open(&path)
+            .unwrap()
+            .append(&record("c"))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(verify(&text), Verification::Intact(3));
+
+        let lines: Vec<&str> = text.lines().collect();
+        let edited = text.replacen("a@acme.com", "z@acme.com", 1);
+        assert!(matches!(
+            verify(&edited),
+            Verification::Broken { line: 1, .. }
+        ));
+        let removed = format!("{}\n{}\n", lines[0], lines[2]);
+        assert!(matches!(
+            verify(&removed),
+            Verification::Broken { line: 2, .. }
+        ));
+        let reordered = format!("{}\n{}\n{}\n", lines[1], lines[0], lines[2]);
+        assert!(matches!(
+            verify(&reordered),
+            Verification::Broken { line: 1, .. }
+        ));
+        assert!(matches!(
+            verify("{not json\n"),
+            Verification::Broken { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_refused_not_chained_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        AuditWriter::open(&path)
+            .unwrap()
+            .append(&record("a"))
+            .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"time\":").unwrap();
+        let err = AuditWriter::open(&path).unwrap_err().to_string();
+        assert!(err.contains("audit verify"), "{err}");
+    }
+}
