@@ -52,6 +52,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("invalid-account-id", Severity::Error),
     ("duplicate-user", Severity::Error),
     ("unknown-product", Severity::Error),
+    ("eligible-group-grants-product", Severity::Warning),
     ("user-without-products", Severity::Warning),
     ("bad-date", Severity::Error),
     ("until-before-requested", Severity::Warning),
@@ -549,6 +550,16 @@ impl Validator {
         let users = self.users(&raw_users, &product_keys);
 
         let eligible_groups = self.group_list(&raw.eligible_groups, "eligible_groups");
+        for g in raw.eligible_groups.iter().flat_map(|l| &l.value) {
+            if let Some(p) = products.iter().find(|p| p.groups.contains(&g.value)) {
+                let msg = format!(
+                    "`{}` grants `{}`, so everyone in it is eligible and no seat of it is ever reclaimed",
+                    g.value, p.key
+                );
+                let hint = "list a group of people (like `employees`), not a product-access group";
+                self.warning("eligible-group-grants-product", &g.location, msg, hint);
+            }
+        }
         let keep = self.selectors(&raw.keep, "keep");
         let ignore = self.selectors(&raw.ignore, "ignore");
 
