@@ -131,8 +131,9 @@ impl Node {
     }
 }
 
-/// Parses YAML text into a [`Node`] tree. `None` (with diagnostics) when the YAML is broken.
-/// An empty document gives a [`NodeKind::Null`] root.
+/// Parses YAML text into a [`Node`] tree, or one `yaml-syntax` diagnostic when the YAML is
+/// broken. An empty document gives a [`NodeKind::Null`] root; a leading `---` is fine, a second
+/// document is not.
 pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     let mut builder = Builder::new(file);
     let mut parser = Parser::new_from_str(text);
@@ -163,6 +164,15 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     }
     if let Some(d) = builder.failure {
         return Err(vec![d]);
+    }
+    // Trailing empty documents (a final `---`) hold nothing.
+    while builder.documents.len() > 1
+        && builder
+            .documents
+            .last()
+            .is_some_and(|d| d.kind == NodeKind::Null)
+    {
+        builder.documents.pop();
     }
     match builder.documents.len() {
         0 => Ok(Node {
@@ -1123,6 +1133,19 @@ mod tests {
             let text = format!("{}1{}", open.repeat(500_000), close.repeat(500_000));
             let err = parse_yaml("f", &text).expect_err(open);
             assert_eq!(err[0].code, "yaml-syntax");
+        }
+    }
+
+    #[test]
+    fn document_markers() {
+        for ok in [
+            "---\na: 1\n",
+            "a: 1\n...\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "---\na: 1\n---\n",
+        ] {
+            let root = parse_yaml("f", ok).unwrap_or_else(|e| panic!("{ok:?}: {e:?}"));
+            assert!(root.get_path("a").is_some(), "{ok:?}");
         }
     }
 
