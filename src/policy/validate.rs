@@ -84,7 +84,12 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
     let mut included: BTreeSet<String> = BTreeSet::new();
     if let Some(include) = &raw.include {
         for pattern in &include.value {
-            match files.glob(&pattern.value) {
+            // `./teams/*.yaml` means `teams/*.yaml` for every source.
+            let mut glob = pattern.value.as_str();
+            while let Some(rest) = glob.strip_prefix("./") {
+                glob = rest;
+            }
+            match files.glob(glob) {
                 Ok(paths) => {
                     let paths: Vec<String> = paths.into_iter().filter(|p| p != MAIN_FILE).collect();
                     if paths.is_empty() {
@@ -1114,6 +1119,17 @@ mod edge_tests {
             .map(|d| format!("{} {}", d.code, d.location))
             .collect();
         assert_eq!(got, ["bad-duration seatkeeper.yaml:7:17"]);
+    }
+
+    #[test]
+    fn dot_slash_includes_match_like_plain_ones() {
+        let main = "version: 1\nsite: a.b\nproducts:\n  c:\n    groups: [g]\ninclude: [./t/*.yaml, t/*.yaml]\n";
+        let files = MemFiles::new()
+            .with(MAIN_FILE, main)
+            .with("t/x.yaml", "users:\n  - email: a@b.co\n");
+        let loaded = load(&files).unwrap();
+        assert_eq!(loaded.files, [MAIN_FILE, "t/x.yaml"]);
+        assert_eq!(loaded.policy.users.len(), 1);
     }
 
     #[test]
