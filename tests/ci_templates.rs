@@ -456,6 +456,7 @@ fn static_vars(job: &Job) -> impl Fn(&str) -> String + '_ {
     move |name: &str| match name {
         "POLICY" => LEG.to_string(),
         "RUNNER_TEMP" => "/tmp/runner".to_string(),
+        "LIVE" => "/tmp/live.json".to_string(),
         "OUT" => format!(".seatkeeper/{LEG}"),
         _ => match job.env.get(name) {
             Some(v) if !v.contains("${{") && !v.contains('$') => v.clone(),
@@ -1419,6 +1420,10 @@ fn github_workflows_run_against_the_sandbox() {
     let saved: seatkeeper::plan::Plan =
         serde_json::from_slice(&std::fs::read(artifact.join("plan.json")).unwrap()).unwrap();
     assert!(!saved.actions.is_empty());
+    assert!(
+        !artifact.join("live.json").exists(),
+        "the org snapshot is not an artifact"
+    );
     let comment = std::fs::read_to_string(artifact.join("comment.md")).unwrap();
     assert!(comment.contains("### seatkeeper diff"), "{comment}");
     assert!(comment.contains("1 budget changes"), "{comment}");
@@ -1574,6 +1579,10 @@ fn gitlab_pipelines_run_against_the_sandbox() {
         "look up the note, then create it: {curls:?}"
     );
     assert!(curls[1].args.contains(&"POST".to_string()));
+    assert!(!job
+        .workspace
+        .join(".seatkeeper/sites/acme/live.json")
+        .exists());
     let note =
         std::fs::read_to_string(job.workspace.join(".seatkeeper/sites/acme/note.md")).unwrap();
     assert!(note.starts_with("<!-- seatkeeper:sites/acme -->"));
