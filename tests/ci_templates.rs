@@ -16,6 +16,7 @@
 //!    (installing seatkeeper) are shims that only record the call: they are listed as skipped.
 //!    Only the `sites/acme` leg of each matrix runs; the other legs run the same commands.
 
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::expect_used)]
 
 use clap::Parser;
