@@ -975,8 +975,10 @@ impl Harness {
         ctx.insert("secrets.ATLASSIAN_EMAIL".into(), EMAIL.into());
         ctx.insert("secrets.ATLASSIAN_API_TOKEN".into(), TOKEN.into());
         ctx.insert("secrets.ATLASSIAN_ADMIN_API_KEY".into(), ADMIN_KEY.into());
-        ctx.insert("vars.SEATKEEPER_DRIFT_APPLY".into(), "true".into());
-        ctx.insert("needs.plan.result".into(), "success".into());
+        ctx.insert(
+            "vars.SEATKEEPER_DRIFT_APPLY".into(),
+            event.drift_apply.to_string(),
+        );
 
         if let Some(cond) = job["if"].as_str() {
             if !Self::github_condition(cond, &ctx, false) {
@@ -1333,6 +1335,8 @@ struct GithubEvent {
     checkout: String,
     detached: bool,
     base_ref: String,
+    /// The repository variable SEATKEEPER_DRIFT_APPLY.
+    drift_apply: bool,
 }
 
 struct GitlabPipeline {
@@ -1404,6 +1408,7 @@ fn github_workflows_run_against_the_sandbox() {
         checkout: pr_sha.clone(),
         detached: true,
         base_ref: "main".into(),
+        drift_apply: false,
     };
     let plan = h.run_github_job("seatkeeper-pr.yml", "plan", &pr).unwrap();
     plan.assert_ok("PR plan");
@@ -1452,6 +1457,7 @@ fn github_workflows_run_against_the_sandbox() {
         checkout: "main".into(),
         detached: false,
         base_ref: String::new(),
+        drift_apply: true,
     };
     let plan = h
         .run_github_job("seatkeeper-apply.yml", "plan", &push)
@@ -1498,6 +1504,17 @@ fn github_workflows_run_against_the_sandbox() {
         .map(|c| c.args[..2].join(" "))
         .collect();
     assert_eq!(gh, ["issue list", "issue create"], "an issue is opened");
+    let opted_out = GithubEvent {
+        drift_apply: false,
+        checkout: "main".into(),
+        detached: false,
+        base_ref: String::new(),
+    };
+    assert!(
+        h.run_github_job("seatkeeper-drift.yml", "apply", &opted_out)
+            .is_none(),
+        "without SEATKEEPER_DRIFT_APPLY=true the drift workflow only reports"
+    );
     let apply = h
         .run_github_job("seatkeeper-drift.yml", "apply", &push)
         .unwrap();
