@@ -40,7 +40,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             admin_page_size: 100,
-            events_page_size: 200,
+            events_page_size: 1000,
         }
     }
 }

@@ -372,14 +372,15 @@ impl Client {
                 "GET /admin/v1/orgs/{orgId}/events-stream",
                 &["admin", "v1", "orgs", org, "events-stream"],
             );
-            call = match &cursor {
-                Some(c) => call.query("cursor", c),
-                None => call
-                    .query("from", since.timestamp_millis())
-                    .query("to", now.timestamp_millis())
-                    .query("limit", self.config.events_page_size)
-                    .query("sortOrder", "asc"),
-            };
+            // The same filters on every page: some cursors only mark a position.
+            call = call
+                .query("from", since.timestamp_millis())
+                .query("to", now.timestamp_millis())
+                .query("limit", self.config.events_page_size)
+                .query("sortOrder", "asc");
+            if let Some(c) = &cursor {
+                call = call.query("cursor", c);
+            }
             let page: AdminPage<AdminEvent> = self.get_json(&call).await?;
             let next = page.next_cursor();
             let empty = page.data.is_empty();
