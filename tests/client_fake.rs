@@ -55,6 +55,7 @@ fn request(groups: &[&str]) -> ReadRequest {
         products: vec!["jira-software".into(), "confluence".into()],
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
+        licenses: false,
     }
 }
 

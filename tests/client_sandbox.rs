@@ -51,6 +51,7 @@ fn read_request(groups: &[&str], events_days: Option<i64>) -> ReadRequest {
         ],
         events_since: events_days.map(|d| now() - chrono::TimeDelta::days(d)),
         now: now(),
+        licenses: false,
     }
 }
 
@@ -93,13 +94,9 @@ const FIXTURE_GROUPS: &[&str] = &["g0", "g1", "g50", "g51", "g10000", JSW, JSW2,
 async fn site_path_pages_through_everything_with_the_minimum_requests() {
     let env = Env::fixture().await;
     let c = client(&env, true, false, fast());
-    let read = c
-        .read_live(&read_request(
-            &[FIXTURE_GROUPS, &["no-such-group"]].concat(),
-            None,
-        ))
-        .await
-        .unwrap();
+    let mut request = read_request(&[FIXTURE_GROUPS, &["no-such-group"]].concat(), None);
+    request.licenses = true;
+    let read = c.read_live(&request).await.unwrap();
     assert_eq!(read.path, ReadPath::Site);
     assert_eq!(read.missing_groups, ["no-such-group"]);
     let snapshot = env.sandbox.snapshot();
@@ -113,9 +110,17 @@ async fn site_path_pages_through_everything_with_the_minimum_requests() {
         .values()
         .map(|m| (m.len() as u64).div_ceil(50).max(1))
         .sum();
+    // Jira's licensed seats (applicationrole, Jira products only) are one more request.
+    let jira_licenses: BTreeMap<_, _> = snapshot
+        .licenses
+        .iter()
+        .filter(|(k, _)| k.starts_with("jira-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(read.state.licenses, jira_licenses);
     assert_eq!(
         read.stats.requests,
-        users_pages + 1 + member_pages,
+        users_pages + 1 + member_pages + 1,
         "{:?}",
         read.stats
     );
@@ -216,7 +221,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
 async fn a_429_storm_converges_and_requests_stay_bounded() {
     let config = SandboxConfig {
         rate_limit: Some(RateLimitConfig {
-            per_second: 40.0,
+            per_second: 100.0,
             burst: 5,
         }),
         ..SandboxConfig::default()

@@ -13,9 +13,12 @@
 
 use super::client::{Call, Client, RequestStats};
 use super::error::{Api, ApiError};
-use super::wire::{AdminEvent, AdminGroup, AdminPage, AdminUser, JiraGroup, JiraPage, JiraUser};
+use super::wire::{
+    AdminEvent, AdminGroup, AdminPage, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
+};
 use crate::live::{
-    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+    AccountStatus, AccountType, Event, EventAction, Group, License, LiveState, User,
+    SNAPSHOT_FORMAT_VERSION,
 };
 use crate::policy::{Matcher, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,6 +48,9 @@ pub struct ReadRequest {
     pub events_since: Option<DateTime<Utc>>,
     /// The time the state is taken at (`taken_at`, end of the events window).
     pub now: DateTime<Utc>,
+    /// Read Jira's licensed seats per product (`applicationrole`, one request; needs site
+    /// credentials and *Administer Jira*; skipped quietly when either is missing).
+    pub licenses: bool,
 }
 
 impl ReadRequest {
@@ -70,6 +76,7 @@ impl ReadRequest {
             products: policy.products.iter().map(|p| p.key.clone()).collect(),
             events_since: event_days.map(|d| now - chrono::TimeDelta::days(i64::from(d))),
             now,
+            licenses: true,
         }
     }
 }
@@ -101,13 +108,24 @@ impl Client {
     /// when admin credentials are configured, else the site path.
     pub async fn read_live(&self, request: &ReadRequest) -> Result<LiveRead, ApiError> {
         let before = self.stats();
-        let (mut state, path, missing_groups) = if self.has_admin() {
-            let (s, m) = self.read_admin(request).await?;
-            (s, ReadPath::Admin, m)
-        } else {
-            let (s, m) = self.read_site(request).await?;
-            (s, ReadPath::Site, m)
+        let read = async {
+            if self.has_admin() {
+                let (s, m) = self.read_admin(request).await?;
+                Ok((s, ReadPath::Admin, m))
+            } else {
+                let (s, m) = self.read_site(request).await?;
+                Ok((s, ReadPath::Site, m))
+            }
         };
+        let licenses = async {
+            if request.licenses && self.has_site() {
+                self.jira_licenses(&request.products).await
+            } else {
+                Ok(BTreeMap::new())
+            }
+        };
+        let ((mut state, path, missing_groups), licenses) = tokio::try_join!(read, licenses)?;
+        state.licenses = licenses;
         state.users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         state.groups.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(LiveRead {
@@ -439,6 +457,40 @@ impl Client {
             licenses: BTreeMap::new(),
         };
         Ok((state, missing))
+    }
+
+    /// Licensed seats per product from `GET /rest/api/3/applicationrole`, keyed by policy
+    /// product keys; products with unlimited seats are left out. Without *Administer Jira* (403)
+    /// the map is empty.
+    async fn jira_licenses(
+        &self,
+        products: &[String],
+    ) -> Result<BTreeMap<String, License>, ApiError> {
+        let call = Call::new(
+            Api::Site,
+            Method::GET,
+            "GET /rest/api/3/applicationrole",
+            &["rest", "api", "3", "applicationrole"],
+        );
+        let roles: Vec<ApplicationRole> = match self.get_json(&call).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.root(), ApiError::Forbidden { .. }) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = BTreeMap::new();
+        for role in roles {
+            let seats = match (role.has_unlimited_seats, role.number_of_seats) {
+                (Some(true), _) | (_, None) => continue,
+                (_, Some(n)) => match u32::try_from(n) {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                },
+            };
+            for key in product_keys(&role.key, products) {
+                out.insert(key, License { limit: seats });
+            }
+        }
+        Ok(out)
     }
 
     /// Every account from `GET /rest/api/3/users/search`, 1000 a page, until a short page.

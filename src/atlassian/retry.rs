@@ -135,9 +135,9 @@ struct Lane {
 }
 
 /// The smallest spacing after a 429 or a near-limit warning.
-const MIN_INTERVAL: Duration = Duration::from_millis(20);
+const MIN_INTERVAL: Duration = Duration::from_millis(5);
 /// How much each near-limit warning without a known budget widens the spacing.
-const NEAR_LIMIT_STEP: Duration = Duration::from_millis(10);
+const NEAR_LIMIT_STEP: Duration = Duration::from_millis(5);
 /// The largest spacing the pacer imposes on its own.
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
 
