@@ -92,7 +92,7 @@ async fn site_path_reads_every_page_with_the_minimum_requests() {
         .iter()
         .find(|u| u.account_id == "acc-00003")
         .unwrap();
-    assert_eq!(u3.status, AccountStatus::Deactivated);
+    assert_eq!(u3.status, AccountStatus::Suspended, "Jira's active: false");
     assert_eq!(
         s.users
             .iter()

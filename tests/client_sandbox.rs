@@ -493,3 +493,64 @@ async fn plain_http_to_another_host_is_refused() {
 fn _generate_options_are_public(o: GenerateOptions) -> GenerateOptions {
     o
 }
+
+/// Apply's load: many concurrent writes under a small rate limit and lost answers. Every write
+/// lands exactly once (a retried write whose first attempt landed is a no-op), and the 429s
+/// stay few because the client paces the write endpoint.
+#[tokio::test]
+async fn concurrent_writes_under_a_rate_limit_and_resets_land_exactly_once() {
+    let config = SandboxConfig {
+        rate_limit: Some(RateLimitConfig {
+            per_second: 50.0,
+            burst: 5,
+        }),
+        faults: FaultConfig {
+            reset_rate: 0.1,
+            seed: 5,
+            ..FaultConfig::default()
+        },
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let mut total_429 = 0;
+    for (site, admin, range) in [(true, false, 6000..6040), (false, true, 6100..6140)] {
+        let c = client(
+            &env,
+            site,
+            admin,
+            ClientConfig {
+                parallelism: 8,
+                retry: RetryConfig {
+                    base_delay: Duration::from_millis(10),
+                    ..RetryConfig::default()
+                },
+                ..fast()
+            },
+        );
+        let ids: Vec<String> = range.clone().map(account).collect();
+        let started = Instant::now();
+        let results =
+            futures_util::future::join_all(ids.iter().map(|a| c.add_member("gid-conf", a))).await;
+        for (a, r) in ids.iter().zip(results) {
+            assert!(r.is_ok(), "{a}: {r:?}");
+        }
+        let s = c.stats();
+        eprintln!("site {site}: {s:?} in {:?}", started.elapsed());
+        total_429 += s.rate_limited;
+        assert!(s.rate_limited <= 10, "site {site}: {s:?}");
+    }
+    let conf = env
+        .sandbox
+        .snapshot()
+        .groups
+        .into_iter()
+        .find(|g| g.id == "gid-conf")
+        .unwrap();
+    for i in (6000..6040).chain(6100..6140) {
+        assert!(conf.members.contains(&account(i)), "{}", account(i));
+    }
+    let stats = env.sandbox.stats();
+    assert_eq!(stats["writes_applied"], 80, "{stats}");
+    assert!(stats["faults"]["reset"].as_u64().unwrap() > 0, "{stats}");
+    eprintln!("writes: 429s {total_429}; sandbox {stats}");
+}

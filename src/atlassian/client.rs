@@ -131,6 +131,8 @@ pub struct Client {
     pub(crate) user_directories: Mutex<BTreeSet<String>>,
     /// Set when the admin group search answered 404: it is not served (the sandbox lacks it).
     pub(crate) group_search_unsupported: AtomicBool,
+    /// Serializes directory look-ups, so concurrent writes to one group look it up once.
+    pub(crate) directory_lookup: tokio::sync::Mutex<()>,
 }
 
 impl Client {
@@ -158,6 +160,7 @@ impl Client {
             directories: Mutex::new(HashMap::new()),
             user_directories: Mutex::new(BTreeSet::new()),
             group_search_unsupported: AtomicBool::new(false),
+            directory_lookup: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -741,14 +741,22 @@ fn jira_user(u: &JiraUser) -> User {
         email: u.email_address.clone().filter(|e| !e.is_empty()),
         name: u.display_name.clone().unwrap_or_default(),
         account_type: account_type(u.account_type.as_deref()),
-        // Jira only says active or not; an inactive account cannot log in.
-        status: if u.active == Some(false) {
-            AccountStatus::Deactivated
-        } else {
-            AccountStatus::Active
-        },
+        status: jira_status(u.active),
         added_to_org: None,
         last_active: BTreeMap::new(),
+    }
+}
+
+/// Jira only says `active` or not, and `active: false` covers suspended, deactivated and closed
+/// accounts alike. It maps to [`AccountStatus::Suspended`], the status the planner treats
+/// most carefully (never granted a seat, never removed for the status alone): removing a
+/// suspended account's memberships would lose what a restore gives back. The admin path knows
+/// the exact status.
+pub fn jira_status(active: Option<bool>) -> AccountStatus {
+    if active == Some(false) {
+        AccountStatus::Suspended
+    } else {
+        AccountStatus::Active
     }
 }
 
