@@ -629,3 +629,31 @@ async fn admin_only_without_a_group_search_uses_the_expansion_and_stops_asking()
     assert!(fake.log()[0]
         .starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-conf/memberships"));
 }
+
+#[tokio::test]
+async fn the_client_is_usable_as_a_trait_object() {
+    let fake = Fake::start(std_world(60)).await;
+    let api: Box<dyn AtlassianApi> = Box::new(client_with(&fake, true, false, fast()));
+    assert_eq!(api.myself().await.unwrap().as_deref(), Some("acc-self"));
+    let ids = vec!["g-jira".to_string()];
+    assert_eq!(api.group_members(&ids).await.unwrap()["g-jira"].len(), 30);
+    assert_eq!(
+        api.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        api.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(api.fetch_groups_fingerprint(&ids).await.unwrap().len(), 1);
+    assert_eq!(
+        api.read_live(&request(&[G_JIRA.1]))
+            .await
+            .unwrap()
+            .state
+            .users
+            .len(),
+        60
+    );
+    assert!(api.stats().requests >= 6);
+}

@@ -1,5 +1,5 @@
 //! The reqwest client: one place where requests are sent. Every request goes through
-//! [`Client::call`], which bounds concurrency with a semaphore shared by all requests, paces
+//! `Client::call`, which bounds concurrency with a semaphore shared by all requests, paces
 //! each endpoint ([`Pacer`]), retries transient failures ([`RetryConfig`]), counts requests,
 //! and turns error responses into typed [`ApiError`]s with secrets redacted.
 
