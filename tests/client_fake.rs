@@ -657,3 +657,43 @@ async fn the_client_is_usable_as_a_trait_object() {
     );
     assert!(api.stats().requests >= 6);
 }
+
+#[tokio::test]
+async fn preferring_the_admin_group_search_learns_synced_groups_and_falls_back() {
+    let mut w = std_world(50);
+    w.groups[1].synced = true;
+    let fake = Fake::start(w).await;
+    let config = ClientConfig {
+        prefer_admin_group_search: true,
+        ..fast()
+    };
+    let mut req = request(&[G_JIRA.1, G_CONF.1]);
+    req.events_since = None;
+    let read = client_with(&fake, true, true, config.clone())
+        .read_live(&req)
+        .await
+        .unwrap();
+    let conf = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_CONF.1)
+        .unwrap();
+    assert!(conf.synced);
+    assert_eq!(fake.requests("group/bulk"), 0);
+    assert_eq!(
+        read.stats.requests,
+        1 + 1,
+        "one user page, one group search"
+    );
+
+    // Without a group search (like the sandbox), group/bulk answers instead.
+    let mut w = std_world(50);
+    w.no_group_search = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, true, true, config);
+    let read = client.read_live(&req).await.unwrap();
+    assert_eq!(read.state.groups.len(), 2);
+    assert_eq!(read.stats.requests, 1 + 1 + 1);
+    assert_eq!(client.read_live(&req).await.unwrap().stats.requests, 2);
+}

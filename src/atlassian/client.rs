@@ -28,6 +28,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Page size of the admin user listing (`limit`).
     pub admin_page_size: u32,
+    /// On the admin path with site credentials too, look group ids up with the admin v2 group
+    /// search (which says whether a group is synced from an identity provider) before Jira's
+    /// `group/bulk` (which does not). Off by default: the sandbox serves no group search, and
+    /// asking costs one request per client there.
+    pub prefer_admin_group_search: bool,
     /// Page size of the admin events stream (`limit`).
     pub events_page_size: u32,
 }
@@ -41,6 +46,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             admin_page_size: 100,
             events_page_size: 1000,
+            prefer_admin_group_search: false,
         }
     }
 }

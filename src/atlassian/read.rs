@@ -208,8 +208,11 @@ impl Client {
 
     /// Ids, names and synced flags of the groups with these names, for the admin path: Jira
     /// `group/bulk` when site credentials are configured (one request per 50 names), else the
-    /// admin v2 group search. `None` when neither is available (the admin group search is not
-    /// served everywhere; the sandbox lacks it).
+    /// admin v2 group search (which also says whether a group is synced). With
+    /// [`ClientConfig::prefer_admin_group_search`] the group search comes first and `group/bulk`
+    /// is the fallback. `None` when nothing answers (the sandbox has no group search).
+    ///
+    /// [`ClientConfig::prefer_admin_group_search`]: super::ClientConfig::prefer_admin_group_search
     async fn lookup_groups_by_name(
         &self,
         org: &str,
@@ -218,34 +221,37 @@ impl Client {
         if names.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        if self.has_site() {
-            let found = self.jira_groups_by_name(names).await?;
-            return Ok(Some(
-                found
-                    .into_iter()
-                    .map(|(id, name)| GroupInfo {
-                        id,
-                        name,
-                        synced: false,
-                    })
-                    .collect(),
-            ));
+        let use_bulk_first = self.has_site() && !self.config.prefer_admin_group_search;
+        if !use_bulk_first {
+            let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+            if let Some(groups) = self
+                .admin_group_search(org, json!({ "groupNames": names }))
+                .await?
+            {
+                return Ok(Some(
+                    groups
+                        .into_iter()
+                        .filter(|g| wanted.contains(&g.name.to_lowercase()))
+                        .map(|g| GroupInfo {
+                            synced: g.synced(),
+                            id: g.id,
+                            name: g.name,
+                        })
+                        .collect(),
+                ));
+            }
         }
-        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        let Some(groups) = self
-            .admin_group_search(org, json!({ "groupNames": names }))
-            .await?
-        else {
+        if !self.has_site() {
             return Ok(None);
-        };
+        }
+        let found = self.jira_groups_by_name(names).await?;
         Ok(Some(
-            groups
+            found
                 .into_iter()
-                .filter(|g| wanted.contains(&g.name.to_lowercase()))
-                .map(|g| GroupInfo {
-                    synced: g.synced(),
-                    id: g.id,
-                    name: g.name,
+                .map(|(id, name)| GroupInfo {
+                    id,
+                    name,
+                    synced: false,
                 })
                 .collect(),
         ))
