@@ -69,14 +69,15 @@ impl Faults {
     }
 
     /// Decides the faults for one request.
-    pub fn plan(&self, method: &str, uri: &str) -> FaultPlan {
+    pub fn plan(&self, method: &str, uri: &axum::http::Uri) -> FaultPlan {
         if !self.config.is_active() {
             return FaultPlan {
                 delay: self.base_latency,
                 ..FaultPlan::default()
             };
         }
-        let key = fnv(method) ^ fnv(uri).rotate_left(17);
+        let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let key = fnv(method) ^ fnv(target).rotate_left(17);
         let n = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             let slot = seen.entry(key).or_insert(0);
@@ -178,12 +179,16 @@ mod tests {
             .expect("valid");
         let a = Faults::new(config.clone(), Duration::ZERO);
         let b = Faults::new(config, Duration::ZERO);
-        let pa: Vec<_> = (0..50).map(|_| a.plan("GET", "/x")).collect();
+        let (x, y) = (
+            axum::http::Uri::from_static("/x"),
+            axum::http::Uri::from_static("/y"),
+        );
+        let pa: Vec<_> = (0..50).map(|_| a.plan("GET", &x)).collect();
         // b sees other URIs interleaved: /x still gets the same plans.
         let pb: Vec<_> = (0..50)
             .map(|_| {
-                b.plan("GET", "/y");
-                b.plan("GET", "/x")
+                b.plan("GET", &y);
+                b.plan("GET", &x)
             })
             .collect();
         assert_eq!(pa, pb);

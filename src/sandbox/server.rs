@@ -606,8 +606,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
-    let uri = req.uri().to_string();
-    let plan = app.faults.plan(req.method().as_str(), &uri);
+    let plan = app.faults.plan(req.method().as_str(), req.uri());
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
