@@ -87,19 +87,26 @@ impl Faults {
         let mut rng =
             SmallRng::seed_from_u64(splitmix(self.config.seed ^ splitmix(key ^ splitmix(n))));
         let c = &self.config;
+        let p = |rate: f64| {
+            if rate.is_finite() {
+                rate.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
         let jitter = if c.jitter.is_zero() {
             Duration::ZERO
         } else {
             Duration::from_micros(rng.gen_range(0..c.jitter.as_micros().max(1) as u64))
         };
-        let reset = rng.gen_bool(c.reset_rate);
+        let reset = rng.gen_bool(p(c.reset_rate));
         let reset_after_handler = rng.gen_bool(0.5);
-        let error = if rng.gen_bool(c.error_rate) {
+        let error = if rng.gen_bool(p(c.error_rate)) {
             Some([503, 503, 500, 502, 504][rng.gen_range(0..5)])
         } else {
             None
         };
-        let slow_body = rng.gen_bool(c.slow_body_rate);
+        let slow_body = rng.gen_bool(p(c.slow_body_rate));
         FaultPlan {
             delay: self.base_latency + c.latency + jitter,
             reset,

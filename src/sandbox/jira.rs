@@ -359,7 +359,7 @@ pub async fn group_member(State(app): State<Arc<App>>, headers: HeaderMap, uri: 
         let _ = write!(
             out,
             "\"nextPage\":{},",
-            json!(page_url(start as usize + max))
+            json!(page_url((start as usize).saturating_add(max)))
         );
     }
     out.push_str("\"values\":[");
@@ -467,7 +467,7 @@ pub async fn group_bulk(State(app): State<Arc<App>>, headers: HeaderMap, uri: Ur
         "values": values,
     });
     if !is_last {
-        body["nextPage"] = json!(url(start as usize + max));
+        body["nextPage"] = json!(url((start as usize).saturating_add(max)));
     }
     json_value(StatusCode::OK, &body)
 }

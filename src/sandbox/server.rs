@@ -50,14 +50,20 @@ pub struct Clock {
 impl Clock {
     /// The current sandbox time.
     pub fn now(&self) -> DateTime<Utc> {
-        self.pinned.unwrap_or_else(|| Utc::now() + self.offset)
+        self.pinned.unwrap_or_else(|| {
+            let now = Utc::now();
+            now.checked_add_signed(self.offset).unwrap_or(now)
+        })
     }
 
-    /// Moves the clock by `by`.
-    pub fn advance(&mut self, by: TimeDelta) {
-        match &mut self.pinned {
-            Some(t) => *t += by,
-            None => self.offset += by,
+    /// Moves the clock by `by`; `false` (and no change) when the result is out of range.
+    pub fn advance(&mut self, by: TimeDelta) -> bool {
+        match self.now().checked_add_signed(by) {
+            Some(t) => {
+                self.set(t);
+                true
+            }
+            None => false,
         }
     }
 
@@ -65,7 +71,7 @@ impl Clock {
     pub fn set(&mut self, to: DateTime<Utc>) {
         match &mut self.pinned {
             Some(t) => *t = to,
-            None => self.offset = to - Utc::now(),
+            None => self.offset = to.signed_duration_since(Utc::now()),
         }
     }
 }
@@ -544,7 +550,11 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
 }
 
 fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
-    let reset = Utc::now() + TimeDelta::from_std(d.reset_in).unwrap_or_else(|_| TimeDelta::zero());
+    let now = Utc::now();
+    let reset = TimeDelta::from_std(d.reset_in)
+        .ok()
+        .and_then(|by| now.checked_add_signed(by))
+        .unwrap_or(now);
     let pairs = [
         ("x-ratelimit-limit", d.limit.to_string()),
         ("x-ratelimit-remaining", d.remaining.to_string()),
