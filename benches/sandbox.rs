@@ -6,7 +6,7 @@
 //!    connections with concurrent clients, no injected latency. Target: >= 20,000 requests/s.
 //!
 //! Environment knobs: `BENCH_USERS` (default 100000), `BENCH_SECONDS` (default 5),
-//! `BENCH_CONCURRENCY` (default 64).
+//! `BENCH_CONCURRENCY` (default 16).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use seatkeeper::sandbox::{self, OrgSource, SandboxConfig, DEFAULT_API_TOKEN, DEFAULT_EMAIL};
@@ -44,7 +44,7 @@ fn cpu_seconds() -> f64 {
 fn main() {
     let users: usize = env_or("BENCH_USERS", 100_000);
     let seconds: u64 = env_or("BENCH_SECONDS", 5);
-    let concurrency: usize = env_or("BENCH_CONCURRENCY", 64);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 16);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -197,16 +197,20 @@ impl Conn {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         self.stream.write_all(request).await.ok()?;
         self.buf.clear();
-        let mut chunk = [0u8; 64 * 1024];
+        let mut scanned: usize = 0;
         let header_end = loop {
-            let n = self.stream.read(&mut chunk).await.ok()?;
+            if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+                self.buf.reserve(64 * 1024);
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.ok()?;
             if n == 0 {
                 return None;
             }
-            self.buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
+            let from = scanned.saturating_sub(3);
+            if let Some(i) = self.buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                break from + i + 4;
             }
+            scanned = self.buf.len();
         };
         let head = std::str::from_utf8(&self.buf[..header_end]).ok()?;
         let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
@@ -215,12 +219,13 @@ impl Conn {
             k.eq_ignore_ascii_case("content-length")
                 .then(|| v.trim().parse().ok())?
         })?;
+        self.buf
+            .reserve((header_end + length).saturating_sub(self.buf.len()));
         while self.buf.len() < header_end + length {
-            let n = self.stream.read(&mut chunk).await.ok()?;
+            let n = self.stream.read_buf(&mut self.buf).await.ok()?;
             if n == 0 {
                 return None;
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
         Some((status, length))
     }
