@@ -653,6 +653,13 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         return resp;
     }
     let mut resp = next.run(req).await;
+    if api == Api::Jira && resp.status() != StatusCode::UNAUTHORIZED {
+        // Jira names the authenticated account on every response.
+        if let Ok(v) = HeaderValue::from_str(&app.myself.account_id) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static("x-aaccountid"), v);
+        }
+    }
     if let Some(d) = decision {
         if api == Api::Admin || d.near_limit() {
             rate_headers(resp.headers_mut(), &d, api);
