@@ -283,6 +283,24 @@ async fn malformed_admin_bodies_are_400() {
         let json: Value = resp.json().await.expect("json");
         assert_eq!(json["errors"][0]["status"], "400", "{json}");
     }
+    // Bodies must be declared as JSON, on both APIs.
+    let no_type = env
+        .admin(Method::POST, &add)
+        .body("{\"accountId\": \"x\"}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(no_type.status(), 415);
+    let form = env
+        .jira(Method::POST, "/rest/api/3/group/user?groupId=gid-1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("accountId=x")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(form.status(), 415);
+    let json: Value = form.json().await.expect("json");
+    assert!(json["errorMessages"][0].is_string());
     let events = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
     for q in [
         "?limit=0",
