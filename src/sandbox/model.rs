@@ -833,4 +833,44 @@ mod tests {
         assert!(Org::parse_seed("[]").is_err());
         assert!(Org::parse_seed("{\"site\": 3}").is_err());
     }
+
+    #[test]
+    fn yaml_seeds_with_explicit_and_inferred_products() {
+        let yaml = r#"
+site: acme.atlassian.net
+users:
+  - { account_id: a, email: a@acme.test, name: A, account_type: atlassian, status: active }
+  - { account_id: b, name: B, account_type: app, status: active }
+groups:
+  - { id: g1, name: jira-software-users, members: [a, b] }
+  - { id: g2, name: confluence-users-acme, members: [a] }
+  - { id: g3, name: wiki-editors, members: [b] }
+  - { id: g4, name: jira-users-legacy, members: [] }
+licenses:
+  confluence: { limit: 3 }
+sandbox:
+  products:
+    confluence: { groups: [confluence-users-acme, g3] }
+"#;
+        let o = Org::parse_seed(yaml).expect("parses").expect("valid");
+        let jsw = o.product_index("jira-software").expect("inferred");
+        assert_eq!(o.products[jsw as usize].groups, vec![0]);
+        assert_eq!(o.products[jsw as usize].billable, 1, "apps are not billed");
+        let conf = o.product_index("confluence").expect("explicit");
+        assert_eq!(o.products[conf as usize].groups, vec![1, 2]);
+        assert_eq!(o.products[conf as usize].limit, Some(3));
+        assert!(
+            o.product_index("jira-core").is_some(),
+            "jira-users-* grants jira-core"
+        );
+        for bad in [
+            "site: x\nusers: []\ngroups: [{id: g, name: n, members: [ghost]}]",
+            "site: x\nusers: []\ngroups: []\nsandbox: {products: {confluence: {groups: [nope]}}}",
+            "site: x\nusers: []\ngroups: []\nsandbox: {surprise: 1}",
+            "site: x\nformat_version: 2\nusers: []\ngroups: []",
+        ] {
+            let parsed = Org::parse_seed(bad);
+            assert!(matches!(parsed, Err(_) | Ok(Err(_))), "{bad}");
+        }
+    }
 }
