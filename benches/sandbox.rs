@@ -198,6 +198,13 @@ fn main() {
             outsiders.len()
         );
         running.shutdown().await;
+        let t = Instant::now();
+        let loaded = seatkeeper::sandbox::Org::load_file(&dir.join("state.json")).unwrap();
+        println!(
+            "state file load ({} users): {:.0} ms",
+            loaded.users().len(),
+            t.elapsed().as_secs_f64() * 1000.0
+        );
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -184,11 +184,11 @@ pub struct Org {
     pub org_id: String,
     pub directory_id: String,
     pub cloud_id: String,
-    pub users: Vec<User>,
-    pub groups: Vec<GroupRec>,
-    pub products: Vec<ProductRec>,
+    pub(crate) users: Vec<User>,
+    pub(crate) groups: Vec<GroupRec>,
+    pub(crate) products: Vec<ProductRec>,
     /// Events sorted by (time, id).
-    pub events: Vec<EventRec>,
+    pub(crate) events: Vec<EventRec>,
     user_idx: HashMap<String, u32>,
     email_idx: HashMap<String, u32>,
     group_by_id: HashMap<String, u32>,
@@ -197,7 +197,7 @@ pub struct Org {
     pub groups_by_name_order: Vec<u32>,
     next_event_id: u64,
     /// Bumped on every change; used to coalesce state-file saves.
-    pub version: u64,
+    pub(crate) version: u64,
     explicit_products: BTreeMap<String, ProductSeed>,
     /// State-file JSON of each user, filled on the first save (users rarely change).
     user_json: Vec<OnceLock<Box<str>>>,
@@ -645,6 +645,26 @@ impl Org {
         serde_json::to_writer(&mut out, &ext)?;
         out.push(b'}');
         Ok(out)
+    }
+
+    /// Every account, in seed order (the order of group pages and searches).
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Every group, in seed order.
+    pub fn groups(&self) -> &[GroupRec] {
+        &self.groups
+    }
+
+    /// Products with their grant groups, limits and seat counts, by key.
+    pub fn products(&self) -> &[ProductRec] {
+        &self.products
+    }
+
+    /// Events sorted by time.
+    pub fn events(&self) -> &[EventRec] {
+        &self.events
     }
 
     /// User index by account id.
