@@ -933,3 +933,59 @@ async fn hostile_input_gets_4xx_never_a_crash() {
         200
     );
 }
+
+#[tokio::test]
+async fn concurrent_writes_through_both_apis_stay_consistent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SandboxConfig {
+        state_file: Some(dir.path().join("state.json")),
+        ..SandboxConfig::default()
+    };
+    let org = seatkeeper::sandbox::load_org(
+        &seatkeeper::sandbox::OrgSource::Snapshot(Box::new(fixture())),
+        &config,
+    )
+    .expect("org");
+    let env = Env::start_org(org, config.clone()).await;
+    let env = std::sync::Arc::new(env);
+    let mut tasks = vec![];
+    for i in 0..200usize {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = account(5000 + i);
+            let status = if i % 2 == 0 {
+                env.jira(Method::POST, "/rest/api/3/group/user?groupId=gid-0")
+                    .json(&json!({ "accountId": who }))
+                    .send()
+                    .await
+            } else {
+                env.admin(
+                    Method::POST,
+                    &format!(
+                        "/admin/v2/orgs/{}/directories/-/groups/gid-0/memberships",
+                        env.org_id
+                    ),
+                )
+                .json(&json!({ "accountId": who }))
+                .send()
+                .await
+            }
+            .expect("request")
+            .status();
+            assert!(status == 201 || status == 204, "{status}");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let members = env.jira_members("gid-0", true).await;
+    assert_eq!(members.len(), 200);
+    assert_eq!(events(&env).await.len(), 200);
+    assert_eq!(env.stats().await["writes_applied"], 200);
+    // The state file holds the last write.
+    let saved =
+        seatkeeper::sandbox::Org::load_file(&dir.path().join("state.json")).expect("state file");
+    let g0 = saved.group_index("gid-0").expect("group");
+    assert_eq!(saved.group(g0).members.len(), 200);
+    assert_eq!(saved.events().len(), 200);
+}
