@@ -6,7 +6,7 @@
 use super::index::{Index, ProductIx, Slot, UserIx};
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
-use crate::policy::{Product, SafeUser, Selector};
+use crate::policy::{SafeUser, Selector};
 use crate::time::{start_of_day, whole_days};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -154,7 +154,7 @@ fn eligibility<'a>(
     ix: &Index<'a>,
     u: UserIx,
     user: &User,
-    product: &Product,
+    p: ProductIx,
 ) -> Result<Eligibility<'a>, Ineligible<'a>> {
     if matches!(
         user.status,
@@ -163,8 +163,8 @@ fn eligibility<'a>(
         return Err(Ineligible::Closed(user.status));
     }
     let mut lapsed = None;
-    for entry in ix.entries(u) {
-        if entry.covers(&product.key) {
+    for (i, entry) in ix.entries_ix(u) {
+        if ix.entry_covers(i, p) {
             if !expired(entry, ix.now) {
                 return Ok(Eligibility::Entry(entry));
             }
@@ -212,7 +212,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         return Some(ev);
     }
     let kept = ix.kept(u);
-    let elig = eligibility(ix, u, user, product);
+    let elig = eligibility(ix, u, user, p);
     match elig {
         Ok(e) => {
             ev.eligibility = Some(e);
@@ -226,10 +226,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;
-    e.offer(
-        EvidenceSource::LastActive,
-        user.last_active.get(&product.key).copied(),
-    );
+    e.offer(EvidenceSource::LastActive, ix.last_active(u, p));
     let mut began: Option<Time> = None;
     let mut ledger_began: Option<Time> = None;
     if member {
@@ -347,7 +344,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         if let Some(t) = access.filter(|t| *t > r) {
             offer(t, Demand::AccessRequested(t));
         }
-        if let Some(&t) = user.last_active.get(&product.key).filter(|t| **t > r) {
+        if let Some(t) = ix.last_active(u, p).filter(|t| *t > r) {
             offer(t, Demand::ActiveAfterReclaim(t, r));
         }
         match best {

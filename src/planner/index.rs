@@ -56,6 +56,13 @@ pub(crate) struct Index<'a> {
     /// Safe-user entries per user, as offsets into `entry_ix` (CSR layout).
     entry_off: Vec<u32>,
     entry_ix: Vec<u32>,
+    /// Slot → members that are not in the user list (sorted, unique).
+    pub unknown: Vec<Vec<&'a str>>,
+    /// Per policy entry: bit `p` set when the entry covers product `p` (products beyond 64 are
+    /// checked by name).
+    entry_mask: Vec<u64>,
+    /// Per (user, product), row-major: last activity on the product.
+    last_active: Vec<Option<Time>>,
     /// Per user: the latest login event.
     pub login: Vec<Option<Time>>,
     /// Latest `access_requested` without a product, per user.
@@ -142,6 +149,9 @@ impl<'a> Index<'a> {
             kept: vec![0; n],
             entry_off: Vec::new(),
             entry_ix: Vec::new(),
+            unknown: Vec::new(),
+            entry_mask: Vec::new(),
+            last_active: vec![None; n * policy.products.len()],
             login: vec![None; n],
             access_any: FxMap::default(),
             access_product: FxMap::default(),
@@ -152,7 +162,6 @@ impl<'a> Index<'a> {
             warnings,
         };
         let mut slot_by_name: FxMap<&str, Slot> = FxMap::default();
-        let mut unknown_by_slot: Vec<Vec<&'a str>> = Vec::new();
 
         // Slots for every group the policy names.
         let mut slot_for = |ix: &mut Index<'a>, name: &str, what: &str| -> Option<Slot> {
@@ -194,7 +203,7 @@ impl<'a> Index<'a> {
             ix.member_count.push(count + unknown.len());
             ix.member.push(bits);
             ix.groups.push(g);
-            unknown_by_slot.push(unknown);
+            ix.unknown.push(unknown);
             slot_by_name.insert(g.name.as_str(), slot);
             Some(slot)
         };
@@ -250,7 +259,7 @@ impl<'a> Index<'a> {
             let mut unknown: Vec<&'a str> = pc
                 .slots
                 .iter()
-                .flat_map(|&s| unknown_by_slot[usize::from(s)].iter().copied())
+                .flat_map(|&s| ix.unknown[usize::from(s)].iter().copied())
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();
@@ -346,8 +355,39 @@ impl<'a> Index<'a> {
             }
         }
 
+        // Which products each entry covers, as a bitmask.
+        let product_bits: FxMap<&str, usize> = policy
+            .products
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.key.as_str(), i))
+            .collect();
+        ix.entry_mask = policy
+            .users
+            .iter()
+            .map(|e| match &e.products {
+                None => u64::MAX,
+                Some(ps) => ps
+                    .iter()
+                    .filter_map(|p| product_bits.get(p.as_str()))
+                    .filter(|&&i| i < 64)
+                    .fold(0u64, |m, &i| m | (1u64 << i)),
+            })
+            .collect();
+
+        // Last activity per (user, product), read once per user.
+        let np = policy.products.len();
+        for (u, user) in ix.users.iter().enumerate() {
+            for (key, &t) in &user.last_active {
+                if let Some(&p) = product_bits.get(key.as_str()) {
+                    ix.last_active[u * np + p] = Some(t);
+                }
+            }
+        }
+
         // Events.
-        let product_ix = |key: &str| policy.products.iter().position(|p| p.key == key);
+        let product_ix = |key: &str| product_bits.get(key).copied();
         let mut slot_by_id: FxMap<&str, Slot> = FxMap::default();
         for (s, g) in ix.groups.iter().enumerate() {
             slot_by_id.insert(g.id.as_str(), s as Slot);
@@ -414,14 +454,40 @@ impl<'a> Index<'a> {
         self.member[usize::from(slot)][u as usize]
     }
 
-    /// The safe-user entries naming user `u`, in policy order.
-    pub(crate) fn entries(&self, u: UserIx) -> impl Iterator<Item = &'a SafeUser> + '_ {
+    /// Whether policy entry `entry` (an index into `policy.users`) covers product `p`.
+    #[inline]
+    pub(crate) fn entry_covers(&self, entry: u32, p: ProductIx) -> bool {
+        if p < 64 {
+            self.entry_mask
+                .get(entry as usize)
+                .is_some_and(|m| m & (1u64 << p) != 0)
+        } else {
+            let key = self
+                .products
+                .get(p)
+                .map_or("", |pc| pc.product.key.as_str());
+            self.policy
+                .users
+                .get(entry as usize)
+                .is_some_and(|e| e.covers(key))
+        }
+    }
+
+    /// User `u`'s last activity on product `p`.
+    #[inline]
+    pub(crate) fn last_active(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        let np = self.products.len();
+        self.last_active.get(u as usize * np + p).copied().flatten()
+    }
+
+    /// The safe-user entries naming user `u` with their policy index, in policy order.
+    pub(crate) fn entries_ix(&self, u: UserIx) -> impl Iterator<Item = (u32, &'a SafeUser)> + '_ {
         let from = self.entry_off[u as usize] as usize;
         let to = self.entry_off[u as usize + 1] as usize;
         let users = &self.policy.users;
         self.entry_ix[from..to]
             .iter()
-            .filter_map(move |&e| users.get(e as usize))
+            .filter_map(move |&e| users.get(e as usize).map(|s| (e, s)))
     }
 
     /// The first `keep` entry matching user `u`.
@@ -434,6 +500,63 @@ impl<'a> Index<'a> {
     pub(crate) fn ignored(&self, u: UserIx) -> Option<&'a Selector> {
         let tag = self.ignored[u as usize] as usize;
         tag.checked_sub(1).and_then(|i| self.policy.ignore.get(i))
+    }
+
+    /// The fingerprint of the group in `slot`, exactly as [`crate::plan::fingerprint_members`]
+    /// computes it, but from the membership bitmap walked in account-id order (`by_id`, from
+    /// [`Index::users_by_account_id`]) instead of sorting the member list of every group.
+    pub(crate) fn fingerprint(&self, slot: Slot, by_id: &[UserIx]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut buf: Vec<u8> = Vec::with_capacity(self.member_count[usize::from(slot)] * 26);
+        let bits = &self.member[usize::from(slot)];
+        let mut known = by_id
+            .iter()
+            .filter(|&&u| bits[u as usize])
+            .filter_map(|&u| self.users.get(u as usize).map(|x| x.account_id.as_str()))
+            .peekable();
+        let mut unknown = self.unknown[usize::from(slot)].iter().copied().peekable();
+        loop {
+            let next = match (known.peek(), unknown.peek()) {
+                (Some(a), Some(b)) if a <= b => known.next(),
+                (Some(_), Some(_)) => unknown.next(),
+                (Some(_), None) => known.next(),
+                (None, Some(_)) => unknown.next(),
+                (None, None) => break,
+            };
+            if let Some(id) = next {
+                buf.extend_from_slice(id.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+        format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
+    }
+
+    /// Every user, ordered by account id (byte order).
+    pub(crate) fn users_by_account_id(&self) -> Vec<UserIx> {
+        let mut keys: Vec<(u128, UserIx)> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(u, x)| (prefix(&x.account_id), u as UserIx))
+            .collect();
+        keys.sort_unstable();
+        let mut order: Vec<UserIx> = keys.iter().map(|&(_, u)| u).collect();
+        // Ids sharing a 16-byte prefix: order those runs by the full id.
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            while end < keys.len() && keys[end].0 == keys[start].0 {
+                end += 1;
+            }
+            if end - start > 1 {
+                order[start..end].sort_unstable_by(|&a, &b| {
+                    let id = |u: UserIx| self.users.get(u as usize).map_or("", |x| &x.account_id);
+                    id(a).cmp(id(b))
+                });
+            }
+            start = end;
+        }
+        order
     }
 
     /// Finds a user by account id or (case-insensitive) email. Not for hot loops.
@@ -451,4 +574,13 @@ impl<'a> Index<'a> {
             })
             .map(|u| u as UserIx)
     }
+}
+
+/// The first 16 bytes of `s`, big-endian and zero-padded: comparing prefixes orders strings
+/// like comparing the strings (ties need the full string).
+pub(crate) fn prefix(s: &str) -> u128 {
+    let mut buf = [0u8; 16];
+    let n = s.len().min(16);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(buf)
 }

@@ -24,13 +24,13 @@ mod tests;
 use crate::ledger::Ledger;
 use crate::live::LiveState;
 use crate::plan::{
-    fingerprint_members, Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind,
-    Observation, Outcome, Plan, Rule, Seats, PLAN_FORMAT_VERSION,
+    Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind, Observation, Outcome,
+    Plan, Rule, Seats, PLAN_FORMAT_VERSION,
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, Dormancy, Eval, Verdict};
-use index::{Index, ProductIx, Slot, UserIx};
+use index::{prefix, Index, ProductIx, Slot, UserIx};
 use rails::{Addition, Removal};
 use std::collections::BTreeMap;
 
@@ -176,6 +176,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
 
+    let mut all_touched: Vec<Slot> = Vec::new();
     for (p, pc) in ix.products.iter().enumerate() {
         let key = pc.product.key.as_str();
         let add_slot = pc.slots.first().copied();
@@ -331,19 +332,21 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         for a in adds {
             emit(a.slot, a.action, a.block);
         }
-        touched.sort_unstable();
-        touched.dedup();
-        for s in touched {
+        all_touched.extend(touched);
+    }
+
+    all_touched.sort_unstable();
+    all_touched.dedup();
+    if !all_touched.is_empty() {
+        let by_id = ix.users_by_account_id();
+        for s in all_touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
-                plan.fingerprint.insert(
-                    g.id.clone(),
-                    fingerprint_members(g.members.iter().map(String::as_str)),
-                );
+                plan.fingerprint
+                    .insert(g.id.clone(), ix.fingerprint(s, &by_id));
             }
         }
     }
-
-    sort_plan(&mut plan);
+    sort_plan(ix, &mut plan);
     plan
 }
 
@@ -373,6 +376,7 @@ impl<'a> Ranks<'a> {
         )
     }
 
+    /// The rank of `name`; names the index does not know sort last (by the string after).
     fn of(&self, name: &str) -> u32 {
         self.0.get(name).copied().unwrap_or(u32::MAX)
     }
@@ -382,26 +386,26 @@ fn action_key<'x>(
     products: &Ranks<'_>,
     groups: &Ranks<'_>,
     a: &'x Action,
-) -> (u32, u32, ActionKind, &'x str, &'x str) {
+) -> (u32, u32, ActionKind, u128, &'x str, &'x str) {
     let (p, g, kind, email, account) = a.sort_key();
-    (products.of(p), groups.of(g), kind, email, account)
+    (
+        products.of(p),
+        groups.of(g),
+        kind,
+        prefix(email),
+        email,
+        account,
+    )
 }
 
 /// Sorts every list of the plan deterministically. Equivalent to sorting actions and blocked
 /// actions by [`Action::sort_key`] (then rail), notices by (product, kind, email, account id,
 /// detail) and observations by (product, group, email, account id), but sorts small keys with
 /// interned product and group ranks instead of moving whole records around.
-fn sort_plan(plan: &mut Plan) {
+fn sort_plan(ix: &Index<'_>, plan: &mut Plan) {
     let order = {
-        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.product.as_str()).collect();
-        names.extend(plan.blocked.iter().map(|b| b.action.product.as_str()));
-        names.extend(plan.notices.iter().map(|n| n.product.as_str()));
-        names.extend(plan.observed.iter().map(|o| o.product.as_str()));
-        let products = Ranks::new(names);
-        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.group.as_str()).collect();
-        names.extend(plan.blocked.iter().map(|b| b.action.group.as_str()));
-        names.extend(plan.observed.iter().map(|o| o.group.as_str()));
-        let groups = Ranks::new(names);
+        let products = Ranks::new(ix.products.iter().map(|p| p.product.key.as_str()).collect());
+        let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
 
         let mut keys: Vec<_> = plan
             .actions
@@ -429,6 +433,7 @@ fn sort_plan(plan: &mut Plan) {
                 (
                     products.of(&n.product),
                     n.kind,
+                    prefix(email),
                     email,
                     n.account_id.as_str(),
                     n.detail.as_str(),
@@ -447,6 +452,7 @@ fn sort_plan(plan: &mut Plan) {
                 (
                     products.of(&o.product),
                     groups.of(&o.group),
+                    prefix(email),
                     email,
                     o.account_id.as_str(),
                 )
