@@ -317,7 +317,7 @@ fn build(k: &Knobs) -> Org {
             }
         }
     }
-    events.sort_by(|a, b| a.time.cmp(&b.time));
+    events.sort_by_key(|a| a.time);
 
     let actor = (k.actor && !users.is_empty()).then(|| {
         users[r.below(users.len() as u64) as usize]
@@ -482,7 +482,7 @@ proptest! {
         // The ledger is a log: only the order of lines about the same membership matters, and
         // generated histories never interleave them, so shuffling whole records is fair only
         // per account; sort back by time to keep each history in order.
-        records.sort_by(|a, b| a.time.cmp(&b.time));
+        records.sort_by_key(|a| a.time);
         let shuffled = run(&org, &live, &records);
         prop_assert_eq!(&first, &shuffled);
         prop_assert_eq!(first.id(), shuffled.id());
