@@ -33,6 +33,15 @@ pub(crate) struct ProductCtx<'a> {
     pub unknown_members: Vec<&'a str>,
 }
 
+/// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
+/// newline; `rank[u]` is user `u`'s rank.
+#[derive(Debug)]
+pub(crate) struct IdOrder {
+    rank: Vec<u32>,
+    arena: Vec<u8>,
+    off: Vec<u32>,
+}
+
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
@@ -107,12 +116,13 @@ impl<'a> Index<'a> {
         let mut user_ix: FxMap<&str, UserIx> = map_with_capacity(live.users.len());
         let mut duplicates = 0usize;
         for u in &live.users {
-            if user_ix.contains_key(u.account_id.as_str()) {
-                duplicates += 1;
-                continue;
+            match user_ix.entry(u.account_id.as_str()) {
+                std::collections::hash_map::Entry::Occupied(_) => duplicates += 1,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(users.len() as UserIx);
+                    users.push(u);
+                }
             }
-            user_ix.insert(u.account_id.as_str(), users.len() as UserIx);
-            users.push(u);
         }
         if duplicates > 0 {
             warnings.push(format!(
@@ -267,7 +277,8 @@ impl<'a> Index<'a> {
         }
 
         // Emails the policy names → users with that email (lowercase comparison).
-        let mut policy_emails: FxMap<&'a str, Vec<UserIx>> = FxMap::default();
+        let mut policy_emails: FxMap<&'a str, Vec<UserIx>> =
+            map_with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
         for e in &policy.users {
             if let crate::policy::UserRef::Email(email) = &e.who {
                 policy_emails.entry(email.as_str()).or_default();
@@ -503,42 +514,50 @@ impl<'a> Index<'a> {
     }
 
     /// The fingerprint of the group in `slot`, exactly as [`crate::plan::fingerprint_members`]
-    /// computes it, but from the membership bitmap walked in account-id order (`by_id`, from
-    /// [`Index::users_by_account_id`]) instead of sorting the member list of every group.
-    pub(crate) fn fingerprint(&self, slot: Slot, by_id: &[UserIx]) -> String {
+    /// computes it (SHA-256 of the sorted, unique member ids, each followed by a newline), but
+    /// from the membership bitmap and the ids packed in sorted order ([`Index::id_order`])
+    /// instead of sorting every group's member list.
+    pub(crate) fn fingerprint(&self, slot: Slot, ord: &IdOrder) -> String {
         use sha2::{Digest, Sha256};
-        let mut buf: Vec<u8> = Vec::with_capacity(self.member_count[usize::from(slot)] * 26);
-        let bits = &self.member[usize::from(slot)];
-        let mut known = by_id
+        let n = self.users.len();
+        let mut ranked = vec![false; n];
+        for (u, _) in self.member[usize::from(slot)]
             .iter()
-            .filter(|&&u| bits[u as usize])
-            .filter_map(|&u| self.users.get(u as usize).map(|x| x.account_id.as_str()))
-            .peekable();
-        let mut unknown = self.unknown[usize::from(slot)].iter().copied().peekable();
-        loop {
-            let next = match (known.peek(), unknown.peek()) {
-                (Some(a), Some(b)) if a <= b => known.next(),
-                (Some(_), Some(_)) => unknown.next(),
-                (Some(_), None) => known.next(),
-                (None, Some(_)) => unknown.next(),
-                (None, None) => break,
-            };
-            if let Some(id) = next {
-                buf.extend_from_slice(id.as_bytes());
+            .enumerate()
+            .filter(|(_, &b)| b)
+        {
+            if let Some(&r) = ord.rank.get(u) {
+                ranked[r as usize] = true;
+            }
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(self.member_count[usize::from(slot)] * 26);
+        let mut unknown = self.unknown[usize::from(slot)].iter().peekable();
+        for r in (0..n).filter(|&r| ranked[r]) {
+            let (from, to) = (ord.off[r] as usize, ord.off[r + 1] as usize);
+            let line = &ord.arena[from..to];
+            let id = &line[..line.len().saturating_sub(1)];
+            while let Some(x) = unknown.next_if(|x| x.as_bytes() < id) {
+                buf.extend_from_slice(x.as_bytes());
                 buf.push(b'\n');
             }
+            buf.extend_from_slice(line);
+        }
+        for x in unknown {
+            buf.extend_from_slice(x.as_bytes());
+            buf.push(b'\n');
         }
         format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
     }
 
-    /// Every user, ordered by account id (byte order).
-    pub(crate) fn users_by_account_id(&self) -> Vec<UserIx> {
-        let mut keys: Vec<(u128, UserIx)> = self
-            .users
-            .iter()
-            .enumerate()
-            .map(|(u, x)| (prefix(&x.account_id), u as UserIx))
-            .collect();
+    /// Every account id in byte order, packed, for [`Index::fingerprint`].
+    pub(crate) fn id_order(&self) -> IdOrder {
+        let n = self.users.len();
+        let mut keys: Vec<(u128, UserIx)> = Vec::with_capacity(n);
+        let mut lens: Vec<u32> = Vec::with_capacity(n);
+        for (u, x) in self.users.iter().enumerate() {
+            keys.push((prefix(&x.account_id), u as UserIx));
+            lens.push(x.account_id.len() as u32);
+        }
         keys.sort_unstable();
         let mut order: Vec<UserIx> = keys.iter().map(|&(_, u)| u).collect();
         // Ids sharing a 16-byte prefix: order those runs by the full id.
@@ -556,7 +575,21 @@ impl<'a> Index<'a> {
             }
             start = end;
         }
-        order
+        let mut rank = vec![0u32; n];
+        let mut off = Vec::with_capacity(n + 1);
+        let mut total = 0u32;
+        for (r, &u) in order.iter().enumerate() {
+            rank[u as usize] = r as u32;
+            off.push(total);
+            total += lens[u as usize] + 1;
+        }
+        off.push(total);
+        let mut arena = vec![b'\n'; total as usize];
+        for (u, x) in self.users.iter().enumerate() {
+            let from = off[rank[u] as usize] as usize;
+            arena[from..from + x.account_id.len()].copy_from_slice(x.account_id.as_bytes());
+        }
+        IdOrder { rank, arena, off }
     }
 
     /// Finds a user by account id or (case-insensitive) email. Not for hot loops.

@@ -176,93 +176,34 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
 
-    let mut all_touched: Vec<Slot> = Vec::new();
-    for (p, pc) in ix.products.iter().enumerate() {
-        let key = pc.product.key.as_str();
-        let add_slot = pc.slots.first().copied();
-        let mut removals: Vec<Removal> = Vec::new();
-        let mut adds: Vec<Addition> = Vec::new();
-        let mut before = pc.unknown_members.len();
-        let mut no_evidence: Vec<&str> = Vec::new();
-
-        for u in 0..ix.users.len() as UserIx {
-            let Some(ev) = evaluate(ix, p, u) else {
-                continue;
-            };
-            if ev.member {
-                before += 1;
-            }
-            match ev.verdict {
-                Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
-                    let rule = ev.rule().unwrap_or(Rule::NotEligible);
-                    let actions = pc
-                        .slots
-                        .iter()
-                        .filter(|&&s| ix.is_member(s, u))
-                        .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
-                        .collect();
-                    removals.push(Removal {
-                        actions,
-                        block: None,
-                    });
-                }
-                Verdict::Add(_) => {
-                    if let Some(slot) = add_slot {
-                        let rule = ev.rule().unwrap_or(Rule::Eligible);
-                        adds.push(Addition {
-                            slot,
-                            action: action(ix, &ev, ActionKind::Add, slot, rule),
-                            demand_at: ev.demand_at,
-                            block: None,
-                        });
-                    }
-                }
-                Verdict::Dormant(_) => {
-                    plan.notices
-                        .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
-                }
-                Verdict::Hold => {
-                    if ev.reclaim_soon {
-                        let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
-                        let since = ev.evidence.at.map(|t| t.date_naive().to_string());
-                        let detail = format!(
-                            "reclaim on {} unless active ({} {})",
-                            when.unwrap_or_default(),
-                            ev.evidence.source.describe(),
-                            since.unwrap_or_default()
-                        );
-                        plan.notices
-                            .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
-                    }
-                    if ev.observe {
-                        for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
-                            let Some(g) = ix.groups.get(usize::from(s)) else {
-                                continue;
-                            };
-                            plan.observed.push(Observation {
-                                product: key.to_string(),
-                                group: g.name.clone(),
-                                group_id: g.id.clone(),
-                                account_id: ev.user.account_id.clone(),
-                                email: ev.user.email.clone(),
-                            });
-                        }
-                    }
-                    if ev.no_evidence {
-                        no_evidence.push(
-                            ev.user
-                                .email
-                                .as_deref()
-                                .unwrap_or(ev.user.account_id.as_str()),
-                        );
-                    }
-                }
-                Verdict::Ignored(_)
-                | Verdict::Kept(_)
-                | Verdict::Absent(_)
-                | Verdict::AbsentSuspended => {}
-            }
+    // Evaluate user by user, every product at once: each user's data is read while it is in
+    // cache, instead of once per product.
+    let mut acc: Vec<Acc<'_>> = ix
+        .products
+        .iter()
+        .map(|pc| Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            before: pc.unknown_members.len(),
+            no_evidence: Vec::new(),
+        })
+        .collect();
+    for u in 0..ix.users.len() as UserIx {
+        for (p, pc) in ix.products.iter().enumerate() {
+            let Some(a) = acc.get_mut(p) else { continue };
+            collect(ix, pc, p, u, a, &mut plan);
         }
+    }
+
+    let mut all_touched: Vec<Slot> = Vec::new();
+    for (pc, a) in ix.products.iter().zip(acc) {
+        let key = pc.product.key.as_str();
+        let Acc {
+            mut removals,
+            mut adds,
+            before,
+            no_evidence,
+        } = a;
 
         if !pc.unknown_members.is_empty() {
             plan.warnings.push(format!(
@@ -338,7 +279,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     all_touched.sort_unstable();
     all_touched.dedup();
     if !all_touched.is_empty() {
-        let by_id = ix.users_by_account_id();
+        let by_id = ix.id_order();
         for s in all_touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
                 plan.fingerprint
@@ -348,6 +289,101 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     }
     sort_plan(ix, &mut plan);
     plan
+}
+
+/// What one product accumulates while users are evaluated.
+struct Acc<'a> {
+    removals: Vec<Removal>,
+    adds: Vec<Addition>,
+    before: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+/// Evaluates (user `u`, product `p`) and files the result: candidate actions into `acc`,
+/// notices and observations straight into the plan.
+fn collect<'a>(
+    ix: &Index<'a>,
+    pc: &index::ProductCtx<'a>,
+    p: ProductIx,
+    u: UserIx,
+    acc: &mut Acc<'a>,
+    plan: &mut Plan,
+) {
+    let key = pc.product.key.as_str();
+    let add_slot = pc.slots.first().copied();
+    let Some(ev) = evaluate(ix, p, u) else {
+        return;
+    };
+    if ev.member {
+        acc.before += 1;
+    }
+    match ev.verdict {
+        Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+            let rule = ev.rule().unwrap_or(Rule::NotEligible);
+            let actions = pc
+                .slots
+                .iter()
+                .filter(|&&s| ix.is_member(s, u))
+                .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
+                .collect();
+            acc.removals.push(Removal {
+                actions,
+                block: None,
+            });
+        }
+        Verdict::Add(_) => {
+            if let Some(slot) = add_slot {
+                let rule = ev.rule().unwrap_or(Rule::Eligible);
+                acc.adds.push(Addition {
+                    slot,
+                    action: action(ix, &ev, ActionKind::Add, slot, rule),
+                    demand_at: ev.demand_at,
+                    block: None,
+                });
+            }
+        }
+        Verdict::Dormant(_) => {
+            plan.notices
+                .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
+        }
+        Verdict::Hold => {
+            if ev.reclaim_soon {
+                let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
+                let since = ev.evidence.at.map(|t| t.date_naive().to_string());
+                let detail = format!(
+                    "reclaim on {} unless active ({} {})",
+                    when.unwrap_or_default(),
+                    ev.evidence.source.describe(),
+                    since.unwrap_or_default()
+                );
+                plan.notices
+                    .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+            }
+            if ev.observe {
+                for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
+                    let Some(g) = ix.groups.get(usize::from(s)) else {
+                        continue;
+                    };
+                    plan.observed.push(Observation {
+                        product: key.to_string(),
+                        group: g.name.clone(),
+                        group_id: g.id.clone(),
+                        account_id: ev.user.account_id.clone(),
+                        email: ev.user.email.clone(),
+                    });
+                }
+            }
+            if ev.no_evidence {
+                acc.no_evidence.push(
+                    ev.user
+                        .email
+                        .as_deref()
+                        .unwrap_or(ev.user.account_id.as_str()),
+                );
+            }
+        }
+        Verdict::Ignored(_) | Verdict::Kept(_) | Verdict::Absent(_) | Verdict::AbsentSuspended => {}
+    }
 }
 
 /// Reorders `items` by `order` (a permutation of their indices) without cloning them.
