@@ -203,7 +203,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         reclaim_at: None,
         reclaim_soon: false,
         observe: false,
-        reclaimed: ix.ledger_reclaim.get(&(u, p)).copied(),
+        reclaimed: None,
         no_evidence: false,
         demand_at: None,
     };
@@ -223,6 +223,14 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         Err(Ineligible::Expired(entry)) => ev.entry = Some(entry),
         Err(_) => {}
     }
+    // The common case first: not a member and not eligible. Nothing to weigh.
+    if !member {
+        if let Err(why) = elig {
+            ev.verdict = Verdict::Absent(why);
+            return Some(ev);
+        }
+    }
+    ev.reclaimed = ix.ledger_reclaim.get(&(u, p)).copied();
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;

@@ -7,7 +7,7 @@
 //! dense membership bitmap. Events and ledger entries are folded into per-user facts keyed by
 //! those numbers.
 
-use super::hash::{map_with_capacity, FxMap, FxSet};
+use super::hash::{hash_bytes, map_with_capacity, FxMap, FxSet, StrTable};
 use crate::ledger::Ledger;
 use crate::live::{EventAction, Group, LiveState, User};
 use crate::policy::{Matcher, Policy, Product, SafeUser, Selector};
@@ -49,7 +49,11 @@ pub(crate) struct Index<'a> {
     pub now: Time,
     /// Users, unique by account id (the first occurrence wins).
     pub users: Vec<&'a User>,
-    pub user_ix: FxMap<&'a str, UserIx>,
+    /// Account id → user, over `ids` (see [`Index::user_of`]).
+    user_table: StrTable,
+    /// Every user's account id and a newline, packed in user order: `ids[id_off[u]..id_off[u + 1]]`.
+    ids: Vec<u8>,
+    id_off: Vec<u32>,
     /// Live groups named by the policy, one per slot.
     pub groups: Vec<&'a Group>,
     /// Slot → membership bitmap over users.
@@ -109,21 +113,93 @@ impl<'a> Index<'a> {
         ledger: &'a Ledger,
         now: Time,
     ) -> Self {
-        let mut warnings = Vec::new();
+        // The product index, for `last_active` keys, entries and events.
+        let product_bits: FxMap<&str, usize> = policy
+            .products
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.key.as_str(), i))
+            .collect();
+        let np = policy.products.len();
 
-        // Users, unique by account id.
-        let mut users = Vec::with_capacity(live.users.len());
-        let mut user_ix: FxMap<&str, UserIx> = map_with_capacity(live.users.len());
+        // Emails the policy names (lowercase), each with the users that have it.
+        let mut emails: Vec<&'a str> = Vec::new();
+        let mut email_table =
+            StrTable::with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
+        let policy_emails =
+            policy
+                .users
+                .iter()
+                .filter_map(|e| match &e.who {
+                    crate::policy::UserRef::Email(email) => Some(email.as_str()),
+                    crate::policy::UserRef::AccountId(_) => None,
+                })
+                .chain(policy.keep.iter().chain(&policy.ignore).filter_map(
+                    |sel| match &sel.matcher {
+                        Matcher::Email(email) => Some(email.as_str()),
+                        _ => None,
+                    },
+                ));
+        for email in policy_emails {
+            let h = hash_bytes(email.as_bytes());
+            if email_table
+                .find(h, |i| emails[i as usize] == email)
+                .is_none()
+            {
+                email_table.insert(h, emails.len() as u32);
+                emails.push(email);
+            }
+        }
+        let mut email_users: Vec<Vec<UserIx>> = vec![Vec::new(); emails.len()];
+
+        // One pass over the users: unique account ids (the first entry wins), packed ids,
+        // emails the policy names, and activity per product.
+        let count = live.users.len();
+        let mut users = Vec::with_capacity(count);
+        let mut user_table = StrTable::with_capacity(count);
+        let mut ids: Vec<u8> = Vec::with_capacity(count * 26);
+        let mut id_off: Vec<u32> = Vec::with_capacity(count + 1);
+        let mut last_active: Vec<Option<Time>> = Vec::with_capacity(count * np);
         let mut duplicates = 0usize;
-        for u in &live.users {
-            match user_ix.entry(u.account_id.as_str()) {
-                std::collections::hash_map::Entry::Occupied(_) => duplicates += 1,
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(users.len() as UserIx);
-                    users.push(u);
+        for user in &live.users {
+            let id = user.account_id.as_bytes();
+            let h = hash_bytes(id);
+            let seen = user_table.find(h, |u| {
+                let from = id_off[u as usize] as usize;
+                ids.get(from..from + id.len()) == Some(id)
+                    && ids.get(from + id.len()) == Some(&b'\n')
+            });
+            if seen.is_some() {
+                duplicates += 1;
+                continue;
+            }
+            let u = users.len() as UserIx;
+            user_table.insert(h, u);
+            id_off.push(ids.len() as u32);
+            ids.extend_from_slice(id);
+            ids.push(b'\n');
+            users.push(user);
+            if !emails.is_empty() {
+                if let Some(email) = &user.email {
+                    let email = lower(email);
+                    let he = hash_bytes(email.as_bytes());
+                    if let Some(i) = email_table.find(he, |i| emails[i as usize] == email.as_ref())
+                    {
+                        email_users[i as usize].push(u);
+                    }
+                }
+            }
+            let row = last_active.len();
+            last_active.resize(row + np, None);
+            for (key, &t) in &user.last_active {
+                if let Some(&p) = product_bits.get(key.as_str()) {
+                    last_active[row + p] = Some(t);
                 }
             }
         }
+        id_off.push(ids.len() as u32);
+        let mut warnings: Vec<String> = Vec::new();
         if duplicates > 0 {
             warnings.push(format!(
                 "live state lists {duplicates} account id(s) more than once; the first entry of each is used"
@@ -149,7 +225,9 @@ impl<'a> Index<'a> {
             policy,
             now,
             users,
-            user_ix,
+            user_table,
+            ids,
+            id_off,
             groups: Vec::new(),
             member: Vec::new(),
             member_count: Vec::new(),
@@ -161,7 +239,7 @@ impl<'a> Index<'a> {
             entry_ix: Vec::new(),
             unknown: Vec::new(),
             entry_mask: Vec::new(),
-            last_active: vec![None; n * policy.products.len()],
+            last_active,
             login: vec![None; n],
             access_any: FxMap::default(),
             access_product: FxMap::default(),
@@ -195,8 +273,8 @@ impl<'a> Index<'a> {
             let mut count = 0usize;
             let mut unknown: FxSet<&'a str> = FxSet::default();
             for m in &g.members {
-                match ix.user_ix.get(m.as_str()) {
-                    Some(&u) => {
+                match ix.user_of(m) {
+                    Some(u) => {
                         let bit = &mut bits[u as usize];
                         if !*bit {
                             *bit = true;
@@ -276,45 +354,25 @@ impl<'a> Index<'a> {
             pc.unknown_members = unknown;
         }
 
-        // Emails the policy names → users with that email (lowercase comparison).
-        let mut policy_emails: FxMap<&'a str, Vec<UserIx>> =
-            map_with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
-        for e in &policy.users {
-            if let crate::policy::UserRef::Email(email) = &e.who {
-                policy_emails.entry(email.as_str()).or_default();
-            }
-        }
-        for sel in policy.keep.iter().chain(&policy.ignore) {
-            if let Matcher::Email(email) = &sel.matcher {
-                policy_emails.entry(email.as_str()).or_default();
-            }
-        }
-        if !policy_emails.is_empty() {
-            for (u, user) in ix.users.iter().enumerate() {
-                if let Some(email) = &user.email {
-                    if let Some(list) = policy_emails.get_mut(lower(email).as_ref()) {
-                        list.push(u as UserIx);
-                    }
-                }
-            }
-        }
-        let resolve =
-            |ix: &Index<'a>, matcher_email: Option<&str>, id: Option<&str>| -> Vec<UserIx> {
-                match (matcher_email, id) {
-                    (Some(e), _) => policy_emails.get(e).cloned().unwrap_or_default(),
-                    (None, Some(id)) => ix.user_ix.get(id).map(|&u| vec![u]).unwrap_or_default(),
-                    (None, None) => Vec::new(),
-                }
-            };
+        // Users a policy email or account id names (no allocation: a slice or one user).
+        let by_email = |e: &str| -> &[UserIx] {
+            email_table
+                .find(hash_bytes(e.as_bytes()), |i| emails[i as usize] == e)
+                .and_then(|i| email_users.get(i as usize))
+                .map_or(&[], Vec::as_slice)
+        };
 
         // Safe-user entries per user (CSR).
         let mut pairs: Vec<(UserIx, u32)> = Vec::new();
         for (i, e) in policy.users.iter().enumerate() {
-            let found = match &e.who {
-                crate::policy::UserRef::Email(email) => resolve(&ix, Some(email), None),
-                crate::policy::UserRef::AccountId(id) => resolve(&ix, None, Some(id)),
-            };
-            pairs.extend(found.into_iter().map(|u| (u, i as u32)));
+            match &e.who {
+                crate::policy::UserRef::Email(email) => {
+                    pairs.extend(by_email(email).iter().map(|&u| (u, i as u32)));
+                }
+                crate::policy::UserRef::AccountId(id) => {
+                    pairs.extend(ix.user_of(id).map(|u| (u, i as u32)));
+                }
+            }
         }
         pairs.sort_unstable();
         pairs.dedup();
@@ -336,8 +394,8 @@ impl<'a> Index<'a> {
             for (i, sel) in selectors.iter().enumerate().rev() {
                 let tag = i as u32 + 1;
                 let hits: Vec<UserIx> = match &sel.matcher {
-                    Matcher::Email(e) => resolve(&ix, Some(e), None),
-                    Matcher::AccountId(id) => resolve(&ix, None, Some(id)),
+                    Matcher::Email(e) => by_email(e).to_vec(),
+                    Matcher::AccountId(id) => ix.user_of(id).into_iter().collect(),
                     Matcher::Group(_) => match groups.iter().find(|(gi, _)| *gi == i) {
                         Some(&(_, s)) => ix.member[usize::from(s)]
                             .iter()
@@ -367,13 +425,6 @@ impl<'a> Index<'a> {
         }
 
         // Which products each entry covers, as a bitmask.
-        let product_bits: FxMap<&str, usize> = policy
-            .products
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, p)| (p.key.as_str(), i))
-            .collect();
         ix.entry_mask = policy
             .users
             .iter()
@@ -386,16 +437,6 @@ impl<'a> Index<'a> {
                     .fold(0u64, |m, &i| m | (1u64 << i)),
             })
             .collect();
-
-        // Last activity per (user, product), read once per user.
-        let np = policy.products.len();
-        for (u, user) in ix.users.iter().enumerate() {
-            for (key, &t) in &user.last_active {
-                if let Some(&p) = product_bits.get(key.as_str()) {
-                    ix.last_active[u * np + p] = Some(t);
-                }
-            }
-        }
 
         // Events.
         let product_ix = |key: &str| product_bits.get(key).copied();
@@ -418,7 +459,7 @@ impl<'a> Index<'a> {
                 .or_insert(t);
         }
         for e in &live.events {
-            let Some(&u) = ix.user_ix.get(e.account_id.as_str()) else {
+            let Some(u) = ix.user_of(&e.account_id) else {
                 continue;
             };
             match e.action {
@@ -442,21 +483,37 @@ impl<'a> Index<'a> {
 
         // Ledger.
         for (acct, gid, t) in ledger.memberships() {
-            if let (Some(&u), Some(&s)) = (ix.user_ix.get(acct), slot_by_id.get(gid)) {
+            if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
                 latest_in(&mut ix.ledger_began, (u, s), t);
             }
         }
         for (acct, product, t) in ledger.reclaims() {
-            if let (Some(&u), Some(p)) = (ix.user_ix.get(acct), product_ix(product)) {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
         for (acct, product, t) in ledger.observations() {
-            if let (Some(&u), Some(p)) = (ix.user_ix.get(acct), product_ix(product)) {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
                 latest_in(&mut ix.ledger_observed, (u, p), t);
             }
         }
         ix
+    }
+
+    /// The user with this account id.
+    #[inline]
+    pub(crate) fn user_of(&self, account_id: &str) -> Option<UserIx> {
+        let id = account_id.as_bytes();
+        self.user_table
+            .find(hash_bytes(id), |u| self.id_bytes(u) == Some(id))
+    }
+
+    /// User `u`'s account id from the packed ids (without the newline).
+    #[inline]
+    fn id_bytes(&self, u: UserIx) -> Option<&[u8]> {
+        let from = *self.id_off.get(u as usize)? as usize;
+        let to = *self.id_off.get(u as usize + 1)? as usize;
+        self.ids.get(from..to.saturating_sub(1))
     }
 
     /// Whether user `u` is a member of the group in `slot`.
@@ -552,12 +609,8 @@ impl<'a> Index<'a> {
     /// Every account id in byte order, packed, for [`Index::fingerprint`].
     pub(crate) fn id_order(&self) -> IdOrder {
         let n = self.users.len();
-        let mut keys: Vec<(u128, UserIx)> = Vec::with_capacity(n);
-        let mut lens: Vec<u32> = Vec::with_capacity(n);
-        for (u, x) in self.users.iter().enumerate() {
-            keys.push((prefix(&x.account_id), u as UserIx));
-            lens.push(x.account_id.len() as u32);
-        }
+        let id = |u: UserIx| self.id_bytes(u).unwrap_or_default();
+        let mut keys: Vec<(u128, UserIx)> = (0..n as UserIx).map(|u| (prefix(id(u)), u)).collect();
         keys.sort_unstable();
         let mut order: Vec<UserIx> = keys.iter().map(|&(_, u)| u).collect();
         // Ids sharing a 16-byte prefix: order those runs by the full id.
@@ -568,33 +621,26 @@ impl<'a> Index<'a> {
                 end += 1;
             }
             if end - start > 1 {
-                order[start..end].sort_unstable_by(|&a, &b| {
-                    let id = |u: UserIx| self.users.get(u as usize).map_or("", |x| &x.account_id);
-                    id(a).cmp(id(b))
-                });
+                order[start..end].sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
             }
             start = end;
         }
         let mut rank = vec![0u32; n];
         let mut off = Vec::with_capacity(n + 1);
-        let mut total = 0u32;
+        let mut arena = Vec::with_capacity(self.ids.len());
         for (r, &u) in order.iter().enumerate() {
             rank[u as usize] = r as u32;
-            off.push(total);
-            total += lens[u as usize] + 1;
+            off.push(arena.len() as u32);
+            arena.extend_from_slice(id(u));
+            arena.push(b'\n');
         }
-        off.push(total);
-        let mut arena = vec![b'\n'; total as usize];
-        for (u, x) in self.users.iter().enumerate() {
-            let from = off[rank[u] as usize] as usize;
-            arena[from..from + x.account_id.len()].copy_from_slice(x.account_id.as_bytes());
-        }
+        off.push(arena.len() as u32);
         IdOrder { rank, arena, off }
     }
 
     /// Finds a user by account id or (case-insensitive) email. Not for hot loops.
     pub(crate) fn find_user(&self, who: &str) -> Option<UserIx> {
-        if let Some(&u) = self.user_ix.get(who) {
+        if let Some(u) = self.user_of(who) {
             return Some(u);
         }
         let wanted = who.to_lowercase();
@@ -611,9 +657,10 @@ impl<'a> Index<'a> {
 
 /// The first 16 bytes of `s`, big-endian and zero-padded: comparing prefixes orders strings
 /// like comparing the strings (ties need the full string).
-pub(crate) fn prefix(s: &str) -> u128 {
+pub(crate) fn prefix(s: impl AsRef<[u8]>) -> u128 {
+    let s = s.as_ref();
     let mut buf = [0u8; 16];
     let n = s.len().min(16);
-    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    buf[..n].copy_from_slice(&s[..n]);
     u128::from_be_bytes(buf)
 }
