@@ -149,7 +149,11 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
         .unwrap_or(100_000);
-    let (policy, mut live) = synth_org(users, 42);
+    let (policy, generated) = synth_org(users, 42);
+    // Plan a snapshot as a real run reads it: from JSON. (The generated state stays alive so
+    // that freeing it is not timed.)
+    let json = serde_json::to_vec(&generated).expect("serialize the snapshot");
+    let mut live: LiveState = serde_json::from_slice(&json).expect("read the snapshot");
     let products = policy.products.len();
 
     let first = time(&policy, &live, &Ledger::empty());
