@@ -179,9 +179,15 @@ fn eligibility<'a>(
     Err(lapsed.map_or(Ineligible::NoGrant, Ineligible::Expired))
 }
 
+/// A policy duration as a `TimeDelta`, saturating instead of panicking on absurd values
+/// (`Duration::to_chrono` panics beyond chrono's range).
+fn delta(d: crate::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::try_seconds(d.as_seconds()).unwrap_or(chrono::TimeDelta::MAX)
+}
+
 /// `now - at > window`, without overflow.
 fn older_than(now: Time, at: Time, window: crate::time::Duration) -> bool {
-    now.signed_duration_since(at) > window.to_chrono()
+    now.signed_duration_since(at) > delta(window)
 }
 
 /// Evaluates user `u` for product `p`. Pure, allocation-free, total (no panics).
@@ -304,14 +310,14 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             match ev.evidence.at {
                 None => ev.no_evidence = true,
                 Some(at) => {
-                    ev.reclaim_at = at.checked_add_signed(window.to_chrono());
+                    ev.reclaim_at = at.checked_add_signed(delta(window));
                     let past_grace = began.is_none_or(|b| older_than(now, b, product.grace));
                     if older_than(now, at, window) && past_grace {
                         ev.verdict = Verdict::RemoveInactive(at);
                         return Some(ev);
                     }
                     if let (Some(notice), Some(reclaim)) = (product.notice, ev.reclaim_at) {
-                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= notice.to_chrono();
+                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= delta(notice);
                     }
                 }
             }

@@ -1,17 +1,32 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
 //! Layout:
-//! - [`index`](self) builds, once per plan, the lookups every decision needs (users by
-//!   account id, membership bitmaps of the groups the policy names, safe-user entries per user,
-//!   events and ledger facts per user), so planning is linear in the size of the org.
-//! - `evaluate` implements DESIGN §4's decision table for one (user, product). `plan` and
-//!   [`explain`] both call it, so they never disagree.
+//! - `index` builds, once per plan, the lookups every decision needs: users by account id
+//!   (packed ids in a compact string table), membership bitmaps of the groups the policy names,
+//!   safe-user entries per user, activity, events and ledger facts per user. Planning is
+//!   linear in the size of the org and never scans users or groups per user.
+//! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
+//!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
 //! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
 //!   seat budget.
-//! - [`synth`] generates large realistic orgs for benchmarks and the sandbox.
+//! - `hash` holds the fast hasher and string table the index uses.
+//! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
-//! The planner reads no clock, environment or file, and no output depends on hash-map order:
-//! every list in the plan is sorted.
+//! The planner reads no clock, environment or file, and no output depends on hash-map order or
+//! on the order of users, groups, members or events in the snapshot: every list in the plan is
+//! sorted.
+//!
+//! Readings of the contract worth knowing:
+//! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
+//!   non-member is added only if eligible (DESIGN §4's table), so `keep: account_type: app`
+//!   does not hand every product to every app.
+//! - Suspended accounts are not billed: they are never added, and not removed *for* being
+//!   suspended (the ordinary rules still apply to them).
+//! - A holder with no activity evidence at all is never reclaimed; the plan says so in a
+//!   per-product warning (and `explain` in the reason).
+//! - Removals are per user and atomic: when a rail blocks one of a user's removals for a
+//!   product, all of them are blocked, since the seat is only freed when every group is left.
+//! - `max_removals` counts accounts losing the product, against the product's current holders.
 
 mod evaluate;
 mod hash;

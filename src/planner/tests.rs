@@ -1146,7 +1146,7 @@ fn plan_is_total_on_degenerate_input() {
         groups: vec!["jira-users".into(), "jira-users".into()],
         seats: Some(0),
         inactivity: Some(Duration::seconds(0)),
-        notice: Some(Duration::seconds(i64::MAX / 4_000)),
+        notice: Some(Duration::seconds(i64::MAX)),
         grace: Duration::seconds(0),
         drift: Drift::Revert,
         location: loc(1),
