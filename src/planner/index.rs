@@ -42,6 +42,17 @@ pub(crate) struct IdOrder {
     off: Vec<u32>,
 }
 
+/// `Index::facts` bit: an `access_requested` event.
+pub(crate) const FACT_ACCESS: u8 = 1;
+/// `Index::facts` bit: a `user_added_to_group` event for a policy group.
+pub(crate) const FACT_ADDED: u8 = 2;
+/// `Index::facts` bit: a ledger membership.
+pub(crate) const FACT_BEGAN: u8 = 4;
+/// `Index::facts` bit: a ledger reclaim.
+pub(crate) const FACT_RECLAIM: u8 = 8;
+/// `Index::facts` bit: a ledger observation.
+pub(crate) const FACT_OBSERVED: u8 = 16;
+
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
@@ -76,6 +87,9 @@ pub(crate) struct Index<'a> {
     entry_mask: Vec<u64>,
     /// Per (user, product), row-major: last activity on the product.
     last_active: Vec<Option<Time>>,
+    /// Per user: which of the sparse maps below hold anything for the user (`FACT_*` bits), so
+    /// that most users need no hash lookup at all.
+    facts: Vec<u8>,
     /// Per user: the latest login event.
     pub login: Vec<Option<Time>>,
     /// Latest `access_requested` without a product, per user.
@@ -240,6 +254,7 @@ impl<'a> Index<'a> {
             unknown: Vec::new(),
             entry_mask: Vec::new(),
             last_active,
+            facts: vec![0; n],
             login: vec![None; n],
             access_any: FxMap::default(),
             access_product: FxMap::default(),
@@ -465,15 +480,20 @@ impl<'a> Index<'a> {
             match e.action {
                 EventAction::UserLoggedIn => latest(&mut ix.login[u as usize], e.time),
                 EventAction::AccessRequested => match e.product.as_deref() {
-                    None => latest_in(&mut ix.access_any, u, e.time),
+                    None => {
+                        ix.facts[u as usize] |= FACT_ACCESS;
+                        latest_in(&mut ix.access_any, u, e.time);
+                    }
                     Some(p) => {
                         if let Some(p) = product_ix(p) {
+                            ix.facts[u as usize] |= FACT_ACCESS;
                             latest_in(&mut ix.access_product, (u, p), e.time);
                         }
                     }
                 },
                 EventAction::UserAddedToGroup => {
                     if let Some(&s) = e.group_id.as_deref().and_then(|g| slot_by_id.get(g)) {
+                        ix.facts[u as usize] |= FACT_ADDED;
                         latest_in(&mut ix.added_event, (u, s), e.time);
                     }
                 }
@@ -484,16 +504,19 @@ impl<'a> Index<'a> {
         // Ledger.
         for (acct, gid, t) in ledger.memberships() {
             if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
+                ix.facts[u as usize] |= FACT_BEGAN;
                 latest_in(&mut ix.ledger_began, (u, s), t);
             }
         }
         for (acct, product, t) in ledger.reclaims() {
             if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
+                ix.facts[u as usize] |= FACT_RECLAIM;
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
         for (acct, product, t) in ledger.observations() {
             if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
+                ix.facts[u as usize] |= FACT_OBSERVED;
                 latest_in(&mut ix.ledger_observed, (u, p), t);
             }
         }
@@ -514,6 +537,12 @@ impl<'a> Index<'a> {
         let from = *self.id_off.get(u as usize)? as usize;
         let to = *self.id_off.get(u as usize + 1)? as usize;
         self.ids.get(from..to.saturating_sub(1))
+    }
+
+    /// Whether the sparse maps hold any of the `FACT_*` facts in `mask` for user `u`.
+    #[inline]
+    pub(crate) fn has(&self, u: UserIx, mask: u8) -> bool {
+        self.facts.get(u as usize).is_some_and(|f| f & mask != 0)
     }
 
     /// Whether user `u` is a member of the group in `slot`.

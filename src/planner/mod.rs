@@ -101,7 +101,14 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
     })
 }
 
-fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rule) -> Action {
+fn action(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    kind: ActionKind,
+    slot: Slot,
+    rule: Rule,
+    reason: String,
+) -> Action {
     let group = ix.groups.get(usize::from(slot));
     Action {
         kind,
@@ -115,7 +122,7 @@ fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rul
         account_id: ev.user.account_id.clone(),
         email: ev.user.email.clone(),
         rule,
-        reason: ev.reason(ix),
+        reason,
         evidence: ev.evidence(),
     }
 }
@@ -335,11 +342,17 @@ fn collect<'a>(
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
             let rule = ev.rule().unwrap_or(Rule::NotEligible);
+            let reason = ev.reason(ix);
             let actions = pc
                 .slots
                 .iter()
                 .filter(|&&s| ix.is_member(s, u))
-                .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
+                .map(|&s| {
+                    (
+                        s,
+                        action(ix, &ev, ActionKind::Remove, s, rule, reason.clone()),
+                    )
+                })
                 .collect();
             acc.removals.push(Removal {
                 actions,
@@ -351,7 +364,7 @@ fn collect<'a>(
                 let rule = ev.rule().unwrap_or(Rule::Eligible);
                 acc.adds.push(Addition {
                     slot,
-                    action: action(ix, &ev, ActionKind::Add, slot, rule),
+                    action: action(ix, &ev, ActionKind::Add, slot, rule, ev.reason(ix)),
                     demand_at: ev.demand_at,
                     block: None,
                 });

@@ -1183,3 +1183,19 @@ fn plan_is_total_on_degenerate_input() {
     assert_eq!(p.format_version, crate::plan::PLAN_FORMAT_VERSION);
     let _ = f.with_input(|i| explain(i, "x@acme.com"));
 }
+
+#[test]
+fn days_format_like_chrono() {
+    use super::evaluate::Day;
+    for s in [
+        "2026-07-01T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T12:00:00Z",
+    ] {
+        let time = t(s);
+        assert_eq!(Day(time).to_string(), time.date_naive().to_string());
+    }
+    for time in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+        assert_eq!(Day(time).to_string(), time.date_naive().to_string());
+    }
+}
