@@ -137,35 +137,46 @@ impl<'a> Index<'a> {
             .collect();
         let np = policy.products.len();
 
-        // Emails the policy names (lowercase), each with the users that have it.
+        // One pass over the safe-user entries: the emails the policy names (lowercase,
+        // interned), each entry's email and the products it covers as a bitmask.
         let mut emails: Vec<&'a str> = Vec::new();
         let mut email_table =
             StrTable::with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
-        let policy_emails =
-            policy
-                .users
-                .iter()
-                .filter_map(|e| match &e.who {
-                    crate::policy::UserRef::Email(email) => Some(email.as_str()),
-                    crate::policy::UserRef::AccountId(_) => None,
-                })
-                .chain(policy.keep.iter().chain(&policy.ignore).filter_map(
-                    |sel| match &sel.matcher {
-                        Matcher::Email(email) => Some(email.as_str()),
-                        _ => None,
-                    },
-                ));
-        for email in policy_emails {
+        let mut intern = |email: &'a str| -> u32 {
             let h = hash_bytes(email.as_bytes());
-            if email_table
-                .find(h, |i| emails[i as usize] == email)
-                .is_none()
-            {
-                email_table.insert(h, emails.len() as u32);
-                emails.push(email);
+            match email_table.find(h, |i| emails[i as usize] == email) {
+                Some(i) => i,
+                None => {
+                    let i = emails.len() as u32;
+                    email_table.insert(h, i);
+                    emails.push(email);
+                    i
+                }
+            }
+        };
+        let mut entry_email: Vec<u32> = Vec::with_capacity(policy.users.len());
+        let mut entry_mask: Vec<u64> = Vec::with_capacity(policy.users.len());
+        for e in &policy.users {
+            entry_email.push(match &e.who {
+                crate::policy::UserRef::Email(email) => intern(email),
+                crate::policy::UserRef::AccountId(_) => u32::MAX,
+            });
+            entry_mask.push(match &e.products {
+                None => u64::MAX,
+                Some(ps) => ps
+                    .iter()
+                    .filter_map(|p| product_bits.get(p.as_str()))
+                    .filter(|&&i| i < 64)
+                    .fold(0u64, |m, &i| m | (1u64 << i)),
+            });
+        }
+        for sel in policy.keep.iter().chain(&policy.ignore) {
+            if let Matcher::Email(email) = &sel.matcher {
+                intern(email);
             }
         }
-        let mut email_users: Vec<Vec<UserIx>> = vec![Vec::new(); emails.len()];
+        // (email, user) pairs found in the user pass below.
+        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
 
         // One pass over the users: unique account ids (the first entry wins), packed ids,
         // emails the policy names, and activity per product.
@@ -200,7 +211,7 @@ impl<'a> Index<'a> {
                     let he = hash_bytes(email.as_bytes());
                     if let Some(i) = email_table.find(he, |i| emails[i as usize] == email.as_ref())
                     {
-                        email_users[i as usize].push(u);
+                        email_pairs.push((i, u));
                     }
                 }
             }
@@ -213,6 +224,21 @@ impl<'a> Index<'a> {
             }
         }
         id_off.push(ids.len() as u32);
+        // Users per policy email (CSR, in user order).
+        email_pairs.sort_unstable();
+        let mut email_off = vec![0u32; emails.len() + 1];
+        for &(e, _) in &email_pairs {
+            email_off[e as usize + 1] += 1;
+        }
+        for e in 0..emails.len() {
+            email_off[e + 1] += email_off[e];
+        }
+        let email_user: Vec<UserIx> = email_pairs.iter().map(|&(_, u)| u).collect();
+        let users_of_email = |e: u32| -> &[UserIx] {
+            let from = email_off.get(e as usize).copied().unwrap_or(0) as usize;
+            let to = email_off.get(e as usize + 1).copied().unwrap_or(0) as usize;
+            email_user.get(from..to).unwrap_or(&[])
+        };
         let mut warnings: Vec<String> = Vec::new();
         if duplicates > 0 {
             warnings.push(format!(
@@ -369,20 +395,20 @@ impl<'a> Index<'a> {
             pc.unknown_members = unknown;
         }
 
-        // Users a policy email or account id names (no allocation: a slice or one user).
+        // Users a policy email names (no allocation: a slice).
         let by_email = |e: &str| -> &[UserIx] {
             email_table
                 .find(hash_bytes(e.as_bytes()), |i| emails[i as usize] == e)
-                .and_then(|i| email_users.get(i as usize))
-                .map_or(&[], Vec::as_slice)
+                .map_or(&[], users_of_email)
         };
 
         // Safe-user entries per user (CSR).
         let mut pairs: Vec<(UserIx, u32)> = Vec::new();
         for (i, e) in policy.users.iter().enumerate() {
             match &e.who {
-                crate::policy::UserRef::Email(email) => {
-                    pairs.extend(by_email(email).iter().map(|&u| (u, i as u32)));
+                crate::policy::UserRef::Email(_) => {
+                    let email = entry_email.get(i).copied().unwrap_or(u32::MAX);
+                    pairs.extend(users_of_email(email).iter().map(|&u| (u, i as u32)));
                 }
                 crate::policy::UserRef::AccountId(id) => {
                     pairs.extend(ix.user_of(id).map(|u| (u, i as u32)));
@@ -439,19 +465,7 @@ impl<'a> Index<'a> {
             }
         }
 
-        // Which products each entry covers, as a bitmask.
-        ix.entry_mask = policy
-            .users
-            .iter()
-            .map(|e| match &e.products {
-                None => u64::MAX,
-                Some(ps) => ps
-                    .iter()
-                    .filter_map(|p| product_bits.get(p.as_str()))
-                    .filter(|&&i| i < 64)
-                    .fold(0u64, |m, &i| m | (1u64 << i)),
-            })
-            .collect();
+        ix.entry_mask = entry_mask;
 
         // Events.
         let product_ix = |key: &str| product_bits.get(key).copied();
