@@ -186,6 +186,7 @@ impl<'a> Index<'a> {
         let mut ids: Vec<u8> = Vec::with_capacity(count * 26);
         let mut id_off: Vec<u32> = Vec::with_capacity(count + 1);
         let mut last_active: Vec<Option<Time>> = Vec::with_capacity(count * np);
+        let mut kinds: Vec<crate::live::AccountType> = Vec::with_capacity(count);
         let mut duplicates = 0usize;
         for user in &live.users {
             let id = user.account_id.as_bytes();
@@ -205,6 +206,7 @@ impl<'a> Index<'a> {
             ids.extend_from_slice(id);
             ids.push(b'\n');
             users.push(user);
+            kinds.push(user.account_type);
             if !emails.is_empty() {
                 if let Some(email) = &user.email {
                     let email = lower(email);
@@ -446,11 +448,10 @@ impl<'a> Index<'a> {
                             .collect(),
                         None => Vec::new(),
                     },
-                    Matcher::AccountType(t) => ix
-                        .users
+                    Matcher::AccountType(t) => kinds
                         .iter()
                         .enumerate()
-                        .filter(|(_, u)| u.account_type == *t)
+                        .filter(|(_, k)| **k == *t)
                         .map(|(u, _)| u as UserIx)
                         .collect(),
                 };
