@@ -79,3 +79,75 @@ pub type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 pub fn map_with_capacity<K, V>(n: usize) -> FxMap<K, V> {
     FxMap::with_capacity_and_hasher(n, BuildHasherDefault::default())
 }
+
+/// A well-mixed 64-bit hash of bytes: Fx over 8-byte words, then the murmur3 finalizer (Fx
+/// alone leaves the low bits weak).
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(bytes);
+    h.write_usize(bytes.len());
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// An open-addressing table from strings to small integers that stores only a 32-bit tag and
+/// the integer per slot; the caller keeps the strings (packed, for locality) and confirms a
+/// candidate with `eq`. A lookup touches one compact slot array instead of following a pointer
+/// to a scattered heap string for every probe.
+#[derive(Debug, Clone)]
+pub struct StrTable {
+    shift: u32,
+    mask: usize,
+    /// (tag, value + 1); value + 1 == 0 marks an empty slot.
+    slots: Vec<(u32, u32)>,
+}
+
+impl StrTable {
+    /// A table with room for `n` strings at a load factor of at most one half.
+    pub fn with_capacity(n: usize) -> Self {
+        let cap = (n.saturating_mul(2)).next_power_of_two().max(16);
+        StrTable {
+            shift: 64 - cap.trailing_zeros(),
+            mask: cap - 1,
+            slots: vec![(0, 0); cap],
+        }
+    }
+
+    #[inline]
+    fn start(&self, h: u64) -> usize {
+        (h >> self.shift) as usize & self.mask
+    }
+
+    /// The value whose string hashes to `h` and satisfies `eq`.
+    #[inline]
+    pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let tag = h as u32;
+        let mut i = self.start(h);
+        loop {
+            let (t, v) = self.slots[i];
+            if v == 0 {
+                return None;
+            }
+            if t == tag && eq(v - 1) {
+                return Some(v - 1);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Inserts `value` for hash `h` (the caller has checked it is absent). Values must be below
+    /// `u32::MAX`, and at most the capacity given to [`StrTable::with_capacity`] are inserted.
+    #[inline]
+    pub fn insert(&mut self, h: u64, value: u32) {
+        let mut i = self.start(h);
+        while self.slots[i].1 != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = (h as u32, value.saturating_add(1));
+    }
+}
