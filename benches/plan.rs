@@ -98,6 +98,7 @@ fn apply(p: &Plan, live: &mut LiveState) -> Vec<AuditRecord> {
             plan_id: String::new(),
             policy_commit: None,
             actor: String::new(),
+            error: None,
             prev_hash: String::new(),
             hash: String::new(),
         })

@@ -299,6 +299,7 @@ fn build(k: &Knobs) -> Org {
                 plan_id: String::new(),
                 policy_commit: None,
                 actor: String::new(),
+                error: None,
                 prev_hash: String::new(),
                 hash: String::new(),
             };
@@ -428,6 +429,7 @@ fn apply(p: &Plan, live: &mut LiveState, records: &mut Vec<AuditRecord>) {
             plan_id: String::new(),
             policy_commit: None,
             actor: String::new(),
+            error: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

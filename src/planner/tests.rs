@@ -206,6 +206,7 @@ impl Fx {
             plan_id: String::new(),
             policy_commit: None,
             actor: String::new(),
+            error: None,
             prev_hash: String::new(),
             hash: String::new(),
         });
@@ -1176,6 +1177,7 @@ fn plan_is_total_on_degenerate_input() {
             plan_id: String::new(),
             policy_commit: None,
             actor: String::new(),
+            error: None,
             prev_hash: String::new(),
             hash: String::new(),
         }));
