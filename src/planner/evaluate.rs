@@ -294,12 +294,10 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             ev.verdict = Verdict::Kept(sel);
             return Some(ev);
         }
-        let Ok(_) = elig else {
-            if let Err(why) = elig {
-                ev.verdict = Verdict::RemoveIneligible(why);
-            }
+        if let Err(why) = elig {
+            ev.verdict = Verdict::RemoveIneligible(why);
             return Some(ev);
-        };
+        }
         // A member whom the ledger shows as reclaimed, with no ledger record of the membership
         // since (no seatkeeper add, no observation): re-granted outside seatkeeper. That is
         // demand; the membership counts as beginning now (apply records the observation).

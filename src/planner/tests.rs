@@ -1201,3 +1201,26 @@ fn days_format_like_chrono() {
         assert_eq!(Day(time).to_string(), time.date_naive().to_string());
     }
 }
+
+#[test]
+fn plans_round_trip_through_json() {
+    let mut f = Fx::new();
+    f.product().seats = Some(1);
+    f.holder("a");
+    f.member("b", "jira-users").member("b", "jira-legacy");
+    f.safe("c").requested = Some(d("2026-11-20"));
+    f.find("c");
+    f.holder("soon");
+    f.active("soon", "2026-08-30");
+    f.safe("reg");
+    f.active("reg", "2026-06-01");
+    f.reclaimed("reg", "2026-09-01T08:00:00Z");
+    f.member("reg", "jira-users");
+    let p = f.plan();
+    assert!(!p.actions.is_empty() && !p.blocked.is_empty());
+    assert!(!p.notices.is_empty() && !p.observed.is_empty());
+    let json = serde_json::to_string(&p).expect("serialize");
+    let back: Plan = serde_json::from_str(&json).expect("deserialize");
+    assert_eq!(p, back);
+    assert_eq!(p.id(), back.id());
+}
