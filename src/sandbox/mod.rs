@@ -78,6 +78,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST   /rest/api/3/group/user",
     "DELETE /rest/api/3/group/user",
     "GET    /rest/api/3/user/groups",
+    "GET|POST|DELETE /rest/api/3/group",
     "GET    /rest/api/3/applicationrole",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search",
     "GET    /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates",
