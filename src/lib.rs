@@ -10,10 +10,11 @@
 //! ```
 //!
 //! The pure core is [`policy`] (model and validation), [`live`] (the live-state model and its
-//! snapshot format), [`ledger`] (what earlier applies did), [`planner`] and [`plan`]. It reads no
-//! clock, no environment and no network; time comes in as a value. The edges are [`render`]
-//! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
-//! (argument parsing, files, exit codes).
+//! snapshot format), [`ledger`] (what earlier applies did), [`planner`], [`plan`], [`diff`] and
+//! [`selftest`]. It reads no clock, no environment and no network; time comes in as a value. The
+//! edges are [`render`] (writes to a `&mut dyn Write`), [`atlassian`] (the HTTP client),
+//! [`apply`] and [`audit`] (executing plans and recording them), [`gitinfo`] (the policy repo),
+//! [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, files, exit codes).
 
 pub mod apply;
 pub mod atlassian;

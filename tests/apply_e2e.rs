@@ -41,12 +41,15 @@ fn acme_snapshot() -> LiveState {
 
 impl TestEnv {
     fn start(latency: Duration) -> Self {
+        Self::start_with(acme_snapshot(), latency)
+    }
+
+    fn start_with(state: LiveState, latency: Duration) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let state = acme_snapshot();
         let mut config = SandboxConfig {
             now: Some(state.taken_at),
             latency,
@@ -559,4 +562,36 @@ fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
     let again = env.run(&["export", "--policy", env.dir(), "--policy-out", starting]);
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn a_full_license_refuses_adds_and_apply_reports_it_without_crashing() {
+    let mut state = acme_snapshot();
+    // Confluence has 39 holders and the plan frees 6 seats: a limit of 30 leaves no room for
+    // its additions even after the removals.
+    state
+        .licenses
+        .insert("confluence".into(), seatkeeper::live::License { limit: 30 });
+    let env = TestEnv::start_with(state, Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.to_lowercase().contains("license"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    // Failed actions are in the audit log as failed; everything else converged.
+    let keys = audit_keys(&env);
+    assert!(keys.iter().any(|k| k.3 == "failed"), "{keys:?}");
+    let (adds, removes) = changes(&env);
+    assert_eq!(removes, 0);
+    assert!(adds > 0, "the refused additions are still wanted");
 }

@@ -20,7 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::model::{Org, WriteError, WriteOutcome};
-use super::server::{enc, json_value, same_secret, App, Params};
+use super::server::{enc, is_json, json_value, same_secret, App, Params};
 use crate::live::{AccountStatus, AccountType, EventAction, User};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -61,6 +61,16 @@ fn bad(app: &App, detail: &str) -> Response {
         "ADMIN-400",
         "Bad Request",
         detail,
+    )
+}
+
+fn unsupported(app: &App) -> Response {
+    error(
+        app,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "ADMIN-415",
+        "Unsupported Media Type",
+        "Send the request body as application/json.",
     )
 }
 
@@ -240,7 +250,11 @@ pub async fn users_search(
     let Ok(body) = body else {
         return bad(&app, "The request body could not be read.");
     };
-    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    if !empty && !is_json(&headers) {
+        return unsupported(&app);
+    }
+    let value: Value = if empty {
         json!({})
     } else {
         match serde_json::from_slice(&body) {
@@ -692,6 +706,9 @@ pub async fn add_membership(
     let Ok(body) = body else {
         return bad(&app, "The request body could not be read.");
     };
+    if !is_json(&headers) {
+        return unsupported(&app);
+    }
     let account_id = try_resp!(membership_body(&app, &body));
     let now = app.now();
     let result = {
