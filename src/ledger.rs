@@ -169,6 +169,28 @@ impl Ledger {
             .copied()
     }
 
+    /// Every (account id, group id, began) the ledger knows, in no particular order. Lets the
+    /// planner index the ledger once by its own keys instead of allocating per lookup.
+    pub fn memberships(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.membership_began
+            .iter()
+            .map(|((a, g), t)| (a.as_str(), g.as_str(), *t))
+    }
+
+    /// Every (account id, product, last reclaim), in no particular order.
+    pub fn reclaims(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.reclaimed
+            .iter()
+            .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
+    }
+
+    /// Every (account id, product, last observation), in no particular order.
+    pub fn observations(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.observed
+            .iter()
+            .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
+    }
+
     /// When seatkeeper last recorded an outside re-grant of this product for this account.
     pub fn last_observed(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
         self.observed

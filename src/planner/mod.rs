@@ -1,10 +1,38 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
+//!
+//! Layout:
+//! - [`index`](self) builds, once per plan, the lookups every decision needs (users by
+//!   account id, membership bitmaps of the groups the policy names, safe-user entries per user,
+//!   events and ledger facts per user), so planning is linear in the size of the org.
+//! - `evaluate` implements DESIGN §4's decision table for one (user, product). `plan` and
+//!   [`explain`] both call it, so they never disagree.
+//! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
+//!   seat budget.
+//! - [`synth`] generates large realistic orgs for benchmarks and the sandbox.
+//!
+//! The planner reads no clock, environment or file, and no output depends on hash-map order:
+//! every list in the plan is sorted.
+
+mod evaluate;
+mod hash;
+mod index;
+mod rails;
+pub mod synth;
+#[cfg(test)]
+mod tests;
 
 use crate::ledger::Ledger;
 use crate::live::LiveState;
-use crate::plan::{Explanation, Plan};
-use crate::policy::Policy;
+use crate::plan::{
+    fingerprint_members, Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind,
+    Observation, Outcome, Plan, Rule, Seats, PLAN_FORMAT_VERSION,
+};
+use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
+use evaluate::{evaluate, Dormancy, Eval, Verdict};
+use index::{Index, ProductIx, Slot, UserIx};
+use rails::{Addition, Removal};
+use std::collections::BTreeMap;
 
 /// Everything the planner reads. Nothing else influences the plan.
 #[derive(Debug, Clone, Copy)]
@@ -26,13 +54,345 @@ pub struct PlanInput<'a> {
 }
 
 /// Plans. Deterministic: the same input gives the same plan.
+///
+/// `drift: report` (per product): every action that *reverts* a change made outside seatkeeper
+/// is turned into a `drift` notice instead of being planned. We read "reverting" as every action
+/// that is not a reclaim, i.e. every removal whose rule is not `inactive` (not eligible,
+/// expired, account closed) and every addition. Reclaims of idle seats are seatkeeper's own
+/// schedule, not a reaction to drift, so they still run.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let _ = input;
-    unimplemented!("planner")
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    build(&ix, input)
 }
 
-/// Explains every product decision for one user, named by email or account id.
+/// Explains every product decision for one user, named by email (case-insensitive) or account
+/// id. `None` when the live state has no such user. The decisions agree with [`plan`] for the
+/// same input, rails included.
 pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
-    let _ = (input, user);
-    unimplemented!("explain")
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let u = ix.find_user(user)?;
+    let plan = build(&ix, input);
+    let account = *ix.users.get(u as usize)?;
+    let products = (0..ix.products.len())
+        .filter_map(|p| decide(&ix, &plan, p, u))
+        .collect();
+    Some(Explanation {
+        account_id: account.account_id.clone(),
+        email: account.email.clone(),
+        name: account.name.clone(),
+        status: account.status.as_str().to_string(),
+        account_type: account.account_type.as_str().to_string(),
+        products,
+    })
+}
+
+fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rule) -> Action {
+    let group = ix.groups.get(usize::from(slot));
+    Action {
+        kind,
+        product: ix.products.get(ev.product).map(|p| p.product.key.clone()).unwrap_or_default(),
+        group: group.map(|g| g.name.clone()).unwrap_or_default(),
+        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
+        account_id: ev.user.account_id.clone(),
+        email: ev.user.email.clone(),
+        rule,
+        reason: ev.reason(ix),
+        evidence: ev.evidence(),
+    }
+}
+
+fn notice(ev: &Eval<'_>, product: &str, kind: NoticeKind, detail: String) -> Notice {
+    let at = match (kind, ev.verdict) {
+        (NoticeKind::ReclaimSoon, _) => ev.reclaim_at,
+        (_, Verdict::Dormant(Dormancy::Reclaimed(t) | Dormancy::Inactive(t))) => Some(t),
+        _ => None,
+    };
+    Notice {
+        kind,
+        product: product.to_string(),
+        account_id: ev.user.account_id.clone(),
+        email: ev.user.email.clone(),
+        detail,
+        at,
+    }
+}
+
+fn drift_notice(a: &Action) -> Notice {
+    Notice {
+        kind: NoticeKind::Drift,
+        product: a.product.clone(),
+        account_id: a.account_id.clone(),
+        email: a.email.clone(),
+        detail: format!(
+            "drift: report: would {} {} {}: {}",
+            a.kind.as_str(),
+            if a.kind == ActionKind::Add { "to" } else { "from" },
+            a.group,
+            a.reason
+        ),
+        at: None,
+    }
+}
+
+/// How many example accounts a summary warning names.
+const WARN_EXAMPLES: usize = 5;
+
+fn examples(mut who: Vec<&str>) -> String {
+    who.sort_unstable();
+    let more = who.len().saturating_sub(WARN_EXAMPLES);
+    let mut s = who.into_iter().take(WARN_EXAMPLES).collect::<Vec<_>>().join(", ");
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
+}
+
+fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
+    let mut plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        site: input.policy.site.clone(),
+        policy_commit: input.policy_commit.map(str::to_string),
+        policy_dirty: false,
+        generated_at: input.now,
+        actions: Vec::new(),
+        blocked: Vec::new(),
+        notices: Vec::new(),
+        observed: Vec::new(),
+        seats: BTreeMap::new(),
+        fingerprint: BTreeMap::new(),
+        warnings: input.ledger.warnings.clone(),
+    };
+    plan.warnings.extend(ix.warnings.iter().cloned());
+
+    for (p, pc) in ix.products.iter().enumerate() {
+        let key = pc.product.key.as_str();
+        let add_slot = pc.slots.first().copied();
+        let mut removals: Vec<Removal> = Vec::new();
+        let mut adds: Vec<Addition> = Vec::new();
+        let mut before = pc.unknown_members.len();
+        let mut no_evidence: Vec<&str> = Vec::new();
+
+        for u in 0..ix.users.len() as UserIx {
+            let Some(ev) = evaluate(ix, p, u) else { continue };
+            if ev.member {
+                before += 1;
+            }
+            match ev.verdict {
+                Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+                    let rule = ev.rule().unwrap_or(Rule::NotEligible);
+                    let actions = pc
+                        .slots
+                        .iter()
+                        .filter(|&&s| ix.is_member(s, u))
+                        .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
+                        .collect();
+                    removals.push(Removal { actions, block: None });
+                }
+                Verdict::Add(_) => {
+                    if let Some(slot) = add_slot {
+                        let rule = ev.rule().unwrap_or(Rule::Eligible);
+                        adds.push(Addition {
+                            slot,
+                            action: action(ix, &ev, ActionKind::Add, slot, rule),
+                            demand_at: ev.demand_at,
+                            block: None,
+                        });
+                    }
+                }
+                Verdict::Dormant(_) => {
+                    plan.notices.push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
+                }
+                Verdict::Hold => {
+                    if ev.reclaim_soon {
+                        let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
+                        let since = ev.evidence.at.map(|t| t.date_naive().to_string());
+                        let detail = format!(
+                            "reclaim on {} unless active ({} {})",
+                            when.unwrap_or_default(),
+                            ev.evidence.source.describe(),
+                            since.unwrap_or_default()
+                        );
+                        plan.notices.push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+                    }
+                    if ev.observe {
+                        for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
+                            let Some(g) = ix.groups.get(usize::from(s)) else { continue };
+                            plan.observed.push(Observation {
+                                product: key.to_string(),
+                                group: g.name.clone(),
+                                group_id: g.id.clone(),
+                                account_id: ev.user.account_id.clone(),
+                                email: ev.user.email.clone(),
+                            });
+                        }
+                    }
+                    if ev.no_evidence {
+                        no_evidence.push(
+                            ev.user.email.as_deref().unwrap_or(ev.user.account_id.as_str()),
+                        );
+                    }
+                }
+                Verdict::Ignored(_)
+                | Verdict::Kept(_)
+                | Verdict::Absent(_)
+                | Verdict::AbsentSuspended => {}
+            }
+        }
+
+        if !pc.unknown_members.is_empty() {
+            plan.warnings.push(format!(
+                "product {key}: {} member(s) of its groups are not in the live user list and are left alone: {}",
+                pc.unknown_members.len(),
+                examples(pc.unknown_members.clone())
+            ));
+        }
+        if !no_evidence.is_empty() {
+            plan.warnings.push(format!(
+                "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
+                no_evidence.len(),
+                examples(no_evidence)
+            ));
+        }
+
+        if pc.product.drift == Drift::Report {
+            removals.retain(|r| {
+                let reverting = r.actions.iter().any(|(_, a)| a.rule != Rule::Inactive);
+                if reverting {
+                    plan.notices.extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
+                }
+                !reverting
+            });
+            plan.notices.extend(adds.drain(..).map(|a| drift_notice(&a.action)));
+        }
+
+        rails::removal_rails(
+            ix,
+            pc,
+            &mut removals,
+            before,
+            input.actor,
+            input.allow_mass_removal,
+        );
+        let freed = removals.iter().filter(|r| r.block.is_none()).count();
+        rails::addition_rails(ix, pc, &mut adds, before, before.saturating_sub(freed));
+        let added = adds.iter().filter(|a| a.block.is_none()).count();
+        plan.seats.insert(
+            key.to_string(),
+            Seats {
+                before,
+                after: before.saturating_sub(freed) + added,
+                budget: pc.product.seats,
+            },
+        );
+
+        let mut touched: Vec<Slot> = Vec::new();
+        let mut emit = |slot: Slot, a: Action, block: Option<(crate::plan::Rail, String)>| {
+            touched.push(slot);
+            match block {
+                None => plan.actions.push(a),
+                Some((rail, rail_detail)) => {
+                    plan.blocked.push(Blocked { action: a, rail, rail_detail })
+                }
+            }
+        };
+        for r in removals {
+            for (slot, a) in r.actions {
+                emit(slot, a, r.block.clone());
+            }
+        }
+        for a in adds {
+            emit(a.slot, a.action, a.block);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for s in touched {
+            if let Some(g) = ix.groups.get(usize::from(s)) {
+                plan.fingerprint
+                    .insert(g.id.clone(), fingerprint_members(g.members.iter().map(String::as_str)));
+            }
+        }
+    }
+
+    plan.actions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    plan.blocked.sort_by(|a, b| {
+        a.action.sort_key().cmp(&b.action.sort_key()).then(a.rail.cmp(&b.rail))
+    });
+    plan.notices.sort_by(|a, b| {
+        let ka = (&a.product, a.kind, a.email.as_deref().unwrap_or(""), &a.account_id, &a.detail);
+        let kb = (&b.product, b.kind, b.email.as_deref().unwrap_or(""), &b.account_id, &b.detail);
+        ka.cmp(&kb)
+    });
+    plan.observed.sort_by(|a, b| {
+        let ka = (&a.product, &a.group, a.email.as_deref().unwrap_or(""), &a.account_id);
+        let kb = (&b.product, &b.group, b.email.as_deref().unwrap_or(""), &b.account_id);
+        ka.cmp(&kb)
+    });
+    plan
+}
+
+/// The decision for one (user, product), reconciled with the plan's rails and drift mode.
+fn decide(ix: &Index<'_>, plan: &Plan, p: ProductIx, u: UserIx) -> Option<Decision> {
+    let ev = evaluate(ix, p, u)?;
+    let pc = ix.products.get(p)?;
+    let key = pc.product.key.as_str();
+    let acct = ev.user.account_id.as_str();
+    let groups_now = pc
+        .slots
+        .iter()
+        .filter(|&&s| ix.is_member(s, u))
+        .filter_map(|&s| ix.groups.get(usize::from(s)).map(|g| g.name.clone()))
+        .collect();
+    let mine = |product: &str, account: &str| product == key && account == acct;
+    let acted = plan.actions.iter().any(|a| mine(&a.product, &a.account_id));
+    let blocked = plan
+        .blocked
+        .iter()
+        .find(|b| mine(&b.action.product, &b.action.account_id));
+    let reported = plan
+        .notices
+        .iter()
+        .any(|n| n.kind == NoticeKind::Drift && mine(&n.product, &n.account_id));
+    let mut reason = ev.reason(ix);
+    let change = |done: Outcome, reason: &mut String| {
+        if acted {
+            done
+        } else if let Some(b) = blocked {
+            reason.push_str(&format!("; blocked by {}: {}", b.rail, b.rail_detail));
+            Outcome::Blocked(b.rail)
+        } else if reported {
+            reason.push_str("; drift: report, so only reported");
+            Outcome::Reported
+        } else if done == Outcome::Remove {
+            Outcome::Keep
+        } else {
+            reason.push_str("; no grant group exists in the live state");
+            Outcome::None
+        }
+    };
+    let outcome = match ev.verdict {
+        Verdict::Ignored(_) => Outcome::Ignored,
+        Verdict::Kept(_) | Verdict::Hold => Outcome::Keep,
+        Verdict::Dormant(_) => Outcome::Dormant,
+        Verdict::Absent(_) | Verdict::AbsentSuspended => Outcome::None,
+        Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+            change(Outcome::Remove, &mut reason)
+        }
+        Verdict::Add(_) => change(Outcome::Add, &mut reason),
+    };
+    let holds_after = match outcome {
+        Outcome::Remove => false,
+        Outcome::Add => true,
+        _ => ev.member,
+    };
+    Some(Decision {
+        product: key.to_string(),
+        groups_now,
+        holds_now: ev.member,
+        holds_after,
+        outcome,
+        rule: ev.rule(),
+        reason,
+        evidence: ev.evidence(),
+        reclaim_at: if ev.member { ev.reclaim_at } else { None },
+    })
 }

@@ -1,0 +1,490 @@
+//! The decision for one (user, product): DESIGN §4's table, row by row. [`evaluate`] is the
+//! only place the table is implemented; `plan` and `explain` both call it, so they cannot
+//! disagree. It allocates nothing: words are produced later, and only for the pairs that end up
+//! in the plan or in an explanation.
+
+use super::index::{Index, ProductIx, Slot, UserIx};
+use crate::live::{AccountStatus, User};
+use crate::plan::{Evidence, EvidenceSource, Rule};
+use crate::policy::{Product, SafeUser, Selector};
+use crate::time::{start_of_day, whole_days};
+use chrono::{DateTime, NaiveDate, Utc};
+
+type Time = DateTime<Utc>;
+
+/// The latest activity evidence: which fact and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ev {
+    pub source: EvidenceSource,
+    pub at: Option<Time>,
+}
+
+impl Ev {
+    const NONE: Ev = Ev { source: EvidenceSource::None, at: None };
+
+    /// Takes `t` when it is later than what is held (the first source wins ties).
+    fn offer(&mut self, source: EvidenceSource, t: Option<Time>) {
+        if let Some(t) = t {
+            if self.at.is_none_or(|cur| t > cur) {
+                *self = Ev { source, at: Some(t) };
+            }
+        }
+    }
+}
+
+/// Why a user may hold a product.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Eligibility<'a> {
+    /// A current `users:` entry covers the product.
+    Entry(&'a SafeUser),
+    /// Member of an `eligible_groups` group.
+    Group(Slot),
+}
+
+/// Why a user may not hold a product.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ineligible<'a> {
+    /// The account is closed or deactivated (rule `account-closed`).
+    Closed(AccountStatus),
+    /// The only entries covering the product have expired (rule `expired`).
+    Expired(&'a SafeUser),
+    /// Nothing grants the product (rule `not-eligible`).
+    NoGrant,
+}
+
+impl Ineligible<'_> {
+    pub(crate) fn rule(self) -> Rule {
+        match self {
+            Ineligible::Closed(_) => Rule::AccountClosed,
+            Ineligible::Expired(_) => Rule::Expired,
+            Ineligible::NoGrant => Rule::NotEligible,
+        }
+    }
+}
+
+/// What demand justifies an addition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Demand {
+    /// A safe user without the product (rule `eligible`).
+    Eligible,
+    /// The entry's `requested` date (rule `requested`).
+    Requested(NaiveDate),
+    /// A login after the reclaim (rule `logged-in`).
+    LoggedIn(Time),
+    /// An access request after the reclaim (rule `logged-in`).
+    AccessRequested(Time),
+    /// Activity on the product after the reclaim (rule `eligible`).
+    ActiveAfterReclaim(Time, Time),
+}
+
+/// Why an eligible non-member is not added.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dormancy {
+    /// Reclaimed at this time, no demand since.
+    Reclaimed(Time),
+    /// The evidence is already older than `inactivity`: the seat would be reclaimed at once.
+    Inactive(Time),
+}
+
+/// What the table says for one (user, product).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verdict<'a> {
+    /// Matched by `ignore`: never touched, never reported.
+    Ignored(&'a Selector),
+    /// A member matched by `keep`.
+    Kept(&'a Selector),
+    /// An eligible member who keeps the seat.
+    Hold,
+    /// Remove from every grant group the user is in: not eligible.
+    RemoveIneligible(Ineligible<'a>),
+    /// Remove from every grant group the user is in: inactive since the evidence date.
+    RemoveInactive(Time),
+    /// Add to the first grant group.
+    Add(Demand),
+    /// Eligible, not a member, not added.
+    Dormant(Dormancy),
+    /// Not a member and not eligible.
+    Absent(Ineligible<'a>),
+    /// Not a member, eligible, but suspended: not billed, so not granted.
+    AbsentSuspended,
+}
+
+/// The full evaluation of one (user, product).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Eval<'a> {
+    pub user: &'a User,
+    pub product: ProductIx,
+    /// Member of any grant group.
+    pub member: bool,
+    pub verdict: Verdict<'a>,
+    pub eligibility: Option<Eligibility<'a>>,
+    /// The safe-user entry behind the decision (the eligible one, else an expired one).
+    pub entry: Option<&'a SafeUser>,
+    /// The latest activity evidence.
+    pub evidence: Ev,
+    /// When the seat would be reclaimed if nothing changes (holders under an inactivity rule).
+    pub reclaim_at: Option<Time>,
+    /// The reclaim falls within the product's `notice` window.
+    pub reclaim_soon: bool,
+    /// A re-grant outside seatkeeper after a reclaim: `apply` records an observation.
+    pub observe: bool,
+    /// The previous reclaim, if any.
+    pub reclaimed: Option<Time>,
+    /// A holder under an inactivity rule with no evidence at all: never reclaimed.
+    pub no_evidence: bool,
+    /// For additions: when the demand arose (seat budget order; `None` sorts last).
+    pub demand_at: Option<Time>,
+}
+
+/// Whether the entry's `until` has passed: it expires at the end of that day (UTC).
+pub(crate) fn expired(entry: &SafeUser, now: Time) -> bool {
+    entry
+        .until
+        .and_then(|d| d.succ_opt())
+        .is_some_and(|next| now >= start_of_day(next))
+}
+
+fn eligibility<'a>(
+    ix: &Index<'a>,
+    u: UserIx,
+    user: &User,
+    product: &Product,
+) -> Result<Eligibility<'a>, Ineligible<'a>> {
+    if matches!(user.status, AccountStatus::Closed | AccountStatus::Deactivated) {
+        return Err(Ineligible::Closed(user.status));
+    }
+    let mut lapsed = None;
+    for entry in ix.entries(u) {
+        if entry.covers(&product.key) {
+            if !expired(entry, ix.now) {
+                return Ok(Eligibility::Entry(entry));
+            }
+            lapsed.get_or_insert(entry);
+        }
+    }
+    for &s in &ix.eligible_slots {
+        if ix.is_member(s, u) {
+            return Ok(Eligibility::Group(s));
+        }
+    }
+    Err(lapsed.map_or(Ineligible::NoGrant, Ineligible::Expired))
+}
+
+/// `now - at > window`, without overflow.
+fn older_than(now: Time, at: Time, window: crate::time::Duration) -> bool {
+    now.signed_duration_since(at) > window.to_chrono()
+}
+
+/// Evaluates user `u` for product `p`. Pure, allocation-free, total (no panics).
+pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Eval<'a>> {
+    let pc = ix.products.get(p)?;
+    let user: &'a User = ix.users.get(u as usize)?;
+    let product = pc.product;
+    let now = ix.now;
+
+    let member = pc.slots.iter().any(|&s| ix.is_member(s, u));
+    let mut ev = Eval {
+        user,
+        product: p,
+        member,
+        verdict: Verdict::Hold,
+        eligibility: None,
+        entry: None,
+        evidence: Ev::NONE,
+        reclaim_at: None,
+        reclaim_soon: false,
+        observe: false,
+        reclaimed: ix.ledger_reclaim.get(&(u, p)).copied(),
+        no_evidence: false,
+        demand_at: None,
+    };
+    if let Some(sel) = ix.ignored(u) {
+        ev.verdict = Verdict::Ignored(sel);
+        return Some(ev);
+    }
+    let kept = ix.kept(u);
+    let elig = eligibility(ix, u, user, product);
+    match elig {
+        Ok(e) => {
+            ev.eligibility = Some(e);
+            if let Eligibility::Entry(entry) = e {
+                ev.entry = Some(entry);
+            }
+        }
+        Err(Ineligible::Expired(entry)) => ev.entry = Some(entry),
+        Err(_) => {}
+    }
+
+    // Evidence E(U,P), in tie-break order.
+    let mut e = Ev::NONE;
+    e.offer(EvidenceSource::LastActive, user.last_active.get(&product.key).copied());
+    let mut began: Option<Time> = None;
+    let mut ledger_began: Option<Time> = None;
+    if member {
+        for &s in &pc.slots {
+            if ix.is_member(s, u) {
+                for t in [ix.ledger_began.get(&(u, s)), ix.added_event.get(&(u, s))]
+                    .into_iter()
+                    .flatten()
+                {
+                    if began.is_none_or(|b| *t > b) {
+                        began = Some(*t);
+                    }
+                }
+                if let Some(&t) = ix.ledger_began.get(&(u, s)) {
+                    if ledger_began.is_none_or(|b| t > b) {
+                        ledger_began = Some(t);
+                    }
+                }
+            }
+        }
+    }
+    e.offer(EvidenceSource::MembershipBegan, began);
+    let requested = ev.entry.filter(|_| ev.eligibility.is_some()).and_then(|en| en.requested);
+    e.offer(EvidenceSource::Requested, requested.map(start_of_day));
+    let login = ix.login[u as usize];
+    e.offer(EvidenceSource::Login, login);
+    let access = match (ix.access_any.get(&u), ix.access_product.get(&(u, p))) {
+        (Some(&a), Some(&b)) => Some(a.max(b)),
+        (a, b) => a.or(b).copied(),
+    };
+    e.offer(EvidenceSource::AccessRequest, access);
+    if e.at.is_none() {
+        e.offer(EvidenceSource::AddedToOrg, user.added_to_org);
+    }
+    ev.evidence = e;
+
+    if member {
+        if let Some(sel) = kept {
+            ev.verdict = Verdict::Kept(sel);
+            return Some(ev);
+        }
+        let Ok(_) = elig else {
+            if let Err(why) = elig {
+                ev.verdict = Verdict::RemoveIneligible(why);
+            }
+            return Some(ev);
+        };
+        // A member whom the ledger shows as reclaimed, with no ledger record of the membership
+        // since (no seatkeeper add, no observation): re-granted outside seatkeeper. That is
+        // demand; the membership counts as beginning now (apply records the observation).
+        if let Some(r) = ev.reclaimed {
+            let seen = ledger_began.is_some_and(|b| b >= r)
+                || ix.ledger_observed.get(&(u, p)).is_some_and(|&o| o >= r);
+            if !seen {
+                ev.observe = true;
+                ev.evidence = Ev { source: EvidenceSource::MembershipBegan, at: Some(now) };
+                began = Some(now);
+            }
+        }
+        if let Some(window) = product.inactivity {
+            match ev.evidence.at {
+                None => ev.no_evidence = true,
+                Some(at) => {
+                    ev.reclaim_at = at.checked_add_signed(window.to_chrono());
+                    let past_grace = began.is_none_or(|b| older_than(now, b, product.grace));
+                    if older_than(now, at, window) && past_grace {
+                        ev.verdict = Verdict::RemoveInactive(at);
+                        return Some(ev);
+                    }
+                    if let (Some(notice), Some(reclaim)) = (product.notice, ev.reclaim_at) {
+                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= notice.to_chrono();
+                    }
+                }
+            }
+        }
+        ev.verdict = Verdict::Hold;
+        return Some(ev);
+    }
+
+    // Not a member.
+    if let Err(why) = elig {
+        ev.verdict = Verdict::Absent(why);
+        return Some(ev);
+    }
+    // Suspended accounts are not billed; granting them a seat helps nobody, so they are never
+    // added. (Members who are suspended are *not* removed for it: the ordinary rules apply.)
+    if user.status == AccountStatus::Suspended {
+        ev.verdict = Verdict::AbsentSuspended;
+        return Some(ev);
+    }
+    let mut demand = match requested {
+        Some(d) => (Some(start_of_day(d)), Demand::Requested(d)),
+        None => (ev.evidence.at, Demand::Eligible),
+    };
+    if let Some(r) = ev.reclaimed {
+        // Demand since the reclaim: the latest of these wins (ties: the first listed).
+        let mut best: Option<(Time, Demand)> = None;
+        let mut offer = |t: Time, d: Demand| {
+            if best.is_none_or(|(b, _)| t > b) {
+                best = Some((t, d));
+            }
+        };
+        if let Some(d) = requested.filter(|d| *d >= r.date_naive()) {
+            offer(start_of_day(d), Demand::Requested(d));
+        }
+        if let Some(t) = login.filter(|t| *t > r) {
+            offer(t, Demand::LoggedIn(t));
+        }
+        if let Some(t) = access.filter(|t| *t > r) {
+            offer(t, Demand::AccessRequested(t));
+        }
+        if let Some(&t) = user.last_active.get(&product.key).filter(|t| **t > r) {
+            offer(t, Demand::ActiveAfterReclaim(t, r));
+        }
+        match best {
+            Some((t, d)) => demand = (Some(t), d),
+            None => {
+                ev.verdict = Verdict::Dormant(Dormancy::Reclaimed(r));
+                return Some(ev);
+            }
+        }
+    }
+    if let (Some(window), Some(at)) = (product.inactivity, ev.evidence.at) {
+        if older_than(now, at, window) {
+            ev.verdict = Verdict::Dormant(Dormancy::Inactive(at));
+            return Some(ev);
+        }
+    }
+    ev.demand_at = demand.0;
+    ev.verdict = Verdict::Add(demand.1);
+    Some(ev)
+}
+
+impl<'a> Eval<'a> {
+    /// The rule behind the verdict, when one applies.
+    pub(crate) fn rule(&self) -> Option<Rule> {
+        match self.verdict {
+            Verdict::Ignored(_) | Verdict::AbsentSuspended | Verdict::Dormant(_) => None,
+            Verdict::Kept(_) => Some(Rule::Kept),
+            Verdict::Hold => Some(Rule::Eligible),
+            Verdict::RemoveIneligible(why) | Verdict::Absent(why) => Some(why.rule()),
+            Verdict::RemoveInactive(_) => Some(Rule::Inactive),
+            Verdict::Add(d) => Some(match d {
+                Demand::Eligible | Demand::ActiveAfterReclaim(..) => Rule::Eligible,
+                Demand::Requested(_) => Rule::Requested,
+                Demand::LoggedIn(_) | Demand::AccessRequested(_) => Rule::LoggedIn,
+            }),
+        }
+    }
+
+    /// The evidence as the plan shows it.
+    pub(crate) fn evidence(&self) -> Evidence {
+        let entry = self.entry.map(|e| e.location.clone());
+        match self.verdict {
+            Verdict::RemoveIneligible(why) | Verdict::Absent(why) => Evidence {
+                source: EvidenceSource::Policy,
+                at: match why {
+                    Ineligible::Expired(e) => e.until.and_then(|d| d.succ_opt()).map(start_of_day),
+                    _ => None,
+                },
+                entry,
+            },
+            Verdict::Add(Demand::Requested(d)) => Evidence {
+                source: EvidenceSource::Requested,
+                at: Some(start_of_day(d)),
+                entry,
+            },
+            Verdict::Add(Demand::LoggedIn(t)) => {
+                Evidence { source: EvidenceSource::Login, at: Some(t), entry }
+            }
+            Verdict::Add(Demand::AccessRequested(t)) => {
+                Evidence { source: EvidenceSource::AccessRequest, at: Some(t), entry }
+            }
+            Verdict::Add(Demand::ActiveAfterReclaim(t, _)) => {
+                Evidence { source: EvidenceSource::LastActive, at: Some(t), entry }
+            }
+            _ => Evidence { source: self.evidence.source, at: self.evidence.at, entry },
+        }
+    }
+
+    /// Why, in words.
+    pub(crate) fn reason(&self, ix: &Index<'_>) -> String {
+        let product = ix.products.get(self.product).map(|p| p.product);
+        let key = product.map_or("", |p| p.key.as_str());
+        let window = product.and_then(|p| p.inactivity);
+        let day = |t: Time| t.date_naive().to_string();
+        match self.verdict {
+            Verdict::Ignored(sel) => format!("ignored (ignore entry at {})", sel.location),
+            Verdict::Kept(sel) => format!("kept (keep entry at {})", sel.location),
+            Verdict::Hold => {
+                let why = self.eligible_words(ix);
+                if self.observe {
+                    let since = self.reclaimed.map(day).unwrap_or_default();
+                    format!(
+                        "{why}; re-granted outside seatkeeper after the reclaim on {since}, which counts as demand"
+                    )
+                } else if self.no_evidence {
+                    format!("{why}; no activity evidence, so the seat is never reclaimed")
+                } else {
+                    match (self.evidence.at, self.reclaim_at) {
+                        (Some(at), Some(r)) => format!(
+                            "{why}; {} {}; reclaim on {}",
+                            self.evidence.source.describe(),
+                            day(at),
+                            day(r)
+                        ),
+                        (Some(at), None) if window.is_some() => {
+                            format!("{why}; {} {}", self.evidence.source.describe(), day(at))
+                        }
+                        _ => why,
+                    }
+                }
+            }
+            Verdict::RemoveIneligible(why) | Verdict::Absent(why) => match why {
+                Ineligible::Closed(status) => format!("account {}", status.as_str()),
+                Ineligible::Expired(e) => format!(
+                    "grant expired on {} ({})",
+                    e.until.map(|d| d.to_string()).unwrap_or_default(),
+                    e.location
+                ),
+                Ineligible::NoGrant => {
+                    format!("not eligible: no safe-user entry or eligible group grants {key}")
+                }
+            },
+            Verdict::RemoveInactive(since) => inactive_words(since, ix.now, window),
+            Verdict::Add(d) => match d {
+                Demand::Eligible => self.eligible_words(ix),
+                Demand::Requested(d) => format!("requested {d}"),
+                Demand::LoggedIn(t) => format!("logged in {}", day(t)),
+                Demand::AccessRequested(t) => format!("requested access {}", day(t)),
+                Demand::ActiveAfterReclaim(t, r) => {
+                    format!("active {} after the reclaim on {}", day(t), day(r))
+                }
+            },
+            Verdict::Dormant(Dormancy::Reclaimed(r)) => format!(
+                "dormant: reclaimed {}, no request, login or activity since",
+                day(r)
+            ),
+            Verdict::Dormant(Dormancy::Inactive(since)) => format!(
+                "dormant: {}; a `requested` date or a login restores the seat",
+                inactive_words(since, ix.now, window)
+            ),
+            Verdict::AbsentSuspended => "account suspended: not billed, so not granted".to_string(),
+        }
+    }
+
+    fn eligible_words(&self, ix: &Index<'_>) -> String {
+        match self.eligibility {
+            Some(Eligibility::Entry(e)) => format!("eligible (users entry at {})", e.location),
+            Some(Eligibility::Group(s)) => format!(
+                "eligible (member of {})",
+                ix.groups.get(usize::from(s)).map_or("", |g| g.name.as_str())
+            ),
+            None => "eligible".to_string(),
+        }
+    }
+}
+
+/// "inactive since 2026-07-01 (147 days > 90d)".
+pub(crate) fn inactive_words(
+    since: Time,
+    now: Time,
+    window: Option<crate::time::Duration>,
+) -> String {
+    let days = whole_days(since, now);
+    match window {
+        Some(w) => format!("inactive since {} ({days} days > {w})", since.date_naive()),
+        None => format!("inactive since {} ({days} days)", since.date_naive()),
+    }
+}
