@@ -77,3 +77,29 @@ impl fmt::Display for Diagnostic {
         Ok(())
     }
 }
+
+/// Writes diagnostics for humans, one block per diagnostic, then a summary line like
+/// `2 errors, 1 warning`. Nothing is written for an empty list.
+pub fn render_diagnostics(
+    diags: &[Diagnostic],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if diags.is_empty() {
+        return Ok(());
+    }
+    for d in diags {
+        writeln!(out, "{d}")?;
+    }
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    writeln!(
+        out,
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}

@@ -8,12 +8,37 @@ pub mod raw;
 pub mod source;
 pub mod validate;
 
-pub use diagnostics::{Diagnostic, Severity};
+pub use diagnostics::{render_diagnostics, Diagnostic, Severity};
+pub use source::{DirFiles, PolicyFiles, MAIN_FILE};
 
 use crate::live::AccountType;
 use crate::time::Duration;
 use chrono::NaiveDate;
 use std::fmt;
+use std::path::Path;
+
+/// A policy that passed validation, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated policy.
+    pub policy: Policy,
+    /// Warnings (never errors), sorted by file, line and column.
+    pub warnings: Vec<Diagnostic>,
+    /// The files read: the main file first, then the included files by path.
+    pub files: Vec<String>,
+}
+
+/// Loads and validates a policy: `seatkeeper.yaml` at the root of `files` and the files it
+/// includes. On failure, every error found (and the warnings found with them) is returned at
+/// once, sorted by file, line and column; render them with [`render_diagnostics`].
+pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
+    validate::load(files)
+}
+
+/// [`load`] from a policy folder.
+pub fn load_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
+    load(&DirFiles::new(path.as_ref()))
+}
 
 /// Where something was written: a policy file relative to the policy root, and a 1-based line
 /// and column.
@@ -36,6 +61,22 @@ pub struct Location {
     pub line: u32,
     /// 1-based column.
     pub column: u32,
+}
+
+impl Location {
+    /// A place in `file`.
+    pub fn at(file: &str, line: u32, column: u32) -> Self {
+        Self {
+            file: file.to_string(),
+            line,
+            column,
+        }
+    }
+
+    /// The whole of `file` (line and column 0).
+    pub fn whole_file(file: &str) -> Self {
+        Self::at(file, 0, 0)
+    }
 }
 
 impl fmt::Display for Location {

@@ -1,1 +1,1072 @@
-//! Validation: raw policy files into a [`super::Policy`], collecting every problem.
+//! Validation: reads the main file and its includes (stage one, [`super::raw`]), then checks the
+//! meaning of what was written and builds the [`Policy`] (stage two). Every problem in every file
+//! is collected before the result is returned; nothing stops at the first one.
+//!
+//! Diagnostic codes are stable (tests and users grep for them); see [`CODES`].
+
+use super::raw::{
+    self, did_you_mean, is_secret_key, Node, NodeKind, RawLimit, RawPolicy, RawSelector, RawUser,
+    Spanned,
+};
+use super::source::{self, PolicyFiles, SourceError, MAIN_FILE, MAX_POLICY_FILE_BYTES};
+use super::{
+    Diagnostic, Drift, Limit, Loaded, Location, Matcher, Policy, Product, SafeUser, Safety,
+    Selector, Severity, UserRef, DEFAULT_GRACE,
+};
+use crate::live::AccountType;
+use crate::time::{parse_date, Duration};
+use std::collections::{BTreeSet, HashMap};
+
+/// The default audit log path, relative to the policy folder.
+pub const DEFAULT_AUDIT_LOG: &str = "audit/seatkeeper.jsonl";
+
+/// Every diagnostic code the policy loader emits, with its severity.
+pub const CODES: &[(&str, Severity)] = &[
+    ("missing-file", Severity::Error),
+    ("io-error", Severity::Error),
+    ("file-too-large", Severity::Error),
+    ("not-utf8", Severity::Error),
+    ("empty-file", Severity::Error),
+    ("yaml-syntax", Severity::Error),
+    ("wrong-type", Severity::Error),
+    ("unknown-key", Severity::Error),
+    ("duplicate-key", Severity::Error),
+    ("missing-key", Severity::Error),
+    ("unsupported-version", Severity::Error),
+    ("invalid-site", Severity::Error),
+    ("invalid-org", Severity::Error),
+    ("no-products", Severity::Error),
+    ("invalid-product-key", Severity::Error),
+    ("product-without-groups", Severity::Error),
+    ("invalid-group", Severity::Error),
+    ("group-in-two-products", Severity::Error),
+    ("duplicate-group", Severity::Warning),
+    ("invalid-seats", Severity::Error),
+    ("bad-duration", Severity::Error),
+    ("inactivity-without-activity-data", Severity::Error),
+    ("notice-without-inactivity", Severity::Warning),
+    ("notice-exceeds-inactivity", Severity::Warning),
+    ("invalid-value", Severity::Error),
+    ("user-identity", Severity::Error),
+    ("invalid-email", Severity::Error),
+    ("invalid-account-id", Severity::Error),
+    ("duplicate-user", Severity::Error),
+    ("unknown-product", Severity::Error),
+    ("user-without-products", Severity::Warning),
+    ("bad-date", Severity::Error),
+    ("until-before-requested", Severity::Warning),
+    ("selector-matchers", Severity::Error),
+    ("invalid-limit", Severity::Error),
+    ("path-escapes-root", Severity::Error),
+    ("include-escapes-root", Severity::Error),
+    ("bad-glob", Severity::Error),
+    ("include-matches-nothing", Severity::Warning),
+    ("include-disallowed-key", Severity::Error),
+    ("secret-in-policy", Severity::Error),
+];
+
+/// Loads and validates the policy in `files`. Errors (and the warnings found with them) come
+/// back sorted by file (main file first, then includes by path), line and column.
+pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut v = Validator::default();
+    let mut read_files = Vec::new();
+
+    let main = v.read_file(files, MAIN_FILE, true);
+    let mut raw = RawPolicy::default();
+    if let Some(root) = &main {
+        read_files.push(MAIN_FILE.to_string());
+        raw = raw::read_policy(root, &mut v.diags);
+    }
+
+    // Includes: expand every glob, then read the files in path order.
+    let mut users: Vec<RawUser> = std::mem::take(&mut raw.users);
+    let mut included: BTreeSet<String> = BTreeSet::new();
+    if let Some(include) = &raw.include {
+        for pattern in &include.value {
+            match files.glob(&pattern.value) {
+                Ok(paths) => {
+                    let paths: Vec<String> = paths.into_iter().filter(|p| p != MAIN_FILE).collect();
+                    if paths.is_empty() {
+                        v.diags.push(
+                            Diagnostic::warning(
+                                "include-matches-nothing",
+                                pattern.location.clone(),
+                                format!("`{}` matches no file", pattern.value),
+                            )
+                            .with_hint("check the path: globs are relative to the policy folder"),
+                        );
+                    }
+                    included.extend(paths);
+                }
+                Err(SourceError::Escapes(_)) => v.diags.push(
+                    Diagnostic::error(
+                        "include-escapes-root",
+                        pattern.location.clone(),
+                        format!("`{}` leads outside the policy folder", pattern.value),
+                    )
+                    .with_hint("include only files inside the policy folder, like `teams/*.yaml`"),
+                ),
+                Err(SourceError::BadPattern { reason, .. }) => v.diags.push(
+                    Diagnostic::error(
+                        "bad-glob",
+                        pattern.location.clone(),
+                        format!("`{}` is not a valid glob: {reason}", pattern.value),
+                    )
+                    .with_hint("use `*`, `**`, `?` and `[abc]`, like `teams/*.yaml`"),
+                ),
+                Err(e) => v.diags.push(Diagnostic::error(
+                    "io-error",
+                    pattern.location.clone(),
+                    format!("cannot list `{}`: {e}", pattern.value),
+                )),
+            }
+        }
+    }
+    for path in &included {
+        read_files.push(path.clone());
+        if let Some(root) = v.read_file(files, path, false) {
+            users.extend(raw::read_include(&root, &mut v.diags).users);
+        }
+    }
+
+    let policy = v.build(raw, users);
+    let order: HashMap<&str, usize> = read_files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.as_str(), i))
+        .collect();
+    let mut diags = v.finish();
+    diags.sort_by(|a, b| {
+        let ka = (
+            order.get(a.location.file.as_str()).unwrap_or(&usize::MAX),
+            a.location.line,
+            a.location.column,
+        );
+        let kb = (
+            order.get(b.location.file.as_str()).unwrap_or(&usize::MAX),
+            b.location.line,
+            b.location.column,
+        );
+        ka.cmp(&kb).then_with(|| a.code.cmp(b.code))
+    });
+    match policy {
+        Some(policy) if !diags.iter().any(|d| d.severity == Severity::Error) => Ok(Loaded {
+            policy,
+            warnings: diags,
+            files: read_files,
+        }),
+        _ => Err(diags),
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    diags: Vec<Diagnostic>,
+    /// Secret values seen; they are scrubbed from every message.
+    secrets: Vec<String>,
+    /// Whether a main-file problem already makes the policy unusable.
+    broken_main: bool,
+}
+
+impl Validator {
+    fn error(
+        &mut self,
+        code: &'static str,
+        loc: &Location,
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, loc.clone(), msg).with_hint(hint));
+    }
+
+    fn warning(
+        &mut self,
+        code: &'static str,
+        loc: &Location,
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::warning(code, loc.clone(), msg).with_hint(hint));
+    }
+
+    /// Reads, decodes and parses one file, and scans it for secrets.
+    fn read_file(&mut self, files: &dyn PolicyFiles, path: &str, main: bool) -> Option<Node> {
+        let start = Location::at(path, 1, 1);
+        let bytes = match files.read(path, MAX_POLICY_FILE_BYTES) {
+            Ok(b) => b,
+            Err(SourceError::NotFound) => {
+                self.broken_main |= main;
+                self.diags.push(
+                    Diagnostic::error("missing-file", Location::whole_file(path), "file not found")
+                        .with_hint(if main {
+                            format!(
+                                "a policy folder holds `{MAIN_FILE}` at its root; check --policy"
+                            )
+                        } else {
+                            "the file disappeared while loading; run again".to_string()
+                        }),
+                );
+                return None;
+            }
+            Err(SourceError::TooLarge { size, limit }) => {
+                self.broken_main |= main;
+                self.error(
+                    "file-too-large",
+                    &start,
+                    format!("the file is {size} bytes; policy files may be at most {limit} bytes"),
+                    "split the users into included files, or check that this is the right file",
+                );
+                return None;
+            }
+            Err(e) => {
+                self.broken_main |= main;
+                self.error(
+                    "io-error",
+                    &start,
+                    format!("cannot read the file: {e}"),
+                    "check the file's permissions",
+                );
+                return None;
+            }
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                self.broken_main |= main;
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let (line, column) = line_col(valid);
+                self.error(
+                    "not-utf8",
+                    &Location::at(path, line, column),
+                    "the file is not valid UTF-8",
+                    "save the file as UTF-8",
+                );
+                return None;
+            }
+        };
+        self.scan_text_for_tokens(path, &text);
+        let root = match raw::parse_yaml(path, &text) {
+            Ok(root) => root,
+            Err(ds) => {
+                self.broken_main |= main;
+                self.diags.extend(ds);
+                return None;
+            }
+        };
+        if matches!(root.kind, NodeKind::Null) {
+            self.broken_main |= main;
+            self.error(
+                "empty-file",
+                &start,
+                "the file is empty",
+                if main {
+                    "start with `version: 1`, `site:` and `products:`"
+                } else {
+                    "add `users:` entries or remove the file"
+                },
+            );
+            return None;
+        }
+        self.scan_for_secrets(&root, false);
+        Some(root)
+    }
+
+    /// Atlassian token prefixes anywhere in the text, comments included.
+    fn scan_text_for_tokens(&mut self, path: &str, text: &str) {
+        for (i, line) in text.lines().enumerate() {
+            for prefix in ["ATATT", "ATCTT"] {
+                let mut from = 0;
+                while let Some(pos) = line[from..].find(prefix) {
+                    let start = from + pos;
+                    let token: String = line[start..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(*c))
+                        .collect();
+                    from = start + token.len().max(1);
+                    if token.len() >= 20 {
+                        let col = line[..start].chars().count() + 1;
+                        let loc = Location::at(path, to_u32(i + 1), to_u32(col));
+                        self.secret(&loc, "an Atlassian API token", token);
+                    }
+                }
+            }
+        }
+    }
+
+    fn scan_for_secrets(&mut self, node: &Node, under_secret_key: bool) {
+        match &node.kind {
+            NodeKind::Str(s) if under_secret_key => self.secrets.push(s.clone()),
+            NodeKind::Str(s) if looks_like_token(s) => {
+                self.secret(&node.location, "a token or key", s.clone());
+            }
+            NodeKind::Seq(items) => items
+                .iter()
+                .for_each(|i| self.scan_for_secrets(i, under_secret_key)),
+            NodeKind::Map(entries) => {
+                for (k, v) in entries {
+                    let secret_key = k.as_str().is_some_and(is_secret_key);
+                    if secret_key && !under_secret_key {
+                        self.secret(&k.location, "a credential setting", String::new());
+                    }
+                    self.scan_for_secrets(k, under_secret_key);
+                    self.scan_for_secrets(v, under_secret_key || secret_key);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn secret(&mut self, loc: &Location, what: &str, value: String) {
+        if !value.is_empty() {
+            self.secrets.push(value);
+        }
+        let dup = self.diags.iter().any(|d| {
+            d.code == "secret-in-policy"
+                && d.location.file == loc.file
+                && d.location.line == loc.line
+        });
+        if !dup {
+            self.error(
+                "secret-in-policy",
+                loc,
+                format!("this looks like {what}; secrets must not be kept in the policy"),
+                "remove it and rotate the credential: it is in the git history. seatkeeper reads \
+                 credentials only from the environment (ATLASSIAN_API_TOKEN, ATLASSIAN_ADMIN_API_KEY)",
+            );
+        }
+    }
+
+    /// Scrubs secrets from every message and returns the diagnostics.
+    fn finish(self) -> Vec<Diagnostic> {
+        let mut diags = self.diags;
+        let mut secrets = self.secrets;
+        secrets.retain(|s| s.len() >= 4);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for d in &mut diags {
+            for s in &secrets {
+                if d.message.contains(s.as_str()) {
+                    d.message = d.message.replace(s.as_str(), "<redacted>");
+                }
+                if let Some(h) = &mut d.hint {
+                    if h.contains(s.as_str()) {
+                        *h = h.replace(s.as_str(), "<redacted>");
+                    }
+                }
+            }
+        }
+        diags
+    }
+
+    fn duration(&mut self, value: &Option<Spanned<String>>, what: &str) -> Option<Duration> {
+        let v = value.as_ref()?;
+        match Duration::parse(&v.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    "bad-duration",
+                    &v.location,
+                    format!("{what}: {e}"),
+                    "like `90d`, `12h`, `2w` or `30m`",
+                );
+                None
+            }
+        }
+    }
+
+    fn date(&mut self, value: &Option<Spanned<String>>, what: &str) -> Option<chrono::NaiveDate> {
+        let v = value.as_ref()?;
+        match parse_date(&v.value) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.error(
+                    "bad-date",
+                    &v.location,
+                    format!("`{what}`: `{}` is not a calendar date", v.value),
+                    "write a real date as YYYY-MM-DD, like `2027-01-31`",
+                );
+                None
+            }
+        }
+    }
+
+    fn email(&mut self, v: &Spanned<String>) -> Option<String> {
+        if is_email(&v.value) {
+            Some(v.value.trim().to_lowercase())
+        } else {
+            self.error(
+                "invalid-email",
+                &v.location,
+                format!("`{}` is not an email address", v.value),
+                "write it like `alice@acme.com`",
+            );
+            None
+        }
+    }
+
+    fn account_id(&mut self, v: &Spanned<String>) -> Option<String> {
+        let ok = !v.value.is_empty()
+            && v.value.len() <= 128
+            && v.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":-_".contains(c));
+        if ok {
+            Some(v.value.clone())
+        } else {
+            self.error(
+                "invalid-account-id",
+                &v.location,
+                format!("`{}` is not an Atlassian account id", v.value),
+                "copy the id from the user's profile URL, like `5b10ac8d82e05b22cc7d4ef5`",
+            );
+            None
+        }
+    }
+
+    fn limit(&mut self, value: &Option<Spanned<RawLimit>>, what: &str) -> Option<Limit> {
+        let v = value.as_ref()?;
+        let parsed = match &v.value {
+            RawLimit::Count(n) => u32::try_from(*n).ok().map(Limit::Count),
+            RawLimit::Text(t) => match t.trim().strip_suffix('%') {
+                Some(num) => num
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| {
+                        p.is_finite() && (0.0..=100.0).contains(p) && !num.trim().starts_with('+')
+                    })
+                    .map(Limit::Percent),
+                None => t
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|_| !t.trim().starts_with('+'))
+                    .map(Limit::Count),
+            },
+        };
+        if parsed.is_none() {
+            let shown = match &v.value {
+                RawLimit::Count(n) => n.to_string(),
+                RawLimit::Text(t) => t.clone(),
+            };
+            self.error(
+                "invalid-limit",
+                &v.location,
+                format!("`safety.{what}`: `{shown}` is not a limit"),
+                "write a count of zero or more (`100`) or a percentage from 0% to 100% (`10%`)",
+            );
+        }
+        parsed
+    }
+
+    fn group_name(&mut self, g: &Spanned<String>, what: &str) -> bool {
+        if g.value.trim().is_empty() {
+            self.error(
+                "invalid-group",
+                &g.location,
+                format!("{what}: a group name is empty"),
+                "write the group's name",
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Stage two: the model from the raw files. `None` when something essential is missing.
+    fn build(&mut self, raw: RawPolicy, raw_users: Vec<RawUser>) -> Option<Policy> {
+        if let Some(v) = &raw.version {
+            if v.value != 1 {
+                self.error(
+                    "unsupported-version",
+                    &v.location,
+                    format!(
+                        "policy version {} is not supported; this seatkeeper reads version 1",
+                        v.value
+                    ),
+                    "set `version: 1`, or upgrade seatkeeper",
+                );
+            }
+        }
+        let site = raw.site.as_ref().map(|s| {
+            let host = s.value.trim();
+            let ok = host.contains('.')
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && !host.starts_with(['.', '-'])
+                && !host.ends_with('.');
+            if !ok {
+                let hint = if host.contains("://") {
+                    "write the host only, without `https://` or a path: `acme.atlassian.net`"
+                } else {
+                    "write the site's host name, like `acme.atlassian.net`"
+                };
+                self.error(
+                    "invalid-site",
+                    &s.location,
+                    format!("`{}` is not a site host name", s.value),
+                    hint,
+                );
+            }
+            host.to_lowercase()
+        });
+        let org = raw.org.as_ref().and_then(|o| {
+            let ok = !o.value.trim().is_empty()
+                && o.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                self.error(
+                    "invalid-org",
+                    &o.location,
+                    format!("`{}` is not an organization id", o.value),
+                    "copy the id from admin.atlassian.com (Settings → API keys), like `3b7c1d2e-...`",
+                );
+            }
+            ok.then(|| o.value.trim().to_string())
+        });
+
+        let products = self.products(&raw, org.is_some());
+        let product_keys: Vec<&str> = products.iter().map(|p| p.key.as_str()).collect();
+        let users = self.users(&raw_users, &product_keys);
+
+        let eligible_groups = self.group_list(&raw.eligible_groups, "eligible_groups");
+        let keep = self.selectors(&raw.keep, "keep");
+        let ignore = self.selectors(&raw.ignore, "ignore");
+
+        let audit_log = match &raw.audit_log {
+            Some(a) => {
+                if source::check_relative(&a.value).is_err() {
+                    self.error(
+                        "path-escapes-root",
+                        &a.location,
+                        format!("`audit_log`: `{}` leads outside the policy folder", a.value),
+                        format!("use a path inside the policy repo, like `{DEFAULT_AUDIT_LOG}`"),
+                    );
+                }
+                a.value.clone()
+            }
+            None => DEFAULT_AUDIT_LOG.to_string(),
+        };
+
+        let mut safety = Safety::default();
+        if let Some(s) = &raw.safety {
+            safety.max_removals = self.limit(&s.max_removals, "max_removals");
+            safety.max_additions = self.limit(&s.max_additions, "max_additions");
+            if s.admin_groups.is_some() {
+                safety.admin_groups = Some(self.group_list(&s.admin_groups, "safety.admin_groups"));
+            }
+        }
+
+        if self.broken_main {
+            return None;
+        }
+        Some(Policy {
+            site: site?,
+            org,
+            products,
+            users,
+            eligible_groups,
+            keep,
+            ignore,
+            audit_log,
+            safety,
+        })
+    }
+
+    fn group_list(&mut self, list: &Option<raw::StrList>, what: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in list.iter().flat_map(|l| &l.value) {
+            if self.group_name(g, &format!("`{what}`")) && !out.contains(&g.value) {
+                out.push(g.value.clone());
+            }
+        }
+        out
+    }
+
+    fn products(&mut self, raw: &RawPolicy, has_org: bool) -> Vec<Product> {
+        let mut out = Vec::new();
+        let Some(products) = &raw.products else {
+            return out;
+        };
+        if products.value.0.is_empty() {
+            self.error(
+                "no-products",
+                &products.location,
+                "`products` is empty",
+                "declare at least one product with its groups",
+            );
+        }
+        let mut granting: HashMap<String, (String, Location)> = HashMap::new();
+        for (key, p) in &products.value.0 {
+            let k = &key.value;
+            let key_ok = !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !k.starts_with('-');
+            if !key_ok {
+                self.error(
+                    "invalid-product-key",
+                    &key.location,
+                    format!("`{k}` is not a product key"),
+                    "use Atlassian's product keys: lowercase words joined by `-`, like `jira-software`, `jira-servicedesk`, `confluence`",
+                );
+            }
+            let mut groups: Vec<String> = Vec::new();
+            for g in p.groups.iter().flat_map(|l| &l.value) {
+                if !self.group_name(g, &format!("`products.{k}.groups`")) {
+                    continue;
+                }
+                if groups.contains(&g.value) {
+                    self.warning(
+                        "duplicate-group",
+                        &g.location,
+                        format!("group `{}` is listed twice for `{k}`", g.value),
+                        "remove the second one",
+                    );
+                    continue;
+                }
+                match granting.get(&g.value) {
+                    Some((other, at)) if other != k => {
+                        let msg = format!("group `{}` already grants `{other}`; a group may grant only one product", g.value);
+                        let hint = format!("first used at {at}; give each product its own groups");
+                        self.error("group-in-two-products", &g.location, msg, hint);
+                    }
+                    _ => {
+                        granting.insert(g.value.clone(), (k.clone(), g.location.clone()));
+                    }
+                }
+                groups.push(g.value.clone());
+            }
+            if groups.is_empty() && p.groups.as_ref().is_none_or(|l| l.value.is_empty()) {
+                self.error(
+                    "product-without-groups",
+                    &key.location,
+                    format!("product `{k}` has no groups"),
+                    format!("add the groups that grant it, like `groups: [{k}-users-<site>]`"),
+                );
+            }
+            let seats = p.seats.as_ref().and_then(|s| {
+                let n = u32::try_from(s.value).ok().filter(|n| *n > 0);
+                if n.is_none() {
+                    self.error(
+                        "invalid-seats",
+                        &s.location,
+                        format!(
+                            "`products.{k}.seats` must be a positive whole number, found {}",
+                            s.value
+                        ),
+                        "write the seat budget, like `seats: 250`, or remove it for no budget",
+                    );
+                }
+                n
+            });
+            let inactivity = self.duration(&p.inactivity, &format!("`products.{k}.inactivity`"));
+            if let (Some(d), Some(raw_d)) = (inactivity, &p.inactivity) {
+                if d.as_seconds() == 0 {
+                    self.error(
+                        "bad-duration",
+                        &raw_d.location,
+                        format!("`products.{k}.inactivity` must be longer than zero"),
+                        "write a window like `90d`, or remove it to never reclaim",
+                    );
+                }
+            }
+            if let Some(raw_d) = &p.inactivity {
+                if !has_org {
+                    self.error(
+                        "inactivity-without-activity-data",
+                        &raw_d.location,
+                        format!("`products.{k}.inactivity` needs activity data, but the policy sets no `org:`"),
+                        "set `org:` to your organization id and provide ATLASSIAN_ADMIN_API_KEY, so \
+                         seatkeeper can read last-active times from the admin API",
+                    );
+                }
+            }
+            let notice = self.duration(&p.notice, &format!("`products.{k}.notice`"));
+            if let (Some(n), Some(raw_n)) = (notice, &p.notice) {
+                match (inactivity, &p.inactivity) {
+                    (_, None) => self.warning(
+                        "notice-without-inactivity",
+                        &raw_n.location,
+                        format!("`products.{k}.notice` has no effect without `inactivity`"),
+                        "add `inactivity:` or remove `notice:`",
+                    ),
+                    (Some(i), _) if n > i => self.warning(
+                        "notice-exceeds-inactivity",
+                        &raw_n.location,
+                        format!("`products.{k}.notice` ({n}) is longer than `inactivity` ({i})"),
+                        "every seat would be listed as reclaimed soon; use a shorter notice",
+                    ),
+                    _ => {}
+                }
+            }
+            let grace = self
+                .duration(&p.grace, &format!("`products.{k}.grace`"))
+                .unwrap_or(DEFAULT_GRACE);
+            let drift = match &p.drift {
+                None => Drift::default(),
+                Some(d) => match d.value.as_str() {
+                    "revert" => Drift::Revert,
+                    "report" => Drift::Report,
+                    other => {
+                        let hint = match did_you_mean(other, &["revert", "report"]) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => "write `revert` or `report`".to_string(),
+                        };
+                        let msg = format!(
+                            "`products.{k}.drift`: `{other}` is not one of `revert`, `report`"
+                        );
+                        self.error("invalid-value", &d.location, msg, hint);
+                        Drift::default()
+                    }
+                },
+            };
+            out.push(Product {
+                key: k.clone(),
+                groups,
+                seats,
+                inactivity,
+                notice,
+                grace,
+                drift,
+                location: key.location.clone(),
+            });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    fn users(&mut self, raw_users: &[RawUser], product_keys: &[&str]) -> Vec<SafeUser> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<UserRef, Location> = HashMap::new();
+        for u in raw_users {
+            let who = match (&u.email, &u.account_id) {
+                (Some(_), Some(_)) => {
+                    self.error(
+                        "user-identity",
+                        &u.location,
+                        "this entry has both `email` and `account_id`",
+                        "name the user once: keep either `email` or `account_id`",
+                    );
+                    None
+                }
+                (Some(e), None) => self.email(e).map(UserRef::Email),
+                (None, Some(a)) => self.account_id(a).map(UserRef::AccountId),
+                (None, None) => {
+                    if !u.keys.iter().any(|k| k == "email" || k == "account_id") {
+                        self.error(
+                            "user-identity",
+                            &u.location,
+                            "this entry names no user",
+                            "add `email: someone@example.com` or `account_id: ...`",
+                        );
+                    }
+                    None
+                }
+            };
+            if let Some(who) = &who {
+                if let Some(first) = seen.get(who) {
+                    let msg = format!("{who} is listed twice");
+                    let hint = format!("first listed at {first}; merge the two entries");
+                    self.error("duplicate-user", &u.location, msg, hint);
+                } else {
+                    seen.insert(who.clone(), u.location.clone());
+                }
+            }
+            let products = u.products.as_ref().map(|list| {
+                let mut ps: Vec<String> = Vec::new();
+                for p in &list.value {
+                    if !product_keys.contains(&p.value.as_str()) {
+                        let hint = match did_you_mean(&p.value, product_keys) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => format!("the policy declares: {}", product_keys.join(", ")),
+                        };
+                        let msg = format!("`{}` is not a product of this policy", p.value);
+                        self.error("unknown-product", &p.location, msg, hint);
+                    } else if !ps.contains(&p.value) {
+                        ps.push(p.value.clone());
+                    }
+                }
+                if list.value.is_empty() {
+                    self.warning(
+                        "user-without-products",
+                        &list.location,
+                        "this entry lists no products, so it makes the user eligible for nothing",
+                        "list the products, or remove `products:` to allow every product",
+                    );
+                }
+                ps
+            });
+            let until = self.date(&u.until, "until");
+            let requested = self.date(&u.requested, "requested");
+            if let (Some(un), Some(rq), Some(raw_un)) = (until, requested, &u.until) {
+                if un < rq {
+                    self.warning(
+                        "until-before-requested",
+                        &raw_un.location,
+                        format!("`until` ({un}) is before `requested` ({rq}): the grant expired before it was asked for"),
+                        "check the dates",
+                    );
+                }
+            }
+            if let Some(who) = who {
+                out.push(SafeUser {
+                    who,
+                    products,
+                    until,
+                    requested,
+                    location: u.location.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn selectors(&mut self, raw: &[RawSelector], what: &str) -> Vec<Selector> {
+        let mut out = Vec::new();
+        for s in raw {
+            let written = s.keys.len();
+            let given = [
+                s.email.is_some(),
+                s.account_id.is_some(),
+                s.group.is_some(),
+                s.account_type.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if written > 1 {
+                self.error(
+                    "selector-matchers",
+                    &s.location,
+                    format!(
+                        "this `{what}` entry names {}; write one per entry",
+                        s.keys.join(" and ")
+                    ),
+                    "split it into one entry per matcher",
+                );
+                continue;
+            }
+            if written == 0 {
+                self.error(
+                    "selector-matchers",
+                    &s.location,
+                    format!("this `{what}` entry matches nothing"),
+                    "write one of `email:`, `account_id:`, `group:` or `account_type:`",
+                );
+                continue;
+            }
+            if given == 0 {
+                continue; // its one key had the wrong type, already reported
+            }
+            let matcher = if let Some(e) = &s.email {
+                self.email(e).map(Matcher::Email)
+            } else if let Some(a) = &s.account_id {
+                self.account_id(a).map(Matcher::AccountId)
+            } else if let Some(g) = &s.group {
+                self.group_name(g, &format!("`{what}`"))
+                    .then(|| Matcher::Group(g.value.clone()))
+            } else if let Some(t) = &s.account_type {
+                match t.value.as_str() {
+                    "atlassian" => Some(Matcher::AccountType(AccountType::Atlassian)),
+                    "app" => Some(Matcher::AccountType(AccountType::App)),
+                    "customer" => Some(Matcher::AccountType(AccountType::Customer)),
+                    other => {
+                        let types = ["atlassian", "app", "customer"];
+                        let hint = match did_you_mean(other, &types) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => "write `atlassian`, `app` or `customer`".to_string(),
+                        };
+                        let msg = format!("`account_type`: `{other}` is not one of `atlassian`, `app`, `customer`");
+                        self.error("invalid-value", &t.location, msg, hint);
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(matcher) = matcher {
+                out.push(Selector {
+                    matcher,
+                    location: s.location.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A plain check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn is_email(text: &str) -> bool {
+    let t = text.trim();
+    let Some((local, domain)) = t.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && t.len() <= 254
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[],;:\"\\".contains(c))
+}
+
+/// Whether a value looks like a credential: an Atlassian token, or a long random-looking run of
+/// base64 characters (upper and lower case letters and digits mixed).
+pub fn looks_like_token(text: &str) -> bool {
+    let t = text.trim();
+    if (t.starts_with("ATATT") || t.starts_with("ATCTT")) && t.len() >= 20 {
+        return true;
+    }
+    t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .filter(|run| run.len() >= 24)
+        .any(|run| {
+            run.bytes().any(|b| b.is_ascii_uppercase())
+                && run.bytes().any(|b| b.is_ascii_lowercase())
+                && run.bytes().filter(u8::is_ascii_digit).count() >= 2
+        })
+}
+
+/// 1-based line and column just after `bytes`.
+fn line_col(bytes: &[u8]) -> (u32, u32) {
+    let line = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+    let last = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&bytes[last..]).chars().count() + 1;
+    (to_u32(line), to_u32(column))
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::source::MemFiles;
+
+    fn codes(files: MemFiles) -> Vec<String> {
+        match load(&files) {
+            Ok(l) => l
+                .warnings
+                .iter()
+                .map(|d| format!("{} {}", d.code, d.location))
+                .collect(),
+            Err(ds) => ds
+                .iter()
+                .map(|d| format!("{} {}", d.code, d.location))
+                .collect(),
+        }
+    }
+
+    const OK: &str = "version: 1\nsite: acme.atlassian.net\nproducts:\n  confluence:\n    groups: [confluence-users-acme]\n";
+
+    #[test]
+    fn minimal_policy_loads_with_defaults() {
+        let loaded = load(&MemFiles::new().with(MAIN_FILE, OK)).unwrap();
+        let p = &loaded.policy;
+        assert_eq!(p.site, "acme.atlassian.net");
+        assert_eq!(p.audit_log, DEFAULT_AUDIT_LOG);
+        assert_eq!(p.products[0].grace, DEFAULT_GRACE);
+        assert_eq!(p.products[0].drift, Drift::Revert);
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn limits() {
+        for (text, ok) in [
+            ("10%", true),
+            ("0%", true),
+            ("100%", true),
+            ("2.5%", true),
+            ("'7'", true),
+            ("0", true),
+            ("150%", false),
+            ("-1", false),
+            ("abc", false),
+            ("-5%", false),
+            ("'%'", false),
+            ("nan%", false),
+        ] {
+            let policy = format!("{OK}safety:\n  max_removals: {text}\n");
+            let got = codes(MemFiles::new().with(MAIN_FILE, policy));
+            assert_eq!(got.is_empty(), ok, "{text}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let token = "ATATT3xFfGF0T4JNjYz8bWvK2mQ9pLrX";
+        let policy =
+            format!("{OK}users:\n  - email: {token}\n    api_token: hunter2hunter2\n# {token}\n");
+        let err = load(&MemFiles::new().with(MAIN_FILE, policy)).unwrap_err();
+        let all: String = err.iter().map(|d| d.to_string()).collect();
+        assert!(!all.contains(token) && !all.contains("hunter2"), "{all}");
+        assert!(
+            err.iter().filter(|d| d.code == "secret-in-policy").count() >= 3,
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn token_shapes() {
+        assert!(looks_like_token("ATATT3xFfGF0T4JNjYz8bWvK2mQ9pLrX"));
+        assert!(looks_like_token("dGhpcyBpcyBhIHNlY3JldCB0b2tlbjEyMw=="));
+        for fine in [
+            "5b10ac8d82e05b22cc7d4ef5",
+            "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077",
+            "3b7c1d2e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
+            "Jira-Software-Users-Acme2024-Contractors",
+            "alice.longname.with.many.parts@acme-corporation.com",
+        ] {
+            assert!(!looks_like_token(fine), "{fine}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "Alice.Smith+x@acme.com"] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@b..co", "a@.b.co", "<a@b.co>",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_and_huge_files() {
+        let mut bytes = OK.as_bytes().to_vec();
+        bytes.extend_from_slice(b"org: \xff\n");
+        assert_eq!(
+            codes(MemFiles::new().with(MAIN_FILE, bytes)),
+            ["not-utf8 seatkeeper.yaml:6:6"]
+        );
+        let huge = vec![b'#'; (MAX_POLICY_FILE_BYTES + 1) as usize];
+        assert_eq!(
+            codes(MemFiles::new().with(MAIN_FILE, huge)),
+            ["file-too-large seatkeeper.yaml:1:1"]
+        );
+        assert_eq!(codes(MemFiles::new()), ["missing-file seatkeeper.yaml:0:0"]);
+    }
+
+    #[test]
+    fn every_code_is_listed_and_kebab_case() {
+        for (code, _) in CODES {
+            assert!(
+                code.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
+                "{code}"
+            );
+        }
+    }
+}
