@@ -20,13 +20,19 @@ pub(crate) struct Ev {
 }
 
 impl Ev {
-    const NONE: Ev = Ev { source: EvidenceSource::None, at: None };
+    const NONE: Ev = Ev {
+        source: EvidenceSource::None,
+        at: None,
+    };
 
     /// Takes `t` when it is later than what is held (the first source wins ties).
     fn offer(&mut self, source: EvidenceSource, t: Option<Time>) {
         if let Some(t) = t {
             if self.at.is_none_or(|cur| t > cur) {
-                *self = Ev { source, at: Some(t) };
+                *self = Ev {
+                    source,
+                    at: Some(t),
+                };
             }
         }
     }
@@ -150,7 +156,10 @@ fn eligibility<'a>(
     user: &User,
     product: &Product,
 ) -> Result<Eligibility<'a>, Ineligible<'a>> {
-    if matches!(user.status, AccountStatus::Closed | AccountStatus::Deactivated) {
+    if matches!(
+        user.status,
+        AccountStatus::Closed | AccountStatus::Deactivated
+    ) {
         return Err(Ineligible::Closed(user.status));
     }
     let mut lapsed = None;
@@ -217,7 +226,10 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;
-    e.offer(EvidenceSource::LastActive, user.last_active.get(&product.key).copied());
+    e.offer(
+        EvidenceSource::LastActive,
+        user.last_active.get(&product.key).copied(),
+    );
     let mut began: Option<Time> = None;
     let mut ledger_began: Option<Time> = None;
     if member {
@@ -240,7 +252,10 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         }
     }
     e.offer(EvidenceSource::MembershipBegan, began);
-    let requested = ev.entry.filter(|_| ev.eligibility.is_some()).and_then(|en| en.requested);
+    let requested = ev
+        .entry
+        .filter(|_| ev.eligibility.is_some())
+        .and_then(|en| en.requested);
     e.offer(EvidenceSource::Requested, requested.map(start_of_day));
     let login = ix.login[u as usize];
     e.offer(EvidenceSource::Login, login);
@@ -273,7 +288,10 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                 || ix.ledger_observed.get(&(u, p)).is_some_and(|&o| o >= r);
             if !seen {
                 ev.observe = true;
-                ev.evidence = Ev { source: EvidenceSource::MembershipBegan, at: Some(now) };
+                ev.evidence = Ev {
+                    source: EvidenceSource::MembershipBegan,
+                    at: Some(now),
+                };
                 began = Some(now);
             }
         }
@@ -385,16 +403,26 @@ impl<'a> Eval<'a> {
                 at: Some(start_of_day(d)),
                 entry,
             },
-            Verdict::Add(Demand::LoggedIn(t)) => {
-                Evidence { source: EvidenceSource::Login, at: Some(t), entry }
-            }
-            Verdict::Add(Demand::AccessRequested(t)) => {
-                Evidence { source: EvidenceSource::AccessRequest, at: Some(t), entry }
-            }
-            Verdict::Add(Demand::ActiveAfterReclaim(t, _)) => {
-                Evidence { source: EvidenceSource::LastActive, at: Some(t), entry }
-            }
-            _ => Evidence { source: self.evidence.source, at: self.evidence.at, entry },
+            Verdict::Add(Demand::LoggedIn(t)) => Evidence {
+                source: EvidenceSource::Login,
+                at: Some(t),
+                entry,
+            },
+            Verdict::Add(Demand::AccessRequested(t)) => Evidence {
+                source: EvidenceSource::AccessRequest,
+                at: Some(t),
+                entry,
+            },
+            Verdict::Add(Demand::ActiveAfterReclaim(t, _)) => Evidence {
+                source: EvidenceSource::LastActive,
+                at: Some(t),
+                entry,
+            },
+            _ => Evidence {
+                source: self.evidence.source,
+                at: self.evidence.at,
+                entry,
+            },
         }
     }
 
@@ -469,7 +497,9 @@ impl<'a> Eval<'a> {
             Some(Eligibility::Entry(e)) => format!("eligible (users entry at {})", e.location),
             Some(Eligibility::Group(s)) => format!(
                 "eligible (member of {})",
-                ix.groups.get(usize::from(s)).map_or("", |g| g.name.as_str())
+                ix.groups
+                    .get(usize::from(s))
+                    .map_or("", |g| g.name.as_str())
             ),
             None => "eligible".to_string(),
         }

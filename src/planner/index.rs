@@ -76,7 +76,10 @@ pub(crate) struct Index<'a> {
 
 /// Lowercases an email without allocating when it already is lowercase ASCII.
 fn lower(email: &str) -> Cow<'_, str> {
-    if email.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    if email
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
         Cow::Borrowed(email)
     } else {
         Cow::Owned(email.to_lowercase())
@@ -157,11 +160,15 @@ impl<'a> Index<'a> {
                 return Some(s);
             }
             let Some(g) = live_by_name.get(name).copied() else {
-                ix.warnings.push(format!("{what}: group `{name}` does not exist in the live state"));
+                ix.warnings.push(format!(
+                    "{what}: group `{name}` does not exist in the live state"
+                ));
                 return None;
             };
             if ix.groups.len() >= usize::from(Slot::MAX) {
-                ix.warnings.push(format!("{what}: too many groups; `{name}` is not considered"));
+                ix.warnings.push(format!(
+                    "{what}: too many groups; `{name}` is not considered"
+                ));
                 return None;
             }
             let slot = ix.groups.len() as Slot;
@@ -207,7 +214,11 @@ impl<'a> Index<'a> {
                     p.key
                 ));
             }
-            ix.products.push(ProductCtx { product: p, slots, unknown_members: Vec::new() });
+            ix.products.push(ProductCtx {
+                product: p,
+                slots,
+                unknown_members: Vec::new(),
+            });
         }
         for name in &policy.eligible_groups {
             if let Some(s) = slot_for(&mut ix, name, "eligible_groups") {
@@ -219,7 +230,8 @@ impl<'a> Index<'a> {
         let mut keep_groups = Vec::new();
         for (i, sel) in policy.keep.iter().enumerate() {
             if let Matcher::Group(name) = &sel.matcher {
-                if let Some(s) = slot_for(&mut ix, name, &format!("keep entry at {}", sel.location)) {
+                if let Some(s) = slot_for(&mut ix, name, &format!("keep entry at {}", sel.location))
+                {
                     keep_groups.push((i, s));
                 }
             }
@@ -227,7 +239,8 @@ impl<'a> Index<'a> {
         let mut ignore_groups = Vec::new();
         for (i, sel) in policy.ignore.iter().enumerate() {
             if let Matcher::Group(name) = &sel.matcher {
-                if let Some(s) = slot_for(&mut ix, name, &format!("ignore entry at {}", sel.location))
+                if let Some(s) =
+                    slot_for(&mut ix, name, &format!("ignore entry at {}", sel.location))
                 {
                     ignore_groups.push((i, s));
                 }
@@ -265,13 +278,14 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        let resolve = |ix: &Index<'a>, matcher_email: Option<&str>, id: Option<&str>| -> Vec<UserIx> {
-            match (matcher_email, id) {
-                (Some(e), _) => policy_emails.get(e).cloned().unwrap_or_default(),
-                (None, Some(id)) => ix.user_ix.get(id).map(|&u| vec![u]).unwrap_or_default(),
-                (None, None) => Vec::new(),
-            }
-        };
+        let resolve =
+            |ix: &Index<'a>, matcher_email: Option<&str>, id: Option<&str>| -> Vec<UserIx> {
+                match (matcher_email, id) {
+                    (Some(e), _) => policy_emails.get(e).cloned().unwrap_or_default(),
+                    (None, Some(id)) => ix.user_ix.get(id).map(|&u| vec![u]).unwrap_or_default(),
+                    (None, None) => Vec::new(),
+                }
+            };
 
         // Safe-user entries per user (CSR).
         let mut pairs: Vec<(UserIx, u32)> = Vec::new();
@@ -321,7 +335,11 @@ impl<'a> Index<'a> {
                         .map(|(u, _)| u as UserIx)
                         .collect(),
                 };
-                let marks = if is_keep { &mut ix.kept } else { &mut ix.ignored };
+                let marks = if is_keep {
+                    &mut ix.kept
+                } else {
+                    &mut ix.ignored
+                };
                 for u in hits {
                     marks[u as usize] = tag;
                 }
@@ -349,7 +367,9 @@ impl<'a> Index<'a> {
                 .or_insert(t);
         }
         for e in &live.events {
-            let Some(&u) = ix.user_ix.get(e.account_id.as_str()) else { continue };
+            let Some(&u) = ix.user_ix.get(e.account_id.as_str()) else {
+                continue;
+            };
             match e.action {
                 EventAction::UserLoggedIn => latest(&mut ix.login[u as usize], e.time),
                 EventAction::AccessRequested => match e.product.as_deref() {
@@ -399,7 +419,9 @@ impl<'a> Index<'a> {
         let from = self.entry_off[u as usize] as usize;
         let to = self.entry_off[u as usize + 1] as usize;
         let users = &self.policy.users;
-        self.entry_ix[from..to].iter().filter_map(move |&e| users.get(e as usize))
+        self.entry_ix[from..to]
+            .iter()
+            .filter_map(move |&e| users.get(e as usize))
     }
 
     /// The first `keep` entry matching user `u`.
@@ -422,7 +444,11 @@ impl<'a> Index<'a> {
         let wanted = who.to_lowercase();
         self.users
             .iter()
-            .position(|u| u.email.as_deref().is_some_and(|e| lower(e) == wanted.as_str()))
+            .position(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| lower(e) == wanted.as_str())
+            })
             .map(|u| u as UserIx)
     }
 }

@@ -90,7 +90,11 @@ fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rul
     let group = ix.groups.get(usize::from(slot));
     Action {
         kind,
-        product: ix.products.get(ev.product).map(|p| p.product.key.clone()).unwrap_or_default(),
+        product: ix
+            .products
+            .get(ev.product)
+            .map(|p| p.product.key.clone())
+            .unwrap_or_default(),
         group: group.map(|g| g.name.clone()).unwrap_or_default(),
         group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
         account_id: ev.user.account_id.clone(),
@@ -126,7 +130,11 @@ fn drift_notice(a: &Action) -> Notice {
         detail: format!(
             "drift: report: would {} {} {}: {}",
             a.kind.as_str(),
-            if a.kind == ActionKind::Add { "to" } else { "from" },
+            if a.kind == ActionKind::Add {
+                "to"
+            } else {
+                "from"
+            },
             a.group,
             a.reason
         ),
@@ -140,7 +148,11 @@ const WARN_EXAMPLES: usize = 5;
 fn examples(mut who: Vec<&str>) -> String {
     who.sort_unstable();
     let more = who.len().saturating_sub(WARN_EXAMPLES);
-    let mut s = who.into_iter().take(WARN_EXAMPLES).collect::<Vec<_>>().join(", ");
+    let mut s = who
+        .into_iter()
+        .take(WARN_EXAMPLES)
+        .collect::<Vec<_>>()
+        .join(", ");
     if more > 0 {
         s.push_str(&format!(" and {more} more"));
     }
@@ -173,7 +185,9 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         let mut no_evidence: Vec<&str> = Vec::new();
 
         for u in 0..ix.users.len() as UserIx {
-            let Some(ev) = evaluate(ix, p, u) else { continue };
+            let Some(ev) = evaluate(ix, p, u) else {
+                continue;
+            };
             if ev.member {
                 before += 1;
             }
@@ -186,7 +200,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                         .filter(|&&s| ix.is_member(s, u))
                         .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
                         .collect();
-                    removals.push(Removal { actions, block: None });
+                    removals.push(Removal {
+                        actions,
+                        block: None,
+                    });
                 }
                 Verdict::Add(_) => {
                     if let Some(slot) = add_slot {
@@ -200,7 +217,8 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                     }
                 }
                 Verdict::Dormant(_) => {
-                    plan.notices.push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
+                    plan.notices
+                        .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
                 }
                 Verdict::Hold => {
                     if ev.reclaim_soon {
@@ -212,11 +230,14 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                             ev.evidence.source.describe(),
                             since.unwrap_or_default()
                         );
-                        plan.notices.push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+                        plan.notices
+                            .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
                     }
                     if ev.observe {
                         for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
-                            let Some(g) = ix.groups.get(usize::from(s)) else { continue };
+                            let Some(g) = ix.groups.get(usize::from(s)) else {
+                                continue;
+                            };
                             plan.observed.push(Observation {
                                 product: key.to_string(),
                                 group: g.name.clone(),
@@ -228,7 +249,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                     }
                     if ev.no_evidence {
                         no_evidence.push(
-                            ev.user.email.as_deref().unwrap_or(ev.user.account_id.as_str()),
+                            ev.user
+                                .email
+                                .as_deref()
+                                .unwrap_or(ev.user.account_id.as_str()),
                         );
                     }
                 }
@@ -258,11 +282,13 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             removals.retain(|r| {
                 let reverting = r.actions.iter().any(|(_, a)| a.rule != Rule::Inactive);
                 if reverting {
-                    plan.notices.extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
+                    plan.notices
+                        .extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
                 }
                 !reverting
             });
-            plan.notices.extend(adds.drain(..).map(|a| drift_notice(&a.action)));
+            plan.notices
+                .extend(adds.drain(..).map(|a| drift_notice(&a.action)));
         }
 
         rails::removal_rails(
@@ -290,9 +316,11 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             touched.push(slot);
             match block {
                 None => plan.actions.push(a),
-                Some((rail, rail_detail)) => {
-                    plan.blocked.push(Blocked { action: a, rail, rail_detail })
-                }
+                Some((rail, rail_detail)) => plan.blocked.push(Blocked {
+                    action: a,
+                    rail,
+                    rail_detail,
+                }),
             }
         };
         for r in removals {
@@ -307,27 +335,132 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         touched.dedup();
         for s in touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
-                plan.fingerprint
-                    .insert(g.id.clone(), fingerprint_members(g.members.iter().map(String::as_str)));
+                plan.fingerprint.insert(
+                    g.id.clone(),
+                    fingerprint_members(g.members.iter().map(String::as_str)),
+                );
             }
         }
     }
 
-    plan.actions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    plan.blocked.sort_by(|a, b| {
-        a.action.sort_key().cmp(&b.action.sort_key()).then(a.rail.cmp(&b.rail))
-    });
-    plan.notices.sort_by(|a, b| {
-        let ka = (&a.product, a.kind, a.email.as_deref().unwrap_or(""), &a.account_id, &a.detail);
-        let kb = (&b.product, b.kind, b.email.as_deref().unwrap_or(""), &b.account_id, &b.detail);
-        ka.cmp(&kb)
-    });
-    plan.observed.sort_by(|a, b| {
-        let ka = (&a.product, &a.group, a.email.as_deref().unwrap_or(""), &a.account_id);
-        let kb = (&b.product, &b.group, b.email.as_deref().unwrap_or(""), &b.account_id);
-        ka.cmp(&kb)
-    });
+    sort_plan(&mut plan);
     plan
+}
+
+/// Reorders `items` by `order` (a permutation of their indices) without cloning them.
+fn permute<T>(items: &mut Vec<T>, order: Vec<usize>) {
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
+}
+
+/// Interns strings into their rank in sorted order, so that sort keys compare integers first.
+struct Ranks<'a>(hash::FxMap<&'a str, u32>);
+
+impl<'a> Ranks<'a> {
+    fn new(mut names: Vec<&'a str>) -> Self {
+        names.sort_unstable();
+        names.dedup();
+        Ranks(
+            names
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| (n, i as u32))
+                .collect(),
+        )
+    }
+
+    fn of(&self, name: &str) -> u32 {
+        self.0.get(name).copied().unwrap_or(u32::MAX)
+    }
+}
+
+fn action_key<'x>(
+    products: &Ranks<'_>,
+    groups: &Ranks<'_>,
+    a: &'x Action,
+) -> (u32, u32, ActionKind, &'x str, &'x str) {
+    let (p, g, kind, email, account) = a.sort_key();
+    (products.of(p), groups.of(g), kind, email, account)
+}
+
+/// Sorts every list of the plan deterministically. Equivalent to sorting actions and blocked
+/// actions by [`Action::sort_key`] (then rail), notices by (product, kind, email, account id,
+/// detail) and observations by (product, group, email, account id), but sorts small keys with
+/// interned product and group ranks instead of moving whole records around.
+fn sort_plan(plan: &mut Plan) {
+    let order = {
+        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.product.as_str()).collect();
+        names.extend(plan.blocked.iter().map(|b| b.action.product.as_str()));
+        names.extend(plan.notices.iter().map(|n| n.product.as_str()));
+        names.extend(plan.observed.iter().map(|o| o.product.as_str()));
+        let products = Ranks::new(names);
+        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.group.as_str()).collect();
+        names.extend(plan.blocked.iter().map(|b| b.action.group.as_str()));
+        names.extend(plan.observed.iter().map(|o| o.group.as_str()));
+        let groups = Ranks::new(names);
+
+        let mut keys: Vec<_> = plan
+            .actions
+            .iter()
+            .map(|a| action_key(&products, &groups, a))
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let actions: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .blocked
+            .iter()
+            .map(|b| (action_key(&products, &groups, &b.action), b.rail))
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let blocked: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .notices
+            .iter()
+            .map(|n| {
+                let email = n.email.as_deref().unwrap_or("");
+                (
+                    products.of(&n.product),
+                    n.kind,
+                    email,
+                    n.account_id.as_str(),
+                    n.detail.as_str(),
+                )
+            })
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let notices: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+
+        let mut keys: Vec<_> = plan
+            .observed
+            .iter()
+            .map(|o| {
+                let email = o.email.as_deref().unwrap_or("");
+                (
+                    products.of(&o.product),
+                    groups.of(&o.group),
+                    email,
+                    o.account_id.as_str(),
+                )
+            })
+            .zip(0usize..)
+            .collect();
+        keys.sort_unstable();
+        let observed: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+        (actions, blocked, notices, observed)
+    };
+    permute(&mut plan.actions, order.0);
+    permute(&mut plan.blocked, order.1);
+    permute(&mut plan.notices, order.2);
+    permute(&mut plan.observed, order.3);
 }
 
 /// The decision for one (user, product), reconciled with the plan's rails and drift mode.

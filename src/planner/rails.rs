@@ -45,7 +45,9 @@ pub(crate) fn removal_rails(
     allow_mass_removal: bool,
 ) {
     for r in removals.iter_mut() {
-        let Some((_, first)) = r.actions.first() else { continue };
+        let Some((_, first)) = r.actions.first() else {
+            continue;
+        };
         if actor.is_some_and(|a| a == first.account_id) {
             r.block = Some((
                 Rail::SelfAccount,
@@ -71,7 +73,9 @@ pub(crate) fn removal_rails(
     // last-admin: never empty an admin group. Removals are visited in plan order, and the ones
     // that would remove the last remaining member are blocked.
     for &slot in &pc.slots {
-        let Some(group) = ix.groups.get(usize::from(slot)) else { continue };
+        let Some(group) = ix.groups.get(usize::from(slot)) else {
+            continue;
+        };
         if !ix.policy.safety.is_admin_group(&group.name) {
             continue;
         }
@@ -91,7 +95,10 @@ pub(crate) fn removal_rails(
             if remaining <= 1 {
                 removals[i].block = Some((
                     Rail::LastAdmin,
-                    format!("the last member of admin group {} is never removed", group.name),
+                    format!(
+                        "the last member of admin group {} is never removed",
+                        group.name
+                    ),
                 ));
             } else {
                 remaining -= 1;
@@ -146,7 +153,11 @@ pub(crate) fn addition_rails(
     });
     let seats = pc.product.seats.map(|b| b as usize);
     let free = seats.map(|b| b.saturating_sub(holders));
-    let max_add = ix.policy.safety.max_additions.map(|l| (l, l.resolve(before)));
+    let max_add = ix
+        .policy
+        .safety
+        .max_additions
+        .map(|l| (l, l.resolve(before)));
     let mut added = 0usize;
     for a in adds.iter_mut().filter(|a| a.block.is_none()) {
         if let (Some(free), Some(budget)) = (free, seats) {
