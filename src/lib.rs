@@ -13,7 +13,8 @@
 //! snapshot format), [`ledger`] (what earlier applies did), [`planner`] and [`plan`]. It reads no
 //! clock, no environment and no network; time comes in as a value. The edges are [`render`]
 //! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
-//! (argument parsing, files, exit codes).
+//! (argument parsing, files, exit codes). Access reviews ([`report`]) combine the planner's
+//! explanations with the audit log and git blame, and render markdown, CSV, JSON or HTML.
 
 pub mod apply;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod render;
+pub mod report;
 pub mod sandbox;
 pub mod selftest;
 pub mod time;

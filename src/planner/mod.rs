@@ -86,6 +86,29 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
     })
 }
 
+/// Explains every user of the live state at once, in live-state order, building the plan only
+/// once (calling [`explain`] per user would rebuild it per user). Each explanation equals what
+/// [`explain`] gives for that user. Used by access reports.
+pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let plan = build(&ix, input);
+    (0..ix.users.len() as UserIx)
+        .filter_map(|u| {
+            let account = *ix.users.get(u as usize)?;
+            Some(Explanation {
+                account_id: account.account_id.clone(),
+                email: account.email.clone(),
+                name: account.name.clone(),
+                status: account.status.as_str().to_string(),
+                account_type: account.account_type.as_str().to_string(),
+                products: (0..ix.products.len())
+                    .filter_map(|p| decide(&ix, &plan, p, u))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rule) -> Action {
     let group = ix.groups.get(usize::from(slot));
     Action {
