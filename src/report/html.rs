@@ -58,6 +58,7 @@ th { background: var(--bg-alt); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #fbfcfd; }
 td.name { white-space: pre-line; }
+td code, td time { white-space: nowrap; }
 .fate-reclaim, .fate-remove { color: var(--bad); font-weight: 600; }
 .fate-blocked, .fate-reported, .soon { color: var(--warn); font-weight: 600; }
 .over { color: var(--bad); font-weight: 600; }
@@ -405,9 +406,9 @@ fn product(s: &mut String, p: &ProductReport) {
         });
         let added = h.added_by.as_ref().map_or_else(String::new, |o| {
             format!(
-                "<code title=\"{}\">{}</code> {} <span class=\"muted\">{}</span>",
+                "<code title=\"{}\">{}</code> {}<br><span class=\"muted\">{}</span>",
                 escape(&format!("{} {}", o.commit, o.summary)),
-                escape(short(&o.commit)),
+                escape(o.commit.get(..8).unwrap_or(&o.commit)),
                 escape(&o.author),
                 escape(&o.date)
             )
