@@ -285,6 +285,35 @@ impl RevisionTree {
     }
 }
 
+impl crate::policy::source::PolicyFiles for RevisionTree {
+    fn describe(&self) -> String {
+        format!("git:{}", &self.commit[..self.commit.len().min(12)])
+    }
+
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, crate::policy::source::SourceError> {
+        use crate::policy::source::SourceError;
+        crate::policy::source::check_relative(path)?;
+        let bytes = self.read(path).ok_or(SourceError::NotFound)?;
+        if bytes.len() as u64 > limit {
+            return Err(SourceError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn glob(&self, pattern: &str) -> Result<Vec<String>, crate::policy::source::SourceError> {
+        use crate::policy::source::{parse_pattern, MATCH_OPTIONS};
+        let pattern = parse_pattern(pattern)?;
+        Ok(self
+            .files()
+            .into_iter()
+            .filter(|f| pattern.matches_with(f, MATCH_OPTIONS))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod revision_tests {
     use super::*;
@@ -340,6 +369,12 @@ mod revision_tests {
             err.contains("no-such-branch") && err.contains("git fetch"),
             "{err}"
         );
+        use crate::policy::source::PolicyFiles;
+        assert_eq!(
+            PolicyFiles::glob(&old, "teams/*.yaml").unwrap(),
+            vec!["teams/eng.yaml"]
+        );
+        assert!(PolicyFiles::read(&old, "../etc/passwd", 100).is_err());
         let elsewhere = tempfile::tempdir().unwrap();
         assert!(matches!(
             RevisionTree::open(elsewhere.path(), "HEAD"),

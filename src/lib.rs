@@ -17,6 +17,7 @@
 //! explanations with the audit log and git blame, and render markdown, CSV, JSON or HTML.
 
 pub mod apply;
+pub mod atlassian;
 pub mod audit;
 pub mod cli;
 pub mod diff;

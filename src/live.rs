@@ -1,6 +1,11 @@
 //! Live state: the users, groups, activity and recent events of an Atlassian org, as read from
 //! Atlassian Cloud, the sandbox or a snapshot file. The serde form of [`LiveState`] *is* the
-//! snapshot format (DESIGN §5.1, `format_version` 1); fields are only ever added.
+//! snapshot format (DESIGN §5.1, `format_version` 1); fields are only ever added. Reading and
+//! checking snapshot files lives in [`snapshot`].
+
+pub mod snapshot;
+
+pub use snapshot::{load_snapshot, parse_snapshot};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,1 +1,28 @@
-fn main() {}
+//! The `seatkeeper` binary: parses arguments, reads the environment once into [`Env`], runs one
+//! command and maps the outcome to a documented exit code.
+
+use clap::Parser;
+use seatkeeper::cli::{self, Cli, Env};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = stdout.lock();
+    let mut err = stderr.lock();
+    let status = match cli::run(cli, &env, &mut out, &mut err) {
+        Ok(code) => code,
+        Err(error) => {
+            if cli::is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(err, "{}", cli::describe_error(&error));
+            cli::exit_code_for(&error)
+        }
+    };
+    let _ = out.flush();
+    ExitCode::from(status.code())
+}

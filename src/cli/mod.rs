@@ -1,1 +1,218 @@
-//! The command line: arguments, settings, commands and exit codes.
+//! The command line: argument definitions, the environment read once into [`Env`], one handler
+//! per subcommand, and the mapping from outcomes to exit codes (DESIGN §5):
+//! 0 success or no changes, 1 error, 2 changes present (`--detailed-exitcode`), 3 refused or
+//! blocked by a safety rail, 4 stale plan, 5 partially applied.
+
+mod audit_cmd;
+mod diff_cmd;
+mod explain;
+mod inputs;
+mod plan_cmd;
+mod test_cmd;
+mod validate;
+
+use anyhow::Error;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Exit statuses of the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// 0: success, or no changes.
+    Success,
+    /// 1: an error.
+    Error,
+    /// 2: changes are present (only with `--detailed-exitcode`).
+    Changes,
+    /// 3: refused, or blocked by a safety rail.
+    Refused,
+    /// 4: the saved plan is stale.
+    Stale,
+    /// 5: partially applied; rerun to converge.
+    Partial,
+}
+
+impl Status {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::Error => 1,
+            Status::Changes => 2,
+            Status::Refused => 3,
+            Status::Stale => 4,
+            Status::Partial => 5,
+        }
+    }
+}
+
+/// An error that carries its own exit status (anything else exits 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// The status to exit with.
+    pub status: Status,
+    /// What to tell the admin.
+    pub message: String,
+}
+
+impl Exit {
+    /// A failure with a specific status.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// Maps an error to its exit status.
+pub fn exit_code_for(error: &Error) -> Status {
+    error
+        .downcast_ref::<Exit>()
+        .map_or(Status::Error, |e| e.status)
+}
+
+/// Whether the error is a closed stdout (`seatkeeper plan | head`), which exits 0 like ripgrep.
+pub fn is_broken_pipe(error: &Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Renders an error with its `Caused by:` chain, like cargo.
+pub fn describe_error(error: &Error) -> String {
+    let mut text = format!("error: {error}");
+    let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
+    if !causes.is_empty() {
+        text.push_str("\n\nCaused by:");
+        for cause in causes {
+            text.push_str(&format!("\n  {cause}"));
+        }
+    }
+    text
+}
+
+/// What seatkeeper reads from its environment. `main` builds it once; nothing else reads the
+/// environment, so tests can pin every input.
+#[derive(Clone, Default)]
+pub struct Env {
+    /// `ATLASSIAN_EMAIL`.
+    pub email: Option<String>,
+    /// `ATLASSIAN_API_TOKEN` (secret).
+    pub api_token: Option<String>,
+    /// `ATLASSIAN_ADMIN_API_KEY` (secret).
+    pub admin_api_key: Option<String>,
+    /// `SEATKEEPER_API_BASE`: points both APIs at a sandbox.
+    pub api_base: Option<String>,
+    /// `SEATKEEPER_ACTOR`: who runs apply, for the audit log (default: the account behind the
+    /// credentials, else `$USER`).
+    pub actor: Option<String>,
+    /// `NO_COLOR` is set.
+    pub no_color: bool,
+    /// Whether stdout is a terminal.
+    pub stdout_is_terminal: bool,
+    /// Whether stdin is a terminal (for apply's question).
+    pub stdin_is_terminal: bool,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| if s.is_some() { "Some(***)" } else { "None" };
+        f.debug_struct("Env")
+            .field("email", &self.email)
+            .field("api_token", &secret(&self.api_token))
+            .field("admin_api_key", &secret(&self.admin_api_key))
+            .field("api_base", &self.api_base)
+            .field("actor", &self.actor)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// Reads the process environment and the clock.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            email: var("ATLASSIAN_EMAIL"),
+            api_token: var("ATLASSIAN_API_TOKEN"),
+            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY"),
+            api_base: var("SEATKEEPER_API_BASE"),
+            actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            stdin_is_terminal: std::io::stdin().is_terminal(),
+            now: Utc::now(),
+        }
+    }
+}
+
+/// seatkeeper: Atlassian Cloud product licenses as code.
+#[derive(Debug, Parser)]
+#[command(name = "seatkeeper", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a policy folder and report every problem at once (exit 0 or 1).
+    Validate(validate::Args),
+    /// Show what seatkeeper would change, and why.
+    Plan(plan_cmd::Args),
+    /// Explain, for every product, whether a user holds it and why.
+    Explain(explain::Args),
+    /// Show what a pull request changes: access diff and plan delta between two revisions.
+    Diff(diff_cmd::Args),
+    /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
+    Test(test_cmd::Args),
+    /// Audit log tools.
+    Audit(audit_cmd::Args),
+}
+
+/// Where a policy comes from (shared by several commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// The policy folder (holding seatkeeper.yaml).
+    #[arg(long, default_value = ".")]
+    pub policy: PathBuf,
+    /// Read the policy as it is at this git revision (branch, tag, commit), with no checkout.
+    #[arg(long = "ref", value_name = "REV")]
+    pub git_ref: Option<String>,
+}
+
+/// Render options for a `--color` choice in this environment.
+pub fn render_options(
+    choice: crate::render::ColorChoice,
+    env: &Env,
+) -> crate::render::RenderOptions {
+    let no_color = env.no_color.then_some("1");
+    crate::render::RenderOptions::for_terminal(choice, env.stdout_is_terminal, no_color)
+}
+
+/// Runs one command.
+pub fn run(
+    cli: Cli,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, out, err),
+        Command::Plan(args) => plan_cmd::run(&args, env, out, err),
+        Command::Explain(args) => explain::run(&args, env, out, err),
+        Command::Diff(args) => diff_cmd::run(&args, env, out, err),
+        Command::Test(args) => test_cmd::run(&args, env, out, err),
+        Command::Audit(args) => audit_cmd::run(&args, out),
+    }
+}

@@ -145,7 +145,9 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
             loc,
             format!("broken YAML: {info}"),
         )
-        .with_hint("check the indentation and quoting around this place")]);
+        .with_hint(
+            "check the indentation, quoting and brackets on this line and the lines above",
+        )]);
     }
     if let Some(d) = builder.failure {
         return Err(vec![d]);

@@ -155,7 +155,22 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
             warnings: diags,
             files: read_files,
         }),
-        _ => Err(diags),
+        Some(_) => Err(diags),
+        None => {
+            if !diags.iter().any(|d| d.severity == Severity::Error) {
+                // Cannot happen: every way to lose the policy reports an error. Never return an
+                // empty failure, though.
+                diags.push(
+                    Diagnostic::error(
+                        "missing-key",
+                        Location::at(MAIN_FILE, 1, 1),
+                        "the policy is incomplete",
+                    )
+                    .with_hint("check `version`, `site` and `products`"),
+                );
+            }
+            Err(diags)
+        }
     }
 }
 

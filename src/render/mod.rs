@@ -12,6 +12,7 @@
 //! renderers replace control characters so a crafted name cannot move the cursor or recolour a
 //! terminal, and the markdown renderer escapes markdown and HTML.
 
+pub mod diff;
 pub mod explain;
 pub mod json;
 pub mod markdown;

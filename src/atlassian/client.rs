@@ -1,0 +1,539 @@
+//! The reqwest client: one place where requests are sent. Every request goes through
+//! [`Client::call`], which bounds concurrency with a semaphore shared by all requests, paces
+//! each endpoint ([`Pacer`]), retries transient failures ([`RetryConfig`]), counts requests,
+//! and turns error responses into typed [`ApiError`]s with secrets redacted.
+
+use super::credentials::Credentials;
+use super::error::{Api, ApiError, TransportKind};
+use super::retry::{Pacer, RateLimitInfo, RetryConfig};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How the client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// At most this many requests in flight at once (`--parallelism`).
+    pub parallelism: usize,
+    /// Retries of transient failures.
+    pub retry: RetryConfig,
+    /// Limit for one request, body included.
+    pub request_timeout: Duration,
+    /// Limit for opening a connection.
+    pub connect_timeout: Duration,
+    /// Page size of the admin user listing (`limit`).
+    pub admin_page_size: u32,
+    /// Page size of the admin events stream (`limit`).
+    pub events_page_size: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            parallelism: 8,
+            retry: RetryConfig::default(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            admin_page_size: 100,
+            events_page_size: 200,
+        }
+    }
+}
+
+/// Request counts since the client was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// HTTP requests sent (every attempt, retries included).
+    pub requests: u64,
+    /// Of those, retries of an earlier failed attempt.
+    pub retries: u64,
+    /// Responses that were 429.
+    pub rate_limited: u64,
+}
+
+impl std::ops::Sub for RequestStats {
+    type Output = RequestStats;
+    fn sub(self, rhs: Self) -> Self {
+        RequestStats {
+            requests: self.requests.saturating_sub(rhs.requests),
+            retries: self.retries.saturating_sub(rhs.retries),
+            rate_limited: self.rate_limited.saturating_sub(rhs.rate_limited),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// One request to make: method, API, path segments, query and JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub api: Api,
+    pub method: Method,
+    /// Path segments after the base, unencoded (`["rest", "api", "3", "group", "member"]`).
+    pub segments: Vec<String>,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<serde_json::Value>,
+    /// The endpoint template for pacing and messages: `GET /rest/api/3/group/member`.
+    pub endpoint: &'static str,
+}
+
+impl Call {
+    pub fn new(api: Api, method: Method, endpoint: &'static str, segments: &[&str]) -> Self {
+        Self {
+            api,
+            method,
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            query: Vec::new(),
+            body: None,
+            endpoint,
+        }
+    }
+
+    pub fn query(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.query.push((key, value.to_string()));
+        self
+    }
+
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// A successful response.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub body: Vec<u8>,
+}
+
+/// The Atlassian Cloud client (site and admin APIs).
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    pub(crate) creds: Credentials,
+    pub(crate) config: ClientConfig,
+    permits: Arc<Semaphore>,
+    pacer: Pacer,
+    counters: Counters,
+    /// Group id → directory id, learned from group listings (admin writes need it).
+    pub(crate) directories: Mutex<HashMap<String, String>>,
+    /// The directory ids seen in user listings; when there is exactly one, every group is in it.
+    pub(crate) user_directories: Mutex<BTreeSet<String>>,
+    /// Set when the admin group search answered 404: it is not served (the sandbox lacks it).
+    pub(crate) group_search_unsupported: AtomicBool,
+}
+
+impl Client {
+    /// Builds a client. Makes no request.
+    pub fn new(creds: Credentials, config: ClientConfig) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("seatkeeper/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ApiError::Transport {
+                endpoint: "client setup".into(),
+                kind: TransportKind::Other,
+                message: e.to_string(),
+                source: Some(e),
+            })?;
+        Ok(Self {
+            http,
+            permits: Arc::new(Semaphore::new(config.parallelism.max(1))),
+            creds,
+            config,
+            pacer: Pacer::default(),
+            counters: Counters::default(),
+            directories: Mutex::new(HashMap::new()),
+            user_directories: Mutex::new(BTreeSet::new()),
+            group_search_unsupported: AtomicBool::new(false),
+        })
+    }
+
+    /// The credentials in use (secrets stay wrapped).
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// Requests made so far.
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+            rate_limited: self.counters.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether admin credentials (key and org id) are configured.
+    pub fn has_admin(&self) -> bool {
+        self.creds.admin.is_some()
+    }
+
+    /// Whether site credentials (email and token) are configured.
+    pub fn has_site(&self) -> bool {
+        self.creds.site.is_some()
+    }
+
+    fn url(&self, call: &Call) -> Url {
+        let mut url = match call.api {
+            Api::Site => self.creds.site_base.clone(),
+            Api::Admin => self.creds.admin_base.clone(),
+        };
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty();
+            segs.extend(call.segments.iter());
+        }
+        url
+    }
+
+    /// Remembers directory ids seen in user listings.
+    pub(crate) fn learn_directories<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        let mut dirs = self
+            .user_directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if !dirs.contains(id) {
+                dirs.insert(id.to_string());
+            }
+        }
+    }
+
+    /// The org's only directory, when user listings showed exactly one.
+    pub(crate) fn single_directory(&self) -> Option<String> {
+        let dirs = self
+            .user_directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match dirs.len() {
+            1 => dirs.iter().next().cloned(),
+            _ => None,
+        }
+    }
+
+    /// Replaces every configured secret in `text` by `***`.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let secrets = [
+            self.creds.site.as_ref().map(|s| s.token.expose()),
+            self.creds.admin.as_ref().map(|a| a.key.expose()),
+        ];
+        for s in secrets.into_iter().flatten().filter(|s| s.len() >= 4) {
+            out = out.replace(s, "***");
+        }
+        out
+    }
+
+    /// Sends `call`, retrying transient failures, and returns the body of a 2xx response.
+    pub(crate) async fn call(&self, call: &Call) -> Result<Reply, ApiError> {
+        let started = Instant::now();
+        let retry = &self.config.retry;
+        let mut retries = 0u32;
+        loop {
+            let result = self.attempt(call).await;
+            let err = match result {
+                Ok(body) => return Ok(Reply { body }),
+                Err(err) => err,
+            };
+            let give_up = |err: ApiError, retries: u32| {
+                if retries == 0 {
+                    err
+                } else {
+                    ApiError::GaveUp {
+                        retries,
+                        elapsed: started.elapsed(),
+                        last: Box::new(err),
+                    }
+                }
+            };
+            if !err.is_transient() || retries >= retry.max_retries {
+                return Err(give_up(err, retries));
+            }
+            let wait = {
+                let mut rng = rand::thread_rng();
+                match err.retry_after() {
+                    Some(ra) if ra > retry.max_retry_after => return Err(give_up(err, retries)),
+                    Some(ra) => retry.after_retry_after(ra, &mut rng),
+                    None => retry.backoff(retries, &mut rng),
+                }
+            };
+            if matches!(err, ApiError::RateLimited { .. }) {
+                self.pacer.observe(
+                    call.endpoint,
+                    Instant::now(),
+                    Some(wait),
+                    &RateLimitInfo::default(),
+                );
+            } else if retry.delays {
+                tokio::time::sleep(wait).await;
+            }
+            retries += 1;
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.
+    async fn attempt(&self, call: &Call) -> Result<Vec<u8>, ApiError> {
+        let mut builder = self.http.request(call.method.clone(), self.url(call));
+        if !call.query.is_empty() {
+            builder = builder.query(&call.query);
+        }
+        builder = match call.api {
+            Api::Site => {
+                let site = self
+                    .creds
+                    .site
+                    .as_ref()
+                    .ok_or(ApiError::MissingCredential {
+                        operation: call.endpoint,
+                        needs: "ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN",
+                    })?;
+                builder.basic_auth(&site.email, Some(site.token.expose()))
+            }
+            Api::Admin => {
+                let admin = self
+                    .creds
+                    .admin
+                    .as_ref()
+                    .ok_or(ApiError::MissingCredential {
+                        operation: call.endpoint,
+                        needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
+                    })?;
+                builder.bearer_auth(admin.key.expose())
+            }
+        };
+        builder = builder.header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = &call.body {
+            builder = builder.json(body);
+        }
+
+        let permit = self.paced_permit(call.endpoint).await?;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = builder.send().await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Err(ApiError::transport(call.endpoint, e.without_url())),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+        drop(permit);
+
+        let info = RateLimitInfo::from_headers(&headers, chrono::Utc::now());
+        if status.as_u16() == 429 {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.pacer
+                .observe(call.endpoint, Instant::now(), None, &info);
+        }
+        if status.is_success() {
+            return Ok(body.to_vec());
+        }
+        Err(self.error_from_response(call, status.as_u16(), info.retry_after, &body))
+    }
+
+    /// A concurrency permit, taken when the endpoint's pacing lets the request start. The slot
+    /// is reserved only once a permit is held, so requests queued behind the semaphore follow
+    /// what the responses before them taught the pacer; no permit is held while sleeping, so a
+    /// slowed endpoint does not hold up the others.
+    async fn paced_permit(
+        &self,
+        endpoint: &'static str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        let acquire = || async {
+            self.permits
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Transport {
+                    endpoint: endpoint.into(),
+                    kind: TransportKind::Other,
+                    message: "the client is shutting down".into(),
+                    source: None,
+                })
+        };
+        loop {
+            let permit = acquire().await?;
+            if !self.config.retry.delays {
+                return Ok(permit);
+            }
+            let now = Instant::now();
+            if let Some(until) = self.pacer.blocked_until(endpoint, now) {
+                drop(permit);
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            let start = self.pacer.reserve(endpoint, now);
+            if start <= now {
+                return Ok(permit);
+            }
+            drop(permit);
+            tokio::time::sleep_until(start.into()).await;
+            let permit = acquire().await?;
+            if self.pacer.blocked_until(endpoint, Instant::now()).is_none() {
+                return Ok(permit);
+            }
+        }
+    }
+
+    /// Maps an error response to an [`ApiError`].
+    fn error_from_response(
+        &self,
+        call: &Call,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> ApiError {
+        let endpoint = call.endpoint.to_string();
+        let (code, message) = error_body(body);
+        let message = self.redact(&message);
+        match status {
+            401 => ApiError::Unauthorized {
+                api: call.api,
+                endpoint,
+            },
+            403 => ApiError::Forbidden {
+                api: call.api,
+                endpoint,
+                message,
+            },
+            404 => ApiError::NotFound { endpoint, message },
+            429 => ApiError::RateLimited {
+                endpoint,
+                retry_after,
+            },
+            _ => ApiError::Status {
+                endpoint,
+                status,
+                code,
+                message,
+                retry_after,
+            },
+        }
+    }
+
+    /// Sends `call` and decodes the JSON body.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, ApiError> {
+        let reply = self.call(call).await?;
+        decode(call.endpoint, &reply.body)
+    }
+}
+
+/// Decodes a JSON body, naming the endpoint on failure.
+pub(crate) fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Decode {
+        endpoint: endpoint.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The error code and message of an Atlassian error body: Jira's
+/// `{"errorMessages": [..], "errors": {..}}`, the admin API's
+/// `{"errors": [{"code", "title", "detail"}]}`, or `{"message"}` / `{"code", "message"}`.
+pub(crate) fn error_body(body: &[u8]) -> (Option<String>, String) {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase", default)]
+    struct Body {
+        error_messages: Vec<String>,
+        errors: serde_json::Value,
+        message: Option<String>,
+        code: Option<serde_json::Value>,
+        title: Option<String>,
+        detail: Option<String>,
+    }
+    let text = String::from_utf8_lossy(body);
+    let Ok(parsed) = serde_json::from_slice::<Body>(body) else {
+        let snippet: String = text.trim().chars().take(200).collect();
+        return (
+            None,
+            if snippet.is_empty() {
+                "(no body)".into()
+            } else {
+                snippet
+            },
+        );
+    };
+    let mut parts: Vec<String> = parsed.error_messages;
+    let mut code = parsed.code.map(|c| match c {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    });
+    match &parsed.errors {
+        serde_json::Value::Object(fields) => {
+            for (k, v) in fields {
+                parts.push(format!(
+                    "{k}: {}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                ));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                let field = |k: &str| item.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                if code.is_none() {
+                    code = field("code");
+                }
+                let words: Vec<String> = [field("title"), field("detail")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !words.is_empty() {
+                    parts.push(words.join(": "));
+                }
+            }
+        }
+        _ => {}
+    }
+    parts.extend(parsed.message);
+    parts.extend([parsed.title, parsed.detail].into_iter().flatten());
+    if parts.is_empty() {
+        let snippet: String = text.trim().chars().take(200).collect();
+        parts.push(if snippet.is_empty() {
+            "(no body)".into()
+        } else {
+            snippet
+        });
+    }
+    (code, parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_error_body_shape() {
+        let (code, msg) = error_body(br#"{"errorMessages":["Group not found"],"errors":{}}"#);
+        assert_eq!((code, msg.as_str()), (None, "Group not found"));
+        let (code, msg) = error_body(
+            br#"{"errors":[{"id":"1","status":"409","code":"ADMIN-UAM-409-3","title":"Product License Limit Exceeded","detail":"jira-software is full"}]}"#,
+        );
+        assert_eq!(code.as_deref(), Some("ADMIN-UAM-409-3"));
+        assert_eq!(msg, "Product License Limit Exceeded: jira-software is full");
+        let (_, msg) = error_body(br#"{"errorMessages":[],"errors":{"accountId":"is required"}}"#);
+        assert_eq!(msg, "accountId: is required");
+        let (code, msg) = error_body(br#"{"code":401,"message":"Unauthorized"}"#);
+        assert_eq!(
+            (code.as_deref(), msg.as_str()),
+            (Some("401"), "Unauthorized")
+        );
+        assert_eq!(error_body(b"").1, "(no body)");
+        assert_eq!(
+            error_body(b"<html>Bad gateway</html>").1,
+            "<html>Bad gateway</html>"
+        );
+    }
+}

@@ -1,0 +1,899 @@
+//! Reading live state with the fewest requests.
+//!
+//! - **Admin path** (org id and admin key): the paged admin v2 user search with
+//!   `expand: [productAccess, groups]` gives users, their group memberships and per-product last
+//!   activity in one listing; one group search names the managed groups (ids, synced flag,
+//!   directory); the events stream gives recent events. The three run concurrently.
+//! - **Site path** (email and token only): the Jira user listing (1000 a page), one `group/bulk`
+//!   request per 50 managed group names, and `group/member` per group, 50 a page, with every
+//!   page after the first fetched concurrently once `total` is known. No activity data.
+//!
+//! Only the groups the caller names are returned ([`ReadRequest::groups`]), whichever path is
+//! used, so that plans do not depend on the path.
+
+use super::client::{Call, Client, RequestStats};
+use super::error::{Api, ApiError};
+use super::wire::{AdminEvent, AdminGroup, AdminPage, AdminUser, JiraGroup, JiraPage, JiraUser};
+use crate::live::{
+    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+};
+use crate::policy::{Matcher, Policy};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::try_join_all;
+use reqwest::Method;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+
+/// Jira's `users/search` page size ("limited to 1000").
+pub const JIRA_USERS_PAGE: u64 = 1000;
+/// Jira's `group/member` page size (at most 50).
+pub const JIRA_MEMBERS_PAGE: u64 = 50;
+/// Jira's `group/bulk` page size, and so the most group names asked for in one request.
+pub const JIRA_GROUPS_PAGE: usize = 50;
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRequest {
+    /// The site, like `acme.atlassian.net` (copied into the state).
+    pub site: String,
+    /// Group names whose ids and members to read.
+    pub groups: Vec<String>,
+    /// Policy product keys: admin `productAccess` keys are mapped onto them.
+    pub products: Vec<String>,
+    /// Read org events from this time to `now` (admin path only); `None` reads no events.
+    pub events_since: Option<DateTime<Utc>>,
+    /// The time the state is taken at (`taken_at`, end of the events window).
+    pub now: DateTime<Utc>,
+}
+
+impl ReadRequest {
+    /// What `policy` needs: every product's groups, `eligible_groups`, `keep`/`ignore` groups
+    /// and explicit admin groups; events of the last `event_days` days.
+    pub fn for_policy(policy: &Policy, now: DateTime<Utc>, event_days: Option<u32>) -> Self {
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        for p in &policy.products {
+            groups.extend(p.groups.iter().cloned());
+        }
+        groups.extend(policy.eligible_groups.iter().cloned());
+        for sel in policy.keep.iter().chain(&policy.ignore) {
+            if let Matcher::Group(g) = &sel.matcher {
+                groups.insert(g.clone());
+            }
+        }
+        if let Some(admin) = &policy.safety.admin_groups {
+            groups.extend(admin.iter().cloned());
+        }
+        Self {
+            site: policy.site.clone(),
+            groups: groups.into_iter().collect(),
+            products: policy.products.iter().map(|p| p.key.clone()).collect(),
+            events_since: event_days.map(|d| now - chrono::TimeDelta::days(i64::from(d))),
+            now,
+        }
+    }
+}
+
+/// Which API the state was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPath {
+    /// Admin v2 directory listing (with activity and events).
+    Admin,
+    /// Jira site API (no activity data).
+    Site,
+}
+
+/// The result of [`Client::read_live`].
+#[derive(Debug, Clone)]
+pub struct LiveRead {
+    /// The state read.
+    pub state: LiveState,
+    /// Which API it came from.
+    pub path: ReadPath,
+    /// Requested group names that do not exist.
+    pub missing_groups: Vec<String>,
+    /// Requests this read made (retries included), for comparison with the minimum.
+    pub stats: RequestStats,
+}
+
+impl Client {
+    /// Reads users, the requested groups with members, activity and events. Uses the admin path
+    /// when admin credentials are configured, else the site path.
+    pub async fn read_live(&self, request: &ReadRequest) -> Result<LiveRead, ApiError> {
+        let before = self.stats();
+        let (mut state, path, missing_groups) = if self.has_admin() {
+            let (s, m) = self.read_admin(request).await?;
+            (s, ReadPath::Admin, m)
+        } else {
+            let (s, m) = self.read_site(request).await?;
+            (s, ReadPath::Site, m)
+        };
+        state.users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        state.groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(LiveRead {
+            state,
+            path,
+            missing_groups,
+            stats: self.stats() - before,
+        })
+    }
+
+    fn org_id(&self) -> Result<&str, ApiError> {
+        self.creds
+            .admin
+            .as_ref()
+            .map(|a| a.org_id.as_str())
+            .ok_or(ApiError::MissingCredential {
+                operation: "the admin API",
+                needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
+            })
+    }
+
+    // ---------------------------------------------------------------- admin path
+
+    async fn read_admin(&self, req: &ReadRequest) -> Result<(LiveState, Vec<String>), ApiError> {
+        let org = self.org_id()?.to_string();
+        let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
+        let groups = self.lookup_groups_by_name(&org, &req.groups);
+        let events = async {
+            match req.events_since {
+                Some(since) => self.admin_events(&org, since, req.now).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (users, groups, events) = tokio::try_join!(users, groups, events)?;
+        // Without a group listing, the groups come from the users' `groups` expansion (groups
+        // without members are then unknown, and nothing says whether a group is synced).
+        let groups = match groups {
+            Some(g) => g,
+            None => groups_from_expansion(&users, &req.groups),
+        };
+
+        let wanted: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        let mut members: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for u in &users {
+            for g in &u.groups {
+                if wanted.contains(g.id.as_str()) {
+                    members
+                        .entry(g.id.as_str())
+                        .or_default()
+                        .insert(u.account_id.clone());
+                }
+            }
+        }
+        let live_groups = groups
+            .iter()
+            .map(|g| Group {
+                id: g.id.clone(),
+                name: g.name.clone(),
+                members: members
+                    .remove(g.id.as_str())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+                synced: g.synced,
+            })
+            .collect();
+        let missing = missing_names(&req.groups, groups.iter().map(|g| g.name.as_str()));
+        let state = LiveState {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            site: req.site.clone(),
+            org_id: Some(org),
+            taken_at: req.now,
+            users: users.iter().map(|u| admin_user(u, &req.products)).collect(),
+            groups: live_groups,
+            events,
+            licenses: BTreeMap::new(),
+        };
+        Ok((state, missing))
+    }
+
+    /// Ids, names and synced flags of the groups with these names, for the admin path: Jira
+    /// `group/bulk` when site credentials are configured (one request per 50 names), else the
+    /// admin v2 group search. `None` when neither is available (the admin group search is not
+    /// served everywhere; the sandbox lacks it).
+    async fn lookup_groups_by_name(
+        &self,
+        org: &str,
+        names: &[String],
+    ) -> Result<Option<Vec<GroupInfo>>, ApiError> {
+        if names.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        if self.has_site() {
+            let found = self.jira_groups_by_name(names).await?;
+            return Ok(Some(
+                found
+                    .into_iter()
+                    .map(|(id, name)| GroupInfo {
+                        id,
+                        name,
+                        synced: false,
+                    })
+                    .collect(),
+            ));
+        }
+        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let Some(groups) = self
+            .admin_group_search(org, json!({ "groupNames": names }))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            groups
+                .into_iter()
+                .filter(|g| wanted.contains(&g.name.to_lowercase()))
+                .map(|g| GroupInfo {
+                    synced: g.synced(),
+                    id: g.id,
+                    name: g.name,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Every page of the admin v2 user search with `filter` merged into the body. Users listed
+    /// twice (once per directory) are merged.
+    pub(crate) async fn admin_users(
+        &self,
+        org: &str,
+        filter: serde_json::Value,
+        expand: &[&str],
+    ) -> Result<Vec<AdminUser>, ApiError> {
+        let mut out: Vec<AdminUser> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut body = json!({
+                "limit": self.config.admin_page_size,
+                "expand": expand,
+            });
+            if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
+                b.extend(f.clone());
+                if let Some(c) = &cursor {
+                    b.insert("cursor".into(), json!(c));
+                }
+            }
+            let call = Call::new(
+                Api::Admin,
+                Method::POST,
+                "POST /admin/v2/orgs/{orgId}/directories/-/users/search",
+                &[
+                    "admin",
+                    "v2",
+                    "orgs",
+                    org,
+                    "directories",
+                    "-",
+                    "users",
+                    "search",
+                ],
+            )
+            .json(body);
+            let page: AdminPage<AdminUser> = self.get_json(&call).await?;
+            let next = page.next_cursor();
+            let empty = page.data.is_empty();
+            self.learn_directories(page.data.iter().filter_map(AdminUser::directory_id));
+            for u in page.data {
+                match index.get(&u.account_id) {
+                    Some(&i) => merge_admin_user(&mut out[i], u),
+                    None => {
+                        index.insert(u.account_id.clone(), out.len());
+                        out.push(u);
+                    }
+                }
+            }
+            match next {
+                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every page of the admin v2 group search; remembers each group's directory. `None` when
+    /// the endpoint is not served (a 404 on the first page); the client then stops asking.
+    pub(crate) async fn admin_group_search(
+        &self,
+        org: &str,
+        filter: serde_json::Value,
+    ) -> Result<Option<Vec<AdminGroup>>, ApiError> {
+        if self.group_search_unsupported.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut out: Vec<AdminGroup> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut body = json!({ "limit": 100 });
+            if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
+                b.extend(f.clone());
+                if let Some(c) = &cursor {
+                    b.insert("cursor".into(), json!(c));
+                }
+            }
+            let call = Call::new(
+                Api::Admin,
+                Method::POST,
+                "POST /admin/v2/orgs/{orgId}/directories/-/groups/search",
+                &[
+                    "admin",
+                    "v2",
+                    "orgs",
+                    org,
+                    "directories",
+                    "-",
+                    "groups",
+                    "search",
+                ],
+            )
+            .json(body);
+            let page: AdminPage<AdminGroup> = match self.get_json(&call).await {
+                Ok(p) => p,
+                Err(e) if cursor.is_none() && matches!(e.root(), ApiError::NotFound { .. }) => {
+                    self.group_search_unsupported.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let next = page.next_cursor();
+            let empty = page.data.is_empty();
+            {
+                let mut dirs = self.directories.lock().unwrap_or_else(|e| e.into_inner());
+                for g in &page.data {
+                    if let Some(d) = &g.directory_id {
+                        dirs.insert(g.id.clone(), d.clone());
+                    }
+                }
+            }
+            out.extend(page.data.into_iter().filter(|g| seen.insert(g.id.clone())));
+            match next {
+                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Org events in `[since, now]`, oldest first, as the planner understands them.
+    async fn admin_events(
+        &self,
+        org: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut call = Call::new(
+                Api::Admin,
+                Method::GET,
+                "GET /admin/v1/orgs/{orgId}/events-stream",
+                &["admin", "v1", "orgs", org, "events-stream"],
+            );
+            call = match &cursor {
+                Some(c) => call.query("cursor", c),
+                None => call
+                    .query("from", since.timestamp_millis())
+                    .query("to", now.timestamp_millis())
+                    .query("limit", self.config.events_page_size)
+                    .query("sortOrder", "asc"),
+            };
+            let page: AdminPage<AdminEvent> = self.get_json(&call).await?;
+            let next = page.next_cursor();
+            let empty = page.data.is_empty();
+            out.extend(page.data.iter().filter_map(admin_event));
+            match next {
+                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|e: &Event| e.time);
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- site path
+
+    async fn read_site(&self, req: &ReadRequest) -> Result<(LiveState, Vec<String>), ApiError> {
+        let users = self.jira_users();
+        let groups = async {
+            let groups = self.jira_groups_by_name(&req.groups).await?;
+            let members =
+                try_join_all(groups.iter().map(|(id, _)| self.jira_group_members(id))).await?;
+            Ok::<_, ApiError>((groups, members))
+        };
+        let (users, (groups, members)) = tokio::try_join!(users, groups)?;
+
+        // Members the user listing missed (it can lag) are still users of the state.
+        let mut all: BTreeMap<String, User> = users
+            .iter()
+            .map(|u| (u.account_id.clone(), jira_user(u)))
+            .collect();
+        for page in &members {
+            for u in page {
+                all.entry(u.account_id.clone())
+                    .or_insert_with(|| jira_user(u));
+            }
+        }
+        let missing = missing_names(&req.groups, groups.iter().map(|(_, n)| n.as_str()));
+        let live_groups = groups
+            .into_iter()
+            .zip(members)
+            .map(|((id, name), members)| Group {
+                id,
+                name,
+                members: sorted_ids(members.iter().map(|u| u.account_id.clone())),
+                synced: false,
+            })
+            .collect();
+        let state = LiveState {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            site: req.site.clone(),
+            org_id: None,
+            taken_at: req.now,
+            users: all.into_values().collect(),
+            groups: live_groups,
+            events: Vec::new(),
+            licenses: BTreeMap::new(),
+        };
+        Ok((state, missing))
+    }
+
+    /// Every account from `GET /rest/api/3/users/search`, 1000 a page, until a short page.
+    async fn jira_users(&self) -> Result<Vec<JiraUser>, ApiError> {
+        let mut out: Vec<JiraUser> = Vec::new();
+        let mut start = 0u64;
+        loop {
+            let call = Call::new(
+                Api::Site,
+                Method::GET,
+                "GET /rest/api/3/users/search",
+                &["rest", "api", "3", "users", "search"],
+            )
+            .query("startAt", start)
+            .query("maxResults", JIRA_USERS_PAGE);
+            let page: Vec<JiraUser> = self.get_json(&call).await?;
+            let n = page.len() as u64;
+            out.extend(page);
+            if n < JIRA_USERS_PAGE {
+                break;
+            }
+            start += n;
+        }
+        let mut seen = BTreeSet::new();
+        out.retain(|u| seen.insert(u.account_id.clone()));
+        Ok(out)
+    }
+
+    /// `(id, name)` of the groups with these names, from `GET /rest/api/3/group/bulk` with
+    /// repeated `groupName` parameters (50 names a request, requests concurrent).
+    async fn jira_groups_by_name(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let chunks = names.chunks(JIRA_GROUPS_PAGE).map(|chunk| async move {
+            let mut out = Vec::new();
+            let mut start = 0u64;
+            loop {
+                let mut call = Call::new(
+                    Api::Site,
+                    Method::GET,
+                    "GET /rest/api/3/group/bulk",
+                    &["rest", "api", "3", "group", "bulk"],
+                )
+                .query("startAt", start)
+                .query("maxResults", JIRA_GROUPS_PAGE);
+                for n in chunk {
+                    call = call.query("groupName", n);
+                }
+                let page: JiraPage<JiraGroup> = self.get_json(&call).await?;
+                let n = page.values.len() as u64;
+                out.extend(page.values);
+                if page.is_last != Some(false) || n == 0 {
+                    break;
+                }
+                start += n;
+            }
+            Ok::<_, ApiError>(out)
+        });
+        let found = try_join_all(chunks).await?;
+        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let mut seen = BTreeSet::new();
+        Ok(found
+            .into_iter()
+            .flatten()
+            .filter(|g| wanted.contains(&g.name.to_lowercase()))
+            .filter_map(|g| g.group_id.map(|id| (id, g.name)))
+            .filter(|(id, _)| seen.insert(id.clone()))
+            .collect())
+    }
+
+    /// Every member (inactive included) of one group from `GET /rest/api/3/group/member`. The
+    /// first page gives `total`; the remaining pages are fetched concurrently.
+    pub(crate) async fn jira_group_members(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<JiraUser>, ApiError> {
+        let page_at = |start: u64, size: u64| {
+            let call = Call::new(
+                Api::Site,
+                Method::GET,
+                "GET /rest/api/3/group/member",
+                &["rest", "api", "3", "group", "member"],
+            )
+            .query("groupId", group_id)
+            .query("includeInactiveUsers", "true")
+            .query("startAt", start)
+            .query("maxResults", size);
+            async move { self.get_json::<JiraPage<JiraUser>>(&call).await }
+        };
+        let first = page_at(0, JIRA_MEMBERS_PAGE).await?;
+        // The server may cap the page below what was asked: use the size it reports.
+        let size = first
+            .max_results
+            .filter(|&m| m > 0)
+            .unwrap_or(JIRA_MEMBERS_PAGE)
+            .min(JIRA_MEMBERS_PAGE);
+        let mut members = Vec::new();
+        let mut next = first.values.len() as u64;
+        let mut last = is_last_page(&first, size);
+        members.extend(first.values);
+        if !last {
+            if let Some(total) = first.total {
+                let starts: Vec<u64> = (next..total).step_by(size as usize).collect();
+                let pages = try_join_all(starts.iter().map(|&s| page_at(s, size))).await?;
+                if let (Some(&s), Some(p)) = (starts.last(), pages.last()) {
+                    next = s + p.values.len() as u64;
+                    last = is_last_page(p, size);
+                } else {
+                    last = true;
+                }
+                for p in pages {
+                    members.extend(p.values);
+                }
+            }
+        }
+        // Without `total`, or when the group grew while we read it: continue page by page.
+        while !last {
+            let p = page_at(next, size).await?;
+            next += p.values.len() as u64;
+            last = is_last_page(&p, size) || p.values.is_empty();
+            members.extend(p.values);
+        }
+        let mut seen = BTreeSet::new();
+        members.retain(|u| seen.insert(u.account_id.clone()));
+        Ok(members)
+    }
+}
+
+/// A group as the admin path knows it.
+#[derive(Debug, Clone)]
+struct GroupInfo {
+    id: String,
+    name: String,
+    synced: bool,
+}
+
+/// The requested groups as named in the users' `groups` expansion.
+fn groups_from_expansion(users: &[AdminUser], names: &[String]) -> Vec<GroupInfo> {
+    let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    let mut seen = BTreeSet::new();
+    users
+        .iter()
+        .flat_map(|u| &u.groups)
+        .filter_map(|g| g.name.as_ref().map(|n| (g, n)))
+        .filter(|(_, n)| wanted.contains(&n.to_lowercase()))
+        .filter(|(g, _)| seen.insert(g.id.clone()))
+        .map(|(g, n)| GroupInfo {
+            id: g.id.clone(),
+            name: n.clone(),
+            synced: false,
+        })
+        .collect()
+}
+
+fn is_last_page<T>(page: &JiraPage<T>, size: u64) -> bool {
+    match page.is_last {
+        Some(last) => last,
+        None => match (page.total, page.start_at) {
+            (Some(total), Some(start)) => start + page.values.len() as u64 >= total,
+            _ => (page.values.len() as u64) < size,
+        },
+    }
+}
+
+fn sorted_ids(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let set: BTreeSet<String> = ids.into_iter().collect();
+    set.into_iter().collect()
+}
+
+fn missing_names<'a>(wanted: &[String], found: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let found: BTreeSet<String> = found.map(str::to_lowercase).collect();
+    wanted
+        .iter()
+        .filter(|n| !found.contains(&n.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
+fn merge_admin_user(into: &mut AdminUser, other: AdminUser) {
+    for g in other.groups {
+        if !into.groups.iter().any(|h| h.id == g.id) {
+            into.groups.push(g);
+        }
+    }
+    into.product_access.extend(other.product_access);
+    if into.email.is_none() {
+        into.email = other.email;
+    }
+}
+
+/// `atlassian`, `app`, `customer`; anything else (`unknown`) counts as a person.
+pub fn account_type(raw: Option<&str>) -> AccountType {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        Some("app") => AccountType::App,
+        Some("customer") => AccountType::Customer,
+        _ => AccountType::Atlassian,
+    }
+}
+
+/// The admin user's status: closed account, deactivated, suspended (in this org), else active.
+pub fn admin_status(u: &AdminUser) -> AccountStatus {
+    let lower = |s: &Option<String>| s.as_deref().map(str::to_ascii_lowercase);
+    let account = lower(&u.account_status);
+    let status = lower(&u.status);
+    let membership = lower(&u.membership_status);
+    if account.as_deref() == Some("closed") || status.as_deref() == Some("for_deletion") {
+        AccountStatus::Closed
+    } else if account.as_deref() == Some("inactive") || status.as_deref() == Some("deactivated") {
+        AccountStatus::Deactivated
+    } else if status.as_deref() == Some("suspended") || membership.as_deref() == Some("suspended") {
+        AccountStatus::Suspended
+    } else {
+        AccountStatus::Active
+    }
+}
+
+fn admin_user(u: &AdminUser, products: &[String]) -> User {
+    let mut last_active: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for pa in &u.product_access {
+        let Some(at) = pa
+            .last_active_timestamp
+            .as_deref()
+            .or(pa.last_active_timestamp_snake.as_deref())
+            .and_then(parse_time)
+        else {
+            continue;
+        };
+        for key in product_keys(&pa.key, products) {
+            let slot = last_active.entry(key).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+    }
+    User {
+        account_id: u.account_id.clone(),
+        email: u.email.clone().filter(|e| !e.is_empty()),
+        name: u.name.clone().unwrap_or_default(),
+        account_type: account_type(u.account_type.as_deref()),
+        status: admin_status(u),
+        added_to_org: u.added_to_org.as_deref().and_then(parse_time),
+        last_active,
+    }
+}
+
+fn jira_user(u: &JiraUser) -> User {
+    User {
+        account_id: u.account_id.clone(),
+        email: u.email_address.clone().filter(|e| !e.is_empty()),
+        name: u.display_name.clone().unwrap_or_default(),
+        account_type: account_type(u.account_type.as_deref()),
+        // Jira only says active or not; an inactive account cannot log in.
+        status: if u.active == Some(false) {
+            AccountStatus::Deactivated
+        } else {
+            AccountStatus::Active
+        },
+        added_to_org: None,
+        last_active: BTreeMap::new(),
+    }
+}
+
+/// The policy product keys an admin `productAccess` key stands for: the same key; the same key
+/// without dashes (`jira-service-desk` = `jira-servicedesk`); for the bare `jira`, every `jira-*`
+/// product; otherwise the raw key itself.
+pub fn product_keys(raw: &str, products: &[String]) -> Vec<String> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
+    let raw_n = norm(raw);
+    let same: Vec<String> = products
+        .iter()
+        .filter(|p| norm(p) == raw_n)
+        .cloned()
+        .collect();
+    if !same.is_empty() {
+        return same;
+    }
+    if raw_n == "jira" {
+        let jira: Vec<String> = products
+            .iter()
+            .filter(|p| p.to_ascii_lowercase().starts_with("jira-"))
+            .cloned()
+            .collect();
+        if !jira.is_empty() {
+            return jira;
+        }
+    }
+    vec![raw.to_string()]
+}
+
+/// An RFC 3339 timestamp or a `YYYY-MM-DD` date (midnight UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Maps an admin event onto the planner's events; `None` for actions it does not use.
+pub fn admin_event(e: &AdminEvent) -> Option<Event> {
+    let a = &e.attributes;
+    let action = event_action(&a.action)?;
+    let time = parse_time(&a.time)?;
+    let objects = || a.context.iter().chain(&a.container);
+    let of_type = |needle: &str| {
+        objects()
+            .find(|o| {
+                o.kind
+                    .as_deref()
+                    .is_some_and(|k| k.to_ascii_lowercase().contains(needle))
+            })
+            .and_then(|o| o.id.clone())
+    };
+    let account_id = match action {
+        // The actor of a login or an access request is the user.
+        EventAction::UserLoggedIn | EventAction::AccessRequested => {
+            of_type("user").or_else(|| a.actor.as_ref().and_then(|x| x.id.clone()))
+        }
+        // The actor of a group change is an admin; the user is in the context.
+        EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup => of_type("user"),
+    }?;
+    let product = (action == EventAction::AccessRequested)
+        .then(|| {
+            objects()
+                .find(|o| {
+                    o.kind
+                        .as_deref()
+                        .is_some_and(|k| k.to_ascii_lowercase().contains("product"))
+                })
+                .and_then(|o| {
+                    o.attributes
+                        .as_ref()
+                        .and_then(|at| {
+                            at.get("key")
+                                .or_else(|| at.get("productKey"))
+                                .and_then(|k| k.as_str())
+                                .map(str::to_string)
+                        })
+                        .or_else(|| o.id.clone())
+                })
+        })
+        .flatten();
+    let group_id = matches!(
+        action,
+        EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup
+    )
+    .then(|| of_type("group"))
+    .flatten();
+    Some(Event {
+        time,
+        action,
+        account_id,
+        product,
+        group_id,
+    })
+}
+
+/// The planner's event action for an org audit-log action key.
+pub fn event_action(raw: &str) -> Option<EventAction> {
+    let k = raw.to_ascii_lowercase();
+    if k.contains("logged_in") || k == "user_login" || k == "login" {
+        Some(EventAction::UserLoggedIn)
+    } else if k.contains("access_request") || k.contains("requested_access") {
+        Some(EventAction::AccessRequested)
+    } else if k.contains("added_to_group") || k == "group_member_added" {
+        Some(EventAction::UserAddedToGroup)
+    } else if k.contains("removed_from_group") || k == "group_member_removed" {
+        Some(EventAction::UserRemovedFromGroup)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(raw: &str, products: &[&str]) -> Vec<String> {
+        let products: Vec<String> = products.iter().map(|s| s.to_string()).collect();
+        product_keys(raw, &products)
+    }
+
+    #[test]
+    fn product_access_keys_map_onto_policy_keys() {
+        assert_eq!(
+            keys("jira-software", &["jira-software", "confluence"]),
+            ["jira-software"]
+        );
+        assert_eq!(
+            keys("jira-service-desk", &["jira-servicedesk"]),
+            ["jira-servicedesk"]
+        );
+        assert_eq!(
+            keys("jira", &["confluence", "jira-software", "jira-servicedesk"]),
+            ["jira-software", "jira-servicedesk"]
+        );
+        assert_eq!(keys("trello", &["confluence"]), ["trello"]);
+    }
+
+    #[test]
+    fn statuses() {
+        let u = |account: &str, status: &str, membership: &str| -> AdminUser {
+            serde_json::from_value(json!({"accountId": "a", "accountStatus": account, "status": status, "membershipStatus": membership})).unwrap()
+        };
+        assert_eq!(
+            admin_status(&u("active", "active", "active")),
+            AccountStatus::Active
+        );
+        assert_eq!(
+            admin_status(&u("closed", "active", "active")),
+            AccountStatus::Closed
+        );
+        assert_eq!(
+            admin_status(&u("inactive", "active", "active")),
+            AccountStatus::Deactivated
+        );
+        assert_eq!(
+            admin_status(&u("active", "suspended", "active")),
+            AccountStatus::Suspended
+        );
+        assert_eq!(
+            admin_status(&u("active", "active", "suspended")),
+            AccountStatus::Suspended
+        );
+    }
+
+    #[test]
+    fn events_map_user_group_and_product() {
+        let e: AdminEvent = serde_json::from_value(json!({
+            "id": "1",
+            "attributes": {
+                "time": "2026-11-24T10:00:00Z",
+                "action": "user_added_to_group",
+                "actor": {"id": "admin"},
+                "context": [{"id": "u1", "type": "users"}, {"id": "g1", "type": "groups"}]
+            }
+        }))
+        .unwrap();
+        let ev = admin_event(&e).unwrap();
+        assert_eq!(
+            (ev.action, ev.account_id.as_str(), ev.group_id.as_deref()),
+            (EventAction::UserAddedToGroup, "u1", Some("g1"))
+        );
+        let e: AdminEvent = serde_json::from_value(json!({
+            "attributes": {"time": "2026-11-24T10:00:00Z", "action": "user_logged_in", "actor": {"id": "u2"}}
+        }))
+        .unwrap();
+        let ev = admin_event(&e).unwrap();
+        assert_eq!(
+            (ev.action, ev.account_id.as_str()),
+            (EventAction::UserLoggedIn, "u2")
+        );
+        assert_eq!(event_action("group_created"), None);
+        assert_eq!(parse_time("2024-02-01"), parse_time("2024-02-01T00:00:00Z"));
+    }
+}

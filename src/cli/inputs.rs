@@ -1,0 +1,124 @@
+//! Loading the planner's inputs from files: the policy folder, a snapshot and the audit log
+//! (the ledger). Diagnostics go to stderr; a bad input is exit 1 before any network access.
+
+use super::{Exit, PolicyArgs, Status};
+use crate::gitinfo::RevisionTree;
+use crate::ledger::Ledger;
+use crate::live::LiveState;
+use crate::policy::source::{DirFiles, PolicyFiles};
+use crate::policy::{self, Diagnostic, Policy, Severity};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A loaded policy and where it came from.
+pub struct PolicySource {
+    /// The validated policy.
+    pub policy: Policy,
+    /// The policy folder (for the audit log path).
+    pub dir: PathBuf,
+    /// The git commit the policy was read at, if known.
+    pub commit: Option<String>,
+    /// Whether the folder had uncommitted changes (never for `--ref`).
+    pub dirty: bool,
+    /// What was read, for messages: the folder or `git:REV`.
+    pub label: String,
+    /// The policy files read (main file first).
+    pub read: Vec<String>,
+    /// The source, to read those files again (for diffs).
+    pub files: Box<dyn PolicyFiles>,
+}
+
+/// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
+/// become exit 1.
+pub fn load_policy_source(args: &PolicyArgs, err: &mut dyn Write) -> anyhow::Result<PolicySource> {
+    load_policy_at(&args.policy, args.git_ref.as_deref(), err)
+}
+
+/// Loads the policy in `dir` as it is, or as it was at revision `rev`.
+pub fn load_policy_at(
+    dir: &Path,
+    rev: Option<&str>,
+    err: &mut dyn Write,
+) -> anyhow::Result<PolicySource> {
+    let (files, commit, dirty, label): (Box<dyn PolicyFiles>, _, _, _) = match rev {
+        Some(rev) => {
+            let tree = RevisionTree::open(dir, rev)
+                .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+            let commit = Some(tree.commit.clone());
+            (
+                Box::new(tree),
+                commit,
+                false,
+                format!("{} at {rev}", dir.display()),
+            )
+        }
+        None => {
+            let info = crate::gitinfo::policy_commit(dir);
+            let dirty = info.as_ref().is_some_and(|i| i.dirty);
+            let commit = info.map(|i| i.commit);
+            (
+                Box::new(DirFiles::new(dir)),
+                commit,
+                dirty,
+                dir.display().to_string(),
+            )
+        }
+    };
+    match policy::load(files.as_ref()) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.warnings, err)?;
+            Ok(PolicySource {
+                policy: loaded.policy,
+                dir: dir.to_path_buf(),
+                commit,
+                dirty,
+                label,
+                read: loaded.files,
+                files,
+            })
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics, err)?;
+            Err(invalid("policy", &label, &diagnostics).into())
+        }
+    }
+}
+
+/// Loads a snapshot file (DESIGN §5.1).
+pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
+    match crate::live::load_snapshot(path) {
+        Ok(state) => Ok(state),
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics, err)?;
+            Err(invalid("snapshot", &path.display().to_string(), &diagnostics).into())
+        }
+    }
+}
+
+/// Reads the ledger from the policy's audit log; a missing log is an empty ledger.
+pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger, PathBuf)> {
+    let path = policy_dir.join(&policy.audit_log);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((Ledger::parse_jsonl(&text), path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Ledger::empty(), path)),
+        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
+    }
+}
+
+/// Prints diagnostics, one block each.
+pub fn print_diagnostics(diagnostics: &[Diagnostic], err: &mut dyn Write) -> std::io::Result<()> {
+    for d in diagnostics {
+        writeln!(err, "{d}")?;
+    }
+    Ok(())
+}
+
+fn invalid(what: &str, label: &str, diagnostics: &[Diagnostic]) -> Exit {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let noun = if errors == 1 { "error" } else { "errors" };
+    Exit::new(Status::Error, format!("{what} {label} has {errors} {noun}"))
+}

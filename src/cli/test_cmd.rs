@@ -1,0 +1,99 @@
+//! `seatkeeper test`: runs the policy's self-tests (`tests/*.yaml` in the policy folder) against
+//! a snapshot, after planning. Exit 0 when all pass, 1 when any fails or cannot be read.
+
+use super::inputs::{load_ledger, load_policy_source, load_snapshot};
+use super::plan_cmd::resolve_at;
+use super::{Env, Exit, PolicyArgs, Status};
+use crate::planner::{self, PlanInput};
+use crate::policy::source::MAX_POLICY_FILE_BYTES;
+use crate::selftest::{run_case, TestFile};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `test` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Live state to test against.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Test as of this time: RFC 3339, a date, or `+30d` from now.
+    #[arg(long)]
+    at: Option<String>,
+}
+
+/// Runs `test`.
+pub fn run(
+    args: &Args,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    let now = resolve_at(args.at.as_deref(), env)?;
+    let source = load_policy_source(&args.policy, err)?;
+    let test_files = source
+        .files
+        .glob("tests/*.yaml")
+        .map_err(|e| Exit::new(Status::Error, format!("cannot list tests/*.yaml: {e}")))?;
+    if test_files.is_empty() {
+        return Err(Exit::new(
+            Status::Error,
+            format!(
+                "{} has no self-tests: add tests/*.yaml (see README, \"Policy self-tests\")",
+                source.label
+            ),
+        )
+        .into());
+    }
+    let Some(snapshot) = &args.snapshot else {
+        return Err(Exit::new(Status::Error, "pass --snapshot FILE").into());
+    };
+    let live = load_snapshot(snapshot, err)?;
+    let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
+    let input = PlanInput {
+        policy: &source.policy,
+        live: &live,
+        ledger: &ledger,
+        now,
+        actor: None,
+        policy_commit: source.commit.as_deref(),
+        allow_mass_removal: false,
+    };
+    let plan = planner::plan(&input);
+    let (mut passed, mut failed) = (0, 0);
+    for file in &test_files {
+        let bytes = source
+            .files
+            .read(file, MAX_POLICY_FILE_BYTES)
+            .map_err(|e| Exit::new(Status::Error, format!("{file}: {e}")))?;
+        let parsed: TestFile = serde_yaml::from_slice(&bytes).map_err(|e| {
+            let place = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            Exit::new(
+                Status::Error,
+                format!("{file}{place}: not a valid test file: {e}"),
+            )
+        })?;
+        for (i, case) in parsed.tests.iter().enumerate() {
+            let result = run_case(case, &input, &plan, format!("{file}: tests[{i}]"));
+            if result.failures.is_empty() {
+                passed += 1;
+                writeln!(out, "ok    {}  ({})", result.name, result.place)?;
+            } else {
+                failed += 1;
+                writeln!(out, "FAIL  {}  ({})", result.name, result.place)?;
+                for f in &result.failures {
+                    writeln!(out, "        {f}")?;
+                }
+            }
+        }
+    }
+    writeln!(out, "\n{passed} passed, {failed} failed.")?;
+    if failed > 0 {
+        return Err(Exit::new(Status::Error, format!("{failed} policy self-tests failed")).into());
+    }
+    Ok(Status::Success)
+}

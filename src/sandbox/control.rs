@@ -1,0 +1,180 @@
+//! Control endpoints under `/__sandbox` (no auth, no rate limit, no faults): request
+//! statistics, the state snapshot, event injection and the clock.
+//!
+//! - `GET /__sandbox/stats`: request counts per `METHOD /route`, responses per status, 429s,
+//!   injected faults, writes applied, duplicate writes (adds of existing members, removes of
+//!   non-members) and refused writes.
+//! - `GET /__sandbox/state`: the state in the snapshot format (DESIGN §5.1).
+//! - `POST /__sandbox/events`: `{"action": "user_logged_in" | "access_requested",
+//!   "account_id": "...", "product": "jira-software", "time": "RFC 3339"}`; `product` is
+//!   required for access requests and, on a login, also moves that product's last-active time;
+//!   `time` defaults to the sandbox clock. Answers 201 with the stored event.
+//! - `GET /__sandbox/clock`, `POST /__sandbox/clock`: `{"set": "RFC 3339"}` or
+//!   `{"advance": "30d"}` (units `m`, `h`, `d`, `w`). Answers `{"now": ...}`.
+
+use super::model::EventRec;
+use super::server::{json_text, json_value, App};
+use crate::live::EventAction;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A control-endpoint error body.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    json_value(status, &json!({ "error": message }))
+}
+
+/// `GET /__sandbox/stats`.
+pub async fn stats(State(app): State<Arc<App>>) -> Response {
+    json_value(StatusCode::OK, &app.stats.to_json())
+}
+
+/// `GET /__sandbox/state`.
+pub async fn state(State(app): State<Arc<App>>) -> Response {
+    let now = app.now();
+    let snapshot = app.org().snapshot(now);
+    match serde_json::to_string(&snapshot) {
+        Ok(text) => json_text(StatusCode::OK, text),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InjectEvent {
+    action: EventAction,
+    #[serde(alias = "accountId")]
+    account_id: String,
+    #[serde(default)]
+    product: Option<String>,
+    #[serde(default)]
+    time: Option<DateTime<Utc>>,
+}
+
+/// `POST /__sandbox/events`.
+pub async fn inject_event(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        );
+    };
+    let req: InjectEvent = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid event: {e}")),
+    };
+    if !matches!(
+        req.action,
+        EventAction::UserLoggedIn | EventAction::AccessRequested
+    ) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "only user_logged_in and access_requested can be injected; group events come from writes",
+        );
+    }
+    if req.action == EventAction::AccessRequested && req.product.is_none() {
+        return error(StatusCode::BAD_REQUEST, "access_requested needs a product");
+    }
+    let time = req.time.unwrap_or_else(|| app.now());
+    let stored = {
+        let mut org = app.org_mut();
+        if org.user_index(&req.account_id).is_none() {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("no account `{}` in the sandbox", req.account_id),
+            );
+        }
+        org.inject_event(EventRec {
+            id: 0,
+            time,
+            action: req.action,
+            account_id: req.account_id,
+            product: req.product,
+            group_id: None,
+            actor: None,
+        })
+    };
+    if let Err(e) = app.persist().await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+    }
+    json_value(
+        StatusCode::CREATED,
+        &json!({
+            "id": stored.id,
+            "time": stored.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "action": stored.action.as_str(),
+            "account_id": stored.account_id,
+            "product": stored.product,
+        }),
+    )
+}
+
+fn now_json(app: &App) -> Response {
+    json_value(
+        StatusCode::OK,
+        &json!({ "now": app.now().to_rfc3339_opts(SecondsFormat::Secs, true) }),
+    )
+}
+
+/// `GET /__sandbox/clock`.
+pub async fn clock(State(app): State<Arc<App>>) -> Response {
+    now_json(&app)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockRequest {
+    #[serde(default)]
+    set: Option<DateTime<Utc>>,
+    #[serde(default)]
+    advance: Option<String>,
+}
+
+/// `POST /__sandbox/clock`.
+pub async fn set_clock(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        );
+    };
+    let req: ClockRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid clock request: {e}"),
+            )
+        }
+    };
+    let advance = match req.advance.as_deref().map(crate::time::Duration::parse) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    {
+        let mut clock = app.clock.lock().unwrap_or_else(|e| e.into_inner());
+        match (req.set, advance) {
+            (Some(t), None) => clock.set(t),
+            (None, Some(d)) => clock.advance(d.to_chrono()),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "send exactly one of {\"set\": \"RFC 3339 time\"} or {\"advance\": \"30d\"}",
+                )
+            }
+        }
+    }
+    now_json(&app)
+}

@@ -1,0 +1,836 @@
+//! The sandbox's in-memory org: users, groups, products (which groups grant them, license
+//! limits, seat counts) and events. It is the single source of truth behind every read path, so
+//! a write through either API shows up in Jira group pages, admin searches, `applicationrole`
+//! seat counts, the events stream and `/__sandbox/state` at once.
+//!
+//! Seed and state files are the snapshot format ([`LiveState`]) with one optional extra
+//! top-level key, `sandbox`, holding what a snapshot does not carry ([`SandboxExtension`]):
+//! which groups grant which product, the directory id and the cloud id. Without it, grant
+//! groups are inferred from Atlassian's default group names (see [`infer_product_groups`]).
+
+use crate::live::{
+    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// What a snapshot does not carry but the sandbox needs; stored under the `sandbox` key of seed
+/// and state files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxExtension {
+    /// The org directory id (admin API `directoryId`); derived from the org id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    /// The site's cloud id, used in product ARIs; derived from the site when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_id: Option<String>,
+    /// Product key → the groups (names or ids) that grant it. Products missing here are
+    /// inferred from group names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub products: BTreeMap<String, ProductSeed>,
+}
+
+/// One product's grant groups in a seed file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSeed {
+    /// Group names or ids that grant the product.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Why a seed could not become an org.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid org description: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid org: {0}")]
+    Invalid(String),
+}
+
+/// A group in the model. Member lists are kept sorted by user index (seed order), which is the
+/// order group pages list them in.
+#[derive(Debug, Clone)]
+pub struct GroupRec {
+    pub id: String,
+    pub name: String,
+    pub synced: bool,
+    /// Every member, sorted.
+    pub members: Vec<u32>,
+    /// Members whose account is active (what `group/member` shows by default), sorted.
+    pub active_members: Vec<u32>,
+    /// Products this group grants.
+    pub products: Vec<u32>,
+}
+
+/// A product with its grant groups and seat accounting.
+#[derive(Debug, Clone)]
+pub struct ProductRec {
+    pub key: String,
+    pub name: String,
+    pub limit: Option<u32>,
+    /// Grant groups (indices into the groups).
+    pub groups: Vec<u32>,
+    /// Per user: how many grant groups of this product the user is in.
+    grants: Vec<u16>,
+    /// Users counting against the license: active `atlassian` accounts holding the product.
+    pub billable: u32,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRec {
+    pub id: u64,
+    pub time: DateTime<Utc>,
+    pub action: EventAction,
+    pub account_id: String,
+    pub product: Option<String>,
+    pub group_id: Option<String>,
+    /// Who did it: an account id for Jira writes, `None` for the admin API key or the user.
+    pub actor: Option<String>,
+}
+
+/// Result of a membership write that changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The membership changed.
+    Applied,
+    /// Add of an existing member, or remove of a non-member. Nothing changed.
+    Duplicate,
+}
+
+/// Why a membership write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The group is synced from an identity provider and read-only.
+    Synced { group: String },
+    /// The account is closed and cannot be granted anything.
+    ClosedAccount { account_id: String },
+    /// Adding would exceed the license of `product`.
+    LicenseLimit { product: String, limit: u32 },
+}
+
+/// The in-memory org.
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub site: String,
+    pub org_id: String,
+    pub directory_id: String,
+    pub cloud_id: String,
+    pub users: Vec<User>,
+    pub groups: Vec<GroupRec>,
+    pub products: Vec<ProductRec>,
+    /// Events sorted by (time, id).
+    pub events: Vec<EventRec>,
+    user_idx: HashMap<String, u32>,
+    email_idx: HashMap<String, u32>,
+    group_by_id: HashMap<String, u32>,
+    group_by_name: HashMap<String, u32>,
+    /// Group indices sorted by lowercase name.
+    pub groups_by_name_order: Vec<u32>,
+    next_event_id: u64,
+    /// Bumped on every change; used to coalesce state-file saves.
+    pub version: u64,
+    explicit_products: BTreeMap<String, ProductSeed>,
+}
+
+/// Known product keys, their display names, and the prefixes of their default group names.
+const KNOWN_PRODUCTS: &[(&str, &str, &[&str])] = &[
+    ("jira-software", "Jira Software", &["jira-software-users"]),
+    (
+        "jira-servicedesk",
+        "Jira Service Management",
+        &["jira-servicedesk-users", "jira-servicemanagement-users"],
+    ),
+    (
+        "jira-core",
+        "Jira Work Management",
+        &["jira-core-users", "jira-users"],
+    ),
+    (
+        "jira-product-discovery",
+        "Jira Product Discovery",
+        &["jira-product-discovery-users"],
+    ),
+    ("confluence", "Confluence", &["confluence-users"]),
+];
+
+/// The display name of a product key.
+pub fn product_name(key: &str) -> String {
+    KNOWN_PRODUCTS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, n, _)| n.to_string())
+        .unwrap_or_else(|| key.to_string())
+}
+
+fn name_has_prefix(name: &str, prefix: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == prefix
+        || name
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// Infers which groups grant `product` from Atlassian's default group names: a group grants
+/// `jira-software` when its name is `jira-software-users` or starts with `jira-software-users-`;
+/// likewise `confluence-users`, `jira-servicedesk-users` / `jira-servicemanagement-users`,
+/// `jira-core-users` / `jira-users`, `jira-product-discovery-users`, and `<key>-users` for any
+/// other product key.
+pub fn infer_product_groups<'a>(
+    product: &str,
+    groups: impl Iterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let own = format!("{product}-users");
+    let prefixes: Vec<&str> = KNOWN_PRODUCTS
+        .iter()
+        .find(|(k, _, _)| *k == product)
+        .map(|(_, _, p)| p.to_vec())
+        .unwrap_or_else(|| vec![own.as_str()]);
+    groups
+        .filter(|g| prefixes.iter().any(|p| name_has_prefix(g, p)))
+        .collect()
+}
+
+/// A deterministic UUID-shaped id from a string (FNV-1a based; not a real UUID).
+pub fn derived_id(seed: &str) -> String {
+    let mut h1: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h2: u64 = 0x8422_2325_cbf2_9ce4;
+    for b in seed.bytes() {
+        h1 = (h1 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        h2 = (h2 ^ u64::from(b))
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(7);
+    }
+    let hex = format!("{h1:016x}{h2:016x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+impl Org {
+    /// Builds the model from a snapshot plus the sandbox extension. Rejects duplicate ids and
+    /// members that name unknown accounts.
+    pub fn from_seed(state: LiveState, ext: SandboxExtension) -> Result<Self, ModelError> {
+        let LiveState {
+            site,
+            org_id,
+            users,
+            groups,
+            events,
+            licenses,
+            ..
+        } = state;
+        let org_id = org_id.unwrap_or_else(|| derived_id(&format!("org:{site}")));
+        let directory_id = ext
+            .directory_id
+            .clone()
+            .unwrap_or_else(|| derived_id(&format!("directory:{org_id}")));
+        let cloud_id = ext
+            .cloud_id
+            .clone()
+            .unwrap_or_else(|| derived_id(&format!("cloud:{site}")));
+
+        let mut user_idx = HashMap::with_capacity(users.len());
+        let mut email_idx = HashMap::with_capacity(users.len());
+        for (i, u) in users.iter().enumerate() {
+            let i = i as u32;
+            if user_idx.insert(u.account_id.clone(), i).is_some() {
+                return Err(ModelError::Invalid(format!(
+                    "account id `{}` appears twice in users",
+                    u.account_id
+                )));
+            }
+            if let Some(e) = &u.email {
+                email_idx.entry(e.to_lowercase()).or_insert(i);
+            }
+        }
+        let mut recs = Vec::with_capacity(groups.len());
+        let mut group_by_id = HashMap::new();
+        let mut group_by_name = HashMap::new();
+        for (
+            gi,
+            Group {
+                id,
+                name,
+                members,
+                synced,
+            },
+        ) in groups.into_iter().enumerate()
+        {
+            let gi = gi as u32;
+            if group_by_id.insert(id.clone(), gi).is_some() {
+                return Err(ModelError::Invalid(format!(
+                    "group id `{id}` appears twice"
+                )));
+            }
+            if group_by_name.insert(name.to_lowercase(), gi).is_some() {
+                return Err(ModelError::Invalid(format!(
+                    "group name `{name}` appears twice"
+                )));
+            }
+            let mut set = Vec::with_capacity(members.len());
+            for m in &members {
+                let Some(&ui) = user_idx.get(m) else {
+                    return Err(ModelError::Invalid(format!(
+                        "group `{name}` lists member `{m}`, which is not in users"
+                    )));
+                };
+                set.push(ui);
+            }
+            set.sort_unstable();
+            set.dedup();
+            let active_members = set
+                .iter()
+                .copied()
+                .filter(|&u| users[u as usize].status == AccountStatus::Active)
+                .collect();
+            recs.push(GroupRec {
+                id,
+                name,
+                synced,
+                members: set,
+                active_members,
+                products: Vec::new(),
+            });
+        }
+        let mut groups_by_name_order: Vec<u32> = (0..recs.len() as u32).collect();
+        groups_by_name_order.sort_by_key(|&g| recs[g as usize].name.to_lowercase());
+
+        // Products: explicit ones, license keys, and any known product whose groups exist.
+        let mut keys: Vec<String> = ext.products.keys().cloned().collect();
+        keys.extend(licenses.keys().cloned());
+        for (k, _, _) in KNOWN_PRODUCTS {
+            if !infer_product_groups(k, recs.iter().map(|g| g.name.as_str())).is_empty() {
+                keys.push((*k).to_string());
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        let mut products = Vec::new();
+        for key in keys {
+            let gids: Vec<u32> = match ext.products.get(&key) {
+                Some(seed) => {
+                    let mut out = Vec::new();
+                    for g in &seed.groups {
+                        let gi = group_by_id
+                            .get(g)
+                            .or_else(|| group_by_name.get(&g.to_lowercase()))
+                            .copied()
+                            .ok_or_else(|| {
+                                ModelError::Invalid(format!(
+                                    "product `{key}` names group `{g}`, which is not in groups"
+                                ))
+                            })?;
+                        out.push(gi);
+                    }
+                    out
+                }
+                None => {
+                    let names = infer_product_groups(&key, recs.iter().map(|g| g.name.as_str()));
+                    names
+                        .iter()
+                        .filter_map(|n| group_by_name.get(&n.to_lowercase()).copied())
+                        .collect()
+                }
+            };
+            let pi = products.len() as u32;
+            for &g in &gids {
+                recs[g as usize].products.push(pi);
+            }
+            products.push(ProductRec {
+                name: product_name(&key),
+                limit: licenses.get(&key).map(|l| l.limit),
+                key,
+                groups: gids,
+                grants: vec![0; users.len()],
+                billable: 0,
+            });
+        }
+        for p in &mut products {
+            for &g in &p.groups {
+                for &u in &recs[g as usize].members {
+                    p.grants[u as usize] = p.grants[u as usize].saturating_add(1);
+                }
+            }
+            p.billable = p
+                .grants
+                .iter()
+                .enumerate()
+                .filter(|(u, &n)| n > 0 && is_billable(&users[*u]))
+                .count() as u32;
+        }
+
+        let mut evs: Vec<EventRec> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| EventRec {
+                id: i as u64 + 1,
+                time: e.time,
+                action: e.action,
+                account_id: e.account_id,
+                product: e.product,
+                group_id: e.group_id,
+                actor: None,
+            })
+            .collect();
+        evs.sort_by_key(|e| (e.time, e.id));
+        let next_event_id = evs.len() as u64 + 1;
+
+        Ok(Self {
+            site,
+            org_id,
+            directory_id,
+            cloud_id,
+            users,
+            groups: recs,
+            products,
+            events: evs,
+            user_idx,
+            email_idx,
+            group_by_id,
+            group_by_name,
+            groups_by_name_order,
+            next_event_id,
+            version: 0,
+            explicit_products: ext.products,
+        })
+    }
+
+    /// Builds the model from a plain snapshot.
+    pub fn from_live(state: LiveState) -> Result<Self, ModelError> {
+        Self::from_seed(state, SandboxExtension::default())
+    }
+
+    /// Reads a seed or state file: the snapshot format (JSON or YAML) plus an optional `sandbox`
+    /// key. `format_version` and `taken_at` may be left out of hand-written files.
+    pub fn load_file(path: &Path) -> Result<Self, ModelError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Self::parse_seed(&text).map_err(|message| ModelError::Parse {
+            path: display,
+            message,
+        })?
+    }
+
+    /// Parses seed text (JSON when it starts with `{`, YAML otherwise).
+    pub fn parse_seed(text: &str) -> Result<Result<Self, ModelError>, String> {
+        let mut value: serde_json::Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| e.to_string())?
+        } else {
+            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+        };
+        let Some(obj) = value.as_object_mut() else {
+            return Err("the top level must be a mapping".to_string());
+        };
+        let ext = match obj.remove("sandbox") {
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("in `sandbox`: {e}"))?,
+            None => SandboxExtension::default(),
+        };
+        obj.entry("format_version")
+            .or_insert(serde_json::Value::from(SNAPSHOT_FORMAT_VERSION));
+        obj.entry("taken_at")
+            .or_insert(serde_json::Value::from(Utc::now().to_rfc3339()));
+        let state: LiveState = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        if state.format_version != SNAPSHOT_FORMAT_VERSION {
+            return Err(format!(
+                "format_version {} is not supported (this build reads {SNAPSHOT_FORMAT_VERSION})",
+                state.format_version
+            ));
+        }
+        Ok(Self::from_seed(state, ext))
+    }
+
+    /// The snapshot of the current state (`GET /__sandbox/state`).
+    pub fn snapshot(&self, now: DateTime<Utc>) -> LiveState {
+        let licenses = self
+            .products
+            .iter()
+            .filter_map(|p| {
+                p.limit
+                    .map(|limit| (p.key.clone(), crate::live::License { limit }))
+            })
+            .collect();
+        LiveState {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            site: self.site.clone(),
+            org_id: Some(self.org_id.clone()),
+            taken_at: now,
+            users: self.users.clone(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| Group {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|&u| self.users[u as usize].account_id.clone())
+                        .collect(),
+                    synced: g.synced,
+                })
+                .collect(),
+            events: self
+                .events
+                .iter()
+                .map(|e| Event {
+                    time: e.time,
+                    action: e.action,
+                    account_id: e.account_id.clone(),
+                    product: e.product.clone(),
+                    group_id: e.group_id.clone(),
+                })
+                .collect(),
+            licenses,
+        }
+    }
+
+    /// The state file form: the snapshot plus the `sandbox` extension, as JSON.
+    pub fn to_state_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, serde_json::Error> {
+        let mut value = serde_json::to_value(self.snapshot(now))?;
+        let mut products = self.explicit_products.clone();
+        for p in &self.products {
+            products
+                .entry(p.key.clone())
+                .or_insert_with(|| ProductSeed {
+                    groups: p
+                        .groups
+                        .iter()
+                        .map(|&g| self.groups[g as usize].id.clone())
+                        .collect(),
+                });
+        }
+        let ext = SandboxExtension {
+            directory_id: Some(self.directory_id.clone()),
+            cloud_id: Some(self.cloud_id.clone()),
+            products,
+        };
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("sandbox".to_string(), serde_json::to_value(ext)?);
+        }
+        serde_json::to_vec(&value)
+    }
+
+    /// User index by account id.
+    pub fn user_index(&self, account_id: &str) -> Option<u32> {
+        self.user_idx.get(account_id).copied()
+    }
+
+    /// User index by email (case-insensitive).
+    pub fn user_by_email(&self, email: &str) -> Option<u32> {
+        self.email_idx.get(&email.to_lowercase()).copied()
+    }
+
+    /// The user at an index.
+    pub fn user(&self, u: u32) -> &User {
+        &self.users[u as usize]
+    }
+
+    /// Group index by id.
+    pub fn group_index(&self, id: &str) -> Option<u32> {
+        self.group_by_id.get(id).copied()
+    }
+
+    /// Group index by name (case-insensitive, as Jira matches group names).
+    pub fn group_by_name(&self, name: &str) -> Option<u32> {
+        self.group_by_name.get(&name.to_lowercase()).copied()
+    }
+
+    /// The group at an index.
+    pub fn group(&self, g: u32) -> &GroupRec {
+        &self.groups[g as usize]
+    }
+
+    /// Whether `u` is a member of `g`.
+    pub fn is_member(&self, g: u32, u: u32) -> bool {
+        self.groups[g as usize].members.binary_search(&u).is_ok()
+    }
+
+    /// Groups `u` belongs to, in group-name order.
+    pub fn groups_of(&self, u: u32) -> Vec<u32> {
+        self.groups_by_name_order
+            .iter()
+            .copied()
+            .filter(|&g| self.is_member(g, u))
+            .collect()
+    }
+
+    /// Product index by key.
+    pub fn product_index(&self, key: &str) -> Option<u32> {
+        self.products
+            .iter()
+            .position(|p| p.key == key)
+            .map(|p| p as u32)
+    }
+
+    /// Whether `u` holds product `p` (is in one of its grant groups).
+    pub fn holds(&self, p: u32, u: u32) -> bool {
+        self.products[p as usize].grants[u as usize] > 0
+    }
+
+    /// Adds `u` to `g` at `now`, recording a `user_added_to_group` event.
+    pub fn add_member(
+        &mut self,
+        g: u32,
+        u: u32,
+        now: DateTime<Utc>,
+        actor: Option<String>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let group = &self.groups[g as usize];
+        if group.synced {
+            return Err(WriteError::Synced {
+                group: group.name.clone(),
+            });
+        }
+        if group.members.binary_search(&u).is_ok() {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        let user = &self.users[u as usize];
+        if user.status == AccountStatus::Closed {
+            return Err(WriteError::ClosedAccount {
+                account_id: user.account_id.clone(),
+            });
+        }
+        if is_billable(user) {
+            for &p in &group.products {
+                let prod = &self.products[p as usize];
+                if let Some(limit) = prod.limit {
+                    if prod.grants[u as usize] == 0 && prod.billable >= limit {
+                        return Err(WriteError::LicenseLimit {
+                            product: prod.key.clone(),
+                            limit,
+                        });
+                    }
+                }
+            }
+        }
+        let billable = is_billable(user);
+        let active = user.status == AccountStatus::Active;
+        let group = &mut self.groups[g as usize];
+        if let Err(pos) = group.members.binary_search(&u) {
+            group.members.insert(pos, u);
+        }
+        if active {
+            if let Err(pos) = group.active_members.binary_search(&u) {
+                group.active_members.insert(pos, u);
+            }
+        }
+        let group_id = group.id.clone();
+        for &p in &group.products.clone() {
+            let prod = &mut self.products[p as usize];
+            let n = &mut prod.grants[u as usize];
+            if *n == 0 && billable {
+                prod.billable += 1;
+            }
+            *n = n.saturating_add(1);
+        }
+        let account_id = self.users[u as usize].account_id.clone();
+        self.push_event(EventRec {
+            id: 0,
+            time: now,
+            action: EventAction::UserAddedToGroup,
+            account_id,
+            product: None,
+            group_id: Some(group_id),
+            actor,
+        });
+        Ok(WriteOutcome::Applied)
+    }
+
+    /// Removes `u` from `g` at `now`, recording a `user_removed_from_group` event.
+    pub fn remove_member(
+        &mut self,
+        g: u32,
+        u: u32,
+        now: DateTime<Utc>,
+        actor: Option<String>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let group = &mut self.groups[g as usize];
+        if group.synced {
+            return Err(WriteError::Synced {
+                group: group.name.clone(),
+            });
+        }
+        let Ok(pos) = group.members.binary_search(&u) else {
+            return Ok(WriteOutcome::Duplicate);
+        };
+        group.members.remove(pos);
+        if let Ok(pos) = group.active_members.binary_search(&u) {
+            group.active_members.remove(pos);
+        }
+        let group_id = group.id.clone();
+        let billable = is_billable(&self.users[u as usize]);
+        for &p in &self.groups[g as usize].products.clone() {
+            let prod = &mut self.products[p as usize];
+            let n = &mut prod.grants[u as usize];
+            *n = n.saturating_sub(1);
+            if *n == 0 && billable {
+                prod.billable = prod.billable.saturating_sub(1);
+            }
+        }
+        let account_id = self.users[u as usize].account_id.clone();
+        self.push_event(EventRec {
+            id: 0,
+            time: now,
+            action: EventAction::UserRemovedFromGroup,
+            account_id,
+            product: None,
+            group_id: Some(group_id),
+            actor,
+        });
+        Ok(WriteOutcome::Applied)
+    }
+
+    /// Records an event (a login or an access request injected through the control API). A
+    /// login that names a product also moves that product's last-active time of the user.
+    pub fn inject_event(&mut self, mut event: EventRec) -> EventRec {
+        if event.action == EventAction::UserLoggedIn {
+            if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
+                let user = &mut self.users[u as usize];
+                let slot = user.last_active.entry(p.clone()).or_insert(event.time);
+                if *slot < event.time {
+                    *slot = event.time;
+                }
+            }
+        }
+        event.id = 0;
+        self.push_event(event)
+    }
+
+    fn push_event(&mut self, mut event: EventRec) -> EventRec {
+        event.id = self.next_event_id;
+        self.next_event_id += 1;
+        let pos = self
+            .events
+            .partition_point(|e| (e.time, e.id) <= (event.time, event.id));
+        self.events.insert(pos, event.clone());
+        self.version += 1;
+        event
+    }
+
+    /// Account ids of all users, to help error messages and generators.
+    pub fn account_ids(&self) -> HashSet<&str> {
+        self.user_idx.keys().map(String::as_str).collect()
+    }
+}
+
+/// Whether an account counts against a product license when it holds the product.
+pub fn is_billable(user: &User) -> bool {
+    user.account_type == AccountType::Atlassian && user.status == AccountStatus::Active
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::License;
+
+    fn user(id: &str, status: AccountStatus) -> User {
+        User {
+            account_id: id.to_string(),
+            email: Some(format!("{id}@acme.test")),
+            name: id.to_string(),
+            account_type: AccountType::Atlassian,
+            status,
+            added_to_org: None,
+            last_active: BTreeMap::new(),
+        }
+    }
+
+    fn org() -> Org {
+        let state = LiveState {
+            format_version: 1,
+            site: "acme.atlassian.net".into(),
+            org_id: None,
+            taken_at: Utc::now(),
+            users: vec![
+                user("a", AccountStatus::Active),
+                user("b", AccountStatus::Active),
+                user("c", AccountStatus::Suspended),
+            ],
+            groups: vec![
+                Group {
+                    id: "g1".into(),
+                    name: "jira-software-users-acme".into(),
+                    members: vec!["a".into(), "c".into()],
+                    synced: false,
+                },
+                Group {
+                    id: "g2".into(),
+                    name: "jira-software-users-ext".into(),
+                    members: vec!["a".into()],
+                    synced: false,
+                },
+                Group {
+                    id: "g3".into(),
+                    name: "employees".into(),
+                    members: vec![],
+                    synced: true,
+                },
+            ],
+            events: vec![],
+            licenses: [("jira-software".to_string(), License { limit: 1 })].into(),
+        };
+        Org::from_live(state).expect("valid org")
+    }
+
+    #[test]
+    fn seats_count_distinct_billable_holders() {
+        let mut o = org();
+        let p = o.product_index("jira-software").expect("inferred");
+        assert_eq!(o.products[p as usize].groups.len(), 2);
+        assert_eq!(o.products[p as usize].billable, 1);
+        let now = Utc::now();
+        assert_eq!(
+            o.add_member(1, 1, now, None),
+            Err(WriteError::LicenseLimit {
+                product: "jira-software".into(),
+                limit: 1
+            })
+        );
+        assert_eq!(o.add_member(0, 0, now, None), Ok(WriteOutcome::Duplicate));
+        assert_eq!(o.remove_member(1, 0, now, None), Ok(WriteOutcome::Applied));
+        assert_eq!(
+            o.products[p as usize].billable, 1,
+            "still holds it through g1"
+        );
+        assert_eq!(o.remove_member(0, 0, now, None), Ok(WriteOutcome::Applied));
+        assert_eq!(o.products[p as usize].billable, 0);
+        assert_eq!(o.add_member(1, 1, now, None), Ok(WriteOutcome::Applied));
+        assert!(matches!(
+            o.add_member(2, 1, now, None),
+            Err(WriteError::Synced { .. })
+        ));
+        assert_eq!(o.events.len(), 3);
+        assert_eq!(o.group(0).active_members, Vec::<u32>::new());
+        assert_eq!(o.group(0).members, vec![2]);
+    }
+
+    #[test]
+    fn state_json_round_trips() {
+        let o = org();
+        let bytes = o.to_state_json(Utc::now()).expect("serializes");
+        let text = String::from_utf8(bytes).expect("utf8");
+        let back = Org::parse_seed(&text).expect("parses").expect("valid");
+        assert_eq!(back.org_id, o.org_id);
+        assert_eq!(back.products.len(), o.products.len());
+        assert!(Org::parse_seed("[]").is_err());
+        assert!(Org::parse_seed("{\"site\": 3}").is_err());
+    }
+}

@@ -1,0 +1,431 @@
+//! End-to-end tests of the `seatkeeper` binary on the `examples/acme` policy and snapshot, with
+//! time pinned by `--at` and the environment cleared.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const AT: &str = "2026-11-25T08:00:00Z";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn seatkeeper(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(args)
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("run seatkeeper")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of examples/acme outside any git repository, so rendered plans carry no commit id.
+fn acme_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/acme"), dir.path());
+    dir
+}
+
+fn acme_plan(extra: &[&str]) -> Output {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let mut args = vec![
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    args.extend_from_slice(extra);
+    seatkeeper(&args)
+}
+
+#[test]
+fn validate_accepts_the_example_and_rejects_a_broken_policy_with_its_location() {
+    let ok = seatkeeper(&["validate", "--policy", "examples/acme"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("valid (3 products, 40 safe users)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seatkeeper.yaml"),
+        "version: 1\nsite: acme.atlassian.net\nproducts:\n  jira-software:\n    groups: [g]\n    inactivty: 90d\n",
+    )
+    .unwrap();
+    let bad = seatkeeper(&["validate", "--policy", dir.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = text(&bad.stderr);
+    assert!(stderr.contains("seatkeeper.yaml:6:5"), "{stderr}");
+    assert!(stderr.contains("unknown-key"), "{stderr}");
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn plan_text_matches_the_snapshot() {
+    let out = acme_plan(&["--color", "never"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!("acme_plan_text", text(&out.stdout));
+}
+
+#[test]
+fn plan_markdown_matches_the_snapshot() {
+    let out = acme_plan(&["--format", "markdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!("acme_plan_markdown", text(&out.stdout));
+}
+
+#[test]
+fn plan_json_is_the_documented_contract_and_validates_against_the_schema() {
+    let out = acme_plan(&["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schema/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["generated_at"], AT);
+    let plan: seatkeeper::plan::Plan = serde_json::from_value(json).unwrap();
+    assert!(plan
+        .actions
+        .iter()
+        .any(|a| a.rule == seatkeeper::plan::Rule::Inactive));
+    assert!(plan.fingerprint.values().all(|f| f.starts_with("sha256:")));
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes_and_out_saves_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let out = acme_plan(&["--detailed-exitcode", "--out", saved.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert!(plan.has_changes());
+}
+
+#[test]
+fn explain_names_rule_evidence_and_policy_entry() {
+    let out = seatkeeper(&[
+        "explain",
+        "alice@acme.com",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--color",
+        "never",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!("acme_explain_alice", text(&out.stdout));
+
+    let unknown = seatkeeper(&[
+        "explain",
+        "nobody@acme.com",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("nobody@acme.com"));
+}
+
+#[test]
+fn bad_at_and_missing_snapshot_are_errors_not_panics() {
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        "next tuesday",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--at"), "{}", text(&out.stderr));
+    let missing = seatkeeper(&[
+        "plan",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "/nonexistent.json",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("/nonexistent.json"));
+    assert!(!text(&missing.stderr).contains("panicked"));
+}
+
+#[test]
+fn audit_verify_accepts_the_example_log_and_names_the_first_tampered_line() {
+    let log = Path::new("examples/acme/audit/seatkeeper.jsonl");
+    let ok = seatkeeper(&["audit", "verify", log.to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("6 records, hash chain intact"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("log.jsonl");
+    let original = std::fs::read_to_string(root().join(log)).unwrap();
+    std::fs::write(
+        &tampered,
+        original.replacen("lena@acme.com", "mallory@acme.com", 2),
+    )
+    .unwrap();
+    let bad = seatkeeper(&["audit", "verify", tampered.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("log.jsonl:6:"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+/// Commits everything in `dir` (a new repository) and returns the commit id.
+fn commit_all(repo: &git2::Repository, message: &str) -> String {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Policy Owner", "owner@acme.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn ref_reads_the_policy_at_a_revision_and_plans_record_the_commit() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    let first = commit_all(&repo, "acme policy");
+    // Break the work tree: --ref HEAD still reads the committed policy.
+    std::fs::write(acme.path().join("seatkeeper.yaml"), "version: [").unwrap();
+    let broken = seatkeeper(&["validate", "--policy", policy]);
+    assert_eq!(broken.status.code(), Some(1));
+    let at_head = seatkeeper(&["validate", "--policy", policy, "--ref", "HEAD"]);
+    assert_eq!(at_head.status.code(), Some(0), "{}", text(&at_head.stderr));
+
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--ref",
+        "HEAD",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan.policy_commit.as_deref(), Some(first.as_str()));
+    assert!(!plan.policy_dirty);
+
+    let missing = seatkeeper(&["validate", "--policy", policy, "--ref", "release-2027"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("revision `release-2027`"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let not_git = tempfile::tempdir().unwrap();
+    let outside = seatkeeper(&[
+        "validate",
+        "--policy",
+        not_git.path().to_str().unwrap(),
+        "--ref",
+        "HEAD",
+    ]);
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(text(&outside.stderr).contains("not inside a git repository"));
+}
+
+#[test]
+fn a_dirty_work_tree_is_marked_in_the_plan() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    commit_all(&repo, "acme policy");
+    std::fs::write(acme.path().join("teams/new.yaml"), "users: []\n").unwrap();
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan.policy_dirty && plan.policy_commit.is_some());
+}
+
+#[test]
+fn diff_shows_access_changes_and_the_plan_delta_of_a_pull_request() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let repo = git2::Repository::init(acme.path()).unwrap();
+    commit_all(&repo, "acme policy");
+    // The PR: quinn gets Jira too, rosa leaves the product team, Confluence reclaims sooner.
+    let product = acme.path().join("teams/product.yaml");
+    let text_before = std::fs::read_to_string(&product).unwrap();
+    let changed = text_before
+        .replace(
+            "  - email: quinn@acme.com\n    products: [confluence]",
+            "  - email: quinn@acme.com\n    products: [confluence, jira-software]",
+        )
+        .replace("  - email: rosa@acme.com\n    products: [confluence]\n", "");
+    assert_ne!(changed, text_before);
+    std::fs::write(&product, changed).unwrap();
+    commit_all(&repo, "quinn joins Jira, rosa leaves");
+
+    let args = [
+        "diff",
+        "--policy",
+        policy,
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--detailed-exitcode",
+    ];
+    let out = seatkeeper(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("+ quinn@acme.com"), "{stdout}");
+    assert!(stdout.contains("- rosa@acme.com"), "{stdout}");
+    assert!(stdout.contains("Plan delta"), "{stdout}");
+    assert!(
+        stdout.contains("- rosa@acme.com confluence-users-acme (not-eligible"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-    products: [confluence]"), "{stdout}");
+
+    let mut md_args = args.to_vec();
+    md_args.extend(["--format", "markdown"]);
+    let md = text(&seatkeeper(&md_args).stdout);
+    assert!(md.starts_with("### seatkeeper diff"), "{md}");
+
+    let same = seatkeeper(&[
+        "diff",
+        "--policy",
+        policy,
+        "--base",
+        "HEAD",
+        "--head",
+        "HEAD",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(text(&same.stdout).contains("No access changes."));
+
+    // A head that does not validate is named as such.
+    std::fs::write(acme.path().join("seatkeeper.yaml"), "version: 1\n").unwrap();
+    let broken = seatkeeper(&["diff", "--policy", policy, "--base", "HEAD"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stderr).contains("head policy (work tree) does not load"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
+
+#[test]
+fn policy_self_tests_pass_on_the_example_and_fail_readably() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let args = [
+        "test",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    let ok = seatkeeper(&args);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    assert!(
+        text(&ok.stdout).contains("6 passed, 0 failed."),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    std::fs::write(
+        acme.path().join("tests/extra.yaml"),
+        "tests:\n  - name: goran keeps Jira\n    user: goran@acme.com\n    holds: [jira-software]\n  - name: typo\n    user: alice@acme.com\n    holds: [jira]\n",
+    )
+    .unwrap();
+    let bad = seatkeeper(&args);
+    assert_eq!(bad.status.code(), Some(1));
+    let stdout = text(&bad.stdout);
+    assert!(
+        stdout.contains("FAIL  goran keeps Jira  (tests/extra.yaml: tests[0])"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("goran@acme.com should hold jira-software but will not: dormant"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown product `jira`"), "{stdout}");
+    assert!(text(&bad.stderr).contains("2 policy self-tests failed"));
+
+    std::fs::write(acme.path().join("tests/extra.yaml"), "tests:\n  - nme: x\n").unwrap();
+    let malformed = seatkeeper(&args);
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(
+        text(&malformed.stderr).contains("tests/extra.yaml:2:"),
+        "{}",
+        text(&malformed.stderr)
+    );
+}

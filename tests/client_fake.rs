@@ -1,0 +1,630 @@
+//! The Atlassian client against a scripted fake server on 127.0.0.1:0 (tests/client_support):
+//! exact requests and page parameters, every fault kind, 429 storms, credentials, writes.
+
+#![allow(clippy::unwrap_used)]
+
+mod client_support;
+
+use chrono::{DateTime, Utc};
+use client_support::*;
+use seatkeeper::atlassian::{
+    ApiError, AtlassianApi, Change, Client, ClientConfig, CredentialSource, Credentials,
+    CredentialsError, ReadPath, ReadRequest, RetryConfig, Secret,
+};
+use seatkeeper::live::{AccountStatus, AccountType, EventAction};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const G_JIRA: (&str, &str) = ("g-jira", "jira-software-users-acme");
+const G_CONF: (&str, &str) = ("g-conf", "confluence-users-acme");
+const G_EMP: (&str, &str) = ("g-emp", "employees");
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn source(fake: &Fake, site: bool, admin: bool) -> CredentialSource {
+    CredentialSource {
+        email: site.then(|| EMAIL.to_string()),
+        api_token: site.then(|| Secret::new(TOKEN)),
+        admin_api_key: admin.then(|| Secret::new(ADMIN_KEY)),
+        api_base: Some(fake.base.clone()),
+    }
+}
+
+fn client_with(fake: &Fake, site: bool, admin: bool, config: ClientConfig) -> Client {
+    let creds =
+        Credentials::resolve("acme.atlassian.net", Some(ORG), source(fake, site, admin)).unwrap();
+    Client::new(creds, config).unwrap()
+}
+
+fn fast() -> ClientConfig {
+    ClientConfig {
+        retry: RetryConfig::without_delays(),
+        request_timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    }
+}
+
+fn request(groups: &[&str]) -> ReadRequest {
+    ReadRequest {
+        site: "acme.atlassian.net".into(),
+        groups: groups.iter().map(|s| s.to_string()).collect(),
+        products: vec!["jira-software".into(), "confluence".into()],
+        events_since: Some(now() - chrono::TimeDelta::days(30)),
+        now: now(),
+    }
+}
+
+fn std_world(n: usize) -> World {
+    world(n, &[G_JIRA, G_CONF, G_EMP], |i, g| match g {
+        "jira-software-users-acme" => i % 2 == 0,
+        "confluence-users-acme" => i % 3 == 0,
+        _ => i % 10 != 0,
+    })
+}
+
+#[tokio::test]
+async fn site_path_reads_every_page_with_the_minimum_requests() {
+    let fake = Fake::start(std_world(2600)).await;
+    let client = client_with(&fake, true, false, fast());
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1, "no-such-group"]))
+        .await
+        .unwrap();
+
+    assert_eq!(read.path, ReadPath::Site);
+    assert_eq!(read.missing_groups, ["no-such-group"]);
+    let s = &read.state;
+    assert_eq!(s.users.len(), 2600);
+    assert_eq!(s.groups.len(), 2);
+    let jira = s.groups.iter().find(|g| g.name == G_JIRA.1).unwrap();
+    assert_eq!(jira.id, "g-jira");
+    assert_eq!(jira.members.len(), 1300, "inactive members included");
+    let conf = s.groups.iter().find(|g| g.name == G_CONF.1).unwrap();
+    assert_eq!(conf.members.len(), 867);
+    assert!(s.events.is_empty() && s.users.iter().all(|u| u.last_active.is_empty()));
+    let u3 = s
+        .users
+        .iter()
+        .find(|u| u.account_id == "acc-00003")
+        .unwrap();
+    assert_eq!(u3.status, AccountStatus::Deactivated);
+    assert_eq!(
+        s.users
+            .iter()
+            .filter(|u| u.account_type == AccountType::App)
+            .count(),
+        52
+    );
+
+    // users: 1000 + 1000 + 600 (short page ends it); 1 group/bulk; members 50 a page.
+    let minimum = 3 + 1 + 1300_u64.div_ceil(50) + 867_u64.div_ceil(50);
+    assert_eq!(read.stats.requests, minimum);
+    assert_eq!(read.stats.retries, 0);
+    let log = fake.log();
+    assert!(log
+        .iter()
+        .any(|l| l.contains("/rest/api/3/users/search?startAt=2000&maxResults=1000")));
+    assert_eq!(
+        log.iter().filter(|l| l.contains("/rest/api/3/group/bulk")).collect::<Vec<_>>(),
+        ["GET /rest/api/3/group/bulk?startAt=0&maxResults=50&groupName=jira-software-users-acme&groupName=confluence-users-acme&groupName=no-such-group"]
+    );
+    assert!(log.iter().any(|l| l.ends_with(
+        "group/member?groupId=g-jira&includeInactiveUsers=true&startAt=1250&maxResults=50"
+    )));
+}
+
+#[tokio::test]
+async fn admin_path_reads_users_activity_groups_and_events() {
+    let mut w = std_world(250);
+    w.groups[1].synced = true;
+    w.events = (0..5)
+        .map(|i| {
+            json!({"id": format!("e{i}"), "type": "events", "attributes": {
+                "time": format!("2026-11-2{i}T10:00:00Z"),
+                "action": if i % 2 == 0 { "user_logged_in" } else { "user_added_to_group" },
+                "actor": {"id": if i % 2 == 0 { format!("acc-0000{i}") } else { "admin".into() }},
+                "context": if i % 2 == 0 { json!([]) } else { json!([{"id": format!("acc-0000{i}"), "type": "users"}, {"id": "g-jira", "type": "groups"}]) }
+            }})
+        })
+        .chain([json!({"attributes": {"time": "2026-11-20T00:00:00Z", "action": "api_key_created", "actor": {"id": "admin"}}})])
+        .collect();
+    let fake = Fake::start(w).await;
+    let client = client_with(
+        &fake,
+        false,
+        true,
+        ClientConfig {
+            events_page_size: 2,
+            ..fast()
+        },
+    );
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1, G_EMP.1]))
+        .await
+        .unwrap();
+    assert_eq!(read.path, ReadPath::Admin);
+    let s = &read.state;
+    assert_eq!(s.org_id.as_deref(), Some(ORG));
+    assert_eq!(s.users.len(), 250);
+    let g = |n: &str| s.groups.iter().find(|g| g.name == n).unwrap();
+    assert_eq!(g(G_JIRA.1).members.len(), 125);
+    assert_eq!(g(G_EMP.1).members.len(), 225);
+    assert!(g(G_CONF.1).synced && !g(G_JIRA.1).synced);
+    let u = s
+        .users
+        .iter()
+        .find(|u| u.account_id == "acc-00004")
+        .unwrap();
+    assert_eq!(
+        u.last_active["jira-software"].to_rfc3339(),
+        "2026-05-01T09:00:00+00:00"
+    );
+    assert_eq!(
+        u.added_to_org.unwrap().to_rfc3339(),
+        "2024-02-01T00:00:00+00:00"
+    );
+    assert_eq!(s.events.len(), 5, "unknown actions are dropped");
+    assert_eq!(s.events[1].action, EventAction::UserAddedToGroup);
+    assert_eq!(
+        (
+            s.events[1].account_id.as_str(),
+            s.events[1].group_id.as_deref()
+        ),
+        ("acc-00001", Some("g-jira"))
+    );
+    assert_eq!(s.events[0].account_id, "acc-00000");
+
+    // 3 user pages of 100 + 1 group search + 3 event pages of 2 (6 events).
+    assert_eq!(read.stats.requests, 3 + 1 + 3, "{:#?}", fake.log());
+    let log = fake.log();
+    assert!(log.iter().any(|l| l.contains("users/search")
+        && l.contains(r#""cursor":"off:200""#)
+        && l.contains(r#""limit":100"#)));
+    assert!(log
+        .iter()
+        .any(|l| l.contains("events-stream?from=") && l.contains("&limit=2&sortOrder=asc")));
+}
+
+#[tokio::test]
+async fn every_transient_fault_is_retried_and_the_read_converges() {
+    let fake = Fake::start(std_world(300)).await;
+    let client = client_with(
+        &fake,
+        true,
+        false,
+        ClientConfig {
+            request_timeout: Duration::from_millis(800),
+            ..fast()
+        },
+    );
+    for (path, fault) in [
+        ("users/search", Fault::Status(503)),
+        ("users/search", Fault::Reset),
+        ("group/bulk", Fault::Status(502)),
+        ("group/bulk", Fault::Truncate),
+        ("startAt=50&", Fault::Status(504)),
+        ("startAt=100&", Fault::SlowBody(Duration::from_millis(200))),
+        (
+            "startAt=0&maxResults=50",
+            Fault::Latency(Duration::from_millis(100)),
+        ),
+        ("startAt=0&maxResults=50", Fault::Reset),
+    ] {
+        fake.fault(path, fault);
+    }
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1]))
+        .await
+        .unwrap();
+    let jira = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_JIRA.1)
+        .unwrap();
+    assert_eq!(jira.members.len(), 150);
+    assert_eq!(read.state.users.len(), 300);
+    // 7 of the 8 faults fail an attempt (latency alone does not).
+    assert_eq!(read.stats.retries, 7, "{:#?}", fake.log());
+    assert_eq!(read.stats.requests, 1 + 1 + 3 + 2 + 7);
+}
+
+#[tokio::test]
+async fn persistent_failure_says_how_many_retries_and_how_long() {
+    let fake = Fake::start(std_world(10)).await;
+    for _ in 0..10 {
+        fake.fault("myself", Fault::Status(503));
+    }
+    let config = ClientConfig {
+        retry: RetryConfig {
+            max_retries: 3,
+            base_delay: Duration::from_millis(10),
+            ..RetryConfig::default()
+        },
+        ..fast()
+    };
+    let client = client_with(&fake, true, false, config);
+    let err = client.myself().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 503") && text.contains("failed after 3 retries in"),
+        "{text}"
+    );
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(fake.requests("myself"), 4);
+}
+
+#[tokio::test]
+async fn fatal_errors_are_not_retried() {
+    let fake = Fake::start(std_world(10)).await;
+    fake.fault("myself", Fault::Status(500));
+    let client = client_with(&fake, true, false, fast());
+    let err = client.myself().await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::Status { status: 500, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fake.requests("myself"), 1);
+    assert_eq!(client.myself().await.unwrap().as_deref(), Some("acc-self"));
+}
+
+#[tokio::test]
+async fn a_429_storm_converges_with_bounded_requests() {
+    let mut w = std_world(1000);
+    // 10 requests per 250ms per endpoint: a read of 10 member pages with parallelism 8 trips it.
+    w.rate_limit = Some((10, Duration::from_millis(250)));
+    let fake = Fake::start(w).await;
+    let config = ClientConfig {
+        parallelism: 8,
+        retry: RetryConfig {
+            base_delay: Duration::from_millis(20),
+            ..RetryConfig::default()
+        },
+        request_timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    };
+    let client = client_with(&fake, true, false, config);
+    let started = Instant::now();
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1, G_EMP.1]))
+        .await
+        .unwrap();
+    let emp = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_EMP.1)
+        .unwrap();
+    assert_eq!(emp.members.len(), 900);
+    // 2 users pages (the second, empty, ends the listing) + 1 bulk + 10 + 7 + 18 member pages.
+    let minimum = 2 + 1 + 10 + 7 + 18;
+    let stats = read.stats;
+    assert!(
+        stats.rate_limited > 0,
+        "the limit must be reached for this test to mean anything"
+    );
+    assert_eq!(stats.requests, minimum + stats.retries);
+    assert!(
+        stats.requests <= minimum * 3 / 2,
+        "too many requests: {stats:?} (minimum {minimum}), took {:?}",
+        started.elapsed()
+    );
+    eprintln!("storm: {stats:?} in {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_429_slows_only_the_limited_endpoint() {
+    let fake = Fake::start(std_world(10)).await;
+    fake.fault("group/bulk", Fault::Status(429));
+    let client = client_with(
+        &fake,
+        true,
+        false,
+        ClientConfig {
+            retry: RetryConfig::default(),
+            ..fast()
+        },
+    );
+    // No Retry-After: backoff from 250ms. Another endpoint meanwhile answers at once.
+    let req = request(&[G_JIRA.1]);
+    let slow = client.read_live(&req);
+    let fast_call = async {
+        let t = Instant::now();
+        client.myself().await.unwrap();
+        t.elapsed()
+    };
+    let (read, myself_took) = tokio::join!(slow, fast_call);
+    assert_eq!(read.unwrap().stats.rate_limited, 1);
+    assert!(myself_took < Duration::from_millis(100), "{myself_took:?}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_unauthorized_with_a_clear_message_and_no_secret() {
+    let fake = Fake::start(std_world(3)).await;
+    let bad = |site: bool| CredentialSource {
+        email: site.then(|| EMAIL.to_string()),
+        api_token: site.then(|| Secret::new("tok-WRONG-777")),
+        admin_api_key: (!site).then(|| Secret::new("adm-WRONG-888")),
+        api_base: Some(fake.base.clone()),
+    };
+    for site in [true, false] {
+        let creds = Credentials::resolve("acme.atlassian.net", Some(ORG), bad(site)).unwrap();
+        let client = Client::new(creds, fast()).unwrap();
+        let err = client.read_live(&request(&[G_JIRA.1])).await.unwrap_err();
+        assert!(err.is_unauthorized(), "{err:?}");
+        assert_eq!(fake.requests("WRONG"), 0);
+        let shown = format!(
+            "{err} | {err:?} | {:?} | {:?}",
+            client,
+            client.credentials()
+        );
+        for secret in ["tok-WRONG-777", "adm-WRONG-888", TOKEN, ADMIN_KEY] {
+            assert!(!shown.contains(secret), "secret in {shown}");
+        }
+        let text = err.to_string();
+        if site {
+            assert!(
+                text.starts_with("the API token was rejected (401): it may have expired"),
+                "{text}"
+            );
+            assert!(text.contains("https://id.atlassian.com/manage-profile/security/api-tokens"));
+        } else {
+            assert!(
+                text.starts_with("the org admin API key was rejected (401)"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_error_of_any_kind_shows_a_secret() {
+    let fake = Fake::start(std_world(3)).await;
+    let client = client_with(&fake, true, true, fast());
+    fake.fault("myself", Fault::Status(500));
+    let mut errors = vec![client.myself().await.unwrap_err()];
+    errors.push(client.add_member("g-none", "acc-00001").await.unwrap_err());
+    errors.push(client.add_member("", "acc-00001").await.unwrap_err());
+    fake.fault("users/search", Fault::Truncate);
+    fake.fault("users/search", Fault::Status(400));
+    errors.push(client.read_live(&request(&[G_JIRA.1])).await.unwrap_err());
+    for e in &errors {
+        let shown = format!("{e} {e:?} {:?}", std::error::Error::source(e));
+        assert!(
+            !shown.contains(TOKEN) && !shown.contains(ADMIN_KEY),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_any_request() {
+    let src = CredentialSource {
+        email: Some(EMAIL.into()),
+        api_token: Some(Secret::new(TOKEN)),
+        admin_api_key: None,
+        api_base: Some("http://sandbox.example.com:8080".into()),
+    };
+    let err = Credentials::resolve("acme.atlassian.net", None, src).unwrap_err();
+    assert!(matches!(err, CredentialsError::InsecureUrl { .. }));
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn site_writes_are_idempotent_by_outcome() {
+    let mut w = std_world(10);
+    w.groups[1].synced = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, true, false, fast());
+    assert_eq!(
+        client.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        client.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::AlreadyDone
+    );
+    assert_eq!(
+        client.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        client.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::AlreadyDone
+    );
+    let err = client.add_member("g-conf", "acc-00001").await.unwrap_err();
+    assert!(matches!(err, ApiError::SyncedGroup { .. }), "{err}");
+    let err = client.add_member("g-nope", "acc-00001").await.unwrap_err();
+    assert!(matches!(err, ApiError::NotFound { .. }), "{err}");
+    assert!(fake.log().iter().any(
+        |l| l.starts_with("POST /rest/api/3/group/user?groupId=g-jira")
+            && l.contains(r#"{"accountId":"acc-00001"}"#)
+    ));
+    assert!(fake
+        .log()
+        .iter()
+        .any(|l| l == "DELETE /rest/api/3/group/user?groupId=g-jira&accountId=acc-00001"));
+}
+
+#[tokio::test]
+async fn admin_writes_use_memberships_and_type_the_refusals() {
+    let mut w = std_world(10);
+    w.groups[1].synced = true;
+    w.groups[2].full = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, true, true, fast());
+    assert_eq!(
+        client.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        client.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::AlreadyDone
+    );
+    assert_eq!(
+        client.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        client.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::AlreadyDone
+    );
+    let err = client.add_member("g-conf", "acc-00001").await.unwrap_err();
+    assert!(matches!(err, ApiError::SyncedGroup { .. }), "{err}");
+    fake.clear_log();
+    let err = client.add_member("g-emp", "acc-00000").await.unwrap_err();
+    assert!(matches!(err, ApiError::LicenseLimit { .. }), "{err}");
+    assert!(err.to_string().contains("ADMIN-UAM-409-3"));
+    // The directory is looked up once per group, and a full license is not retried.
+    let log = fake.log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log[1].starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-emp/memberships")
+    );
+}
+
+#[tokio::test]
+async fn group_members_and_fingerprints_follow_writes() {
+    for (site, admin) in [(true, false), (false, true)] {
+        let fake = Fake::start(std_world(400)).await;
+        let client = client_with(&fake, site, admin, fast());
+        let ids = vec!["g-jira".to_string(), "g-conf".to_string()];
+        let members = client.group_members(&ids).await.unwrap();
+        assert_eq!(members["g-jira"].len(), 200);
+        assert_eq!(members["g-conf"].len(), 134);
+        let before = AtlassianApi::fetch_groups_fingerprint(&client, &ids)
+            .await
+            .unwrap();
+        assert_eq!(before, client.fetch_groups_fingerprint(&ids).await.unwrap());
+        // Fingerprints match what the full read gives.
+        let read = client
+            .read_live(&request(&[G_JIRA.1, G_CONF.1]))
+            .await
+            .unwrap();
+        for g in &read.state.groups {
+            let fp = seatkeeper::plan::fingerprint_members(g.members.iter().map(String::as_str));
+            assert_eq!(before[&g.id], fp, "{} via site={site}", g.name);
+        }
+        client.add_member("g-jira", "acc-00001").await.unwrap();
+        let after = client.fetch_groups_fingerprint(&ids).await.unwrap();
+        assert_ne!(before["g-jira"], after["g-jira"]);
+        assert_eq!(before["g-conf"], after["g-conf"]);
+        let err = client
+            .group_members(&["g-missing".to_string()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err.root(), ApiError::NotFound { .. }), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn myself_names_the_account_behind_site_credentials() {
+    let fake = Fake::start(std_world(1)).await;
+    assert_eq!(
+        client_with(&fake, true, true, fast())
+            .myself()
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("acc-self")
+    );
+    assert_eq!(
+        client_with(&fake, false, true, fast())
+            .myself()
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn parallelism_bounds_requests_in_flight() {
+    let fake = Fake::start(std_world(2000)).await;
+    // Every member page is slow; with parallelism 2 the 20 pages of `employees` (1800 members
+    // → 36 pages) take at least 36/2 * 50ms.
+    for _ in 0..40 {
+        fake.fault("group/member", Fault::Latency(Duration::from_millis(50)));
+    }
+    let client = client_with(
+        &fake,
+        true,
+        false,
+        ClientConfig {
+            parallelism: 2,
+            ..fast()
+        },
+    );
+    let t = Instant::now();
+    let m = client.group_members(&["g-emp".to_string()]).await.unwrap();
+    assert_eq!(m["g-emp"].len(), 1800);
+    assert!(
+        t.elapsed() >= Duration::from_millis(36 / 2 * 50),
+        "{:?}",
+        t.elapsed()
+    );
+    let wide = client_with(
+        &fake,
+        true,
+        false,
+        ClientConfig {
+            parallelism: 16,
+            ..fast()
+        },
+    );
+    for _ in 0..40 {
+        fake.fault("group/member", Fault::Latency(Duration::from_millis(50)));
+    }
+    let t = Instant::now();
+    wide.group_members(&["g-emp".to_string()]).await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(36 / 2 * 50),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn admin_only_without_a_group_search_uses_the_expansion_and_stops_asking() {
+    let mut w = std_world(120);
+    w.no_group_search = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(
+        &fake,
+        false,
+        true,
+        ClientConfig {
+            events_page_size: 50,
+            ..fast()
+        },
+    );
+    let mut req = request(&[G_JIRA.1, G_CONF.1]);
+    req.events_since = None;
+    let read = client.read_live(&req).await.unwrap();
+    let jira = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_JIRA.1)
+        .unwrap();
+    assert_eq!((jira.id.as_str(), jira.members.len()), ("g-jira", 60));
+    // 2 user pages + 1 group search that answered 404.
+    assert_eq!(read.stats.requests, 3);
+    let again = client.read_live(&req).await.unwrap();
+    assert_eq!(
+        again.stats.requests, 2,
+        "the missing group search is not asked again"
+    );
+    // Writes use the directory the user listing named.
+    fake.clear_log();
+    assert_eq!(
+        client.add_member("g-conf", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(fake.log().len(), 1);
+    assert!(fake.log()[0]
+        .starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-conf/memberships"));
+}

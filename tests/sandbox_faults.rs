@@ -1,0 +1,314 @@
+//! Rate limiting (429 and its headers) and every fault kind, over real sockets.
+
+mod sandbox_support;
+
+use reqwest::Method;
+use sandbox_support::*;
+use seatkeeper::sandbox::{FaultConfig, RateLimitConfig, SandboxConfig};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn faulty(spec: &str) -> SandboxConfig {
+    SandboxConfig {
+        faults: FaultConfig::parse(spec).expect("valid spec"),
+        ..SandboxConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn over_the_limit_is_429_with_headers() {
+    let config = SandboxConfig {
+        rate_limit: Some(RateLimitConfig {
+            per_second: 0.2,
+            burst: 10,
+        }),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let path = "/rest/api/3/group/member?groupId=gid-1";
+    let mut near_limit_seen = false;
+    for i in 0..10 {
+        let resp = env.jira(Method::GET, path).send().await.expect("request");
+        assert_eq!(resp.status(), 200, "request {i} is within the burst");
+        let h = resp.headers();
+        if i < 8 {
+            assert!(
+                h.get("x-ratelimit-nearlimit").is_none(),
+                "request {i}: budget is not low yet"
+            );
+        } else {
+            // Under 20 % of the budget left: the headers appear on normal responses.
+            assert_eq!(h["x-ratelimit-nearlimit"], "true", "request {i}");
+            assert_eq!(h["x-ratelimit-limit"], "10");
+            assert!(h.get("x-ratelimit-remaining").is_some());
+            near_limit_seen = true;
+        }
+    }
+    assert!(near_limit_seen);
+    let resp = env.jira(Method::GET, path).send().await.expect("request");
+    assert_eq!(resp.status(), 429);
+    let h = resp.headers().clone();
+    let retry: u64 = h["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(
+        (4..=5).contains(&retry),
+        "one token takes 5 s at 0.2/s: {retry}"
+    );
+    assert_eq!(h["x-ratelimit-limit"], "10");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(h["x-ratelimit-nearlimit"], "true");
+    let reset = h["x-ratelimit-reset"].to_str().expect("ascii");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(reset).is_ok(),
+        "ISO 8601 reset: {reset}"
+    );
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["errorMessages"][0].is_string());
+
+    // Buckets are per endpoint and method: another endpoint is unaffected.
+    let other = env
+        .jira(Method::GET, "/rest/api/3/applicationrole")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 200);
+    // The admin API: headers on every response, its own error shape on 429.
+    let search = format!("/admin/v2/orgs/{}/directories/-/users/search", env.org_id);
+    let first = env
+        .admin(Method::POST, &search)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "9");
+    for _ in 0..9 {
+        env.admin(Method::POST, &search)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("request");
+    }
+    let limited = env
+        .admin(Method::POST, &search)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+    let body: Value = limited.json().await.expect("json");
+    assert_eq!(body["errors"][0]["status"], "429");
+
+    let stats = env.stats().await;
+    assert_eq!(stats["rate_limited"], 2);
+    assert_eq!(stats["responses_by_status"]["429"], 2);
+}
+
+#[tokio::test]
+async fn control_endpoints_are_never_limited_or_faulted() {
+    let mut config = faulty("5xx=1,seed=1");
+    config.rate_limit = Some(RateLimitConfig {
+        per_second: 0.1,
+        burst: 1,
+    });
+    let env = Env::start(fixture(), config).await;
+    for _ in 0..5 {
+        assert_eq!(
+            env.raw(Method::GET, "/__sandbox/stats")
+                .send()
+                .await
+                .expect("request")
+                .status(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_injected_and_some_are_503_with_retry_after() {
+    let env = Env::start(fixture(), faulty("5xx=0.5,seed=42")).await;
+    let mut statuses = vec![];
+    let mut retry_after_on_503 = true;
+    for _ in 0..200 {
+        let resp = env
+            .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-1")
+            .send()
+            .await
+            .expect("request");
+        let s = resp.status().as_u16();
+        if s == 503 {
+            retry_after_on_503 &= resp.headers().get("retry-after").is_some();
+        }
+        if s >= 500 {
+            let body: Value = resp.json().await.expect("error bodies are JSON");
+            assert!(body["errorMessages"][0].is_string());
+        }
+        statuses.push(s);
+    }
+    let errors = statuses.iter().filter(|s| **s >= 500).count();
+    assert!((60..=140).contains(&errors), "about half: {errors}");
+    assert!(statuses.contains(&503) && statuses.iter().any(|s| [500, 502, 504].contains(s)));
+    assert!(retry_after_on_503);
+    assert_eq!(env.stats().await["faults"]["5xx"], errors);
+
+    // Replay: a fresh sandbox with the same seed answers the same sequence.
+    let again = Env::start(fixture(), faulty("5xx=0.5,seed=42")).await;
+    let mut replay = vec![];
+    for _ in 0..200 {
+        let resp = again
+            .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-1")
+            .send()
+            .await
+            .expect("request");
+        replay.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, replay);
+    let other_seed = Env::start(fixture(), faulty("5xx=0.5,seed=43")).await;
+    let mut different = vec![];
+    for _ in 0..200 {
+        let resp = other_seed
+            .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-1")
+            .send()
+            .await
+            .expect("request");
+        different.push(resp.status().as_u16());
+    }
+    assert_ne!(statuses, different);
+}
+
+#[tokio::test]
+async fn latency_and_jitter_delay_responses() {
+    let env = Env::start(fixture(), faulty("latency=60ms,jitter=40ms,seed=1")).await;
+    let mut times = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        let resp = env
+            .jira(Method::GET, "/rest/api/3/myself")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+        times.push(t.elapsed());
+    }
+    assert!(
+        times.iter().all(|t| *t >= Duration::from_millis(60)),
+        "{times:?}"
+    );
+    let spread = times.iter().max().copied().unwrap_or_default()
+        - times.iter().min().copied().unwrap_or_default();
+    assert!(
+        spread >= Duration::from_millis(5),
+        "jitter varies the delay: {times:?}"
+    );
+    // --latency alone.
+    let config = SandboxConfig {
+        latency: Duration::from_millis(50),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let t = Instant::now();
+    env.jira(Method::GET, "/rest/api/3/myself")
+        .send()
+        .await
+        .expect("request");
+    assert!(t.elapsed() >= Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn resets_abort_the_connection_without_a_response() {
+    let env = Env::start(fixture(), faulty("reset=0.5,seed=7")).await;
+    let mut resets = 0;
+    let mut ok = 0;
+    for _ in 0..40 {
+        // A fresh client per request, so a reset connection is never reused.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        match client
+            .get(format!(
+                "{}/rest/api/3/group/member?groupId=gid-1",
+                env.base
+            ))
+            .basic_auth(EMAIL, Some(TOKEN))
+            .send()
+            .await
+        {
+            Ok(resp) => {
+                assert_eq!(resp.status(), 200);
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(!e.is_timeout(), "{e}");
+                resets += 1;
+            }
+        }
+    }
+    assert!(resets >= 8 && ok >= 8, "resets {resets}, ok {ok}");
+    assert_eq!(env.stats().await["faults"]["reset"], resets);
+}
+
+#[tokio::test]
+async fn a_reset_write_may_have_been_applied() {
+    // Half of the resets happen after the handler ran: the write is done, the answer lost.
+    let env = Env::start(fixture(), faulty("reset=1,seed=5")).await;
+    let mut lost = 0;
+    for i in 0..20 {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let result = client
+            .post(format!("{}/rest/api/3/group/user?groupId=gid-0", env.base))
+            .basic_auth(EMAIL, Some(TOKEN))
+            .json(&json!({ "accountId": account(2000 + i) }))
+            .send()
+            .await;
+        assert!(result.is_err());
+        lost += 1;
+    }
+    assert_eq!(lost, 20);
+    let state: Value = env
+        .raw(Method::GET, "/__sandbox/state")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let g0 = state["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["id"] == "gid-0")
+        .cloned()
+        .expect("g0");
+    let applied = g0["members"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        applied > 0 && applied < 20,
+        "some writes applied before the reset: {applied}"
+    );
+}
+
+#[tokio::test]
+async fn slow_bodies_arrive_slowly_and_intact() {
+    let env = Env::start(fixture(), faulty("slow-body=1,slow-body-delay=30ms,seed=3")).await;
+    let t = Instant::now();
+    let resp = env
+        .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-50")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let page: Value = resp.json().await.expect("complete JSON");
+    assert!(
+        t.elapsed() >= Duration::from_millis(8 * 30),
+        "eight chunks, 30 ms apart: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(page["values"].as_array().map(Vec::len), Some(50));
+    assert_eq!(env.stats().await["faults"]["slow_body"], 1);
+}
