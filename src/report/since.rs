@@ -7,7 +7,7 @@
 //! the report can show the policy diff in access terms.
 
 use crate::gitinfo::{RevisionError, RevisionTree};
-use crate::policy::{self, source::MemFiles, Policy};
+use crate::policy::{self, Policy};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
@@ -69,15 +69,7 @@ pub fn resolve_since(policy_dir: &Path, text: &str) -> Result<Since, SinceError>
     };
     let tree = RevisionTree::open(policy_dir, text).map_err(revision_error)?;
     let cutoff = commit_time(policy_dir, &tree.commit).map_err(revision_error)?;
-    let mut files = MemFiles::new();
-    for path in tree.files() {
-        if path.ends_with(".yaml") || path.ends_with(".yml") {
-            if let Some(bytes) = tree.read(&path) {
-                files.files.insert(path, bytes);
-            }
-        }
-    }
-    let base = match policy::load(&files) {
+    let base = match policy::load(&tree) {
         Ok(loaded) => loaded.policy,
         Err(diags) => {
             let mut rendered = Vec::new();
@@ -137,5 +129,90 @@ mod tests {
         let err = resolve_since(dir.path(), "v1").unwrap_err().to_string();
         assert!(err.contains("--since `v1`"), "{err}");
         assert!(err.contains("not inside a git repository"), "{err}");
+    }
+
+    fn commit(repo: &git2::Repository, author: &str, when: i64, message: &str) -> String {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::new(author, "a@example.com", &git2::Time::new(when, 0)).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_revision_gives_its_commit_time_policy_diff_and_blame() {
+        use crate::gitinfo::Blamer;
+        use crate::report::fixtures::{MAIN, TEAM};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let policy = dir.path().join("policy");
+        std::fs::create_dir_all(policy.join("teams")).unwrap();
+        std::fs::write(policy.join("seatkeeper.yaml"), "version: 1\nbogus: true\n").unwrap();
+        commit(&repo, "Broken", 1_760_000_000, "broken");
+        std::fs::write(policy.join("seatkeeper.yaml"), MAIN).unwrap();
+        std::fs::write(policy.join("teams/eng.yaml"), TEAM).unwrap();
+        let first = commit(&repo, "Ann", 1_767_225_600, "first"); // 2026-01-01
+        let team2 = TEAM.replacen("users:\n", "users:\n  - email: zoe@acme.com\n", 1);
+        std::fs::write(policy.join("teams/eng.yaml"), &team2).unwrap();
+        commit(&repo, "Bo", 1_772_323_200, "add zoe"); // 2026-03-01
+                                                       // An uncommitted edit that shifts every line down by one.
+        std::fs::write(policy.join("teams/eng.yaml"), format!("# team\n{team2}")).unwrap();
+
+        let since = resolve_since(&policy, "HEAD~1").unwrap();
+        assert_eq!(since.commit.as_deref(), Some(first.as_str()));
+        assert_eq!(since.cutoff.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        assert_eq!(since.label, format!("HEAD~1 ({})", &first[..12]));
+        let head = crate::policy::load_dir(&policy).unwrap().policy;
+        let diff = crate::diff::policy_diff(
+            since.base_policy.as_ref().unwrap(),
+            &head,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        );
+        assert_eq!(
+            diff.granted.get("confluence"),
+            Some(&vec!["zoe@acme.com".to_string()])
+        );
+
+        let err = resolve_since(&policy, "HEAD~2").unwrap_err().to_string();
+        assert!(
+            err.contains("HEAD~2") && err.contains("does not validate"),
+            "{err}"
+        );
+        let err = resolve_since(&policy, "no-such-tag")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-tag") && err.contains("git fetch"),
+            "{err}"
+        );
+
+        // Blame follows the loaded (work-tree) files: zoe's entry is on line 3 now.
+        let zoe = head
+            .users
+            .iter()
+            .find(|u| u.location.file == "teams/eng.yaml" && u.location.line == 3)
+            .expect("zoe on line 3");
+        assert_eq!(zoe.who.to_string(), "zoe@acme.com");
+        let mut blamer = Blamer::open(&policy).unwrap();
+        let author = |o: Option<crate::gitinfo::LineOrigin>| o.map(|o| o.author);
+        assert_eq!(
+            author(blamer.origin("teams/eng.yaml", 3)),
+            Some("Bo".into())
+        );
+        assert_eq!(
+            author(blamer.origin("teams/eng.yaml", 4)),
+            Some("Ann".into())
+        );
+        assert_eq!(blamer.origin("teams/eng.yaml", 1), None, "uncommitted");
+        let mut old = Blamer::open_at(&policy, "HEAD~1").unwrap();
+        assert_eq!(author(old.origin("teams/eng.yaml", 2)), Some("Ann".into()));
+        assert!(Blamer::open_at(&policy, "nope").is_none());
     }
 }
