@@ -4,16 +4,15 @@
 //! and that the numbers in the rendered DOM match the CSV report of the same data.
 //!
 //! Chromium is required: without it the test fails, unless `SEATKEEPER_SKIP_BROWSER=1` is set.
-//! On Debian/Ubuntu: `apt-get install -y --no-install-recommends chromium`. Set
+//! On Debian: `apt-get install -y chromium` (what `.ci/run` needs). Set
 //! `SEATKEEPER_CHROMIUM` to use another binary.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use seatkeeper::gitinfo::Blamer;
 use seatkeeper::ledger::Ledger;
 use seatkeeper::live::LiveState;
-use seatkeeper::planner::{self, PlanInput};
-use seatkeeper::report::{self, AccessReport, ReportFormat, Since};
+use seatkeeper::planner::PlanInput;
+use seatkeeper::report::{self, AccessReport, ReportFormat, ReportOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,8 +35,7 @@ fn acme_report() -> AccessReport {
     let crafted = "=Mallory, \"The\" <b>Intruder</b>\n& co";
     live.users[1].name = crafted.to_string();
     let log = std::fs::read_to_string(dir.join(&policy.audit_log)).unwrap();
-    let (records, warnings) = report::parse_audit_records(&log);
-    let ledger = Ledger::from_records(&records);
+    let ledger = Ledger::parse_jsonl(&log);
     let input = PlanInput {
         policy: &policy,
         live: &live,
@@ -47,14 +45,17 @@ fn acme_report() -> AccessReport {
         policy_commit: None,
         allow_mass_removal: false,
     };
-    let plan = planner::plan(&input);
-    let mut blamer = Blamer::open(&dir);
-    let origins = blamer
-        .as_mut()
-        .map(|b| b as &mut dyn seatkeeper::report::Origins);
-    let since = Since::at("2026-01-01T00:00:00Z".parse().unwrap());
-    let mut report = AccessReport::build(&input, &plan, origins, &records, Some(&since));
-    report.warnings.extend(warnings);
+    let report = report::generate(
+        &input,
+        &ReportOptions {
+            policy_dir: Some(&dir),
+            git_ref: None,
+            policy_dirty: false,
+            audit_log: Some(&log),
+            since: Some("2026-01-01"),
+        },
+    )
+    .unwrap();
     assert!(
         report.holders().any(|(_, h)| h.name == crafted),
         "the crafted user holds a seat"
@@ -89,7 +90,7 @@ fn chromium() -> Option<PathBuf> {
     }
     panic!(
         "chromium is not installed, so the HTML report cannot be tested in a browser.\n\
-         Install it with `apt-get install -y --no-install-recommends chromium` (Debian/Ubuntu), \
+         Install it with `apt-get install -y chromium` (Debian), \
          point SEATKEEPER_CHROMIUM at a Chromium binary, or set SEATKEEPER_SKIP_BROWSER=1 to skip."
     );
 }

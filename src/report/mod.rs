@@ -7,6 +7,8 @@
 //! every decision comes from the planner ([`crate::planner::explain_all`]), so the report always
 //! agrees with `plan` and `explain` for the same inputs.
 //!
+//! - [`generate`]: the entry point of `seatkeeper report` (plan, audit log, blame, `--since`,
+//!   build); [`render`] then writes any [`ReportFormat`].
 //! - [`build`]: the pure builder, from planner output, the audit log and git origins.
 //! - [`history`]: seats over time per product, reconstructed from the audit log, and the changes
 //!   since a cutoff.
@@ -34,10 +36,12 @@ pub use since::{resolve_since, Since, SinceError};
 use crate::diff::PolicyDiff;
 use crate::gitinfo::LineOrigin;
 use crate::plan::{EvidenceSource, Rail, Seats};
+use crate::planner::PlanInput;
 use crate::policy::Location;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::{self, Write};
+use std::path::Path;
 
 /// The report format version this build writes (the JSON `format_version`). Fields are only
 /// ever added.
@@ -375,6 +379,63 @@ pub fn render(report: &AccessReport, format: ReportFormat, out: &mut dyn Write) 
     }
 }
 
+/// What `seatkeeper report` needs besides the planner input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportOptions<'a> {
+    /// The policy folder: git blame and `--since REV` are resolved in its repository.
+    pub policy_dir: Option<&'a Path>,
+    /// `--ref REV`: the policy was read at this revision, so blame it there.
+    pub git_ref: Option<&'a str>,
+    /// Whether the policy work tree had uncommitted changes (shown in the report).
+    pub policy_dirty: bool,
+    /// The audit log's text, when there is one (the same log the ledger was read from).
+    pub audit_log: Option<&'a str>,
+    /// `--since REV|DATE`, as typed.
+    pub since: Option<&'a str>,
+}
+
+/// Everything `seatkeeper report` does once its inputs are loaded: plans, reads the audit log
+/// leniently (bad lines become report warnings), blames the policy entries when the policy
+/// folder is in git (at `git_ref` when given), resolves `--since` and builds the report.
+/// Render it with [`render`].
+///
+/// Errors only for `--since`: an unknown revision, a non-git folder given a revision, or a
+/// policy that does not validate at that revision (exit code 1 in the CLI).
+pub fn generate(
+    input: &PlanInput<'_>,
+    opts: &ReportOptions<'_>,
+) -> Result<AccessReport, SinceError> {
+    let since = match (opts.since, opts.policy_dir) {
+        (Some(text), Some(dir)) => Some(resolve_since(dir, text)?),
+        (Some(text), None) => match since::parse_cutoff(text) {
+            Some(cutoff) => Some(Since::at(cutoff)),
+            None => {
+                return Err(SinceError::Revision {
+                    text: text.to_string(),
+                    source: crate::gitinfo::RevisionError::NotARepository("the policy".to_string()),
+                })
+            }
+        },
+        (None, _) => None,
+    };
+    let (records, log_warnings) = opts.audit_log.map(parse_audit_records).unwrap_or_default();
+    let mut plan = crate::planner::plan(input);
+    plan.policy_dirty = opts.policy_dirty;
+    let mut blamer = opts.policy_dir.and_then(|dir| match opts.git_ref {
+        Some(rev) => crate::gitinfo::Blamer::open_at(dir, rev),
+        None => crate::gitinfo::Blamer::open(dir),
+    });
+    let origins = blamer.as_mut().map(|b| b as &mut dyn Origins);
+    let mut report = AccessReport::build(input, &plan, origins, &records, since.as_ref());
+    // The ledger (and so the plan) may already carry the same warnings.
+    for w in log_warnings {
+        if !report.warnings.contains(&w) {
+            report.warnings.push(w);
+        }
+    }
+    Ok(report)
+}
+
 /// `2026-07-01`.
 pub(crate) fn day(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
@@ -388,6 +449,49 @@ pub(crate) fn short(commit: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn generate_plans_reads_the_log_and_resolves_since() {
+        let policy = fixtures::policy();
+        let live = fixtures::live();
+        let log = fixtures::audit_log();
+        let ledger = crate::ledger::Ledger::parse_jsonl(&log);
+        let input = PlanInput {
+            policy: &policy,
+            live: &live,
+            ledger: &ledger,
+            now: fixtures::now(),
+            actor: None,
+            policy_commit: None,
+            allow_mass_removal: true,
+        };
+        let opts = ReportOptions {
+            policy_dirty: true,
+            audit_log: Some(&log),
+            since: Some("2026-09-01"),
+            ..ReportOptions::default()
+        };
+        let report = generate(&input, &opts).unwrap();
+        assert!(report.policy_dirty);
+        let changes = report.changes.as_ref().unwrap();
+        assert_eq!((changes.grants.len(), changes.revocations.len()), (1, 1));
+        let bad_line = report
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("audit log line 5"))
+            .count();
+        assert_eq!(bad_line, 1, "{:?}", report.warnings);
+        let err = generate(
+            &input,
+            &ReportOptions {
+                since: Some("v1.0"),
+                ..opts
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("v1.0"), "{err}");
+    }
 
     #[test]
     fn format_names_match_the_cli_flag() {
