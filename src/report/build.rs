@@ -660,6 +660,27 @@ mod tests {
     }
 
     #[test]
+    fn explain_all_equals_explain_per_user() {
+        let policy = fixtures::policy();
+        let live = fixtures::live();
+        let ledger = crate::ledger::Ledger::parse_jsonl(&fixtures::audit_log());
+        let input = PlanInput {
+            policy: &policy,
+            live: &live,
+            ledger: &ledger,
+            now: fixtures::now(),
+            actor: None,
+            policy_commit: None,
+            allow_mass_removal: false,
+        };
+        let all = planner::explain_all(&input);
+        assert_eq!(all.len(), live.users.len());
+        for (user, e) in live.users.iter().zip(&all) {
+            assert_eq!(planner::explain(&input, &user.account_id).as_ref(), Some(e));
+        }
+    }
+
+    #[test]
     fn unreadable_audit_lines_are_warnings() {
         let (records, warnings) = parse_audit_records(&fixtures::audit_log());
         assert_eq!(records.len(), 4);

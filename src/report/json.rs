@@ -50,3 +50,71 @@ use std::io::{self, Write};
 pub fn render(report: &AccessReport, out: &mut dyn Write) -> io::Result<()> {
     crate::render::write_json(report, out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{fixtures, Basis, Since};
+    use serde_json::Value;
+
+    fn validator() -> jsonschema::Validator {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+        jsonschema::validator_for(&schema).unwrap()
+    }
+
+    fn json(report: &AccessReport) -> Value {
+        let mut out = Vec::new();
+        render(report, &mut out).unwrap();
+        assert!(out.ends_with(b"}\n"));
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn rendered_reports_match_the_schema() {
+        let v = validator();
+        let mut since = Since::at("2026-09-01T00:00:00Z".parse().unwrap());
+        let mut base = fixtures::policy();
+        base.users.pop();
+        since.base_policy = Some(base);
+        since.commit = Some("0".repeat(40));
+        let (_, with_diff) = fixtures::build(Some(&since));
+        let (_, plain) = fixtures::build(None);
+        for report in [fixtures::report(), with_diff, plain] {
+            let value = json(&report);
+            let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:#?}");
+            assert_eq!(value["format_version"], 1);
+        }
+        let mut broken = json(&fixtures::report());
+        broken["products"][0]["holders"][0]["basis"] = "bogus".into();
+        assert!(!v.is_valid(&broken));
+        let mut broken = json(&fixtures::report());
+        broken["products"][0]["counts"]
+            .as_object_mut()
+            .unwrap()
+            .remove("holders");
+        assert!(!v.is_valid(&broken));
+    }
+
+    #[test]
+    fn the_schema_lists_every_basis() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+        let listed: Vec<&str> = schema["$defs"]["basis"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let all = [
+            Basis::Kept,
+            Basis::SafeUser,
+            Basis::EligibleGroup,
+            Basis::NotEligible,
+            Basis::Expired,
+            Basis::AccountClosed,
+        ];
+        assert_eq!(listed, all.map(Basis::as_str));
+    }
+}

@@ -410,9 +410,9 @@ pub fn generate(
         (Some(text), None) => match since::parse_cutoff(text) {
             Some(cutoff) => Some(Since::at(cutoff)),
             None => {
-                return Err(SinceError::Revision {
+                return Err(SinceError::NotGit {
                     text: text.to_string(),
-                    source: crate::gitinfo::RevisionError::NotARepository("the policy".to_string()),
+                    place: "the policy".to_string(),
                 })
             }
         },

@@ -39,6 +39,14 @@ impl Since {
 /// Why `--since` cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SinceError {
+    /// Not a date, and there is no git repository to look a revision up in.
+    #[error("--since `{text}` is not a date (YYYY-MM-DD or RFC 3339), and {place} is not in a git repository, so it cannot be a revision\n  hint: pass the date of the last review, or run from a clone of the policy repo")]
+    NotGit {
+        /// What was given.
+        text: String,
+        /// The policy folder.
+        place: String,
+    },
     /// Not a date, and not a revision git knows (or not a repository).
     #[error("--since `{text}` is neither a date (YYYY-MM-DD) nor a usable git revision: {source}")]
     Revision {
@@ -63,9 +71,15 @@ pub fn resolve_since(policy_dir: &Path, text: &str) -> Result<Since, SinceError>
     if let Some(cutoff) = parse_cutoff(text) {
         return Ok(Since::at(cutoff));
     }
-    let revision_error = |source| SinceError::Revision {
-        text: text.to_string(),
-        source,
+    let revision_error = |source| match source {
+        RevisionError::NotARepository(place) => SinceError::NotGit {
+            text: text.to_string(),
+            place,
+        },
+        source => SinceError::Revision {
+            text: text.to_string(),
+            source,
+        },
     };
     let tree = RevisionTree::open(policy_dir, text).map_err(revision_error)?;
     let cutoff = commit_time(policy_dir, &tree.commit).map_err(revision_error)?;
@@ -128,7 +142,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = resolve_since(dir.path(), "v1").unwrap_err().to_string();
         assert!(err.contains("--since `v1`"), "{err}");
-        assert!(err.contains("not inside a git repository"), "{err}");
+        assert!(err.contains("not in a git repository"), "{err}");
+        assert!(!err.contains("--ref"), "{err}");
     }
 
     fn commit(repo: &git2::Repository, author: &str, when: i64, message: &str) -> String {
