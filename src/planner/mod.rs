@@ -91,10 +91,15 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
 /// once (calling [`explain`] per user would rebuild it per user). Each explanation equals what
 /// [`explain`] gives for that user. Used by access reports.
 pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
+    plan_and_explain(input).1
+}
+
+/// [`plan`] and [`explain_all`] from one index and one plan build.
+pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
     let ix = Index::new(input.policy, input.live, input.ledger, input.now);
     let plan = build(&ix, input);
     let facts = PlanFacts::new(&plan);
-    (0..ix.users.len() as UserIx)
+    let explanations = (0..ix.users.len() as UserIx)
         .filter_map(|u| {
             let account = *ix.users.get(u as usize)?;
             Some(Explanation {
@@ -108,7 +113,8 @@ pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
                     .collect(),
             })
         })
-        .collect()
+        .collect();
+    (plan, explanations)
 }
 
 fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rule) -> Action {

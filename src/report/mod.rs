@@ -30,7 +30,7 @@ pub mod since;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-pub use build::{parse_audit_records, Origins};
+pub use build::{parse_audit_records, Origins, ReportSources};
 pub use since::{resolve_since, Since, SinceError};
 
 use crate::diff::PolicyDiff;
@@ -419,14 +419,22 @@ pub fn generate(
         (None, _) => None,
     };
     let (records, log_warnings) = opts.audit_log.map(parse_audit_records).unwrap_or_default();
-    let mut plan = crate::planner::plan(input);
+    let (mut plan, explanations) = crate::planner::plan_and_explain(input);
     plan.policy_dirty = opts.policy_dirty;
     let mut blamer = opts.policy_dir.and_then(|dir| match opts.git_ref {
         Some(rev) => crate::gitinfo::Blamer::open_at(dir, rev),
         None => crate::gitinfo::Blamer::open(dir),
     });
     let origins = blamer.as_mut().map(|b| b as &mut dyn Origins);
-    let mut report = AccessReport::build(input, &plan, origins, &records, since.as_ref());
+    let sources = ReportSources {
+        policy: input.policy,
+        live: input.live,
+        plan: &plan,
+        explanations: &explanations,
+        records: &records,
+        since: since.as_ref(),
+    };
+    let mut report = AccessReport::from_sources(&sources, origins);
     // The ledger (and so the plan) may already carry the same warnings.
     for w in log_warnings {
         if !report.warnings.contains(&w) {
