@@ -49,6 +49,9 @@ impl Duration {
     /// Parses `90d`, `12h`, `2w`, `30m` (and `0d`). Rejects signs, spaces, fractions and overflow.
     pub fn parse(text: &str) -> Result<Self, TimeError> {
         let bad = || TimeError::BadDuration(text.to_string());
+        if !text.is_ascii() {
+            return Err(bad());
+        }
         let (digits, unit) = text.split_at(text.len().saturating_sub(1));
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
             return Err(bad());

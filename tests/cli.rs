@@ -363,6 +363,20 @@ fn diff_shows_access_changes_and_the_plan_delta_of_a_pull_request() {
     assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
     assert!(text(&same.stdout).contains("No access changes."));
 
+    // The work tree as head, with uncommitted changes, says so.
+    std::fs::write(
+        acme.path().join("teams/new.yaml"),
+        "users:\n  - email: zed@acme.com\n",
+    )
+    .unwrap();
+    let dirty = seatkeeper(&["diff", "--policy", policy, "--base", "HEAD"]);
+    assert_eq!(dirty.status.code(), Some(0), "{}", text(&dirty.stderr));
+    let dirty = text(&dirty.stdout);
+    assert!(
+        dirty.contains("HEAD..work tree (uncommitted changes)") && dirty.contains("+ zed@acme.com"),
+        "{dirty}"
+    );
+
     // A head that does not validate is named as such.
     std::fs::write(acme.path().join("seatkeeper.yaml"), "version: 1\n").unwrap();
     let broken = seatkeeper(&["diff", "--policy", policy, "--base", "HEAD"]);

@@ -55,6 +55,7 @@ fn request(groups: &[&str]) -> ReadRequest {
         products: vec!["jira-software".into(), "confluence".into()],
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
+        licenses: false,
     }
 }
 
@@ -91,7 +92,7 @@ async fn site_path_reads_every_page_with_the_minimum_requests() {
         .iter()
         .find(|u| u.account_id == "acc-00003")
         .unwrap();
-    assert_eq!(u3.status, AccountStatus::Deactivated);
+    assert_eq!(u3.status, AccountStatus::Suspended, "Jira's active: false");
     assert_eq!(
         s.users
             .iter()
@@ -627,4 +628,72 @@ async fn admin_only_without_a_group_search_uses_the_expansion_and_stops_asking()
     assert_eq!(fake.log().len(), 1);
     assert!(fake.log()[0]
         .starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-conf/memberships"));
+}
+
+#[tokio::test]
+async fn the_client_is_usable_as_a_trait_object() {
+    let fake = Fake::start(std_world(60)).await;
+    let api: Box<dyn AtlassianApi> = Box::new(client_with(&fake, true, false, fast()));
+    assert_eq!(api.myself().await.unwrap().as_deref(), Some("acc-self"));
+    let ids = vec!["g-jira".to_string()];
+    assert_eq!(api.group_members(&ids).await.unwrap()["g-jira"].len(), 30);
+    assert_eq!(
+        api.add_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(
+        api.remove_member("g-jira", "acc-00001").await.unwrap(),
+        Change::Done
+    );
+    assert_eq!(api.fetch_groups_fingerprint(&ids).await.unwrap().len(), 1);
+    assert_eq!(
+        api.read_live(&request(&[G_JIRA.1]))
+            .await
+            .unwrap()
+            .state
+            .users
+            .len(),
+        60
+    );
+    assert!(api.stats().requests >= 6);
+}
+
+#[tokio::test]
+async fn preferring_the_admin_group_search_learns_synced_groups_and_falls_back() {
+    let mut w = std_world(50);
+    w.groups[1].synced = true;
+    let fake = Fake::start(w).await;
+    let config = ClientConfig {
+        prefer_admin_group_search: true,
+        ..fast()
+    };
+    let mut req = request(&[G_JIRA.1, G_CONF.1]);
+    req.events_since = None;
+    let read = client_with(&fake, true, true, config.clone())
+        .read_live(&req)
+        .await
+        .unwrap();
+    let conf = read
+        .state
+        .groups
+        .iter()
+        .find(|g| g.name == G_CONF.1)
+        .unwrap();
+    assert!(conf.synced);
+    assert_eq!(fake.requests("group/bulk"), 0);
+    assert_eq!(
+        read.stats.requests,
+        1 + 1,
+        "one user page, one group search"
+    );
+
+    // Without a group search (like the sandbox), group/bulk answers instead.
+    let mut w = std_world(50);
+    w.no_group_search = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, true, true, config);
+    let read = client.read_live(&req).await.unwrap();
+    assert_eq!(read.state.groups.len(), 2);
+    assert_eq!(read.stats.requests, 1 + 1 + 1);
+    assert_eq!(client.read_live(&req).await.unwrap().stats.requests, 2);
 }

@@ -323,11 +323,11 @@ mod no_panics {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
 
         /// Cut, spliced and garbled policies give diagnostics, never a panic.
         #[test]
-        fn mangled_policies(cut in 0usize..2000, at in 0usize..2000, junk in "[ -~\n\t:\\[\\]{}&*!|>'\"%@#-]{0,12}") {
+        fn mangled_policies(cut in 0usize..2000, at in 0usize..2000, junk in "[ -~\n\t:\\[\\]{}&*!|>'\"%@#é😀\u{feff}-]{0,12}") {
             let text = full();
             let cut = cut.min(text.len());
             let at = at.min(cut);
@@ -339,10 +339,64 @@ mod no_panics {
             let _ = policy::load(&files);
         }
 
+        /// Any text in any value position.
+        #[test]
+        fn odd_values(values in proptest::collection::vec("\\PC{0,12}", 16)) {
+            let template = "version: @\nsite: @\norg: @\nproducts:\n  @:\n    groups: [@]\n    seats: @\n    inactivity: @\n    notice: @\n    grace: @\n    drift: @\nusers:\n  - email: @\n    until: @\n    requested: @\n    products: [@]\nsafety:\n  max_removals: @\n";
+            let mut text = String::new();
+            let mut values = values.iter();
+            for part in template.split('@') {
+                text.push_str(part);
+                if let Some(v) = values.next() {
+                    text.push_str(&format!("{v:?}"));
+                }
+            }
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text.replace("\"", "")));
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        }
+
+        /// Any text as YAML.
+        #[test]
+        fn any_text(text in "\\PC{0,80}") {
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        }
+
+        /// Text made of YAML's punctuation.
+        #[test]
+        fn yaml_punctuation(text in "[\\[\\]{}:,&*!|>'\"\n \t#?%@`a1-]{0,60}") {
+            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        }
+
         /// Any bytes as a snapshot.
         #[test]
         fn mangled_snapshots(text in "[ -~\n]{0,200}") {
             let _ = parse_snapshot("s.json", &text);
         }
     }
+}
+
+/// Mistakes too big (or too odd) to commit as fixture folders.
+#[test]
+fn generated_mistakes() {
+    let codes =
+        |dir: &Path| -> Vec<String> { actual(&policy::load_dir(dir).expect_err("should fail")) };
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("seatkeeper.yaml");
+    let huge = format!("# {}\n", "x".repeat(5 * 1024 * 1024));
+    std::fs::write(&main, huge).unwrap();
+    assert_eq!(codes(dir.path()), ["file-too-large seatkeeper.yaml:1"]);
+
+    // A huge included file is refused too; the main file is still checked.
+    std::fs::write(
+        &main,
+        "version: 1\nsite: a.b\nproducts: {c: {groups: [g]}}\ninclude: [t/*.yaml]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    let users = "users:\n".to_string() + &"  - email: someone@acme.com\n".repeat(200_000);
+    std::fs::write(dir.path().join("t/big.yaml"), users).unwrap();
+    assert_eq!(codes(dir.path()), ["file-too-large t/big.yaml:1"]);
+
+    let missing = dir.path().join("no-such-folder");
+    assert_eq!(codes(&missing), ["missing-file seatkeeper.yaml:0"]);
 }

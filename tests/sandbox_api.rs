@@ -283,6 +283,24 @@ async fn malformed_admin_bodies_are_400() {
         let json: Value = resp.json().await.expect("json");
         assert_eq!(json["errors"][0]["status"], "400", "{json}");
     }
+    // Bodies must be declared as JSON, on both APIs.
+    let no_type = env
+        .admin(Method::POST, &add)
+        .body("{\"accountId\": \"x\"}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(no_type.status(), 415);
+    let form = env
+        .jira(Method::POST, "/rest/api/3/group/user?groupId=gid-1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("accountId=x")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(form.status(), 415);
+    let json: Value = form.json().await.expect("json");
+    assert!(json["errorMessages"][0].is_string());
     let events = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
     for q in [
         "?limit=0",
@@ -856,4 +874,118 @@ async fn a_generated_org_serves_and_the_banner_names_everything() {
     assert!(!String::from_utf8(out)
         .expect("utf8")
         .contains("s3cret-token"));
+}
+
+#[tokio::test]
+async fn hostile_input_gets_4xx_never_a_crash() {
+    let env = Env::fixture().await;
+    let org = env.org_id.clone();
+    let huge = "9223372036854775807";
+    let queries = [
+        format!("/rest/api/3/group/member?groupId=gid-51&startAt={huge}&maxResults={huge}"),
+        "/rest/api/3/group/member?groupId=gid-51&startAt=99999999999999999999999".to_string(),
+        "/rest/api/3/group/member?groupId=%FF%FE&includeInactiveUsers=maybe".to_string(),
+        "/rest/api/3/group/member?groupname=%E2%98%83&groupId=x".to_string(),
+        format!("/rest/api/3/group/bulk?startAt={huge}&maxResults=-5"),
+        format!("/rest/api/3/group/bulk?startAt={huge}"),
+        format!("/rest/api/3/users/search?startAt={huge}&maxResults={huge}"),
+        "/rest/api/3/user/groups?accountId=%00%01".to_string(),
+        "/rest/api/3/myself?expand=%%%".to_string(),
+    ];
+    for q in &queries {
+        let resp = env.jira(Method::GET, q).send().await.expect("request");
+        assert!(
+            resp.status().is_success() || resp.status().is_client_error(),
+            "{q}: {}",
+            resp.status()
+        );
+        let _: Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{q}: not JSON: {e}"));
+    }
+    let long_id = "x".repeat(10_000);
+    for (method, path, body) in [
+        (Method::POST, "/rest/api/3/group/user?groupId=gid-1".to_string(), "{\"accountId\": \"".to_string() + &long_id + "\"}"),
+        (Method::POST, "/rest/api/3/group/user?groupId=gid-1".to_string(), "null".to_string()),
+        (Method::POST, "/rest/api/3/group/user?groupId=gid-1".to_string(), "{\"accountId\": null}".to_string()),
+        (Method::DELETE, format!("/rest/api/3/group/user?groupId=gid-1&accountId={long_id}"), String::new()),
+        (Method::POST, format!("/admin/v2/orgs/{org}/directories/-/users/search"), "{\"cursor\": \"sbxu1.ffffffffffffffff\"}".to_string()),
+        (Method::POST, format!("/admin/v2/orgs/{org}/directories/-/users/search"), "{\"limit\": 1e308}".to_string()),
+        (Method::GET, format!("/admin/v1/orgs/{org}/events-stream?cursor=sbxe1.{huge}.ffffffffffffffff&from=-{huge}"), String::new()),
+        (Method::POST, "/__sandbox/clock".to_string(), "{\"advance\": \"999999999w\"}".to_string()),
+        (Method::POST, "/__sandbox/clock".to_string(), "{\"set\": \"yesterday\"}".to_string()),
+        (Method::POST, "/__sandbox/events".to_string(), "{\"action\": \"user_logged_in\", \"account_id\": \"x\", \"time\": \"+275760-09-13T00:00:00Z\"}".to_string()),
+    ] {
+        let req = if path.starts_with("/admin") { env.admin(method.clone(), &path) } else if path.starts_with("/__") { env.raw(method.clone(), &path) } else { env.jira(method.clone(), &path) };
+        let resp = req.header("content-type", "application/json").body(body.clone()).send().await.expect("request");
+        assert!(resp.status().is_success() || resp.status().is_client_error(), "{method} {path} {body:.60}: {}", resp.status());
+        let text = resp.text().await.expect("body");
+        assert!(text.is_empty() || serde_json::from_str::<Value>(&text).is_ok(), "{path}: {text}");
+    }
+    // Still serving.
+    assert_eq!(
+        env.jira(Method::GET, "/rest/api/3/myself")
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writes_through_both_apis_stay_consistent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SandboxConfig {
+        state_file: Some(dir.path().join("state.json")),
+        ..SandboxConfig::default()
+    };
+    let org = seatkeeper::sandbox::load_org(
+        &seatkeeper::sandbox::OrgSource::Snapshot(Box::new(fixture())),
+        &config,
+    )
+    .expect("org");
+    let env = Env::start_org(org, config.clone()).await;
+    let env = std::sync::Arc::new(env);
+    let mut tasks = vec![];
+    for i in 0..200usize {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = account(5000 + i);
+            let status = if i % 2 == 0 {
+                env.jira(Method::POST, "/rest/api/3/group/user?groupId=gid-0")
+                    .json(&json!({ "accountId": who }))
+                    .send()
+                    .await
+            } else {
+                env.admin(
+                    Method::POST,
+                    &format!(
+                        "/admin/v2/orgs/{}/directories/-/groups/gid-0/memberships",
+                        env.org_id
+                    ),
+                )
+                .json(&json!({ "accountId": who }))
+                .send()
+                .await
+            }
+            .expect("request")
+            .status();
+            assert!(status == 201 || status == 204, "{status}");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let members = env.jira_members("gid-0", true).await;
+    assert_eq!(members.len(), 200);
+    assert_eq!(events(&env).await.len(), 200);
+    assert_eq!(env.stats().await["writes_applied"], 200);
+    // The state file holds the last write.
+    let saved =
+        seatkeeper::sandbox::Org::load_file(&dir.path().join("state.json")).expect("state file");
+    let g0 = saved.group_index("gid-0").expect("group");
+    assert_eq!(saved.group(g0).members.len(), 200);
+    assert_eq!(saved.events().len(), 200);
 }

@@ -25,10 +25,8 @@ pub enum WriteOutcome {
     AlreadyDone,
 }
 
-/// The part of Atlassian that apply needs: read a group's members, write one membership.
+/// The part of Atlassian that the executor needs: write one membership.
 pub trait Directory: Send + Sync + 'static {
-    /// The account ids in a group, inactive accounts included.
-    fn members(&self, group_id: &str) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
     /// Adds or removes one membership.
     fn write(
         &self,

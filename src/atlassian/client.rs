@@ -1,5 +1,5 @@
 //! The reqwest client: one place where requests are sent. Every request goes through
-//! [`Client::call`], which bounds concurrency with a semaphore shared by all requests, paces
+//! `Client::call`, which bounds concurrency with a semaphore shared by all requests, paces
 //! each endpoint ([`Pacer`]), retries transient failures ([`RetryConfig`]), counts requests,
 //! and turns error responses into typed [`ApiError`]s with secrets redacted.
 
@@ -28,6 +28,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Page size of the admin user listing (`limit`).
     pub admin_page_size: u32,
+    /// On the admin path with site credentials too, look group ids up with the admin v2 group
+    /// search (which says whether a group is synced from an identity provider) before Jira's
+    /// `group/bulk` (which does not). On by default: a synced group must be blocked in the plan,
+    /// not found out by a refused write at apply time.
+    pub prefer_admin_group_search: bool,
     /// Page size of the admin events stream (`limit`).
     pub events_page_size: u32,
 }
@@ -40,7 +45,8 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             admin_page_size: 100,
-            events_page_size: 200,
+            events_page_size: 1000,
+            prefer_admin_group_search: true,
         }
     }
 }
@@ -131,6 +137,8 @@ pub struct Client {
     pub(crate) user_directories: Mutex<BTreeSet<String>>,
     /// Set when the admin group search answered 404: it is not served (the sandbox lacks it).
     pub(crate) group_search_unsupported: AtomicBool,
+    /// Serializes directory look-ups, so concurrent writes to one group look it up once.
+    pub(crate) directory_lookup: tokio::sync::Mutex<()>,
 }
 
 impl Client {
@@ -158,6 +166,7 @@ impl Client {
             directories: Mutex::new(HashMap::new()),
             user_directories: Mutex::new(BTreeSet::new()),
             group_search_unsupported: AtomicBool::new(false),
+            directory_lookup: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -11,7 +11,7 @@
 //! - [`retry`]: capped exponential backoff with jitter, `Retry-After`, per-endpoint pacing.
 //! - [`client`]: the one place requests are sent (concurrency bound, counts, error mapping).
 //! - [`read`]: [`ReadRequest`] → [`LiveRead`] (admin path or site path).
-//! - [`write`]: add/remove member ([`Change`]), group members and fingerprints, `myself`.
+//! - [`write`](mod@write): add/remove member ([`Change`]), group members and fingerprints, `myself`.
 //! - [`wire`]: raw serde types of the Atlassian JSON.
 
 pub mod client;

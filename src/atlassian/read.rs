@@ -13,9 +13,12 @@
 
 use super::client::{Call, Client, RequestStats};
 use super::error::{Api, ApiError};
-use super::wire::{AdminEvent, AdminGroup, AdminPage, AdminUser, JiraGroup, JiraPage, JiraUser};
+use super::wire::{
+    AdminEvent, AdminGroup, AdminPage, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
+};
 use crate::live::{
-    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+    AccountStatus, AccountType, Event, EventAction, Group, License, LiveState, User,
+    SNAPSHOT_FORMAT_VERSION,
 };
 use crate::policy::{Matcher, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,6 +48,9 @@ pub struct ReadRequest {
     pub events_since: Option<DateTime<Utc>>,
     /// The time the state is taken at (`taken_at`, end of the events window).
     pub now: DateTime<Utc>,
+    /// Read Jira's licensed seats per product (`applicationrole`, one request; needs site
+    /// credentials and *Administer Jira*; skipped quietly when either is missing).
+    pub licenses: bool,
 }
 
 impl ReadRequest {
@@ -70,6 +76,7 @@ impl ReadRequest {
             products: policy.products.iter().map(|p| p.key.clone()).collect(),
             events_since: event_days.map(|d| now - chrono::TimeDelta::days(i64::from(d))),
             now,
+            licenses: true,
         }
     }
 }
@@ -101,13 +108,24 @@ impl Client {
     /// when admin credentials are configured, else the site path.
     pub async fn read_live(&self, request: &ReadRequest) -> Result<LiveRead, ApiError> {
         let before = self.stats();
-        let (mut state, path, missing_groups) = if self.has_admin() {
-            let (s, m) = self.read_admin(request).await?;
-            (s, ReadPath::Admin, m)
-        } else {
-            let (s, m) = self.read_site(request).await?;
-            (s, ReadPath::Site, m)
+        let read = async {
+            if self.has_admin() {
+                let (s, m) = self.read_admin(request).await?;
+                Ok((s, ReadPath::Admin, m))
+            } else {
+                let (s, m) = self.read_site(request).await?;
+                Ok((s, ReadPath::Site, m))
+            }
         };
+        let licenses = async {
+            if request.licenses && self.has_site() {
+                self.jira_licenses(&request.products).await
+            } else {
+                Ok(BTreeMap::new())
+            }
+        };
+        let ((mut state, path, missing_groups), licenses) = tokio::try_join!(read, licenses)?;
+        state.licenses = licenses;
         state.users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         state.groups.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(LiveRead {
@@ -188,10 +206,13 @@ impl Client {
         Ok((state, missing))
     }
 
-    /// Ids, names and synced flags of the groups with these names, for the admin path: Jira
-    /// `group/bulk` when site credentials are configured (one request per 50 names), else the
-    /// admin v2 group search. `None` when neither is available (the admin group search is not
-    /// served everywhere; the sandbox lacks it).
+    /// Ids, names and synced flags of the groups with these names, for the admin path. With
+    /// [`ClientConfig::prefer_admin_group_search`] (the default) the admin v2 group search comes
+    /// first, because it is the only read that says whether an identity provider syncs a group;
+    /// Jira `group/bulk` (one request per 50 names, synced flags unknown) is the fallback where
+    /// the search is not served. `None` when nothing answers.
+    ///
+    /// [`ClientConfig::prefer_admin_group_search`]: super::ClientConfig::prefer_admin_group_search
     async fn lookup_groups_by_name(
         &self,
         org: &str,
@@ -200,34 +221,37 @@ impl Client {
         if names.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        if self.has_site() {
-            let found = self.jira_groups_by_name(names).await?;
-            return Ok(Some(
-                found
-                    .into_iter()
-                    .map(|(id, name)| GroupInfo {
-                        id,
-                        name,
-                        synced: false,
-                    })
-                    .collect(),
-            ));
+        let use_bulk_first = self.has_site() && !self.config.prefer_admin_group_search;
+        if !use_bulk_first {
+            let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+            if let Some(groups) = self
+                .admin_group_search(org, json!({ "groupNames": names }))
+                .await?
+            {
+                return Ok(Some(
+                    groups
+                        .into_iter()
+                        .filter(|g| wanted.contains(&g.name.to_lowercase()))
+                        .map(|g| GroupInfo {
+                            synced: g.synced(),
+                            id: g.id,
+                            name: g.name,
+                        })
+                        .collect(),
+                ));
+            }
         }
-        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        let Some(groups) = self
-            .admin_group_search(org, json!({ "groupNames": names }))
-            .await?
-        else {
+        if !self.has_site() {
             return Ok(None);
-        };
+        }
+        let found = self.jira_groups_by_name(names).await?;
         Ok(Some(
-            groups
+            found
                 .into_iter()
-                .filter(|g| wanted.contains(&g.name.to_lowercase()))
-                .map(|g| GroupInfo {
-                    synced: g.synced(),
-                    id: g.id,
-                    name: g.name,
+                .map(|(id, name)| GroupInfo {
+                    id,
+                    name,
+                    synced: false,
                 })
                 .collect(),
         ))
@@ -372,14 +396,15 @@ impl Client {
                 "GET /admin/v1/orgs/{orgId}/events-stream",
                 &["admin", "v1", "orgs", org, "events-stream"],
             );
-            call = match &cursor {
-                Some(c) => call.query("cursor", c),
-                None => call
-                    .query("from", since.timestamp_millis())
-                    .query("to", now.timestamp_millis())
-                    .query("limit", self.config.events_page_size)
-                    .query("sortOrder", "asc"),
-            };
+            // The same filters on every page: some cursors only mark a position.
+            call = call
+                .query("from", since.timestamp_millis())
+                .query("to", now.timestamp_millis())
+                .query("limit", self.config.events_page_size)
+                .query("sortOrder", "asc");
+            if let Some(c) = &cursor {
+                call = call.query("cursor", c);
+            }
             let page: AdminPage<AdminEvent> = self.get_json(&call).await?;
             let next = page.next_cursor();
             let empty = page.data.is_empty();
@@ -438,6 +463,40 @@ impl Client {
             licenses: BTreeMap::new(),
         };
         Ok((state, missing))
+    }
+
+    /// Licensed seats per product from `GET /rest/api/3/applicationrole`, keyed by policy
+    /// product keys; products with unlimited seats are left out. Without *Administer Jira* (403)
+    /// the map is empty.
+    async fn jira_licenses(
+        &self,
+        products: &[String],
+    ) -> Result<BTreeMap<String, License>, ApiError> {
+        let call = Call::new(
+            Api::Site,
+            Method::GET,
+            "GET /rest/api/3/applicationrole",
+            &["rest", "api", "3", "applicationrole"],
+        );
+        let roles: Vec<ApplicationRole> = match self.get_json(&call).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.root(), ApiError::Forbidden { .. }) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = BTreeMap::new();
+        for role in roles {
+            let seats = match (role.has_unlimited_seats, role.number_of_seats) {
+                (Some(true), _) | (_, None) => continue,
+                (_, Some(n)) => match u32::try_from(n) {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                },
+            };
+            for key in product_keys(&role.key, products) {
+                out.insert(key, License { limit: seats });
+            }
+        }
+        Ok(out)
     }
 
     /// Every account from `GET /rest/api/3/users/search`, 1000 a page, until a short page.
@@ -688,14 +747,22 @@ fn jira_user(u: &JiraUser) -> User {
         email: u.email_address.clone().filter(|e| !e.is_empty()),
         name: u.display_name.clone().unwrap_or_default(),
         account_type: account_type(u.account_type.as_deref()),
-        // Jira only says active or not; an inactive account cannot log in.
-        status: if u.active == Some(false) {
-            AccountStatus::Deactivated
-        } else {
-            AccountStatus::Active
-        },
+        status: jira_status(u.active),
         added_to_org: None,
         last_active: BTreeMap::new(),
+    }
+}
+
+/// Jira only says `active` or not, and `active: false` covers suspended, deactivated and closed
+/// accounts alike. It maps to [`AccountStatus::Suspended`], the status the planner treats
+/// most carefully (never granted a seat, never removed for the status alone): removing a
+/// suspended account's memberships would lose what a restore gives back. The admin path knows
+/// the exact status.
+pub fn jira_status(active: Option<bool>) -> AccountStatus {
+    if active == Some(false) {
+        AccountStatus::Suspended
+    } else {
+        AccountStatus::Active
     }
 }
 

@@ -135,9 +135,9 @@ struct Lane {
 }
 
 /// The smallest spacing after a 429 or a near-limit warning.
-const MIN_INTERVAL: Duration = Duration::from_millis(20);
+const MIN_INTERVAL: Duration = Duration::from_millis(5);
 /// How much each near-limit warning without a known budget widens the spacing.
-const NEAR_LIMIT_STEP: Duration = Duration::from_millis(10);
+const NEAR_LIMIT_STEP: Duration = Duration::from_millis(5);
 /// The largest spacing the pacer imposes on its own.
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -190,28 +190,11 @@ impl Pacer {
             }
             lane.blocked_until = Some(lane.blocked_until.map_or(until, |b| b.max(until)));
         } else if info.near_limit {
-            // The spacing the headers imply: a fixed window (Jira) leaves `remaining` requests
-            // until the reset; a token bucket (the sandbox) refills `limit - remaining` tokens
-            // by then. The smaller spacing is right for one and at most one 429 per window
-            // early for the other.
-            let budget = match (info.remaining, info.reset_in) {
-                (Some(r), Some(reset)) => {
-                    let window = reset / (r.max(1) as u32);
-                    let bucket = info
-                        .limit
-                        .filter(|&l| l > r)
-                        .map_or(window, |l| reset / ((l - r) as u32));
-                    window.min(bucket)
-                }
-                _ => Duration::ZERO,
-            };
-            // Without headers to go by, widen a little per warning (a 429 widens
-            // multiplicatively).
-            let target = if budget.is_zero() {
-                lane.interval + NEAR_LIMIT_STEP
-            } else {
-                budget
-            };
+            // Widen a little per warning (a 429 widens multiplicatively); calm answers narrow it
+            // again, so the spacing settles where warnings stop. `X-RateLimit-Reset` is not
+            // used to compute a spacing: Jira sends it to the minute and the sandbox to the
+            // second, too coarse for per-second burst limits.
+            let target = lane.interval + NEAR_LIMIT_STEP;
             lane.interval = target.clamp(MIN_INTERVAL, MAX_INTERVAL);
         } else {
             lane.interval = lane.interval * 9 / 10;
@@ -363,30 +346,22 @@ mod tests {
     }
 
     #[test]
-    fn near_limit_spreads_the_remaining_budget() {
+    fn near_limit_widens_only_its_endpoint_until_answers_are_calm() {
         let pacer = Pacer::default();
         let t0 = Instant::now();
-        let info = RateLimitInfo {
+        let near = RateLimitInfo {
             near_limit: true,
-            remaining: Some(4),
-            reset_in: Some(Duration::from_secs(1)),
             ..RateLimitInfo::default()
         };
-        pacer.observe("POST w", t0, None, &info);
-        assert_eq!(pacer.interval("POST w"), Duration::from_millis(250));
-        // A token bucket of 10 refilling in 1.8s with 1 left: one token per 200ms.
-        let bucket = RateLimitInfo {
-            near_limit: true,
-            limit: Some(10),
-            remaining: Some(1),
-            reset_in: Some(Duration::from_millis(1800)),
-            ..RateLimitInfo::default()
-        };
-        pacer.observe("GET b", t0, None, &bucket);
-        assert_eq!(pacer.interval("GET b"), Duration::from_millis(200));
+        pacer.observe("POST w", t0, None, &near);
+        assert_eq!(pacer.interval("POST w"), MIN_INTERVAL);
+        pacer.observe("POST w", t0, None, &near);
+        assert_eq!(pacer.interval("POST w"), MIN_INTERVAL + NEAR_LIMIT_STEP);
         assert_eq!(pacer.interval("GET r"), Duration::ZERO);
         let a = pacer.reserve("POST w", t0);
         let b = pacer.reserve("POST w", t0);
-        assert_eq!(b - a, Duration::from_millis(250));
+        assert_eq!(b - a, MIN_INTERVAL + NEAR_LIMIT_STEP);
+        pacer.observe("POST w", t0, None, &RateLimitInfo::default());
+        assert!(pacer.interval("POST w") < MIN_INTERVAL + NEAR_LIMIT_STEP);
     }
 }

@@ -230,6 +230,17 @@ pub struct EventObject {
     pub attributes: Option<serde_json::Value>,
 }
 
+/// One entry of `GET /rest/api/3/applicationrole`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRole {
+    pub key: String,
+    #[serde(default)]
+    pub number_of_seats: Option<i64>,
+    #[serde(default)]
+    pub has_unlimited_seats: Option<bool>,
+}
+
 /// `GET /rest/api/3/myself`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

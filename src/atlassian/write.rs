@@ -130,6 +130,17 @@ impl Client {
         if let Some(d) = self.single_directory() {
             return Ok(d);
         }
+        // One look-up at a time: writes waiting here find the answer in the cache.
+        let _guard = self.directory_lookup.lock().await;
+        if let Some(d) = self.cached_directory(group_id) {
+            return Ok(d);
+        }
+        if self
+            .group_search_unsupported
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok("-".to_string());
+        }
         self.admin_group_search(org, json!({ "groupIds": [group_id] }))
             .await?;
         Ok(self

@@ -112,7 +112,11 @@ pub fn run(
         .collect();
     let report = DiffReport {
         base: args.base.clone(),
-        head: args.head.clone().unwrap_or_else(|| "work tree".into()),
+        head: match &args.head {
+            Some(rev) => rev.clone(),
+            None if head.dirty => "work tree (uncommitted changes)".into(),
+            None => "work tree".into(),
+        },
         policy,
         plan,
         files,

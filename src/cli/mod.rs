@@ -3,14 +3,20 @@
 //! 0 success or no changes, 1 error, 2 changes present (`--detailed-exitcode`), 3 refused or
 //! blocked by a safety rail, 4 stale plan, 5 partially applied.
 
+mod apply_cmd;
 mod audit_cmd;
+mod demo;
 mod diff_cmd;
 mod explain;
+mod export;
 mod inputs;
+mod live;
 mod plan_cmd;
+mod sandbox_cmd;
 mod test_cmd;
 mod validate;
 
+use crate::atlassian::Secret;
 use anyhow::Error;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -68,6 +74,20 @@ impl Exit {
     }
 }
 
+/// Default bound on concurrent requests (`--parallelism`).
+pub const DEFAULT_PARALLELISM: usize = 8;
+
+/// Writes a file via a temporary file and a rename, so readers never see half of it.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// Maps an error to its exit status.
 pub fn exit_code_for(error: &Error) -> Status {
     error
@@ -99,14 +119,14 @@ pub fn describe_error(error: &Error) -> String {
 
 /// What seatkeeper reads from its environment. `main` builds it once; nothing else reads the
 /// environment, so tests can pin every input.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Env {
     /// `ATLASSIAN_EMAIL`.
     pub email: Option<String>,
     /// `ATLASSIAN_API_TOKEN` (secret).
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// `ATLASSIAN_ADMIN_API_KEY` (secret).
-    pub admin_api_key: Option<String>,
+    pub admin_api_key: Option<Secret>,
     /// `SEATKEEPER_API_BASE`: points both APIs at a sandbox.
     pub api_base: Option<String>,
     /// `SEATKEEPER_ACTOR`: who runs apply, for the audit log (default: the account behind the
@@ -122,28 +142,14 @@ pub struct Env {
     pub now: DateTime<Utc>,
 }
 
-impl std::fmt::Debug for Env {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = |s: &Option<String>| if s.is_some() { "Some(***)" } else { "None" };
-        f.debug_struct("Env")
-            .field("email", &self.email)
-            .field("api_token", &secret(&self.api_token))
-            .field("admin_api_key", &secret(&self.admin_api_key))
-            .field("api_base", &self.api_base)
-            .field("actor", &self.actor)
-            .field("now", &self.now)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Env {
     /// Reads the process environment and the clock.
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
             email: var("ATLASSIAN_EMAIL"),
-            api_token: var("ATLASSIAN_API_TOKEN"),
-            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY"),
+            api_token: var("ATLASSIAN_API_TOKEN").map(Secret::new),
+            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(Secret::new),
             api_base: var("SEATKEEPER_API_BASE"),
             actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
@@ -170,12 +176,20 @@ pub enum Command {
     Validate(validate::Args),
     /// Show what seatkeeper would change, and why.
     Plan(plan_cmd::Args),
+    /// Execute a saved plan (or plan, show and ask), with the stale-plan check and the audit log.
+    Apply(apply_cmd::Args),
     /// Explain, for every product, whether a user holds it and why.
     Explain(explain::Args),
+    /// Sandbox + plan + apply + plan again, with no setup.
+    Demo(demo::Args),
     /// Show what a pull request changes: access diff and plan delta between two revisions.
     Diff(diff_cmd::Args),
+    /// Serve a local Atlassian Cloud (Jira v3 and admin APIs) for rehearsals and tests.
+    Sandbox(sandbox_cmd::Args),
     /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
     Test(test_cmd::Args),
+    /// Write live state as a snapshot, or a starting policy whose plan is empty.
+    Export(export::Args),
     /// Audit log tools.
     Audit(audit_cmd::Args),
 }
@@ -210,9 +224,13 @@ pub fn run(
     match cli.command {
         Command::Validate(args) => validate::run(&args, out, err),
         Command::Plan(args) => plan_cmd::run(&args, env, out, err),
+        Command::Apply(args) => apply_cmd::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
+        Command::Demo(args) => demo::run(&args, env, out, err),
         Command::Diff(args) => diff_cmd::run(&args, env, out, err),
+        Command::Sandbox(args) => sandbox_cmd::run(&args, out),
         Command::Test(args) => test_cmd::run(&args, env, out, err),
+        Command::Export(args) => export::run(&args, env, out, err),
         Command::Audit(args) => audit_cmd::run(&args, out),
     }
 }

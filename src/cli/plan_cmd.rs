@@ -1,11 +1,18 @@
 //! `seatkeeper plan`: loads policy, live state and ledger, plans, renders.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot};
+use super::inputs::{load_ledger, load_policy_source, load_snapshot, PolicySource};
+use super::live::Session;
 use super::{render_options, Env, Exit, PolicyArgs, Status};
+use super::{write_atomically, DEFAULT_PARALLELISM};
+use crate::live::LiveState;
+use crate::plan::Plan;
 use crate::planner::{self, PlanInput};
+use crate::policy::Policy;
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use std::io::Write;
+use std::path::Path;
 use std::path::PathBuf;
 
 /// `plan` arguments.
@@ -45,33 +52,18 @@ pub fn run(
 ) -> anyhow::Result<Status> {
     let now = resolve_at(args.at.as_deref(), env)?;
     let source = load_policy_source(&args.policy, err)?;
-    let (dir, policy) = (&source.dir, &source.policy);
-    let Some(snapshot) = &args.snapshot else {
-        return Err(Exit::new(
-            Status::Error,
-            "live reads are not available in this build yet: pass --snapshot FILE",
-        )
-        .into());
-    };
-    let live = load_snapshot(snapshot, err)?;
-    let (ledger, _) = load_ledger(dir, policy)?;
-    for w in &ledger.warnings {
-        writeln!(err, "warning: {w}")?;
-    }
-    let input = PlanInput {
-        policy,
-        live: &live,
-        ledger: &ledger,
+    let (live, actor) = current_state(args.snapshot.as_deref(), &source.policy, env, now, err)?;
+    let plan = make_plan(
+        &source,
+        &live,
+        actor.as_deref(),
         now,
-        actor: None,
-        policy_commit: source.commit.as_deref(),
-        allow_mass_removal: args.allow_mass_removal,
-    };
-    let mut plan = planner::plan(&input);
-    plan.policy_dirty = source.dirty;
+        args.allow_mass_removal,
+        err,
+    )?;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&plan)?;
-        std::fs::write(path, json)
+        write_atomically(path, &json)
             .with_context(|| format!("cannot write plan {}", path.display()))?;
     }
     let opts = render_options(args.color, env);
@@ -81,6 +73,52 @@ pub fn run(
     } else {
         Status::Success
     })
+}
+
+/// Live state from a snapshot file, or read from Atlassian with the account behind the
+/// credentials (for the `self` rail).
+pub fn current_state(
+    snapshot: Option<&Path>,
+    policy: &Policy,
+    env: &Env,
+    now: DateTime<Utc>,
+    err: &mut dyn Write,
+) -> anyhow::Result<(LiveState, Option<String>)> {
+    match snapshot {
+        Some(path) => Ok((load_snapshot(path, err)?, None)),
+        None => {
+            let session = Session::connect(env, policy, DEFAULT_PARALLELISM)?;
+            let actor = session.myself()?;
+            Ok((session.read(policy, now)?, actor))
+        }
+    }
+}
+
+/// Plans `live` against the loaded policy and its ledger; ledger warnings go to `err`.
+pub fn make_plan(
+    source: &PolicySource,
+    live: &LiveState,
+    actor: Option<&str>,
+    now: DateTime<Utc>,
+    allow_mass_removal: bool,
+    err: &mut dyn Write,
+) -> anyhow::Result<Plan> {
+    let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
+    for w in &ledger.warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    let input = PlanInput {
+        policy: &source.policy,
+        live,
+        ledger: &ledger,
+        now,
+        actor,
+        policy_commit: source.commit.as_deref(),
+        allow_mass_removal,
+    };
+    let mut plan = planner::plan(&input);
+    plan.policy_dirty = source.dirty;
+    Ok(plan)
 }
 
 /// Resolves `--at` against the clock.

@@ -87,6 +87,7 @@ pub fn parse_snapshot(file_label: &str, text: &str) -> Result<LiveState, Vec<Dia
     if text.len() as u64 > MAX_SNAPSHOT_BYTES {
         return Err(vec![too_large(file_label, text.len() as u64)]);
     }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(vec![Diagnostic::error(
             "empty-file",
@@ -94,6 +95,18 @@ pub fn parse_snapshot(file_label: &str, text: &str) -> Result<LiveState, Vec<Dia
             "the snapshot is empty",
         )
         .with_hint("write one with `seatkeeper export --snapshot FILE`")]);
+    }
+    let body = text.trim_start();
+    if !body.starts_with('{') {
+        let offset = text.len() - body.len();
+        return Err(vec![Diagnostic::error(
+            "wrong-type",
+            location_at(file_label, text.as_bytes(), offset),
+            "a snapshot is a JSON object (`{ \"format_version\": 1, ... }`)",
+        )
+        .with_hint(
+            "check that this is a snapshot written by `seatkeeper export --snapshot`",
+        )]);
     }
     let state: LiveState = match serde_json::from_str(text) {
         Ok(state) => state,
@@ -292,13 +305,17 @@ impl<'t> Checker<'t> {
             }
         }
 
+        // Unknown accounts in first-seen order, with how many events name each.
         let mut unknown: Vec<(&str, usize)> = Vec::new();
+        let mut unknown_at: HashMap<&str, usize> = HashMap::new();
         for ev in &state.events {
             if !users.contains(ev.account_id.as_str()) {
-                match unknown.iter_mut().find(|(a, _)| *a == ev.account_id) {
-                    Some((_, n)) => *n += 1,
-                    None => unknown.push((&ev.account_id, 1)),
+                let next = unknown.len();
+                let i = *unknown_at.entry(ev.account_id.as_str()).or_insert(next);
+                if i == next {
+                    unknown.push((&ev.account_id, 0));
                 }
+                unknown[i].1 += 1;
             }
             let missing = match ev.action {
                 EventAction::AccessRequested if ev.product.is_none() => Some("product"),
@@ -567,6 +584,15 @@ mod tests {
             codes(&OK.replace("\"account_id\": \"u1\" }", "\"account_id\": \"zz\" }")),
             ["unknown-account s.json:10:91"]
         );
+    }
+
+    #[test]
+    fn hostile_input_is_an_error() {
+        let deep = format!("{{\"users\": {}", "[".repeat(1_000_000));
+        assert_eq!(codes(&deep).len(), 1);
+        assert_eq!(codes(&"[".repeat(1_000_000)).len(), 1);
+        assert_eq!(codes("\u{feff}[]"), ["wrong-type s.json:1:1"]);
+        assert_eq!(codes(" null"), ["wrong-type s.json:1:2"]);
     }
 
     #[test]

@@ -131,26 +131,48 @@ impl Node {
     }
 }
 
-/// Parses YAML text into a [`Node`] tree. `None` (with diagnostics) when the YAML is broken.
-/// An empty document gives a [`NodeKind::Null`] root.
+/// Parses YAML text into a [`Node`] tree, or one `yaml-syntax` diagnostic when the YAML is
+/// broken. An empty document gives a [`NodeKind::Null`] root; a leading `---` is fine, a second
+/// document is not.
 pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     let mut builder = Builder::new(file);
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        let loc = builder.loc(m);
-        let info = e.info();
-        return Err(vec![Diagnostic::error(
-            "yaml-syntax",
-            loc,
-            format!("broken YAML: {info}"),
-        )
-        .with_hint(
-            "check the indentation, quoting and brackets on this line and the lines above",
-        )]);
+    // Drive the event parser by hand: `Parser::load` recurses per nesting level (and can
+    // overflow the stack on hostile input); this loop does not, and stops at the first problem.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                builder.on_event(ev, mark);
+                if builder.failure.is_some() {
+                    break;
+                }
+            }
+            Err(e) => {
+                let loc = builder.loc(e.marker());
+                let info = e.info();
+                return Err(vec![Diagnostic::error(
+                    "yaml-syntax",
+                    loc,
+                    format!("broken YAML: {info}"),
+                )
+                .with_hint(
+                    "check the indentation, quoting and brackets on this line and the lines above",
+                )]);
+            }
+        }
     }
     if let Some(d) = builder.failure {
         return Err(vec![d]);
+    }
+    // Trailing empty documents (a final `---`) hold nothing.
+    while builder.documents.len() > 1
+        && builder
+            .documents
+            .last()
+            .is_some_and(|d| d.kind == NodeKind::Null)
+    {
+        builder.documents.pop();
     }
     match builder.documents.len() {
         0 => Ok(Node {
@@ -785,6 +807,22 @@ impl Reader<'_> {
         let mut out = Vec::new();
         for (i, item) in self.seq(node, path).iter().enumerate() {
             let path = format!("{path}[{i}]");
+            if let NodeKind::Str(s) = &item.kind {
+                let key = if s.contains('@') {
+                    "email"
+                } else {
+                    "account_id"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        item.location.clone(),
+                        format!("`{path}` must be a mapping, found a string"),
+                    )
+                    .with_hint(format!("write `- {key}: {s}`")),
+                );
+                continue;
+            }
             let Some(entries) = self.mapping(item, &path, USER_KEYS, "unknown-key") else {
                 continue;
             };
@@ -1086,6 +1124,28 @@ mod tests {
             let err = parse_yaml("f", text).expect_err(text);
             assert_eq!(err[0].code, "yaml-syntax", "{text}");
             assert!(err[0].location.line >= 1);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        for (open, close) in [("[", "]"), ("{a: ", "}"), ("- ", "")] {
+            let text = format!("{}1{}", open.repeat(500_000), close.repeat(500_000));
+            let err = parse_yaml("f", &text).expect_err(open);
+            assert_eq!(err[0].code, "yaml-syntax");
+        }
+    }
+
+    #[test]
+    fn document_markers() {
+        for ok in [
+            "---\na: 1\n",
+            "a: 1\n...\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "---\na: 1\n---\n",
+        ] {
+            let root = parse_yaml("f", ok).unwrap_or_else(|e| panic!("{ok:?}: {e:?}"));
+            assert!(root.get_path("a").is_some(), "{ok:?}");
         }
     }
 

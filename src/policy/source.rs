@@ -195,6 +195,7 @@ impl PolicyFiles for DirFiles {
             };
             let parts: Vec<String> = rel
                 .components()
+                .filter(|c| matches!(c, Component::Normal(_)))
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
             out.push(parts.join("/"));
@@ -298,6 +299,10 @@ mod tests {
             ["teams/a.yaml", "teams/b.yaml"]
         );
         assert_eq!(files.glob("teams/**/*.yaml").unwrap().len(), 3);
+        assert_eq!(
+            files.glob("./teams/*.yaml").unwrap(),
+            ["teams/a.yaml", "teams/b.yaml"]
+        );
         assert_eq!(files.read("teams/a.yaml", 100).unwrap(), b"users: []\n");
         assert!(matches!(
             files.read("teams/a.yaml", 3),

@@ -52,6 +52,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("invalid-account-id", Severity::Error),
     ("duplicate-user", Severity::Error),
     ("unknown-product", Severity::Error),
+    ("eligible-group-grants-product", Severity::Warning),
     ("user-without-products", Severity::Warning),
     ("bad-date", Severity::Error),
     ("until-before-requested", Severity::Warning),
@@ -83,7 +84,12 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
     let mut included: BTreeSet<String> = BTreeSet::new();
     if let Some(include) = &raw.include {
         for pattern in &include.value {
-            match files.glob(&pattern.value) {
+            // `./teams/*.yaml` means `teams/*.yaml` for every source.
+            let mut glob = pattern.value.as_str();
+            while let Some(rest) = glob.strip_prefix("./") {
+                glob = rest;
+            }
+            match files.glob(glob) {
                 Ok(paths) => {
                     let paths: Vec<String> = paths.into_iter().filter(|p| p != MAIN_FILE).collect();
                     if paths.is_empty() {
@@ -261,8 +267,10 @@ impl Validator {
                 return None;
             }
         };
-        self.scan_text_for_tokens(path, &text);
-        let root = match raw::parse_yaml(path, &text) {
+        // A byte-order mark is invisible in editors: columns count from after it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        self.scan_text_for_tokens(path, text);
+        let root = match raw::parse_yaml(path, text) {
             Ok(root) => root,
             Err(ds) => {
                 self.broken_main |= main;
@@ -541,11 +549,22 @@ impl Validator {
             ok.then(|| o.value.trim().to_string())
         });
 
-        let products = self.products(&raw, org.is_some());
+        // An `org:` that is written but malformed is reported once, not again per product.
+        let products = self.products(&raw, org.is_some() || raw.org.is_some());
         let product_keys: Vec<&str> = products.iter().map(|p| p.key.as_str()).collect();
         let users = self.users(&raw_users, &product_keys);
 
         let eligible_groups = self.group_list(&raw.eligible_groups, "eligible_groups");
+        for g in raw.eligible_groups.iter().flat_map(|l| &l.value) {
+            if let Some(p) = products.iter().find(|p| p.groups.contains(&g.value)) {
+                let msg = format!(
+                    "`{}` grants `{}`, so everyone in it is eligible and no seat of it is ever reclaimed",
+                    g.value, p.key
+                );
+                let hint = "list a group of people (like `employees`), not a product-access group";
+                self.warning("eligible-group-grants-product", &g.location, msg, hint);
+            }
+        }
         let keep = self.selectors(&raw.keep, "keep");
         let ignore = self.selectors(&raw.ignore, "ignore");
 
@@ -1083,5 +1102,46 @@ mod tests {
                 "{code}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+    use crate::policy::source::MemFiles;
+
+    #[test]
+    fn bom_and_crlf_are_fine() {
+        let text = "\u{feff}version: 1\r\nsite: acme.atlassian.net\r\norg: x\r\nproducts:\r\n  confluence:\r\n    groups: [c]\r\n    inactivity: 9x\r\n";
+        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+        let got: Vec<String> = err
+            .iter()
+            .map(|d| format!("{} {}", d.code, d.location))
+            .collect();
+        assert_eq!(got, ["bad-duration seatkeeper.yaml:7:17"]);
+    }
+
+    #[test]
+    fn dot_slash_includes_match_like_plain_ones() {
+        let main = "version: 1\nsite: a.b\nproducts:\n  c:\n    groups: [g]\ninclude: [./t/*.yaml, t/*.yaml]\n";
+        let files = MemFiles::new()
+            .with(MAIN_FILE, main)
+            .with("t/x.yaml", "users:\n  - email: a@b.co\n");
+        let loaded = load(&files).unwrap();
+        assert_eq!(loaded.files, [MAIN_FILE, "t/x.yaml"]);
+        assert_eq!(loaded.policy.users.len(), 1);
+    }
+
+    #[test]
+    fn a_bare_string_user_gets_a_useful_hint() {
+        let text =
+            "version: 1\nsite: a.b\nproducts:\n  c:\n    groups: [g]\nusers:\n  - alice@acme.com\n";
+        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].code, "wrong-type");
+        assert_eq!(
+            err[0].hint.as_deref(),
+            Some("write `- email: alice@acme.com`")
+        );
     }
 }

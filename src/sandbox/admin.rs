@@ -20,7 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::model::{Org, WriteError, WriteOutcome};
-use super::server::{enc, json_value, same_secret, App, Params};
+use super::server::{enc, is_json, json_value, same_secret, App, Params};
 use crate::live::{AccountStatus, AccountType, EventAction, User};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -61,6 +61,16 @@ fn bad(app: &App, detail: &str) -> Response {
         "ADMIN-400",
         "Bad Request",
         detail,
+    )
+}
+
+fn unsupported(app: &App) -> Response {
+    error(
+        app,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "ADMIN-415",
+        "Unsupported Media Type",
+        "Send the request body as application/json.",
     )
 }
 
@@ -195,6 +205,7 @@ fn directory_user(app: &App, org: &Org, u: u32, product_access: bool, groups: bo
     Value::Object(m)
 }
 
+const GROUP_CURSOR_PREFIX: &str = "g-";
 const USER_CURSOR_PREFIX: &str = "sbxu1.";
 
 fn encode_cursor(prefix: &str, n: u64) -> String {
@@ -239,7 +250,11 @@ pub async fn users_search(
     let Ok(body) = body else {
         return bad(&app, "The request body could not be read.");
     };
-    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    if !empty && !is_json(&headers) {
+        return unsupported(&app);
+    }
+    let value: Value = if empty {
         json!({})
     } else {
         match serde_json::from_slice(&body) {
@@ -424,6 +439,122 @@ pub async fn users_search(
     json_value(StatusCode::OK, &json!({ "data": data, "links": links }))
 }
 
+/// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search`: groups by id or name
+/// (exact, case-insensitive) or search term, cursor-paged, with `externalSynced` and
+/// `managedBy` saying whether an identity provider syncs the group.
+pub async fn groups_search(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers));
+    let Ok(Path((org_id, directory_id))) = path else {
+        return path_error(&app);
+    };
+    let Ok(body) = body else {
+        return bad(&app, "The request body could not be read.");
+    };
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return bad(&app, &format!("Malformed JSON in the request body: {e}")),
+        }
+    };
+    let Some(obj) = value.as_object() else {
+        return bad(&app, "The request body must be a JSON object.");
+    };
+    const KNOWN: &[&str] = &[
+        "cursor",
+        "limit",
+        "groupIds",
+        "groupNames",
+        "searchTerm",
+        "expand",
+    ];
+    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return bad(
+            &app,
+            &format!(
+                "Unknown field `{k}` in the request body (the sandbox supports: {}).",
+                KNOWN.join(", ")
+            ),
+        );
+    }
+    let lists = (|| -> Result<_, String> {
+        Ok((
+            string_list(obj, "groupIds")?,
+            string_list(obj, "groupNames")?,
+        ))
+    })();
+    let (ids, names) = match lists {
+        Ok(l) => l,
+        Err(e) => return bad(&app, &e),
+    };
+    let names: Option<Vec<String>> = names.map(|n| n.iter().map(|x| x.to_lowercase()).collect());
+    let term = match obj.get("searchTerm") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.to_lowercase()),
+        Some(_) => return bad(&app, "`searchTerm` must be a string."),
+    };
+    let limit = match obj.get("limit") {
+        None | Some(Value::Null) => 50,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=100) => n as usize,
+            _ => return bad(&app, "`limit` must be a whole number from 1 to 100."),
+        },
+    };
+    let start = match obj.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => match decode_cursor(GROUP_CURSOR_PREFIX, c) {
+            Some(n) => n as usize,
+            None => return bad(&app, "Invalid cursor."),
+        },
+        Some(_) => return bad(&app, "`cursor` must be a string."),
+    };
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id));
+    try_resp!(check_directory(&app, &org, &directory_id));
+    let matching: Vec<&super::model::GroupRec> = org
+        .groups
+        .iter()
+        .filter(|g| ids.as_ref().is_none_or(|ids| ids.contains(&g.id)))
+        .filter(|g| {
+            names
+                .as_ref()
+                .is_none_or(|ns| ns.contains(&g.name.to_lowercase()))
+        })
+        .filter(|g| {
+            term.as_ref()
+                .is_none_or(|t| g.name.to_lowercase().contains(t.as_str()))
+        })
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|g| {
+            json!({
+                "id": g.id,
+                "name": g.name,
+                "description": "",
+                "directoryId": org.directory_id,
+                "externalSynced": g.synced,
+                "managedBy": { "type": if g.synced { "EXTERNAL" } else { "ADMINS" } },
+                "counts": { "users": g.members.len() },
+                "links": { "self": format!("{}/admin/v2/orgs/{}/directories/{}/groups/{}", app.base_url, org.org_id, org.directory_id, g.id) },
+            })
+        })
+        .collect();
+    let mut links = json!({ "self": encode_cursor(GROUP_CURSOR_PREFIX, start as u64) });
+    if start + limit < matching.len() {
+        links["next"] = json!(encode_cursor(GROUP_CURSOR_PREFIX, (start + limit) as u64));
+    }
+    json_value(StatusCode::OK, &json!({ "data": page, "links": links }))
+}
+
 /// `GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates`.
 pub async fn last_active_dates(
     State(app): State<Arc<App>>,
@@ -575,6 +706,9 @@ pub async fn add_membership(
     let Ok(body) = body else {
         return bad(&app, "The request body could not be read.");
     };
+    if !is_json(&headers) {
+        return unsupported(&app);
+    }
     let account_id = try_resp!(membership_body(&app, &body));
     let now = app.now();
     let result = {

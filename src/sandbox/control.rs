@@ -167,7 +167,11 @@ pub async fn set_clock(
         let mut clock = app.clock.lock().unwrap_or_else(|e| e.into_inner());
         match (req.set, advance) {
             (Some(t), None) => clock.set(t),
-            (None, Some(d)) => clock.advance(d.to_chrono()),
+            (None, Some(d)) => {
+                if !clock.advance(d.to_chrono()) {
+                    return error(StatusCode::BAD_REQUEST, "that moves the clock out of range");
+                }
+            }
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,

@@ -69,14 +69,15 @@ impl Faults {
     }
 
     /// Decides the faults for one request.
-    pub fn plan(&self, method: &str, uri: &str) -> FaultPlan {
+    pub fn plan(&self, method: &str, uri: &axum::http::Uri) -> FaultPlan {
         if !self.config.is_active() {
             return FaultPlan {
                 delay: self.base_latency,
                 ..FaultPlan::default()
             };
         }
-        let key = fnv(method) ^ fnv(uri).rotate_left(17);
+        let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let key = fnv(method) ^ fnv(target).rotate_left(17);
         let n = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             let slot = seen.entry(key).or_insert(0);
@@ -86,19 +87,26 @@ impl Faults {
         let mut rng =
             SmallRng::seed_from_u64(splitmix(self.config.seed ^ splitmix(key ^ splitmix(n))));
         let c = &self.config;
+        let p = |rate: f64| {
+            if rate.is_finite() {
+                rate.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
         let jitter = if c.jitter.is_zero() {
             Duration::ZERO
         } else {
             Duration::from_micros(rng.gen_range(0..c.jitter.as_micros().max(1) as u64))
         };
-        let reset = rng.gen_bool(c.reset_rate);
+        let reset = rng.gen_bool(p(c.reset_rate));
         let reset_after_handler = rng.gen_bool(0.5);
-        let error = if rng.gen_bool(c.error_rate) {
+        let error = if rng.gen_bool(p(c.error_rate)) {
             Some([503, 503, 500, 502, 504][rng.gen_range(0..5)])
         } else {
             None
         };
-        let slow_body = rng.gen_bool(c.slow_body_rate);
+        let slow_body = rng.gen_bool(p(c.slow_body_rate));
         FaultPlan {
             delay: self.base_latency + c.latency + jitter,
             reset,
@@ -178,12 +186,16 @@ mod tests {
             .expect("valid");
         let a = Faults::new(config.clone(), Duration::ZERO);
         let b = Faults::new(config, Duration::ZERO);
-        let pa: Vec<_> = (0..50).map(|_| a.plan("GET", "/x")).collect();
+        let (x, y) = (
+            axum::http::Uri::from_static("/x"),
+            axum::http::Uri::from_static("/y"),
+        );
+        let pa: Vec<_> = (0..50).map(|_| a.plan("GET", &x)).collect();
         // b sees other URIs interleaved: /x still gets the same plans.
         let pb: Vec<_> = (0..50)
             .map(|_| {
-                b.plan("GET", "/y");
-                b.plan("GET", "/x")
+                b.plan("GET", &y);
+                b.plan("GET", &x)
             })
             .collect();
         assert_eq!(pa, pb);

@@ -10,6 +10,7 @@
 //! - A write to an IdP-synced group answers **403**.
 //! - An add that would exceed the product's license answers **400** naming the product and
 //!   its limit.
+//! - A `POST` body not declared as `application/json` answers 415.
 //! - `groupId` and `groupname` together answer 400 (the spec says they are exclusive).
 //! - `group/member` clamps `maxResults` to 50 (values below 1 are a 400); `users/search` clamps
 //!   to 1000; `group/bulk` clamps to 50.
@@ -18,7 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::model::{WriteError, WriteOutcome};
-use super::server::{base64_decode, enc, json_text, json_value, same_secret, App, Params};
+use super::server::{base64_decode, enc, is_json, json_text, json_value, same_secret, App, Params};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -359,7 +360,7 @@ pub async fn group_member(State(app): State<Arc<App>>, headers: HeaderMap, uri: 
         let _ = write!(
             out,
             "\"nextPage\":{},",
-            json!(page_url(start as usize + max))
+            json!(page_url((start as usize).saturating_add(max)))
         );
     }
     out.push_str("\"values\":[");
@@ -467,7 +468,7 @@ pub async fn group_bulk(State(app): State<Arc<App>>, headers: HeaderMap, uri: Ur
         "values": values,
     });
     if !is_last {
-        body["nextPage"] = json!(url(start as usize + max));
+        body["nextPage"] = json!(url((start as usize).saturating_add(max)));
     }
     json_value(StatusCode::OK, &body)
 }
@@ -611,6 +612,12 @@ pub async fn add_user_to_group(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     try_resp!(authenticate(&app, &headers));
+    if !is_json(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type: send the body as application/json.",
+        );
+    }
     let params = Params::from_uri(&uri);
     let Ok(body) = body else {
         return bad_request("The request body could not be read.".into());

@@ -80,6 +80,7 @@ pub const ENDPOINTS: &[&str] = &[
     "GET    /rest/api/3/user/groups",
     "GET    /rest/api/3/applicationrole",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search",
+    "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search",
     "GET    /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships",
     "DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}",

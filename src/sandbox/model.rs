@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// What a snapshot does not carry but the sandbox needs; stored under the `sandbox` key of seed
 /// and state files.
@@ -118,6 +119,64 @@ pub enum WriteError {
     LicenseLimit { product: String, limit: u32 },
 }
 
+/// Writes a JSON array whose items are rendered once and cached in `parts`.
+fn write_cached(
+    out: &mut Vec<u8>,
+    parts: &[OnceLock<Box<str>>],
+    render: impl Fn(usize) -> Result<String, serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    out.push(b'[');
+    for (i, cell) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = match cell.get() {
+            Some(t) => t,
+            None => {
+                let t = render(i)?;
+                cell.get_or_init(|| t.into_boxed_str())
+            }
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b']');
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    id: &'a str,
+    name: &'a str,
+    members: Members<'a>,
+    synced: bool,
+}
+
+struct Members<'a> {
+    users: &'a [User],
+    members: &'a [u32],
+}
+
+impl Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.members
+                .iter()
+                .filter_map(|&u| self.users.get(u as usize).map(|u| u.account_id.as_str())),
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    time: DateTime<Utc>,
+    action: EventAction,
+    account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<&'a str>,
+}
+
 /// The in-memory org.
 #[derive(Debug, Clone)]
 pub struct Org {
@@ -125,11 +184,11 @@ pub struct Org {
     pub org_id: String,
     pub directory_id: String,
     pub cloud_id: String,
-    pub users: Vec<User>,
-    pub groups: Vec<GroupRec>,
-    pub products: Vec<ProductRec>,
+    pub(crate) users: Vec<User>,
+    pub(crate) groups: Vec<GroupRec>,
+    pub(crate) products: Vec<ProductRec>,
     /// Events sorted by (time, id).
-    pub events: Vec<EventRec>,
+    pub(crate) events: Vec<EventRec>,
     user_idx: HashMap<String, u32>,
     email_idx: HashMap<String, u32>,
     group_by_id: HashMap<String, u32>,
@@ -138,8 +197,12 @@ pub struct Org {
     pub groups_by_name_order: Vec<u32>,
     next_event_id: u64,
     /// Bumped on every change; used to coalesce state-file saves.
-    pub version: u64,
+    pub(crate) version: u64,
     explicit_products: BTreeMap<String, ProductSeed>,
+    /// State-file JSON of each user, filled on the first save (users rarely change).
+    user_json: Vec<OnceLock<Box<str>>>,
+    /// State-file JSON of each event, parallel to `events`.
+    event_json: Vec<OnceLock<Box<str>>>,
 }
 
 /// Known product keys, their display names, and the prefixes of their default group names.
@@ -389,6 +452,7 @@ impl Org {
             .collect();
         evs.sort_by_key(|e| (e.time, e.id));
         let next_event_id = evs.len() as u64 + 1;
+        let (n_users, n_events) = (users.len(), evs.len());
 
         Ok(Self {
             site,
@@ -407,6 +471,8 @@ impl Org {
             next_event_id,
             version: 0,
             explicit_products: ext.products,
+            user_json: (0..n_users).map(|_| OnceLock::new()).collect(),
+            event_json: (0..n_events).map(|_| OnceLock::new()).collect(),
         })
     }
 
@@ -502,9 +568,10 @@ impl Org {
         }
     }
 
-    /// The state file form: the snapshot plus the `sandbox` extension, as JSON.
+    /// The state file form: the snapshot plus the `sandbox` extension, as JSON. It is written
+    /// after every write, so users and events are rendered once and cached, and the document
+    /// is assembled from the cached parts (same field names and order as [`LiveState`]).
     pub fn to_state_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, serde_json::Error> {
-        let mut value = serde_json::to_value(self.snapshot(now))?;
         let mut products = self.explicit_products.clone();
         for p in &self.products {
             products
@@ -522,10 +589,82 @@ impl Org {
             cloud_id: Some(self.cloud_id.clone()),
             products,
         };
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("sandbox".to_string(), serde_json::to_value(ext)?);
+        let licenses: BTreeMap<&str, crate::live::License> = self
+            .products
+            .iter()
+            .filter_map(|p| {
+                p.limit
+                    .map(|limit| (p.key.as_str(), crate::live::License { limit }))
+            })
+            .collect();
+        let groups: Vec<GroupOut<'_>> = self
+            .groups
+            .iter()
+            .map(|g| GroupOut {
+                id: &g.id,
+                name: &g.name,
+                members: Members {
+                    users: &self.users,
+                    members: &g.members,
+                },
+                synced: g.synced,
+            })
+            .collect();
+
+        let mut out: Vec<u8> = Vec::with_capacity(64 * self.users.len() + 4096);
+        out.extend_from_slice(b"{\"format_version\":");
+        serde_json::to_writer(&mut out, &SNAPSHOT_FORMAT_VERSION)?;
+        out.extend_from_slice(b",\"site\":");
+        serde_json::to_writer(&mut out, &self.site)?;
+        out.extend_from_slice(b",\"org_id\":");
+        serde_json::to_writer(&mut out, &self.org_id)?;
+        out.extend_from_slice(b",\"taken_at\":");
+        serde_json::to_writer(&mut out, &now)?;
+        out.extend_from_slice(b",\"users\":");
+        write_cached(&mut out, &self.user_json, |i| {
+            serde_json::to_string(&self.users[i])
+        })?;
+        out.extend_from_slice(b",\"groups\":");
+        serde_json::to_writer(&mut out, &groups)?;
+        out.extend_from_slice(b",\"events\":");
+        write_cached(&mut out, &self.event_json, |i| {
+            let e = &self.events[i];
+            serde_json::to_string(&EventOut {
+                time: e.time,
+                action: e.action,
+                account_id: &e.account_id,
+                product: e.product.as_deref(),
+                group_id: e.group_id.as_deref(),
+            })
+        })?;
+        if !licenses.is_empty() {
+            out.extend_from_slice(b",\"licenses\":");
+            serde_json::to_writer(&mut out, &licenses)?;
         }
-        serde_json::to_vec(&value)
+        out.extend_from_slice(b",\"sandbox\":");
+        serde_json::to_writer(&mut out, &ext)?;
+        out.push(b'}');
+        Ok(out)
+    }
+
+    /// Every account, in seed order (the order of group pages and searches).
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Every group, in seed order.
+    pub fn groups(&self) -> &[GroupRec] {
+        &self.groups
+    }
+
+    /// Products with their grant groups, limits and seat counts, by key.
+    pub fn products(&self) -> &[ProductRec] {
+        &self.products
+    }
+
+    /// Events sorted by time.
+    pub fn events(&self) -> &[EventRec] {
+        &self.events
     }
 
     /// User index by account id.
@@ -703,6 +842,7 @@ impl Org {
     pub fn inject_event(&mut self, mut event: EventRec) -> EventRec {
         if event.action == EventAction::UserLoggedIn {
             if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
+                self.user_json[u as usize] = OnceLock::new();
                 let user = &mut self.users[u as usize];
                 let slot = user.last_active.entry(p.clone()).or_insert(event.time);
                 if *slot < event.time {
@@ -721,6 +861,7 @@ impl Org {
             .events
             .partition_point(|e| (e.time, e.id) <= (event.time, event.id));
         self.events.insert(pos, event.clone());
+        self.event_json.insert(pos, OnceLock::new());
         self.version += 1;
         event
     }
@@ -827,10 +968,60 @@ mod tests {
         let o = org();
         let bytes = o.to_state_json(Utc::now()).expect("serializes");
         let text = String::from_utf8(bytes).expect("utf8");
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert!(value["sandbox"]["products"]["jira-software"].is_object());
+        value.as_object_mut().expect("object").remove("sandbox");
+        let now: DateTime<Utc> = value["taken_at"]
+            .as_str()
+            .expect("t")
+            .parse()
+            .expect("time");
+        let as_live: LiveState = serde_json::from_value(value).expect("the snapshot format");
+        assert_eq!(as_live, o.snapshot(now));
         let back = Org::parse_seed(&text).expect("parses").expect("valid");
         assert_eq!(back.org_id, o.org_id);
         assert_eq!(back.products.len(), o.products.len());
         assert!(Org::parse_seed("[]").is_err());
         assert!(Org::parse_seed("{\"site\": 3}").is_err());
+    }
+
+    #[test]
+    fn yaml_seeds_with_explicit_and_inferred_products() {
+        let yaml = r#"
+site: acme.atlassian.net
+users:
+  - { account_id: a, email: a@acme.test, name: A, account_type: atlassian, status: active }
+  - { account_id: b, name: B, account_type: app, status: active }
+groups:
+  - { id: g1, name: jira-software-users, members: [a, b] }
+  - { id: g2, name: confluence-users-acme, members: [a] }
+  - { id: g3, name: wiki-editors, members: [b] }
+  - { id: g4, name: jira-users-legacy, members: [] }
+licenses:
+  confluence: { limit: 3 }
+sandbox:
+  products:
+    confluence: { groups: [confluence-users-acme, g3] }
+"#;
+        let o = Org::parse_seed(yaml).expect("parses").expect("valid");
+        let jsw = o.product_index("jira-software").expect("inferred");
+        assert_eq!(o.products[jsw as usize].groups, vec![0]);
+        assert_eq!(o.products[jsw as usize].billable, 1, "apps are not billed");
+        let conf = o.product_index("confluence").expect("explicit");
+        assert_eq!(o.products[conf as usize].groups, vec![1, 2]);
+        assert_eq!(o.products[conf as usize].limit, Some(3));
+        assert!(
+            o.product_index("jira-core").is_some(),
+            "jira-users-* grants jira-core"
+        );
+        for bad in [
+            "site: x\nusers: []\ngroups: [{id: g, name: n, members: [ghost]}]",
+            "site: x\nusers: []\ngroups: []\nsandbox: {products: {confluence: {groups: [nope]}}}",
+            "site: x\nusers: []\ngroups: []\nsandbox: {surprise: 1}",
+            "site: x\nformat_version: 2\nusers: []\ngroups: []",
+        ] {
+            let parsed = Org::parse_seed(bad);
+            assert!(matches!(parsed, Err(_) | Ok(Err(_))), "{bad}");
+        }
     }
 }

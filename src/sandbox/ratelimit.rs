@@ -56,8 +56,12 @@ impl RateLimiter {
     }
 
     fn check_at(&self, key: &str, now: Instant) -> Decision {
-        let cap = f64::from(self.config.burst);
-        let rate = self.config.per_second;
+        let cap = f64::from(self.config.burst.max(1));
+        let rate = if self.config.per_second.is_finite() && self.config.per_second > 0.0 {
+            self.config.per_second
+        } else {
+            f64::MIN_POSITIVE
+        };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = match buckets.get_mut(key) {
             Some(b) => b,
@@ -73,7 +77,7 @@ impl RateLimiter {
         if allowed {
             bucket.tokens -= 1.0;
         }
-        let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+        let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX);
         Decision {
             allowed,
             limit: self.config.burst,

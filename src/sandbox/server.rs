@@ -50,14 +50,20 @@ pub struct Clock {
 impl Clock {
     /// The current sandbox time.
     pub fn now(&self) -> DateTime<Utc> {
-        self.pinned.unwrap_or_else(|| Utc::now() + self.offset)
+        self.pinned.unwrap_or_else(|| {
+            let now = Utc::now();
+            now.checked_add_signed(self.offset).unwrap_or(now)
+        })
     }
 
-    /// Moves the clock by `by`.
-    pub fn advance(&mut self, by: TimeDelta) {
-        match &mut self.pinned {
-            Some(t) => *t += by,
-            None => self.offset += by,
+    /// Moves the clock by `by`; `false` (and no change) when the result is out of range.
+    pub fn advance(&mut self, by: TimeDelta) -> bool {
+        match self.now().checked_add_signed(by) {
+            Some(t) => {
+                self.set(t);
+                true
+            }
+            None => false,
         }
     }
 
@@ -65,7 +71,7 @@ impl Clock {
     pub fn set(&mut self, to: DateTime<Utc>) {
         match &mut self.pinned {
             Some(t) => *t = to,
-            None => self.offset = to - Utc::now(),
+            None => self.offset = to.signed_duration_since(Utc::now()),
         }
     }
 }
@@ -459,6 +465,10 @@ fn router(app: Arc<App>) -> Router {
             post(admin::users_search),
         )
         .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/search",
+            post(admin::groups_search),
+        )
+        .route(
             "/admin/v1/orgs/{org_id}/directory/users/{account_id}/last-active-dates",
             get(admin::last_active_dates),
         )
@@ -544,7 +554,11 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
 }
 
 fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
-    let reset = Utc::now() + TimeDelta::from_std(d.reset_in).unwrap_or_else(|_| TimeDelta::zero());
+    let now = Utc::now();
+    let reset = TimeDelta::from_std(d.reset_in)
+        .ok()
+        .and_then(|by| now.checked_add_signed(by))
+        .unwrap_or(now);
     let pairs = [
         ("x-ratelimit-limit", d.limit.to_string()),
         ("x-ratelimit-remaining", d.remaining.to_string()),
@@ -606,8 +620,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
-    let uri = req.uri().to_string();
-    let plan = app.faults.plan(req.method().as_str(), &uri);
+    let plan = app.faults.plan(req.method().as_str(), req.uri());
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
@@ -644,6 +657,13 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         return resp;
     }
     let mut resp = next.run(req).await;
+    if api == Api::Jira && resp.status() != StatusCode::UNAUTHORIZED {
+        // Jira names the authenticated account on every response.
+        if let Ok(v) = HeaderValue::from_str(&app.myself.account_id) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static("x-aaccountid"), v);
+        }
+    }
     if let Some(d) = decision {
         if api == Api::Admin || d.near_limit() {
             rate_headers(resp.headers_mut(), &d, api);
@@ -729,6 +749,19 @@ impl Params {
             )),
         }
     }
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
 }
 
 /// Percent-encodes a query value.

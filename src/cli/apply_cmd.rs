@@ -1,0 +1,331 @@
+//! `seatkeeper apply [PLAN]`: executes a saved plan (or plans, shows and asks first), after
+//! checking it is still fresh, under the apply lock, recording every action in the audit log.
+
+use super::inputs::{load_policy_source, PolicySource};
+use super::live::{ApiDirectory, Session};
+use super::plan_cmd::{make_plan, resolve_at};
+use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
+use crate::apply::freshness::{self, recorded_for};
+use crate::apply::lock::{force_unlock, host_name, lock_path, ApplyLock, Holder};
+use crate::apply::observers::{AuditContext, AuditObserver, ProgressObserver};
+use crate::apply::{execute, ApplySummary};
+use crate::audit::AuditWriter;
+use crate::ledger::{AuditKind, AuditRecord};
+use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
+use crate::render::{self, ColorChoice, Format};
+use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// `apply` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A plan saved by `plan --out`. Without it, apply plans now, shows the plan and asks.
+    plan: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Lift the max-removals rail.
+    #[arg(long)]
+    allow_mass_removal: bool,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    parallelism: usize,
+    /// Remove an apply lock left behind by a killed run, then exit.
+    #[arg(long)]
+    force_unlock: bool,
+    /// Colour: auto (on a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Plan as of this time when no PLAN is given.
+    #[arg(long)]
+    at: Option<String>,
+}
+
+/// Runs `apply`.
+pub fn run(
+    args: &Args,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    let source = load_policy_source(&args.policy, err)?;
+    let audit_path = source.dir.join(&source.policy.audit_log);
+    let lock_file = lock_path(&audit_path);
+    if args.force_unlock {
+        match force_unlock(&lock_file)? {
+            Some(holder) => writeln!(
+                out,
+                "Removed the apply lock {} (was: {holder})",
+                lock_file.display()
+            )?,
+            None => writeln!(out, "No apply lock at {}", lock_file.display())?,
+        }
+        return Ok(Status::Success);
+    }
+    let session = Session::connect(env, &source.policy, args.parallelism)?;
+    let actor_account = session.myself()?;
+    let plan = match &args.plan {
+        Some(path) => read_plan(path, &source)?,
+        None => {
+            let now = resolve_at(args.at.as_deref(), env)?;
+            let live = session.read(&source.policy, now)?;
+            let plan = make_plan(
+                &source,
+                &live,
+                actor_account.as_deref(),
+                now,
+                args.allow_mass_removal,
+                err,
+            )?;
+            render::render(&plan, Format::Text, &render_options(args.color, env), out)?;
+            if !plan.has_changes() {
+                return Ok(Status::Success);
+            }
+            if !args.auto_approve {
+                if !env.stdin_is_terminal {
+                    return Err(Exit::new(
+                        Status::Refused,
+                        "there is no terminal to confirm on: pass --auto-approve, or save the plan \
+                         with `seatkeeper plan --out PLAN` and run `seatkeeper apply PLAN`",
+                    )
+                    .into());
+                }
+                write!(out, "\nApply these changes? Only 'yes' is accepted: ")?;
+                out.flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    return Err(Exit::new(Status::Refused, "apply cancelled").into());
+                }
+            }
+            plan
+        }
+    };
+    let actor = env
+        .actor
+        .clone()
+        .or(actor_account.clone())
+        .unwrap_or_else(|| "unknown".into());
+    let options = ApplyOptions {
+        allow_mass_removal: args.allow_mass_removal,
+        parallelism: args.parallelism,
+    };
+    let outcome = apply_plan(
+        &session,
+        &source,
+        &plan,
+        &actor,
+        actor_account.as_deref(),
+        &options,
+        err,
+    )?;
+    writeln!(out, "Audit log: {}", audit_path.display())?;
+    Ok(outcome)
+}
+
+/// Reads and checks a saved plan.
+pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        Exit::new(
+            Status::Error,
+            format!(
+                "{}:{}:{}: not a seatkeeper plan: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if plan.format_version > PLAN_FORMAT_VERSION {
+        return Err(Exit::new(
+            Status::Error,
+            format!("{} has plan format {}, newer than this seatkeeper reads ({PLAN_FORMAT_VERSION}): upgrade seatkeeper", path.display(), plan.format_version),
+        )
+        .into());
+    }
+    if plan.site != source.policy.site {
+        return Err(Exit::new(
+            Status::Refused,
+            format!(
+                "{} is a plan for {}, but the policy manages {}",
+                path.display(),
+                plan.site,
+                source.policy.site
+            ),
+        )
+        .into());
+    }
+    Ok(plan)
+}
+
+/// The rails, checked again on the actions about to run.
+fn check_rails(
+    plan: &Plan,
+    source: &PolicySource,
+    actor: Option<&str>,
+    allow_mass_removal: bool,
+) -> Result<(), Exit> {
+    if let Some(me) = actor {
+        if let Some(a) = plan
+            .actions
+            .iter()
+            .find(|a| a.kind == ActionKind::Remove && a.account_id == me)
+        {
+            return Err(Exit::new(
+                Status::Refused,
+                format!("refusing to apply: the plan removes {} from {}, which is the account running seatkeeper (rail `self`)", a.who(), a.group),
+            ));
+        }
+    }
+    let safety = &source.policy.safety;
+    // Counted in accounts, like the planner: removing one account from two groups is one seat.
+    let mut per_product: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for a in &plan.actions {
+        let entry = per_product.entry(a.product.as_str()).or_default();
+        match a.kind {
+            ActionKind::Add => entry.0.insert(a.account_id.as_str()),
+            ActionKind::Remove => entry.1.insert(a.account_id.as_str()),
+        };
+    }
+    for (product, (adds, removes)) in per_product {
+        let (adds, removes) = (adds.len(), removes.len());
+        let before = plan.seats.get(product).map_or(0, |s| s.before);
+        if let (Some(limit), false) = (safety.max_removals, allow_mass_removal) {
+            if removes > limit.resolve(before) {
+                return Err(Exit::new(
+                    Status::Refused,
+                    format!("refusing to apply: {removes} removals in {product} exceed max_removals ({limit} of {before}); review and pass --allow-mass-removal"),
+                ));
+            }
+        }
+        if let Some(limit) = safety.max_additions {
+            if adds > limit.resolve(before) {
+                return Err(Exit::new(
+                    Status::Refused,
+                    format!("refusing to apply: {adds} additions in {product} exceed max_additions ({limit})"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Lift the max-removals rail.
+    pub allow_mass_removal: bool,
+    /// At most this many writes in flight.
+    pub parallelism: usize,
+}
+
+/// Applies `plan` through `session`: rails, lock, freshness, observations, writes, audit.
+pub fn apply_plan(
+    session: &Session,
+    source: &PolicySource,
+    plan: &Plan,
+    actor: &str,
+    actor_account: Option<&str>,
+    options: &ApplyOptions,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    let audit_path = &source.dir.join(&source.policy.audit_log);
+    check_rails(plan, source, actor_account, options.allow_mass_removal)?;
+    let plan_id = plan.id();
+    let holder = Holder {
+        pid: std::process::id(),
+        host: host_name(),
+        actor: actor.to_string(),
+        plan_id: plan_id.clone(),
+        since: chrono::Utc::now(),
+    };
+    let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)
+        .map_err(|e| Exit::new(Status::Refused, e.to_string()))?;
+
+    // Fresh? Re-read every touched group and compare, discounting what this plan already did.
+    let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
+    let live = session
+        .block_on(session.client.group_members(&group_ids))
+        .map_err(|e| {
+            Exit::new(
+                Status::Error,
+                format!("re-reading the touched groups failed: {e}"),
+            )
+        })?;
+    let records = read_records(audit_path)?;
+    let recorded = recorded_for(&records, &plan_id);
+    let resume = freshness::check(plan, &live, &recorded).map_err(|stale| {
+        let names: Vec<String> = stale
+            .iter()
+            .map(|g| format!("{} ({})", g.group, g.group_id))
+            .collect();
+        Exit::new(
+            Status::Stale,
+            format!(
+                "the plan is stale: {} changed since it was made; run `seatkeeper plan` again",
+                names.join(", ")
+            ),
+        )
+    })?;
+
+    let mut writer = AuditWriter::open(audit_path)?;
+    let context = AuditContext {
+        plan_id: plan_id.clone(),
+        policy_commit: plan.policy_commit.clone(),
+        actor: actor.to_string(),
+    };
+    let mut audit = AuditObserver::new(&mut writer, context, chrono::Utc::now);
+    for observation in &plan.observed {
+        let key = (
+            AuditKind::Observed,
+            observation.group_id.clone(),
+            observation.account_id.clone(),
+        );
+        if !recorded.contains(&key) {
+            audit.record_observed(observation)?;
+        }
+    }
+    for action in &resume.in_effect {
+        audit.record_in_effect(action)?;
+    }
+    let mut progress = ProgressObserver::new(err);
+    let directory = std::sync::Arc::new(ApiDirectory(session.client.clone()));
+    let summary: ApplySummary = session.block_on(execute(
+        directory,
+        resume.pending,
+        resume.recorded + resume.in_effect.len(),
+        options.parallelism,
+        &mut [&mut audit, &mut progress],
+    ))?;
+    if summary.failed > 0 {
+        return Err(Exit::new(
+            Status::Partial,
+            format!(
+                "{} of {} actions failed (see above and the audit log); nothing was done twice: \
+                 run `seatkeeper apply` with the same plan again to converge",
+                summary.failed,
+                plan.actions.len()
+            ),
+        )
+        .into());
+    }
+    Ok(Status::Success)
+}
+
+/// Every readable record of the audit log (unreadable lines are skipped: the ledger warns).
+fn read_records(path: &Path) -> anyhow::Result<Vec<AuditRecord>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
+    }
+}

@@ -1,0 +1,189 @@
+//! `seatkeeper demo`: the whole loop with no setup. Starts the sandbox in-process on a free port
+//! with the `examples/acme` org, copies the acme policy repo to a fresh folder, then plans,
+//! applies and plans again (the second plan has nothing left to add or remove), and says where
+//! the audit log is.
+
+use super::apply_cmd::{apply_plan, ApplyOptions};
+use super::inputs::load_policy_at;
+use super::live::Session;
+use super::plan_cmd::make_plan;
+use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
+use crate::atlassian::Secret;
+use crate::audit::{verify, Verification};
+use crate::render::{self, ColorChoice, Format};
+use crate::sandbox::{self, OrgSource, SandboxConfig};
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The acme policy repo, built into the binary so the demo runs from any folder.
+const ACME_FILES: &[(&str, &str)] = &[
+    (
+        "seatkeeper.yaml",
+        include_str!("../../examples/acme/seatkeeper.yaml"),
+    ),
+    (
+        "teams/engineering.yaml",
+        include_str!("../../examples/acme/teams/engineering.yaml"),
+    ),
+    (
+        "teams/product.yaml",
+        include_str!("../../examples/acme/teams/product.yaml"),
+    ),
+    (
+        "teams/support.yaml",
+        include_str!("../../examples/acme/teams/support.yaml"),
+    ),
+    (
+        "teams/contractors.yaml",
+        include_str!("../../examples/acme/teams/contractors.yaml"),
+    ),
+    (
+        "tests/access.yaml",
+        include_str!("../../examples/acme/tests/access.yaml"),
+    ),
+    (
+        "audit/seatkeeper.jsonl",
+        include_str!("../../examples/acme/audit/seatkeeper.jsonl"),
+    ),
+];
+const ACME_SNAPSHOT: &str = include_str!("../../examples/acme/snapshot.json");
+
+/// `demo` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to put the demo policy repo (default: a new folder under the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Colour: auto (on a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+fn step(out: &mut dyn Write, title: &str) -> std::io::Result<()> {
+    writeln!(out, "\n━━ {title} ━━\n")
+}
+
+/// Runs `demo`.
+pub fn run(
+    args: &Args,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("seatkeeper-demo-{}", std::process::id())),
+    };
+    for (path, text) in ACME_FILES {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, text)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    let snapshot = crate::live::parse_snapshot("examples/acme/snapshot.json", ACME_SNAPSHOT)
+        .map_err(|d| {
+            anyhow::anyhow!("the built-in acme snapshot does not load: {:?}", d.first())
+        })?;
+    let now = snapshot.taken_at;
+    let config = SandboxConfig {
+        now: Some(now),
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(snapshot)), &config)?;
+
+    // The sandbox runs on its own runtime thread; the CLI session drives requests on another.
+    let server_rt = super::live::runtime()?;
+    let running = server_rt.block_on(sandbox::serve(config.clone(), org))?;
+    writeln!(out, "seatkeeper demo: a sandbox Atlassian org and the acme policy repo, nothing leaves this machine.")?;
+    writeln!(
+        out,
+        "  sandbox:     {} (org acme.atlassian.net, 60 users)",
+        running.base_url()
+    )?;
+    writeln!(
+        out,
+        "  policy repo: {} (a copy of examples/acme)",
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "  time:        {} (the snapshot's time, so the demo always tells the same story)",
+        now.format("%Y-%m-%d %H:%M UTC")
+    )?;
+
+    let creds = &config.credentials;
+    let demo_env = Env {
+        email: Some(creds.email.clone()),
+        api_token: Some(Secret::new(creds.api_token.clone())),
+        admin_api_key: Some(Secret::new(creds.admin_api_key.clone())),
+        api_base: Some(running.base_url()),
+        actor: Some("seatkeeper-demo".into()),
+        ..env.clone()
+    };
+    let source = load_policy_at(&dir, None, err)?;
+    let session = Session::connect(&demo_env, &source.policy, DEFAULT_PARALLELISM)?;
+    let actor_account = session.myself()?;
+    let opts = render_options(args.color, env);
+
+    step(
+        out,
+        "1. seatkeeper plan (reads the org through the admin API)",
+    )?;
+    let live = session.read(&source.policy, now)?;
+    let plan = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    render::render(&plan, Format::Text, &opts, out)?;
+
+    step(out, "2. seatkeeper apply --auto-approve")?;
+    out.flush()?;
+    let options = ApplyOptions {
+        allow_mass_removal: false,
+        parallelism: DEFAULT_PARALLELISM,
+    };
+    let status = apply_plan(
+        &session,
+        &source,
+        &plan,
+        "seatkeeper-demo",
+        actor_account.as_deref(),
+        &options,
+        out,
+    )?;
+
+    step(
+        out,
+        "3. seatkeeper plan (again: nothing left to add or remove)",
+    )?;
+    let live = session.read(&source.policy, now)?;
+    let again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    render::render(&again, Format::Text, &opts, out)?;
+
+    let audit_path = dir.join(&source.policy.audit_log);
+    let text = std::fs::read_to_string(&audit_path).unwrap_or_default();
+    step(out, "Audit log")?;
+    match verify(&text) {
+        Verification::Intact(n) => writeln!(
+            out,
+            "{} ({n} records, hash chain intact)",
+            audit_path.display()
+        )?,
+        Verification::Broken { line, problem } => {
+            writeln!(out, "{}: line {line}: {problem}", audit_path.display())?
+        }
+    }
+    writeln!(
+        out,
+        "Verify it yourself: seatkeeper audit verify {}",
+        audit_path.display()
+    )?;
+    let (adds, removes) = again.counts();
+    drop(session);
+    server_rt.block_on(running.shutdown());
+    if adds + removes > 0 {
+        anyhow::bail!("the second plan still has {adds} additions and {removes} removals: the demo did not converge");
+    }
+    Ok(status)
+}

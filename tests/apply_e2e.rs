@@ -1,0 +1,597 @@
+//! Live plan and apply, end to end: the `seatkeeper` binary against the sandbox over real
+//! sockets, on a copy of `examples/acme`. Covers convergence, stale plans, a kill in the middle
+//! of an apply, the apply lock, credentials and secrets.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use seatkeeper::live::LiveState;
+use seatkeeper::sandbox::{self, OrgSource, RunningSandbox, SandboxConfig};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "e2e-token-5f1c2b9a7d";
+const ADMIN_KEY: &str = "e2e-admin-key-8c3e1f0d44";
+const EMAIL: &str = "svc-seatkeeper@acme.com";
+
+struct TestEnv {
+    runtime: tokio::runtime::Runtime,
+    sandbox: Option<RunningSandbox>,
+    base: String,
+    policy: tempfile::TempDir,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn acme_snapshot() -> LiveState {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme/snapshot.json");
+    seatkeeper::live::load_snapshot(&path).unwrap()
+}
+
+impl TestEnv {
+    fn start(latency: Duration) -> Self {
+        Self::start_with(acme_snapshot(), latency)
+    }
+
+    fn start_with(state: LiveState, latency: Duration) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = SandboxConfig {
+            now: Some(state.taken_at),
+            latency,
+            ..SandboxConfig::default()
+        };
+        config.credentials.email = EMAIL.into();
+        config.credentials.api_token = TOKEN.into();
+        config.credentials.admin_api_key = ADMIN_KEY.into();
+        let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        let sandbox = runtime.block_on(sandbox::serve(config, org)).unwrap();
+        let base = sandbox.base_url();
+        let policy = tempfile::tempdir().unwrap();
+        copy_dir(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme"),
+            policy.path(),
+        );
+        Self {
+            runtime,
+            sandbox: Some(sandbox),
+            base,
+            policy,
+        }
+    }
+
+    fn dir(&self) -> &str {
+        self.policy.path().to_str().unwrap()
+    }
+
+    fn audit_log(&self) -> PathBuf {
+        self.policy.path().join("audit/seatkeeper.jsonl")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatkeeper"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SEATKEEPER_API_BASE", &self.base)
+            .env("ATLASSIAN_EMAIL", EMAIL)
+            .env("ATLASSIAN_API_TOKEN", TOKEN)
+            .env("ATLASSIAN_ADMIN_API_KEY", ADMIN_KEY)
+            .env("SEATKEEPER_ACTOR", "e2e-test");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        self.sandbox.as_ref().unwrap().stats()
+    }
+
+    fn state(&self) -> LiveState {
+        self.sandbox.as_ref().unwrap().snapshot()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.runtime.block_on(s.shutdown());
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const AT: &str = "2026-11-25T08:00:00Z";
+
+/// Plans with `--out`, returning the plan path.
+fn save_plan(env: &TestEnv, name: &str) -> PathBuf {
+    let path = env.policy.path().join(name);
+    let out = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--out",
+        path.to_str().unwrap(),
+        "--color",
+        "never",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    path
+}
+
+fn changes(env: &TestEnv) -> (usize, usize) {
+    let out = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    plan.counts()
+}
+
+/// Every audit line of `plan_id` by (kind, group, account): each must appear exactly once.
+fn audit_keys(env: &TestEnv) -> Vec<(String, String, String, String)> {
+    let text = std::fs::read_to_string(env.audit_log()).unwrap();
+    // A line being written while we read is incomplete: skip it.
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["plan_id"] != "5e1f0c9a2b7d4e11")
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("kind"), s("group_id"), s("account_id"), s("result"))
+        })
+        .collect()
+}
+
+#[test]
+fn plan_apply_plan_converges_with_one_audit_line_per_action_and_no_duplicate_write() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let (adds, removes) = changes(&env);
+    assert!(adds > 0 && removes > 0);
+
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        changes(&env),
+        (0, 0),
+        "a second plan has nothing left to add or remove"
+    );
+
+    let keys = audit_keys(&env);
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(keys.len(), unique.len(), "no audit line is duplicated");
+    assert!(keys.iter().all(|k| k.3 == "ok"), "{keys:?}");
+    let stats = env.stats();
+    assert_eq!(stats["duplicate_writes"], 0, "{stats}");
+    let verify = env.run(&["audit", "verify", env.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+
+    // Applying the same plan again writes nothing: everything is recorded.
+    let again = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(env.stats()["writes_applied"], stats["writes_applied"]);
+    assert_eq!(audit_keys(&env).len(), keys.len());
+}
+
+#[test]
+fn a_plan_whose_groups_changed_is_stale_and_names_them() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    // Someone adds a member to jira-software-users-acme by hand after the plan was made.
+    let state = env.state();
+    let group = state
+        .groups
+        .iter()
+        .find(|g| g.name == "jira-software-users-acme")
+        .unwrap();
+    let outsider = state
+        .users
+        .iter()
+        .find(|u| u.email.as_deref() == Some("guest@partner.example"))
+        .unwrap();
+    let client = reqwest::blocking_free_client();
+    let url = format!("{}/rest/api/3/group/user?groupId={}", env.base, group.id);
+    let status = env.runtime.block_on(async {
+        client
+            .post(url)
+            .basic_auth(EMAIL, Some(TOKEN))
+            .json(&serde_json::json!({ "accountId": outsider.account_id }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 201);
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("jira-software-users-acme"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        env.stats()["writes_applied"],
+        1,
+        "only the hand-made write happened"
+    );
+}
+
+mod reqwest {
+    pub use ::reqwest::*;
+    /// A plain async client (the name says it is not the blocking one).
+    pub fn blocking_free_client() -> Client {
+        Client::new()
+    }
+}
+
+#[test]
+fn a_killed_apply_leaves_a_lock_and_the_rerun_converges_without_writing_twice() {
+    let env = TestEnv::start(Duration::from_millis(150));
+    let plan = save_plan(&env, "plan.json");
+    let mut child = env
+        .command(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--policy",
+            env.dir(),
+            "--parallelism",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some actions are written and logged, then kill it hard.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logged = audit_keys(&env).len();
+        if logged >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the apply made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged_before = audit_keys(&env).len();
+
+    // The lock is left behind: a second apply is refused and names the dead holder.
+    let refused = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused.stderr));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("e2e-test")
+            && stderr.contains("looks stale")
+            && stderr.contains("--force-unlock"),
+        "{stderr}"
+    );
+    let unlock = env.run(&["apply", "--force-unlock", "--policy", env.dir()]);
+    assert_eq!(unlock.status.code(), Some(0), "{}", text(&unlock.stderr));
+
+    let rerun = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}{}",
+        text(&rerun.stdout),
+        text(&rerun.stderr)
+    );
+    assert!(
+        text(&rerun.stderr).contains("Resuming"),
+        "{}",
+        text(&rerun.stderr)
+    );
+    assert_eq!(changes(&env), (0, 0));
+    let keys = audit_keys(&env);
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        keys.len(),
+        unique.len(),
+        "no audit line duplicated: {keys:?}"
+    );
+    assert!(keys.len() > logged_before);
+    assert_eq!(
+        env.stats()["duplicate_writes"],
+        0,
+        "no write executed twice"
+    );
+    let verify = env.run(&["audit", "verify", env.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+}
+
+#[test]
+fn a_second_concurrent_apply_is_refused_while_the_first_holds_the_lock() {
+    let env = TestEnv::start(Duration::from_millis(100));
+    let plan = save_plan(&env, "plan.json");
+    let mut first = env
+        .command(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--policy",
+            env.dir(),
+            "--parallelism",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = env.policy.path().join("audit/seatkeeper.jsonl.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second.stderr));
+    let stderr = text(&second.stderr);
+    assert!(
+        stderr.contains("another apply is running")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("looks stale"), "{stderr}");
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert!(!lock.exists(), "the lock is released when the apply ends");
+}
+
+#[test]
+fn wrong_credentials_fail_clearly_and_no_secret_is_ever_printed() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out = env
+        .command(&["plan", "--policy", env.dir()])
+        .env("ATLASSIAN_API_TOKEN", "wrong-token-3b8e0c")
+        .env("ATLASSIAN_ADMIN_API_KEY", "wrong-key-77aa19")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("401"), "{all}");
+    assert!(
+        !all.contains("wrong-token-3b8e0c") && !all.contains("wrong-key-77aa19"),
+        "{all}"
+    );
+
+    // A full plan, apply and verify: the real credentials appear in no output and no file.
+    let plan = save_plan(&env, "plan.json");
+    let apply = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    let mut everything = format!("{}{}", text(&apply.stdout), text(&apply.stderr));
+    everything.push_str(&std::fs::read_to_string(&plan).unwrap());
+    everything.push_str(&std::fs::read_to_string(env.audit_log()).unwrap());
+    for secret in [TOKEN, ADMIN_KEY] {
+        assert!(!everything.contains(secret), "a secret leaked");
+    }
+
+    // Plain http:// to a non-loopback host is refused before any request.
+    let insecure = env
+        .command(&["plan", "--policy", env.dir()])
+        .env("SEATKEEPER_API_BASE", "http://atlassian.example.com")
+        .output()
+        .unwrap();
+    assert_eq!(insecure.status.code(), Some(1));
+    assert!(text(&insecure.stderr).contains("refusing to send credentials over plain http://"));
+}
+
+#[test]
+fn apply_without_a_plan_or_a_terminal_refuses_to_guess() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out = env
+        .command(&["apply", "--policy", env.dir(), "--at", AT])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--auto-approve"));
+    assert_eq!(env.stats()["writes_applied"], 0);
+
+    let auto = env.run(&[
+        "apply",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--auto-approve",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(
+        auto.status.code(),
+        Some(0),
+        "{}{}",
+        text(&auto.stdout),
+        text(&auto.stderr)
+    );
+    assert!(text(&auto.stdout).contains("Plan: "));
+    assert_eq!(changes(&env), (0, 0));
+}
+
+#[test]
+fn live_reads_see_synced_groups_and_the_planner_blocks_them() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    let synced: Vec<_> = plan
+        .blocked
+        .iter()
+        .filter(|b| b.rail == seatkeeper::plan::Rail::SyncedGroup)
+        .collect();
+    assert_eq!(synced.len(), 1, "{:?}", plan.blocked);
+    assert_eq!(synced[0].action.group, "confluence-users-okta");
+    assert!(plan
+        .actions
+        .iter()
+        .all(|a| a.group != "confluence-users-okta"));
+}
+
+#[test]
+fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out_dir = tempfile::tempdir().unwrap();
+    let snapshot = out_dir.path().join("snapshot.json");
+    let starting = out_dir.path().join("policy");
+    let out = env.run(&[
+        "export",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--policy-out",
+        starting.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The snapshot plans like the live org does.
+    let from_file = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let live = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let a: seatkeeper::plan::Plan = serde_json::from_slice(&from_file.stdout).unwrap();
+    let b: seatkeeper::plan::Plan = serde_json::from_slice(&live.stdout).unwrap();
+    assert_eq!(a.actions, b.actions);
+    assert_eq!(a.fingerprint, b.fingerprint);
+
+    let starting = starting.to_str().unwrap();
+    let validate = env.run(&["validate", "--policy", starting]);
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        text(&validate.stderr)
+    );
+    let plan = env.run(&[
+        "plan",
+        "--policy",
+        starting,
+        "--at",
+        AT,
+        "--format",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        text(&plan.stdout),
+        text(&plan.stderr)
+    );
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan.counts(), (0, 0), "{:?}", plan.actions);
+    assert!(plan.blocked.is_empty(), "{:?}", plan.blocked);
+
+    // Exporting over an existing policy is refused, never overwritten.
+    let again = env.run(&["export", "--policy", env.dir(), "--policy-out", starting]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn a_full_license_refuses_adds_and_apply_reports_it_without_crashing() {
+    let mut state = acme_snapshot();
+    // Confluence has 39 holders and the plan frees 6 seats: a limit of 30 leaves no room for
+    // its additions even after the removals.
+    state
+        .licenses
+        .insert("confluence".into(), seatkeeper::live::License { limit: 30 });
+    let env = TestEnv::start_with(state, Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.to_lowercase().contains("license"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    // Failed actions are in the audit log as failed; everything else converged.
+    let keys = audit_keys(&env);
+    assert!(keys.iter().any(|k| k.3 == "failed"), "{keys:?}");
+    let (adds, removes) = changes(&env);
+    assert_eq!(removes, 0);
+    assert!(adds > 0, "the refused additions are still wanted");
+}
