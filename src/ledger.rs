@@ -146,10 +146,9 @@ impl Ledger {
                     prev_hash = r.hash.clone();
                     ledger.record(&r);
                 }
-                Err(e) => ledger.warnings.push(format!(
-                    "audit log line {}: skipped, not a valid record: {e}",
-                    i + 1
-                )),
+                Err(e) => ledger
+                    .warnings
+                    .push(format!("audit log line {}: skipped, not a valid record: {e}", i + 1)),
             }
         }
         ledger

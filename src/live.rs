@@ -200,11 +200,7 @@ impl<'a> LiveIndex<'a> {
     pub fn new(state: &'a LiveState) -> Self {
         Self {
             state,
-            users_by_id: state
-                .users
-                .iter()
-                .map(|u| (u.account_id.as_str(), u))
-                .collect(),
+            users_by_id: state.users.iter().map(|u| (u.account_id.as_str(), u)).collect(),
             users_by_email: state
                 .users
                 .iter()

@@ -58,11 +58,7 @@ impl Plan {
 
     /// Number of additions and removals.
     pub fn counts(&self) -> (usize, usize) {
-        let adds = self
-            .actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::Add)
-            .count();
+        let adds = self.actions.iter().filter(|a| a.kind == ActionKind::Add).count();
         (adds, self.actions.len() - adds)
     }
 

@@ -13,9 +13,7 @@ pub struct Duration {
 /// Why a duration or time could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
-    #[error(
-        "`{0}` is not a duration: write a number and a unit, like `90d`, `12h`, `2w` or `30m`"
-    )]
+    #[error("`{0}` is not a duration: write a number and a unit, like `90d`, `12h`, `2w` or `30m`")]
     BadDuration(String),
     #[error("`{0}` is not a date: write it as YYYY-MM-DD, like `2027-01-31`")]
     BadDate(String),
@@ -26,9 +24,7 @@ pub enum TimeError {
 impl Duration {
     /// A duration of whole days.
     pub const fn days(days: i64) -> Self {
-        Self {
-            seconds: days * 86_400,
-        }
+        Self { seconds: days * 86_400 }
     }
 
     /// A duration of whole seconds.
@@ -64,9 +60,7 @@ impl Duration {
             "w" => 7 * 86_400,
             _ => return Err(bad()),
         };
-        Ok(Self {
-            seconds: n * unit_seconds,
-        })
+        Ok(Self { seconds: n * unit_seconds })
     }
 }
 
@@ -121,23 +115,10 @@ mod tests {
 
     #[test]
     fn durations_parse_and_display() {
-        assert_eq!(
-            Duration::parse("90d").map(|d| d.to_string()),
-            Ok("90d".into())
-        );
+        assert_eq!(Duration::parse("90d").map(|d| d.to_string()), Ok("90d".into()));
         assert_eq!(Duration::parse("2w"), Ok(Duration::days(14)));
         assert_eq!(Duration::parse("12h").map(|d| d.as_seconds()), Ok(43_200));
-        for bad in [
-            "",
-            "d",
-            "90",
-            "-1d",
-            "1.5d",
-            "90 d",
-            "90D",
-            "9999999999d",
-            "+3d",
-        ] {
+        for bad in ["", "d", "90", "-1d", "1.5d", "90 d", "90D", "9999999999d", "+3d"] {
             assert!(Duration::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -145,14 +126,8 @@ mod tests {
     #[test]
     fn at_accepts_timestamps_dates_and_offsets() {
         let now = parse_at("2026-11-25T08:00:00Z", Utc::now()).expect("timestamp");
-        assert_eq!(
-            parse_at("+30d", now).expect("offset").to_rfc3339(),
-            "2026-12-25T08:00:00+00:00"
-        );
-        assert_eq!(
-            parse_at("2026-12-01", now).expect("date").to_rfc3339(),
-            "2026-12-01T00:00:00+00:00"
-        );
+        assert_eq!(parse_at("+30d", now).expect("offset").to_rfc3339(), "2026-12-25T08:00:00+00:00");
+        assert_eq!(parse_at("2026-12-01", now).expect("date").to_rfc3339(), "2026-12-01T00:00:00+00:00");
         assert!(parse_at("next tuesday", now).is_err());
         assert!(parse_date("2026-02-30").is_err());
     }

@@ -443,3 +443,55 @@ fn policy_self_tests_pass_on_the_example_and_fail_readably() {
         text(&malformed.stderr)
     );
 }
+
+#[test]
+fn a_bad_plan_file_is_refused_before_credentials_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = seatkeeper(&[
+        "apply",
+        "/nonexistent/plan.json",
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("cannot read plan /nonexistent/plan.json"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let broken = dir.path().join("plan.json");
+    std::fs::write(
+        &broken,
+        "{\n  \"format_version\": 1,\n  \"actions\": [oops]\n}\n",
+    )
+    .unwrap();
+    let out = seatkeeper(&[
+        "apply",
+        broken.to_str().unwrap(),
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("plan.json:3:") && stderr.contains("not a seatkeeper plan"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("credentials"), "{stderr}");
+
+    // A plan for another site is refused (exit 3).
+    let plan = acme_plan(&["--format", "json"]);
+    let other = String::from_utf8(plan.stdout)
+        .unwrap()
+        .replace("acme.atlassian.net", "globex.atlassian.net");
+    std::fs::write(&broken, other).unwrap();
+    let out = seatkeeper(&[
+        "apply",
+        broken.to_str().unwrap(),
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("globex.atlassian.net"));
+}

@@ -989,3 +989,79 @@ async fn concurrent_writes_through_both_apis_stay_consistent() {
     assert_eq!(saved.group(g0).members.len(), 200);
     assert_eq!(saved.events().len(), 200);
 }
+
+#[tokio::test]
+async fn deleting_a_grant_group_frees_its_seats_everywhere() {
+    let env = Env::fixture().await;
+    assert_eq!(
+        applicationrole(&env, "jira-software").await["userCount"],
+        25
+    );
+    let resp = env
+        .jira(
+            Method::DELETE,
+            &format!("/rest/api/3/group?groupname={JSW2}"),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    // Accounts 20..25 held jira-software only through the contractors group.
+    let role = applicationrole(&env, "jira-software").await;
+    assert_eq!(role["userCount"], 20);
+    assert_eq!(role["groups"], json!([JSW]));
+    let gone = env
+        .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-jsw2")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(gone.status(), 404);
+    let bulk = env.get_json("/rest/api/3/group/bulk").await;
+    assert!(!bulk["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .any(|g| g["groupId"] == "gid-jsw2"));
+    let state: Value = env
+        .raw(Method::GET, "/__sandbox/state")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(!state["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .any(|g| g["id"] == "gid-jsw2"));
+    assert_eq!(
+        env.admin_user(&account(22)).await["productAccess"],
+        json!([])
+    );
+    // A created group can be written to and read back.
+    let created: Value = env
+        .jira(Method::POST, "/rest/api/3/group")
+        .json(&json!({ "name": "reviewers" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let id = created["groupId"].as_str().expect("id").to_string();
+    let add = env
+        .admin(
+            Method::POST,
+            &format!(
+                "/admin/v2/orgs/{}/directories/-/groups/{id}/memberships",
+                env.org_id
+            ),
+        )
+        .json(&json!({ "accountId": account(1) }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(add.status(), 204);
+    assert_eq!(env.jira_members(&id, false).await, [account(1)]);
+}

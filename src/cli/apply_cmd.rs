@@ -66,10 +66,16 @@ pub fn run(
         }
         return Ok(Status::Success);
     }
+    // A bad plan file is refused before anything reaches the network.
+    let saved = args
+        .plan
+        .as_deref()
+        .map(|p| read_plan(p, &source))
+        .transpose()?;
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let actor_account = session.myself()?;
-    let plan = match &args.plan {
-        Some(path) => read_plan(path, &source)?,
+    let plan = match saved {
+        Some(plan) => plan,
         None => {
             let now = resolve_at(args.at.as_deref(), env)?;
             let live = session.read(&source.policy, now)?;

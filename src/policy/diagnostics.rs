@@ -32,24 +32,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error.
     pub fn error(code: &'static str, location: Location, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            severity: Severity::Error,
-            location,
-            message: message.into(),
-            hint: None,
-        }
+        Self { code, severity: Severity::Error, location, message: message.into(), hint: None }
     }
 
     /// A warning.
     pub fn warning(code: &'static str, location: Location, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            severity: Severity::Warning,
-            location,
-            message: message.into(),
-            hint: None,
-        }
+        Self { code, severity: Severity::Warning, location, message: message.into(), hint: None }
     }
 
     /// Adds a hint.

@@ -42,18 +42,7 @@ pub fn load_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Where something was written: a policy file relative to the policy root, and a 1-based line
 /// and column.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     /// Path relative to the policy folder, with `/` separators.
     pub file: String,

@@ -70,6 +70,9 @@ pub struct GroupRec {
     pub active_members: Vec<u32>,
     /// Products this group grants.
     pub products: Vec<u32>,
+    /// Deleted through the API: kept as a tombstone so group indices stay stable, but absent
+    /// from every lookup, listing and snapshot.
+    pub deleted: bool,
 }
 
 /// A product with its grant groups and seat accounting.
@@ -198,7 +201,6 @@ pub struct Org {
     next_event_id: u64,
     /// Bumped on every change; used to coalesce state-file saves.
     pub(crate) version: u64,
-    explicit_products: BTreeMap<String, ProductSeed>,
     /// State-file JSON of each user, filled on the first save (users rarely change).
     user_json: Vec<OnceLock<Box<str>>>,
     /// State-file JSON of each event, parallel to `events`.
@@ -368,6 +370,7 @@ impl Org {
                 members: set,
                 active_members,
                 products: Vec::new(),
+                deleted: false,
             });
         }
         let mut groups_by_name_order: Vec<u32> = (0..recs.len() as u32).collect();
@@ -470,7 +473,6 @@ impl Org {
             groups_by_name_order,
             next_event_id,
             version: 0,
-            explicit_products: ext.products,
             user_json: (0..n_users).map(|_| OnceLock::new()).collect(),
             event_json: (0..n_events).map(|_| OnceLock::new()).collect(),
         })
@@ -542,6 +544,7 @@ impl Org {
             groups: self
                 .groups
                 .iter()
+                .filter(|g| !g.deleted)
                 .map(|g| Group {
                     id: g.id.clone(),
                     name: g.name.clone(),
@@ -572,18 +575,19 @@ impl Org {
     /// after every write, so users and events are rendered once and cached, and the document
     /// is assembled from the cached parts (same field names and order as [`LiveState`]).
     pub fn to_state_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, serde_json::Error> {
-        let mut products = self.explicit_products.clone();
-        for p in &self.products {
-            products
-                .entry(p.key.clone())
-                .or_insert_with(|| ProductSeed {
-                    groups: p
-                        .groups
-                        .iter()
-                        .map(|&g| self.groups[g as usize].id.clone())
-                        .collect(),
-                });
-        }
+        // Every product with its current grant groups (by id), so a reload needs no inference.
+        let products: BTreeMap<String, ProductSeed> = self
+            .products
+            .iter()
+            .map(|p| {
+                let groups = p
+                    .groups
+                    .iter()
+                    .map(|&g| self.groups[g as usize].id.clone())
+                    .collect();
+                (p.key.clone(), ProductSeed { groups })
+            })
+            .collect();
         let ext = SandboxExtension {
             directory_id: Some(self.directory_id.clone()),
             cloud_id: Some(self.cloud_id.clone()),
@@ -600,6 +604,7 @@ impl Org {
         let groups: Vec<GroupOut<'_>> = self
             .groups
             .iter()
+            .filter(|g| !g.deleted)
             .map(|g| GroupOut {
                 id: &g.id,
                 name: &g.name,
@@ -652,9 +657,71 @@ impl Org {
         &self.users
     }
 
-    /// Every group, in seed order.
+    /// Every group slot, in seed order; skip the ones marked `deleted`.
     pub fn groups(&self) -> &[GroupRec] {
         &self.groups
+    }
+
+    /// Creates an empty group that grants nothing; `None` when the name is taken.
+    pub fn create_group(&mut self, name: &str) -> Option<u32> {
+        let key = name.to_lowercase();
+        if self.group_by_name.contains_key(&key) {
+            return None;
+        }
+        let g = self.groups.len() as u32;
+        let id = derived_id(&format!("group:{}:{name}:{g}", self.org_id));
+        self.groups.push(GroupRec {
+            id: id.clone(),
+            name: name.to_string(),
+            synced: false,
+            members: Vec::new(),
+            active_members: Vec::new(),
+            products: Vec::new(),
+            deleted: false,
+        });
+        self.group_by_id.insert(id, g);
+        self.group_by_name.insert(key, g);
+        let groups = &self.groups;
+        let pos = self
+            .groups_by_name_order
+            .partition_point(|&o| groups[o as usize].name.to_lowercase() < name.to_lowercase());
+        self.groups_by_name_order.insert(pos, g);
+        self.version += 1;
+        Some(g)
+    }
+
+    /// Deletes a group: its members lose what it granted. Synced groups refuse.
+    pub fn delete_group(&mut self, g: u32) -> Result<(), WriteError> {
+        let group = &self.groups[g as usize];
+        if group.synced {
+            return Err(WriteError::Synced {
+                group: group.name.clone(),
+            });
+        }
+        let members = group.members.clone();
+        let products = group.products.clone();
+        for p in products {
+            let prod = &mut self.products[p as usize];
+            prod.groups.retain(|&x| x != g);
+            for &u in &members {
+                let n = &mut prod.grants[u as usize];
+                *n = n.saturating_sub(1);
+                if *n == 0 && is_billable(&self.users[u as usize]) {
+                    prod.billable = prod.billable.saturating_sub(1);
+                }
+            }
+        }
+        let group = &mut self.groups[g as usize];
+        group.deleted = true;
+        group.members.clear();
+        group.active_members.clear();
+        group.products.clear();
+        let (id, name) = (group.id.clone(), group.name.to_lowercase());
+        self.group_by_id.remove(&id);
+        self.group_by_name.remove(&name);
+        self.groups_by_name_order.retain(|&x| x != g);
+        self.version += 1;
+        Ok(())
     }
 
     /// Products with their grant groups, limits and seat counts, by key.
@@ -1023,5 +1090,31 @@ sandbox:
             let parsed = Org::parse_seed(bad);
             assert!(matches!(parsed, Err(_) | Ok(Err(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn deleted_and_created_groups_survive_a_state_round_trip() {
+        let mut o = org();
+        let p = o.product_index("jira-software").expect("product");
+        o.delete_group(1).expect("deletes");
+        assert_eq!(o.products[p as usize].groups, vec![0]);
+        assert!(o.delete_group(2).is_err(), "synced");
+        let g = o.create_group("Reviewers").expect("creates");
+        assert!(
+            o.create_group("reviewers").is_none(),
+            "names are case-insensitive"
+        );
+        assert_eq!(
+            o.add_member(g, 1, Utc::now(), None),
+            Ok(WriteOutcome::Applied)
+        );
+        let text = String::from_utf8(o.to_state_json(Utc::now()).expect("json")).expect("utf8");
+        let back = Org::parse_seed(&text).expect("parses").expect("valid");
+        assert!(back.group_index("g2").is_none());
+        let g = back.group_by_name("reviewers").expect("kept");
+        assert_eq!(back.group(g).members, vec![1]);
+        let p = back.product_index("jira-software").expect("product");
+        assert_eq!(back.products[p as usize].groups.len(), 1);
+        assert_eq!(back.products[p as usize].limit, Some(1));
     }
 }
