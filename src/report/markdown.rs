@@ -278,4 +278,26 @@ mod tests {
     fn markdown_report_snapshot() {
         insta::assert_snapshot!(to_string(&crate::report::fixtures::report()));
     }
+
+    #[test]
+    fn markdown_changes_since_a_revision_snapshot() {
+        use crate::report::{fixtures, Since};
+        // The policy at the revision: no frank, a smaller jira-software budget.
+        let mut base = fixtures::policy();
+        base.users.retain(|u| u.who.to_string() != "frank@acme.com");
+        if let Some(p) = base.products.iter_mut().find(|p| p.key == "jira-software") {
+            p.seats = Some(3);
+        }
+        let since = Since {
+            cutoff: "2026-08-01T00:00:00Z".parse().unwrap(),
+            label: "review-2026-q3 (0123456789ab)".into(),
+            commit: Some("0123456789ab".repeat(3)),
+            base_policy: Some(base),
+        };
+        let (_, report) = fixtures::build(Some(&since));
+        let text = to_string(&report);
+        let changes =
+            &text[text.find("## Changes since").unwrap()..text.find("## confluence").unwrap()];
+        insta::assert_snapshot!(changes);
+    }
 }
