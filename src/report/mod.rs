@@ -242,7 +242,9 @@ pub struct Holder {
     pub reason: String,
     /// The latest activity evidence: which fact.
     pub activity_source: EvidenceSource,
-    /// The latest activity evidence: when. Reclaim counts from here.
+    /// The latest activity evidence: when; reclaim counts from here. For holders the plan
+    /// removes as not eligible (whose decision carries the policy as evidence), their
+    /// last-active time for the product.
     pub last_active: Option<DateTime<Utc>>,
     /// When the seat is reclaimed if nothing changes (products with an inactivity rule).
     pub reclaim_at: Option<DateTime<Utc>>,
