@@ -15,6 +15,8 @@
 //! edges are [`render`] (writes to a `&mut dyn Write`), [`atlassian`] (the HTTP client),
 //! [`apply`] and [`audit`] (executing plans and recording them), [`gitinfo`] (the policy repo),
 //! [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, files, exit codes).
+//! Access reviews ([`report`]) combine the planner's explanations with the audit log and git
+//! blame, and render markdown, CSV, JSON or HTML.
 
 pub mod apply;
 pub mod atlassian;
@@ -28,6 +30,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod render;
+pub mod report;
 pub mod sandbox;
 pub mod selftest;
 pub mod time;

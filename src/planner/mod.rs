@@ -87,9 +87,10 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
     let ix = Index::new(input.policy, input.live, input.ledger, input.now);
     let u = ix.find_user(user)?;
     let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
     let account = *ix.users.get(u as usize)?;
     let products = (0..ix.products.len())
-        .filter_map(|p| decide(&ix, &plan, p, u))
+        .filter_map(|p| decide(&ix, &facts, p, u))
         .collect();
     Some(Explanation {
         account_id: account.account_id.clone(),
@@ -99,6 +100,36 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
         account_type: account.account_type.as_str().to_string(),
         products,
     })
+}
+
+/// Explains every user of the live state at once, in live-state order, building the plan only
+/// once (calling [`explain`] per user would rebuild it per user). Each explanation equals what
+/// [`explain`] gives for that user. Used by access reports.
+pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
+    plan_and_explain(input).1
+}
+
+/// [`plan`] and [`explain_all`] from one index and one plan build.
+pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
+    let explanations = (0..ix.users.len() as UserIx)
+        .filter_map(|u| {
+            let account = *ix.users.get(u as usize)?;
+            Some(Explanation {
+                account_id: account.account_id.clone(),
+                email: account.email.clone(),
+                name: account.name.clone(),
+                status: account.status.as_str().to_string(),
+                account_type: account.account_type.as_str().to_string(),
+                products: (0..ix.products.len())
+                    .filter_map(|p| decide(&ix, &facts, p, u))
+                    .collect(),
+            })
+        })
+        .collect();
+    (plan, explanations)
 }
 
 fn action(
@@ -533,8 +564,43 @@ fn sort_plan(ix: &Index<'_>, plan: &mut Plan) {
     permute(&mut plan.observed, order.3);
 }
 
+/// What a plan does per (product, account id), looked up in O(1) by [`decide`].
+struct PlanFacts<'p> {
+    /// Pairs with an action.
+    acted: std::collections::HashSet<(&'p str, &'p str)>,
+    /// Pairs with a blocked action (the first in plan order).
+    blocked: std::collections::HashMap<(&'p str, &'p str), &'p Blocked>,
+    /// Pairs with a `drift` notice.
+    reported: std::collections::HashSet<(&'p str, &'p str)>,
+}
+
+impl<'p> PlanFacts<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let mut blocked = std::collections::HashMap::new();
+        for b in &plan.blocked {
+            blocked
+                .entry((b.action.product.as_str(), b.action.account_id.as_str()))
+                .or_insert(b);
+        }
+        Self {
+            acted: plan
+                .actions
+                .iter()
+                .map(|a| (a.product.as_str(), a.account_id.as_str()))
+                .collect(),
+            blocked,
+            reported: plan
+                .notices
+                .iter()
+                .filter(|n| n.kind == NoticeKind::Drift)
+                .map(|n| (n.product.as_str(), n.account_id.as_str()))
+                .collect(),
+        }
+    }
+}
+
 /// The decision for one (user, product), reconciled with the plan's rails and drift mode.
-fn decide(ix: &Index<'_>, plan: &Plan, p: ProductIx, u: UserIx) -> Option<Decision> {
+fn decide(ix: &Index<'_>, facts: &PlanFacts<'_>, p: ProductIx, u: UserIx) -> Option<Decision> {
     let ev = evaluate(ix, p, u)?;
     let pc = ix.products.get(p)?;
     let key = pc.product.key.as_str();
@@ -545,16 +611,9 @@ fn decide(ix: &Index<'_>, plan: &Plan, p: ProductIx, u: UserIx) -> Option<Decisi
         .filter(|&&s| ix.is_member(s, u))
         .filter_map(|&s| ix.groups.get(usize::from(s)).map(|g| g.name.clone()))
         .collect();
-    let mine = |product: &str, account: &str| product == key && account == acct;
-    let acted = plan.actions.iter().any(|a| mine(&a.product, &a.account_id));
-    let blocked = plan
-        .blocked
-        .iter()
-        .find(|b| mine(&b.action.product, &b.action.account_id));
-    let reported = plan
-        .notices
-        .iter()
-        .any(|n| n.kind == NoticeKind::Drift && mine(&n.product, &n.account_id));
+    let acted = facts.acted.contains(&(key, acct));
+    let blocked = facts.blocked.get(&(key, acct)).copied();
+    let reported = facts.reported.contains(&(key, acct));
     let mut reason = ev.reason(ix);
     let change = |done: Outcome, reason: &mut String| {
         if acted {
