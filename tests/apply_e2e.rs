@@ -595,3 +595,52 @@ fn a_full_license_refuses_adds_and_apply_reports_it_without_crashing() {
     assert_eq!(removes, 0);
     assert!(adds > 0, "the refused additions are still wanted");
 }
+
+#[test]
+fn self_tests_report_and_diff_read_live_state_when_no_snapshot_is_given() {
+    let env = TestEnv::start(Duration::ZERO);
+    let test = env.run(&["test", "--policy", env.dir(), "--at", AT]);
+    assert_eq!(
+        test.status.code(),
+        Some(0),
+        "{}{}",
+        text(&test.stdout),
+        text(&test.stderr)
+    );
+    let report = env.run(&[
+        "report",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    assert!(text(&report.stdout).contains("alice@acme.com"));
+
+    let repo = git2::Repository::init(env.policy.path()).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Owner", "owner@acme.com").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "policy", &tree, &[])
+        .unwrap();
+    let product = env.policy.path().join("teams/product.yaml");
+    let text_before = std::fs::read_to_string(&product).unwrap();
+    std::fs::write(
+        &product,
+        text_before.replace("  - email: rosa@acme.com\n    products: [confluence]\n", ""),
+    )
+    .unwrap();
+    let diff = env.run(&["diff", "--policy", env.dir(), "--base", "HEAD", "--at", AT]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let stdout = text(&diff.stdout);
+    assert!(
+        stdout.contains("Plan delta") && stdout.contains("- rosa@acme.com confluence-users-acme"),
+        "{stdout}"
+    );
+}

@@ -495,3 +495,43 @@ fn a_bad_plan_file_is_refused_before_credentials_or_network() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("globex.atlassian.net"));
 }
+
+#[test]
+fn report_renders_every_format_and_audit_verify_finds_the_policy_log() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let base = [
+        "report",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    for (format, needle) in [
+        ("markdown", "jira-software"),
+        ("csv", "product,account_id,email"),
+        ("json", "\"format_version\""),
+        ("html", "<svg"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--format", format]);
+        let out = seatkeeper(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains(needle), "{format}");
+    }
+    let mut since = base.to_vec();
+    since.extend(["--since", "no-such-revision"]);
+    let out = seatkeeper(&since);
+    assert_eq!(out.status.code(), Some(1));
+
+    let verify = seatkeeper(&["audit", "verify", "--policy", policy]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    assert!(text(&verify.stdout).contains("6 records, hash chain intact"));
+}

@@ -1,7 +1,8 @@
 //! `seatkeeper test`: runs the policy's self-tests (`tests/*.yaml` in the policy folder) against
-//! a snapshot, after planning. Exit 0 when all pass, 1 when any fails or cannot be read.
+//! a snapshot or live state, after planning. Exit 0 when all pass, 1 when any fails or cannot be read.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot};
+use super::inputs::{load_ledger, load_policy_source};
+use super::plan_cmd::current_state;
 use super::plan_cmd::resolve_at;
 use super::{Env, Exit, PolicyArgs, Status};
 use crate::planner::{self, PlanInput};
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Live state to test against.
+    /// Live state to test against (default: read Atlassian).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Test as of this time: RFC 3339, a date, or `+30d` from now.
@@ -46,17 +47,14 @@ pub fn run(
         )
         .into());
     }
-    let Some(snapshot) = &args.snapshot else {
-        return Err(Exit::new(Status::Error, "pass --snapshot FILE").into());
-    };
-    let live = load_snapshot(snapshot, err)?;
+    let (live, actor) = current_state(args.snapshot.as_deref(), &source.policy, env, now, err)?;
     let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
     let input = PlanInput {
         policy: &source.policy,
         live: &live,
         ledger: &ledger,
         now,
-        actor: None,
+        actor: actor.as_deref(),
         policy_commit: source.commit.as_deref(),
         allow_mass_removal: false,
     };
