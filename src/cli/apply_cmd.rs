@@ -3,7 +3,7 @@
 
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
-use super::plan_cmd::{make_plan, resolve_at};
+use super::planning::{make_plan, resolve_at};
 use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::apply::freshness::{self, recorded_for};
 use crate::apply::lock::{force_unlock, host_name, lock_path, ApplyLock, Holder};

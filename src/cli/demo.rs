@@ -6,7 +6,7 @@
 use super::apply_cmd::{apply_plan, ApplyOptions};
 use super::inputs::load_policy_at;
 use super::live::Session;
-use super::plan_cmd::make_plan;
+use super::planning::make_plan;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::atlassian::Secret;
 use crate::audit::{verify, Verification};

@@ -2,8 +2,7 @@
 //! what applying the head would do that the base would not.
 
 use super::inputs::{load_ledger, load_policy_at, PolicySource};
-use super::plan_cmd::current_state;
-use super::plan_cmd::resolve_at;
+use super::planning::{current_state, resolve_at};
 use super::{Env, Exit, Status};
 use crate::diff::{plan_delta, policy_diff};
 use crate::planner::{self, PlanInput};

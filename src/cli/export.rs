@@ -5,7 +5,7 @@
 
 use super::inputs::load_policy_source;
 use super::live::Session;
-use super::plan_cmd::resolve_at;
+use super::planning::resolve_at;
 use super::{write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::live::{AccountStatus, LiveIndex, LiveState};
 use crate::policy::{Limit, Matcher, Policy, Selector};

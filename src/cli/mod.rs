@@ -12,6 +12,7 @@ mod export;
 mod inputs;
 mod live;
 mod plan_cmd;
+mod planning;
 mod report_cmd;
 mod sandbox_cmd;
 mod test_cmd;
