@@ -4,7 +4,9 @@
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
 use super::planning::{make_plan, resolve_at};
-use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
+use super::{
+    parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
+};
 use crate::apply::freshness::{self, recorded_for};
 use crate::apply::lock::{force_unlock, host_name, lock_path, ApplyLock, Holder};
 use crate::apply::observers::{AuditContext, AuditObserver, ProgressObserver};
@@ -31,8 +33,8 @@ pub struct Args {
     /// Lift the max-removals rail.
     #[arg(long)]
     allow_mass_removal: bool,
-    /// At most this many requests in flight.
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    /// At most this many requests in flight (1 to 64).
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
     parallelism: usize,
     /// Remove an apply lock left behind by a killed run, then exit.
     #[arg(long)]
@@ -66,7 +68,8 @@ pub fn run(
         }
         return Ok(Status::Success);
     }
-    // A bad plan file is refused before anything reaches the network.
+    // Bad input (a plan file, --at) is refused before anything reaches the network.
+    let now = resolve_at(args.at.as_deref(), env)?;
     let saved = args
         .plan
         .as_deref()
@@ -77,7 +80,6 @@ pub fn run(
     let plan = match saved {
         Some(plan) => plan,
         None => {
-            let now = resolve_at(args.at.as_deref(), env)?;
             let live = session.read(&source.policy, now)?;
             let plan = make_plan(
                 &source,

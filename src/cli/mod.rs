@@ -79,6 +79,14 @@ impl Exit {
 /// Default bound on concurrent requests (`--parallelism`).
 pub const DEFAULT_PARALLELISM: usize = 8;
 
+/// Parses `--parallelism`: 1 to 64 requests in flight.
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 64")),
+    }
+}
+
 /// Writes a file via a temporary file and a rename, so readers never see half of it.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_os_string();

@@ -106,7 +106,9 @@ pub fn seat_history(
         rest = earlier;
     }
     let first_change = lines.first().map(|(_, r, _)| r.time);
-    let mut start = first_change.map_or(now - Duration::days(30), |t| t - Duration::days(1));
+    let before =
+        |t: DateTime<Utc>, days: i64| t.checked_sub_signed(Duration::days(days)).unwrap_or(t);
+    let mut start = first_change.map_or(before(now, 30), |t| before(t, 1));
     if let Some(c) = cutoff.filter(|c| *c < start) {
         start = c;
     }
