@@ -151,16 +151,15 @@ impl Credentials {
             None => {
                 // The policy names the site, and a pull request can change the policy: never
                 // send the token to a host that is not Atlassian Cloud.
-                let host = site
-                    .trim()
-                    .trim_start_matches("https://")
-                    .trim_end_matches('/');
+                let host = site.trim();
+                let host = host.split_once("://").map_or(host, |(_, rest)| rest);
+                let host = host.trim_end_matches('/');
                 let trusted = [".atlassian.net", ".jira.com"].iter().any(|suffix| {
                     host.ends_with(suffix)
                         && host.len() > suffix.len()
                         && !host.contains(['/', '@', ':'])
                 });
-                if !trusted {
+                if site_auth.is_some() && !trusted {
                     return Err(CredentialsError::UntrustedSite {
                         site: site.to_string(),
                     });
@@ -337,7 +336,10 @@ mod tests {
         }
         let err = Credentials::resolve("http://acme.atlassian.net", None, src("a", "t", "", ""))
             .unwrap_err();
-        assert!(matches!(err, CredentialsError::InsecureUrl { .. }));
+        assert!(
+            matches!(err, CredentialsError::InsecureUrl { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
