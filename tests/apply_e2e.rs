@@ -644,3 +644,31 @@ fn self_tests_report_and_diff_read_live_state_when_no_snapshot_is_given() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_edited_plan_that_reaches_outside_the_policy_is_refused() {
+    let env = TestEnv::start(Duration::ZERO);
+    let path = save_plan(&env, "plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let state = env.state();
+    let admins = state
+        .groups
+        .iter()
+        .find(|g| g.name == "site-admins")
+        .unwrap();
+    let mut sneaky = plan["actions"][0].clone();
+    sneaky["kind"] = "add".into();
+    sneaky["group"] = admins.name.clone().into();
+    sneaky["group_id"] = admins.id.clone().into();
+    plan["actions"].as_array_mut().unwrap().push(sneaky);
+    std::fs::write(&path, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("site-admins is not a grant group"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.stats()["writes_applied"], 0);
+}

@@ -535,3 +535,38 @@ fn report_renders_every_format_and_audit_verify_finds_the_policy_log() {
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
     assert!(text(&verify.stdout).contains("6 records, hash chain intact"));
 }
+
+#[test]
+fn detailed_exitcode_is_3_when_a_mass_change_rail_holds_actions_back() {
+    let acme = acme_copy();
+    let main = acme.path().join("seatkeeper.yaml");
+    let text_before = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        text_before.replace("max_removals: 30%", "max_removals: 2"),
+    )
+    .unwrap();
+    let policy = acme.path().to_str().unwrap();
+    let args = [
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    let mut detailed = args.to_vec();
+    detailed.push("--detailed-exitcode");
+    let out = seatkeeper(&detailed);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("max-removals"));
+    let mut lifted = detailed.clone();
+    lifted.push("--allow-mass-removal");
+    assert_eq!(seatkeeper(&lifted).status.code(), Some(2));
+    assert_eq!(
+        seatkeeper(&args).status.code(),
+        Some(0),
+        "without --detailed-exitcode a plan is a success"
+    );
+}

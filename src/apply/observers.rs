@@ -23,7 +23,7 @@ pub struct AuditContext {
 pub struct AuditObserver<'w> {
     writer: &'w mut AuditWriter,
     context: AuditContext,
-    clock: fn() -> DateTime<Utc>,
+    clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
 }
 
 impl<'w> AuditObserver<'w> {
@@ -31,7 +31,7 @@ impl<'w> AuditObserver<'w> {
     pub fn new(
         writer: &'w mut AuditWriter,
         context: AuditContext,
-        clock: fn() -> DateTime<Utc>,
+        clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
     ) -> Self {
         Self {
             writer,
@@ -255,7 +255,7 @@ mod tests {
             policy_commit: None,
             actor: "ci".into(),
         };
-        let mut audit = AuditObserver::new(&mut writer, context, Utc::now);
+        let mut audit = AuditObserver::new(&mut writer, context, Box::new(Utc::now));
         let mut shown = Vec::new();
         let mut progress = ProgressObserver::new(&mut shown);
         let groups = Arc::new(Groups::default());

@@ -121,6 +121,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
+        pinned_time: None,
     };
     let outcome = apply_plan(
         &session,
@@ -173,12 +174,49 @@ pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
 }
 
 /// The rails, checked again on the actions about to run.
+/// A saved plan is a file anyone could edit: every action must stay inside what the policy
+/// manages (a grant group of its product) and inside the groups whose fingerprint was checked.
+fn check_actions(plan: &Plan, source: &PolicySource) -> Result<(), Exit> {
+    for a in &plan.actions {
+        let granted = source
+            .policy
+            .product(&a.product)
+            .is_some_and(|p| p.groups.iter().any(|g| g == &a.group));
+        let problem = if !granted {
+            Some(format!(
+                "{} is not a grant group of {} in the policy",
+                a.group, a.product
+            ))
+        } else if !plan.fingerprint.contains_key(&a.group_id) {
+            Some(format!(
+                "group {} ({}) has no fingerprint, so its freshness cannot be checked",
+                a.group, a.group_id
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Exit::new(
+                Status::Error,
+                format!(
+                    "refusing the plan: the action `{} {} {}` does not match the policy: {problem}; make a new plan with `seatkeeper plan --out`",
+                    a.kind.symbol(),
+                    a.who(),
+                    a.group
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_rails(
     plan: &Plan,
     source: &PolicySource,
     actor: Option<&str>,
     allow_mass_removal: bool,
 ) -> Result<(), Exit> {
+    check_actions(plan, source)?;
     if let Some(me) = actor {
         if let Some(a) = plan
             .actions
@@ -231,6 +269,8 @@ pub struct ApplyOptions {
     pub allow_mass_removal: bool,
     /// At most this many writes in flight.
     pub parallelism: usize,
+    /// Stamp audit lines with this time instead of the clock (the demo runs at a fixed time).
+    pub pinned_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Applies `plan` through `session`: rails, lock, freshness, observations, writes, audit.
@@ -288,7 +328,11 @@ pub fn apply_plan(
         policy_commit: plan.policy_commit.clone(),
         actor: actor.to_string(),
     };
-    let mut audit = AuditObserver::new(&mut writer, context, chrono::Utc::now);
+    let clock: Box<dyn Fn() -> chrono::DateTime<chrono::Utc>> = match options.pinned_time {
+        Some(t) => Box::new(move || t),
+        None => Box::new(chrono::Utc::now),
+    };
+    let mut audit = AuditObserver::new(&mut writer, context, clock);
     for observation in &plan.observed {
         let key = (
             AuditKind::Observed,

@@ -142,6 +142,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: false,
         parallelism: DEFAULT_PARALLELISM,
+        pinned_time: Some(now),
     };
     let status = apply_plan(
         &session,

@@ -2,6 +2,7 @@
 
 use super::planning::{Planning, StateArgs};
 use super::{render_options, write_atomically, Env, PolicyArgs, Status};
+use crate::plan::{Plan, Rail};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
 use std::io::Write;
@@ -31,6 +32,22 @@ pub struct Args {
     allow_mass_removal: bool,
 }
 
+/// `--detailed-exitcode`: 3 when a mass-change rail (`max-removals`, `max-additions`) holds
+/// actions back, because a human must look; 2 when there are changes; else 0. Other rails block
+/// the same actions on every run (a budget, a synced group), so they do not change the code.
+pub fn detailed_status(plan: &Plan, detailed: bool) -> Status {
+    let held_back = plan
+        .blocked
+        .iter()
+        .any(|b| matches!(b.rail, Rail::MaxRemovals | Rail::MaxAdditions));
+    match (detailed, held_back, plan.has_changes()) {
+        (false, _, _) => Status::Success,
+        (true, true, _) => Status::Refused,
+        (true, false, true) => Status::Changes,
+        (true, false, false) => Status::Success,
+    }
+}
+
 /// Runs `plan`.
 pub fn run(
     args: &Args,
@@ -45,9 +62,5 @@ pub fn run(
             .with_context(|| format!("cannot write plan {}", path.display()))?;
     }
     render::render(&plan, args.format, &render_options(args.color, env), out)?;
-    Ok(if args.detailed_exitcode && plan.has_changes() {
-        Status::Changes
-    } else {
-        Status::Success
-    })
+    Ok(detailed_status(&plan, args.detailed_exitcode))
 }
