@@ -672,3 +672,77 @@ fn an_edited_plan_that_reaches_outside_the_policy_is_refused() {
     );
     assert_eq!(env.stats()["writes_applied"], 0);
 }
+
+#[test]
+fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
+    let env = TestEnv::start(Duration::from_millis(150));
+    let plan = save_plan(&env, "plan.json");
+    let mut child = env
+        .command(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--policy",
+            env.dir(),
+            "--parallelism",
+            "4",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while audit_keys(&env).len() < 2 {
+        assert!(Instant::now() < deadline, "the apply made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Let the writes the killed run had in flight land.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(env
+        .policy
+        .path()
+        .join("audit/seatkeeper.jsonl.inflight.json")
+        .exists());
+
+    let unlock = env.run(&["apply", "--force-unlock", "--policy", env.dir()]);
+    assert_eq!(unlock.status.code(), Some(0));
+    // Not the same plan: plan again and apply, as a scheduled job would.
+    let out = env.run(&[
+        "apply",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--auto-approve",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(changes(&env), (0, 0));
+
+    // Every write the sandbox applied has exactly one ok add/remove line in the audit log.
+    let writes = env.stats()["writes_applied"].as_u64().unwrap() as usize;
+    let keys = audit_keys(&env);
+    let lines = keys
+        .iter()
+        .filter(|k| (k.0 == "add" || k.0 == "remove") && k.3 == "ok")
+        .count();
+    assert_eq!(lines, writes, "{keys:?}");
+    let mut unique: Vec<_> = keys.iter().map(|k| (&k.0, &k.1, &k.2)).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "no membership recorded twice");
+    assert!(!env
+        .policy
+        .path()
+        .join("audit/seatkeeper.jsonl.inflight.json")
+        .exists());
+    assert_eq!(env.stats()["duplicate_writes"], 0);
+}

@@ -4,6 +4,7 @@
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
 use super::planning::{make_plan, resolve_at};
+use super::write_atomically;
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
@@ -295,6 +296,23 @@ pub fn apply_plan(
     };
     let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)
         .map_err(|e| Exit::new(Status::Refused, e.to_string()))?;
+    let clock = move || options.pinned_time.unwrap_or_else(chrono::Utc::now);
+
+    // A run that was killed leaves its plan in the journal: record what it wrote before
+    // anything else, so no audit line is lost even when the next apply is a new plan.
+    let journal = journal_path(audit_path);
+    if let Some(previous) = read_journal(&journal)? {
+        let found = reconcile(session, &previous, audit_path, actor, Box::new(clock))?;
+        if found > 0 {
+            writeln!(
+                err,
+                "Recorded {found} actions an interrupted apply (plan {}) made before it stopped.",
+                previous.id()
+            )?;
+        }
+        std::fs::remove_file(&journal)
+            .with_context(|| format!("cannot remove {}", journal.display()))?;
+    }
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
     let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
@@ -328,11 +346,7 @@ pub fn apply_plan(
         policy_commit: plan.policy_commit.clone(),
         actor: actor.to_string(),
     };
-    let clock: Box<dyn Fn() -> chrono::DateTime<chrono::Utc>> = match options.pinned_time {
-        Some(t) => Box::new(move || t),
-        None => Box::new(chrono::Utc::now),
-    };
-    let mut audit = AuditObserver::new(&mut writer, context, clock);
+    let mut audit = AuditObserver::new(&mut writer, context, Box::new(clock));
     for observation in &plan.observed {
         let key = (
             AuditKind::Observed,
@@ -348,6 +362,8 @@ pub fn apply_plan(
     }
     let mut progress = ProgressObserver::new(err);
     let directory = std::sync::Arc::new(ApiDirectory(session.client.clone()));
+    write_atomically(&journal, &serde_json::to_vec(plan)?)
+        .with_context(|| format!("cannot write the apply journal {}", journal.display()))?;
     let summary: ApplySummary = session.block_on(execute(
         directory,
         resume.pending,
@@ -355,6 +371,9 @@ pub fn apply_plan(
         options.parallelism,
         &mut [&mut audit, &mut progress],
     ))?;
+    // Every action finished and is in the audit log: the journal has done its job.
+    std::fs::remove_file(&journal)
+        .with_context(|| format!("cannot remove {}", journal.display()))?;
     if summary.failed > 0 {
         return Err(Exit::new(
             Status::Partial,
@@ -368,6 +387,72 @@ pub fn apply_plan(
         .into());
     }
     Ok(Status::Success)
+}
+
+/// The journal of the apply in progress: the plan being executed, next to the audit log.
+fn journal_path(audit_path: &Path) -> PathBuf {
+    let mut name = audit_path.as_os_str().to_os_string();
+    name.push(".inflight.json");
+    PathBuf::from(name)
+}
+
+fn read_journal(path: &Path) -> anyhow::Result<Option<Plan>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "the apply journal {} is not a plan; if no apply is running, remove it",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Records the actions of an interrupted plan that are in effect but not in the audit log.
+fn reconcile(
+    session: &Session,
+    previous: &Plan,
+    audit_path: &Path,
+    actor: &str,
+    clock: Box<dyn Fn() -> chrono::DateTime<chrono::Utc> + '_>,
+) -> anyhow::Result<usize> {
+    let plan_id = previous.id();
+    let group_ids: Vec<String> = previous.fingerprint.keys().cloned().collect();
+    let live = session
+        .block_on(session.client.group_members(&group_ids))
+        .map_err(|e| {
+            Exit::new(
+                Status::Error,
+                format!("re-reading the groups of an interrupted apply failed: {e}"),
+            )
+        })?;
+    let recorded = recorded_for(&read_records(audit_path)?, &plan_id);
+    let mut writer = AuditWriter::open(audit_path)?;
+    let context = AuditContext {
+        plan_id,
+        policy_commit: previous.policy_commit.clone(),
+        actor: actor.to_string(),
+    };
+    let mut audit = AuditObserver::new(&mut writer, context, clock);
+    let mut found = 0;
+    for action in &previous.actions {
+        let kind = match action.kind {
+            ActionKind::Add => AuditKind::Add,
+            ActionKind::Remove => AuditKind::Remove,
+        };
+        if recorded.contains(&(kind, action.group_id.clone(), action.account_id.clone())) {
+            continue;
+        }
+        let member = live
+            .get(&action.group_id)
+            .is_some_and(|m| m.contains(&action.account_id));
+        if member == (action.kind == ActionKind::Add) {
+            audit.record_in_effect(action)?;
+            found += 1;
+        }
+    }
+    Ok(found)
 }
 
 /// Every readable record of the audit log (unreadable lines are skipped: the ledger warns).
