@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod raw;
 pub mod source;
 pub mod validate;
+pub mod write;
 
 pub use diagnostics::{render_diagnostics, Diagnostic, Severity};
 pub use source::{DirFiles, PolicyFiles, MAIN_FILE};

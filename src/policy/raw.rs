@@ -374,7 +374,7 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 /// Resolves a plain scalar by the YAML 1.2 core schema.
-fn resolve_plain(value: String) -> NodeKind {
+pub(crate) fn resolve_plain(value: String) -> NodeKind {
     match value.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return NodeKind::Null,
         "true" | "True" | "TRUE" => return NodeKind::Bool(true),

@@ -298,6 +298,9 @@ impl Validator {
 
     /// Atlassian token prefixes anywhere in the text, comments included.
     fn scan_text_for_tokens(&mut self, path: &str, text: &str) {
+        if !text.contains("ATATT") && !text.contains("ATCTT") {
+            return;
+        }
         for (i, line) in text.lines().enumerate() {
             for prefix in ["ATATT", "ATCTT"] {
                 let mut from = 0;
@@ -773,7 +776,7 @@ impl Validator {
 
     fn users(&mut self, raw_users: &[RawUser], product_keys: &[&str]) -> Vec<SafeUser> {
         let mut out = Vec::new();
-        let mut seen: HashMap<UserRef, Location> = HashMap::new();
+        let mut seen: HashMap<UserRef, Location> = HashMap::with_capacity(raw_users.len());
         for u in raw_users {
             let who = match (&u.email, &u.account_id) {
                 (Some(_), Some(_)) => {
