@@ -74,9 +74,12 @@ pub fn run(
         Status::Success
     };
     // Freeing a large org and its plan one allocation at a time takes a tenth of a second at
-    // 100,000 users, and the process exits right after: let a thread do it (or the exit).
+    // 100,000 users, and the process exits right after: let a thread do it (or the exit). If
+    // no thread can be started, the closure and with it everything is dropped right here.
     let policy = source.policy;
-    std::thread::spawn(move || drop((plan, live, policy)));
+    let _ = std::thread::Builder::new()
+        .name("free-plan".into())
+        .spawn(move || drop((plan, live, policy)));
     Ok(status)
 }
 
