@@ -144,12 +144,12 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = v.finish();
     diags.sort_by(|a, b| {
         let ka = (
-            order.get(a.location.file.as_str()).unwrap_or(&usize::MAX),
+            order.get(&*a.location.file).unwrap_or(&usize::MAX),
             a.location.line,
             a.location.column,
         );
         let kb = (
-            order.get(b.location.file.as_str()).unwrap_or(&usize::MAX),
+            order.get(&*b.location.file).unwrap_or(&usize::MAX),
             b.location.line,
             b.location.column,
         );
