@@ -961,6 +961,9 @@ pub fn is_email(text: &str) -> bool {
 /// base64 characters (upper and lower case letters and digits mixed).
 pub fn looks_like_token(text: &str) -> bool {
     let t = text.trim();
+    if t.len() < 20 {
+        return false; // both shapes below are at least 20 bytes long
+    }
     if (t.starts_with("ATATT") || t.starts_with("ATCTT")) && t.len() >= 20 {
         return true;
     }
