@@ -87,7 +87,16 @@ pub fn load_policy_at(
 
 /// Loads a snapshot file (DESIGN §5.1).
 pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
-    match crate::live::load_snapshot(path) {
+    report_snapshot(path, crate::live::load_snapshot(path), err)
+}
+
+/// Prints a snapshot's diagnostics, if it did not load.
+pub fn report_snapshot(
+    path: &Path,
+    loaded: Result<LiveState, Vec<Diagnostic>>,
+    err: &mut dyn Write,
+) -> anyhow::Result<LiveState> {
+    match loaded {
         Ok(state) => Ok(state),
         Err(diagnostics) => {
             print_diagnostics(&diagnostics, err)?;
