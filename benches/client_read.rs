@@ -72,7 +72,15 @@ async fn run(users: usize, rate: Option<f64>, latency: Duration) {
         ..SandboxConfig::default()
     };
     let org = sandbox::load_org(&OrgSource::Generate { users, seed: 1 }, &config).unwrap();
+    let bare_config = SandboxConfig {
+        now: Some(now),
+        ..SandboxConfig::default()
+    };
+    let bare_org =
+        sandbox::load_org(&OrgSource::Generate { users, seed: 1 }, &bare_config).unwrap();
     let running = sandbox::serve(config, org).await.unwrap();
+    let bare = sandbox::serve(bare_config, bare_org).await.unwrap();
+    let org_id = running.org_id();
     let snapshot = running.snapshot();
     let groups = [
         generate::JSW_GROUP,
@@ -161,20 +169,32 @@ async fn run(users: usize, rate: Option<f64>, latency: Duration) {
         let floor = (shape.chain as f64 * l)
             .max(minimum as f64 * l / parallelism as f64)
             .max(rate_bound);
-        let source = CredentialSource {
-            email: shape.site.then(|| sandbox::DEFAULT_EMAIL.to_string()),
-            api_token: shape.site.then(|| Secret::new(sandbox::DEFAULT_API_TOKEN)),
-            admin_api_key: shape
-                .admin
-                .then(|| Secret::new(sandbox::DEFAULT_ADMIN_API_KEY)),
-            api_base: Some(running.base_url()),
+        let timed_read = |base: String| {
+            let source = CredentialSource {
+                email: shape.site.then(|| sandbox::DEFAULT_EMAIL.to_string()),
+                api_token: shape.site.then(|| Secret::new(sandbox::DEFAULT_API_TOKEN)),
+                admin_api_key: shape
+                    .admin
+                    .then(|| Secret::new(sandbox::DEFAULT_ADMIN_API_KEY)),
+                api_base: Some(base),
+            };
+            let creds = Credentials::resolve(&snapshot.site, Some(&org_id), source).unwrap();
+            let request = &request;
+            async move {
+                let client = Client::new(creds, ClientConfig::default()).unwrap();
+                let started = Instant::now();
+                let read = client.read_live(request).await.unwrap();
+                (read, started.elapsed().as_secs_f64())
+            }
         };
-        let org_id = running.org_id();
-        let creds = Credentials::resolve(&snapshot.site, Some(&org_id), source).unwrap();
-        let client = Client::new(creds, ClientConfig::default()).unwrap();
-        let started = Instant::now();
-        let read = client.read_live(&request).await.unwrap();
-        let wall = started.elapsed().as_secs_f64();
+        let (read, wall) = timed_read(running.base_url()).await;
+        // The same read with no latency and no rate limit: what the sandbox and the client spend
+        // per request on this machine, which the floor does not count.
+        let (bare_read, bare_wall) = timed_read(bare.base_url()).await;
+        assert_eq!(
+            bare_read.state, read.state,
+            "the two sandboxes serve the same org"
+        );
         let s = read.stats;
         let ratio = wall / floor;
         let met = s.requests == minimum && ratio <= 1.2;
@@ -192,10 +212,17 @@ async fn run(users: usize, rate: Option<f64>, latency: Duration) {
             s.rate_limited,
             if met { "ok" } else { "MISSED" }
         );
+        println!(
+            "{:<20} the same read at 0 ms latency: {:.3} s ({:.1} ms a step of max(chain, requests / concurrency))",
+            "",
+            bare_wall,
+            bare_wall * 1000.0 / shape.chain.max(minimum / parallelism as u64) as f64,
+        );
     }
     println!(
         "read targets (requests = minimum, wall <= 1.2x floor): {}",
         if ok { "met" } else { "MISSED" }
     );
     running.shutdown().await;
+    bare.shutdown().await;
 }
