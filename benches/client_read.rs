@@ -45,8 +45,20 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .filter(|r: &f64| *r > 0.0);
     let latency = Duration::from_millis(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(run(users, rate, latency));
+    // The sandbox serves from its own runtime (its own threads), like a remote server; the
+    // client runs on a runtime shaped like the CLI's (two workers).
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sandbox")
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(server.handle().clone(), users, rate, latency));
 }
 
 /// One read path's request shape, for the minimum and the floor.
@@ -60,7 +72,7 @@ struct Shape {
     chain: u64,
 }
 
-async fn run(users: usize, rate: Option<f64>, latency: Duration) {
+async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, latency: Duration) {
     let now = Utc::now();
     let config = SandboxConfig {
         now: Some(now),
@@ -78,8 +90,16 @@ async fn run(users: usize, rate: Option<f64>, latency: Duration) {
     };
     let bare_org =
         sandbox::load_org(&OrgSource::Generate { users, seed: 1 }, &bare_config).unwrap();
-    let running = sandbox::serve(config, org).await.unwrap();
-    let bare = sandbox::serve(bare_config, bare_org).await.unwrap();
+    let running = server
+        .spawn(sandbox::serve(config, org))
+        .await
+        .unwrap()
+        .unwrap();
+    let bare = server
+        .spawn(sandbox::serve(bare_config, bare_org))
+        .await
+        .unwrap()
+        .unwrap();
     let org_id = running.org_id();
     let snapshot = running.snapshot();
     let groups = [
@@ -223,6 +243,11 @@ async fn run(users: usize, rate: Option<f64>, latency: Duration) {
         "read targets (requests = minimum, wall <= 1.2x floor): {}",
         if ok { "met" } else { "MISSED" }
     );
-    running.shutdown().await;
-    bare.shutdown().await;
+    server
+        .spawn(async move {
+            running.shutdown().await;
+            bare.shutdown().await;
+        })
+        .await
+        .unwrap();
 }
