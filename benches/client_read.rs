@@ -21,6 +21,8 @@
 //!                              last of the n_e requests to endpoint e cannot be let in earlier
 //! ```
 //!
+//! `BENCH_PARALLELISM` sets P (the client's `--parallelism`).
+//!
 //! Printed per path: `requests X (minimum X), wall T (floor F, ratio R)`. Targets: requests equal
 //! to the minimum, ratio within 1.2.
 
@@ -138,7 +140,14 @@ async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, la
         .iter()
         .filter(|e| e.time >= now - TimeDelta::days(30))
         .count() as u64;
-    let parallelism = ClientConfig::default().parallelism;
+    let parallelism: usize = std::env::var("BENCH_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ClientConfig::default().parallelism);
+    let client_config = ClientConfig {
+        parallelism,
+        ..ClientConfig::default()
+    };
     println!(
         "org: {} users ({} in the directory), {} groups read, {} events in 30 days; latency {} ms, rate limit {}, client concurrency {parallelism}",
         snapshot.users.len(),
@@ -200,8 +209,9 @@ async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, la
             };
             let creds = Credentials::resolve(&snapshot.site, Some(&org_id), source).unwrap();
             let request = &request;
+            let client_config = client_config.clone();
             async move {
-                let client = Client::new(creds, ClientConfig::default()).unwrap();
+                let client = Client::new(creds, client_config).unwrap();
                 let started = Instant::now();
                 let read = client.read_live(request).await.unwrap();
                 (read, started.elapsed().as_secs_f64())
