@@ -153,6 +153,59 @@ fn main() {
             if rps >= 20_000.0 { "ok" } else { "MISSED" }
         );
         running.shutdown().await;
+
+        // 3. Writes with a state file: every write is saved before it is answered.
+        let dir = std::env::temp_dir().join(format!("seatkeeper-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = SandboxConfig { state_file: Some(dir.join("state.json")), ..SandboxConfig::default() };
+        let org = sandbox::load_org(&OrgSource::Generate { users, seed: 42 }, &config).unwrap();
+        let t = Instant::now();
+        let size = org.to_state_json(chrono::Utc::now()).unwrap().len();
+        let first = t.elapsed();
+        let t = Instant::now();
+        org.to_state_json(chrono::Utc::now()).unwrap();
+        println!(
+            "state file: {:.1} MiB, serialized in {:.0} ms the first time, {:.0} ms after (cached users and events)",
+            size as f64 / 1048576.0,
+            first.as_secs_f64() * 1000.0,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let running = sandbox::serve(config, org).await.unwrap();
+        let snapshot = running.snapshot();
+        let group = snapshot.groups.iter().find(|g| g.name == sandbox::generate::JSW_GROUP).unwrap();
+        let outsiders: Vec<String> = snapshot
+            .users
+            .iter()
+            .filter(|u| u.account_type == seatkeeper::live::AccountType::App && !group.members.contains(&u.account_id))
+            .map(|u| u.account_id.clone())
+            .take(10)
+            .collect();
+        let client = reqwest::Client::new();
+        let t = Instant::now();
+        for id in &outsiders {
+            let resp = client
+                .post(format!("{}/rest/api/3/group/user?groupId={}", running.base_url(), group.id))
+                .basic_auth(DEFAULT_EMAIL, Some(DEFAULT_API_TOKEN))
+                .json(&serde_json::json!({ "accountId": id }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+        println!(
+            "writes with --state on {users} users: {:.1} ms per write ({} writes)",
+            t.elapsed().as_secs_f64() * 1000.0 / outsiders.len().max(1) as f64,
+            outsiders.len()
+        );
+        running.shutdown().await;
+        let t = Instant::now();
+        let loaded = seatkeeper::sandbox::Org::load_file(&dir.join("state.json")).unwrap();
+        println!(
+            "state file load ({} users): {:.0} ms",
+            loaded.users().len(),
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     });
 }
 

@@ -41,13 +41,14 @@ impl AuditWriter {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the audit log folder {}", dir.display()))?;
         }
-        let existing = match std::fs::read_to_string(path) {
+        let mut existing = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot read audit log {}", path.display()))
             }
         };
+        Self::set_aside_torn_tail(path, &mut existing)?;
         let last_hash = match existing.lines().rev().find(|l| !l.trim().is_empty()) {
             None => String::new(),
             Some(line) => serde_json::from_str::<serde_json::Value>(line)
@@ -67,7 +68,7 @@ impl AuditWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open audit log {} for appending", path.display()))?;
-        // A crash mid-write can leave a partial last line; start ours on a fresh line.
+        // A valid last line without its newline (edited by hand): start ours on a fresh line.
         if !existing.is_empty() && !existing.ends_with('\n') {
             file.write_all(b"\n")?;
         }
@@ -76,6 +77,38 @@ impl AuditWriter {
             file,
             last_hash,
         })
+    }
+
+    /// A crash in the middle of a write leaves a last line without its newline that does not
+    /// parse. It was never a record: move it to `<log>.torn` (kept for inspection) and cut it
+    /// from the log, so the chain continues from the last whole line.
+    fn set_aside_torn_tail(path: &Path, existing: &mut String) -> Result<()> {
+        if existing.is_empty() || existing.ends_with('\n') {
+            return Ok(());
+        }
+        let cut = existing.rfind('\n').map_or(0, |i| i + 1);
+        if serde_json::from_str::<serde_json::Value>(&existing[cut..]).is_ok() {
+            return Ok(());
+        }
+        let mut torn_path = path.as_os_str().to_os_string();
+        torn_path.push(".torn");
+        let mut torn = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&torn_path)
+            .with_context(|| {
+                format!("cannot set aside the torn last line of {}", path.display())
+            })?;
+        torn.write_all(&existing.as_bytes()[cut..])?;
+        torn.write_all(b"\n")?;
+        torn.sync_data()?;
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(cut as u64).and_then(|()| f.sync_data()))
+            .with_context(|| format!("cannot cut the torn last line of {}", path.display()))?;
+        existing.truncate(cut);
+        Ok(())
     }
 
     /// Chains, writes, flushes and syncs one record; returns the record as written.
@@ -241,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_is_refused_not_chained_over() {
+    fn a_torn_last_line_is_set_aside_and_the_chain_continues() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         AuditWriter::open(&path)
@@ -250,6 +283,26 @@ mod tests {
             .unwrap();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"time\":").unwrap();
+        AuditWriter::open(&path)
+            .unwrap()
+            .append(&record("b"))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(verify(&text), Verification::Intact(2));
+        let torn = std::fs::read_to_string(dir.path().join("log.jsonl.torn")).unwrap();
+        assert_eq!(torn, "{\"time\":\n");
+    }
+
+    #[test]
+    fn an_edited_last_line_is_refused_not_chained_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        AuditWriter::open(&path)
+            .unwrap()
+            .append(&record("a"))
+            .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"not a record\n").unwrap();
         let err = AuditWriter::open(&path).unwrap_err().to_string();
         assert!(err.contains("audit verify"), "{err}");
     }

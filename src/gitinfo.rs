@@ -51,9 +51,15 @@ pub struct LineOrigin {
 }
 
 /// Blames files of one repository, caching per file.
+///
+/// [`Blamer::open`] blames the files as they are in the work tree: uncommitted edits are
+/// blamed against HEAD (like `git blame` on a modified file), so line numbers match what the
+/// policy loader read and uncommitted lines have no origin. [`Blamer::open_at`] blames the files
+/// as they are at a revision (for `--ref`).
 pub struct Blamer {
     repo: Repository,
     root: std::path::PathBuf,
+    at: Option<git2::Oid>,
     cache: std::collections::HashMap<String, Vec<Option<LineOrigin>>>,
 }
 
@@ -79,8 +85,24 @@ impl Blamer {
         Some(Self {
             repo,
             root,
+            at: None,
             cache: Default::default(),
         })
+    }
+
+    /// A blamer for the policy files as they are at revision `rev`, or `None` outside git or
+    /// when the revision does not resolve.
+    pub fn open_at(policy_dir: &Path, rev: &str) -> Option<Self> {
+        let mut blamer = Self::open(policy_dir)?;
+        let id = blamer
+            .repo
+            .revparse_single(rev)
+            .ok()?
+            .peel_to_commit()
+            .ok()?
+            .id();
+        blamer.at = Some(id);
+        Some(blamer)
     }
 
     /// The commit that last changed `line` (1-based) of `file` (relative to the policy folder).
@@ -98,18 +120,36 @@ impl Blamer {
 
     fn blame_file(&self, file: &str) -> Option<Vec<Option<LineOrigin>>> {
         let path = self.root.join(file);
-        let blame = self.repo.blame_file(&path, None).ok()?;
+        let mut opts = git2::BlameOptions::new();
+        if let Some(at) = self.at {
+            opts.newest_commit(at);
+        }
+        let committed = self.repo.blame_file(&path, Some(&mut opts)).ok()?;
+        // In the work tree, blame what is on disk so line numbers match the loaded policy.
+        let on_disk = match (self.at, self.repo.workdir()) {
+            (None, Some(workdir)) => std::fs::read(workdir.join(&path)).ok(),
+            _ => None,
+        };
+        let buffered = on_disk.and_then(|bytes| committed.blame_buffer(&bytes).ok());
+        let blame = buffered.as_ref().unwrap_or(&committed);
+        let mut commits: std::collections::HashMap<git2::Oid, Option<LineOrigin>> =
+            Default::default();
         let mut lines = Vec::new();
         for hunk in blame.iter() {
             let id = hunk.final_commit_id();
-            let origin = self.repo.find_commit(id).ok().map(|c| LineOrigin {
-                commit: id.to_string(),
-                author: c.author().name().unwrap_or("unknown").to_string(),
-                date: chrono::DateTime::from_timestamp(c.author().when().seconds(), 0)
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default(),
-                summary: c.summary().unwrap_or_default().to_string(),
-            });
+            let origin = commits
+                .entry(id)
+                .or_insert_with(|| {
+                    self.repo.find_commit(id).ok().map(|c| LineOrigin {
+                        commit: id.to_string(),
+                        author: c.author().name().unwrap_or("unknown").to_string(),
+                        date: chrono::DateTime::from_timestamp(c.author().when().seconds(), 0)
+                            .map(|t| t.format("%Y-%m-%d").to_string())
+                            .unwrap_or_default(),
+                        summary: c.summary().unwrap_or_default().to_string(),
+                    })
+                })
+                .clone();
             for _ in 0..hunk.lines_in_hunk() {
                 lines.push(origin.clone());
             }

@@ -10,10 +10,13 @@
 //! ```
 //!
 //! The pure core is [`policy`] (model and validation), [`live`] (the live-state model and its
-//! snapshot format), [`ledger`] (what earlier applies did), [`planner`] and [`plan`]. It reads no
-//! clock, no environment and no network; time comes in as a value. The edges are [`render`]
-//! (writes to a `&mut dyn Write`), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
-//! (argument parsing, files, exit codes).
+//! snapshot format), [`ledger`] (what earlier applies did), [`planner`], [`plan`], [`diff`] and
+//! [`selftest`]. It reads no clock, no environment and no network; time comes in as a value. The
+//! edges are [`render`] (writes to a `&mut dyn Write`), [`atlassian`] (the HTTP client),
+//! [`apply`] and [`audit`] (executing plans and recording them), [`gitinfo`] (the policy repo),
+//! [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, files, exit codes).
+//! Access reviews ([`report`]) combine the planner's explanations with the audit log and git
+//! blame, and render markdown, CSV, JSON or HTML.
 
 pub mod apply;
 pub mod atlassian;
@@ -27,6 +30,7 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod render;
+pub mod report;
 pub mod sandbox;
 pub mod selftest;
 pub mod time;

@@ -100,7 +100,9 @@ pub fn start_of_day(date: NaiveDate) -> DateTime<Utc> {
 pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     if let Some(offset) = text.strip_prefix('+') {
         let d = Duration::parse(offset).map_err(|_| TimeError::BadTime(text.to_string()))?;
-        return Ok(now + d.to_chrono());
+        return now
+            .checked_add_signed(d.to_chrono())
+            .ok_or_else(|| TimeError::BadTime(text.to_string()));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -154,6 +156,10 @@ mod tests {
             "2026-12-01T00:00:00+00:00"
         );
         assert!(parse_at("next tuesday", now).is_err());
+        assert!(
+            parse_at("+999999999w", now).is_err(),
+            "overflow is an error, not a panic"
+        );
         assert!(parse_date("2026-02-30").is_err());
     }
 }

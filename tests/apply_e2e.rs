@@ -41,12 +41,15 @@ fn acme_snapshot() -> LiveState {
 
 impl TestEnv {
     fn start(latency: Duration) -> Self {
+        Self::start_with(acme_snapshot(), latency)
+    }
+
+    fn start_with(state: LiveState, latency: Duration) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let state = acme_snapshot();
         let mut config = SandboxConfig {
             now: Some(state.taken_at),
             latency,
@@ -559,4 +562,187 @@ fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
     let again = env.run(&["export", "--policy", env.dir(), "--policy-out", starting]);
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn a_full_license_refuses_adds_and_apply_reports_it_without_crashing() {
+    let mut state = acme_snapshot();
+    // Confluence has 39 holders and the plan frees 6 seats: a limit of 30 leaves no room for
+    // its additions even after the removals.
+    state
+        .licenses
+        .insert("confluence".into(), seatkeeper::live::License { limit: 30 });
+    let env = TestEnv::start_with(state, Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.to_lowercase().contains("license"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    // Failed actions are in the audit log as failed; everything else converged.
+    let keys = audit_keys(&env);
+    assert!(keys.iter().any(|k| k.3 == "failed"), "{keys:?}");
+    let (adds, removes) = changes(&env);
+    assert_eq!(removes, 0);
+    assert!(adds > 0, "the refused additions are still wanted");
+}
+
+#[test]
+fn self_tests_report_and_diff_read_live_state_when_no_snapshot_is_given() {
+    let env = TestEnv::start(Duration::ZERO);
+    let test = env.run(&["test", "--policy", env.dir(), "--at", AT]);
+    assert_eq!(
+        test.status.code(),
+        Some(0),
+        "{}{}",
+        text(&test.stdout),
+        text(&test.stderr)
+    );
+    let report = env.run(&[
+        "report",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    assert!(text(&report.stdout).contains("alice@acme.com"));
+
+    let repo = git2::Repository::init(env.policy.path()).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Owner", "owner@acme.com").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "policy", &tree, &[])
+        .unwrap();
+    let product = env.policy.path().join("teams/product.yaml");
+    let text_before = std::fs::read_to_string(&product).unwrap();
+    std::fs::write(
+        &product,
+        text_before.replace("  - email: rosa@acme.com\n    products: [confluence]\n", ""),
+    )
+    .unwrap();
+    let diff = env.run(&["diff", "--policy", env.dir(), "--base", "HEAD", "--at", AT]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let stdout = text(&diff.stdout);
+    assert!(
+        stdout.contains("Plan delta") && stdout.contains("- rosa@acme.com confluence-users-acme"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_edited_plan_that_reaches_outside_the_policy_is_refused() {
+    let env = TestEnv::start(Duration::ZERO);
+    let path = save_plan(&env, "plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let state = env.state();
+    let admins = state
+        .groups
+        .iter()
+        .find(|g| g.name == "site-admins")
+        .unwrap();
+    let mut sneaky = plan["actions"][0].clone();
+    sneaky["kind"] = "add".into();
+    sneaky["group"] = admins.name.clone().into();
+    sneaky["group_id"] = admins.id.clone().into();
+    plan["actions"].as_array_mut().unwrap().push(sneaky);
+    std::fs::write(&path, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("site-admins is not a grant group"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.stats()["writes_applied"], 0);
+}
+
+#[test]
+fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
+    let env = TestEnv::start(Duration::from_millis(150));
+    let plan = save_plan(&env, "plan.json");
+    let mut child = env
+        .command(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--policy",
+            env.dir(),
+            "--parallelism",
+            "4",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while audit_keys(&env).len() < 2 {
+        assert!(Instant::now() < deadline, "the apply made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Let the writes the killed run had in flight land.
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(env
+        .policy
+        .path()
+        .join("audit/seatkeeper.jsonl.inflight.json")
+        .exists());
+
+    let unlock = env.run(&["apply", "--force-unlock", "--policy", env.dir()]);
+    assert_eq!(unlock.status.code(), Some(0));
+    // Not the same plan: plan again and apply, as a scheduled job would.
+    let out = env.run(&[
+        "apply",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--auto-approve",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(changes(&env), (0, 0));
+
+    // Every write the sandbox applied has exactly one ok add/remove line in the audit log.
+    let writes = env.stats()["writes_applied"].as_u64().unwrap() as usize;
+    let keys = audit_keys(&env);
+    let lines = keys
+        .iter()
+        .filter(|k| (k.0 == "add" || k.0 == "remove") && k.3 == "ok")
+        .count();
+    assert_eq!(lines, writes, "{keys:?}");
+    let mut unique: Vec<_> = keys.iter().map(|k| (&k.0, &k.1, &k.2)).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "no membership recorded twice");
+    assert!(!env
+        .policy
+        .path()
+        .join("audit/seatkeeper.jsonl.inflight.json")
+        .exists());
+    assert_eq!(env.stats()["duplicate_writes"], 0);
 }

@@ -443,3 +443,130 @@ fn policy_self_tests_pass_on_the_example_and_fail_readably() {
         text(&malformed.stderr)
     );
 }
+
+#[test]
+fn a_bad_plan_file_is_refused_before_credentials_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = seatkeeper(&[
+        "apply",
+        "/nonexistent/plan.json",
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("cannot read plan /nonexistent/plan.json"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let broken = dir.path().join("plan.json");
+    std::fs::write(
+        &broken,
+        "{\n  \"format_version\": 1,\n  \"actions\": [oops]\n}\n",
+    )
+    .unwrap();
+    let out = seatkeeper(&[
+        "apply",
+        broken.to_str().unwrap(),
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("plan.json:3:") && stderr.contains("not a seatkeeper plan"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("credentials"), "{stderr}");
+
+    // A plan for another site is refused (exit 3).
+    let plan = acme_plan(&["--format", "json"]);
+    let other = String::from_utf8(plan.stdout)
+        .unwrap()
+        .replace("acme.atlassian.net", "globex.atlassian.net");
+    std::fs::write(&broken, other).unwrap();
+    let out = seatkeeper(&[
+        "apply",
+        broken.to_str().unwrap(),
+        "--policy",
+        "examples/acme",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("globex.atlassian.net"));
+}
+
+#[test]
+fn report_renders_every_format_and_audit_verify_finds_the_policy_log() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let base = [
+        "report",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    for (format, needle) in [
+        ("markdown", "jira-software"),
+        ("csv", "product,account_id,email"),
+        ("json", "\"format_version\""),
+        ("html", "<svg"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--format", format]);
+        let out = seatkeeper(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains(needle), "{format}");
+    }
+    let mut since = base.to_vec();
+    since.extend(["--since", "no-such-revision"]);
+    let out = seatkeeper(&since);
+    assert_eq!(out.status.code(), Some(1));
+
+    let verify = seatkeeper(&["audit", "verify", "--policy", policy]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    assert!(text(&verify.stdout).contains("6 records, hash chain intact"));
+}
+
+#[test]
+fn detailed_exitcode_is_3_when_a_mass_change_rail_holds_actions_back() {
+    let acme = acme_copy();
+    let main = acme.path().join("seatkeeper.yaml");
+    let text_before = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        text_before.replace("max_removals: 30%", "max_removals: 2"),
+    )
+    .unwrap();
+    let policy = acme.path().to_str().unwrap();
+    let args = [
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ];
+    let mut detailed = args.to_vec();
+    detailed.push("--detailed-exitcode");
+    let out = seatkeeper(&detailed);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("max-removals"));
+    let mut lifted = detailed.clone();
+    lifted.push("--allow-mass-removal");
+    assert_eq!(seatkeeper(&lifted).status.code(), Some(2));
+    assert_eq!(
+        seatkeeper(&args).status.code(),
+        Some(0),
+        "without --detailed-exitcode a plan is a success"
+    );
+}

@@ -933,3 +933,135 @@ async fn hostile_input_gets_4xx_never_a_crash() {
         200
     );
 }
+
+#[tokio::test]
+async fn concurrent_writes_through_both_apis_stay_consistent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SandboxConfig {
+        state_file: Some(dir.path().join("state.json")),
+        ..SandboxConfig::default()
+    };
+    let org = seatkeeper::sandbox::load_org(
+        &seatkeeper::sandbox::OrgSource::Snapshot(Box::new(fixture())),
+        &config,
+    )
+    .expect("org");
+    let env = Env::start_org(org, config.clone()).await;
+    let env = std::sync::Arc::new(env);
+    let mut tasks = vec![];
+    for i in 0..200usize {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = account(5000 + i);
+            let status = if i % 2 == 0 {
+                env.jira(Method::POST, "/rest/api/3/group/user?groupId=gid-0")
+                    .json(&json!({ "accountId": who }))
+                    .send()
+                    .await
+            } else {
+                env.admin(
+                    Method::POST,
+                    &format!(
+                        "/admin/v2/orgs/{}/directories/-/groups/gid-0/memberships",
+                        env.org_id
+                    ),
+                )
+                .json(&json!({ "accountId": who }))
+                .send()
+                .await
+            }
+            .expect("request")
+            .status();
+            assert!(status == 201 || status == 204, "{status}");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let members = env.jira_members("gid-0", true).await;
+    assert_eq!(members.len(), 200);
+    assert_eq!(events(&env).await.len(), 200);
+    assert_eq!(env.stats().await["writes_applied"], 200);
+    // The state file holds the last write.
+    let saved =
+        seatkeeper::sandbox::Org::load_file(&dir.path().join("state.json")).expect("state file");
+    let g0 = saved.group_index("gid-0").expect("group");
+    assert_eq!(saved.group(g0).members.len(), 200);
+    assert_eq!(saved.events().len(), 200);
+}
+
+#[tokio::test]
+async fn deleting_a_grant_group_frees_its_seats_everywhere() {
+    let env = Env::fixture().await;
+    assert_eq!(
+        applicationrole(&env, "jira-software").await["userCount"],
+        25
+    );
+    let resp = env
+        .jira(
+            Method::DELETE,
+            &format!("/rest/api/3/group?groupname={JSW2}"),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    // Accounts 20..25 held jira-software only through the contractors group.
+    let role = applicationrole(&env, "jira-software").await;
+    assert_eq!(role["userCount"], 20);
+    assert_eq!(role["groups"], json!([JSW]));
+    let gone = env
+        .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-jsw2")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(gone.status(), 404);
+    let bulk = env.get_json("/rest/api/3/group/bulk").await;
+    assert!(!bulk["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .any(|g| g["groupId"] == "gid-jsw2"));
+    let state: Value = env
+        .raw(Method::GET, "/__sandbox/state")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(!state["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .any(|g| g["id"] == "gid-jsw2"));
+    assert_eq!(
+        env.admin_user(&account(22)).await["productAccess"],
+        json!([])
+    );
+    // A created group can be written to and read back.
+    let created: Value = env
+        .jira(Method::POST, "/rest/api/3/group")
+        .json(&json!({ "name": "reviewers" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let id = created["groupId"].as_str().expect("id").to_string();
+    let add = env
+        .admin(
+            Method::POST,
+            &format!(
+                "/admin/v2/orgs/{}/directories/-/groups/{id}/memberships",
+                env.org_id
+            ),
+        )
+        .json(&json!({ "accountId": account(1) }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(add.status(), 204);
+    assert_eq!(env.jira_members(&id, false).await, [account(1)]);
+}

@@ -316,6 +316,53 @@ async fn every_jira_operation_matches_the_openapi_document() {
             403,
         ),
     ];
+    for (method, url, expect) in [
+        (
+            get.clone(),
+            "/rest/api/3/group?groupId=gid-51&expand=users",
+            200,
+        ),
+        (get.clone(), "/rest/api/3/group?groupname=g0", 200),
+        (get.clone(), "/rest/api/3/group", 400),
+        (get.clone(), "/rest/api/3/group?groupId=nope", 404),
+        (del.clone(), "/rest/api/3/group?groupId=gid-emp", 403),
+        (del.clone(), "/rest/api/3/group", 400),
+        (del.clone(), "/rest/api/3/group?groupname=nope", 404),
+        (
+            del.clone(),
+            "/rest/api/3/group?groupname=g1&swapGroup=g0",
+            400,
+        ),
+    ] {
+        cases.push(case(method, "/rest/api/3/group", url, expect));
+    }
+    for (body, expect) in [
+        (json!({ "name": "new-team" }), 201),
+        (json!({ "name": "NEW-team" }), 400),
+        (json!({}), 400),
+        (json!({ "name": 7 }), 400),
+    ] {
+        cases.push(Case {
+            method: post.clone(),
+            op: "/rest/api/3/group",
+            url: "/rest/api/3/group".into(),
+            body: Some(body),
+            auth: true,
+            expect,
+        });
+    }
+    cases.push(case(
+        del.clone(),
+        "/rest/api/3/group",
+        "/rest/api/3/group?groupname=new-team",
+        200,
+    ));
+    cases.push(case(
+        del.clone(),
+        "/rest/api/3/group",
+        "/rest/api/3/group?groupname=new-team",
+        404,
+    ));
     let mut add = |url: String, body: Value, expect: u16| {
         cases.push(Case {
             method: post.clone(),
@@ -427,6 +474,17 @@ async fn every_jira_operation_matches_the_openapi_document() {
             "/rest/api/3/group/user",
             "/rest/api/3/group/user?groupId=gid-1&accountId=x",
         ),
+        (
+            get.clone(),
+            "/rest/api/3/group",
+            "/rest/api/3/group?groupId=gid-1",
+        ),
+        (post.clone(), "/rest/api/3/group", "/rest/api/3/group"),
+        (
+            del.clone(),
+            "/rest/api/3/group",
+            "/rest/api/3/group?groupId=gid-1",
+        ),
     ] {
         cases.push(Case {
             method,
@@ -438,6 +496,17 @@ async fn every_jira_operation_matches_the_openapi_document() {
         });
     }
 
+    // Every operation of the document is exercised.
+    for (path, item) in spec.doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c.op == path && c.method.as_str().eq_ignore_ascii_case(method)),
+                "no case for {method} {path}"
+            );
+        }
+    }
     for c in &cases {
         let mut req = if c.auth {
             env.jira(c.method.clone(), &c.url)

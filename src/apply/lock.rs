@@ -86,20 +86,21 @@ impl ApplyLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-        {
-            Ok(mut file) => {
-                let json = serde_json::to_string(holder).unwrap_or_default();
-                file.write_all(json.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
-                Ok(Self {
-                    path: path.to_path_buf(),
-                })
-            }
+        // Write the holder to a private file first, then link it into place: the lock appears
+        // atomically with its holder, never empty.
+        let mut staged = path.as_os_str().to_os_string();
+        staged.push(format!(".{}.tmp", std::process::id()));
+        let staged = PathBuf::from(staged);
+        let json = serde_json::to_string(holder).unwrap_or_default();
+        std::fs::File::create(&staged)
+            .and_then(|mut f| f.write_all(json.as_bytes()).and_then(|()| f.sync_all()))
+            .map_err(io)?;
+        let linked = std::fs::hard_link(&staged, path);
+        let _ = std::fs::remove_file(&staged);
+        match linked {
+            Ok(()) => Ok(Self {
+                path: path.to_path_buf(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let held = std::fs::read_to_string(path)
                     .ok()

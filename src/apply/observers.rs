@@ -23,7 +23,7 @@ pub struct AuditContext {
 pub struct AuditObserver<'w> {
     writer: &'w mut AuditWriter,
     context: AuditContext,
-    clock: fn() -> DateTime<Utc>,
+    clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
 }
 
 impl<'w> AuditObserver<'w> {
@@ -31,7 +31,7 @@ impl<'w> AuditObserver<'w> {
     pub fn new(
         writer: &'w mut AuditWriter,
         context: AuditContext,
-        clock: fn() -> DateTime<Utc>,
+        clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
     ) -> Self {
         Self {
             writer,
@@ -114,11 +114,13 @@ impl ApplyObserver for AuditObserver<'_> {
     }
 }
 
-/// Prints one line per finished action and a summary, to a terminal or a CI log.
+/// Prints one line per finished action and a summary, to a terminal or a CI log. Progress is a
+/// courtesy: when its output goes away (a closed pipe), it falls silent and the apply goes on.
 pub struct ProgressObserver<'o> {
     out: &'o mut dyn Write,
     total: usize,
     finished: usize,
+    silent: bool,
 }
 
 impl<'o> ProgressObserver<'o> {
@@ -128,12 +130,22 @@ impl<'o> ProgressObserver<'o> {
             out,
             total: 0,
             finished: 0,
+            silent: false,
         }
     }
 }
 
 impl ApplyObserver for ProgressObserver<'_> {
     fn on_event(&mut self, event: &ApplyEvent<'_>) -> anyhow::Result<()> {
+        if !self.silent && self.show(event).is_err() {
+            self.silent = true;
+        }
+        Ok(())
+    }
+}
+
+impl ProgressObserver<'_> {
+    fn show(&mut self, event: &ApplyEvent<'_>) -> std::io::Result<()> {
         match event {
             ApplyEvent::Started { pending, recorded } => {
                 self.total = *pending;
@@ -243,7 +255,7 @@ mod tests {
             policy_commit: None,
             actor: "ci".into(),
         };
-        let mut audit = AuditObserver::new(&mut writer, context, Utc::now);
+        let mut audit = AuditObserver::new(&mut writer, context, Box::new(Utc::now));
         let mut shown = Vec::new();
         let mut progress = ProgressObserver::new(&mut shown);
         let groups = Arc::new(Groups::default());

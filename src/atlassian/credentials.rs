@@ -95,6 +95,8 @@ pub enum CredentialsError {
         value: String,
         reason: String,
     },
+    #[error("refusing to send the site API token to `{site}`: the policy's `site` must be an Atlassian Cloud site (`*.atlassian.net` or `*.jira.com`); point SEATKEEPER_API_BASE at a sandbox to use another host")]
+    UntrustedSite { site: String },
     #[error("refusing to send credentials over plain http:// to `{host}`: use https://, or http:// only to a loopback host (127.0.0.1, ::1, localhost)")]
     InsecureUrl { host: String },
 }
@@ -147,6 +149,21 @@ impl Credentials {
                 (url.clone(), url)
             }
             None => {
+                // The policy names the site, and a pull request can change the policy: never
+                // send the token to a host that is not Atlassian Cloud.
+                let host = site.trim();
+                let host = host.split_once("://").map_or(host, |(_, rest)| rest);
+                let host = host.trim_end_matches('/');
+                let trusted = [".atlassian.net", ".jira.com"].iter().any(|suffix| {
+                    host.ends_with(suffix)
+                        && host.len() > suffix.len()
+                        && !host.contains(['/', '@', ':'])
+                });
+                if site_auth.is_some() && !trusted {
+                    return Err(CredentialsError::UntrustedSite {
+                        site: site.to_string(),
+                    });
+                }
                 let site_url = if site.contains("://") {
                     site.to_string()
                 } else {
@@ -254,6 +271,32 @@ mod tests {
     }
 
     #[test]
+    fn the_token_only_goes_to_atlassian_cloud_sites() {
+        for site in [
+            "acme.atlassian.net",
+            "https://acme.atlassian.net/",
+            "legacy.jira.com",
+        ] {
+            assert!(
+                Credentials::resolve(site, None, src("a@b.c", "t", "", "")).is_ok(),
+                "{site}"
+            );
+        }
+        for site in [
+            "attacker.example",
+            "atlassian.net",
+            "acme.atlassian.net.evil.io",
+            "x@evil.io/.atlassian.net",
+        ] {
+            let err = Credentials::resolve(site, None, src("a@b.c", "t", "", "")).unwrap_err();
+            assert!(
+                matches!(err, CredentialsError::UntrustedSite { .. }),
+                "{site}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn api_base_overrides_both() {
         let c = Credentials::resolve(
             "acme.atlassian.net",
@@ -293,7 +336,10 @@ mod tests {
         }
         let err = Credentials::resolve("http://acme.atlassian.net", None, src("a", "t", "", ""))
             .unwrap_err();
-        assert!(matches!(err, CredentialsError::InsecureUrl { .. }));
+        assert!(
+            matches!(err, CredentialsError::InsecureUrl { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

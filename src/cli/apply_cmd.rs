@@ -3,8 +3,11 @@
 
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
-use super::plan_cmd::{make_plan, resolve_at};
-use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
+use super::planning::{make_plan, resolve_at};
+use super::write_atomically;
+use super::{
+    parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
+};
 use crate::apply::freshness::{self, recorded_for};
 use crate::apply::lock::{force_unlock, host_name, lock_path, ApplyLock, Holder};
 use crate::apply::observers::{AuditContext, AuditObserver, ProgressObserver};
@@ -31,8 +34,8 @@ pub struct Args {
     /// Lift the max-removals rail.
     #[arg(long)]
     allow_mass_removal: bool,
-    /// At most this many requests in flight.
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    /// At most this many requests in flight (1 to 64).
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
     parallelism: usize,
     /// Remove an apply lock left behind by a killed run, then exit.
     #[arg(long)]
@@ -66,12 +69,18 @@ pub fn run(
         }
         return Ok(Status::Success);
     }
+    // Bad input (a plan file, --at) is refused before anything reaches the network.
+    let now = resolve_at(args.at.as_deref(), env)?;
+    let saved = args
+        .plan
+        .as_deref()
+        .map(|p| read_plan(p, &source))
+        .transpose()?;
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let actor_account = session.myself()?;
-    let plan = match &args.plan {
-        Some(path) => read_plan(path, &source)?,
+    let plan = match saved {
+        Some(plan) => plan,
         None => {
-            let now = resolve_at(args.at.as_deref(), env)?;
             let live = session.read(&source.policy, now)?;
             let plan = make_plan(
                 &source,
@@ -113,6 +122,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
+        pinned_time: None,
     };
     let outcome = apply_plan(
         &session,
@@ -165,12 +175,49 @@ pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
 }
 
 /// The rails, checked again on the actions about to run.
+/// A saved plan is a file anyone could edit: every action must stay inside what the policy
+/// manages (a grant group of its product) and inside the groups whose fingerprint was checked.
+fn check_actions(plan: &Plan, source: &PolicySource) -> Result<(), Exit> {
+    for a in &plan.actions {
+        let granted = source
+            .policy
+            .product(&a.product)
+            .is_some_and(|p| p.groups.iter().any(|g| g == &a.group));
+        let problem = if !granted {
+            Some(format!(
+                "{} is not a grant group of {} in the policy",
+                a.group, a.product
+            ))
+        } else if !plan.fingerprint.contains_key(&a.group_id) {
+            Some(format!(
+                "group {} ({}) has no fingerprint, so its freshness cannot be checked",
+                a.group, a.group_id
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Exit::new(
+                Status::Error,
+                format!(
+                    "refusing the plan: the action `{} {} {}` does not match the policy: {problem}; make a new plan with `seatkeeper plan --out`",
+                    a.kind.symbol(),
+                    a.who(),
+                    a.group
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_rails(
     plan: &Plan,
     source: &PolicySource,
     actor: Option<&str>,
     allow_mass_removal: bool,
 ) -> Result<(), Exit> {
+    check_actions(plan, source)?;
     if let Some(me) = actor {
         if let Some(a) = plan
             .actions
@@ -223,6 +270,8 @@ pub struct ApplyOptions {
     pub allow_mass_removal: bool,
     /// At most this many writes in flight.
     pub parallelism: usize,
+    /// Stamp audit lines with this time instead of the clock (the demo runs at a fixed time).
+    pub pinned_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Applies `plan` through `session`: rails, lock, freshness, observations, writes, audit.
@@ -247,6 +296,23 @@ pub fn apply_plan(
     };
     let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)
         .map_err(|e| Exit::new(Status::Refused, e.to_string()))?;
+    let clock = move || options.pinned_time.unwrap_or_else(chrono::Utc::now);
+
+    // A run that was killed leaves its plan in the journal: record what it wrote before
+    // anything else, so no audit line is lost even when the next apply is a new plan.
+    let journal = journal_path(audit_path);
+    if let Some(previous) = read_journal(&journal)? {
+        let found = reconcile(session, &previous, audit_path, actor, Box::new(clock))?;
+        if found > 0 {
+            writeln!(
+                err,
+                "Recorded {found} actions an interrupted apply (plan {}) made before it stopped.",
+                previous.id()
+            )?;
+        }
+        std::fs::remove_file(&journal)
+            .with_context(|| format!("cannot remove {}", journal.display()))?;
+    }
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
     let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
@@ -280,7 +346,7 @@ pub fn apply_plan(
         policy_commit: plan.policy_commit.clone(),
         actor: actor.to_string(),
     };
-    let mut audit = AuditObserver::new(&mut writer, context, chrono::Utc::now);
+    let mut audit = AuditObserver::new(&mut writer, context, Box::new(clock));
     for observation in &plan.observed {
         let key = (
             AuditKind::Observed,
@@ -296,6 +362,8 @@ pub fn apply_plan(
     }
     let mut progress = ProgressObserver::new(err);
     let directory = std::sync::Arc::new(ApiDirectory(session.client.clone()));
+    write_atomically(&journal, &serde_json::to_vec(plan)?)
+        .with_context(|| format!("cannot write the apply journal {}", journal.display()))?;
     let summary: ApplySummary = session.block_on(execute(
         directory,
         resume.pending,
@@ -303,6 +371,9 @@ pub fn apply_plan(
         options.parallelism,
         &mut [&mut audit, &mut progress],
     ))?;
+    // Every action finished and is in the audit log: the journal has done its job.
+    std::fs::remove_file(&journal)
+        .with_context(|| format!("cannot remove {}", journal.display()))?;
     if summary.failed > 0 {
         return Err(Exit::new(
             Status::Partial,
@@ -316,6 +387,72 @@ pub fn apply_plan(
         .into());
     }
     Ok(Status::Success)
+}
+
+/// The journal of the apply in progress: the plan being executed, next to the audit log.
+fn journal_path(audit_path: &Path) -> PathBuf {
+    let mut name = audit_path.as_os_str().to_os_string();
+    name.push(".inflight.json");
+    PathBuf::from(name)
+}
+
+fn read_journal(path: &Path) -> anyhow::Result<Option<Plan>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "the apply journal {} is not a plan; if no apply is running, remove it",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Records the actions of an interrupted plan that are in effect but not in the audit log.
+fn reconcile(
+    session: &Session,
+    previous: &Plan,
+    audit_path: &Path,
+    actor: &str,
+    clock: Box<dyn Fn() -> chrono::DateTime<chrono::Utc> + '_>,
+) -> anyhow::Result<usize> {
+    let plan_id = previous.id();
+    let group_ids: Vec<String> = previous.fingerprint.keys().cloned().collect();
+    let live = session
+        .block_on(session.client.group_members(&group_ids))
+        .map_err(|e| {
+            Exit::new(
+                Status::Error,
+                format!("re-reading the groups of an interrupted apply failed: {e}"),
+            )
+        })?;
+    let recorded = recorded_for(&read_records(audit_path)?, &plan_id);
+    let mut writer = AuditWriter::open(audit_path)?;
+    let context = AuditContext {
+        plan_id,
+        policy_commit: previous.policy_commit.clone(),
+        actor: actor.to_string(),
+    };
+    let mut audit = AuditObserver::new(&mut writer, context, clock);
+    let mut found = 0;
+    for action in &previous.actions {
+        let kind = match action.kind {
+            ActionKind::Add => AuditKind::Add,
+            ActionKind::Remove => AuditKind::Remove,
+        };
+        if recorded.contains(&(kind, action.group_id.clone(), action.account_id.clone())) {
+            continue;
+        }
+        let member = live
+            .get(&action.group_id)
+            .is_some_and(|m| m.contains(&action.account_id));
+        if member == (action.kind == ActionKind::Add) {
+            audit.record_in_effect(action)?;
+            found += 1;
+        }
+    }
+    Ok(found)
 }
 
 /// Every readable record of the audit log (unreadable lines are skipped: the ledger warns).

@@ -17,16 +17,26 @@ pub struct Args {
 enum AuditCommand {
     /// Check every line's hash chain and report the first bad line (exit 0 or 1).
     Verify {
-        /// The audit log (default: audit/seatkeeper.jsonl).
-        #[arg(default_value = "audit/seatkeeper.jsonl")]
-        log: PathBuf,
+        /// The audit log (default: the `audit_log` of the policy in --policy).
+        log: Option<PathBuf>,
+        /// The policy folder whose audit log to verify.
+        #[arg(long, default_value = ".")]
+        policy: PathBuf,
     },
 }
 
 /// Runs `audit`.
-pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Status> {
     match &args.command {
-        AuditCommand::Verify { log } => {
+        AuditCommand::Verify { log, policy } => {
+            let log = match log {
+                Some(log) => log.clone(),
+                None => {
+                    let source = super::inputs::load_policy_at(policy, None, err)?;
+                    source.dir.join(&source.policy.audit_log)
+                }
+            };
+            let log = &log;
             let text = std::fs::read_to_string(log)
                 .with_context(|| format!("cannot read audit log {}", log.display()))?;
             match verify(&text) {

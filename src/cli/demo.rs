@@ -6,7 +6,7 @@
 use super::apply_cmd::{apply_plan, ApplyOptions};
 use super::inputs::load_policy_at;
 use super::live::Session;
-use super::plan_cmd::make_plan;
+use super::planning::make_plan;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::atlassian::Secret;
 use crate::audit::{verify, Verification};
@@ -142,6 +142,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: false,
         parallelism: DEFAULT_PARALLELISM,
+        pinned_time: Some(now),
     };
     let status = apply_plan(
         &session,

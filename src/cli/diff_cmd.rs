@@ -1,8 +1,8 @@
 //! `seatkeeper diff --base REV [--head REV]`: what a pull request changes, in access terms, and
 //! what applying the head would do that the base would not.
 
-use super::inputs::{load_ledger, load_policy_at, load_snapshot, PolicySource};
-use super::plan_cmd::resolve_at;
+use super::inputs::{load_ledger, load_policy_at, PolicySource};
+use super::planning::{current_state, resolve_at};
 use super::{Env, Exit, Status};
 use crate::diff::{plan_delta, policy_diff};
 use crate::planner::{self, PlanInput};
@@ -33,7 +33,8 @@ pub struct Args {
     /// The PR's revision (default: the work tree as it is).
     #[arg(long, value_name = "REV")]
     head: Option<String>,
-    /// Compare the plans of base and head against this snapshot.
+    /// Compare the plans of base and head against this snapshot (default: live state when
+    /// credentials are set; without either, no plan delta).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
@@ -78,10 +79,12 @@ pub fn run(
     })?;
     let policy = policy_diff(&base.policy, &head.policy, now.date_naive());
 
-    let plan = match &args.snapshot {
-        None => None,
-        Some(snapshot) => {
-            let live = load_snapshot(snapshot, err)?;
+    // The plan delta needs live state: a snapshot, or Atlassian when credentials are set.
+    let has_credentials = env.api_token.is_some() || env.admin_api_key.is_some();
+    let plan = match (&args.snapshot, has_credentials) {
+        (None, false) => None,
+        (snapshot, _) => {
+            let (live, _) = current_state(snapshot.as_deref(), &head.policy, env, now, err)?;
             let (ledger, _) = load_ledger(&head.dir, &head.policy)?;
             let plan_for = |source: &PolicySource| {
                 planner::plan(&PlanInput {

@@ -1,13 +1,11 @@
 //! `seatkeeper explain USER`: every product, whether the user holds it now and after the plan,
 //! and why.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot};
-use super::plan_cmd::resolve_at;
+use super::planning::{Planning, StateArgs};
 use super::{render_options, Env, Exit, PolicyArgs, Status};
-use crate::planner::{self, PlanInput};
+use crate::planner;
 use crate::render::{ColorChoice, Format};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// `explain` arguments.
 #[derive(Debug, clap::Args)]
@@ -16,12 +14,8 @@ pub struct Args {
     user: String,
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Read live state from this snapshot file.
-    #[arg(long)]
-    snapshot: Option<PathBuf>,
-    /// Explain as of this time: RFC 3339, a date, or `+30d` from now.
-    #[arg(long)]
-    at: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -37,30 +31,13 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let now = resolve_at(args.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, err)?;
-    let (dir, policy) = (&source.dir, &source.policy);
-    let Some(snapshot) = &args.snapshot else {
-        return Err(Exit::new(Status::Error, "pass --snapshot FILE").into());
-    };
-    let live = load_snapshot(snapshot, err)?;
-    let (ledger, _) = load_ledger(dir, policy)?;
-    let input = PlanInput {
-        policy,
-        live: &live,
-        ledger: &ledger,
-        now,
-        actor: None,
-        policy_commit: source.commit.as_deref(),
-        allow_mass_removal: false,
-    };
-    let Some(explanation) = planner::explain(&input, &args.user) else {
+    let planning = Planning::load(&args.policy, &args.state, env, err)?;
+    let Some(explanation) = planner::explain(&planning.input(false), &args.user) else {
         return Err(Exit::new(
             Status::Error,
             format!(
                 "no account with email or account id `{}` in {}",
-                args.user,
-                snapshot.display()
+                args.user, planning.state_label
             ),
         )
         .into());

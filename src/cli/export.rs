@@ -5,8 +5,10 @@
 
 use super::inputs::load_policy_source;
 use super::live::Session;
-use super::plan_cmd::resolve_at;
-use super::{write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
+use super::planning::resolve_at;
+use super::{
+    parse_parallelism, write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
+};
 use crate::live::{AccountStatus, LiveIndex, LiveState};
 use crate::policy::{Limit, Matcher, Policy, Selector};
 use anyhow::Context;
@@ -29,8 +31,8 @@ pub struct Args {
     /// Read live state as of this time (events window end).
     #[arg(long)]
     at: Option<String>,
-    /// At most this many requests in flight.
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    /// At most this many requests in flight (1 to 64).
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
     parallelism: usize,
 }
 

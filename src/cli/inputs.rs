@@ -67,7 +67,7 @@ pub fn load_policy_at(
     };
     match policy::load(files.as_ref()) {
         Ok(loaded) => {
-            print_diagnostics(&loaded.warnings, err)?;
+            print_diagnostics(&in_folder(loaded.warnings, dir), err)?;
             Ok(PolicySource {
                 policy: loaded.policy,
                 dir: dir.to_path_buf(),
@@ -79,7 +79,7 @@ pub fn load_policy_at(
             })
         }
         Err(diagnostics) => {
-            print_diagnostics(&diagnostics, err)?;
+            print_diagnostics(&in_folder(diagnostics.clone(), dir), err)?;
             Err(invalid("policy", &label, &diagnostics).into())
         }
     }
@@ -104,6 +104,17 @@ pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Ledger::empty(), path)),
         Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
     }
+}
+
+/// Diagnostics with their file named from the working folder (`policy/teams/eng.yaml`), so an
+/// admin can open the place they name.
+fn in_folder(mut diagnostics: Vec<Diagnostic>, dir: &Path) -> Vec<Diagnostic> {
+    if dir != Path::new(".") && !dir.as_os_str().is_empty() {
+        for d in &mut diagnostics {
+            d.location.file = dir.join(&d.location.file).display().to_string();
+        }
+    }
+    diagnostics
 }
 
 /// Prints diagnostics, one block each.

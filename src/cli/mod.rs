@@ -12,6 +12,8 @@ mod export;
 mod inputs;
 mod live;
 mod plan_cmd;
+mod planning;
+mod report_cmd;
 mod sandbox_cmd;
 mod test_cmd;
 mod validate;
@@ -76,6 +78,14 @@ impl Exit {
 
 /// Default bound on concurrent requests (`--parallelism`).
 pub const DEFAULT_PARALLELISM: usize = 8;
+
+/// Parses `--parallelism`: 1 to 64 requests in flight.
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 64")),
+    }
+}
 
 /// Writes a file via a temporary file and a rename, so readers never see half of it.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -184,6 +194,8 @@ pub enum Command {
     Demo(demo::Args),
     /// Show what a pull request changes: access diff and plan delta between two revisions.
     Diff(diff_cmd::Args),
+    /// The access review: who holds which product, why, and since when (markdown, csv, json, html).
+    Report(report_cmd::Args),
     /// Serve a local Atlassian Cloud (Jira v3 and admin APIs) for rehearsals and tests.
     Sandbox(sandbox_cmd::Args),
     /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
@@ -228,9 +240,10 @@ pub fn run(
         Command::Explain(args) => explain::run(&args, env, out, err),
         Command::Demo(args) => demo::run(&args, env, out, err),
         Command::Diff(args) => diff_cmd::run(&args, env, out, err),
+        Command::Report(args) => report_cmd::run(&args, env, out, err),
         Command::Sandbox(args) => sandbox_cmd::run(&args, out),
         Command::Test(args) => test_cmd::run(&args, env, out, err),
         Command::Export(args) => export::run(&args, env, out, err),
-        Command::Audit(args) => audit_cmd::run(&args, out),
+        Command::Audit(args) => audit_cmd::run(&args, out, err),
     }
 }

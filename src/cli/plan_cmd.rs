@@ -1,18 +1,11 @@
 //! `seatkeeper plan`: loads policy, live state and ledger, plans, renders.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot, PolicySource};
-use super::live::Session;
-use super::{render_options, Env, Exit, PolicyArgs, Status};
-use super::{write_atomically, DEFAULT_PARALLELISM};
-use crate::live::LiveState;
-use crate::plan::Plan;
-use crate::planner::{self, PlanInput};
-use crate::policy::Policy;
+use super::planning::{Planning, StateArgs};
+use super::{render_options, write_atomically, Env, PolicyArgs, Status};
+use crate::plan::{Plan, Rail};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use std::io::Write;
-use std::path::Path;
 use std::path::PathBuf;
 
 /// `plan` arguments.
@@ -20,12 +13,8 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Read live state from this snapshot file instead of Atlassian.
-    #[arg(long)]
-    snapshot: Option<PathBuf>,
-    /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
-    #[arg(long)]
-    at: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
     /// Save the plan (JSON) for `apply`.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -43,6 +32,22 @@ pub struct Args {
     allow_mass_removal: bool,
 }
 
+/// `--detailed-exitcode`: 3 when a mass-change rail (`max-removals`, `max-additions`) holds
+/// actions back, because a human must look; 2 when there are changes; else 0. Other rails block
+/// the same actions on every run (a budget, a synced group), so they do not change the code.
+pub fn detailed_status(plan: &Plan, detailed: bool) -> Status {
+    let held_back = plan
+        .blocked
+        .iter()
+        .any(|b| matches!(b.rail, Rail::MaxRemovals | Rail::MaxAdditions));
+    match (detailed, held_back, plan.has_changes()) {
+        (false, _, _) => Status::Success,
+        (true, true, _) => Status::Refused,
+        (true, false, true) => Status::Changes,
+        (true, false, false) => Status::Success,
+    }
+}
+
 /// Runs `plan`.
 pub fn run(
     args: &Args,
@@ -50,82 +55,12 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let now = resolve_at(args.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, err)?;
-    let (live, actor) = current_state(args.snapshot.as_deref(), &source.policy, env, now, err)?;
-    let plan = make_plan(
-        &source,
-        &live,
-        actor.as_deref(),
-        now,
-        args.allow_mass_removal,
-        err,
-    )?;
+    let plan = Planning::load(&args.policy, &args.state, env, err)?.plan(args.allow_mass_removal);
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&plan)?;
         write_atomically(path, &json)
             .with_context(|| format!("cannot write plan {}", path.display()))?;
     }
-    let opts = render_options(args.color, env);
-    render::render(&plan, args.format, &opts, out)?;
-    Ok(if args.detailed_exitcode && plan.has_changes() {
-        Status::Changes
-    } else {
-        Status::Success
-    })
-}
-
-/// Live state from a snapshot file, or read from Atlassian with the account behind the
-/// credentials (for the `self` rail).
-pub fn current_state(
-    snapshot: Option<&Path>,
-    policy: &Policy,
-    env: &Env,
-    now: DateTime<Utc>,
-    err: &mut dyn Write,
-) -> anyhow::Result<(LiveState, Option<String>)> {
-    match snapshot {
-        Some(path) => Ok((load_snapshot(path, err)?, None)),
-        None => {
-            let session = Session::connect(env, policy, DEFAULT_PARALLELISM)?;
-            let actor = session.myself()?;
-            Ok((session.read(policy, now)?, actor))
-        }
-    }
-}
-
-/// Plans `live` against the loaded policy and its ledger; ledger warnings go to `err`.
-pub fn make_plan(
-    source: &PolicySource,
-    live: &LiveState,
-    actor: Option<&str>,
-    now: DateTime<Utc>,
-    allow_mass_removal: bool,
-    err: &mut dyn Write,
-) -> anyhow::Result<Plan> {
-    let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
-    for w in &ledger.warnings {
-        writeln!(err, "warning: {w}")?;
-    }
-    let input = PlanInput {
-        policy: &source.policy,
-        live,
-        ledger: &ledger,
-        now,
-        actor,
-        policy_commit: source.commit.as_deref(),
-        allow_mass_removal,
-    };
-    let mut plan = planner::plan(&input);
-    plan.policy_dirty = source.dirty;
-    Ok(plan)
-}
-
-/// Resolves `--at` against the clock.
-pub fn resolve_at(at: Option<&str>, env: &Env) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    match at {
-        None => Ok(env.now),
-        Some(text) => crate::time::parse_at(text, env.now)
-            .map_err(|e| Exit::new(Status::Error, format!("--at: {e}")).into()),
-    }
+    render::render(&plan, args.format, &render_options(args.color, env), out)?;
+    Ok(detailed_status(&plan, args.detailed_exitcode))
 }

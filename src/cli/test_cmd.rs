@@ -1,26 +1,20 @@
 //! `seatkeeper test`: runs the policy's self-tests (`tests/*.yaml` in the policy folder) against
-//! a snapshot, after planning. Exit 0 when all pass, 1 when any fails or cannot be read.
+//! a snapshot or live state, after planning. Exit 0 when all pass, 1 when any fails or cannot be read.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot};
-use super::plan_cmd::resolve_at;
+use super::inputs::load_policy_source;
+use super::planning::{current_state, resolve_at, Planning, StateArgs};
 use super::{Env, Exit, PolicyArgs, Status};
-use crate::planner::{self, PlanInput};
 use crate::policy::source::MAX_POLICY_FILE_BYTES;
 use crate::selftest::{run_case, TestFile};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// `test` arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// Live state to test against.
-    #[arg(long)]
-    snapshot: Option<PathBuf>,
-    /// Test as of this time: RFC 3339, a date, or `+30d` from now.
-    #[arg(long)]
-    at: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 /// Runs `test`.
@@ -30,7 +24,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let now = resolve_at(args.at.as_deref(), env)?;
+    let now = resolve_at(args.state.at.as_deref(), env)?;
     let source = load_policy_source(&args.policy, err)?;
     let test_files = source
         .files
@@ -46,21 +40,19 @@ pub fn run(
         )
         .into());
     }
-    let Some(snapshot) = &args.snapshot else {
-        return Err(Exit::new(Status::Error, "pass --snapshot FILE").into());
-    };
-    let live = load_snapshot(snapshot, err)?;
-    let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
-    let input = PlanInput {
-        policy: &source.policy,
-        live: &live,
-        ledger: &ledger,
+    // Self-tests are listed before anything is read from Atlassian.
+    let (live, actor) = current_state(
+        args.state.snapshot.as_deref(),
+        &source.policy,
+        env,
         now,
-        actor: None,
-        policy_commit: source.commit.as_deref(),
-        allow_mass_removal: false,
-    };
-    let plan = planner::plan(&input);
+        err,
+    )?;
+    let planning = Planning::from_parts(source, live, actor, now, err)?;
+    let input = planning.input(false);
+    let plan = planning.plan(false);
+    let source = &planning.source;
+
     let (mut passed, mut failed) = (0, 0);
     for file in &test_files {
         let bytes = source

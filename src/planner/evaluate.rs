@@ -3,12 +3,16 @@
 //! disagree. It allocates nothing: words are produced later, and only for the pairs that end up
 //! in the plan or in an explanation.
 
-use super::index::{Index, ProductIx, Slot, UserIx};
+use super::index::{
+    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_OBSERVED,
+    FACT_RECLAIM,
+};
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
-use crate::policy::{Product, SafeUser, Selector};
+use crate::policy::{SafeUser, Selector};
 use crate::time::{start_of_day, whole_days};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use std::fmt::{self, Write as _};
 
 type Time = DateTime<Utc>;
 
@@ -154,7 +158,7 @@ fn eligibility<'a>(
     ix: &Index<'a>,
     u: UserIx,
     user: &User,
-    product: &Product,
+    p: ProductIx,
 ) -> Result<Eligibility<'a>, Ineligible<'a>> {
     if matches!(
         user.status,
@@ -163,8 +167,8 @@ fn eligibility<'a>(
         return Err(Ineligible::Closed(user.status));
     }
     let mut lapsed = None;
-    for entry in ix.entries(u) {
-        if entry.covers(&product.key) {
+    for (i, entry) in ix.entries_ix(u) {
+        if ix.entry_covers(i, p) {
             if !expired(entry, ix.now) {
                 return Ok(Eligibility::Entry(entry));
             }
@@ -179,9 +183,15 @@ fn eligibility<'a>(
     Err(lapsed.map_or(Ineligible::NoGrant, Ineligible::Expired))
 }
 
+/// A policy duration as a `TimeDelta`, saturating instead of panicking on absurd values
+/// (`Duration::to_chrono` panics beyond chrono's range).
+fn delta(d: crate::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::try_seconds(d.as_seconds()).unwrap_or(chrono::TimeDelta::MAX)
+}
+
 /// `now - at > window`, without overflow.
 fn older_than(now: Time, at: Time, window: crate::time::Duration) -> bool {
-    now.signed_duration_since(at) > window.to_chrono()
+    now.signed_duration_since(at) > delta(window)
 }
 
 /// Evaluates user `u` for product `p`. Pure, allocation-free, total (no panics).
@@ -203,7 +213,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         reclaim_at: None,
         reclaim_soon: false,
         observe: false,
-        reclaimed: ix.ledger_reclaim.get(&(u, p)).copied(),
+        reclaimed: None,
         no_evidence: false,
         demand_at: None,
     };
@@ -212,7 +222,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         return Some(ev);
     }
     let kept = ix.kept(u);
-    let elig = eligibility(ix, u, user, product);
+    let elig = eligibility(ix, u, user, p);
     match elig {
         Ok(e) => {
             ev.eligibility = Some(e);
@@ -223,27 +233,33 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         Err(Ineligible::Expired(entry)) => ev.entry = Some(entry),
         Err(_) => {}
     }
+    // The common case first: not a member and not eligible. Nothing to weigh.
+    if !member {
+        if let Err(why) = elig {
+            ev.verdict = Verdict::Absent(why);
+            return Some(ev);
+        }
+    }
+    if ix.has(u, FACT_RECLAIM) {
+        ev.reclaimed = ix.ledger_reclaim.get(&(u, p)).copied();
+    }
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;
-    e.offer(
-        EvidenceSource::LastActive,
-        user.last_active.get(&product.key).copied(),
-    );
+    e.offer(EvidenceSource::LastActive, ix.last_active(u, p));
     let mut began: Option<Time> = None;
     let mut ledger_began: Option<Time> = None;
-    if member {
+    if member && ix.has(u, FACT_BEGAN | FACT_ADDED) {
         for &s in &pc.slots {
             if ix.is_member(s, u) {
-                for t in [ix.ledger_began.get(&(u, s)), ix.added_event.get(&(u, s))]
-                    .into_iter()
-                    .flatten()
-                {
-                    if began.is_none_or(|b| *t > b) {
-                        began = Some(*t);
+                let ledger = ix.ledger_began.get(&(u, s)).copied();
+                let event = ix.added_event.get(&(u, s)).copied();
+                for t in [ledger, event].into_iter().flatten() {
+                    if began.is_none_or(|b| t > b) {
+                        began = Some(t);
                     }
                 }
-                if let Some(&t) = ix.ledger_began.get(&(u, s)) {
+                if let Some(t) = ledger {
                     if ledger_began.is_none_or(|b| t > b) {
                         ledger_began = Some(t);
                     }
@@ -259,9 +275,13 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     e.offer(EvidenceSource::Requested, requested.map(start_of_day));
     let login = ix.login[u as usize];
     e.offer(EvidenceSource::Login, login);
-    let access = match (ix.access_any.get(&u), ix.access_product.get(&(u, p))) {
-        (Some(&a), Some(&b)) => Some(a.max(b)),
-        (a, b) => a.or(b).copied(),
+    let access = if ix.has(u, FACT_ACCESS) {
+        match (ix.access_any.get(&u), ix.access_product.get(&(u, p))) {
+            (Some(&a), Some(&b)) => Some(a.max(b)),
+            (a, b) => a.or(b).copied(),
+        }
+    } else {
+        None
     };
     e.offer(EvidenceSource::AccessRequest, access);
     if e.at.is_none() {
@@ -274,18 +294,17 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             ev.verdict = Verdict::Kept(sel);
             return Some(ev);
         }
-        let Ok(_) = elig else {
-            if let Err(why) = elig {
-                ev.verdict = Verdict::RemoveIneligible(why);
-            }
+        if let Err(why) = elig {
+            ev.verdict = Verdict::RemoveIneligible(why);
             return Some(ev);
-        };
+        }
         // A member whom the ledger shows as reclaimed, with no ledger record of the membership
         // since (no seatkeeper add, no observation): re-granted outside seatkeeper. That is
         // demand; the membership counts as beginning now (apply records the observation).
         if let Some(r) = ev.reclaimed {
             let seen = ledger_began.is_some_and(|b| b >= r)
-                || ix.ledger_observed.get(&(u, p)).is_some_and(|&o| o >= r);
+                || (ix.has(u, FACT_OBSERVED)
+                    && ix.ledger_observed.get(&(u, p)).is_some_and(|&o| o >= r));
             if !seen {
                 ev.observe = true;
                 ev.evidence = Ev {
@@ -299,14 +318,14 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             match ev.evidence.at {
                 None => ev.no_evidence = true,
                 Some(at) => {
-                    ev.reclaim_at = at.checked_add_signed(window.to_chrono());
+                    ev.reclaim_at = at.checked_add_signed(delta(window));
                     let past_grace = began.is_none_or(|b| older_than(now, b, product.grace));
                     if older_than(now, at, window) && past_grace {
                         ev.verdict = Verdict::RemoveInactive(at);
                         return Some(ev);
                     }
                     if let (Some(notice), Some(reclaim)) = (product.notice, ev.reclaim_at) {
-                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= notice.to_chrono();
+                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= delta(notice);
                     }
                 }
             }
@@ -347,7 +366,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         if let Some(t) = access.filter(|t| *t > r) {
             offer(t, Demand::AccessRequested(t));
         }
-        if let Some(&t) = user.last_active.get(&product.key).filter(|t| **t > r) {
+        if let Some(t) = ix.last_active(u, p).filter(|t| *t > r) {
             offer(t, Demand::ActiveAfterReclaim(t, r));
         }
         match best {
@@ -428,93 +447,154 @@ impl<'a> Eval<'a> {
 
     /// Why, in words.
     pub(crate) fn reason(&self, ix: &Index<'_>) -> String {
+        let mut out = String::with_capacity(64);
+        self.write_reason(ix, &mut out);
+        out
+    }
+
+    /// Writes the reason into `out` (one buffer, no temporaries).
+    pub(crate) fn write_reason(&self, ix: &Index<'_>, out: &mut String) {
         let product = ix.products.get(self.product).map(|p| p.product);
         let key = product.map_or("", |p| p.key.as_str());
         let window = product.and_then(|p| p.inactivity);
-        let day = |t: Time| t.date_naive().to_string();
-        match self.verdict {
-            Verdict::Ignored(sel) => format!("ignored (ignore entry at {})", sel.location),
-            Verdict::Kept(sel) => format!("kept (keep entry at {})", sel.location),
+        let _ = match self.verdict {
+            Verdict::Ignored(sel) => write!(out, "ignored (ignore entry at {})", sel.location),
+            Verdict::Kept(sel) => write!(out, "kept (keep entry at {})", sel.location),
             Verdict::Hold => {
-                let why = self.eligible_words(ix);
+                self.write_eligible(ix, out);
                 if self.observe {
-                    let since = self.reclaimed.map(day).unwrap_or_default();
-                    format!(
-                        "{why}; re-granted outside seatkeeper after the reclaim on {since}, which counts as demand"
+                    let since = self.reclaimed.map(Day);
+                    write!(
+                        out,
+                        "; re-granted outside seatkeeper after the reclaim on {}, which counts as demand",
+                        Maybe(since)
                     )
                 } else if self.no_evidence {
-                    format!("{why}; no activity evidence, so the seat is never reclaimed")
+                    write!(
+                        out,
+                        "; no activity evidence, so the seat is never reclaimed"
+                    )
                 } else {
+                    let source = self.evidence.source.describe();
                     match (self.evidence.at, self.reclaim_at) {
-                        (Some(at), Some(r)) => format!(
-                            "{why}; {} {}; reclaim on {}",
-                            self.evidence.source.describe(),
-                            day(at),
-                            day(r)
-                        ),
-                        (Some(at), None) if window.is_some() => {
-                            format!("{why}; {} {}", self.evidence.source.describe(), day(at))
+                        (Some(at), Some(r)) => {
+                            write!(out, "; {source} {}; reclaim on {}", Day(at), Day(r))
                         }
-                        _ => why,
+                        (Some(at), None) if window.is_some() => {
+                            write!(out, "; {source} {}", Day(at))
+                        }
+                        _ => Ok(()),
                     }
                 }
             }
             Verdict::RemoveIneligible(why) | Verdict::Absent(why) => match why {
-                Ineligible::Closed(status) => format!("account {}", status.as_str()),
-                Ineligible::Expired(e) => format!(
+                Ineligible::Closed(status) => write!(out, "account {}", status.as_str()),
+                Ineligible::Expired(e) => write!(
+                    out,
                     "grant expired on {} ({})",
-                    e.until.map(|d| d.to_string()).unwrap_or_default(),
+                    Maybe(e.until.map(|d| Day(start_of_day(d)))),
                     e.location
                 ),
-                Ineligible::NoGrant => {
-                    format!("not eligible: no safe-user entry or eligible group grants {key}")
-                }
+                Ineligible::NoGrant => write!(
+                    out,
+                    "not eligible: no safe-user entry or eligible group grants {key}"
+                ),
             },
-            Verdict::RemoveInactive(since) => inactive_words(since, ix.now, window),
+            Verdict::RemoveInactive(since) => write_inactive(out, since, ix.now, window),
             Verdict::Add(d) => match d {
-                Demand::Eligible => self.eligible_words(ix),
-                Demand::Requested(d) => format!("requested {d}"),
-                Demand::LoggedIn(t) => format!("logged in {}", day(t)),
-                Demand::AccessRequested(t) => format!("requested access {}", day(t)),
+                Demand::Eligible => {
+                    self.write_eligible(ix, out);
+                    Ok(())
+                }
+                Demand::Requested(d) => write!(out, "requested {}", Day(start_of_day(d))),
+                Demand::LoggedIn(t) => write!(out, "logged in {}", Day(t)),
+                Demand::AccessRequested(t) => write!(out, "requested access {}", Day(t)),
                 Demand::ActiveAfterReclaim(t, r) => {
-                    format!("active {} after the reclaim on {}", day(t), day(r))
+                    write!(out, "active {} after the reclaim on {}", Day(t), Day(r))
                 }
             },
-            Verdict::Dormant(Dormancy::Reclaimed(r)) => format!(
+            Verdict::Dormant(Dormancy::Reclaimed(r)) => write!(
+                out,
                 "dormant: reclaimed {}, no request, login or activity since",
-                day(r)
+                Day(r)
             ),
-            Verdict::Dormant(Dormancy::Inactive(since)) => format!(
-                "dormant: {}; a `requested` date or a login restores the seat",
-                inactive_words(since, ix.now, window)
-            ),
-            Verdict::AbsentSuspended => "account suspended: not billed, so not granted".to_string(),
-        }
+            Verdict::Dormant(Dormancy::Inactive(since)) => {
+                out.push_str("dormant: ");
+                let _ = write_inactive(out, since, ix.now, window);
+                write!(out, "; a `requested` date or a login restores the seat")
+            }
+            Verdict::AbsentSuspended => {
+                write!(out, "account suspended: not billed, so not granted")
+            }
+        };
     }
 
-    fn eligible_words(&self, ix: &Index<'_>) -> String {
-        match self.eligibility {
-            Some(Eligibility::Entry(e)) => format!("eligible (users entry at {})", e.location),
-            Some(Eligibility::Group(s)) => format!(
+    fn write_eligible(&self, ix: &Index<'_>, out: &mut String) {
+        let _ = match self.eligibility {
+            Some(Eligibility::Entry(e)) => write!(out, "eligible (users entry at {})", e.location),
+            Some(Eligibility::Group(s)) => write!(
+                out,
                 "eligible (member of {})",
                 ix.groups
                     .get(usize::from(s))
                     .map_or("", |g| g.name.as_str())
             ),
-            None => "eligible".to_string(),
+            None => write!(out, "eligible"),
+        };
+    }
+}
+
+/// A time's UTC date as `YYYY-MM-DD`, written without chrono's general formatter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Day(pub Time);
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0.date_naive();
+        let (y, m, day) = (d.year(), d.month(), d.day());
+        if !(0..=9999).contains(&y) {
+            return write!(f, "{d}");
+        }
+        let y = y as u32;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let buf = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ];
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// Displays the value, or nothing.
+struct Maybe<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Maybe<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
         }
     }
 }
 
-/// "inactive since 2026-07-01 (147 days > 90d)".
-pub(crate) fn inactive_words(
+/// Writes "inactive since 2026-07-01 (147 days > 90d)".
+fn write_inactive(
+    out: &mut String,
     since: Time,
     now: Time,
     window: Option<crate::time::Duration>,
-) -> String {
+) -> fmt::Result {
     let days = whole_days(since, now);
     match window {
-        Some(w) => format!("inactive since {} ({days} days > {w})", since.date_naive()),
-        None => format!("inactive since {} ({days} days)", since.date_naive()),
+        Some(w) => write!(out, "inactive since {} ({days} days > {w})", Day(since)),
+        None => write!(out, "inactive since {} ({days} days)", Day(since)),
     }
 }

@@ -7,7 +7,7 @@
 //! dense membership bitmap. Events and ledger entries are folded into per-user facts keyed by
 //! those numbers.
 
-use super::hash::{map_with_capacity, FxMap, FxSet};
+use super::hash::{hash_bytes, map_with_capacity, FxMap, FxSet, StrTable};
 use crate::ledger::Ledger;
 use crate::live::{EventAction, Group, LiveState, User};
 use crate::policy::{Matcher, Policy, Product, SafeUser, Selector};
@@ -33,6 +33,26 @@ pub(crate) struct ProductCtx<'a> {
     pub unknown_members: Vec<&'a str>,
 }
 
+/// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
+/// newline; `rank[u]` is user `u`'s rank.
+#[derive(Debug)]
+pub(crate) struct IdOrder {
+    rank: Vec<u32>,
+    arena: Vec<u8>,
+    off: Vec<u32>,
+}
+
+/// `Index::facts` bit: an `access_requested` event.
+pub(crate) const FACT_ACCESS: u8 = 1;
+/// `Index::facts` bit: a `user_added_to_group` event for a policy group.
+pub(crate) const FACT_ADDED: u8 = 2;
+/// `Index::facts` bit: a ledger membership.
+pub(crate) const FACT_BEGAN: u8 = 4;
+/// `Index::facts` bit: a ledger reclaim.
+pub(crate) const FACT_RECLAIM: u8 = 8;
+/// `Index::facts` bit: a ledger observation.
+pub(crate) const FACT_OBSERVED: u8 = 16;
+
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
@@ -40,7 +60,11 @@ pub(crate) struct Index<'a> {
     pub now: Time,
     /// Users, unique by account id (the first occurrence wins).
     pub users: Vec<&'a User>,
-    pub user_ix: FxMap<&'a str, UserIx>,
+    /// Account id → user, over `ids` (see [`Index::user_of`]).
+    user_table: StrTable,
+    /// Every user's account id and a newline, packed in user order: `ids[id_off[u]..id_off[u + 1]]`.
+    ids: Vec<u8>,
+    id_off: Vec<u32>,
     /// Live groups named by the policy, one per slot.
     pub groups: Vec<&'a Group>,
     /// Slot → membership bitmap over users.
@@ -56,6 +80,16 @@ pub(crate) struct Index<'a> {
     /// Safe-user entries per user, as offsets into `entry_ix` (CSR layout).
     entry_off: Vec<u32>,
     entry_ix: Vec<u32>,
+    /// Slot → members that are not in the user list (sorted, unique).
+    pub unknown: Vec<Vec<&'a str>>,
+    /// Per policy entry: bit `p` set when the entry covers product `p` (products beyond 64 are
+    /// checked by name).
+    entry_mask: Vec<u64>,
+    /// Per (user, product), row-major: last activity on the product.
+    last_active: Vec<Option<Time>>,
+    /// Per user: which of the sparse maps below hold anything for the user (`FACT_*` bits), so
+    /// that most users need no hash lookup at all.
+    facts: Vec<u8>,
     /// Per user: the latest login event.
     pub login: Vec<Option<Time>>,
     /// Latest `access_requested` without a product, per user.
@@ -93,20 +127,121 @@ impl<'a> Index<'a> {
         ledger: &'a Ledger,
         now: Time,
     ) -> Self {
-        let mut warnings = Vec::new();
+        // The product index, for `last_active` keys, entries and events.
+        let product_bits: FxMap<&str, usize> = policy
+            .products
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.key.as_str(), i))
+            .collect();
+        let np = policy.products.len();
 
-        // Users, unique by account id.
-        let mut users = Vec::with_capacity(live.users.len());
-        let mut user_ix: FxMap<&str, UserIx> = map_with_capacity(live.users.len());
+        // One pass over the safe-user entries: the emails the policy names (lowercase,
+        // interned), each entry's email and the products it covers as a bitmask.
+        let mut emails: Vec<&'a str> = Vec::new();
+        let mut email_table =
+            StrTable::with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
+        let mut intern = |email: &'a str| -> u32 {
+            let h = hash_bytes(email.as_bytes());
+            match email_table.find(h, |i| emails[i as usize] == email) {
+                Some(i) => i,
+                None => {
+                    let i = emails.len() as u32;
+                    email_table.insert(h, i);
+                    emails.push(email);
+                    i
+                }
+            }
+        };
+        let mut entry_email: Vec<u32> = Vec::with_capacity(policy.users.len());
+        let mut entry_mask: Vec<u64> = Vec::with_capacity(policy.users.len());
+        for e in &policy.users {
+            entry_email.push(match &e.who {
+                crate::policy::UserRef::Email(email) => intern(email),
+                crate::policy::UserRef::AccountId(_) => u32::MAX,
+            });
+            entry_mask.push(match &e.products {
+                None => u64::MAX,
+                Some(ps) => ps
+                    .iter()
+                    .filter_map(|p| product_bits.get(p.as_str()))
+                    .filter(|&&i| i < 64)
+                    .fold(0u64, |m, &i| m | (1u64 << i)),
+            });
+        }
+        for sel in policy.keep.iter().chain(&policy.ignore) {
+            if let Matcher::Email(email) = &sel.matcher {
+                intern(email);
+            }
+        }
+        // (email, user) pairs found in the user pass below.
+        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
+
+        // One pass over the users: unique account ids (the first entry wins), packed ids,
+        // emails the policy names, and activity per product.
+        let count = live.users.len();
+        let mut users = Vec::with_capacity(count);
+        let mut user_table = StrTable::with_capacity(count);
+        let mut ids: Vec<u8> = Vec::with_capacity(count * 26);
+        let mut id_off: Vec<u32> = Vec::with_capacity(count + 1);
+        let mut last_active: Vec<Option<Time>> = Vec::with_capacity(count * np);
+        let mut kinds: Vec<crate::live::AccountType> = Vec::with_capacity(count);
         let mut duplicates = 0usize;
-        for u in &live.users {
-            if user_ix.contains_key(u.account_id.as_str()) {
+        for user in &live.users {
+            let id = user.account_id.as_bytes();
+            let h = hash_bytes(id);
+            let seen = user_table.find(h, |u| {
+                let from = id_off[u as usize] as usize;
+                ids.get(from..from + id.len()) == Some(id)
+                    && ids.get(from + id.len()) == Some(&b'\n')
+            });
+            if seen.is_some() {
                 duplicates += 1;
                 continue;
             }
-            user_ix.insert(u.account_id.as_str(), users.len() as UserIx);
-            users.push(u);
+            let u = users.len() as UserIx;
+            user_table.insert(h, u);
+            id_off.push(ids.len() as u32);
+            ids.extend_from_slice(id);
+            ids.push(b'\n');
+            users.push(user);
+            kinds.push(user.account_type);
+            if !emails.is_empty() {
+                if let Some(email) = &user.email {
+                    let email = lower(email);
+                    let he = hash_bytes(email.as_bytes());
+                    if let Some(i) = email_table.find(he, |i| emails[i as usize] == email.as_ref())
+                    {
+                        email_pairs.push((i, u));
+                    }
+                }
+            }
+            let row = last_active.len();
+            last_active.resize(row + np, None);
+            for (key, &t) in &user.last_active {
+                if let Some(&p) = product_bits.get(key.as_str()) {
+                    last_active[row + p] = Some(t);
+                }
+            }
         }
+        id_off.push(ids.len() as u32);
+        // Users per policy email (CSR, in user order).
+        email_pairs.sort_unstable();
+        let mut email_off = vec![0u32; emails.len() + 1];
+        for &(e, _) in &email_pairs {
+            email_off[e as usize + 1] += 1;
+        }
+        for e in 0..emails.len() {
+            email_off[e + 1] += email_off[e];
+        }
+        let email_user: Vec<UserIx> = email_pairs.iter().map(|&(_, u)| u).collect();
+        let users_of_email = |e: u32| -> &[UserIx] {
+            let from = email_off.get(e as usize).copied().unwrap_or(0) as usize;
+            let to = email_off.get(e as usize + 1).copied().unwrap_or(0) as usize;
+            email_user.get(from..to).unwrap_or(&[])
+        };
+        let mut warnings: Vec<String> = Vec::new();
         if duplicates > 0 {
             warnings.push(format!(
                 "live state lists {duplicates} account id(s) more than once; the first entry of each is used"
@@ -132,7 +267,9 @@ impl<'a> Index<'a> {
             policy,
             now,
             users,
-            user_ix,
+            user_table,
+            ids,
+            id_off,
             groups: Vec::new(),
             member: Vec::new(),
             member_count: Vec::new(),
@@ -142,6 +279,10 @@ impl<'a> Index<'a> {
             kept: vec![0; n],
             entry_off: Vec::new(),
             entry_ix: Vec::new(),
+            unknown: Vec::new(),
+            entry_mask: Vec::new(),
+            last_active,
+            facts: vec![0; n],
             login: vec![None; n],
             access_any: FxMap::default(),
             access_product: FxMap::default(),
@@ -152,7 +293,6 @@ impl<'a> Index<'a> {
             warnings,
         };
         let mut slot_by_name: FxMap<&str, Slot> = FxMap::default();
-        let mut unknown_by_slot: Vec<Vec<&'a str>> = Vec::new();
 
         // Slots for every group the policy names.
         let mut slot_for = |ix: &mut Index<'a>, name: &str, what: &str| -> Option<Slot> {
@@ -176,8 +316,8 @@ impl<'a> Index<'a> {
             let mut count = 0usize;
             let mut unknown: FxSet<&'a str> = FxSet::default();
             for m in &g.members {
-                match ix.user_ix.get(m.as_str()) {
-                    Some(&u) => {
+                match ix.user_of(m) {
+                    Some(u) => {
                         let bit = &mut bits[u as usize];
                         if !*bit {
                             *bit = true;
@@ -194,7 +334,7 @@ impl<'a> Index<'a> {
             ix.member_count.push(count + unknown.len());
             ix.member.push(bits);
             ix.groups.push(g);
-            unknown_by_slot.push(unknown);
+            ix.unknown.push(unknown);
             slot_by_name.insert(g.name.as_str(), slot);
             Some(slot)
         };
@@ -250,51 +390,32 @@ impl<'a> Index<'a> {
             let mut unknown: Vec<&'a str> = pc
                 .slots
                 .iter()
-                .flat_map(|&s| unknown_by_slot[usize::from(s)].iter().copied())
+                .flat_map(|&s| ix.unknown[usize::from(s)].iter().copied())
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();
             pc.unknown_members = unknown;
         }
 
-        // Emails the policy names → users with that email (lowercase comparison).
-        let mut policy_emails: FxMap<&'a str, Vec<UserIx>> = FxMap::default();
-        for e in &policy.users {
-            if let crate::policy::UserRef::Email(email) = &e.who {
-                policy_emails.entry(email.as_str()).or_default();
-            }
-        }
-        for sel in policy.keep.iter().chain(&policy.ignore) {
-            if let Matcher::Email(email) = &sel.matcher {
-                policy_emails.entry(email.as_str()).or_default();
-            }
-        }
-        if !policy_emails.is_empty() {
-            for (u, user) in ix.users.iter().enumerate() {
-                if let Some(email) = &user.email {
-                    if let Some(list) = policy_emails.get_mut(lower(email).as_ref()) {
-                        list.push(u as UserIx);
-                    }
-                }
-            }
-        }
-        let resolve =
-            |ix: &Index<'a>, matcher_email: Option<&str>, id: Option<&str>| -> Vec<UserIx> {
-                match (matcher_email, id) {
-                    (Some(e), _) => policy_emails.get(e).cloned().unwrap_or_default(),
-                    (None, Some(id)) => ix.user_ix.get(id).map(|&u| vec![u]).unwrap_or_default(),
-                    (None, None) => Vec::new(),
-                }
-            };
+        // Users a policy email names (no allocation: a slice).
+        let by_email = |e: &str| -> &[UserIx] {
+            email_table
+                .find(hash_bytes(e.as_bytes()), |i| emails[i as usize] == e)
+                .map_or(&[], users_of_email)
+        };
 
         // Safe-user entries per user (CSR).
         let mut pairs: Vec<(UserIx, u32)> = Vec::new();
         for (i, e) in policy.users.iter().enumerate() {
-            let found = match &e.who {
-                crate::policy::UserRef::Email(email) => resolve(&ix, Some(email), None),
-                crate::policy::UserRef::AccountId(id) => resolve(&ix, None, Some(id)),
-            };
-            pairs.extend(found.into_iter().map(|u| (u, i as u32)));
+            match &e.who {
+                crate::policy::UserRef::Email(_) => {
+                    let email = entry_email.get(i).copied().unwrap_or(u32::MAX);
+                    pairs.extend(users_of_email(email).iter().map(|&u| (u, i as u32)));
+                }
+                crate::policy::UserRef::AccountId(id) => {
+                    pairs.extend(ix.user_of(id).map(|u| (u, i as u32)));
+                }
+            }
         }
         pairs.sort_unstable();
         pairs.dedup();
@@ -316,8 +437,8 @@ impl<'a> Index<'a> {
             for (i, sel) in selectors.iter().enumerate().rev() {
                 let tag = i as u32 + 1;
                 let hits: Vec<UserIx> = match &sel.matcher {
-                    Matcher::Email(e) => resolve(&ix, Some(e), None),
-                    Matcher::AccountId(id) => resolve(&ix, None, Some(id)),
+                    Matcher::Email(e) => by_email(e).to_vec(),
+                    Matcher::AccountId(id) => ix.user_of(id).into_iter().collect(),
                     Matcher::Group(_) => match groups.iter().find(|(gi, _)| *gi == i) {
                         Some(&(_, s)) => ix.member[usize::from(s)]
                             .iter()
@@ -327,11 +448,10 @@ impl<'a> Index<'a> {
                             .collect(),
                         None => Vec::new(),
                     },
-                    Matcher::AccountType(t) => ix
-                        .users
+                    Matcher::AccountType(t) => kinds
                         .iter()
                         .enumerate()
-                        .filter(|(_, u)| u.account_type == *t)
+                        .filter(|(_, k)| **k == *t)
                         .map(|(u, _)| u as UserIx)
                         .collect(),
                 };
@@ -346,8 +466,10 @@ impl<'a> Index<'a> {
             }
         }
 
+        ix.entry_mask = entry_mask;
+
         // Events.
-        let product_ix = |key: &str| policy.products.iter().position(|p| p.key == key);
+        let product_ix = |key: &str| product_bits.get(key).copied();
         let mut slot_by_id: FxMap<&str, Slot> = FxMap::default();
         for (s, g) in ix.groups.iter().enumerate() {
             slot_by_id.insert(g.id.as_str(), s as Slot);
@@ -367,21 +489,26 @@ impl<'a> Index<'a> {
                 .or_insert(t);
         }
         for e in &live.events {
-            let Some(&u) = ix.user_ix.get(e.account_id.as_str()) else {
+            let Some(u) = ix.user_of(&e.account_id) else {
                 continue;
             };
             match e.action {
                 EventAction::UserLoggedIn => latest(&mut ix.login[u as usize], e.time),
                 EventAction::AccessRequested => match e.product.as_deref() {
-                    None => latest_in(&mut ix.access_any, u, e.time),
+                    None => {
+                        ix.facts[u as usize] |= FACT_ACCESS;
+                        latest_in(&mut ix.access_any, u, e.time);
+                    }
                     Some(p) => {
                         if let Some(p) = product_ix(p) {
+                            ix.facts[u as usize] |= FACT_ACCESS;
                             latest_in(&mut ix.access_product, (u, p), e.time);
                         }
                     }
                 },
                 EventAction::UserAddedToGroup => {
                     if let Some(&s) = e.group_id.as_deref().and_then(|g| slot_by_id.get(g)) {
+                        ix.facts[u as usize] |= FACT_ADDED;
                         latest_in(&mut ix.added_event, (u, s), e.time);
                     }
                 }
@@ -391,21 +518,46 @@ impl<'a> Index<'a> {
 
         // Ledger.
         for (acct, gid, t) in ledger.memberships() {
-            if let (Some(&u), Some(&s)) = (ix.user_ix.get(acct), slot_by_id.get(gid)) {
+            if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
+                ix.facts[u as usize] |= FACT_BEGAN;
                 latest_in(&mut ix.ledger_began, (u, s), t);
             }
         }
         for (acct, product, t) in ledger.reclaims() {
-            if let (Some(&u), Some(p)) = (ix.user_ix.get(acct), product_ix(product)) {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
+                ix.facts[u as usize] |= FACT_RECLAIM;
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
         for (acct, product, t) in ledger.observations() {
-            if let (Some(&u), Some(p)) = (ix.user_ix.get(acct), product_ix(product)) {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
+                ix.facts[u as usize] |= FACT_OBSERVED;
                 latest_in(&mut ix.ledger_observed, (u, p), t);
             }
         }
         ix
+    }
+
+    /// The user with this account id.
+    #[inline]
+    pub(crate) fn user_of(&self, account_id: &str) -> Option<UserIx> {
+        let id = account_id.as_bytes();
+        self.user_table
+            .find(hash_bytes(id), |u| self.id_bytes(u) == Some(id))
+    }
+
+    /// User `u`'s account id from the packed ids (without the newline).
+    #[inline]
+    fn id_bytes(&self, u: UserIx) -> Option<&[u8]> {
+        let from = *self.id_off.get(u as usize)? as usize;
+        let to = *self.id_off.get(u as usize + 1)? as usize;
+        self.ids.get(from..to.saturating_sub(1))
+    }
+
+    /// Whether the sparse maps hold any of the `FACT_*` facts in `mask` for user `u`.
+    #[inline]
+    pub(crate) fn has(&self, u: UserIx, mask: u8) -> bool {
+        self.facts.get(u as usize).is_some_and(|f| f & mask != 0)
     }
 
     /// Whether user `u` is a member of the group in `slot`.
@@ -414,14 +566,40 @@ impl<'a> Index<'a> {
         self.member[usize::from(slot)][u as usize]
     }
 
-    /// The safe-user entries naming user `u`, in policy order.
-    pub(crate) fn entries(&self, u: UserIx) -> impl Iterator<Item = &'a SafeUser> + '_ {
+    /// Whether policy entry `entry` (an index into `policy.users`) covers product `p`.
+    #[inline]
+    pub(crate) fn entry_covers(&self, entry: u32, p: ProductIx) -> bool {
+        if p < 64 {
+            self.entry_mask
+                .get(entry as usize)
+                .is_some_and(|m| m & (1u64 << p) != 0)
+        } else {
+            let key = self
+                .products
+                .get(p)
+                .map_or("", |pc| pc.product.key.as_str());
+            self.policy
+                .users
+                .get(entry as usize)
+                .is_some_and(|e| e.covers(key))
+        }
+    }
+
+    /// User `u`'s last activity on product `p`.
+    #[inline]
+    pub(crate) fn last_active(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        let np = self.products.len();
+        self.last_active.get(u as usize * np + p).copied().flatten()
+    }
+
+    /// The safe-user entries naming user `u` with their policy index, in policy order.
+    pub(crate) fn entries_ix(&self, u: UserIx) -> impl Iterator<Item = (u32, &'a SafeUser)> + '_ {
         let from = self.entry_off[u as usize] as usize;
         let to = self.entry_off[u as usize + 1] as usize;
         let users = &self.policy.users;
         self.entry_ix[from..to]
             .iter()
-            .filter_map(move |&e| users.get(e as usize))
+            .filter_map(move |&e| users.get(e as usize).map(|s| (e, s)))
     }
 
     /// The first `keep` entry matching user `u`.
@@ -436,9 +614,77 @@ impl<'a> Index<'a> {
         tag.checked_sub(1).and_then(|i| self.policy.ignore.get(i))
     }
 
+    /// The fingerprint of the group in `slot`, exactly as [`crate::plan::fingerprint_members`]
+    /// computes it (SHA-256 of the sorted, unique member ids, each followed by a newline), but
+    /// from the membership bitmap and the ids packed in sorted order ([`Index::id_order`])
+    /// instead of sorting every group's member list.
+    pub(crate) fn fingerprint(&self, slot: Slot, ord: &IdOrder) -> String {
+        use sha2::{Digest, Sha256};
+        let n = self.users.len();
+        let mut ranked = vec![false; n];
+        for (u, _) in self.member[usize::from(slot)]
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b)
+        {
+            if let Some(&r) = ord.rank.get(u) {
+                ranked[r as usize] = true;
+            }
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(self.member_count[usize::from(slot)] * 26);
+        let mut unknown = self.unknown[usize::from(slot)].iter().peekable();
+        for r in (0..n).filter(|&r| ranked[r]) {
+            let (from, to) = (ord.off[r] as usize, ord.off[r + 1] as usize);
+            let line = &ord.arena[from..to];
+            let id = &line[..line.len().saturating_sub(1)];
+            while let Some(x) = unknown.next_if(|x| x.as_bytes() < id) {
+                buf.extend_from_slice(x.as_bytes());
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(line);
+        }
+        for x in unknown {
+            buf.extend_from_slice(x.as_bytes());
+            buf.push(b'\n');
+        }
+        format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
+    }
+
+    /// Every account id in byte order, packed, for [`Index::fingerprint`].
+    pub(crate) fn id_order(&self) -> IdOrder {
+        let n = self.users.len();
+        let id = |u: UserIx| self.id_bytes(u).unwrap_or_default();
+        let mut keys: Vec<(u128, UserIx)> = (0..n as UserIx).map(|u| (prefix(id(u)), u)).collect();
+        keys.sort_unstable();
+        let mut order: Vec<UserIx> = keys.iter().map(|&(_, u)| u).collect();
+        // Ids sharing a 16-byte prefix: order those runs by the full id.
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            while end < keys.len() && keys[end].0 == keys[start].0 {
+                end += 1;
+            }
+            if end - start > 1 {
+                order[start..end].sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
+            }
+            start = end;
+        }
+        let mut rank = vec![0u32; n];
+        let mut off = Vec::with_capacity(n + 1);
+        let mut arena = Vec::with_capacity(self.ids.len());
+        for (r, &u) in order.iter().enumerate() {
+            rank[u as usize] = r as u32;
+            off.push(arena.len() as u32);
+            arena.extend_from_slice(id(u));
+            arena.push(b'\n');
+        }
+        off.push(arena.len() as u32);
+        IdOrder { rank, arena, off }
+    }
+
     /// Finds a user by account id or (case-insensitive) email. Not for hot loops.
     pub(crate) fn find_user(&self, who: &str) -> Option<UserIx> {
-        if let Some(&u) = self.user_ix.get(who) {
+        if let Some(u) = self.user_of(who) {
             return Some(u);
         }
         let wanted = who.to_lowercase();
@@ -451,4 +697,14 @@ impl<'a> Index<'a> {
             })
             .map(|u| u as UserIx)
     }
+}
+
+/// The first 16 bytes of `s`, big-endian and zero-padded: comparing prefixes orders strings
+/// like comparing the strings (ties need the full string).
+pub(crate) fn prefix(s: impl AsRef<[u8]>) -> u128 {
+    let s = s.as_ref();
+    let mut buf = [0u8; 16];
+    let n = s.len().min(16);
+    buf[..n].copy_from_slice(&s[..n]);
+    u128::from_be_bytes(buf)
 }

@@ -1,17 +1,32 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
 //! Layout:
-//! - [`index`](self) builds, once per plan, the lookups every decision needs (users by
-//!   account id, membership bitmaps of the groups the policy names, safe-user entries per user,
-//!   events and ledger facts per user), so planning is linear in the size of the org.
-//! - `evaluate` implements DESIGN §4's decision table for one (user, product). `plan` and
-//!   [`explain`] both call it, so they never disagree.
+//! - `index` builds, once per plan, the lookups every decision needs: users by account id
+//!   (packed ids in a compact string table), membership bitmaps of the groups the policy names,
+//!   safe-user entries per user, activity, events and ledger facts per user. Planning is
+//!   linear in the size of the org and never scans users or groups per user.
+//! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
+//!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
 //! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
 //!   seat budget.
-//! - [`synth`] generates large realistic orgs for benchmarks and the sandbox.
+//! - `hash` holds the fast hasher and string table the index uses.
+//! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
-//! The planner reads no clock, environment or file, and no output depends on hash-map order:
-//! every list in the plan is sorted.
+//! The planner reads no clock, environment or file, and no output depends on hash-map order or
+//! on the order of users, groups, members or events in the snapshot: every list in the plan is
+//! sorted.
+//!
+//! Readings of the contract worth knowing:
+//! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
+//!   non-member is added only if eligible (DESIGN §4's table), so `keep: account_type: app`
+//!   does not hand every product to every app.
+//! - Suspended accounts are not billed: they are never added, and not removed *for* being
+//!   suspended (the ordinary rules still apply to them).
+//! - A holder with no activity evidence at all is never reclaimed; the plan says so in a
+//!   per-product warning (and `explain` in the reason).
+//! - Removals are per user and atomic: when a rail blocks one of a user's removals for a
+//!   product, all of them are blocked, since the seat is only freed when every group is left.
+//! - `max_removals` counts accounts losing the product, against the product's current holders.
 
 mod evaluate;
 mod hash;
@@ -24,13 +39,13 @@ mod tests;
 use crate::ledger::Ledger;
 use crate::live::LiveState;
 use crate::plan::{
-    fingerprint_members, Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind,
-    Observation, Outcome, Plan, Rule, Seats, PLAN_FORMAT_VERSION,
+    Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind, Observation, Outcome,
+    Plan, Rule, Seats, PLAN_FORMAT_VERSION,
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, Dormancy, Eval, Verdict};
-use index::{Index, ProductIx, Slot, UserIx};
+use index::{prefix, Index, ProductIx, Slot, UserIx};
 use rails::{Addition, Removal};
 use std::collections::BTreeMap;
 
@@ -72,9 +87,10 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
     let ix = Index::new(input.policy, input.live, input.ledger, input.now);
     let u = ix.find_user(user)?;
     let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
     let account = *ix.users.get(u as usize)?;
     let products = (0..ix.products.len())
-        .filter_map(|p| decide(&ix, &plan, p, u))
+        .filter_map(|p| decide(&ix, &facts, p, u))
         .collect();
     Some(Explanation {
         account_id: account.account_id.clone(),
@@ -86,7 +102,44 @@ pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
     })
 }
 
-fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rule) -> Action {
+/// Explains every user of the live state at once, in live-state order, building the plan only
+/// once (calling [`explain`] per user would rebuild it per user). Each explanation equals what
+/// [`explain`] gives for that user. Used by access reports.
+pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
+    plan_and_explain(input).1
+}
+
+/// [`plan`] and [`explain_all`] from one index and one plan build.
+pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
+    let explanations = (0..ix.users.len() as UserIx)
+        .filter_map(|u| {
+            let account = *ix.users.get(u as usize)?;
+            Some(Explanation {
+                account_id: account.account_id.clone(),
+                email: account.email.clone(),
+                name: account.name.clone(),
+                status: account.status.as_str().to_string(),
+                account_type: account.account_type.as_str().to_string(),
+                products: (0..ix.products.len())
+                    .filter_map(|p| decide(&ix, &facts, p, u))
+                    .collect(),
+            })
+        })
+        .collect();
+    (plan, explanations)
+}
+
+fn action(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    kind: ActionKind,
+    slot: Slot,
+    rule: Rule,
+    reason: String,
+) -> Action {
     let group = ix.groups.get(usize::from(slot));
     Action {
         kind,
@@ -100,7 +153,7 @@ fn action(ix: &Index<'_>, ev: &Eval<'_>, kind: ActionKind, slot: Slot, rule: Rul
         account_id: ev.user.account_id.clone(),
         email: ev.user.email.clone(),
         rule,
-        reason: ev.reason(ix),
+        reason,
         evidence: ev.evidence(),
     }
 }
@@ -176,92 +229,34 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
 
-    for (p, pc) in ix.products.iter().enumerate() {
-        let key = pc.product.key.as_str();
-        let add_slot = pc.slots.first().copied();
-        let mut removals: Vec<Removal> = Vec::new();
-        let mut adds: Vec<Addition> = Vec::new();
-        let mut before = pc.unknown_members.len();
-        let mut no_evidence: Vec<&str> = Vec::new();
-
-        for u in 0..ix.users.len() as UserIx {
-            let Some(ev) = evaluate(ix, p, u) else {
-                continue;
-            };
-            if ev.member {
-                before += 1;
-            }
-            match ev.verdict {
-                Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
-                    let rule = ev.rule().unwrap_or(Rule::NotEligible);
-                    let actions = pc
-                        .slots
-                        .iter()
-                        .filter(|&&s| ix.is_member(s, u))
-                        .map(|&s| (s, action(ix, &ev, ActionKind::Remove, s, rule)))
-                        .collect();
-                    removals.push(Removal {
-                        actions,
-                        block: None,
-                    });
-                }
-                Verdict::Add(_) => {
-                    if let Some(slot) = add_slot {
-                        let rule = ev.rule().unwrap_or(Rule::Eligible);
-                        adds.push(Addition {
-                            slot,
-                            action: action(ix, &ev, ActionKind::Add, slot, rule),
-                            demand_at: ev.demand_at,
-                            block: None,
-                        });
-                    }
-                }
-                Verdict::Dormant(_) => {
-                    plan.notices
-                        .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
-                }
-                Verdict::Hold => {
-                    if ev.reclaim_soon {
-                        let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
-                        let since = ev.evidence.at.map(|t| t.date_naive().to_string());
-                        let detail = format!(
-                            "reclaim on {} unless active ({} {})",
-                            when.unwrap_or_default(),
-                            ev.evidence.source.describe(),
-                            since.unwrap_or_default()
-                        );
-                        plan.notices
-                            .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
-                    }
-                    if ev.observe {
-                        for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
-                            let Some(g) = ix.groups.get(usize::from(s)) else {
-                                continue;
-                            };
-                            plan.observed.push(Observation {
-                                product: key.to_string(),
-                                group: g.name.clone(),
-                                group_id: g.id.clone(),
-                                account_id: ev.user.account_id.clone(),
-                                email: ev.user.email.clone(),
-                            });
-                        }
-                    }
-                    if ev.no_evidence {
-                        no_evidence.push(
-                            ev.user
-                                .email
-                                .as_deref()
-                                .unwrap_or(ev.user.account_id.as_str()),
-                        );
-                    }
-                }
-                Verdict::Ignored(_)
-                | Verdict::Kept(_)
-                | Verdict::Absent(_)
-                | Verdict::AbsentSuspended => {}
-            }
+    // Evaluate user by user, every product at once: each user's data is read while it is in
+    // cache, instead of once per product.
+    let mut acc: Vec<Acc<'_>> = ix
+        .products
+        .iter()
+        .map(|pc| Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            before: pc.unknown_members.len(),
+            no_evidence: Vec::new(),
+        })
+        .collect();
+    for u in 0..ix.users.len() as UserIx {
+        for (p, pc) in ix.products.iter().enumerate() {
+            let Some(a) = acc.get_mut(p) else { continue };
+            collect(ix, pc, p, u, a, &mut plan);
         }
+    }
+
+    let mut all_touched: Vec<Slot> = Vec::new();
+    for (pc, a) in ix.products.iter().zip(acc) {
+        let key = pc.product.key.as_str();
+        let Acc {
+            mut removals,
+            mut adds,
+            before,
+            no_evidence,
+        } = a;
 
         if !pc.unknown_members.is_empty() {
             plan.warnings.push(format!(
@@ -331,20 +326,123 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         for a in adds {
             emit(a.slot, a.action, a.block);
         }
-        touched.sort_unstable();
-        touched.dedup();
-        for s in touched {
+        all_touched.extend(touched);
+    }
+
+    all_touched.sort_unstable();
+    all_touched.dedup();
+    if !all_touched.is_empty() {
+        let by_id = ix.id_order();
+        for s in all_touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
-                plan.fingerprint.insert(
-                    g.id.clone(),
-                    fingerprint_members(g.members.iter().map(String::as_str)),
-                );
+                plan.fingerprint
+                    .insert(g.id.clone(), ix.fingerprint(s, &by_id));
             }
         }
     }
-
-    sort_plan(&mut plan);
+    sort_plan(ix, &mut plan);
     plan
+}
+
+/// What one product accumulates while users are evaluated.
+struct Acc<'a> {
+    removals: Vec<Removal>,
+    adds: Vec<Addition>,
+    before: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+/// Evaluates (user `u`, product `p`) and files the result: candidate actions into `acc`,
+/// notices and observations straight into the plan.
+fn collect<'a>(
+    ix: &Index<'a>,
+    pc: &index::ProductCtx<'a>,
+    p: ProductIx,
+    u: UserIx,
+    acc: &mut Acc<'a>,
+    plan: &mut Plan,
+) {
+    let key = pc.product.key.as_str();
+    let add_slot = pc.slots.first().copied();
+    let Some(ev) = evaluate(ix, p, u) else {
+        return;
+    };
+    if ev.member {
+        acc.before += 1;
+    }
+    match ev.verdict {
+        Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+            let rule = ev.rule().unwrap_or(Rule::NotEligible);
+            let reason = ev.reason(ix);
+            let actions = pc
+                .slots
+                .iter()
+                .filter(|&&s| ix.is_member(s, u))
+                .map(|&s| {
+                    (
+                        s,
+                        action(ix, &ev, ActionKind::Remove, s, rule, reason.clone()),
+                    )
+                })
+                .collect();
+            acc.removals.push(Removal {
+                actions,
+                block: None,
+            });
+        }
+        Verdict::Add(_) => {
+            if let Some(slot) = add_slot {
+                let rule = ev.rule().unwrap_or(Rule::Eligible);
+                acc.adds.push(Addition {
+                    slot,
+                    action: action(ix, &ev, ActionKind::Add, slot, rule, ev.reason(ix)),
+                    demand_at: ev.demand_at,
+                    block: None,
+                });
+            }
+        }
+        Verdict::Dormant(_) => {
+            plan.notices
+                .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
+        }
+        Verdict::Hold => {
+            if ev.reclaim_soon {
+                let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
+                let since = ev.evidence.at.map(|t| t.date_naive().to_string());
+                let detail = format!(
+                    "reclaim on {} unless active ({} {})",
+                    when.unwrap_or_default(),
+                    ev.evidence.source.describe(),
+                    since.unwrap_or_default()
+                );
+                plan.notices
+                    .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+            }
+            if ev.observe {
+                for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
+                    let Some(g) = ix.groups.get(usize::from(s)) else {
+                        continue;
+                    };
+                    plan.observed.push(Observation {
+                        product: key.to_string(),
+                        group: g.name.clone(),
+                        group_id: g.id.clone(),
+                        account_id: ev.user.account_id.clone(),
+                        email: ev.user.email.clone(),
+                    });
+                }
+            }
+            if ev.no_evidence {
+                acc.no_evidence.push(
+                    ev.user
+                        .email
+                        .as_deref()
+                        .unwrap_or(ev.user.account_id.as_str()),
+                );
+            }
+        }
+        Verdict::Ignored(_) | Verdict::Kept(_) | Verdict::Absent(_) | Verdict::AbsentSuspended => {}
+    }
 }
 
 /// Reorders `items` by `order` (a permutation of their indices) without cloning them.
@@ -373,6 +471,7 @@ impl<'a> Ranks<'a> {
         )
     }
 
+    /// The rank of `name`; names the index does not know sort last (by the string after).
     fn of(&self, name: &str) -> u32 {
         self.0.get(name).copied().unwrap_or(u32::MAX)
     }
@@ -382,26 +481,26 @@ fn action_key<'x>(
     products: &Ranks<'_>,
     groups: &Ranks<'_>,
     a: &'x Action,
-) -> (u32, u32, ActionKind, &'x str, &'x str) {
+) -> (u32, u32, ActionKind, u128, &'x str, &'x str) {
     let (p, g, kind, email, account) = a.sort_key();
-    (products.of(p), groups.of(g), kind, email, account)
+    (
+        products.of(p),
+        groups.of(g),
+        kind,
+        prefix(email),
+        email,
+        account,
+    )
 }
 
 /// Sorts every list of the plan deterministically. Equivalent to sorting actions and blocked
 /// actions by [`Action::sort_key`] (then rail), notices by (product, kind, email, account id,
 /// detail) and observations by (product, group, email, account id), but sorts small keys with
 /// interned product and group ranks instead of moving whole records around.
-fn sort_plan(plan: &mut Plan) {
+fn sort_plan(ix: &Index<'_>, plan: &mut Plan) {
     let order = {
-        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.product.as_str()).collect();
-        names.extend(plan.blocked.iter().map(|b| b.action.product.as_str()));
-        names.extend(plan.notices.iter().map(|n| n.product.as_str()));
-        names.extend(plan.observed.iter().map(|o| o.product.as_str()));
-        let products = Ranks::new(names);
-        let mut names: Vec<&str> = plan.actions.iter().map(|a| a.group.as_str()).collect();
-        names.extend(plan.blocked.iter().map(|b| b.action.group.as_str()));
-        names.extend(plan.observed.iter().map(|o| o.group.as_str()));
-        let groups = Ranks::new(names);
+        let products = Ranks::new(ix.products.iter().map(|p| p.product.key.as_str()).collect());
+        let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
 
         let mut keys: Vec<_> = plan
             .actions
@@ -429,6 +528,7 @@ fn sort_plan(plan: &mut Plan) {
                 (
                     products.of(&n.product),
                     n.kind,
+                    prefix(email),
                     email,
                     n.account_id.as_str(),
                     n.detail.as_str(),
@@ -447,6 +547,7 @@ fn sort_plan(plan: &mut Plan) {
                 (
                     products.of(&o.product),
                     groups.of(&o.group),
+                    prefix(email),
                     email,
                     o.account_id.as_str(),
                 )
@@ -463,8 +564,43 @@ fn sort_plan(plan: &mut Plan) {
     permute(&mut plan.observed, order.3);
 }
 
+/// What a plan does per (product, account id), looked up in O(1) by [`decide`].
+struct PlanFacts<'p> {
+    /// Pairs with an action.
+    acted: std::collections::HashSet<(&'p str, &'p str)>,
+    /// Pairs with a blocked action (the first in plan order).
+    blocked: std::collections::HashMap<(&'p str, &'p str), &'p Blocked>,
+    /// Pairs with a `drift` notice.
+    reported: std::collections::HashSet<(&'p str, &'p str)>,
+}
+
+impl<'p> PlanFacts<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let mut blocked = std::collections::HashMap::new();
+        for b in &plan.blocked {
+            blocked
+                .entry((b.action.product.as_str(), b.action.account_id.as_str()))
+                .or_insert(b);
+        }
+        Self {
+            acted: plan
+                .actions
+                .iter()
+                .map(|a| (a.product.as_str(), a.account_id.as_str()))
+                .collect(),
+            blocked,
+            reported: plan
+                .notices
+                .iter()
+                .filter(|n| n.kind == NoticeKind::Drift)
+                .map(|n| (n.product.as_str(), n.account_id.as_str()))
+                .collect(),
+        }
+    }
+}
+
 /// The decision for one (user, product), reconciled with the plan's rails and drift mode.
-fn decide(ix: &Index<'_>, plan: &Plan, p: ProductIx, u: UserIx) -> Option<Decision> {
+fn decide(ix: &Index<'_>, facts: &PlanFacts<'_>, p: ProductIx, u: UserIx) -> Option<Decision> {
     let ev = evaluate(ix, p, u)?;
     let pc = ix.products.get(p)?;
     let key = pc.product.key.as_str();
@@ -475,16 +611,9 @@ fn decide(ix: &Index<'_>, plan: &Plan, p: ProductIx, u: UserIx) -> Option<Decisi
         .filter(|&&s| ix.is_member(s, u))
         .filter_map(|&s| ix.groups.get(usize::from(s)).map(|g| g.name.clone()))
         .collect();
-    let mine = |product: &str, account: &str| product == key && account == acct;
-    let acted = plan.actions.iter().any(|a| mine(&a.product, &a.account_id));
-    let blocked = plan
-        .blocked
-        .iter()
-        .find(|b| mine(&b.action.product, &b.action.account_id));
-    let reported = plan
-        .notices
-        .iter()
-        .any(|n| n.kind == NoticeKind::Drift && mine(&n.product, &n.account_id));
+    let acted = facts.acted.contains(&(key, acct));
+    let blocked = facts.blocked.get(&(key, acct)).copied();
+    let reported = facts.reported.contains(&(key, acct));
     let mut reason = ev.reason(ix);
     let change = |done: Outcome, reason: &mut String| {
         if acted {

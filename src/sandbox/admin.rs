@@ -549,8 +549,9 @@ pub async fn groups_search(
         })
         .collect();
     let mut links = json!({ "self": encode_cursor(GROUP_CURSOR_PREFIX, start as u64) });
-    if start + limit < matching.len() {
-        links["next"] = json!(encode_cursor(GROUP_CURSOR_PREFIX, (start + limit) as u64));
+    let next = start.saturating_add(limit);
+    if next < matching.len() {
+        links["next"] = json!(encode_cursor(GROUP_CURSOR_PREFIX, next as u64));
     }
     json_value(StatusCode::OK, &json!({ "data": page, "links": links }))
 }

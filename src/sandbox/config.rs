@@ -36,9 +36,37 @@ impl Default for Credentials {
     }
 }
 
-/// Everything `serve` needs besides the org itself.
+/// Users in the org generated when neither `--org` nor `--generate` is given.
+pub const DEFAULT_GENERATE_USERS: usize = 200;
+/// Seed of the default generated org.
+pub const DEFAULT_GENERATE_SEED: u64 = 1;
+
+/// Where the initial org comes from.
+#[derive(Debug, Clone)]
+pub enum OrgSource {
+    /// `--org FILE`: a snapshot (JSON or YAML), optionally with a `sandbox` section.
+    File(PathBuf),
+    /// `--generate N --seed S`.
+    Generate { users: usize, seed: u64 },
+    /// An in-memory snapshot (tests, the demo).
+    Snapshot(Box<crate::live::LiveState>),
+}
+
+impl Default for OrgSource {
+    fn default() -> Self {
+        OrgSource::Generate {
+            users: DEFAULT_GENERATE_USERS,
+            seed: DEFAULT_GENERATE_SEED,
+        }
+    }
+}
+
+/// Every knob of `seatkeeper sandbox`. The org itself is built with
+/// [`load_org`](super::load_org)`(&config.org, &config)` and handed to [`serve`](super::serve).
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    /// `--org FILE` or `--generate N --seed S` (default: a generated org of 200 users, seed 1).
+    pub org: OrgSource,
     /// Address to bind; `127.0.0.1` unless a caller insists.
     pub bind: IpAddr,
     /// Port; 0 picks a free one.
@@ -61,6 +89,7 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
+            org: OrgSource::default(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             credentials: Credentials::default(),

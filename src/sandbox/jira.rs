@@ -10,6 +10,9 @@
 //! - A write to an IdP-synced group answers **403**.
 //! - An add that would exceed the product's license answers **400** naming the product and
 //!   its limit.
+//! - `GET /group` (deprecated upstream) expands at most the first 50 active members;
+//!   `POST /group` creates a group that grants nothing; `DELETE /group` refuses synced groups
+//!   (403) and does not support `swapGroup`/`swapGroupId` (400).
 //! - A `POST` body not declared as `application/json` answers 415.
 //! - `groupId` and `groupname` together answer 400 (the spec says they are exclusive).
 //! - `group/member` clamps `maxResults` to 50 (values below 1 are a 400); `users/search` clamps
@@ -709,6 +712,122 @@ pub async fn remove_user_from_group(
             bad_request(format!(
                 "Cannot remove user '{account_id}' from group '{group}' since user is not a member of '{group}'"
             ))
+        }
+        Err(e) => write_refused(&app, e),
+    }
+}
+
+fn group_json(app: &App, org: &super::model::Org, g: u32, expand_users: bool) -> serde_json::Value {
+    let group = org.group(g);
+    let shown: Vec<u32> = if expand_users {
+        group.active_members.iter().copied().take(50).collect()
+    } else {
+        Vec::new()
+    };
+    let items: Vec<serde_json::Value> = shown
+        .iter()
+        .map(|&u| user_object(app, org.user(u), false))
+        .collect();
+    json!({
+        "name": group.name,
+        "groupId": group.id,
+        "self": format!("{}/rest/api/3/group?groupId={}", app.base_url, enc(&group.id)),
+        "users": {
+            "size": group.members.len(),
+            "items": items,
+            "max-results": 50,
+            "start-index": 0,
+            "end-index": shown.len().saturating_sub(1),
+        },
+        "expand": "users",
+    })
+}
+
+/// `GET /rest/api/3/group` (deprecated upstream; use `group/member`).
+pub async fn get_group(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    try_resp!(authenticate(&app, &headers));
+    let params = Params::from_uri(&uri);
+    let expand_users = params
+        .get("expand")
+        .is_some_and(|e| e.split(',').any(|x| x.trim().starts_with("users")));
+    let org = app.org();
+    let (g, _) = try_resp!(resolve_group(&org, &params));
+    json_value(StatusCode::OK, &group_json(&app, &org, g, expand_users))
+}
+
+/// `POST /rest/api/3/group`: body `{"name": "..."}`; 201 with the `Group`.
+pub async fn create_group(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers));
+    if !is_json(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type: send the body as application/json.",
+        );
+    }
+    let Ok(body) = body else {
+        return bad_request("The request body could not be read.".into());
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad_request(format!(
+                "Unrecognized or malformed JSON in the request body: {e}"
+            ))
+        }
+    };
+    let name = match value.get("name") {
+        Some(serde_json::Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
+        _ => {
+            return field_error(
+                StatusCode::BAD_REQUEST,
+                "name",
+                "You must specify a valid group name.",
+            )
+        }
+    };
+    let created = {
+        let mut org = app.org_mut();
+        match org.create_group(&name) {
+            Some(g) => group_json(&app, &org, g, false),
+            None => {
+                return field_error(
+                    StatusCode::BAD_REQUEST,
+                    "name",
+                    "A group with this name already exists.",
+                )
+            }
+        }
+    };
+    app.stats.writes_applied.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = app.persist().await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+    }
+    json_value(StatusCode::CREATED, &created)
+}
+
+/// `DELETE /rest/api/3/group`: 200 with no body.
+pub async fn remove_group(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    try_resp!(authenticate(&app, &headers));
+    let params = Params::from_uri(&uri);
+    if params.get("swapGroup").is_some() || params.get("swapGroupId").is_some() {
+        return bad_request("The sandbox does not support swapGroup or swapGroupId.".into());
+    }
+    let result = {
+        let mut org = app.org_mut();
+        let (g, _) = try_resp!(resolve_group(&org, &params));
+        org.delete_group(g)
+    };
+    match result {
+        Ok(()) => {
+            app.stats.writes_applied.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = app.persist().await {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+            }
+            StatusCode::OK.into_response()
         }
         Err(e) => write_refused(&app, e),
     }

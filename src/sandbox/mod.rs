@@ -10,6 +10,7 @@
 //! use seatkeeper::sandbox::{self, OrgSource, SandboxConfig};
 //! let config = SandboxConfig::default(); // 127.0.0.1:0, documented credentials
 //! let org = sandbox::load_org(&OrgSource::Generate { users: 1000, seed: 42 }, &config)?;
+//! // or, with `config.org` set from `--org` / `--generate`: sandbox::load_org(&config.org, &config)?
 //! let running = sandbox::serve(config.clone(), org).await?;
 //! sandbox::write_banner(&mut std::io::stderr(), &running, &config)?;
 //! running.shutdown().await;
@@ -27,30 +28,19 @@ pub mod ratelimit;
 pub mod server;
 
 pub use config::{
-    Credentials, FaultConfig, RateLimitConfig, SandboxConfig, SpecError, DEFAULT_ADMIN_API_KEY,
-    DEFAULT_API_TOKEN, DEFAULT_EMAIL,
+    Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig, SpecError,
+    DEFAULT_ADMIN_API_KEY, DEFAULT_API_TOKEN, DEFAULT_EMAIL, DEFAULT_GENERATE_SEED,
+    DEFAULT_GENERATE_USERS,
 };
 pub use generate::{generate, GenerateOptions};
 pub use model::{ModelError, Org};
 pub use server::{serve, RunningSandbox, ServeError, ShutdownHandle};
 
 use std::io::Write;
-use std::path::PathBuf;
-
-/// Where the initial org comes from.
-#[derive(Debug, Clone)]
-pub enum OrgSource {
-    /// `--org FILE`: a snapshot (JSON or YAML), optionally with a `sandbox` section.
-    File(PathBuf),
-    /// `--generate N --seed S`.
-    Generate { users: usize, seed: u64 },
-    /// An in-memory snapshot (tests, the demo).
-    Snapshot(Box<crate::live::LiveState>),
-}
 
 /// Builds the org to serve. When `config.state_file` exists it wins (earlier runs' writes
-/// persist); otherwise the org comes from `source`. Generated orgs are "as of" `config.now`
-/// (or the wall clock).
+/// persist); otherwise the org comes from `source` (usually `&config.org`). Generated orgs are
+/// "as of" `config.now` (or the wall clock).
 pub fn load_org(source: &OrgSource, config: &SandboxConfig) -> Result<Org, ModelError> {
     if let Some(path) = &config.state_file {
         if path.exists() {
@@ -78,6 +68,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST   /rest/api/3/group/user",
     "DELETE /rest/api/3/group/user",
     "GET    /rest/api/3/user/groups",
+    "GET|POST|DELETE /rest/api/3/group",
     "GET    /rest/api/3/applicationrole",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search",

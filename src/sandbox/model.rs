@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// What a snapshot does not carry but the sandbox needs; stored under the `sandbox` key of seed
 /// and state files.
@@ -69,6 +70,9 @@ pub struct GroupRec {
     pub active_members: Vec<u32>,
     /// Products this group grants.
     pub products: Vec<u32>,
+    /// Deleted through the API: kept as a tombstone so group indices stay stable, but absent
+    /// from every lookup, listing and snapshot.
+    pub deleted: bool,
 }
 
 /// A product with its grant groups and seat accounting.
@@ -118,6 +122,64 @@ pub enum WriteError {
     LicenseLimit { product: String, limit: u32 },
 }
 
+/// Writes a JSON array whose items are rendered once and cached in `parts`.
+fn write_cached(
+    out: &mut Vec<u8>,
+    parts: &[OnceLock<Box<str>>],
+    render: impl Fn(usize) -> Result<String, serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    out.push(b'[');
+    for (i, cell) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = match cell.get() {
+            Some(t) => t,
+            None => {
+                let t = render(i)?;
+                cell.get_or_init(|| t.into_boxed_str())
+            }
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b']');
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    id: &'a str,
+    name: &'a str,
+    members: Members<'a>,
+    synced: bool,
+}
+
+struct Members<'a> {
+    users: &'a [User],
+    members: &'a [u32],
+}
+
+impl Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.members
+                .iter()
+                .filter_map(|&u| self.users.get(u as usize).map(|u| u.account_id.as_str())),
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    time: DateTime<Utc>,
+    action: EventAction,
+    account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<&'a str>,
+}
+
 /// The in-memory org.
 #[derive(Debug, Clone)]
 pub struct Org {
@@ -125,11 +187,11 @@ pub struct Org {
     pub org_id: String,
     pub directory_id: String,
     pub cloud_id: String,
-    pub users: Vec<User>,
-    pub groups: Vec<GroupRec>,
-    pub products: Vec<ProductRec>,
+    pub(crate) users: Vec<User>,
+    pub(crate) groups: Vec<GroupRec>,
+    pub(crate) products: Vec<ProductRec>,
     /// Events sorted by (time, id).
-    pub events: Vec<EventRec>,
+    pub(crate) events: Vec<EventRec>,
     user_idx: HashMap<String, u32>,
     email_idx: HashMap<String, u32>,
     group_by_id: HashMap<String, u32>,
@@ -138,8 +200,11 @@ pub struct Org {
     pub groups_by_name_order: Vec<u32>,
     next_event_id: u64,
     /// Bumped on every change; used to coalesce state-file saves.
-    pub version: u64,
-    explicit_products: BTreeMap<String, ProductSeed>,
+    pub(crate) version: u64,
+    /// State-file JSON of each user, filled on the first save (users rarely change).
+    user_json: Vec<OnceLock<Box<str>>>,
+    /// State-file JSON of each event, parallel to `events`.
+    event_json: Vec<OnceLock<Box<str>>>,
 }
 
 /// Known product keys, their display names, and the prefixes of their default group names.
@@ -305,6 +370,7 @@ impl Org {
                 members: set,
                 active_members,
                 products: Vec::new(),
+                deleted: false,
             });
         }
         let mut groups_by_name_order: Vec<u32> = (0..recs.len() as u32).collect();
@@ -389,6 +455,7 @@ impl Org {
             .collect();
         evs.sort_by_key(|e| (e.time, e.id));
         let next_event_id = evs.len() as u64 + 1;
+        let (n_users, n_events) = (users.len(), evs.len());
 
         Ok(Self {
             site,
@@ -406,7 +473,8 @@ impl Org {
             groups_by_name_order,
             next_event_id,
             version: 0,
-            explicit_products: ext.products,
+            user_json: (0..n_users).map(|_| OnceLock::new()).collect(),
+            event_json: (0..n_events).map(|_| OnceLock::new()).collect(),
         })
     }
 
@@ -476,6 +544,7 @@ impl Org {
             groups: self
                 .groups
                 .iter()
+                .filter(|g| !g.deleted)
                 .map(|g| Group {
                     id: g.id.clone(),
                     name: g.name.clone(),
@@ -502,30 +571,167 @@ impl Org {
         }
     }
 
-    /// The state file form: the snapshot plus the `sandbox` extension, as JSON.
+    /// The state file form: the snapshot plus the `sandbox` extension, as JSON. It is written
+    /// after every write, so users and events are rendered once and cached, and the document
+    /// is assembled from the cached parts (same field names and order as [`LiveState`]).
     pub fn to_state_json(&self, now: DateTime<Utc>) -> Result<Vec<u8>, serde_json::Error> {
-        let mut value = serde_json::to_value(self.snapshot(now))?;
-        let mut products = self.explicit_products.clone();
-        for p in &self.products {
-            products
-                .entry(p.key.clone())
-                .or_insert_with(|| ProductSeed {
-                    groups: p
-                        .groups
-                        .iter()
-                        .map(|&g| self.groups[g as usize].id.clone())
-                        .collect(),
-                });
-        }
+        // Every product with its current grant groups (by id), so a reload needs no inference.
+        let products: BTreeMap<String, ProductSeed> = self
+            .products
+            .iter()
+            .map(|p| {
+                let groups = p
+                    .groups
+                    .iter()
+                    .map(|&g| self.groups[g as usize].id.clone())
+                    .collect();
+                (p.key.clone(), ProductSeed { groups })
+            })
+            .collect();
         let ext = SandboxExtension {
             directory_id: Some(self.directory_id.clone()),
             cloud_id: Some(self.cloud_id.clone()),
             products,
         };
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("sandbox".to_string(), serde_json::to_value(ext)?);
+        let licenses: BTreeMap<&str, crate::live::License> = self
+            .products
+            .iter()
+            .filter_map(|p| {
+                p.limit
+                    .map(|limit| (p.key.as_str(), crate::live::License { limit }))
+            })
+            .collect();
+        let groups: Vec<GroupOut<'_>> = self
+            .groups
+            .iter()
+            .filter(|g| !g.deleted)
+            .map(|g| GroupOut {
+                id: &g.id,
+                name: &g.name,
+                members: Members {
+                    users: &self.users,
+                    members: &g.members,
+                },
+                synced: g.synced,
+            })
+            .collect();
+
+        let mut out: Vec<u8> = Vec::with_capacity(64 * self.users.len() + 4096);
+        out.extend_from_slice(b"{\"format_version\":");
+        serde_json::to_writer(&mut out, &SNAPSHOT_FORMAT_VERSION)?;
+        out.extend_from_slice(b",\"site\":");
+        serde_json::to_writer(&mut out, &self.site)?;
+        out.extend_from_slice(b",\"org_id\":");
+        serde_json::to_writer(&mut out, &self.org_id)?;
+        out.extend_from_slice(b",\"taken_at\":");
+        serde_json::to_writer(&mut out, &now)?;
+        out.extend_from_slice(b",\"users\":");
+        write_cached(&mut out, &self.user_json, |i| {
+            serde_json::to_string(&self.users[i])
+        })?;
+        out.extend_from_slice(b",\"groups\":");
+        serde_json::to_writer(&mut out, &groups)?;
+        out.extend_from_slice(b",\"events\":");
+        write_cached(&mut out, &self.event_json, |i| {
+            let e = &self.events[i];
+            serde_json::to_string(&EventOut {
+                time: e.time,
+                action: e.action,
+                account_id: &e.account_id,
+                product: e.product.as_deref(),
+                group_id: e.group_id.as_deref(),
+            })
+        })?;
+        if !licenses.is_empty() {
+            out.extend_from_slice(b",\"licenses\":");
+            serde_json::to_writer(&mut out, &licenses)?;
         }
-        serde_json::to_vec(&value)
+        out.extend_from_slice(b",\"sandbox\":");
+        serde_json::to_writer(&mut out, &ext)?;
+        out.push(b'}');
+        Ok(out)
+    }
+
+    /// Every account, in seed order (the order of group pages and searches).
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Every group slot, in seed order; skip the ones marked `deleted`.
+    pub fn groups(&self) -> &[GroupRec] {
+        &self.groups
+    }
+
+    /// Creates an empty group that grants nothing; `None` when the name is taken.
+    pub fn create_group(&mut self, name: &str) -> Option<u32> {
+        let key = name.to_lowercase();
+        if self.group_by_name.contains_key(&key) {
+            return None;
+        }
+        let g = self.groups.len() as u32;
+        let id = derived_id(&format!("group:{}:{name}:{g}", self.org_id));
+        self.groups.push(GroupRec {
+            id: id.clone(),
+            name: name.to_string(),
+            synced: false,
+            members: Vec::new(),
+            active_members: Vec::new(),
+            products: Vec::new(),
+            deleted: false,
+        });
+        self.group_by_id.insert(id, g);
+        self.group_by_name.insert(key, g);
+        let groups = &self.groups;
+        let pos = self
+            .groups_by_name_order
+            .partition_point(|&o| groups[o as usize].name.to_lowercase() < name.to_lowercase());
+        self.groups_by_name_order.insert(pos, g);
+        self.version += 1;
+        Some(g)
+    }
+
+    /// Deletes a group: its members lose what it granted. Synced groups refuse.
+    pub fn delete_group(&mut self, g: u32) -> Result<(), WriteError> {
+        let group = &self.groups[g as usize];
+        if group.synced {
+            return Err(WriteError::Synced {
+                group: group.name.clone(),
+            });
+        }
+        let members = group.members.clone();
+        let products = group.products.clone();
+        for p in products {
+            let prod = &mut self.products[p as usize];
+            prod.groups.retain(|&x| x != g);
+            for &u in &members {
+                let n = &mut prod.grants[u as usize];
+                *n = n.saturating_sub(1);
+                if *n == 0 && is_billable(&self.users[u as usize]) {
+                    prod.billable = prod.billable.saturating_sub(1);
+                }
+            }
+        }
+        let group = &mut self.groups[g as usize];
+        group.deleted = true;
+        group.members.clear();
+        group.active_members.clear();
+        group.products.clear();
+        let (id, name) = (group.id.clone(), group.name.to_lowercase());
+        self.group_by_id.remove(&id);
+        self.group_by_name.remove(&name);
+        self.groups_by_name_order.retain(|&x| x != g);
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Products with their grant groups, limits and seat counts, by key.
+    pub fn products(&self) -> &[ProductRec] {
+        &self.products
+    }
+
+    /// Events sorted by time.
+    pub fn events(&self) -> &[EventRec] {
+        &self.events
     }
 
     /// User index by account id.
@@ -703,6 +909,7 @@ impl Org {
     pub fn inject_event(&mut self, mut event: EventRec) -> EventRec {
         if event.action == EventAction::UserLoggedIn {
             if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
+                self.user_json[u as usize] = OnceLock::new();
                 let user = &mut self.users[u as usize];
                 let slot = user.last_active.entry(p.clone()).or_insert(event.time);
                 if *slot < event.time {
@@ -721,6 +928,7 @@ impl Org {
             .events
             .partition_point(|e| (e.time, e.id) <= (event.time, event.id));
         self.events.insert(pos, event.clone());
+        self.event_json.insert(pos, OnceLock::new());
         self.version += 1;
         event
     }
@@ -827,6 +1035,16 @@ mod tests {
         let o = org();
         let bytes = o.to_state_json(Utc::now()).expect("serializes");
         let text = String::from_utf8(bytes).expect("utf8");
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert!(value["sandbox"]["products"]["jira-software"].is_object());
+        value.as_object_mut().expect("object").remove("sandbox");
+        let now: DateTime<Utc> = value["taken_at"]
+            .as_str()
+            .expect("t")
+            .parse()
+            .expect("time");
+        let as_live: LiveState = serde_json::from_value(value).expect("the snapshot format");
+        assert_eq!(as_live, o.snapshot(now));
         let back = Org::parse_seed(&text).expect("parses").expect("valid");
         assert_eq!(back.org_id, o.org_id);
         assert_eq!(back.products.len(), o.products.len());
@@ -872,5 +1090,31 @@ sandbox:
             let parsed = Org::parse_seed(bad);
             assert!(matches!(parsed, Err(_) | Ok(Err(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn deleted_and_created_groups_survive_a_state_round_trip() {
+        let mut o = org();
+        let p = o.product_index("jira-software").expect("product");
+        o.delete_group(1).expect("deletes");
+        assert_eq!(o.products[p as usize].groups, vec![0]);
+        assert!(o.delete_group(2).is_err(), "synced");
+        let g = o.create_group("Reviewers").expect("creates");
+        assert!(
+            o.create_group("reviewers").is_none(),
+            "names are case-insensitive"
+        );
+        assert_eq!(
+            o.add_member(g, 1, Utc::now(), None),
+            Ok(WriteOutcome::Applied)
+        );
+        let text = String::from_utf8(o.to_state_json(Utc::now()).expect("json")).expect("utf8");
+        let back = Org::parse_seed(&text).expect("parses").expect("valid");
+        assert!(back.group_index("g2").is_none());
+        let g = back.group_by_name("reviewers").expect("kept");
+        assert_eq!(back.group(g).members, vec![1]);
+        let p = back.product_index("jira-software").expect("product");
+        assert_eq!(back.products[p as usize].groups.len(), 1);
+        assert_eq!(back.products[p as usize].limit, Some(1));
     }
 }

@@ -298,7 +298,10 @@ impl RunningSandbox {
     /// Counts of users and groups, for the banner.
     pub fn counts(&self) -> (usize, usize) {
         let org = self.app.org();
-        (org.users.len(), org.groups.len())
+        (
+            org.users().len(),
+            org.groups().iter().filter(|g| !g.deleted).count(),
+        )
     }
 
     /// A handle to stop the server from elsewhere (a signal handler).
@@ -459,6 +462,12 @@ fn router(app: Arc<App>) -> Router {
             post(jira::add_user_to_group).delete(jira::remove_user_from_group),
         )
         .route("/rest/api/3/user/groups", get(jira::user_groups))
+        .route(
+            "/rest/api/3/group",
+            get(jira::get_group)
+                .post(jira::create_group)
+                .delete(jira::remove_group),
+        )
         .route("/rest/api/3/applicationrole", get(jira::application_roles))
         .route(
             "/admin/v2/orgs/{org_id}/directories/{directory_id}/users/search",

@@ -1,0 +1,180 @@
+//! What every planning command loads: the policy, live state (a snapshot or Atlassian), the
+//! ledger from the audit log and the time, bundled as [`Planning`], with the shared
+//! `--snapshot`/`--at` arguments.
+
+use super::inputs::{load_ledger, load_policy_source, load_snapshot, PolicySource};
+use super::live::Session;
+use super::{Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
+use crate::ledger::Ledger;
+use crate::live::LiveState;
+use crate::plan::Plan;
+use crate::planner::{self, PlanInput};
+use crate::policy::Policy;
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where live state comes from, and when to plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// Read live state from this snapshot file instead of Atlassian.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+/// Everything the planner reads, loaded for one command.
+pub struct Planning {
+    /// The policy and where it came from.
+    pub source: PolicySource,
+    /// Live state.
+    pub live: LiveState,
+    /// The ledger read from the audit log.
+    pub ledger: Ledger,
+    /// The audit log's path.
+    pub audit_log: PathBuf,
+    /// The account behind the credentials, when live state was read.
+    pub actor: Option<String>,
+    /// The time planned for.
+    pub now: DateTime<Utc>,
+    /// Where the live state came from, for messages.
+    pub state_label: String,
+}
+
+impl Planning {
+    /// Loads the policy, live state and ledger named by the arguments.
+    pub fn load(
+        policy: &PolicyArgs,
+        state: &StateArgs,
+        env: &Env,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<Self> {
+        let now = resolve_at(state.at.as_deref(), env)?;
+        let source = load_policy_source(policy, err)?;
+        let (live, actor) =
+            current_state(state.snapshot.as_deref(), &source.policy, env, now, err)?;
+        let mut planning = Self::from_parts(source, live, actor, now, err)?;
+        if let Some(path) = &state.snapshot {
+            planning.state_label = path.display().to_string();
+        }
+        Ok(planning)
+    }
+
+    /// Bundles a loaded policy with live state already read, loading the ledger (its warnings go
+    /// to `err`).
+    pub fn from_parts(
+        source: PolicySource,
+        live: LiveState,
+        actor: Option<String>,
+        now: DateTime<Utc>,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<Self> {
+        let (ledger, audit_log) = read_ledger(&source, err)?;
+        Ok(Self {
+            source,
+            live,
+            ledger,
+            audit_log,
+            actor,
+            now,
+            state_label: "the live org".into(),
+        })
+    }
+
+    /// The planner's input.
+    pub fn input(&self, allow_mass_removal: bool) -> PlanInput<'_> {
+        let actor = self.actor.as_deref();
+        input_for(
+            &self.source,
+            &self.live,
+            &self.ledger,
+            self.now,
+            actor,
+            allow_mass_removal,
+        )
+    }
+
+    /// Plans, marking a dirty policy work tree.
+    pub fn plan(&self, allow_mass_removal: bool) -> Plan {
+        plan_with(&self.source, &self.input(allow_mass_removal))
+    }
+}
+
+/// Plans live state read by a caller that keeps the policy source (apply, demo).
+pub fn make_plan(
+    source: &PolicySource,
+    live: &LiveState,
+    actor: Option<&str>,
+    now: DateTime<Utc>,
+    allow_mass_removal: bool,
+    err: &mut dyn Write,
+) -> anyhow::Result<Plan> {
+    let (ledger, _) = read_ledger(source, err)?;
+    Ok(plan_with(
+        source,
+        &input_for(source, live, &ledger, now, actor, allow_mass_removal),
+    ))
+}
+
+fn read_ledger(source: &PolicySource, err: &mut dyn Write) -> anyhow::Result<(Ledger, PathBuf)> {
+    let (ledger, path) = load_ledger(&source.dir, &source.policy)?;
+    for w in &ledger.warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    Ok((ledger, path))
+}
+
+fn input_for<'a>(
+    source: &'a PolicySource,
+    live: &'a LiveState,
+    ledger: &'a Ledger,
+    now: DateTime<Utc>,
+    actor: Option<&'a str>,
+    allow_mass_removal: bool,
+) -> PlanInput<'a> {
+    PlanInput {
+        policy: &source.policy,
+        live,
+        ledger,
+        now,
+        actor,
+        policy_commit: source.commit.as_deref(),
+        allow_mass_removal,
+    }
+}
+
+fn plan_with(source: &PolicySource, input: &PlanInput<'_>) -> Plan {
+    let mut plan = planner::plan(input);
+    plan.policy_dirty = source.dirty;
+    plan
+}
+
+/// Live state from a snapshot file, or read from Atlassian with the account behind the
+/// credentials (for the `self` rail).
+pub fn current_state(
+    snapshot: Option<&Path>,
+    policy: &Policy,
+    env: &Env,
+    now: DateTime<Utc>,
+    err: &mut dyn Write,
+) -> anyhow::Result<(LiveState, Option<String>)> {
+    match snapshot {
+        Some(path) => Ok((load_snapshot(path, err)?, None)),
+        None => {
+            let session = Session::connect(env, policy, DEFAULT_PARALLELISM)?;
+            let actor = session.myself()?;
+            Ok((session.read(policy, now)?, actor))
+        }
+    }
+}
+
+/// Resolves `--at` against the clock.
+pub fn resolve_at(at: Option<&str>, env: &Env) -> anyhow::Result<DateTime<Utc>> {
+    match at {
+        None => Ok(env.now),
+        Some(text) => crate::time::parse_at(text, env.now)
+            .map_err(|e| Exit::new(Status::Error, format!("--at: {e}")).into()),
+    }
+}

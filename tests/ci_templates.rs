@@ -1,0 +1,1705 @@
+//! The CI templates in `examples/ci/` are checked and run, not just shipped.
+//!
+//! 1. Every `seatkeeper ...` command in a `run:` (GitHub Actions) or `script:` (GitLab CI) step
+//!    is extracted with a small shell lexer and parsed with the real CLI definition
+//!    (`seatkeeper::cli::Cli`), so a renamed flag or subcommand fails here.
+//! 2. The structure the README promises is checked: a `policy` matrix, the approval
+//!    environment, the concurrency group / resource group, secrets only from CI secrets.
+//! 3. Each job is then run as its CI system would run it, against the sandbox over real
+//!    sockets: a bare `origin` repository holds `examples/acme` as `sites/acme` on `main` and a
+//!    pull-request commit; every job clones it, the job's scripts run in bash with the
+//!    environment the template sets (expressions and CI variables substituted), artifacts are
+//!    passed between jobs like the CI system does, and the git commands that commit the audit
+//!    log back run with the real `git` against `origin`. `seatkeeper` on `PATH` is the built
+//!    binary behind a shim that records each call and its exit code and pins the clock (`--at`
+//!    the snapshot's time, like the sandbox). `gh`, `curl` (the GitHub/GitLab APIs) and `cargo`
+//!    (installing seatkeeper) are shims that only record the call: they are listed as skipped.
+//!    Only the `sites/acme` leg of each matrix runs; the other legs run the same commands.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::print_stderr, clippy::expect_used)]
+
+use clap::Parser;
+use seatkeeper::cli::Cli;
+use seatkeeper::live::LiveState;
+use seatkeeper::sandbox::{self, OrgSource, RunningSandbox, SandboxConfig};
+use serde_yaml::{Mapping, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOKEN: &str = "ci-token-3f9a1c0b";
+const ADMIN_KEY: &str = "ci-admin-key-7d2e4b19";
+const EMAIL: &str = "svc-seatkeeper@acme.com";
+/// The matrix leg the test runs.
+const LEG: &str = "sites/acme";
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ci_dir() -> PathBuf {
+    manifest().join("examples/ci")
+}
+
+fn load_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn github_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(ci_dir().join("github"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn gitlab_file() -> PathBuf {
+    ci_dir().join("gitlab/.gitlab-ci.yml")
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+fn map(v: &Value) -> Mapping {
+    v.as_mapping().cloned().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small shell lexer: enough for the templates (quotes, $VAR, ${VAR...}, $((..)), $(, operators,
+// redirections, comments, line continuations).
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Op(String),
+}
+
+fn lex(script: &str, var: &dyn Fn(&str) -> String) -> Vec<Tok> {
+    let text = script.replace("\\\n", " ");
+    let chars: Vec<char> = text.chars().collect();
+    let mut toks = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut i = 0;
+    let flush = |word: &mut String, in_word: &mut bool, toks: &mut Vec<Tok>| {
+        if *in_word {
+            toks.push(Tok::Word(std::mem::take(word)));
+            *in_word = false;
+        }
+    };
+    let expand = |chars: &[char], i: &mut usize, out: &mut String| {
+        // chars[*i] == '$'
+        let next = chars.get(*i + 1).copied();
+        match next {
+            Some('{') => {
+                let start = *i + 2;
+                let mut j = start;
+                let mut depth = 1;
+                while j < chars.len() && depth > 0 {
+                    match chars[j] {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                let inner: String = chars[start..j - 1].iter().collect();
+                let name: String = inner
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                out.push_str(&var(&name));
+                *i = j;
+            }
+            Some('(') if chars.get(*i + 2) == Some(&'(') => {
+                let mut j = *i + 3;
+                while j + 1 < chars.len() && !(chars[j] == ')' && chars[j + 1] == ')') {
+                    j += 1;
+                }
+                out.push('0');
+                *i = j + 2;
+            }
+            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+                let mut j = *i + 1;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                let name: String = chars[*i + 1..j].iter().collect();
+                out.push_str(&var(&name));
+                *i = j;
+            }
+            Some('?') => {
+                out.push('0');
+                *i += 2;
+            }
+            _ => {
+                out.push('$');
+                *i += 1;
+            }
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\n' => {
+                flush(&mut word, &mut in_word, &mut toks);
+                toks.push(Tok::Op("\n".into()));
+                i += 1;
+            }
+            ' ' | '\t' => {
+                flush(&mut word, &mut in_word, &mut toks);
+                i += 1;
+            }
+            '#' if !in_word => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            ';' | '&' | '|' | '(' | ')' | '<' | '>' => {
+                if c == '>' && in_word && word.chars().all(|d| d.is_ascii_digit()) {
+                    // `2>`: the digits belong to the redirection.
+                    word.clear();
+                    in_word = false;
+                }
+                flush(&mut word, &mut in_word, &mut toks);
+                let mut op = c.to_string();
+                if let Some(&d) = chars.get(i + 1) {
+                    if (d == c && c != '(' && c != ')') || (c == '>' && d == '&') {
+                        op.push(d);
+                    }
+                }
+                i += op.len();
+                toks.push(Tok::Op(op));
+            }
+            '$' if chars.get(i + 1) == Some(&'(') && chars.get(i + 2) != Some(&'(') => {
+                flush(&mut word, &mut in_word, &mut toks);
+                toks.push(Tok::Op("$(".into()));
+                i += 2;
+            }
+            '$' => {
+                in_word = true;
+                expand(&chars, &mut i, &mut word);
+            }
+            '\'' => {
+                in_word = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            '"' => {
+                in_word = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    match chars[i] {
+                        '\\' if matches!(chars.get(i + 1), Some('"' | '\\' | '$' | '`')) => {
+                            word.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        '$' => expand(&chars, &mut i, &mut word),
+                        ch => {
+                            word.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                i += 1;
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(&d) = chars.get(i + 1) {
+                    word.push(d);
+                }
+                i += 2;
+            }
+            _ => {
+                in_word = true;
+                word.push(c);
+                i += 1;
+            }
+        }
+    }
+    flush(&mut word, &mut in_word, &mut toks);
+    toks
+}
+
+/// Every simple command (its words) whose first word is `program`.
+fn commands_of(script: &str, program: &str, var: &dyn Fn(&str) -> String) -> Vec<Vec<String>> {
+    const KEYWORDS: [&str; 10] = [
+        "if", "then", "do", "else", "elif", "while", "until", "!", "{", "time",
+    ];
+    let toks = lex(script, var);
+    let mut out = Vec::new();
+    let mut at_start = true;
+    let mut current: Option<Vec<String>> = None;
+    let mut skip_next = false;
+    for tok in toks {
+        match tok {
+            Tok::Op(op) => {
+                if matches!(op.as_str(), ">" | ">>" | "<" | ">&") {
+                    skip_next = true;
+                    continue;
+                }
+                if let Some(cmd) = current.take() {
+                    out.push(cmd);
+                }
+                at_start = true;
+            }
+            Tok::Word(w) => {
+                if skip_next {
+                    skip_next = false;
+                    continue;
+                }
+                if let Some(cmd) = current.as_mut() {
+                    cmd.push(w);
+                } else if at_start {
+                    if KEYWORDS.contains(&w.as_str()) {
+                        continue;
+                    }
+                    at_start = false;
+                    if w == program {
+                        current = Some(vec![w]);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(cmd) = current.take() {
+        out.push(cmd);
+    }
+    out
+}
+
+#[test]
+fn the_lexer_finds_commands_and_expands_variables() {
+    let vars = |n: &str| match n {
+        "POLICY" => "sites/acme".to_string(),
+        other => format!("<{other}>"),
+    };
+    let script = "rc=0\nseatkeeper plan --policy \"$POLICY\" --out \"$OUT/p.json\" > \"$OUT/p.md\" || rc=$?\n\
+                  echo \"run \\`seatkeeper plan\\` again\" # seatkeeper comment\n\
+                  x=$(seatkeeper validate --policy ${POLICY//\\//-}) ; case \"$rc\" in 0|2) ;; esac\n\
+                  git -c a=b \\\n  commit -m 'seatkeeper: $POLICY'";
+    let cmds = commands_of(script, "seatkeeper", &vars);
+    assert_eq!(
+        cmds,
+        vec![
+            vec![
+                "seatkeeper",
+                "plan",
+                "--policy",
+                "sites/acme",
+                "--out",
+                "<OUT>/p.json"
+            ],
+            vec!["seatkeeper", "validate", "--policy", "sites/acme"],
+        ]
+    );
+    let git = commands_of(script, "git", &vars);
+    assert_eq!(
+        git,
+        vec![vec![
+            "git",
+            "-c",
+            "a=b",
+            "commit",
+            "-m",
+            "seatkeeper: $POLICY"
+        ]]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates as jobs: the scripts, the environment and the structure.
+
+/// One CI job as the test sees it.
+#[derive(Debug, Clone)]
+struct Job {
+    file: String,
+    name: String,
+    /// Scripts in order (GitHub: one per `run:` step; GitLab: one per `script:` entry).
+    scripts: Vec<String>,
+    /// The environment the template sets, with expressions/variables as written.
+    env: BTreeMap<String, String>,
+    /// The matrix's `policy`/`POLICY` values.
+    matrix: Vec<String>,
+}
+
+fn github_jobs(path: &Path) -> Vec<(Job, Value)> {
+    let wf = load_yaml(path);
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in map(&wf["env"]) {
+        env.insert(s(&k).into(), s(&v).into());
+    }
+    let mut jobs = Vec::new();
+    for (name, job) in map(&wf["jobs"]) {
+        let mut job_env = env.clone();
+        for (k, v) in map(&job["env"]) {
+            job_env.insert(s(&k).into(), s(&v).into());
+        }
+        let mut scripts = Vec::new();
+        for step in job["steps"].as_sequence().unwrap() {
+            if let Some(run) = step["run"].as_str() {
+                scripts.push(run.to_string());
+            }
+            for (k, v) in map(&step["env"]) {
+                job_env.insert(s(&k).into(), s(&v).into());
+            }
+        }
+        let matrix = job["strategy"]["matrix"]["policy"]
+            .as_sequence()
+            .map(|m| m.iter().map(|v| s(v).to_string()).collect())
+            .unwrap_or_default();
+        jobs.push((
+            Job {
+                file: path.file_name().unwrap().to_string_lossy().into(),
+                name: s(&name).into(),
+                scripts,
+                env: job_env,
+                matrix,
+            },
+            job,
+        ));
+    }
+    jobs
+}
+
+/// GitLab's `extends`: hashes merge deeply, everything else is replaced.
+fn deep_merge(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let merged = match b.get(k) {
+                    Some(bv) => deep_merge(bv, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Mapping(out)
+        }
+        _ => over.clone(),
+    }
+}
+
+fn gitlab_resolve(doc: &Value, name: &str) -> Value {
+    let job = &doc[name];
+    let mut resolved = Value::Mapping(Mapping::new());
+    let parents: Vec<String> = match &job["extends"] {
+        Value::String(p) => vec![p.clone()],
+        Value::Sequence(ps) => ps.iter().map(|p| s(p).to_string()).collect(),
+        _ => Vec::new(),
+    };
+    for parent in parents {
+        resolved = deep_merge(&resolved, &gitlab_resolve(doc, &parent));
+    }
+    let mut own = job.clone();
+    if let Some(m) = own.as_mapping_mut() {
+        m.remove("extends");
+    }
+    deep_merge(&resolved, &own)
+}
+
+fn script_entries(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|seq| seq.iter().map(|e| s(e).to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn gitlab_jobs() -> Vec<(Job, Value)> {
+    let doc = load_yaml(&gitlab_file());
+    let mut globals: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in map(&doc["variables"]) {
+        globals.insert(s(&k).into(), s(&v).into());
+    }
+    let mut jobs = Vec::new();
+    for (name, _) in map(&doc) {
+        let name = s(&name).to_string();
+        if name.starts_with('.')
+            || ["stages", "variables", "default", "include"].contains(&name.as_str())
+        {
+            continue;
+        }
+        let job = gitlab_resolve(&doc, &name);
+        let mut env = globals.clone();
+        for (k, v) in map(&job["variables"]) {
+            env.insert(s(&k).into(), s(&v).into());
+        }
+        let mut scripts = script_entries(&job["before_script"]);
+        scripts.extend(script_entries(&job["script"]));
+        let matrix = job["parallel"]["matrix"][0]["POLICY"]
+            .as_sequence()
+            .map(|m| m.iter().map(|v| s(v).to_string()).collect())
+            .unwrap_or_default();
+        jobs.push((
+            Job {
+                file: ".gitlab-ci.yml".into(),
+                name,
+                scripts,
+                env,
+                matrix,
+            },
+            job,
+        ));
+    }
+    jobs
+}
+
+/// A variable lookup for static checks: the job's environment, then placeholders.
+fn static_vars(job: &Job) -> impl Fn(&str) -> String + '_ {
+    move |name: &str| match name {
+        "POLICY" => LEG.to_string(),
+        "RUNNER_TEMP" => "/tmp/runner".to_string(),
+        "LIVE" => "/tmp/live.json".to_string(),
+        "OUT" => format!(".seatkeeper/{LEG}"),
+        _ => match job.env.get(name) {
+            Some(v) if !v.contains("${{") && !v.contains('$') => v.clone(),
+            _ => format!("{name}-value"),
+        },
+    }
+}
+
+/// Every `seatkeeper` command of a job, in order.
+fn seatkeeper_commands(job: &Job) -> Vec<Vec<String>> {
+    let vars = static_vars(job);
+    job.scripts
+        .iter()
+        .flat_map(|script| commands_of(script, "seatkeeper", &vars))
+        .collect()
+}
+
+fn subcommand(args: &[String]) -> String {
+    match args.get(1).map(String::as_str) {
+        Some("audit") => format!("audit {}", args.get(2).cloned().unwrap_or_default()),
+        Some(sub) => sub.to_string(),
+        None => String::new(),
+    }
+}
+
+fn all_jobs() -> Vec<(Job, Value)> {
+    let mut jobs: Vec<(Job, Value)> = github_files().iter().flat_map(|f| github_jobs(f)).collect();
+    jobs.extend(gitlab_jobs());
+    jobs
+}
+
+#[test]
+fn every_seatkeeper_command_in_the_templates_parses_with_the_real_cli() {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut count = 0;
+    for (job, _) in all_jobs() {
+        for args in seatkeeper_commands(&job) {
+            count += 1;
+            if let Err(e) = Cli::try_parse_from(&args) {
+                panic!(
+                    "{} job `{}`: `{}` does not parse:\n{e}",
+                    job.file,
+                    job.name,
+                    args.join(" ")
+                );
+            }
+            seen.insert(subcommand(&args));
+        }
+    }
+    assert!(count >= 20, "only {count} seatkeeper commands found");
+    for sub in [
+        "validate",
+        "export",
+        "test",
+        "diff",
+        "plan",
+        "apply",
+        "audit verify",
+    ] {
+        assert!(
+            seen.contains(sub),
+            "no template runs `seatkeeper {sub}`: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn the_templates_have_a_policy_matrix_approval_concurrency_and_secrets_only_from_ci() {
+    let mut applies = 0;
+    for file in github_files() {
+        let wf = load_yaml(&file);
+        assert_eq!(
+            s(&wf["defaults"]["run"]["shell"]),
+            "bash",
+            "{}",
+            file.display()
+        );
+        for (job, raw) in github_jobs(&file) {
+            let uses_seatkeeper = !seatkeeper_commands(&job).is_empty();
+            if uses_seatkeeper {
+                assert!(
+                    job.matrix.contains(&LEG.to_string()) && job.matrix.len() > 1,
+                    "{} {}: a matrix over policy folders",
+                    job.file,
+                    job.name
+                );
+                assert_eq!(job.env["POLICY"], "${{ matrix.policy }}");
+                for secret in [
+                    "ATLASSIAN_EMAIL",
+                    "ATLASSIAN_API_TOKEN",
+                    "ATLASSIAN_ADMIN_API_KEY",
+                ] {
+                    assert_eq!(
+                        job.env[secret],
+                        format!("${{{{ secrets.{secret} }}}}"),
+                        "{} {}: credentials only from CI secrets",
+                        job.file,
+                        job.name
+                    );
+                }
+            }
+            let applies_here = seatkeeper_commands(&job).iter().any(|a| a[1] == "apply");
+            if applies_here {
+                applies += 1;
+                assert_eq!(s(&raw["environment"]), "atlassian-production");
+                assert_eq!(
+                    s(&raw["concurrency"]["group"]),
+                    "seatkeeper-apply-${{ matrix.policy }}"
+                );
+                assert_eq!(raw["concurrency"]["cancel-in-progress"], Value::Bool(false));
+                assert_eq!(s(&raw["permissions"]["contents"]), "write");
+            }
+            // Expressions never go straight into scripts (script injection): only via env.
+            for script in &job.scripts {
+                assert!(
+                    !script.contains("${{"),
+                    "{} {}: {script}",
+                    job.file,
+                    job.name
+                );
+            }
+        }
+    }
+    assert_eq!(applies, 2, "main and drift workflows each apply");
+
+    let mut gl_applies = 0;
+    for (job, raw) in gitlab_jobs() {
+        assert!(job.matrix.contains(&LEG.to_string()) && job.matrix.len() > 1);
+        if seatkeeper_commands(&job).iter().any(|a| a[1] == "apply") {
+            gl_applies += 1;
+            assert_eq!(s(&raw["environment"]["name"]), "atlassian-production");
+            assert_eq!(s(&raw["resource_group"]), "seatkeeper-apply-$POLICY");
+            for rule in raw["rules"].as_sequence().unwrap() {
+                assert_eq!(s(&rule["when"]), "manual", "{}: {rule:?}", job.name);
+            }
+        }
+    }
+    assert_eq!(gl_applies, 2);
+    let text = std::fs::read_to_string(gitlab_file()).unwrap();
+    assert!(
+        !text.contains("ATLASSIAN_API_TOKEN:"),
+        "no credentials in the GitLab file"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the jobs against the sandbox.
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+const SEATKEEPER_SHIM: &str = r#"#!/bin/bash
+args=("$@")
+case "$1" in plan|test|diff|export) args+=(--at "$SK_TEST_AT") ;; esac
+"$SK_TEST_REAL" "${args[@]}"
+rc=$?
+( IFS=$'\x1f'; printf 'seatkeeper\t%s\t%s\n' "$rc" "$*" ) >> "$SK_TEST_LOG"
+if [ "$1" = apply ] && [ -n "$SK_TEST_AFTER_APPLY" ]; then bash "$SK_TEST_AFTER_APPLY"; fi
+exit $rc
+"#;
+
+const SKIP_SHIM: &str = r#"#!/bin/bash
+( IFS=$'\x1f'; printf '%s\tskipped\t%s\n' "$(basename "$0")" "$*" ) >> "$SK_TEST_LOG"
+if [ "$(basename "$0")" = curl ]; then echo '[]'; fi
+exit 0
+"#;
+
+/// One recorded call of a shimmed program.
+#[derive(Debug, Clone)]
+struct Call {
+    program: String,
+    /// The exit code, or `skipped`.
+    result: String,
+    args: Vec<String>,
+}
+
+impl Call {
+    fn code(&self) -> i32 {
+        self.result.parse().unwrap_or(-1)
+    }
+    fn line(&self) -> String {
+        format!("{} {}", self.program, self.args.join(" "))
+    }
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    sandbox: Option<RunningSandbox>,
+    base: String,
+    root: tempfile::TempDir,
+    at: String,
+    /// Artifacts by name (GitHub) or by job (GitLab).
+    artifacts: HashMap<String, PathBuf>,
+    runs: usize,
+    skipped: Vec<String>,
+    /// A script the shim runs after `seatkeeper apply` (someone pushes to main meanwhile).
+    after_apply: Option<PathBuf>,
+}
+
+/// How a job ended.
+#[derive(Debug)]
+struct JobResult {
+    /// `None` when every step passed; else the failing step and its exit code.
+    failed: Option<(String, i32)>,
+    output: String,
+    calls: Vec<Call>,
+    workspace: PathBuf,
+}
+
+impl JobResult {
+    fn seatkeeper(&self, sub: &str) -> Vec<&Call> {
+        self.calls
+            .iter()
+            .filter(|c| {
+                c.program == "seatkeeper" && c.args.first().map(String::as_str) == Some(sub)
+            })
+            .collect()
+    }
+    fn assert_ok(&self, what: &str) {
+        assert!(
+            self.failed.is_none(),
+            "{what} failed: {:?}\n{}",
+            self.failed,
+            self.output
+        );
+    }
+}
+
+impl Harness {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state: LiveState =
+            seatkeeper::live::load_snapshot(&manifest().join("examples/acme/snapshot.json"))
+                .unwrap();
+        let at = state
+            .taken_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut config = SandboxConfig {
+            now: Some(state.taken_at),
+            ..SandboxConfig::default()
+        };
+        config.credentials.email = EMAIL.into();
+        config.credentials.api_token = TOKEN.into();
+        config.credentials.admin_api_key = ADMIN_KEY.into();
+        let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        let sandbox = runtime.block_on(sandbox::serve(config, org)).unwrap();
+        let base = sandbox.base_url();
+        let root = tempfile::tempdir().unwrap();
+        let shims = root.path().join("shims");
+        std::fs::create_dir_all(&shims).unwrap();
+        for (name, body) in [
+            ("seatkeeper", SEATKEEPER_SHIM),
+            ("gh", SKIP_SHIM),
+            ("curl", SKIP_SHIM),
+            ("cargo", SKIP_SHIM),
+            ("apt-get", SKIP_SHIM),
+        ] {
+            let path = shims.join(name);
+            std::fs::write(&path, body).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let harness = Self {
+            runtime,
+            sandbox: Some(sandbox),
+            base,
+            root,
+            at,
+            artifacts: HashMap::new(),
+            runs: 0,
+            skipped: Vec::new(),
+            after_apply: None,
+        };
+        harness.seed_origin();
+        harness
+    }
+
+    fn origin(&self) -> PathBuf {
+        self.root.path().join("origin.git")
+    }
+
+    /// `origin`: `main` with examples/acme as sites/acme, and a PR branch raising a budget.
+    fn seed_origin(&self) {
+        let root = self.root.path();
+        git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
+        let seed = root.join("seed");
+        std::fs::create_dir_all(&seed).unwrap();
+        git(&seed, &["init", "-q", "-b", "main"]);
+        git(&seed, &["config", "user.name", "Policy Admin"]);
+        git(&seed, &["config", "user.email", "admin@acme.com"]);
+        copy_dir(&manifest().join("examples/acme"), &seed.join(LEG));
+        git(&seed, &["add", "-A"]);
+        git(&seed, &["commit", "-q", "-m", "acme policy"]);
+        git(
+            &seed,
+            &["remote", "add", "origin", self.origin().to_str().unwrap()],
+        );
+        git(&seed, &["push", "-q", "origin", "main"]);
+        git(&seed, &["checkout", "-q", "-b", "raise-jira-budget"]);
+        let file = seed.join(LEG).join("seatkeeper.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("seats: 40"));
+        std::fs::write(&file, text.replacen("seats: 40", "seats: 45", 1)).unwrap();
+        git(&seed, &["commit", "-q", "-am", "Jira Software: 45 seats"]);
+        git(&seed, &["push", "-q", "origin", "raise-jira-budget"]);
+    }
+
+    fn seed(&self) -> PathBuf {
+        self.root.path().join("seed")
+    }
+
+    fn rev(&self, rev: &str) -> String {
+        git(&self.origin(), &["rev-parse", rev])
+    }
+
+    /// Merges the PR: main fast-forwards to the PR commit.
+    fn merge_pr(&self) {
+        git(
+            &self.seed(),
+            &["push", "-q", "origin", "raise-jira-budget:main"],
+        );
+    }
+
+    fn new_dirs(&mut self, label: &str) -> (PathBuf, PathBuf, PathBuf) {
+        self.runs += 1;
+        let dir = self.root.path().join(format!("run{}-{label}", self.runs));
+        let (work, temp, home) = (dir.join("work"), dir.join("temp"), dir.join("home"));
+        for d in [&work, &temp, &home] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        (work, temp, home)
+    }
+
+    fn clone_at(&self, work: &Path, rev: &str, detach: bool) {
+        let parent = work.parent().unwrap();
+        git(
+            parent,
+            &["clone", "-q", self.origin().to_str().unwrap(), "work"],
+        );
+        if detach {
+            git(work, &["checkout", "-q", "--detach", rev]);
+        } else {
+            git(work, &["checkout", "-q", rev]);
+        }
+    }
+
+    /// The environment every CI process gets: a clean one, the shims first on PATH, and the
+    /// sandbox as Atlassian.
+    fn base_command(&self, script: &Path, home: &Path, log: &Path) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg("--noprofile")
+            .arg("--norc")
+            .arg("-eo")
+            .arg("pipefail")
+            .arg(script);
+        let path = format!(
+            "{}:{}",
+            self.root.path().join("shims").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env_clear()
+            .env("PATH", path)
+            .env("HOME", home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("CI", "true")
+            .env("SEATKEEPER_API_BASE", &self.base)
+            .env("SK_TEST_REAL", env!("CARGO_BIN_EXE_seatkeeper"))
+            .env("SK_TEST_LOG", log)
+            .env("SK_TEST_AT", &self.at);
+        if let Some(hook) = &self.after_apply {
+            cmd.env("SK_TEST_AFTER_APPLY", hook);
+        }
+        cmd
+    }
+
+    fn read_calls(&mut self, log: &Path) -> Vec<Call> {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let calls: Vec<Call> = text
+            .lines()
+            .map(|l| {
+                let mut parts = l.splitn(3, '\t');
+                let program = parts.next().unwrap().to_string();
+                let result = parts.next().unwrap_or_default().to_string();
+                let args = parts
+                    .next()
+                    .unwrap_or_default()
+                    .split('\x1f')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                Call {
+                    program,
+                    result,
+                    args,
+                }
+            })
+            .collect();
+        for c in &calls {
+            if c.result == "skipped" {
+                let line = [TOKEN, ADMIN_KEY, TOKEN_GL, GH_TOKEN]
+                    .iter()
+                    .fold(c.line(), |l, secret| l.replace(secret, "***"));
+                self.skipped.push(line);
+            }
+        }
+        calls
+    }
+
+    // ----- GitHub Actions -----
+
+    fn eval_github(expr_text: &str, ctx: &HashMap<String, String>) -> String {
+        let mut out = String::new();
+        let mut rest = expr_text;
+        while let Some(start) = rest.find("${{") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find("}}").unwrap() + start;
+            let key = rest[start + 3..end].trim();
+            let value = ctx
+                .get(key)
+                .unwrap_or_else(|| panic!("the test does not know the expression `{key}`"));
+            out.push_str(value);
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// `if:` conditions the templates use: status functions and `a == 'b'` terms joined by `&&`.
+    fn github_condition(cond: &str, ctx: &HashMap<String, String>, failed: bool) -> bool {
+        let cond = cond.trim();
+        let cond = cond
+            .strip_prefix("${{")
+            .and_then(|c| c.strip_suffix("}}"))
+            .unwrap_or(cond)
+            .trim();
+        let mut status_ok = !failed;
+        let mut rest = true;
+        for term in cond.split("&&").map(str::trim) {
+            match term {
+                "always()" | "!cancelled()" => status_ok = true,
+                "success()" => status_ok = !failed,
+                "failure()" => status_ok = failed,
+                _ => {
+                    let (lhs, rhs, eq) = if let Some((l, r)) = term.split_once("==") {
+                        (l, r, true)
+                    } else if let Some((l, r)) = term.split_once("!=") {
+                        (l, r, false)
+                    } else {
+                        panic!("the test does not know the condition `{term}`")
+                    };
+                    let value = ctx.get(lhs.trim()).cloned().unwrap_or_default();
+                    let literal = rhs.trim().trim_matches('\'');
+                    rest &= (value == literal) == eq;
+                }
+            }
+        }
+        status_ok && rest
+    }
+
+    fn run_github_job(
+        &mut self,
+        file: &str,
+        job_name: &str,
+        event: &GithubEvent,
+    ) -> Option<JobResult> {
+        let wf = load_yaml(&ci_dir().join("github").join(file));
+        let job = wf["jobs"][job_name].clone();
+        assert!(!job.is_null(), "{file}: no job {job_name}");
+        let (work, temp, home) = self.new_dirs(job_name);
+        let log = temp.parent().unwrap().join("calls.log");
+        let summary = temp.parent().unwrap().join("summary.md");
+        let mut ctx: HashMap<String, String> = HashMap::new();
+        ctx.insert("matrix.policy".into(), LEG.into());
+        ctx.insert("runner.temp".into(), temp.display().to_string());
+        ctx.insert("github.ref_name".into(), "main".into());
+        ctx.insert("github.base_ref".into(), event.base_ref.clone());
+        ctx.insert("github.event.pull_request.number".into(), "7".into());
+        ctx.insert("github.token".into(), GH_TOKEN.into());
+        ctx.insert("github.repository".into(), "acme/access-policy".into());
+        ctx.insert("github.server_url".into(), "https://github.com".into());
+        ctx.insert("github.run_id".into(), format!("{}", 1000 + self.runs));
+        ctx.insert("github.actor".into(), "octocat".into());
+        ctx.insert("secrets.ATLASSIAN_EMAIL".into(), EMAIL.into());
+        ctx.insert("secrets.ATLASSIAN_API_TOKEN".into(), TOKEN.into());
+        ctx.insert("secrets.ATLASSIAN_ADMIN_API_KEY".into(), ADMIN_KEY.into());
+        ctx.insert(
+            "vars.SEATKEEPER_DRIFT_APPLY".into(),
+            event.drift_apply.to_string(),
+        );
+
+        if let Some(cond) = job["if"].as_str() {
+            if !Self::github_condition(cond, &ctx, false) {
+                return None;
+            }
+        }
+        let mut env: Vec<(String, String)> = Vec::new();
+        for level in [&wf["env"], &job["env"]] {
+            for (k, v) in map(level) {
+                env.push((s(&k).into(), Self::eval_github(s(&v), &ctx)));
+            }
+        }
+        let mut failed: Option<(String, i32)> = None;
+        let mut output = String::new();
+        for (index, step) in job["steps"].as_sequence().unwrap().iter().enumerate() {
+            let label = step["name"]
+                .as_str()
+                .or(step["uses"].as_str())
+                .unwrap_or("step")
+                .to_string();
+            let cond = step["if"].as_str().unwrap_or("success()");
+            if !Self::github_condition(cond, &ctx, failed.is_some()) {
+                continue;
+            }
+            let with = |key: &str| Self::eval_github(s(&step["with"][key]), &ctx);
+            if let Some(uses) = step["uses"].as_str() {
+                let action = uses.split('@').next().unwrap();
+                match action {
+                    "actions/checkout" => {
+                        let rev = match step["with"]["ref"].as_str() {
+                            Some(r) => Self::eval_github(r, &ctx),
+                            None => event.checkout.clone(),
+                        };
+                        self.clone_at(&work, &rev, event.detached && step["with"]["ref"].is_null());
+                    }
+                    "actions/upload-artifact" => {
+                        let (name, path) = (with("name"), PathBuf::from(with("path")));
+                        // A later run uploads its own artifact of the same name.
+                        let store = self.root.path().join("artifacts").join(&name);
+                        let _ = std::fs::remove_dir_all(&store);
+                        if path.is_dir() {
+                            copy_dir(&path, &store);
+                        } else {
+                            std::fs::create_dir_all(&store).unwrap();
+                            std::fs::copy(&path, store.join(path.file_name().unwrap()))
+                                .unwrap_or_else(|e| panic!("upload {}: {e}", path.display()));
+                        }
+                        self.artifacts.insert(name, store);
+                    }
+                    "actions/download-artifact" => {
+                        let path = PathBuf::from(with("path"));
+                        if let Some(pattern) = step["with"]["pattern"].as_str() {
+                            let prefix = Self::eval_github(pattern, &ctx);
+                            let prefix = prefix.trim_end_matches('*');
+                            for (name, store) in &self.artifacts {
+                                if name.starts_with(prefix) {
+                                    copy_dir(store, &path.join(name));
+                                }
+                            }
+                        } else {
+                            let name = with("name");
+                            let store = self
+                                .artifacts
+                                .get(&name)
+                                .unwrap_or_else(|| panic!("no artifact named {name}"));
+                            copy_dir(store, &path);
+                        }
+                    }
+                    other => self.skipped.push(format!("uses: {other}")),
+                }
+                continue;
+            }
+            let run = step["run"].as_str().unwrap();
+            let script = temp.parent().unwrap().join(format!("step{index}.sh"));
+            std::fs::write(&script, run).unwrap();
+            let outputs = temp.parent().unwrap().join(format!("step{index}.out"));
+            std::fs::write(&outputs, "").unwrap();
+            let mut cmd = self.base_command(&script, &home, &log);
+            cmd.current_dir(&work)
+                .env("RUNNER_TEMP", &temp)
+                .env("GITHUB_OUTPUT", &outputs)
+                .env("GITHUB_STEP_SUMMARY", &summary)
+                .env("GITHUB_WORKSPACE", &work)
+                .env("GITHUB_RUN_ID", &ctx["github.run_id"])
+                .env("GITHUB_ACTIONS", "true");
+            for (k, v) in &env {
+                cmd.env(k, v);
+            }
+            for (k, v) in map(&step["env"]) {
+                cmd.env(s(&k), Self::eval_github(s(&v), &ctx));
+            }
+            let out = cmd.output().unwrap();
+            output.push_str(&format!(
+                "--- {label}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            if let Some(id) = step["id"].as_str() {
+                for line in std::fs::read_to_string(&outputs).unwrap().lines() {
+                    if let Some((k, v)) = line.split_once('=') {
+                        ctx.insert(format!("steps.{id}.outputs.{k}"), v.to_string());
+                    }
+                }
+            }
+            if !out.status.success() && failed.is_none() {
+                failed = Some((label, out.status.code().unwrap_or(-1)));
+            }
+        }
+        let calls = self.read_calls(&log);
+        Some(JobResult {
+            failed,
+            output,
+            calls,
+            workspace: work,
+        })
+    }
+
+    // ----- GitLab CI -----
+
+    /// The first matching rule's `when`, or `None` when no rule matches.
+    fn gitlab_rule(job: &Value, vars: &HashMap<String, String>) -> Option<String> {
+        let value = |side: &str| {
+            let side = side.trim();
+            match side.strip_prefix('$') {
+                Some(name) => vars.get(name).cloned().unwrap_or_default(),
+                None => side.trim_matches('"').to_string(),
+            }
+        };
+        for rule in job["rules"].as_sequence()? {
+            let cond = s(&rule["if"]);
+            let matches = cond.split("&&").all(|term| {
+                let (l, r) = term.split_once("==").expect("== conditions only");
+                value(l) == value(r)
+            });
+            if matches {
+                return Some(rule["when"].as_str().unwrap_or("on_success").to_string());
+            }
+        }
+        None
+    }
+
+    /// GitLab expands `$VAR` and `${VAR}` inside variable values.
+    fn expand_gitlab(value: &str, vars: &HashMap<String, String>) -> String {
+        let lookup = |name: &str| vars.get(name).cloned().unwrap_or_default();
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '$' {
+                let braced = chars.get(i + 1) == Some(&'{');
+                let start = if braced { i + 2 } else { i + 1 };
+                let mut j = start;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                out.push_str(&lookup(&chars[start..j].iter().collect::<String>()));
+                i = if braced { j + 1 } else { j };
+            } else {
+                out.push(chars[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn run_gitlab_job(
+        &mut self,
+        name: &str,
+        pipeline: &GitlabPipeline,
+        expect_when: &str,
+    ) -> JobResult {
+        let doc = load_yaml(&gitlab_file());
+        let job = gitlab_resolve(&doc, name);
+        let mut vars: HashMap<String, String> = pipeline.vars.clone();
+        vars.insert("POLICY".into(), LEG.into());
+        assert_eq!(
+            Self::gitlab_rule(&job, &vars).as_deref(),
+            Some(expect_when),
+            "{name}: the rules for this pipeline"
+        );
+        for (k, v) in map(&doc["variables"])
+            .iter()
+            .chain(map(&job["variables"]).iter())
+        {
+            let value = Self::expand_gitlab(s(v), &vars);
+            vars.insert(s(k).into(), value);
+        }
+        // The one substitution: the audit log is pushed to the local origin, not to GitLab.
+        if vars.contains_key("SEATKEEPER_PUSH_URL") {
+            assert!(vars["SEATKEEPER_PUSH_URL"].contains(&format!(
+                "{TOKEN_GL}@gitlab.example.com/acme/access-policy.git"
+            )));
+            vars.insert(
+                "SEATKEEPER_PUSH_URL".into(),
+                self.origin().display().to_string(),
+            );
+        }
+        let (work, temp, home) = self.new_dirs(name);
+        self.clone_at(&work, &pipeline.sha, true);
+        // Artifacts of the jobs it needs (or of every earlier job).
+        let needs: Vec<String> = job["needs"]
+            .as_sequence()
+            .map(|n| n.iter().map(|v| s(v).to_string()).collect())
+            .unwrap_or_default();
+        for need in needs {
+            if let Some(store) = self.artifacts.get(&need) {
+                copy_dir(store, &work);
+            }
+        }
+        let mut scripts = script_entries(&job["before_script"]);
+        scripts.extend(script_entries(&job["script"]));
+        let script = temp.parent().unwrap().join("script.sh");
+        std::fs::write(&script, scripts.join("\n")).unwrap();
+        let log = temp.parent().unwrap().join("calls.log");
+        let mut cmd = self.base_command(&script, &home, &log);
+        cmd.current_dir(&work).env("CI_PROJECT_DIR", &work);
+        for (k, v) in &vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let code = out.status.code().unwrap_or(-1);
+        let allowed: Vec<i64> = job["allow_failure"]["exit_codes"]
+            .as_sequence()
+            .map(|c| c.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        let failed = (code != 0 && !allowed.contains(&i64::from(code)))
+            .then(|| ("script".to_string(), code));
+        // Artifacts: the listed paths, kept per job (when: always).
+        let store = self
+            .root
+            .path()
+            .join("artifacts")
+            .join(format!("gl-{}-{name}", self.runs));
+        for path in job["artifacts"]["paths"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let from = work.join(s(path));
+            if from.is_dir() {
+                copy_dir(&from, &store.join(s(path)));
+            }
+        }
+        self.artifacts.insert(name.to_string(), store);
+        let mut calls = self.read_calls(&log);
+        if code != 0 && allowed.contains(&i64::from(code)) {
+            calls.push(Call {
+                program: "job".into(),
+                result: code.to_string(),
+                args: vec!["allowed-failure".into()],
+            });
+        }
+        JobResult {
+            failed,
+            output,
+            calls,
+            workspace: work,
+        }
+    }
+
+    // ----- checks against the sandbox and origin -----
+
+    /// (adds, removes) of a fresh plan of origin's main against the sandbox.
+    fn pending_changes(&mut self) -> (usize, usize) {
+        let (work, temp, home) = self.new_dirs("check");
+        self.clone_at(&work, "main", false);
+        let script = temp.join("plan.sh");
+        std::fs::write(
+            &script,
+            format!("seatkeeper plan --policy {LEG} --format json > plan.json"),
+        )
+        .unwrap();
+        let log = temp.join("calls.log");
+        let out = self
+            .base_command(&script, &home, &log)
+            .current_dir(&work)
+            .env("ATLASSIAN_EMAIL", EMAIL)
+            .env("ATLASSIAN_API_TOKEN", TOKEN)
+            .env("ATLASSIAN_ADMIN_API_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: seatkeeper::plan::Plan =
+            serde_json::from_slice(&std::fs::read(work.join("plan.json")).unwrap()).unwrap();
+        plan.counts()
+    }
+
+    /// Someone adds (or removes) an account to (from) a Jira group by hand: drift.
+    fn change_by_hand(&self, email: &str, add: bool) {
+        let state = self.sandbox.as_ref().unwrap().snapshot();
+        let group = state
+            .groups
+            .iter()
+            .find(|g| g.name == "jira-software-users-acme")
+            .unwrap();
+        let user = state
+            .users
+            .iter()
+            .find(|u| u.email.as_deref() == Some(email))
+            .unwrap_or_else(|| panic!("no {email} in the sandbox"));
+        let url = format!("{}/rest/api/3/group/user?groupId={}", self.base, group.id);
+        let status = self.runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let request = if add {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({ "accountId": user.account_id }))
+            } else {
+                client.delete(format!("{url}&accountId={}", user.account_id))
+            };
+            request
+                .basic_auth(EMAIL, Some(TOKEN))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert!(status.is_success(), "{status}");
+    }
+
+    /// The audit log on origin's main, and the message and author of main's head.
+    fn origin_audit(&self) -> (usize, String, String) {
+        let log = git(
+            &self.origin(),
+            &["show", &format!("main:{LEG}/audit/seatkeeper.jsonl")],
+        );
+        let message = git(&self.origin(), &["log", "-1", "--format=%s", "main"]);
+        let author = git(&self.origin(), &["log", "-1", "--format=%an <%ae>", "main"]);
+        (log.lines().count(), message, author)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.runtime.block_on(s.shutdown());
+        }
+    }
+}
+
+const TOKEN_GL: &str = "glpat-test-token";
+const GH_TOKEN: &str = "ghs_test_token";
+
+struct GithubEvent {
+    checkout: String,
+    detached: bool,
+    base_ref: String,
+    /// The repository variable SEATKEEPER_DRIFT_APPLY.
+    drift_apply: bool,
+}
+
+struct GitlabPipeline {
+    sha: String,
+    vars: HashMap<String, String>,
+}
+
+/// The `seatkeeper` calls of a run must be the template's commands, in the template's order
+/// (the run may stop early or skip branches, so it is a prefix-preserving subsequence).
+fn assert_same_sequence(job: &Job, result: &JobResult) {
+    let template: Vec<String> = seatkeeper_commands(job)
+        .iter()
+        .map(|a| subcommand(a))
+        .collect();
+    let ran: Vec<String> = result
+        .calls
+        .iter()
+        .filter(|c| c.program == "seatkeeper")
+        .map(|c| {
+            let mut a = vec!["seatkeeper".to_string()];
+            a.extend(c.args.clone());
+            subcommand(&a)
+        })
+        .collect();
+    let mut it = template.iter();
+    for sub in &ran {
+        assert!(
+            it.any(|t| t == sub),
+            "{} {}: ran {ran:?}, the template has {template:?}",
+            job.file,
+            job.name
+        );
+    }
+    // Every call really parses too (the shim adds only --at).
+    for c in result.calls.iter().filter(|c| c.program == "seatkeeper") {
+        let mut a = vec!["seatkeeper".to_string()];
+        a.extend(c.args.clone());
+        Cli::try_parse_from(&a).unwrap();
+    }
+}
+
+fn github_job(file: &str, name: &str) -> Job {
+    github_jobs(&ci_dir().join("github").join(file))
+        .into_iter()
+        .find(|(j, _)| j.name == name)
+        .unwrap()
+        .0
+}
+
+fn gitlab_job(name: &str) -> Job {
+    gitlab_jobs()
+        .into_iter()
+        .find(|(j, _)| j.name == name)
+        .unwrap()
+        .0
+}
+
+fn codes(result: &JobResult, sub: &str) -> Vec<i32> {
+    result.seatkeeper(sub).iter().map(|c| c.code()).collect()
+}
+
+#[test]
+fn github_workflows_run_against_the_sandbox() {
+    let mut h = Harness::start();
+    let pr_sha = h.rev("raise-jira-budget");
+
+    // --- pull request ---
+    let pr = GithubEvent {
+        checkout: pr_sha.clone(),
+        detached: true,
+        base_ref: "main".into(),
+        drift_apply: false,
+    };
+    let plan = h.run_github_job("seatkeeper-pr.yml", "plan", &pr).unwrap();
+    plan.assert_ok("PR plan");
+    assert_same_sequence(&github_job("seatkeeper-pr.yml", "plan"), &plan);
+    for sub in ["validate", "export", "test"] {
+        assert_eq!(codes(&plan, sub), vec![0], "{sub}\n{}", plan.output);
+    }
+    assert!(matches!(codes(&plan, "diff")[..], [0 | 2]));
+    assert!(
+        matches!(codes(&plan, "plan")[..], [0 | 2]),
+        "{}",
+        plan.output
+    );
+    let artifact = &h.artifacts["seatkeeper-pr-sites-acme"];
+    let saved: seatkeeper::plan::Plan =
+        serde_json::from_slice(&std::fs::read(artifact.join("plan.json")).unwrap()).unwrap();
+    assert!(!saved.actions.is_empty());
+    assert!(
+        !artifact.join("live.json").exists(),
+        "the org snapshot is not an artifact"
+    );
+    let comment = std::fs::read_to_string(artifact.join("comment.md")).unwrap();
+    assert!(comment.contains("### seatkeeper diff"), "{comment}");
+    assert!(comment.contains("1 budget changes"), "{comment}");
+    assert!(
+        comment.contains("### seatkeeper plan for acme.atlassian.net"),
+        "{comment}"
+    );
+
+    let post = h
+        .run_github_job("seatkeeper-pr.yml", "comment", &pr)
+        .unwrap();
+    post.assert_ok("PR comment");
+    let gh: Vec<&Call> = post.calls.iter().filter(|c| c.program == "gh").collect();
+    assert_eq!(gh.len(), 1, "edit-last is tried first: {gh:?}");
+    assert_eq!(gh[0].args[..3], ["pr", "comment", "7"]);
+    assert!(gh[0].args.contains(&"--edit-last".to_string()));
+    let body_file = &gh[0].args[gh[0].args.iter().position(|a| a == "--body-file").unwrap() + 1];
+    let body = std::fs::read_to_string(body_file).unwrap();
+    assert!(body.contains("## seatkeeper: `sites/acme`") && body.len() < 65_536);
+
+    // --- merge, then plan and apply on main ---
+    h.merge_pr();
+    let audit_before = h.origin_audit().0;
+    let push = GithubEvent {
+        checkout: "main".into(),
+        detached: false,
+        base_ref: String::new(),
+        drift_apply: true,
+    };
+    let plan = h
+        .run_github_job("seatkeeper-apply.yml", "plan", &push)
+        .unwrap();
+    plan.assert_ok("main plan");
+    assert_same_sequence(&github_job("seatkeeper-apply.yml", "plan"), &plan);
+    assert_eq!(codes(&plan, "plan"), vec![2], "changes to apply");
+    let apply = h
+        .run_github_job("seatkeeper-apply.yml", "apply", &push)
+        .unwrap();
+    apply.assert_ok("main apply");
+    assert_same_sequence(&github_job("seatkeeper-apply.yml", "apply"), &apply);
+    assert_eq!(codes(&apply, "apply"), vec![0]);
+    assert_eq!(codes(&apply, "audit"), vec![0], "audit verify passes");
+    assert_eq!(h.pending_changes(), (0, 0), "nothing left to add or remove");
+    let (lines, message, author) = h.origin_audit();
+    assert!(lines > audit_before, "the audit log grew on origin");
+    assert!(message.ends_with("[skip ci]"), "{message}");
+    assert!(message.contains("sites/acme"), "{message}");
+    assert!(author.starts_with("github-actions[bot]"), "{author}");
+    let local = git(&apply.workspace, &["status", "--porcelain"]);
+    assert!(
+        local.is_empty(),
+        "nothing else committed or left over: {local}"
+    );
+    let audit = git(
+        &h.origin(),
+        &["show", &format!("main:{LEG}/audit/seatkeeper.jsonl")],
+    );
+    assert!(audit.contains("\"actor\":\"octocat\""));
+
+    // --- scheduled drift: a change made by hand is found, reported and reverted ---
+    h.change_by_hand("guest@partner.example", true);
+    let drift = h
+        .run_github_job("seatkeeper-drift.yml", "drift", &push)
+        .unwrap();
+    drift.assert_ok("drift");
+    assert_same_sequence(&github_job("seatkeeper-drift.yml", "drift"), &drift);
+    assert_eq!(codes(&drift, "plan"), vec![2]);
+    let gh: Vec<String> = drift
+        .calls
+        .iter()
+        .filter(|c| c.program == "gh")
+        .map(|c| c.args[..2].join(" "))
+        .collect();
+    assert_eq!(gh, ["issue list", "issue create"], "an issue is opened");
+    let opted_out = GithubEvent {
+        drift_apply: false,
+        checkout: "main".into(),
+        detached: false,
+        base_ref: String::new(),
+    };
+    assert!(
+        h.run_github_job("seatkeeper-drift.yml", "apply", &opted_out)
+            .is_none(),
+        "without SEATKEEPER_DRIFT_APPLY=true the drift workflow only reports"
+    );
+    let apply = h
+        .run_github_job("seatkeeper-drift.yml", "apply", &push)
+        .unwrap();
+    apply.assert_ok("drift apply");
+    assert_eq!(codes(&apply, "apply"), vec![0]);
+    assert_eq!(h.pending_changes(), (0, 0));
+    let (after, message, _) = h.origin_audit();
+    assert!(after > lines && message.ends_with("[skip ci]"));
+
+    // A second drift run finds nothing: no issue is opened, and applying the empty plan
+    // commits nothing.
+    let drift = h
+        .run_github_job("seatkeeper-drift.yml", "drift", &push)
+        .unwrap();
+    drift.assert_ok("quiet drift");
+    assert_eq!(codes(&drift, "plan"), vec![0]);
+    assert_eq!(
+        drift.calls.iter().filter(|c| c.program == "gh").count(),
+        1,
+        "only the lookup of an issue to close"
+    );
+
+    eprintln!("skipped (they talk to GitHub or install seatkeeper):");
+    for s in &h.skipped {
+        eprintln!("  {s}");
+    }
+}
+
+#[test]
+fn gitlab_pipelines_run_against_the_sandbox() {
+    let mut h = Harness::start();
+    let base_sha = h.rev("main");
+    let pr_sha = h.rev("raise-jira-budget");
+    let common = |source: &str, sha: &str| {
+        let mut vars: HashMap<String, String> = [
+            ("CI_PIPELINE_SOURCE", source),
+            ("CI_DEFAULT_BRANCH", "main"),
+            ("CI_COMMIT_SHA", sha),
+            ("CI_PIPELINE_ID", "4242"),
+            ("CI_PROJECT_ID", "17"),
+            ("CI_PROJECT_PATH", "acme/access-policy"),
+            ("CI_SERVER_HOST", "gitlab.example.com"),
+            ("CI_API_V4_URL", "https://gitlab.example.com/api/v4"),
+            ("GITLAB_USER_LOGIN", "approver"),
+            ("SEATKEEPER_GITLAB_TOKEN", TOKEN_GL),
+            ("ATLASSIAN_EMAIL", EMAIL),
+            ("ATLASSIAN_API_TOKEN", TOKEN),
+            ("ATLASSIAN_ADMIN_API_KEY", ADMIN_KEY),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if source != "merge_request_event" {
+            vars.insert("CI_COMMIT_BRANCH".into(), "main".into());
+        }
+        vars
+    };
+
+    // --- merge request ---
+    let mut mr = GitlabPipeline {
+        sha: pr_sha.clone(),
+        vars: common("merge_request_event", &pr_sha),
+    };
+    mr.vars.insert("CI_MERGE_REQUEST_IID".into(), "7".into());
+    mr.vars
+        .insert("CI_MERGE_REQUEST_DIFF_BASE_SHA".into(), base_sha.clone());
+    mr.vars
+        .insert("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), "main".into());
+    let job = h.run_gitlab_job("seatkeeper-mr", &mr, "on_success");
+    job.assert_ok("MR job");
+    assert_same_sequence(&gitlab_job("seatkeeper-mr"), &job);
+    for sub in ["validate", "export", "test"] {
+        assert_eq!(codes(&job, sub), vec![0], "{sub}");
+    }
+    assert!(matches!(codes(&job, "plan")[..], [0 | 2]));
+    let curls: Vec<&Call> = job.calls.iter().filter(|c| c.program == "curl").collect();
+    assert_eq!(
+        curls.len(),
+        2,
+        "look up the note, then create it: {curls:?}"
+    );
+    assert!(curls[1].args.contains(&"POST".to_string()));
+    assert!(!job
+        .workspace
+        .join(".seatkeeper/sites/acme/live.json")
+        .exists());
+    let note =
+        std::fs::read_to_string(job.workspace.join(".seatkeeper/sites/acme/note.md")).unwrap();
+    assert!(note.starts_with("<!-- seatkeeper:sites/acme -->"));
+    assert!(note.contains("### seatkeeper diff") && note.contains("### seatkeeper plan"));
+    for pipeline in ["push", "schedule", "web"] {
+        let p = GitlabPipeline {
+            sha: base_sha.clone(),
+            vars: common(pipeline, &base_sha),
+        };
+        let doc = load_yaml(&gitlab_file());
+        assert_eq!(
+            Harness::gitlab_rule(&gitlab_resolve(&doc, "seatkeeper-mr"), &p.vars),
+            None,
+            "no MR job in a {pipeline} pipeline"
+        );
+    }
+
+    // --- merge, push pipeline: plan, then the manual apply ---
+    h.merge_pr();
+    let audit_before = h.origin_audit().0;
+    let push = GitlabPipeline {
+        sha: pr_sha.clone(),
+        vars: common("push", &pr_sha),
+    };
+    let plan = h.run_gitlab_job("seatkeeper-plan", &push, "on_success");
+    plan.assert_ok("plan");
+    assert_eq!(codes(&plan, "plan"), vec![2]);
+    // While the apply runs, someone merges another change: the audit commit is rebased on it.
+    let hook = h.root.path().join("merge-meanwhile.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "set -e\ncd '{}'\necho '# Access policy' > README.md\ngit add README.md\n\
+             git commit -q -m 'README'\ngit push -q origin HEAD:main\n",
+            h.seed().display()
+        ),
+    )
+    .unwrap();
+    h.after_apply = Some(hook);
+    let apply = h.run_gitlab_job("seatkeeper-apply", &push, "manual");
+    h.after_apply = None;
+    apply.assert_ok("apply");
+    let history = git(&h.origin(), &["log", "--format=%s", "main"]);
+    assert!(
+        history.starts_with("seatkeeper: audit log of sites/acme")
+            && history.contains("\nREADME\n"),
+        "{history}"
+    );
+    assert_same_sequence(&gitlab_job("seatkeeper-apply"), &apply);
+    assert_eq!(codes(&apply, "apply"), vec![0]);
+    assert_eq!(codes(&apply, "audit"), vec![0]);
+    assert_eq!(h.pending_changes(), (0, 0));
+    let (lines, message, author) = h.origin_audit();
+    assert!(lines > audit_before);
+    assert!(message.ends_with("[skip ci]"), "{message}");
+    assert!(author.starts_with("seatkeeper bot"), "{author}");
+    let audit = git(
+        &h.origin(),
+        &["show", &format!("main:{LEG}/audit/seatkeeper.jsonl")],
+    );
+    assert!(audit.contains("\"actor\":\"approver\""));
+
+    // --- schedule: drift found (exit 2, allowed: a warning), the apply finds the plan stale
+    // because the group changed again, a new pipeline converges ---
+    h.change_by_hand("guest@partner.example", true);
+    let main_sha = h.rev("main");
+    let schedule = GitlabPipeline {
+        sha: main_sha.clone(),
+        vars: common("schedule", &main_sha),
+    };
+    let drift = h.run_gitlab_job("seatkeeper-drift", &schedule, "on_success");
+    drift.assert_ok("drift (exit 2 is allowed)");
+    assert_eq!(codes(&drift, "plan"), vec![2]);
+    assert!(drift
+        .calls
+        .iter()
+        .any(|c| c.program == "job" && c.result == "2"));
+    h.change_by_hand("automation@connect.atlassian.com", false);
+    let stale = h.run_gitlab_job("seatkeeper-drift-apply", &schedule, "manual");
+    assert_eq!(codes(&stale, "apply"), vec![4], "{}", stale.output);
+    assert_eq!(stale.failed.as_ref().map(|f| f.1), Some(4));
+    assert!(
+        stale
+            .output
+            .contains("Run the pipeline again to plan again"),
+        "{}",
+        stale.output
+    );
+    let drift = h.run_gitlab_job("seatkeeper-drift", &schedule, "on_success");
+    assert_eq!(codes(&drift, "plan"), vec![2]);
+    let apply = h.run_gitlab_job("seatkeeper-drift-apply", &schedule, "manual");
+    apply.assert_ok("drift apply");
+    assert_eq!(codes(&apply, "apply"), vec![0]);
+    assert_eq!(h.pending_changes(), (0, 0));
+    let (after, message, _) = h.origin_audit();
+    assert!(after > lines && message.ends_with("[skip ci]"));
+
+    eprintln!("skipped (they talk to GitLab or install seatkeeper):");
+    for s in &h.skipped {
+        eprintln!("  {s}");
+    }
+}
