@@ -167,7 +167,7 @@ fn full_fixture_builds_the_expected_model() {
         ]
     );
     assert_eq!(p.users[1].until.unwrap().to_string(), "2027-01-31");
-    assert_eq!(p.users[2].location.file, "teams/platform.yaml");
+    assert_eq!(&*p.users[2].location.file, "teams/platform.yaml");
     assert!(p.users[3].covers("confluence") && !p.users[1].covers("jira-software"));
     assert_eq!(p.keep.len(), 3);
     assert_eq!(p.keep[0].matcher, Matcher::Email("admin@acme.com".into()));

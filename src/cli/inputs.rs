@@ -111,7 +111,7 @@ pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger
 fn in_folder(mut diagnostics: Vec<Diagnostic>, dir: &Path) -> Vec<Diagnostic> {
     if dir != Path::new(".") && !dir.as_os_str().is_empty() {
         for d in &mut diagnostics {
-            d.location.file = dir.join(&d.location.file).display().to_string();
+            d.location.file = dir.join(&*d.location.file).display().to_string().into();
         }
     }
     diagnostics

@@ -235,9 +235,15 @@ impl<'t> Checker<'t> {
     }
 
     fn check(mut self, state: &LiveState) -> Vec<Diagnostic> {
-        let users_at = find_key(self.text, 0, "users");
-        let groups_at = find_key(self.text, 0, "groups");
-        let events_at = find_key(self.text, 0, "events");
+        // Where each list starts, searched for only when something in it is reported (a scan
+        // of a large snapshot costs tens of milliseconds).
+        let text = self.text;
+        let users_at = std::cell::OnceCell::new();
+        let users_at = || *users_at.get_or_init(|| find_key(text, 0, "users"));
+        let groups_at = std::cell::OnceCell::new();
+        let groups_at = || *groups_at.get_or_init(|| find_key(text, 0, "groups"));
+        let events_at = std::cell::OnceCell::new();
+        let events_at = || *events_at.get_or_init(|| find_key(text, 0, "events"));
 
         let mut users: HashSet<&str> = HashSet::with_capacity(state.users.len());
         let mut dup_seen: HashMap<&str, usize> = HashMap::new();
@@ -247,7 +253,7 @@ impl<'t> Checker<'t> {
                 *nth += 1;
                 let nth = *nth;
                 if self.room("duplicate-account") {
-                    let at = nth_value(self.text, users_at, "account_id", &u.account_id, nth);
+                    let at = nth_value(self.text, users_at(), "account_id", &u.account_id, nth);
                     self.report(
                         "duplicate-account",
                         at,
@@ -268,7 +274,7 @@ impl<'t> Checker<'t> {
             *n += 1;
             let nth = *n;
             if nth > 1 && self.room("duplicate-group") {
-                let at = nth_value(self.text, groups_at, "id", &g.id, nth);
+                let at = nth_value(self.text, groups_at(), "id", &g.id, nth);
                 self.report(
                     "duplicate-group",
                     at,
@@ -280,7 +286,7 @@ impl<'t> Checker<'t> {
             *n += 1;
             let nth = *n;
             if nth > 1 && self.room("duplicate-group") {
-                let at = nth_value(self.text, groups_at, "name", &g.name, nth);
+                let at = nth_value(self.text, groups_at(), "name", &g.name, nth);
                 self.report(
                     "duplicate-group",
                     at,
@@ -290,7 +296,7 @@ impl<'t> Checker<'t> {
             }
             for m in &g.members {
                 if !users.contains(m.as_str()) && self.room("dangling-member") {
-                    let group_at = nth_value(self.text, groups_at, "id", &g.id, 1);
+                    let group_at = nth_value(self.text, groups_at(), "id", &g.id, 1);
                     let at = group_at.and_then(|from| find_string(self.text, from, m));
                     self.report(
                         "dangling-member",
@@ -328,7 +334,7 @@ impl<'t> Checker<'t> {
             };
             if let Some(field) = missing {
                 if self.room("missing-key") {
-                    let at = nth_value(self.text, events_at, "action", ev.action.as_str(), 1);
+                    let at = nth_value(self.text, events_at(), "action", ev.action.as_str(), 1);
                     self.report(
                         "missing-key",
                         at,
@@ -340,7 +346,7 @@ impl<'t> Checker<'t> {
         }
         for (account, n) in unknown {
             if self.room("unknown-account") {
-                let at = nth_value(self.text, events_at, "account_id", account, 1);
+                let at = nth_value(self.text, events_at(), "account_id", account, 1);
                 let times = if n == 1 {
                     String::new()
                 } else {

@@ -74,11 +74,7 @@ const PRODUCTS: [(&str, f64, i64, Drift); 5] = [
 ];
 
 fn loc(file: &str, line: usize) -> Location {
-    Location {
-        file: file.to_string(),
-        line: line as u32,
-        column: 5,
-    }
+    Location::at(file, line as u32, 5)
 }
 
 /// Generates an org of `users` accounts from `seed`: its policy and its live state (whose

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod raw;
 pub mod source;
 pub mod validate;
+pub mod write;
 
 pub use diagnostics::{render_diagnostics, Diagnostic, Severity};
 pub use source::{DirFiles, PolicyFiles, MAIN_FILE};
@@ -16,6 +17,7 @@ use crate::time::Duration;
 use chrono::NaiveDate;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A policy that passed validation, with the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -55,8 +57,10 @@ pub fn load_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
     serde::Deserialize,
 )]
 pub struct Location {
-    /// Path relative to the policy folder, with `/` separators.
-    pub file: String,
+    /// Path relative to the policy folder, with `/` separators. Shared: a policy holds
+    /// hundreds of thousands of locations in a handful of files.
+    #[serde(with = "shared_str")]
+    pub file: Arc<str>,
     /// 1-based line.
     pub line: u32,
     /// 1-based column.
@@ -67,7 +71,16 @@ impl Location {
     /// A place in `file`.
     pub fn at(file: &str, line: u32, column: u32) -> Self {
         Self {
-            file: file.to_string(),
+            file: Arc::from(file),
+            line,
+            column,
+        }
+    }
+
+    /// A place in `file`, sharing the file name (no allocation).
+    pub fn in_shared(file: &Arc<str>, line: u32, column: u32) -> Self {
+        Self {
+            file: Arc::clone(file),
             line,
             column,
         }
@@ -76,6 +89,20 @@ impl Location {
     /// The whole of `file` (line and column 0).
     pub fn whole_file(file: &str) -> Self {
         Self::at(file, 0, 0)
+    }
+}
+
+/// Serde for [`Location::file`]: a plain string.
+mod shared_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
     }
 }
 

@@ -208,8 +208,8 @@ enum Frame {
     },
 }
 
-struct Builder<'f> {
-    file: &'f str,
+struct Builder {
+    shared_file: std::sync::Arc<str>,
     stack: Vec<Frame>,
     documents: Vec<Node>,
     anchors: HashMap<usize, (Node, usize)>,
@@ -217,10 +217,10 @@ struct Builder<'f> {
     failure: Option<Diagnostic>,
 }
 
-impl<'f> Builder<'f> {
-    fn new(file: &'f str) -> Self {
+impl Builder {
+    fn new(file: &str) -> Self {
         Self {
-            file,
+            shared_file: std::sync::Arc::from(file),
             stack: Vec::new(),
             documents: Vec::new(),
             anchors: HashMap::new(),
@@ -232,7 +232,7 @@ impl<'f> Builder<'f> {
     fn loc(&self, m: &Marker) -> Location {
         let line = u32::try_from(m.line()).unwrap_or(u32::MAX).max(1);
         let column = u32::try_from(m.col().saturating_add(1)).unwrap_or(u32::MAX);
-        Location::at(self.file, line, column)
+        Location::in_shared(&self.shared_file, line, column)
     }
 
     fn fail(&mut self, d: Diagnostic) {
@@ -270,7 +270,7 @@ fn count(node: &Node) -> usize {
     }
 }
 
-impl MarkedEventReceiver for Builder<'_> {
+impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.failure.is_some() {
             return;
@@ -374,7 +374,7 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 /// Resolves a plain scalar by the YAML 1.2 core schema.
-fn resolve_plain(value: String) -> NodeKind {
+pub(crate) fn resolve_plain(value: String) -> NodeKind {
     match value.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return NodeKind::Null,
         "true" | "True" | "TRUE" => return NodeKind::Bool(true),

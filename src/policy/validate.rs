@@ -144,12 +144,12 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = v.finish();
     diags.sort_by(|a, b| {
         let ka = (
-            order.get(a.location.file.as_str()).unwrap_or(&usize::MAX),
+            order.get(&*a.location.file).unwrap_or(&usize::MAX),
             a.location.line,
             a.location.column,
         );
         let kb = (
-            order.get(b.location.file.as_str()).unwrap_or(&usize::MAX),
+            order.get(&*b.location.file).unwrap_or(&usize::MAX),
             b.location.line,
             b.location.column,
         );
@@ -298,6 +298,9 @@ impl Validator {
 
     /// Atlassian token prefixes anywhere in the text, comments included.
     fn scan_text_for_tokens(&mut self, path: &str, text: &str) {
+        if !text.contains("ATATT") && !text.contains("ATCTT") {
+            return;
+        }
         for (i, line) in text.lines().enumerate() {
             for prefix in ["ATATT", "ATCTT"] {
                 let mut from = 0;
@@ -773,7 +776,7 @@ impl Validator {
 
     fn users(&mut self, raw_users: &[RawUser], product_keys: &[&str]) -> Vec<SafeUser> {
         let mut out = Vec::new();
-        let mut seen: HashMap<UserRef, Location> = HashMap::new();
+        let mut seen: HashMap<UserRef, Location> = HashMap::with_capacity(raw_users.len());
         for u in raw_users {
             let who = match (&u.email, &u.account_id) {
                 (Some(_), Some(_)) => {
@@ -958,6 +961,9 @@ pub fn is_email(text: &str) -> bool {
 /// base64 characters (upper and lower case letters and digits mixed).
 pub fn looks_like_token(text: &str) -> bool {
     let t = text.trim();
+    if t.len() < 20 {
+        return false; // both shapes below are at least 20 bytes long
+    }
     if (t.starts_with("ATATT") || t.starts_with("ATCTT")) && t.len() >= 20 {
         return true;
     }

@@ -89,11 +89,14 @@ pub fn render(
     opts: &RenderOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    // `out` is often stdout, which writes every line on its own: buffer whole blocks.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
     match format {
-        Format::Text => text::render(plan, opts, out),
-        Format::Markdown => markdown::render(plan, out),
-        Format::Json => json::render(plan, out),
-    }
+        Format::Text => text::render(plan, opts, &mut out),
+        Format::Markdown => markdown::render(plan, &mut out),
+        Format::Json => json::render(plan, &mut out),
+    }?;
+    out.flush()
 }
 
 /// Renders what `explain` found about one user in the given format.

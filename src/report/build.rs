@@ -562,7 +562,7 @@ mod tests {
         let admin = &jira.holders[0];
         assert_eq!(admin.via.as_deref(), Some("email admin@acme.com"));
         assert_eq!(
-            admin.entry.as_ref().map(|l| l.file.as_str()),
+            admin.entry.as_ref().map(|l| &*l.file),
             Some("seatkeeper.yaml")
         );
         assert_eq!(jira.holders[3].via.as_deref(), Some("employees"));

@@ -212,7 +212,7 @@ mod tests {
         let zoe = head
             .users
             .iter()
-            .find(|u| u.location.file == "teams/eng.yaml" && u.location.line == 3)
+            .find(|u| &*u.location.file == "teams/eng.yaml" && u.location.line == 3)
             .expect("zoe on line 3");
         assert_eq!(zoe.who.to_string(), "zoe@acme.com");
         let mut blamer = Blamer::open(&policy).unwrap();
