@@ -110,7 +110,8 @@ pub async fn execute<D: Directory>(
     )?;
     let permits = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, action) in actions.iter().enumerate() {
+    for index in start_order(&actions) {
+        let action = &actions[index];
         let directory = Arc::clone(&directory);
         let permits = Arc::clone(&permits);
         let (kind, group_id, account_id) = (
@@ -151,9 +152,72 @@ pub async fn execute<D: Directory>(
     Ok(summary)
 }
 
+/// The order in which the writes start: removals and additions alternate (removals first), each
+/// kind in plan order. Rate limits are per endpoint and method, and adds and removes are
+/// different endpoints (`POST` and `DELETE` of group memberships), so alternating keeps both
+/// budgets busy instead of spending one and then the other; it also frees seats no later than
+/// the plan order would.
+fn start_order(actions: &[Action]) -> Vec<usize> {
+    let of_kind = |kind: ActionKind| {
+        actions
+            .iter()
+            .enumerate()
+            .filter(move |(_, a)| a.kind == kind)
+            .map(|(i, _)| i)
+    };
+    let mut removes = of_kind(ActionKind::Remove);
+    let mut adds = of_kind(ActionKind::Add);
+    let mut order = Vec::with_capacity(actions.len());
+    loop {
+        match (removes.next(), adds.next()) {
+            (None, None) => break,
+            (r, a) => order.extend(r.into_iter().chain(a)),
+        }
+    }
+    order
+}
+
 fn notify(observers: &mut [&mut dyn ApplyObserver], event: &ApplyEvent<'_>) -> anyhow::Result<()> {
     for observer in observers.iter_mut() {
         observer.on_event(event)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Evidence, Rule};
+
+    fn action(kind: ActionKind, account: &str) -> Action {
+        Action {
+            kind,
+            product: "confluence".into(),
+            group: "g".into(),
+            group_id: "g1".into(),
+            account_id: account.into(),
+            email: None,
+            rule: Rule::Eligible,
+            reason: String::new(),
+            evidence: Evidence::default(),
+        }
+    }
+
+    #[test]
+    fn writes_alternate_between_kinds_removals_first_each_in_plan_order() {
+        let actions = vec![
+            action(ActionKind::Add, "a1"),
+            action(ActionKind::Add, "a2"),
+            action(ActionKind::Add, "a3"),
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+        ];
+        assert_eq!(start_order(&actions), vec![3, 0, 4, 1, 2]);
+        assert!(start_order(&[]).is_empty());
+        let removes = vec![
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+        ];
+        assert_eq!(start_order(&removes), vec![0, 1]);
+    }
 }
