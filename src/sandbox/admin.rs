@@ -236,6 +236,68 @@ fn string_list(
     }
 }
 
+/// The JSON object body of a search request (an empty body is `{}`), with fields other than
+/// `known` refused, as the admin API does.
+fn search_body(
+    app: &App,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    known: &[&str],
+) -> Result<serde_json::Map<String, Value>, Response> {
+    let Ok(body) = body else {
+        return Err(bad(app, "The request body could not be read."));
+    };
+    let empty = body.iter().all(u8::is_ascii_whitespace);
+    if !empty && !is_json(headers) {
+        return Err(unsupported(app));
+    }
+    let value: Value = if empty {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| bad(app, &format!("Malformed JSON in the request body: {e}")))?
+    };
+    let Value::Object(obj) = value else {
+        return Err(bad(app, "The request body must be a JSON object."));
+    };
+    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(bad(
+            app,
+            &format!(
+                "Unknown field `{k}` in the request body (the sandbox supports: {}).",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(obj)
+}
+
+/// A search request's `limit`: 1 to 100, default 50.
+fn page_limit(app: &App, obj: &serde_json::Map<String, Value>) -> Result<usize, Response> {
+    match obj.get("limit") {
+        None | Some(Value::Null) => Ok(50),
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=100) => Ok(n as usize),
+            _ => Err(bad(app, "`limit` must be a whole number from 1 to 100.")),
+        },
+    }
+}
+
+/// Where a search request's `cursor` starts (0 without one).
+fn page_start(
+    app: &App,
+    obj: &serde_json::Map<String, Value>,
+    prefix: &str,
+) -> Result<usize, Response> {
+    match obj.get("cursor") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::String(c)) => decode_cursor(prefix, c)
+            .map(|n| n as usize)
+            .ok_or_else(|| bad(app, "Invalid cursor.")),
+        Some(_) => Err(bad(app, "`cursor` must be a string.")),
+    }
+}
+
 /// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search`.
 pub async fn users_search(
     State(app): State<Arc<App>>,
@@ -246,24 +308,6 @@ pub async fn users_search(
     try_resp!(authenticate(&app, &headers));
     let Ok(Path((org_id, directory_id))) = path else {
         return path_error(&app);
-    };
-    let Ok(body) = body else {
-        return bad(&app, "The request body could not be read.");
-    };
-    let empty = body.iter().all(u8::is_ascii_whitespace);
-    if !empty && !is_json(&headers) {
-        return unsupported(&app);
-    }
-    let value: Value = if empty {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return bad(&app, &format!("Malformed JSON in the request body: {e}")),
-        }
-    };
-    let Some(obj) = value.as_object() else {
-        return bad(&app, "The request body must be a JSON object.");
     };
     const KNOWN: &[&str] = &[
         "cursor",
@@ -279,15 +323,7 @@ pub async fn users_search(
         "directoryIds",
         "expand",
     ];
-    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return bad(
-            &app,
-            &format!(
-                "Unknown field `{k}` in the request body (the sandbox supports: {}).",
-                KNOWN.join(", ")
-            ),
-        );
-    }
+    let obj = &try_resp!(search_body(&app, &headers, body, KNOWN));
     let lists = (|| -> Result<_, String> {
         Ok((
             string_list(obj, "accountIds")?,
@@ -315,13 +351,7 @@ pub async fn users_search(
         Ok(l) => l,
         Err(e) => return bad(&app, &e),
     };
-    let limit = match obj.get("limit") {
-        None | Some(Value::Null) => 50,
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=100) => n as usize,
-            _ => return bad(&app, "`limit` must be a whole number from 1 to 100."),
-        },
-    };
+    let limit = try_resp!(page_limit(&app, obj));
     let search_term = match obj.get("searchTerm") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.to_lowercase()),
@@ -339,14 +369,7 @@ pub async fn users_search(
             return bad(&app, &format!("Unknown expand value `{e}` (productAccess, groups, platformRoles, counts.resources)."));
         }
     }
-    let start = match obj.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(Value::String(c)) => match decode_cursor(USER_CURSOR_PREFIX, c) {
-            Some(n) => n as usize,
-            None => return bad(&app, "Invalid cursor."),
-        },
-        Some(_) => return bad(&app, "`cursor` must be a string."),
-    };
+    let start = try_resp!(page_start(&app, obj, USER_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id));
     try_resp!(check_directory(&app, &org, &directory_id));
@@ -452,20 +475,6 @@ pub async fn groups_search(
     let Ok(Path((org_id, directory_id))) = path else {
         return path_error(&app);
     };
-    let Ok(body) = body else {
-        return bad(&app, "The request body could not be read.");
-    };
-    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return bad(&app, &format!("Malformed JSON in the request body: {e}")),
-        }
-    };
-    let Some(obj) = value.as_object() else {
-        return bad(&app, "The request body must be a JSON object.");
-    };
     const KNOWN: &[&str] = &[
         "cursor",
         "limit",
@@ -474,15 +483,7 @@ pub async fn groups_search(
         "searchTerm",
         "expand",
     ];
-    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return bad(
-            &app,
-            &format!(
-                "Unknown field `{k}` in the request body (the sandbox supports: {}).",
-                KNOWN.join(", ")
-            ),
-        );
-    }
+    let obj = &try_resp!(search_body(&app, &headers, body, KNOWN));
     let lists = (|| -> Result<_, String> {
         Ok((
             string_list(obj, "groupIds")?,
@@ -499,21 +500,8 @@ pub async fn groups_search(
         Some(Value::String(s)) => Some(s.to_lowercase()),
         Some(_) => return bad(&app, "`searchTerm` must be a string."),
     };
-    let limit = match obj.get("limit") {
-        None | Some(Value::Null) => 50,
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=100) => n as usize,
-            _ => return bad(&app, "`limit` must be a whole number from 1 to 100."),
-        },
-    };
-    let start = match obj.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(Value::String(c)) => match decode_cursor(GROUP_CURSOR_PREFIX, c) {
-            Some(n) => n as usize,
-            None => return bad(&app, "Invalid cursor."),
-        },
-        Some(_) => return bad(&app, "`cursor` must be a string."),
-    };
+    let limit = try_resp!(page_limit(&app, obj));
+    let start = try_resp!(page_start(&app, obj, GROUP_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id));
     try_resp!(check_directory(&app, &org, &directory_id));
