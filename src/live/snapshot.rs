@@ -55,18 +55,6 @@ pub fn load_snapshot(path: &Path) -> Result<LiveState, Vec<Diagnostic>> {
     if len > MAX_SNAPSHOT_BYTES {
         return Err(vec![too_large(&label, len)]);
     }
-    // Fast path: stream a good snapshot into the model without holding its text (tens of MB at
-    // 100,000 users). Anything wrong, and the whole text is read to say where.
-    let streamed: Result<LiveState, _> =
-        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, &file));
-    if let Ok(state) = streamed {
-        if state.format_version == SNAPSHOT_FORMAT_VERSION
-            && Checker::new(&label, "").check(&state).is_empty()
-        {
-            return Ok(state);
-        }
-    }
-    let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(MAX_SNAPSHOT_BYTES + 1)
         .read_to_end(&mut bytes)
