@@ -2,9 +2,7 @@
 //! ledger from the audit log and the time, bundled as [`Planning`], with the shared
 //! `--snapshot`/`--at` arguments.
 
-use super::inputs::{
-    load_ledger, load_policy_source, load_snapshot, report_snapshot, PolicySource,
-};
+use super::inputs::{load_ledger, load_policy_source, load_snapshot, PolicySource};
 use super::live::Session;
 use super::{Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::ledger::Ledger;
@@ -54,27 +52,11 @@ impl Planning {
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
         let now = resolve_at(state.at.as_deref(), env)?;
-        let (source, live, actor) = match &state.snapshot {
-            // Two independent files: parse the snapshot while the policy loads.
-            Some(path) => std::thread::scope(|scope| {
-                let snapshot = scope.spawn(|| crate::live::load_snapshot(path));
-                let source = load_policy_source(policy, err);
-                let snapshot = snapshot.join().unwrap_or_else(|_| {
-                    Err(vec![crate::policy::Diagnostic::error(
-                        "io-error",
-                        crate::policy::Location::whole_file(&path.display().to_string()),
-                        "reading the snapshot stopped unexpectedly",
-                    )])
-                });
-                let source = source?;
-                anyhow::Ok((source, report_snapshot(path, snapshot, err)?, None))
-            })?,
-            None => {
-                let source = load_policy_source(policy, err)?;
-                let (live, actor) = current_state(None, &source.policy, env, now, err)?;
-                (source, live, actor)
-            }
-        };
+        // One after the other: loading the policy and the snapshot side by side is faster but
+        // holds the policy's YAML tree and the whole snapshot at once, over the memory target.
+        let source = load_policy_source(policy, err)?;
+        let (live, actor) =
+            current_state(state.snapshot.as_deref(), &source.policy, env, now, err)?;
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
         if let Some(path) = &state.snapshot {
             planning.state_label = path.display().to_string();
