@@ -600,10 +600,14 @@ impl Client {
         members.extend(first.values);
         if !last {
             if let Some(total) = first.total {
+                // `total` comes from the server: fetch at most this many pages at once and let
+                // the page-by-page loop below read anything beyond.
+                const MAX_PAGES_AT_ONCE: u64 = 2_000;
+                let total = total.min(next.saturating_add(MAX_PAGES_AT_ONCE * size));
                 let starts: Vec<u64> = (next..total).step_by(size as usize).collect();
                 let pages = try_join_all(starts.iter().map(|&s| page_at(s, size))).await?;
                 if let (Some(&s), Some(p)) = (starts.last(), pages.last()) {
-                    next = s + p.values.len() as u64;
+                    next = s.saturating_add(p.values.len() as u64);
                     last = is_last_page(p, size);
                 } else {
                     last = true;
@@ -616,7 +620,7 @@ impl Client {
         // Without `total`, or when the group grew while we read it: continue page by page.
         while !last {
             let p = page_at(next, size).await?;
-            next += p.values.len() as u64;
+            next = next.saturating_add(p.values.len() as u64);
             last = is_last_page(&p, size) || p.values.is_empty();
             members.extend(p.values);
         }
