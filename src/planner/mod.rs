@@ -230,48 +230,22 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     plan.warnings.extend(ix.warnings.iter().cloned());
 
     // Evaluate user by user, every product at once: each user's data is read while it is in
-    // cache, instead of once per product. The users are split in two halves evaluated on two
-    // threads; the halves are joined in user order, so the result is the same as one pass.
-    let users = ix.users.len() as UserIx;
-    let half = users / 2;
-    let evaluate_range = |range: std::ops::Range<UserIx>, first: bool| {
-        let mut acc: Vec<Acc<'_>> = ix
-            .products
-            .iter()
-            .map(|pc| Acc {
-                removals: Vec::new(),
-                adds: Vec::new(),
-                before: if first { pc.unknown_members.len() } else { 0 },
-                no_evidence: Vec::new(),
-            })
-            .collect();
-        let mut found = Found::default();
-        for u in range {
-            for (p, pc) in ix.products.iter().enumerate() {
-                let Some(a) = acc.get_mut(p) else { continue };
-                collect(ix, pc, p, u, a, &mut found);
-            }
+    // cache, instead of once per product.
+    let mut acc: Vec<Acc<'_>> = ix
+        .products
+        .iter()
+        .map(|pc| Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            before: pc.unknown_members.len(),
+            no_evidence: Vec::new(),
+        })
+        .collect();
+    for u in 0..ix.users.len() as UserIx {
+        for (p, pc) in ix.products.iter().enumerate() {
+            let Some(a) = acc.get_mut(p) else { continue };
+            collect(ix, pc, p, u, a, &mut plan);
         }
-        (acc, found)
-    };
-    let ((mut acc, found), (second_acc, second_found)) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| evaluate_range(half..users, false));
-        let first = evaluate_range(0..half, true);
-        // A thread that cannot run its half is retried here, never lost.
-        let second = second
-            .join()
-            .unwrap_or_else(|_| evaluate_range(half..users, false));
-        (first, second)
-    });
-    for (a, b) in acc.iter_mut().zip(second_acc) {
-        a.removals.extend(b.removals);
-        a.adds.extend(b.adds);
-        a.before += b.before;
-        a.no_evidence.extend(b.no_evidence);
-    }
-    for f in [found, second_found] {
-        plan.notices.extend(f.notices);
-        plan.observed.extend(f.observed);
     }
 
     let mut all_touched: Vec<Slot> = Vec::new();
@@ -371,13 +345,6 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
 }
 
 /// What one product accumulates while users are evaluated.
-/// Notices and observations found while evaluating, before they join the plan.
-#[derive(Default)]
-struct Found {
-    notices: Vec<Notice>,
-    observed: Vec<Observation>,
-}
-
 struct Acc<'a> {
     removals: Vec<Removal>,
     adds: Vec<Addition>,
@@ -393,7 +360,7 @@ fn collect<'a>(
     p: ProductIx,
     u: UserIx,
     acc: &mut Acc<'a>,
-    plan: &mut Found,
+    plan: &mut Plan,
 ) {
     let key = pc.product.key.as_str();
     let add_slot = pc.slots.first().copied();
