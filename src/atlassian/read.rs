@@ -25,7 +25,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::try_join_all;
 use reqwest::Method;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 /// Jira's `users/search` page size ("limited to 1000").
@@ -257,6 +257,16 @@ impl Client {
         ))
     }
 
+    /// The next cursor to follow, or `None` to stop: after an empty page, or when the server sends
+    /// a cursor it sent before (a loop would otherwise never end).
+    fn next_cursor(
+        visited: &mut HashSet<String>,
+        next: Option<String>,
+        empty: bool,
+    ) -> Option<String> {
+        next.filter(|c| !empty && visited.insert(c.clone()))
+    }
+
     /// Every page of the admin v2 user search with `filter` merged into the body. Users listed
     /// twice (once per directory) are merged.
     pub(crate) async fn admin_users(
@@ -268,6 +278,7 @@ impl Client {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut cursor: Option<String> = None;
+        let mut visited: HashSet<String> = HashSet::new();
         loop {
             let mut body = json!({
                 "limit": self.config.admin_page_size,
@@ -308,9 +319,9 @@ impl Client {
                     }
                 }
             }
-            match next {
-                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
-                _ => break,
+            match Self::next_cursor(&mut visited, next, empty) {
+                Some(c) => cursor = Some(c),
+                None => break,
             }
         }
         Ok(out)
@@ -329,6 +340,7 @@ impl Client {
         let mut out: Vec<AdminGroup> = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut cursor: Option<String> = None;
+        let mut visited: HashSet<String> = HashSet::new();
         loop {
             let mut body = json!({ "limit": 100 });
             if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
@@ -372,9 +384,9 @@ impl Client {
                 }
             }
             out.extend(page.data.into_iter().filter(|g| seen.insert(g.id.clone())));
-            match next {
-                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
-                _ => break,
+            match Self::next_cursor(&mut visited, next, empty) {
+                Some(c) => cursor = Some(c),
+                None => break,
             }
         }
         Ok(Some(out))
@@ -389,6 +401,7 @@ impl Client {
     ) -> Result<Vec<Event>, ApiError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut visited: HashSet<String> = HashSet::new();
         loop {
             let mut call = Call::new(
                 Api::Admin,
@@ -409,9 +422,9 @@ impl Client {
             let next = page.next_cursor();
             let empty = page.data.is_empty();
             out.extend(page.data.iter().filter_map(admin_event));
-            match next {
-                Some(c) if !empty && cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
-                _ => break,
+            match Self::next_cursor(&mut visited, next, empty) {
+                Some(c) => cursor = Some(c),
+                None => break,
             }
         }
         out.sort_by_key(|e: &Event| e.time);
@@ -966,5 +979,27 @@ mod tests {
         );
         assert_eq!(event_action("group_created"), None);
         assert_eq!(parse_time("2024-02-01"), parse_time("2024-02-01T00:00:00Z"));
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn cursor_loops_and_empty_pages_end_the_paging() {
+        let mut visited = HashSet::new();
+        let next = |v: &mut HashSet<String>, c: &str, empty| {
+            Client::next_cursor(v, Some(c.to_string()), empty)
+        };
+        assert_eq!(next(&mut visited, "a", false).as_deref(), Some("a"));
+        assert_eq!(next(&mut visited, "b", false).as_deref(), Some("b"));
+        assert_eq!(
+            next(&mut visited, "a", false),
+            None,
+            "a cycle back to a seen cursor stops"
+        );
+        assert_eq!(next(&mut visited, "c", true), None, "an empty page stops");
+        assert_eq!(Client::next_cursor(&mut visited, None, false), None);
     }
 }
