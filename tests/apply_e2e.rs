@@ -265,10 +265,8 @@ mod reqwest {
     }
 }
 
-#[test]
-fn a_killed_apply_leaves_a_lock_and_the_rerun_converges_without_writing_twice() {
-    let env = TestEnv::start(Duration::from_millis(150));
-    let plan = save_plan(&env, "plan.json");
+/// Starts `apply PLAN` and kills it (SIGKILL) once `logged` of its actions are in the audit log.
+fn kill_apply_after(env: &TestEnv, plan: &Path, parallelism: &str, logged: usize) {
     let mut child = env
         .command(&[
             "apply",
@@ -276,24 +274,27 @@ fn a_killed_apply_leaves_a_lock_and_the_rerun_converges_without_writing_twice() 
             "--policy",
             env.dir(),
             "--parallelism",
-            "2",
+            parallelism,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until some actions are written and logged, then kill it hard.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let logged = audit_keys(&env).len();
-        if logged >= 3 {
-            break;
-        }
+    while audit_keys(env).len() < logged {
         assert!(Instant::now() < deadline, "the apply made no progress");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_apply_leaves_a_lock_and_the_rerun_converges_without_writing_twice() {
+    let env = TestEnv::start(Duration::from_millis(150));
+    let plan = save_plan(&env, "plan.json");
+    // Kill it hard once some actions are written and logged.
+    kill_apply_after(&env, &plan, "2", 3);
     let logged_before = audit_keys(&env).len();
 
     // The lock is left behind: a second apply is refused and names the dead holder.
@@ -677,26 +678,7 @@ fn an_edited_plan_that_reaches_outside_the_policy_is_refused() {
 fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
     let env = TestEnv::start(Duration::from_millis(150));
     let plan = save_plan(&env, "plan.json");
-    let mut child = env
-        .command(&[
-            "apply",
-            plan.to_str().unwrap(),
-            "--policy",
-            env.dir(),
-            "--parallelism",
-            "4",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while audit_keys(&env).len() < 2 {
-        assert!(Instant::now() < deadline, "the apply made no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_apply_after(&env, &plan, "4", 2);
     // Let the writes the killed run had in flight land.
     std::thread::sleep(Duration::from_millis(400));
     assert!(env
