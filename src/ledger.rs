@@ -198,3 +198,24 @@ impl Ledger {
             .copied()
     }
 }
+/// Reads an audit log (JSON Lines) leniently, in log order: lines that do not parse are
+/// skipped, each with a warning naming its line. The hash chain is not checked here
+/// (`seatkeeper audit verify` does that); readers that need the facts
+/// (reports, the applier's resume check) use this.
+pub fn parse_records(text: &str) -> (Vec<AuditRecord>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<AuditRecord>(line) {
+            Ok(r) => records.push(r),
+            Err(e) => warnings.push(format!(
+                "audit log line {}: skipped, not a valid record: {e}",
+                i + 1
+            )),
+        }
+    }
+    (records, warnings)
+}

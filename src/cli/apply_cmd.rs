@@ -458,10 +458,7 @@ fn reconcile(
 /// Every readable record of the audit log (unreadable lines are skipped: the ledger warns).
 fn read_records(path: &Path) -> anyhow::Result<Vec<AuditRecord>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()),
+        Ok(text) => Ok(crate::ledger::parse_records(&text).0),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
     }

@@ -2,10 +2,10 @@
 //! what applying the head would do that the base would not.
 
 use super::inputs::{load_ledger, load_policy_at, PolicySource};
-use super::planning::{current_state, resolve_at};
+use super::planning::{current_state, input_for, resolve_at};
 use super::{Env, Exit, Status};
 use crate::diff::{plan_delta, policy_diff};
-use crate::planner::{self, PlanInput};
+use crate::planner;
 use crate::policy::source::MAX_POLICY_FILE_BYTES;
 use crate::render::diff::{file_diff, DiffReport};
 use std::collections::BTreeSet;
@@ -87,15 +87,7 @@ pub fn run(
             let (live, _) = current_state(snapshot.as_deref(), &head.policy, env, now, err)?;
             let (ledger, _) = load_ledger(&head.dir, &head.policy)?;
             let plan_for = |source: &PolicySource| {
-                planner::plan(&PlanInput {
-                    policy: &source.policy,
-                    live: &live,
-                    ledger: &ledger,
-                    now,
-                    actor: None,
-                    policy_commit: source.commit.as_deref(),
-                    allow_mass_removal: false,
-                })
+                planner::plan(&input_for(source, &live, &ledger, now, None, false))
             };
             let (base_plan, head_plan) = (plan_for(&base), plan_for(&head));
             Some(plan_delta(&base_plan, &head_plan))

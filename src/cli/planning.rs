@@ -128,7 +128,8 @@ fn read_ledger(source: &PolicySource, err: &mut dyn Write) -> anyhow::Result<(Le
     Ok((ledger, path))
 }
 
-fn input_for<'a>(
+/// The planner's input for a loaded policy and live state.
+pub fn input_for<'a>(
     source: &'a PolicySource,
     live: &'a LiveState,
     ledger: &'a Ledger,

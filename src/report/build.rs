@@ -360,26 +360,7 @@ impl<'a> Membership<'a> {
     }
 }
 
-/// Reads an audit log (JSON Lines) leniently, in log order: lines that do not parse are
-/// skipped, each with a warning naming its line. The hash chain is not checked here
-/// (`seatkeeper audit verify` does that); a report only needs the facts.
-pub fn parse_audit_records(text: &str) -> (Vec<AuditRecord>, Vec<String>) {
-    let mut records = Vec::new();
-    let mut warnings = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<AuditRecord>(line) {
-            Ok(r) => records.push(r),
-            Err(e) => warnings.push(format!(
-                "audit log line {}: skipped, not a valid record: {e}",
-                i + 1
-            )),
-        }
-    }
-    (records, warnings)
-}
+pub use crate::ledger::parse_records as parse_audit_records;
 
 #[cfg(test)]
 mod tests {
