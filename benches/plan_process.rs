@@ -16,7 +16,8 @@
 //! snapshot, plan, render JSON.
 //!
 //! Run with `cargo bench --bench plan_process` (`-- 20000` for another size, `-- --runs 15`
-//! for more runs). Targets on a 2-core machine: the process under 600 ms, peak RSS under 200 MB.
+//! for more runs, `-- --keep` to keep the org on disk for profiling and stop after the process
+//! runs). Targets on a 2-core machine: the process under 600 ms, peak RSS under 200 MB.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -133,6 +134,12 @@ fn main() {
         peak as f64 * 1024.0 / 1e6,
         peak as f64 / 1024.0,
     );
+
+    if args.iter().any(|a| a == "--keep") {
+        let dir = tmp.keep();
+        println!("kept the org in {}", dir.display());
+        return;
+    }
 
     // The same steps in process, through the library.
     drop((policy, live));

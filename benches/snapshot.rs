@@ -2,7 +2,8 @@
 //! time per parse. Run with `cargo bench --bench snapshot`. The budget is well under 300 ms.
 
 use seatkeeper::live::{
-    parse_snapshot, AccountStatus, AccountType, Event, EventAction, Group, LiveState, User,
+    parse_snapshot, AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState,
+    User,
 };
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,7 +25,7 @@ fn generate(users: usize) -> String {
     let mut confluence = Vec::new();
     for i in 0..users {
         let id = format!("5b10ac8d82e05b22{i:08x}");
-        let mut last_active = BTreeMap::new();
+        let mut last_active = Activity::new();
         if i % 3 != 0 {
             last_active.insert("jira-software".to_string(), t("2026-10-01T09:00:00Z"));
             jira.push(id.clone());

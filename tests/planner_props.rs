@@ -5,7 +5,9 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use seatkeeper::ledger::{AuditKind, AuditRecord, AuditResult, Ledger};
-use seatkeeper::live::{AccountStatus, AccountType, Event, EventAction, Group, LiveState, User};
+use seatkeeper::live::{
+    AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
+};
 use seatkeeper::plan::{ActionKind, Plan};
 use seatkeeper::planner::synth::{synth_now, synth_org, XorShift};
 use seatkeeper::planner::{plan, PlanInput};
@@ -134,7 +136,7 @@ fn build(k: &Knobs) -> Org {
             1 => Some(format!("User{i}@Example.com")),
             _ => Some(format!("user{i}@example.com")),
         };
-        let mut last_active = BTreeMap::new();
+        let mut last_active = Activity::new();
         for key in KEYS.iter().take(k.products) {
             if r.chance(0.6) {
                 last_active.insert(key.to_string(), ago(&mut r, 400));

@@ -17,7 +17,7 @@ use super::wire::{
     AdminEvent, AdminGroup, AdminPage, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
 };
 use crate::live::{
-    AccountStatus, AccountType, Event, EventAction, Group, License, LiveState, User,
+    AccountStatus, AccountType, Activity, Event, EventAction, Group, License, LiveState, User,
     SNAPSHOT_FORMAT_VERSION,
 };
 use crate::policy::{Matcher, Policy};
@@ -732,7 +732,7 @@ pub fn admin_status(u: &AdminUser) -> AccountStatus {
 }
 
 fn admin_user(u: &AdminUser, products: &[String]) -> User {
-    let mut last_active: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut last_active = Activity::new();
     for pa in &u.product_access {
         let Some(at) = pa
             .last_active_timestamp
@@ -743,8 +743,7 @@ fn admin_user(u: &AdminUser, products: &[String]) -> User {
             continue;
         };
         for key in product_keys(&pa.key, products) {
-            let slot = last_active.entry(key).or_insert(at);
-            *slot = (*slot).max(at);
+            last_active.record(key, at);
         }
     }
     User {
@@ -766,7 +765,7 @@ fn jira_user(u: &JiraUser) -> User {
         account_type: account_type(u.account_type.as_deref()),
         status: jira_status(u.active),
         added_to_org: None,
-        last_active: BTreeMap::new(),
+        last_active: Activity::new(),
     }
 }
 

@@ -219,7 +219,7 @@ impl<'a> Index<'a> {
             }
             let row = last_active.len();
             last_active.resize(row + np, None);
-            for (key, &t) in &user.last_active {
+            for (key, &t) in user.last_active.iter() {
                 if let Some(&p) = product_bits.get(key.as_str()) {
                     last_active[row + p] = Some(t);
                 }

@@ -8,7 +8,8 @@
 //! same org; no `rand` involved (xorshift64*).
 
 use crate::live::{
-    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+    AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
+    SNAPSHOT_FORMAT_VERSION,
 };
 use crate::policy::{
     Drift, Limit, Location, Matcher, Policy, Product, SafeUser, Safety, Selector, UserRef,
@@ -143,7 +144,7 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
         let person = account_type == AccountType::Atlassian;
         let active = status == AccountStatus::Active;
 
-        let mut last_active = BTreeMap::new();
+        let mut last_active = Activity::new();
         let mut held = Vec::new();
         for (p, (key, share, ..)) in PRODUCTS.iter().enumerate() {
             let holds = if account_type == AccountType::Customer {

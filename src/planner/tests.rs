@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ledger::{AuditKind, AuditRecord, AuditResult};
-use crate::live::{AccountStatus, AccountType, Event, EventAction, Group, License, User};
+use crate::live::{AccountStatus, AccountType, Activity, Event, EventAction, Group, License, User};
 use crate::plan::{fingerprint_members, Rail};
 use crate::policy::{Limit, Location, Matcher, Product, SafeUser, Safety, Selector, UserRef};
 use crate::time::Duration;
@@ -110,7 +110,7 @@ impl Fx {
             account_type: AccountType::Atlassian,
             status: AccountStatus::Active,
             added_to_org: Some(t("2024-01-01")),
-            last_active: BTreeMap::new(),
+            last_active: Activity::new(),
         });
         self.live.users.last_mut().expect("just pushed")
     }
@@ -140,7 +140,7 @@ impl Fx {
     }
 
     pub(crate) fn active(&mut self, name: &str, date: &str) -> &mut Self {
-        self.find(name).last_active.insert(P.into(), t(date));
+        self.find(name).last_active.insert(P, t(date));
         self
     }
 
@@ -1157,9 +1157,7 @@ fn plan_is_total_on_degenerate_input() {
     f.live.users.push(f.live.users[0].clone());
     f.live.groups.push(f.live.groups[0].clone());
     f.safe("x").until = Some(NaiveDate::MAX);
-    f.find("x")
-        .last_active
-        .insert(P.into(), DateTime::<Utc>::MAX_UTC);
+    f.find("x").last_active.insert(P, DateTime::<Utc>::MAX_UTC);
     f.event("x", EventAction::AccessRequested, "2026-11-01")
         .product = Some("nope".into());
     f.records

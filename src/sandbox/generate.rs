@@ -18,7 +18,8 @@
 
 use super::model::{derived_id, ModelError, Org, ProductSeed, SandboxExtension};
 use crate::live::{
-    AccountStatus, AccountType, Event, EventAction, Group, LiveState, User, SNAPSHOT_FORMAT_VERSION,
+    AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
+    SNAPSHOT_FORMAT_VERSION,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::rngs::SmallRng;
@@ -106,7 +107,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
             for g in [jsw, conf, jsm, sadm, jadm, emp] {
                 members[g].push(id.clone());
             }
-            let mut last = BTreeMap::new();
+            let mut last = Activity::new();
             for p in ["jira-software", "confluence", "jira-servicedesk"] {
                 last.insert(p.to_string(), now - days(rng.gen_range(0.0..2.0)));
             }
@@ -136,7 +137,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
                 account_type: AccountType::App,
                 status: AccountStatus::Active,
                 added_to_org: Some(added),
-                last_active: BTreeMap::new(),
+                last_active: Activity::new(),
             });
             continue;
         }
@@ -164,7 +165,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
                 account_type: AccountType::Customer,
                 status: AccountStatus::Active,
                 added_to_org: Some(added),
-                last_active: BTreeMap::new(),
+                last_active: Activity::new(),
             });
             continue;
         }
@@ -206,7 +207,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
             };
             Some(now - days(ago.min(age_days)))
         };
-        let mut last_active = BTreeMap::new();
+        let mut last_active = Activity::new();
         let mut product_groups = Vec::new();
         if rng.gen_bool(0.65) {
             let r: f64 = rng.gen();

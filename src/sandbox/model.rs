@@ -911,10 +911,7 @@ impl Org {
             if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
                 self.user_json[u as usize] = OnceLock::new();
                 let user = &mut self.users[u as usize];
-                let slot = user.last_active.entry(p.clone()).or_insert(event.time);
-                if *slot < event.time {
-                    *slot = event.time;
-                }
+                user.last_active.record(p.as_str(), event.time);
             }
         }
         event.id = 0;
@@ -957,7 +954,7 @@ mod tests {
             account_type: AccountType::Atlassian,
             status,
             added_to_org: None,
-            last_active: BTreeMap::new(),
+            last_active: crate::live::Activity::new(),
         }
     }
 

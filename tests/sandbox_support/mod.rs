@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeDelta, Utc};
-use seatkeeper::live::{AccountStatus, AccountType, Group, License, LiveState, User};
+use seatkeeper::live::{AccountStatus, AccountType, Activity, Group, License, LiveState, User};
 use seatkeeper::sandbox::{self, Org, RunningSandbox, SandboxConfig};
 use std::collections::BTreeMap;
 
@@ -37,7 +37,7 @@ pub fn fixture() -> LiveState {
         account_type: AccountType::Atlassian,
         status: AccountStatus::Active,
         added_to_org: Some(now() - TimeDelta::days(700)),
-        last_active: BTreeMap::from([("jira-software".to_string(), now() - TimeDelta::days(1))]),
+        last_active: Activity::from([("jira-software".to_string(), now() - TimeDelta::days(1))]),
     }];
     for i in 1..=10_100 {
         users.push(User {
@@ -47,7 +47,7 @@ pub fn fixture() -> LiveState {
             account_type: AccountType::Atlassian,
             status: AccountStatus::Active,
             added_to_org: Some(now() - TimeDelta::days(300)),
-            last_active: BTreeMap::new(),
+            last_active: Activity::new(),
         });
     }
     // Special accounts at the end.
@@ -78,7 +78,7 @@ pub fn fixture() -> LiveState {
             account_type: t,
             status: s,
             added_to_org: Some(now() - TimeDelta::days(100)),
-            last_active: BTreeMap::from([("confluence".to_string(), now() - TimeDelta::days(40))]),
+            last_active: Activity::from([("confluence".to_string(), now() - TimeDelta::days(40))]),
         });
     }
     let range = |a: usize, b: usize| (a..b).map(account).collect::<Vec<_>>();
