@@ -41,13 +41,7 @@ impl AuditWriter {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the audit log folder {}", dir.display()))?;
         }
-        let mut existing = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read audit log {}", path.display()))
-            }
-        };
+        let mut existing = read_log(path)?;
         Self::set_aside_torn_tail(path, &mut existing)?;
         let last_hash = match existing.lines().rev().find(|l| !l.trim().is_empty()) {
             None => String::new(),
@@ -136,6 +130,21 @@ impl AuditWriter {
     pub fn last_hash(&self) -> &str {
         &self.last_hash
     }
+}
+
+/// The text of the audit log at `path`; empty when there is none yet (no apply has run).
+pub fn read_log(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
+    }
+}
+
+/// Every readable record of the audit log at `path`, in log order. Unreadable lines are skipped
+/// without a word: the planner's ledger read warns about them.
+pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>> {
+    Ok(crate::ledger::parse_records(&read_log(path)?).0)
 }
 
 /// The result of verifying a log.

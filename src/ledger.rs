@@ -127,29 +127,25 @@ impl Ledger {
         }
     }
 
-    /// Parses JSON Lines leniently: unreadable lines and chain breaks become warnings.
+    /// Parses JSON Lines leniently: unreadable lines and chain breaks become warnings. Reads the
+    /// lines like [`parse_records`], and checks the hash chain on the way.
     pub fn parse_jsonl(text: &str) -> Self {
         let mut ledger = Self::default();
         let mut prev_hash = String::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<AuditRecord>(line) {
+        for (number, line) in audit_lines(text) {
+            match line {
                 Ok(r) => {
+                    // One chain warning is enough, and none after a skipped line: the skip is
+                    // the cause of the break that follows it.
                     if r.prev_hash != prev_hash && ledger.warnings.is_empty() {
                         ledger.warnings.push(format!(
-                            "audit log line {}: the hash chain is broken (run `seatkeeper audit verify`)",
-                            i + 1
+                            "audit log line {number}: the hash chain is broken (run `seatkeeper audit verify`)"
                         ));
                     }
                     prev_hash = r.hash.clone();
                     ledger.record(&r);
                 }
-                Err(e) => ledger.warnings.push(format!(
-                    "audit log line {}: skipped, not a valid record: {e}",
-                    i + 1
-                )),
+                Err(warning) => ledger.warnings.push(warning),
             }
         }
         ledger
@@ -205,17 +201,81 @@ impl Ledger {
 pub fn parse_records(text: &str) -> (Vec<AuditRecord>, Vec<String>) {
     let mut records = Vec::new();
     let mut warnings = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<AuditRecord>(line) {
+    for (_, line) in audit_lines(text) {
+        match line {
             Ok(r) => records.push(r),
-            Err(e) => warnings.push(format!(
-                "audit log line {}: skipped, not a valid record: {e}",
-                i + 1
-            )),
+            Err(warning) => warnings.push(warning),
         }
     }
     (records, warnings)
+}
+
+/// The one line reader of the audit log: each non-blank line with its 1-based number, as a
+/// record or as the warning that skips it. Both readers above use it, so they agree on which
+/// lines count and on how a skipped line is reported.
+fn audit_lines(text: &str) -> impl Iterator<Item = (usize, Result<AuditRecord, String>)> + '_ {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let number = i + 1;
+            let record = serde_json::from_str::<AuditRecord>(line)
+                .map_err(|e| format!("audit log line {number}: skipped, not a valid record: {e}"));
+            (number, record)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(account: &str, prev_hash: &str, hash: &str) -> String {
+        serde_json::json!({
+            "time": "2026-11-01T00:00:00Z", "kind": "add", "product": "confluence",
+            "group": "g", "group_id": "g1", "account_id": account, "rule": "eligible",
+            "result": "ok", "prev_hash": prev_hash, "hash": hash,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn unreadable_lines_are_skipped_with_their_line_number_by_both_readers() {
+        let log = [
+            line("a", "", "h1"),
+            String::new(),
+            "{not json".into(),
+            line("b", "lost", "h2"),
+        ]
+        .join("\n");
+        let (records, warnings) = parse_records(&log);
+        assert_eq!(records.len(), 2);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("audit log line 3: skipped, not a valid record: "));
+        let ledger = Ledger::parse_jsonl(&log);
+        // Line 4 does not chain to line 1 (line 3 sat between them): after a skipped line, the
+        // chain break it causes is not reported again.
+        assert_eq!(ledger.warnings, warnings);
+        assert!(ledger.membership_began("b", "g1").is_some());
+    }
+
+    #[test]
+    fn the_first_chain_break_is_a_warning_with_its_line_number() {
+        let log = [
+            line("a", "", "h1"),
+            line("b", "h1", "h2"),
+            line("c", "x", "h3"),
+            line("d", "y", "h4"),
+        ]
+        .join("\n");
+        let ledger = Ledger::parse_jsonl(&log);
+        assert_eq!(
+            ledger.warnings,
+            ["audit log line 3: the hash chain is broken (run `seatkeeper audit verify`)"]
+        );
+        assert!(ledger.membership_began("d", "g1").is_some());
+        assert!(
+            parse_records(&log).1.is_empty(),
+            "parse_records does not check the chain"
+        );
+    }
 }

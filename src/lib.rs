@@ -13,8 +13,9 @@
 //! snapshot format), [`ledger`] (what earlier applies did), [`planner`], [`plan`], [`diff`] and
 //! [`selftest`]. It reads no clock, no environment and no network; time comes in as a value. The
 //! edges are [`render`] (writes to a `&mut dyn Write`), [`atlassian`] (the HTTP client),
-//! [`apply`] and [`audit`] (executing plans and recording them), [`gitinfo`] (the policy repo),
-//! [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, files, exit codes).
+//! [`apply`] and [`audit`] (executing plans and recording them), [`files`] (atomic writes),
+//! [`gitinfo`] (the policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
+//! (arguments, files, exit codes).
 //! Access reviews ([`report`]) combine the planner's explanations with the audit log and git
 //! blame, and render markdown, CSV, JSON or HTML.
 
@@ -23,6 +24,7 @@ pub mod atlassian;
 pub mod audit;
 pub mod cli;
 pub mod diff;
+pub mod files;
 pub mod gitinfo;
 pub mod ledger;
 pub mod live;

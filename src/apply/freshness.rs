@@ -42,7 +42,8 @@ pub fn recorded_for<'a>(
         .collect()
 }
 
-fn audit_kind(kind: ActionKind) -> AuditKind {
+/// The audit line kind that records an action of this kind.
+pub(crate) fn audit_kind(kind: ActionKind) -> AuditKind {
     match kind {
         ActionKind::Add => AuditKind::Add,
         ActionKind::Remove => AuditKind::Remove,

@@ -5,10 +5,16 @@
 //! them by the rate limit. Progress goes out as [`ApplyEvent`]s that observers (the audit log,
 //! the terminal) record. Apply is idempotent and resumable: actions the audit log already
 //! records for this plan, or that are already in effect, are not written again.
+//!
+//! [`run::apply_plan`] is one apply from start to finish (rails, lock, journal, freshness,
+//! execution); [`execute`] below is only the writes.
 
 pub mod freshness;
+pub mod journal;
 pub mod lock;
 pub mod observers;
+pub mod rails;
+pub mod run;
 
 use crate::plan::{Action, ActionKind};
 use std::future::Future;
@@ -48,6 +54,14 @@ pub enum ActionResult {
 /// Progress of an apply, for observers.
 #[derive(Debug)]
 pub enum ApplyEvent<'a> {
+    /// Before this apply: actions an interrupted apply wrote without recording them were found in
+    /// effect and recorded (see [`journal`]).
+    Reconciled {
+        /// The interrupted apply's plan.
+        plan_id: &'a str,
+        /// Actions recorded for it now.
+        recorded: usize,
+    },
     /// About to run `pending` actions; `skipped` were already recorded or in effect.
     Started {
         /// Actions to execute.

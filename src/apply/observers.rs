@@ -147,6 +147,12 @@ impl ApplyObserver for ProgressObserver<'_> {
 impl ProgressObserver<'_> {
     fn show(&mut self, event: &ApplyEvent<'_>) -> std::io::Result<()> {
         match event {
+            ApplyEvent::Reconciled { plan_id, recorded } => {
+                writeln!(
+                    self.out,
+                    "Recorded {recorded} actions an interrupted apply (plan {plan_id}) made before it stopped."
+                )?;
+            }
             ApplyEvent::Started { pending, recorded } => {
                 self.total = *pending;
                 if *recorded > 0 {

@@ -11,12 +11,14 @@
 //! - [`retry`]: capped exponential backoff with jitter, `Retry-After`, per-endpoint pacing.
 //! - [`client`]: the one place requests are sent (concurrency bound, counts, error mapping).
 //! - [`read`]: [`ReadRequest`] → [`LiveRead`] (admin path or site path).
+//! - `paging`: one cursor pager for the admin listings, with the guard against cursor loops.
 //! - [`write`](mod@write): add/remove member ([`Change`]), group members and fingerprints, `myself`.
 //! - [`wire`]: raw serde types of the Atlassian JSON.
 
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod paging;
 pub mod read;
 pub mod retry;
 pub mod wire;

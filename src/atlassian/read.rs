@@ -13,8 +13,9 @@
 
 use super::client::{Call, Client, RequestStats};
 use super::error::{Api, ApiError};
+use super::paging::CursorPager;
 use super::wire::{
-    AdminEvent, AdminGroup, AdminPage, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
+    AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
 };
 use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, Group, License, LiveState, User,
@@ -25,7 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::try_join_all;
 use reqwest::Method;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 
 /// Jira's `users/search` page size ("limited to 1000").
@@ -257,16 +258,6 @@ impl Client {
         ))
     }
 
-    /// The next cursor to follow, or `None` to stop: after an empty page, or when the server sends
-    /// a cursor it sent before (a loop would otherwise never end).
-    fn next_cursor(
-        visited: &mut HashSet<String>,
-        next: Option<String>,
-        empty: bool,
-    ) -> Option<String> {
-        next.filter(|c| !empty && visited.insert(c.clone()))
-    }
-
     /// Every page of the admin v2 user search with `filter` merged into the body. Users listed
     /// twice (once per directory) are merged.
     pub(crate) async fn admin_users(
@@ -277,40 +268,21 @@ impl Client {
     ) -> Result<Vec<AdminUser>, ApiError> {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        let mut cursor: Option<String> = None;
-        let mut visited: HashSet<String> = HashSet::new();
-        loop {
-            let mut body = json!({
+        let mut pages = CursorPager::new(self, |cursor| {
+            let base = json!({
                 "limit": self.config.admin_page_size,
                 "expand": expand,
             });
-            if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
-                b.extend(f.clone());
-                if let Some(c) = &cursor {
-                    b.insert("cursor".into(), json!(c));
-                }
-            }
-            let call = Call::new(
-                Api::Admin,
-                Method::POST,
+            admin_search(
                 "POST /admin/v2/orgs/{orgId}/directories/-/users/search",
-                &[
-                    "admin",
-                    "v2",
-                    "orgs",
-                    org,
-                    "directories",
-                    "-",
-                    "users",
-                    "search",
-                ],
+                org,
+                "users",
+                search_body(base, &filter, cursor),
             )
-            .json(body);
-            let page: AdminPage<AdminUser> = self.get_json(&call).await?;
-            let next = page.next_cursor();
-            let empty = page.data.is_empty();
-            self.learn_directories(page.data.iter().filter_map(AdminUser::directory_id));
-            for u in page.data {
+        });
+        while let Some(users) = pages.next_page().await? {
+            self.learn_directories(users.iter().filter_map(AdminUser::directory_id));
+            for u in users {
                 match index.get(&u.account_id) {
                     Some(&i) => merge_admin_user(&mut out[i], u),
                     None => {
@@ -318,10 +290,6 @@ impl Client {
                         out.push(u);
                     }
                 }
-            }
-            match Self::next_cursor(&mut visited, next, empty) {
-                Some(c) => cursor = Some(c),
-                None => break,
             }
         }
         Ok(out)
@@ -339,55 +307,36 @@ impl Client {
         }
         let mut out: Vec<AdminGroup> = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut cursor: Option<String> = None;
-        let mut visited: HashSet<String> = HashSet::new();
-        loop {
-            let mut body = json!({ "limit": 100 });
-            if let (Some(b), Some(f)) = (body.as_object_mut(), filter.as_object()) {
-                b.extend(f.clone());
-                if let Some(c) = &cursor {
-                    b.insert("cursor".into(), json!(c));
-                }
-            }
-            let call = Call::new(
-                Api::Admin,
-                Method::POST,
+        let mut pages = CursorPager::new(self, |cursor| {
+            admin_search(
                 "POST /admin/v2/orgs/{orgId}/directories/-/groups/search",
-                &[
-                    "admin",
-                    "v2",
-                    "orgs",
-                    org,
-                    "directories",
-                    "-",
-                    "groups",
-                    "search",
-                ],
+                org,
+                "groups",
+                search_body(json!({ "limit": 100 }), &filter, cursor),
             )
-            .json(body);
-            let page: AdminPage<AdminGroup> = match self.get_json(&call).await {
-                Ok(p) => p,
-                Err(e) if cursor.is_none() && matches!(e.root(), ApiError::NotFound { .. }) => {
+        });
+        loop {
+            let groups: Vec<AdminGroup> = match pages.next_page().await {
+                Ok(Some(g)) => g,
+                Ok(None) => break,
+                Err(e)
+                    if pages.before_first_page()
+                        && matches!(e.root(), ApiError::NotFound { .. }) =>
+                {
                     self.group_search_unsupported.store(true, Ordering::Relaxed);
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
             };
-            let next = page.next_cursor();
-            let empty = page.data.is_empty();
             {
                 let mut dirs = self.directories.lock().unwrap_or_else(|e| e.into_inner());
-                for g in &page.data {
+                for g in &groups {
                     if let Some(d) = &g.directory_id {
                         dirs.insert(g.id.clone(), d.clone());
                     }
                 }
             }
-            out.extend(page.data.into_iter().filter(|g| seen.insert(g.id.clone())));
-            match Self::next_cursor(&mut visited, next, empty) {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+            out.extend(groups.into_iter().filter(|g| seen.insert(g.id.clone())));
         }
         Ok(Some(out))
     }
@@ -400,32 +349,25 @@ impl Client {
         now: DateTime<Utc>,
     ) -> Result<Vec<Event>, ApiError> {
         let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        let mut visited: HashSet<String> = HashSet::new();
-        loop {
-            let mut call = Call::new(
+        let mut pages = CursorPager::new(self, |cursor| {
+            // The same filters on every page: some cursors only mark a position.
+            let call = Call::new(
                 Api::Admin,
                 Method::GET,
                 "GET /admin/v1/orgs/{orgId}/events-stream",
                 &["admin", "v1", "orgs", org, "events-stream"],
-            );
-            // The same filters on every page: some cursors only mark a position.
-            call = call
-                .query("from", since.timestamp_millis())
-                .query("to", now.timestamp_millis())
-                .query("limit", self.config.events_page_size)
-                .query("sortOrder", "asc");
-            if let Some(c) = &cursor {
-                call = call.query("cursor", c);
+            )
+            .query("from", since.timestamp_millis())
+            .query("to", now.timestamp_millis())
+            .query("limit", self.config.events_page_size)
+            .query("sortOrder", "asc");
+            match cursor {
+                Some(c) => call.query("cursor", c),
+                None => call,
             }
-            let page: AdminPage<AdminEvent> = self.get_json(&call).await?;
-            let next = page.next_cursor();
-            let empty = page.data.is_empty();
-            out.extend(page.data.iter().filter_map(admin_event));
-            match Self::next_cursor(&mut visited, next, empty) {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+        });
+        while let Some(events) = pages.next_page().await? {
+            out.extend(events.iter().filter_map(admin_event));
         }
         out.sort_by_key(|e: &Event| e.time);
         Ok(out)
@@ -649,6 +591,43 @@ struct GroupInfo {
     id: String,
     name: String,
     synced: bool,
+}
+
+/// `POST /admin/v2/orgs/{org}/directories/-/{what}/search` with `body`; `endpoint` names it for
+/// pacing and messages.
+fn admin_search(endpoint: &'static str, org: &str, what: &str, body: serde_json::Value) -> Call {
+    Call::new(
+        Api::Admin,
+        Method::POST,
+        endpoint,
+        &[
+            "admin",
+            "v2",
+            "orgs",
+            org,
+            "directories",
+            "-",
+            what,
+            "search",
+        ],
+    )
+    .json(body)
+}
+
+/// A search body: `base` with the caller's `filter` merged in, and the cursor of the page after
+/// the first.
+fn search_body(
+    mut base: serde_json::Value,
+    filter: &serde_json::Value,
+    cursor: Option<&str>,
+) -> serde_json::Value {
+    if let (Some(b), Some(f)) = (base.as_object_mut(), filter.as_object()) {
+        b.extend(f.clone());
+        if let Some(c) = cursor {
+            b.insert("cursor".into(), json!(c));
+        }
+    }
+    base
 }
 
 /// The requested groups as named in the users' `groups` expansion.
@@ -978,27 +957,5 @@ mod tests {
         );
         assert_eq!(event_action("group_created"), None);
         assert_eq!(parse_time("2024-02-01"), parse_time("2024-02-01T00:00:00Z"));
-    }
-}
-
-#[cfg(test)]
-mod cursor_tests {
-    use super::*;
-
-    #[test]
-    fn cursor_loops_and_empty_pages_end_the_paging() {
-        let mut visited = HashSet::new();
-        let next = |v: &mut HashSet<String>, c: &str, empty| {
-            Client::next_cursor(v, Some(c.to_string()), empty)
-        };
-        assert_eq!(next(&mut visited, "a", false).as_deref(), Some("a"));
-        assert_eq!(next(&mut visited, "b", false).as_deref(), Some("b"));
-        assert_eq!(
-            next(&mut visited, "a", false),
-            None,
-            "a cycle back to a seen cursor stops"
-        );
-        assert_eq!(next(&mut visited, "c", true), None, "an empty page stops");
-        assert_eq!(Client::next_cursor(&mut visited, None, false), None);
     }
 }

@@ -1,25 +1,23 @@
 //! `seatkeeper apply [PLAN]`: executes a saved plan (or plans, shows and asks first), after
 //! checking it is still fresh, under the apply lock, recording every action in the audit log.
+//! The apply itself is [`crate::apply::run`]; this is the edge: arguments, the prompt, progress
+//! on the terminal and exit codes.
 
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
 use super::planning::{make_plan, resolve_at};
-use super::write_atomically;
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
-use crate::apply::freshness::{self, recorded_for};
-use crate::apply::lock::{force_unlock, host_name, lock_path, ApplyLock, Holder};
-use crate::apply::observers::{AuditContext, AuditObserver, ProgressObserver};
-use crate::apply::{execute, ApplySummary};
-use crate::audit::AuditWriter;
-use crate::ledger::{AuditKind, AuditRecord};
-use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
+use crate::apply::lock::{force_unlock, lock_path};
+use crate::apply::observers::ProgressObserver;
+use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions};
+use crate::plan::{Plan, PLAN_FORMAT_VERSION};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `apply` arguments.
 #[derive(Debug, clap::Args)]
@@ -174,107 +172,8 @@ pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-/// The rails, checked again on the actions about to run.
-/// A saved plan is a file anyone could edit: every action must stay inside what the policy
-/// manages (a grant group of its product) and inside the groups whose fingerprint was checked.
-fn check_actions(plan: &Plan, source: &PolicySource) -> Result<(), Exit> {
-    for a in &plan.actions {
-        let granted = source
-            .policy
-            .product(&a.product)
-            .is_some_and(|p| p.groups.iter().any(|g| g == &a.group));
-        let problem = if !granted {
-            Some(format!(
-                "{} is not a grant group of {} in the policy",
-                a.group, a.product
-            ))
-        } else if !plan.fingerprint.contains_key(&a.group_id) {
-            Some(format!(
-                "group {} ({}) has no fingerprint, so its freshness cannot be checked",
-                a.group, a.group_id
-            ))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(Exit::new(
-                Status::Error,
-                format!(
-                    "refusing the plan: the action `{} {} {}` does not match the policy: {problem}; make a new plan with `seatkeeper plan --out`",
-                    a.kind.symbol(),
-                    a.who(),
-                    a.group
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_rails(
-    plan: &Plan,
-    source: &PolicySource,
-    actor: Option<&str>,
-    allow_mass_removal: bool,
-) -> Result<(), Exit> {
-    check_actions(plan, source)?;
-    if let Some(me) = actor {
-        if let Some(a) = plan
-            .actions
-            .iter()
-            .find(|a| a.kind == ActionKind::Remove && a.account_id == me)
-        {
-            return Err(Exit::new(
-                Status::Refused,
-                format!("refusing to apply: the plan removes {} from {}, which is the account running seatkeeper (rail `self`)", a.who(), a.group),
-            ));
-        }
-    }
-    let safety = &source.policy.safety;
-    // Counted in accounts, like the planner: removing one account from two groups is one seat.
-    let mut per_product: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
-    for a in &plan.actions {
-        let entry = per_product.entry(a.product.as_str()).or_default();
-        match a.kind {
-            ActionKind::Add => entry.0.insert(a.account_id.as_str()),
-            ActionKind::Remove => entry.1.insert(a.account_id.as_str()),
-        };
-    }
-    for (product, (adds, removes)) in per_product {
-        let (adds, removes) = (adds.len(), removes.len());
-        let before = plan.seats.get(product).map_or(0, |s| s.before);
-        if let (Some(limit), false) = (safety.max_removals, allow_mass_removal) {
-            if removes > limit.resolve(before) {
-                return Err(Exit::new(
-                    Status::Refused,
-                    format!("refusing to apply: {removes} removals in {product} exceed max_removals ({limit} of {before}); review and pass --allow-mass-removal"),
-                ));
-            }
-        }
-        if let Some(limit) = safety.max_additions {
-            if adds > limit.resolve(before) {
-                return Err(Exit::new(
-                    Status::Refused,
-                    format!("refusing to apply: {adds} additions in {product} exceed max_additions ({limit})"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// How to apply.
-#[derive(Debug, Clone, Copy)]
-pub struct ApplyOptions {
-    /// Lift the max-removals rail.
-    pub allow_mass_removal: bool,
-    /// At most this many writes in flight.
-    pub parallelism: usize,
-    /// Stamp audit lines with this time instead of the clock (the demo runs at a fixed time).
-    pub pinned_time: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Applies `plan` through `session`: rails, lock, freshness, observations, writes, audit.
+/// Applies `plan` through `session` ([`crate::apply::run::apply_plan`]), with progress on
+/// `err`, and maps the outcome to an exit status.
 pub fn apply_plan(
     session: &Session,
     source: &PolicySource,
@@ -284,96 +183,25 @@ pub fn apply_plan(
     options: &ApplyOptions,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let audit_path = &source.dir.join(&source.policy.audit_log);
-    check_rails(plan, source, actor_account, options.allow_mass_removal)?;
-    let plan_id = plan.id();
-    let holder = Holder {
-        pid: std::process::id(),
-        host: host_name(),
-        actor: actor.to_string(),
-        plan_id: plan_id.clone(),
-        since: chrono::Utc::now(),
+    let audit_path = source.dir.join(&source.policy.audit_log);
+    let job = ApplyJob {
+        plan,
+        policy: &source.policy,
+        audit_path: &audit_path,
+        actor,
+        actor_account,
+        options: *options,
     };
-    let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)
-        .map_err(|e| Exit::new(Status::Refused, e.to_string()))?;
-    let clock = move || options.pinned_time.unwrap_or_else(chrono::Utc::now);
-
-    // A run that was killed leaves its plan in the journal: record what it wrote before
-    // anything else, so no audit line is lost even when the next apply is a new plan.
-    let journal = journal_path(audit_path);
-    if let Some(previous) = read_journal(&journal)? {
-        let found = reconcile(session, &previous, audit_path, actor, Box::new(clock))?;
-        if found > 0 {
-            writeln!(
-                err,
-                "Recorded {found} actions an interrupted apply (plan {}) made before it stopped.",
-                previous.id()
-            )?;
-        }
-        std::fs::remove_file(&journal)
-            .with_context(|| format!("cannot remove {}", journal.display()))?;
-    }
-
-    // Fresh? Re-read every touched group and compare, discounting what this plan already did.
-    let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
-    let live = session
-        .block_on(session.client.group_members(&group_ids))
-        .map_err(|e| {
-            Exit::new(
-                Status::Error,
-                format!("re-reading the touched groups failed: {e}"),
-            )
-        })?;
-    let records = read_records(audit_path)?;
-    let recorded = recorded_for(&records, &plan_id);
-    let resume = freshness::check(plan, &live, &recorded).map_err(|stale| {
-        let names: Vec<String> = stale
-            .iter()
-            .map(|g| format!("{} ({})", g.group, g.group_id))
-            .collect();
-        Exit::new(
-            Status::Stale,
-            format!(
-                "the plan is stale: {} changed since it was made; run `seatkeeper plan` again",
-                names.join(", ")
-            ),
-        )
-    })?;
-
-    let mut writer = AuditWriter::open(audit_path)?;
-    let context = AuditContext {
-        plan_id: plan_id.clone(),
-        policy_commit: plan.policy_commit.clone(),
-        actor: actor.to_string(),
-    };
-    let mut audit = AuditObserver::new(&mut writer, context, Box::new(clock));
-    for observation in &plan.observed {
-        let key = (
-            AuditKind::Observed,
-            observation.group_id.clone(),
-            observation.account_id.clone(),
-        );
-        if !recorded.contains(&key) {
-            audit.record_observed(observation)?;
-        }
-    }
-    for action in &resume.in_effect {
-        audit.record_in_effect(action)?;
-    }
+    let directory = Arc::new(ApiDirectory(session.client.clone()));
     let mut progress = ProgressObserver::new(err);
-    let directory = std::sync::Arc::new(ApiDirectory(session.client.clone()));
-    write_atomically(&journal, &serde_json::to_vec(plan)?)
-        .with_context(|| format!("cannot write the apply journal {}", journal.display()))?;
-    let summary: ApplySummary = session.block_on(execute(
-        directory,
-        resume.pending,
-        resume.recorded + resume.in_effect.len(),
-        options.parallelism,
-        &mut [&mut audit, &mut progress],
-    ))?;
-    // Every action finished and is in the audit log: the journal has done its job.
-    std::fs::remove_file(&journal)
-        .with_context(|| format!("cannot remove {}", journal.display()))?;
+    let summary = session
+        .block_on(run::apply_plan(
+            session.client.as_ref(),
+            directory,
+            &job,
+            &mut progress,
+        ))
+        .map_err(exit_for)?;
     if summary.failed > 0 {
         return Err(Exit::new(
             Status::Partial,
@@ -389,77 +217,14 @@ pub fn apply_plan(
     Ok(Status::Success)
 }
 
-/// The journal of the apply in progress: the plan being executed, next to the audit log.
-fn journal_path(audit_path: &Path) -> PathBuf {
-    let mut name = audit_path.as_os_str().to_os_string();
-    name.push(".inflight.json");
-    PathBuf::from(name)
-}
-
-fn read_journal(path: &Path) -> anyhow::Result<Option<Plan>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
-            format!(
-                "the apply journal {} is not a plan; if no apply is running, remove it",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Records the actions of an interrupted plan that are in effect but not in the audit log.
-fn reconcile(
-    session: &Session,
-    previous: &Plan,
-    audit_path: &Path,
-    actor: &str,
-    clock: Box<dyn Fn() -> chrono::DateTime<chrono::Utc> + '_>,
-) -> anyhow::Result<usize> {
-    let plan_id = previous.id();
-    let group_ids: Vec<String> = previous.fingerprint.keys().cloned().collect();
-    let live = session
-        .block_on(session.client.group_members(&group_ids))
-        .map_err(|e| {
-            Exit::new(
-                Status::Error,
-                format!("re-reading the groups of an interrupted apply failed: {e}"),
-            )
-        })?;
-    let recorded = recorded_for(&read_records(audit_path)?, &plan_id);
-    let mut writer = AuditWriter::open(audit_path)?;
-    let context = AuditContext {
-        plan_id,
-        policy_commit: previous.policy_commit.clone(),
-        actor: actor.to_string(),
+/// The exit status of each way an apply can stop early (DESIGN §5: 3 refused, 4 stale).
+fn exit_for(error: ApplyError) -> anyhow::Error {
+    let status = match error {
+        // Unexpected failures keep their causes for the `Caused by:` chain.
+        ApplyError::Other(e) => return e,
+        ApplyError::Rail(_) | ApplyError::Lock(_) => Status::Refused,
+        ApplyError::Stale(_) => Status::Stale,
+        ApplyError::Mismatch { .. } | ApplyError::Reread { .. } => Status::Error,
     };
-    let mut audit = AuditObserver::new(&mut writer, context, clock);
-    let mut found = 0;
-    for action in &previous.actions {
-        let kind = match action.kind {
-            ActionKind::Add => AuditKind::Add,
-            ActionKind::Remove => AuditKind::Remove,
-        };
-        if recorded.contains(&(kind, action.group_id.clone(), action.account_id.clone())) {
-            continue;
-        }
-        let member = live
-            .get(&action.group_id)
-            .is_some_and(|m| m.contains(&action.account_id));
-        if member == (action.kind == ActionKind::Add) {
-            audit.record_in_effect(action)?;
-            found += 1;
-        }
-    }
-    Ok(found)
-}
-
-/// Every readable record of the audit log (unreadable lines are skipped: the ledger warns).
-fn read_records(path: &Path) -> anyhow::Result<Vec<AuditRecord>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(crate::ledger::parse_records(&text).0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
-    }
+    Exit::new(status, error.to_string()).into()
 }

@@ -3,11 +3,12 @@
 //! applies and plans again (the second plan has nothing left to add or remove), and says where
 //! the audit log is.
 
-use super::apply_cmd::{apply_plan, ApplyOptions};
+use super::apply_cmd::apply_plan;
 use super::inputs::load_policy_at;
 use super::live::Session;
 use super::planning::make_plan;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
+use crate::apply::run::ApplyOptions;
 use crate::atlassian::Secret;
 use crate::audit::{verify, Verification};
 use crate::render::{self, ColorChoice, Format};

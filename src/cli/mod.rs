@@ -18,6 +18,8 @@ mod sandbox_cmd;
 mod test_cmd;
 mod validate;
 
+pub use crate::files::write_atomically;
+
 use crate::atlassian::Secret;
 use anyhow::Error;
 use chrono::{DateTime, Utc};
@@ -85,17 +87,6 @@ pub fn parse_parallelism(text: &str) -> Result<usize, String> {
         Ok(n @ 1..=64) => Ok(n),
         _ => Err(format!("`{text}` is not a number from 1 to 64")),
     }
-}
-
-/// Writes a file via a temporary file and a rename, so readers never see half of it.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Maps an error to its exit status.

@@ -1,0 +1,92 @@
+//! The safety rails, checked again on the actions about to run. The planner applied them when
+//! it made the plan, but a saved plan is a file anyone could edit: every action must stay inside
+//! what the policy manages (a grant group of its product) and inside the groups whose
+//! fingerprint the stale-plan check compares, and the `self`, `max_removals` and
+//! `max_additions` rails must still hold.
+
+use super::run::ApplyError;
+use crate::plan::{ActionKind, Plan};
+use crate::policy::Policy;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Checks `plan` against `policy`'s rails. `actor` is the account running seatkeeper (the
+/// `self` rail), when the credentials belong to one.
+pub fn check(
+    plan: &Plan,
+    policy: &Policy,
+    actor: Option<&str>,
+    allow_mass_removal: bool,
+) -> Result<(), ApplyError> {
+    check_actions(plan, policy)?;
+    if let Some(me) = actor {
+        if let Some(a) = plan
+            .actions
+            .iter()
+            .find(|a| a.kind == ActionKind::Remove && a.account_id == me)
+        {
+            return Err(ApplyError::Rail(format!(
+                "the plan removes {} from {}, which is the account running seatkeeper (rail `self`)",
+                a.who(),
+                a.group
+            )));
+        }
+    }
+    let safety = &policy.safety;
+    // Counted in accounts, like the planner: removing one account from two groups is one seat.
+    let mut per_product: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for a in &plan.actions {
+        let entry = per_product.entry(a.product.as_str()).or_default();
+        match a.kind {
+            ActionKind::Add => entry.0.insert(a.account_id.as_str()),
+            ActionKind::Remove => entry.1.insert(a.account_id.as_str()),
+        };
+    }
+    for (product, (adds, removes)) in per_product {
+        let (adds, removes) = (adds.len(), removes.len());
+        let before = plan.seats.get(product).map_or(0, |s| s.before);
+        if let (Some(limit), false) = (safety.max_removals, allow_mass_removal) {
+            if removes > limit.resolve(before) {
+                return Err(ApplyError::Rail(format!(
+                    "{removes} removals in {product} exceed max_removals ({limit} of {before}); review and pass --allow-mass-removal"
+                )));
+            }
+        }
+        if let Some(limit) = safety.max_additions {
+            if adds > limit.resolve(before) {
+                return Err(ApplyError::Rail(format!(
+                    "{adds} additions in {product} exceed max_additions ({limit})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every action stays inside a grant group of its product and inside a fingerprinted group.
+fn check_actions(plan: &Plan, policy: &Policy) -> Result<(), ApplyError> {
+    for a in &plan.actions {
+        let granted = policy
+            .product(&a.product)
+            .is_some_and(|p| p.groups.iter().any(|g| g == &a.group));
+        let problem = if !granted {
+            Some(format!(
+                "{} is not a grant group of {} in the policy",
+                a.group, a.product
+            ))
+        } else if !plan.fingerprint.contains_key(&a.group_id) {
+            Some(format!(
+                "group {} ({}) has no fingerprint, so its freshness cannot be checked",
+                a.group, a.group_id
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ApplyError::Mismatch {
+                action: format!("{} {} {}", a.kind.symbol(), a.who(), a.group),
+                problem,
+            });
+        }
+    }
+    Ok(())
+}

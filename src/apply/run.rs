@@ -1,0 +1,229 @@
+//! One apply of a plan, start to finish: the rails again ([`rails`]), the apply lock, the
+//! journal of an interrupted run ([`journal`]), the stale-plan check ([`freshness`]), `observed`
+//! lines, the writes and their audit lines. The command line calls [`apply_plan`], shows
+//! progress through an observer, and maps [`ApplyError`] to exit codes.
+
+use super::freshness::{self, recorded_for, Recorded, StaleGroup};
+use super::journal::{self, Journal};
+use super::lock::{host_name, lock_path, ApplyLock, Holder, LockError};
+use super::observers::{AuditContext, AuditObserver};
+use super::{execute, rails, ApplyEvent, ApplyObserver, ApplySummary, Directory};
+use crate::atlassian::{ApiError, AtlassianApi};
+use crate::audit::{read_records, AuditWriter};
+use crate::ledger::AuditKind;
+use crate::plan::Plan;
+use crate::policy::Policy;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Lift the max-removals rail.
+    pub allow_mass_removal: bool,
+    /// At most this many writes in flight.
+    pub parallelism: usize,
+    /// Stamp audit lines with this time instead of the clock (the demo runs at a fixed time).
+    pub pinned_time: Option<DateTime<Utc>>,
+}
+
+/// The time source audit lines are stamped with.
+pub type Clock<'a> = Box<dyn Fn() -> DateTime<Utc> + 'a>;
+
+/// One plan to apply and where and for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyJob<'a> {
+    /// The plan (checked against `policy` again before it runs).
+    pub plan: &'a Plan,
+    /// The policy the plan must stay inside.
+    pub policy: &'a Policy,
+    /// The audit log; the lock and the journal sit beside it.
+    pub audit_path: &'a Path,
+    /// Who applies, as the audit lines name them.
+    pub actor: &'a str,
+    /// The account behind the credentials, for the `self` rail.
+    pub actor_account: Option<&'a str>,
+    /// How to apply.
+    pub options: ApplyOptions,
+}
+
+/// Why an apply stopped before its writes. Each kind is a separate variant because the command
+/// line gives each its own exit code; [`ApplyError::Other`] is everything unexpected (files,
+/// the audit log), kept whole so its causes can be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// An action lies outside what the policy manages (the plan file was edited, or the policy
+    /// changed since): nothing was written.
+    #[error("refusing the plan: the action `{action}` does not match the policy: {problem}; make a new plan with `seatkeeper plan --out`")]
+    Mismatch {
+        /// The action as shown in a plan (`+ alice@acme.com jira-users`).
+        action: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A safety rail refuses the plan.
+    #[error("refusing to apply: {0}")]
+    Rail(String),
+    /// The apply lock could not be taken (another apply runs, or a killed one left it).
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Re-reading groups before writing failed.
+    #[error("re-reading {groups} failed: {source}")]
+    Reread {
+        /// Which groups (for the message).
+        groups: &'static str,
+        /// The API failure.
+        source: ApiError,
+    },
+    /// Groups the plan touches changed since it was made.
+    #[error("the plan is stale: {} changed since it was made; run `seatkeeper plan` again", stale_names(.0))]
+    Stale(Vec<StaleGroup>),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+fn stale_names(stale: &[StaleGroup]) -> String {
+    let names: Vec<String> = stale
+        .iter()
+        .map(|g| format!("{} ({})", g.group, g.group_id))
+        .collect();
+    names.join(", ")
+}
+
+/// Applies `job.plan`: rails, lock, the journal of an interrupted run, freshness,
+/// observations, writes through `directory`, audit. Groups are re-read through `api`.
+/// `progress` sees every [`ApplyEvent`] after the audit log has recorded it. A summary with
+/// failed actions is still `Ok`: the audit log holds them, and a rerun converges.
+pub async fn apply_plan<D: Directory>(
+    api: &dyn AtlassianApi,
+    directory: Arc<D>,
+    job: &ApplyJob<'_>,
+    progress: &mut dyn ApplyObserver,
+) -> Result<ApplySummary, ApplyError> {
+    let ApplyJob {
+        plan,
+        policy,
+        audit_path,
+        actor,
+        actor_account,
+        options,
+    } = *job;
+    rails::check(plan, policy, actor_account, options.allow_mass_removal)?;
+    let plan_id = plan.id();
+    let holder = Holder {
+        pid: std::process::id(),
+        host: host_name(),
+        actor: actor.to_string(),
+        plan_id: plan_id.clone(),
+        since: Utc::now(),
+    };
+    let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)?;
+    let clock = move || options.pinned_time.unwrap_or_else(Utc::now);
+
+    // A run that was killed leaves its plan in the journal: record what it wrote before
+    // anything else, so no audit line is lost even when the next apply is a new plan.
+    let journal = Journal::beside(audit_path);
+    if let Some(previous) = journal.read()? {
+        let found = journal::reconcile(api, &previous, audit_path, actor, Box::new(clock)).await?;
+        if found > 0 {
+            progress.on_event(&ApplyEvent::Reconciled {
+                plan_id: &previous.id(),
+                recorded: found,
+            })?;
+        }
+        journal.finish()?;
+    }
+
+    // Fresh? Re-read every touched group and compare, discounting what this plan already did.
+    let (live, recorded) = reread(api, plan, &plan_id, audit_path, "the touched groups").await?;
+    let resume = freshness::check(plan, &live, &recorded).map_err(ApplyError::Stale)?;
+
+    let mut writer = AuditWriter::open(audit_path)?;
+    let context = AuditContext {
+        plan_id,
+        policy_commit: plan.policy_commit.clone(),
+        actor: actor.to_string(),
+    };
+    let mut audit = AuditObserver::new(&mut writer, context, Box::new(clock));
+    for observation in &plan.observed {
+        let key = (
+            AuditKind::Observed,
+            observation.group_id.clone(),
+            observation.account_id.clone(),
+        );
+        if !recorded.contains(&key) {
+            audit.record_observed(observation)?;
+        }
+    }
+    for action in &resume.in_effect {
+        audit.record_in_effect(action)?;
+    }
+    journal.begin(plan)?;
+    let summary = execute(
+        directory,
+        resume.pending,
+        resume.recorded + resume.in_effect.len(),
+        options.parallelism,
+        &mut [&mut audit, progress],
+    )
+    .await?;
+    // Every action finished and is in the audit log: the journal has done its job.
+    journal.finish()?;
+    Ok(summary)
+}
+
+/// The members of every group `plan` fingerprinted, read now, and what the audit log already
+/// records for `plan_id`: what both the stale-plan check and [`journal::reconcile`] compare.
+/// `groups` names the groups in the error when the read fails.
+pub(super) async fn reread(
+    api: &dyn AtlassianApi,
+    plan: &Plan,
+    plan_id: &str,
+    audit_path: &Path,
+    groups: &'static str,
+) -> Result<(BTreeMap<String, Vec<String>>, Recorded), ApplyError> {
+    let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
+    let live = api
+        .group_members(&group_ids)
+        .await
+        .map_err(|source| ApplyError::Reread { groups, source })?;
+    let recorded = recorded_for(&read_records(audit_path)?, plan_id);
+    Ok((live, recorded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_stopped_the_apply() {
+        let stale = ApplyError::Stale(vec![
+            StaleGroup {
+                group: "jira-users".into(),
+                group_id: "g1".into(),
+            },
+            StaleGroup {
+                group: "confluence-users".into(),
+                group_id: "g2".into(),
+            },
+        ]);
+        assert_eq!(
+            stale.to_string(),
+            "the plan is stale: jira-users (g1), confluence-users (g2) changed since it was made; \
+             run `seatkeeper plan` again"
+        );
+        let mismatch = ApplyError::Mismatch {
+            action: "+ a@acme.com site-admins".into(),
+            problem: "site-admins is not a grant group of jira-software in the policy".into(),
+        };
+        assert_eq!(
+            mismatch.to_string(),
+            "refusing the plan: the action `+ a@acme.com site-admins` does not match the policy: \
+             site-admins is not a grant group of jira-software in the policy; make a new plan \
+             with `seatkeeper plan --out`"
+        );
+    }
+}
