@@ -17,6 +17,7 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod permits;
 pub mod read;
 pub mod retry;
 pub mod wire;
