@@ -5,15 +5,15 @@
 
 use super::credentials::Credentials;
 use super::error::{Api, ApiError, TransportKind};
+use super::permits::{Permit, Permits, Priority};
 use super::retry::{Pacer, RateLimitInfo, RetryConfig};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// How the client behaves.
 #[derive(Debug, Clone)]
@@ -91,6 +91,8 @@ pub(crate) struct Call {
     pub body: Option<serde_json::Value>,
     /// The endpoint template for pacing and messages: `GET /rest/api/3/group/member`.
     pub endpoint: &'static str,
+    /// Whether it waits for a concurrency permit behind serial chains ([`Priority`]).
+    pub priority: Priority,
 }
 
 impl Call {
@@ -102,7 +104,15 @@ impl Call {
             query: Vec::new(),
             body: None,
             endpoint,
+            priority: Priority::Chain,
         }
+    }
+
+    /// Marks the call as one of many independent requests issued at once (the remaining pages
+    /// of a listing whose size is known): requests on a serial chain get permits first.
+    pub fn fan_out(mut self) -> Self {
+        self.priority = Priority::FanOut;
+        self
     }
 
     pub fn query(mut self, key: &'static str, value: impl ToString) -> Self {
@@ -119,7 +129,7 @@ impl Call {
 /// A successful response.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 /// The Atlassian Cloud client (site and admin APIs).
@@ -128,7 +138,7 @@ pub struct Client {
     http: reqwest::Client,
     pub(crate) creds: Credentials,
     pub(crate) config: ClientConfig,
-    permits: Arc<Semaphore>,
+    permits: Permits,
     pacer: Pacer,
     counters: Counters,
     /// Group id → directory id, learned from group listings (admin writes need it).
@@ -158,7 +168,7 @@ impl Client {
             })?;
         Ok(Self {
             http,
-            permits: Arc::new(Semaphore::new(config.parallelism.max(1))),
+            permits: Permits::new(config.parallelism),
             creds,
             config,
             pacer: Pacer::default(),
@@ -293,7 +303,7 @@ impl Client {
     }
 
     /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.
-    async fn attempt(&self, call: &Call) -> Result<Vec<u8>, ApiError> {
+    async fn attempt(&self, call: &Call) -> Result<bytes::Bytes, ApiError> {
         let mut builder = self.http.request(call.method.clone(), self.url(call));
         if !call.query.is_empty() {
             builder = builder.query(&call.query);
@@ -327,7 +337,7 @@ impl Client {
             builder = builder.json(body);
         }
 
-        let permit = self.paced_permit(call.endpoint).await?;
+        let permit = self.paced_permit(call.endpoint, call.priority).await?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let sent = builder.send().await;
         let response = match sent {
@@ -350,7 +360,7 @@ impl Client {
                 .observe(call.endpoint, Instant::now(), None, &info);
         }
         if status.is_success() {
-            return Ok(body.to_vec());
+            return Ok(body);
         }
         Err(self.error_from_response(call, status.as_u16(), info.retry_after, &body))
     }
@@ -362,20 +372,11 @@ impl Client {
     async fn paced_permit(
         &self,
         endpoint: &'static str,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-        let acquire = || async {
-            self.permits
-                .acquire()
-                .await
-                .map_err(|_| ApiError::Transport {
-                    endpoint: endpoint.into(),
-                    kind: TransportKind::Other,
-                    message: "the client is shutting down".into(),
-                    source: None,
-                })
-        };
+        priority: Priority,
+    ) -> Result<Permit<'_>, ApiError> {
+        let acquire = || self.permits.acquire(priority);
         loop {
-            let permit = acquire().await?;
+            let permit = acquire().await;
             if !self.config.retry.delays {
                 return Ok(permit);
             }
@@ -391,7 +392,7 @@ impl Client {
             }
             drop(permit);
             tokio::time::sleep_until(start.into()).await;
-            let permit = acquire().await?;
+            let permit = acquire().await;
             if self.pacer.blocked_until(endpoint, Instant::now()).is_none() {
                 return Ok(permit);
             }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 mod paging;
+mod permits;
 pub mod read;
 pub mod retry;
 pub mod wire;

@@ -14,6 +14,7 @@
 use super::client::{Call, Client, RequestStats};
 use super::error::{Api, ApiError};
 use super::paging::CursorPager;
+use super::permits::Priority;
 use super::wire::{
     AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
 };
@@ -529,8 +530,8 @@ impl Client {
         &self,
         group_id: &str,
     ) -> Result<Vec<JiraUser>, ApiError> {
-        let page_at = |start: u64, size: u64| {
-            let call = Call::new(
+        let page_at = |start: u64, size: u64, priority: Priority| {
+            let mut call = Call::new(
                 Api::Site,
                 Method::GET,
                 "GET /rest/api/3/group/member",
@@ -540,9 +541,12 @@ impl Client {
             .query("includeInactiveUsers", "true")
             .query("startAt", start)
             .query("maxResults", size);
+            if priority == Priority::FanOut {
+                call = call.fan_out();
+            }
             async move { self.get_json::<JiraPage<JiraUser>>(&call).await }
         };
-        let first = page_at(0, JIRA_MEMBERS_PAGE).await?;
+        let first = page_at(0, JIRA_MEMBERS_PAGE, Priority::Chain).await?;
         // The server may cap the page below what was asked: use the size it reports.
         let size = first
             .max_results
@@ -560,7 +564,9 @@ impl Client {
                 const MAX_PAGES_AT_ONCE: u64 = 2_000;
                 let total = total.min(next.saturating_add(MAX_PAGES_AT_ONCE * size));
                 let starts: Vec<u64> = (next..total).step_by(size as usize).collect();
-                let pages = try_join_all(starts.iter().map(|&s| page_at(s, size))).await?;
+                let pages =
+                    try_join_all(starts.iter().map(|&s| page_at(s, size, Priority::FanOut)))
+                        .await?;
                 if let (Some(&s), Some(p)) = (starts.last(), pages.last()) {
                     next = s.saturating_add(p.values.len() as u64);
                     last = is_last_page(p, size);
@@ -574,7 +580,7 @@ impl Client {
         }
         // Without `total`, or when the group grew while we read it: continue page by page.
         while !last {
-            let p = page_at(next, size).await?;
+            let p = page_at(next, size, Priority::Chain).await?;
             next = next.saturating_add(p.values.len() as u64);
             last = is_last_page(&p, size) || p.values.is_empty();
             members.extend(p.values);

@@ -19,8 +19,9 @@
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
 
+use super::jsonw;
 use super::model::{Org, WriteError, WriteOutcome};
-use super::server::{enc, is_json, json_value, same_secret, App, Params};
+use super::server::{enc, is_json, json_bytes, json_value, same_secret, App, Params};
 use crate::live::{AccountStatus, AccountType, EventAction, User};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -151,58 +152,95 @@ fn product_ari(org: &Org, key: &str) -> String {
     format!("ari:cloud:{key}::site/{}", org.cloud_id)
 }
 
-fn directory_user(app: &App, org: &Org, u: u32, product_access: bool, groups: bool) -> Value {
+/// Appends one `MultiDirectoryUser` (keys in serde_json's sorted order).
+fn write_directory_user(
+    out: &mut Vec<u8>,
+    app: &App,
+    org: &Org,
+    u: u32,
+    product_access: bool,
+    groups: bool,
+) {
     let user = org.user(u);
     let (status, account_status, membership_status) = statuses(user);
-    let mut m = serde_json::Map::new();
-    m.insert("accountId".into(), json!(user.account_id));
-    m.insert("accountType".into(), json!(user.account_type.as_str()));
-    m.insert("status".into(), json!(status));
-    m.insert("accountStatus".into(), json!(account_status));
-    m.insert("membershipStatus".into(), json!(membership_status));
+    jsonw::raw(out, "{\"accountId\":");
+    jsonw::str(out, &user.account_id);
+    jsonw::raw(out, ",\"accountStatus\":\"");
+    jsonw::raw(out, account_status);
+    jsonw::raw(out, "\",\"accountType\":\"");
+    jsonw::raw(out, user.account_type.as_str());
+    out.push(b'"');
     if let Some(t) = user.added_to_org {
-        m.insert("addedToOrg".into(), json!(ts(t)));
+        jsonw::raw(out, ",\"addedToOrg\":");
+        jsonw::ts(out, t);
     }
-    m.insert("name".into(), json!(user.name));
-    m.insert(
-        "nickname".into(),
-        json!(user.name.split_whitespace().next().unwrap_or("")),
-    );
     if let Some(email) = &user.email {
-        m.insert("email".into(), json!(email));
-        m.insert("emailVerified".into(), json!(true));
-    }
-    m.insert("mfaEnabled".into(), json!(false));
-    m.insert(
-        "links".into(),
-        json!({ "self": format!(
-            "{}/admin/v2/orgs/{}/directories/{}/users/{}",
-            app.base_url, org.org_id, org.directory_id, enc(&user.account_id)
-        ) }),
-    );
-    if product_access {
-        let items: Vec<Value> = (0..org.products.len() as u32)
-            .filter(|&p| org.holds(p, u))
-            .map(|p| {
-                let key = &org.products[p as usize].key;
-                let mut item = json!({ "key": key, "id": product_ari(org, key) });
-                if let Some(t) = user.last_active.get(key) {
-                    item["lastActiveTimestamp"] = json!(ts(*t));
-                }
-                item
-            })
-            .collect();
-        m.insert("productAccess".into(), Value::Array(items));
+        jsonw::raw(out, ",\"email\":");
+        jsonw::str(out, email);
+        jsonw::raw(out, ",\"emailVerified\":true");
     }
     if groups {
-        let items: Vec<Value> = org
-            .groups_of(u)
-            .into_iter()
-            .map(|g| json!({ "id": org.group(g).id, "name": org.group(g).name }))
-            .collect();
-        m.insert("groups".into(), Value::Array(items));
+        jsonw::raw(out, ",\"groups\":[");
+        let mut first = true;
+        for &g in &org.groups_by_name_order {
+            if !org.is_member(g, u) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let group = org.group(g);
+            jsonw::raw(out, "{\"id\":");
+            jsonw::str(out, &group.id);
+            jsonw::raw(out, ",\"name\":");
+            jsonw::str(out, &group.name);
+            out.push(b'}');
+        }
+        out.push(b']');
     }
-    Value::Object(m)
+    jsonw::raw(out, ",\"links\":{\"self\":\"");
+    jsonw::escaped(out, &app.base_url);
+    jsonw::raw(out, "/admin/v2/orgs/");
+    jsonw::escaped(out, &org.org_id);
+    jsonw::raw(out, "/directories/");
+    jsonw::escaped(out, &org.directory_id);
+    jsonw::raw(out, "/users/");
+    jsonw::enc(out, &user.account_id);
+    jsonw::raw(out, "\"},\"membershipStatus\":\"");
+    jsonw::raw(out, membership_status);
+    jsonw::raw(out, "\",\"mfaEnabled\":false,\"name\":");
+    jsonw::str(out, &user.name);
+    jsonw::raw(out, ",\"nickname\":");
+    jsonw::str(out, user.name.split_whitespace().next().unwrap_or(""));
+    if product_access {
+        jsonw::raw(out, ",\"productAccess\":[");
+        let mut first = true;
+        for (p, product) in org.products.iter().enumerate() {
+            if !org.holds(p as u32, u) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            jsonw::raw(out, "{\"id\":\"ari:cloud:");
+            jsonw::escaped(out, &product.key);
+            jsonw::raw(out, "::site/");
+            jsonw::escaped(out, &org.cloud_id);
+            jsonw::raw(out, "\",\"key\":");
+            jsonw::str(out, &product.key);
+            if let Some(t) = user.last_active.get(&product.key) {
+                jsonw::raw(out, ",\"lastActiveTimestamp\":");
+                jsonw::ts(out, *t);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    jsonw::raw(out, ",\"status\":\"");
+    jsonw::raw(out, status);
+    jsonw::raw(out, "\"}");
 }
 
 const GROUP_CURSOR_PREFIX: &str = "g-";
@@ -411,7 +449,11 @@ pub async fn users_search(
             return false;
         }
         let (st, ast, mst) = statuses(user);
-        let email = user.email.as_deref().unwrap_or("").to_lowercase();
+        let email = if emails.is_some() || domains.is_some() || search_term.is_some() {
+            user.email.as_deref().unwrap_or("").to_lowercase()
+        } else {
+            String::new()
+        };
         account_ids
             .as_ref()
             .is_none_or(|ids| ids.iter().any(|i| i == &user.account_id))
@@ -435,31 +477,37 @@ pub async fn users_search(
     };
     let want_products = expand.iter().any(|e| e == "productAccess");
     let want_groups = expand.iter().any(|e| e == "groups");
-    let mut data = Vec::with_capacity(limit);
+    let mut out = Vec::with_capacity(limit * 1024 + 128);
+    jsonw::raw(&mut out, "{\"data\":[");
+    let mut count = 0;
     let mut next = None;
     let n = org.users.len();
     let mut u = start;
     while u < n {
         if matches(u as u32) {
-            if data.len() == limit {
+            if count == limit {
                 next = Some(u);
                 break;
             }
-            data.push(directory_user(
-                &app,
-                &org,
-                u as u32,
-                want_products,
-                want_groups,
-            ));
+            if count > 0 {
+                out.push(b',');
+            }
+            count += 1;
+            write_directory_user(&mut out, &app, &org, u as u32, want_products, want_groups);
         }
         u += 1;
     }
-    let mut links = json!({ "self": encode_cursor(USER_CURSOR_PREFIX, start as u64) });
+    drop(org);
+    jsonw::raw(&mut out, "],\"links\":{");
     if let Some(nx) = next {
-        links["next"] = json!(encode_cursor(USER_CURSOR_PREFIX, nx as u64));
+        jsonw::raw(&mut out, "\"next\":");
+        jsonw::str(&mut out, &encode_cursor(USER_CURSOR_PREFIX, nx as u64));
+        out.push(b',');
     }
-    json_value(StatusCode::OK, &json!({ "data": data, "links": links }))
+    jsonw::raw(&mut out, "\"self\":");
+    jsonw::str(&mut out, &encode_cursor(USER_CURSOR_PREFIX, start as u64));
+    jsonw::raw(&mut out, "}}");
+    json_bytes(StatusCode::OK, out)
 }
 
 /// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search`: groups by id or name
@@ -733,47 +781,82 @@ pub async fn remove_membership(
 
 const EVENT_CURSOR_PREFIX: &str = "sbxe1.";
 
-fn event_json(app: &App, org: &Org, e: &super::model::EventRec) -> Value {
-    let mut context = vec![];
+/// Appends `"email":…,` and `"id":…` and `,"name":…` of a user reference, `null` where the
+/// account is unknown (keys in sorted order, `id` in the middle).
+fn write_user_ref(out: &mut Vec<u8>, user: Option<&User>, id: &str) {
+    jsonw::raw(out, "\"email\":");
+    jsonw::opt_str(out, user.and_then(|u| u.email.as_deref()));
+    jsonw::raw(out, ",\"id\":");
+    jsonw::str(out, id);
+    jsonw::raw(out, ",\"name\":");
+    jsonw::opt_str(out, user.map(|u| u.name.as_str()));
+}
+
+/// Appends one event of the events stream (keys in serde_json's sorted order).
+fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventRec) {
     let user = org.user_index(&e.account_id).map(|u| org.user(u));
-    context.push(json!({
-        "id": e.account_id,
-        "type": "users",
-        "attributes": { "accountId": e.account_id, "name": user.map(|u| u.name.clone()), "email": user.and_then(|u| u.email.clone()) },
-    }));
-    if let Some(gid) = &e.group_id {
-        let name = org.group_index(gid).map(|g| org.group(g).name.clone());
-        context.push(json!({ "id": gid, "type": "groups", "attributes": { "groupId": gid, "groupName": name } }));
-    }
-    if let Some(p) = &e.product {
-        context.push(json!({ "id": product_ari(org, p), "type": "products", "attributes": { "productKey": p } }));
-    }
-    let actor = match (&e.actor, e.action) {
+    jsonw::raw(out, "{\"attributes\":{\"action\":\"");
+    jsonw::raw(out, e.action.as_str());
+    jsonw::raw(out, "\",\"actor\":{");
+    match (&e.actor, e.action) {
         (Some(a), _) => {
             let u = org.user_index(a).map(|u| org.user(u));
-            json!({ "id": a, "name": u.map(|u| u.name.clone()), "email": u.and_then(|u| u.email.clone()), "auth": { "authType": "api-token" } })
+            jsonw::raw(out, "\"auth\":{\"authType\":\"api-token\"},");
+            write_user_ref(out, u, a);
         }
         (None, EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup) => {
-            json!({ "id": "admin-api-key", "name": "Organization API key", "auth": { "authType": "api-token" } })
+            jsonw::raw(
+                out,
+                "\"auth\":{\"authType\":\"api-token\"},\"id\":\"admin-api-key\",\"name\":\"Organization API key\"",
+            );
         }
-        (None, _) => {
-            json!({ "id": e.account_id, "name": user.map(|u| u.name.clone()), "email": user.and_then(|u| u.email.clone()) })
-        }
-    };
+        (None, _) => write_user_ref(out, user, &e.account_id),
+    }
+    jsonw::raw(out, "},\"container\":[{\"id\":");
+    jsonw::str(out, &org.org_id);
+    jsonw::raw(
+        out,
+        ",\"type\":\"organizations\"}],\"context\":[{\"attributes\":{\"accountId\":",
+    );
+    jsonw::str(out, &e.account_id);
+    jsonw::raw(out, ",\"email\":");
+    jsonw::opt_str(out, user.and_then(|u| u.email.as_deref()));
+    jsonw::raw(out, ",\"name\":");
+    jsonw::opt_str(out, user.map(|u| u.name.as_str()));
+    jsonw::raw(out, "},\"id\":");
+    jsonw::str(out, &e.account_id);
+    jsonw::raw(out, ",\"type\":\"users\"}");
+    if let Some(gid) = &e.group_id {
+        let name = org.group_index(gid).map(|g| org.group(g).name.as_str());
+        jsonw::raw(out, ",{\"attributes\":{\"groupId\":");
+        jsonw::str(out, gid);
+        jsonw::raw(out, ",\"groupName\":");
+        jsonw::opt_str(out, name);
+        jsonw::raw(out, "},\"id\":");
+        jsonw::str(out, gid);
+        jsonw::raw(out, ",\"type\":\"groups\"}");
+    }
+    if let Some(p) = &e.product {
+        jsonw::raw(out, ",{\"attributes\":{\"productKey\":");
+        jsonw::str(out, p);
+        jsonw::raw(out, "},\"id\":\"ari:cloud:");
+        jsonw::escaped(out, p);
+        jsonw::raw(out, "::site/");
+        jsonw::escaped(out, &org.cloud_id);
+        jsonw::raw(out, "\",\"type\":\"products\"}");
+    }
+    jsonw::raw(out, "],\"location\":{\"ip\":\"127.0.0.1\"},\"time\":");
+    jsonw::ts(out, e.time);
     let id = format!("{:016x}", e.id);
-    json!({
-        "id": id,
-        "type": "events",
-        "attributes": {
-            "time": ts(e.time),
-            "action": e.action.as_str(),
-            "actor": actor,
-            "context": context,
-            "container": [ { "id": org.org_id, "type": "organizations" } ],
-            "location": { "ip": "127.0.0.1" },
-        },
-        "links": { "self": format!("{}/admin/v1/orgs/{}/events/{id}", app.base_url, org.org_id) },
-    })
+    jsonw::raw(out, "},\"id\":\"");
+    jsonw::raw(out, &id);
+    jsonw::raw(out, "\",\"links\":{\"self\":\"");
+    jsonw::escaped(out, &app.base_url);
+    jsonw::raw(out, "/admin/v1/orgs/");
+    jsonw::escaped(out, &org.org_id);
+    jsonw::raw(out, "/events/");
+    jsonw::raw(out, &id);
+    jsonw::raw(out, "\"},\"type\":\"events\"}");
 }
 
 /// `GET /admin/v1/orgs/{orgId}/events-stream`.
@@ -892,17 +975,26 @@ pub async fn events_stream(
             q.join("&")
         )
     };
-    let data: Vec<Value> = page.iter().map(|e| event_json(&app, &org, e)).collect();
-    let mut links = json!({ "self": base_query(params.get("cursor")) });
-    if let Some(c) = &next_cursor {
-        links["next"] = json!(base_query(Some(c)));
+    let mut out = Vec::with_capacity(page.len() * 1024 + 512);
+    jsonw::raw(&mut out, "{\"data\":[");
+    for (i, e) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_event(&mut out, &app, &org, e);
     }
-    json_value(
-        StatusCode::OK,
-        &json!({
-            "data": data,
-            "meta": { "next": next_cursor, "page_size": page.len() },
-            "links": links,
-        }),
-    )
+    jsonw::raw(&mut out, "],\"links\":{");
+    if let Some(c) = &next_cursor {
+        jsonw::raw(&mut out, "\"next\":");
+        jsonw::str(&mut out, &base_query(Some(c)));
+        out.push(b',');
+    }
+    jsonw::raw(&mut out, "\"self\":");
+    jsonw::str(&mut out, &base_query(params.get("cursor")));
+    jsonw::raw(&mut out, "},\"meta\":{\"next\":");
+    jsonw::opt_str(&mut out, next_cursor.as_deref());
+    jsonw::raw(&mut out, ",\"page_size\":");
+    jsonw::num(&mut out, page.len());
+    jsonw::raw(&mut out, "}}");
+    json_bytes(StatusCode::OK, out)
 }

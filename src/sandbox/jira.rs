@@ -21,6 +21,7 @@
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
 
+use super::jsonw;
 use super::model::{WriteError, WriteOutcome};
 use super::server::{base64_decode, enc, is_json, json_text, json_value, same_secret, App, Params};
 use axum::body::Bytes;
@@ -89,7 +90,9 @@ fn bad_request(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, &message)
 }
 
-fn avatar_urls(account_id: &str, name: &str) -> serde_json::Value {
+/// The initials avatar of a user: `(initials, n)` for
+/// `.../initials/{initials}-{n}.png?size=S&s=S`.
+fn avatar(account_id: &str, name: &str) -> (String, u32) {
     let initials: String = name
         .split_whitespace()
         .filter_map(|w| w.chars().next())
@@ -105,12 +108,15 @@ fn avatar_urls(account_id: &str, name: &str) -> serde_json::Value {
         .bytes()
         .fold(0u32, |a, b| a.wrapping_add(u32::from(b)))
         % 6;
-    let url = |s: u32| {
-        format!(
-            "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net/initials/{}-{n}.png?size={s}&s={s}",
-            enc(&initials)
-        )
-    };
+    (initials, n)
+}
+
+const AVATAR_BASE: &str =
+    "https://avatar-management--avatars.us-west-2.prod.public.atl-paas.net/initials/";
+
+fn avatar_urls(account_id: &str, name: &str) -> serde_json::Value {
+    let (initials, n) = avatar(account_id, name);
+    let url = |s: u32| format!("{AVATAR_BASE}{}-{n}.png?size={s}&s={s}", enc(&initials));
     json!({ "16x16": url(16), "24x24": url(24), "32x32": url(32), "48x48": url(48) })
 }
 
@@ -123,14 +129,14 @@ const TIME_ZONES: &[&str] = &[
     "Australia/Sydney",
 ];
 
-fn user_object(app: &App, u: &crate::live::User, full: bool) -> serde_json::Value {
+fn user_object(base_url: &str, u: &crate::live::User, full: bool) -> serde_json::Value {
     use crate::live::{AccountStatus, AccountType};
     let mut m = serde_json::Map::new();
     m.insert(
         "self".into(),
         json!(format!(
             "{}/rest/api/3/user?accountId={}",
-            app.base_url,
+            base_url,
             enc(&u.account_id)
         )),
     );
@@ -145,12 +151,77 @@ fn user_object(app: &App, u: &crate::live::User, full: bool) -> serde_json::Valu
     m.insert("avatarUrls".into(), avatar_urls(&u.account_id, &u.name));
     m.insert("displayName".into(), json!(u.name));
     m.insert("active".into(), json!(u.status == AccountStatus::Active));
-    let tz = TIME_ZONES[u.account_id.len().wrapping_add(u.name.len()) % TIME_ZONES.len()];
-    m.insert("timeZone".into(), json!(tz));
+    m.insert("timeZone".into(), json!(time_zone(u)));
     if full {
         m.insert("locale".into(), json!("en_US"));
     }
     serde_json::Value::Object(m)
+}
+
+/// Appends the JSON of [`user_object`] (the same bytes, keys in serde_json's sorted order)
+/// without building a `Value`: pages of `users/search` and `group/member` render every user
+/// once into their caches.
+fn write_user(out: &mut Vec<u8>, base_url: &str, u: &crate::live::User, full: bool) {
+    use crate::live::{AccountStatus, AccountType};
+    jsonw::raw(out, "{\"accountId\":");
+    jsonw::str(out, &u.account_id);
+    jsonw::raw(out, ",\"accountType\":\"");
+    jsonw::raw(out, u.account_type.as_str());
+    jsonw::raw(out, "\",\"active\":");
+    jsonw::raw(
+        out,
+        if u.status == AccountStatus::Active {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    if full && u.account_type == AccountType::App {
+        jsonw::raw(out, ",\"appType\":\"service\"");
+    }
+    let (initials, n) = avatar(&u.account_id, &u.name);
+    for (i, size) in ["16", "24", "32", "48"].into_iter().enumerate() {
+        jsonw::raw(out, if i == 0 { ",\"avatarUrls\":{\"" } else { ",\"" });
+        jsonw::raw(out, size);
+        jsonw::raw(out, "x");
+        jsonw::raw(out, size);
+        jsonw::raw(out, "\":\"");
+        jsonw::raw(out, AVATAR_BASE);
+        jsonw::enc(out, &initials);
+        jsonw::raw(out, "-");
+        jsonw::num(out, n);
+        jsonw::raw(out, ".png?size=");
+        jsonw::raw(out, size);
+        jsonw::raw(out, "&s=");
+        jsonw::raw(out, size);
+        out.push(b'"');
+    }
+    jsonw::raw(out, "},\"displayName\":");
+    jsonw::str(out, &u.name);
+    if let Some(email) = &u.email {
+        jsonw::raw(out, ",\"emailAddress\":");
+        jsonw::str(out, email);
+    }
+    if full {
+        jsonw::raw(out, ",\"locale\":\"en_US\"");
+    }
+    jsonw::raw(out, ",\"self\":\"");
+    jsonw::escaped(out, base_url);
+    jsonw::raw(out, "/rest/api/3/user?accountId=");
+    jsonw::enc(out, &u.account_id);
+    jsonw::raw(out, "\",\"timeZone\":\"");
+    jsonw::raw(out, time_zone(u));
+    jsonw::raw(out, "\"}");
+}
+
+fn time_zone(u: &crate::live::User) -> &'static str {
+    TIME_ZONES[u.account_id.len().wrapping_add(u.name.len()) % TIME_ZONES.len()]
+}
+
+fn render_user(base_url: &str, u: &crate::live::User, full: bool) -> String {
+    let mut out = Vec::with_capacity(800);
+    write_user(&mut out, base_url, u, full);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn cached<'a>(
@@ -177,9 +248,9 @@ pub async fn myself(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -
         .collect();
     let org = app.org();
     let mut value = match app.myself.user {
-        Some(u) => user_object(&app, org.user(u), true),
+        Some(u) => user_object(&app.base_url, org.user(u), true),
         None => user_object(
-            &app,
+            &app.base_url,
             &crate::live::User {
                 account_id: app.myself.account_id.clone(),
                 email: Some(app.config.credentials.email.clone()),
@@ -267,7 +338,7 @@ pub async fn users_search(State(app): State<Arc<App>>, headers: HeaderMap, uri: 
         }
         let u = u as u32;
         out.push_str(&cached(&app.user_json, u, || {
-            user_object(&app, org.user(u), true).to_string()
+            render_user(&app.base_url, org.user(u), true)
         }));
     }
     out.push(']');
@@ -372,7 +443,7 @@ pub async fn group_member(State(app): State<Arc<App>>, headers: HeaderMap, uri: 
             out.push(',');
         }
         out.push_str(&cached(&app.user_details_json, u, || {
-            user_object(&app, org.user(u), false).to_string()
+            render_user(&app.base_url, org.user(u), false)
         }));
     }
     out.push_str("]}");
@@ -726,7 +797,7 @@ fn group_json(app: &App, org: &super::model::Org, g: u32, expand_users: bool) ->
     };
     let items: Vec<serde_json::Value> = shown
         .iter()
-        .map(|&u| user_object(app, org.user(u), false))
+        .map(|&u| user_object(&app.base_url, org.user(u), false))
         .collect();
     json!({
         "name": group.name,
@@ -830,5 +901,62 @@ pub async fn remove_group(State(app): State<Arc<App>>, headers: HeaderMap, uri: 
             StatusCode::OK.into_response()
         }
         Err(e) => write_refused(&app, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{AccountStatus, AccountType, User};
+
+    #[test]
+    fn written_users_are_the_bytes_of_the_value_rendering() {
+        let user = |id: &str, name: &str, email: Option<&str>, t, s| User {
+            account_id: id.into(),
+            email: email.map(str::to_string),
+            name: name.into(),
+            account_type: t,
+            status: s,
+            added_to_org: None,
+            last_active: Default::default(),
+        };
+        let users = [
+            user(
+                "712020:abc",
+                "Ada Lovelace",
+                Some("ada@x.test"),
+                AccountType::Atlassian,
+                AccountStatus::Active,
+            ),
+            user(
+                "557058:bot",
+                "Bot",
+                None,
+                AccountType::App,
+                AccountStatus::Active,
+            ),
+            user(
+                "qm:cust/1",
+                "",
+                Some("c\"q@x.test"),
+                AccountType::Customer,
+                AccountStatus::Deactivated,
+            ),
+            user(
+                "712020:é",
+                "élan \\ vital\tx",
+                None,
+                AccountType::Atlassian,
+                AccountStatus::Suspended,
+            ),
+        ];
+        for u in &users {
+            for full in [false, true] {
+                assert_eq!(
+                    render_user("http://127.0.0.1:1", u, full),
+                    user_object("http://127.0.0.1:1", u, full).to_string()
+                );
+            }
+        }
     }
 }

@@ -693,6 +693,11 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
 
 /// A JSON response from pre-rendered text.
 pub fn json_text(status: StatusCode, body: String) -> Response {
+    json_bytes(status, body.into_bytes())
+}
+
+/// A JSON response from pre-rendered bytes (see [`super::jsonw`]).
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
