@@ -46,7 +46,7 @@ use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, Dormancy, Eval, Verdict};
 use index::{prefix, Index, ProductIx, Slot, UserIx};
-use rails::{Addition, Removal};
+use rails::{member_slots, Addition, Blocks, Removal};
 use std::collections::BTreeMap;
 
 /// Everything the planner reads. Nothing else influences the plan.
@@ -174,25 +174,17 @@ fn notice(ev: &Eval<'_>, product: &str, kind: NoticeKind, detail: String) -> Not
     }
 }
 
-fn drift_notice(a: &Action) -> Notice {
-    Notice {
-        kind: NoticeKind::Drift,
-        product: a.product.clone(),
-        account_id: a.account_id.clone(),
-        email: a.email.clone(),
-        detail: format!(
-            "drift: report: would {} {} {}: {}",
-            a.kind.as_str(),
-            if a.kind == ActionKind::Add {
-                "to"
-            } else {
-                "from"
-            },
-            a.group,
-            a.reason
-        ),
-        at: None,
-    }
+/// The words of a `drift` notice: the action that `drift: report` holds back.
+fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
+    let to = if kind == ActionKind::Add {
+        "to"
+    } else {
+        "from"
+    };
+    format!(
+        "drift: report: would {} {to} {group}: {reason}",
+        kind.as_str()
+    )
 }
 
 /// How many example accounts a summary warning names.
@@ -212,6 +204,43 @@ fn examples(mut who: Vec<&str>) -> String {
     s
 }
 
+/// A notice before it is written out.
+#[derive(Debug, Clone, Copy)]
+struct PendingNotice {
+    u: UserIx,
+    kind: NoticeKind,
+    /// For `drift` notices: the group and the action held back.
+    drift: Option<(Slot, ActionKind)>,
+}
+
+/// What one product accumulates while users are evaluated: small records naming users, so
+/// that nothing is formatted or allocated per user before the rails and the sort.
+struct Acc<'a> {
+    removals: Vec<Removal>,
+    adds: Vec<Addition>,
+    notices: Vec<PendingNotice>,
+    /// Holders re-granted outside seatkeeper after a reclaim.
+    observed: Vec<UserIx>,
+    before: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+/// One product's decisions after its rails, ready to be written out.
+struct ProductPlan {
+    p: ProductIx,
+    removals: Vec<Removal>,
+    adds: Vec<Addition>,
+    blocks: Blocks,
+    notices: Vec<PendingNotice>,
+    observed: Vec<UserIx>,
+}
+
+/// Plans in three steps. First every (user, product) is evaluated, user by user so that each
+/// user's data is read while it is in cache, into small records. Then, per product, `drift:
+/// report`, the rails and the seat count work on those records. Last, the records are sorted
+/// and only then written out as the plan's actions, notices and observations, each list built
+/// at its final size and in its final order (the evaluation is repeated for the few pairs that
+/// reach the plan, which costs less than carrying words around).
 fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -229,31 +258,32 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
 
-    // Evaluate user by user, every product at once: each user's data is read while it is in
-    // cache, instead of once per product.
     let mut acc: Vec<Acc<'_>> = ix
         .products
         .iter()
         .map(|pc| Acc {
             removals: Vec::new(),
             adds: Vec::new(),
+            notices: Vec::new(),
+            observed: Vec::new(),
             before: pc.unknown_members.len(),
             no_evidence: Vec::new(),
         })
         .collect();
     for u in 0..ix.users.len() as UserIx {
-        for (p, pc) in ix.products.iter().enumerate() {
-            let Some(a) = acc.get_mut(p) else { continue };
-            collect(ix, pc, p, u, a, &mut plan);
+        for (p, a) in acc.iter_mut().enumerate() {
+            collect(ix, p, u, a);
         }
     }
 
-    let mut all_touched: Vec<Slot> = Vec::new();
-    for (pc, a) in ix.products.iter().zip(acc) {
+    let mut decided: Vec<ProductPlan> = Vec::with_capacity(acc.len());
+    for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
         let key = pc.product.key.as_str();
         let Acc {
             mut removals,
             mut adds,
+            mut notices,
+            observed,
             before,
             no_evidence,
         } = a;
@@ -275,27 +305,41 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
 
         if pc.product.drift == Drift::Report {
             removals.retain(|r| {
-                let reverting = r.actions.iter().any(|(_, a)| a.rule != Rule::Inactive);
-                if reverting {
-                    plan.notices
-                        .extend(r.actions.iter().map(|(_, a)| drift_notice(a)));
+                if !r.reclaim {
+                    notices.extend(member_slots(ix, pc, r.u).map(|s| PendingNotice {
+                        u: r.u,
+                        kind: NoticeKind::Drift,
+                        drift: Some((s, ActionKind::Remove)),
+                    }));
                 }
-                !reverting
+                r.reclaim
             });
-            plan.notices
-                .extend(adds.drain(..).map(|a| drift_notice(&a.action)));
+            notices.extend(adds.drain(..).map(|a| PendingNotice {
+                u: a.u,
+                kind: NoticeKind::Drift,
+                drift: Some((a.slot, ActionKind::Add)),
+            }));
         }
 
+        let mut blocks = Blocks::default();
         rails::removal_rails(
             ix,
             pc,
             &mut removals,
+            &mut blocks,
             before,
             input.actor,
             input.allow_mass_removal,
         );
         let freed = removals.iter().filter(|r| r.block.is_none()).count();
-        rails::addition_rails(ix, pc, &mut adds, before, before.saturating_sub(freed));
+        rails::addition_rails(
+            ix,
+            pc,
+            &mut adds,
+            &mut blocks,
+            before,
+            before.saturating_sub(freed),
+        );
         let added = adds.iter().filter(|a| a.block.is_none()).count();
         plan.seats.insert(
             key.to_string(),
@@ -305,132 +349,98 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                 budget: pc.product.seats,
             },
         );
-
-        let mut touched: Vec<Slot> = Vec::new();
-        let mut emit = |slot: Slot, a: Action, block: Option<(crate::plan::Rail, String)>| {
-            touched.push(slot);
-            match block {
-                None => plan.actions.push(a),
-                Some((rail, rail_detail)) => plan.blocked.push(Blocked {
-                    action: a,
-                    rail,
-                    rail_detail,
-                }),
-            }
-        };
-        for r in removals {
-            for (slot, a) in r.actions {
-                emit(slot, a, r.block.clone());
-            }
-        }
-        for a in adds {
-            emit(a.slot, a.action, a.block);
-        }
-        all_touched.extend(touched);
+        decided.push(ProductPlan {
+            p,
+            removals,
+            adds,
+            blocks,
+            notices,
+            observed,
+        });
     }
 
-    all_touched.sort_unstable();
-    all_touched.dedup();
-    if !all_touched.is_empty() {
+    // Every list of the plan sorts by product key first: write the products out in key order.
+    decided.sort_by(|a, b| {
+        let key = |d: &ProductPlan| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
+        key(a).cmp(&key(b))
+    });
+    let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
+    // Size every list once: growing them product by product would copy them several times.
+    let (mut changes, mut blocked, mut notices, mut observed) = (0, 0, 0, 0);
+    for d in &decided {
+        let pc = ix.products.get(d.p);
+        let slots = |u| pc.map_or(0, |pc| member_slots(ix, pc, u).count());
+        for r in &d.removals {
+            let n = slots(r.u);
+            changes += n;
+            blocked += if r.block.is_some() { n } else { 0 };
+        }
+        changes += d.adds.len();
+        blocked += d.adds.iter().filter(|a| a.block.is_some()).count();
+        notices += d.notices.len();
+        observed += d.observed.iter().map(|&u| slots(u)).sum::<usize>();
+    }
+    plan.actions.reserve_exact(changes - blocked);
+    plan.blocked.reserve_exact(blocked);
+    plan.notices.reserve_exact(notices);
+    plan.observed.reserve_exact(observed);
+    let mut touched: Vec<Slot> = Vec::new();
+    for d in &decided {
+        write_product(ix, &groups, d, &mut plan, &mut touched);
+    }
+
+    touched.sort_unstable();
+    touched.dedup();
+    if !touched.is_empty() {
         let by_id = ix.id_order();
-        for s in all_touched {
+        for s in touched {
             if let Some(g) = ix.groups.get(usize::from(s)) {
                 plan.fingerprint
                     .insert(g.id.clone(), ix.fingerprint(s, &by_id));
             }
         }
     }
-    sort_plan(ix, &mut plan);
     plan
 }
 
-/// What one product accumulates while users are evaluated.
-struct Acc<'a> {
-    removals: Vec<Removal>,
-    adds: Vec<Addition>,
-    before: usize,
-    no_evidence: Vec<&'a str>,
-}
-
-/// Evaluates (user `u`, product `p`) and files the result: candidate actions into `acc`,
-/// notices and observations straight into the plan.
-fn collect<'a>(
-    ix: &Index<'a>,
-    pc: &index::ProductCtx<'a>,
-    p: ProductIx,
-    u: UserIx,
-    acc: &mut Acc<'a>,
-    plan: &mut Plan,
-) {
-    let key = pc.product.key.as_str();
-    let add_slot = pc.slots.first().copied();
+/// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
+fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     let Some(ev) = evaluate(ix, p, u) else {
         return;
     };
     if ev.member {
         acc.before += 1;
     }
+    let pending = |kind| PendingNotice {
+        u,
+        kind,
+        drift: None,
+    };
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
-            let rule = ev.rule().unwrap_or(Rule::NotEligible);
-            let reason = ev.reason(ix);
-            let actions = pc
-                .slots
-                .iter()
-                .filter(|&&s| ix.is_member(s, u))
-                .map(|&s| {
-                    (
-                        s,
-                        action(ix, &ev, ActionKind::Remove, s, rule, reason.clone()),
-                    )
-                })
-                .collect();
             acc.removals.push(Removal {
-                actions,
+                u,
+                reclaim: matches!(ev.verdict, Verdict::RemoveInactive(_)),
                 block: None,
             });
         }
         Verdict::Add(_) => {
-            if let Some(slot) = add_slot {
-                let rule = ev.rule().unwrap_or(Rule::Eligible);
+            if let Some(&slot) = ix.products.get(p).and_then(|pc| pc.slots.first()) {
                 acc.adds.push(Addition {
+                    u,
                     slot,
-                    action: action(ix, &ev, ActionKind::Add, slot, rule, ev.reason(ix)),
                     demand_at: ev.demand_at,
                     block: None,
                 });
             }
         }
-        Verdict::Dormant(_) => {
-            plan.notices
-                .push(notice(&ev, key, NoticeKind::Dormant, ev.reason(ix)));
-        }
+        Verdict::Dormant(_) => acc.notices.push(pending(NoticeKind::Dormant)),
         Verdict::Hold => {
             if ev.reclaim_soon {
-                let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
-                let since = ev.evidence.at.map(|t| t.date_naive().to_string());
-                let detail = format!(
-                    "reclaim on {} unless active ({} {})",
-                    when.unwrap_or_default(),
-                    ev.evidence.source.describe(),
-                    since.unwrap_or_default()
-                );
-                plan.notices
-                    .push(notice(&ev, key, NoticeKind::ReclaimSoon, detail));
+                acc.notices.push(pending(NoticeKind::ReclaimSoon));
             }
             if ev.observe {
-                for &s in pc.slots.iter().filter(|&&s| ix.is_member(s, u)) {
-                    let Some(g) = ix.groups.get(usize::from(s)) else {
-                        continue;
-                    };
-                    plan.observed.push(Observation {
-                        product: key.to_string(),
-                        group: g.name.clone(),
-                        group_id: g.id.clone(),
-                        account_id: ev.user.account_id.clone(),
-                        email: ev.user.email.clone(),
-                    });
-                }
+                acc.observed.push(u);
             }
             if ev.no_evidence {
                 acc.no_evidence.push(
@@ -445,14 +455,177 @@ fn collect<'a>(
     }
 }
 
-/// Reorders `items` by `order` (a permutation of their indices) without cloning them.
-fn permute<T>(items: &mut Vec<T>, order: Vec<usize>) {
-    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(
+/// How the plan orders a user: by email (accounts without one first), then account id. The
+/// email's first bytes as an integer make most comparisons one integer comparison.
+fn user_key<'x>(ix: &Index<'x>, u: UserIx) -> (u128, &'x str, &'x str) {
+    let user = ix.users.get(u as usize);
+    let email = user.and_then(|u| u.email.as_deref()).unwrap_or("");
+    let account = user.map_or("", |u| u.account_id.as_str());
+    (prefix(email), email, account)
+}
+
+/// The order that sorts `keys`: positions, smallest key first.
+fn sorted_order<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<usize> {
+    let mut keyed: Vec<(K, usize)> = keys.zip(0..).collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Appends `items` to `out` in `order` (positions in `items`), moving each item, not cloning.
+fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    out.extend(
         order
             .into_iter()
             .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
     );
+}
+
+/// Writes one product's actions, blocked actions, notices and observations into the plan, in
+/// plan order: actions by (group, kind, email, account id), blocked ones by that and the rail,
+/// notices by (kind, email, account id, detail), observations by (group, email, account id).
+///
+/// Records are built in user order, which reads users, their strings and their policy entries
+/// in the order they sit in memory, and are then moved into plan order.
+fn write_product(
+    ix: &Index<'_>,
+    groups: &Ranks<'_>,
+    d: &ProductPlan,
+    plan: &mut Plan,
+    touched: &mut Vec<Slot>,
+) {
+    let Some(pc) = ix.products.get(d.p) else {
+        return;
+    };
+    let key = pc.product.key.as_str();
+    let rank = |s: Slot| {
+        ix.groups
+            .get(usize::from(s))
+            .map_or(u32::MAX, |g| groups.of(&g.name))
+    };
+
+    // Actions, blocked or not.
+    let changes = d
+        .removals
+        .iter()
+        .flat_map(|r| member_slots(ix, pc, r.u).map(|s| (s, ActionKind::Remove, r.u, r.block)))
+        .chain(
+            d.adds
+                .iter()
+                .map(|a| (a.slot, ActionKind::Add, a.u, a.block)),
+        );
+    let (mut actions, mut blocked) = (Vec::new(), Vec::new());
+    let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
+    for (slot, kind, u, block) in changes {
+        let Some(ev) = evaluate(ix, d.p, u) else {
+            continue;
+        };
+        touched.push(slot);
+        let fallback = match kind {
+            ActionKind::Remove => Rule::NotEligible,
+            ActionKind::Add => Rule::Eligible,
+        };
+        let rule = ev.rule().unwrap_or(fallback);
+        let a = action(ix, &ev, kind, slot, rule, ev.reason(ix));
+        let sort_key = (rank(slot), kind, user_key(ix, u));
+        match block {
+            None => {
+                actions.push(a);
+                action_keys.push(sort_key);
+            }
+            Some(b) => {
+                blocked.push(Blocked {
+                    action: a,
+                    rail: b.0,
+                    rail_detail: d.blocks.detail(b).to_string(),
+                });
+                blocked_keys.push((sort_key, b.0));
+            }
+        }
+    }
+    extend_in_order(
+        &mut plan.actions,
+        actions,
+        sorted_order(action_keys.into_iter()),
+    );
+    extend_in_order(
+        &mut plan.blocked,
+        blocked,
+        sorted_order(blocked_keys.into_iter()),
+    );
+
+    // Notices.
+    let notices: Vec<Notice> = d
+        .notices
+        .iter()
+        .filter_map(|&n| {
+            let ev = evaluate(ix, d.p, n.u)?;
+            Some(match n.drift {
+                Some((slot, kind)) => {
+                    let group = ix.groups.get(usize::from(slot)).map_or("", |g| &g.name);
+                    Notice {
+                        kind: NoticeKind::Drift,
+                        product: key.to_string(),
+                        account_id: ev.user.account_id.clone(),
+                        email: ev.user.email.clone(),
+                        detail: drift_detail(kind, group, &ev.reason(ix)),
+                        at: None,
+                    }
+                }
+                None if n.kind == NoticeKind::ReclaimSoon => {
+                    notice(&ev, key, n.kind, reclaim_soon_detail(&ev))
+                }
+                None => notice(&ev, key, n.kind, ev.reason(ix)),
+            })
+        })
+        .collect();
+    let order = sorted_order(notices.iter().map(|n| {
+        let email = n.email.as_deref().unwrap_or("");
+        (
+            n.kind,
+            prefix(email),
+            email,
+            n.account_id.as_str(),
+            n.detail.as_str(),
+        )
+    }));
+    extend_in_order(&mut plan.notices, notices, order);
+
+    // Observations.
+    let observed: Vec<(Slot, UserIx)> = d
+        .observed
+        .iter()
+        .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
+        .collect();
+    let order = sorted_order(observed.iter().map(|&(s, u)| (rank(s), user_key(ix, u))));
+    for i in order {
+        let Some(&(s, u)) = observed.get(i) else {
+            continue;
+        };
+        let (Some(g), Some(user)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize))
+        else {
+            continue;
+        };
+        plan.observed.push(Observation {
+            product: key.to_string(),
+            group: g.name.clone(),
+            group_id: g.id.clone(),
+            account_id: user.account_id.clone(),
+            email: user.email.clone(),
+        });
+    }
+}
+
+/// "reclaim on 2026-12-03 unless active (last active 2026-09-04)".
+fn reclaim_soon_detail(ev: &Eval<'_>) -> String {
+    let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
+    let since = ev.evidence.at.map(|t| t.date_naive().to_string());
+    format!(
+        "reclaim on {} unless active ({} {})",
+        when.unwrap_or_default(),
+        ev.evidence.source.describe(),
+        since.unwrap_or_default()
+    )
 }
 
 /// Interns strings into their rank in sorted order, so that sort keys compare integers first.
@@ -471,97 +644,10 @@ impl<'a> Ranks<'a> {
         )
     }
 
-    /// The rank of `name`; names the index does not know sort last (by the string after).
+    /// The rank of `name`; names the index does not know sort last.
     fn of(&self, name: &str) -> u32 {
         self.0.get(name).copied().unwrap_or(u32::MAX)
     }
-}
-
-fn action_key<'x>(
-    products: &Ranks<'_>,
-    groups: &Ranks<'_>,
-    a: &'x Action,
-) -> (u32, u32, ActionKind, u128, &'x str, &'x str) {
-    let (p, g, kind, email, account) = a.sort_key();
-    (
-        products.of(p),
-        groups.of(g),
-        kind,
-        prefix(email),
-        email,
-        account,
-    )
-}
-
-/// Sorts every list of the plan deterministically. Equivalent to sorting actions and blocked
-/// actions by [`Action::sort_key`] (then rail), notices by (product, kind, email, account id,
-/// detail) and observations by (product, group, email, account id), but sorts small keys with
-/// interned product and group ranks instead of moving whole records around.
-fn sort_plan(ix: &Index<'_>, plan: &mut Plan) {
-    let order = {
-        let products = Ranks::new(ix.products.iter().map(|p| p.product.key.as_str()).collect());
-        let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
-
-        let mut keys: Vec<_> = plan
-            .actions
-            .iter()
-            .map(|a| action_key(&products, &groups, a))
-            .zip(0usize..)
-            .collect();
-        keys.sort_unstable();
-        let actions: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-
-        let mut keys: Vec<_> = plan
-            .blocked
-            .iter()
-            .map(|b| (action_key(&products, &groups, &b.action), b.rail))
-            .zip(0usize..)
-            .collect();
-        keys.sort_unstable();
-        let blocked: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-
-        let mut keys: Vec<_> = plan
-            .notices
-            .iter()
-            .map(|n| {
-                let email = n.email.as_deref().unwrap_or("");
-                (
-                    products.of(&n.product),
-                    n.kind,
-                    prefix(email),
-                    email,
-                    n.account_id.as_str(),
-                    n.detail.as_str(),
-                )
-            })
-            .zip(0usize..)
-            .collect();
-        keys.sort_unstable();
-        let notices: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-
-        let mut keys: Vec<_> = plan
-            .observed
-            .iter()
-            .map(|o| {
-                let email = o.email.as_deref().unwrap_or("");
-                (
-                    products.of(&o.product),
-                    groups.of(&o.group),
-                    prefix(email),
-                    email,
-                    o.account_id.as_str(),
-                )
-            })
-            .zip(0usize..)
-            .collect();
-        keys.sort_unstable();
-        let observed: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-        (actions, blocked, notices, observed)
-    };
-    permute(&mut plan.actions, order.0);
-    permute(&mut plan.blocked, order.1);
-    permute(&mut plan.notices, order.2);
-    permute(&mut plan.observed, order.3);
 }
 
 /// What a plan does per (product, account id), looked up in O(1) by [`decide`].

@@ -6,26 +6,63 @@
 //! so when a rail blocks one of a user's removals for a product, all of that user's removals
 //! for the product are blocked with it (the user keeps the seat either way).
 
-use super::index::{Index, ProductCtx, Slot};
-use crate::plan::{Action, Rail};
+use super::index::{prefix, Index, ProductCtx, Slot, UserIx};
+use crate::plan::Rail;
 use crate::policy::Limit;
 use chrono::{DateTime, Utc};
 
-/// All of one user's planned removals for one product.
-#[derive(Debug)]
+/// Why a rail holds a change back: the rail and an index into [`Blocks::details`], so that a
+/// detail shared by thousands of changes (`max-removals`) is written once.
+pub(crate) type Block = (Rail, u32);
+
+/// The rail details of one product.
+#[derive(Debug, Default)]
+pub(crate) struct Blocks {
+    pub details: Vec<String>,
+}
+
+impl Blocks {
+    fn add(&mut self, rail: Rail, detail: String) -> Block {
+        self.details.push(detail);
+        (rail, self.details.len() as u32 - 1)
+    }
+
+    /// The detail of a block.
+    pub fn detail(&self, block: Block) -> &str {
+        self.details
+            .get(block.1 as usize)
+            .map_or("", String::as_str)
+    }
+}
+
+/// All of one user's planned removals for one product: one per grant group the user is in.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Removal {
-    /// One action per grant group the user is in, with the slot it targets.
-    pub actions: Vec<(Slot, Action)>,
-    pub block: Option<(Rail, String)>,
+    pub u: UserIx,
+    /// The rule is `inactive` (a reclaim), not a policy change.
+    pub reclaim: bool,
+    pub block: Option<Block>,
 }
 
 /// One planned addition (to the product's first grant group).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Addition {
+    pub u: UserIx,
     pub slot: Slot,
-    pub action: Action,
     pub demand_at: Option<DateTime<Utc>>,
-    pub block: Option<(Rail, String)>,
+    pub block: Option<Block>,
+}
+
+/// The grant groups of `pc` that user `u` is in, in policy order.
+pub(crate) fn member_slots<'x>(
+    ix: &'x Index<'_>,
+    pc: &'x ProductCtx<'_>,
+    u: UserIx,
+) -> impl Iterator<Item = Slot> + 'x {
+    pc.slots
+        .iter()
+        .copied()
+        .filter(move |&s| ix.is_member(s, u))
 }
 
 fn limit_words(limit: Limit, resolved: usize, base: usize) -> String {
@@ -40,38 +77,39 @@ pub(crate) fn removal_rails(
     ix: &Index<'_>,
     pc: &ProductCtx<'_>,
     removals: &mut [Removal],
+    blocks: &mut Blocks,
     before: usize,
     actor: Option<&str>,
     allow_mass_removal: bool,
 ) {
     for r in removals.iter_mut() {
-        let Some((_, first)) = r.actions.first() else {
+        let Some(user) = ix.users.get(r.u as usize) else {
             continue;
         };
-        if actor.is_some_and(|a| a == first.account_id) {
-            r.block = Some((
+        if actor.is_some_and(|a| a == user.account_id) {
+            r.block = Some(blocks.add(
                 Rail::SelfAccount,
                 "the account running seatkeeper is never removed".to_string(),
             ));
             continue;
         }
-        if let Some((_, a)) = r
-            .actions
-            .iter()
-            .find(|(s, _)| ix.groups.get(usize::from(*s)).is_some_and(|g| g.synced))
-        {
-            r.block = Some((
+        let synced = member_slots(ix, pc, r.u)
+            .filter_map(|s| ix.groups.get(usize::from(s)))
+            .find(|g| g.synced);
+        if let Some(g) = synced {
+            r.block = Some(blocks.add(
                 Rail::SyncedGroup,
                 format!(
                     "group {} is synced from an identity provider; change it there",
-                    a.group
+                    g.name
                 ),
             ));
         }
     }
 
-    // last-admin: never empty an admin group. Removals are visited in plan order, and the ones
-    // that would remove the last remaining member are blocked.
+    // last-admin: never empty an admin group. Removals are visited in plan order (by the group
+    // of their first action, then email, then account id), and the ones that would remove the
+    // last remaining member are blocked.
     for &slot in &pc.slots {
         let Some(group) = ix.groups.get(usize::from(slot)) else {
             continue;
@@ -79,27 +117,37 @@ pub(crate) fn removal_rails(
         if !ix.policy.safety.is_admin_group(&group.name) {
             continue;
         }
+        let key = |r: &Removal| {
+            let first = member_slots(ix, pc, r.u)
+                .next()
+                .and_then(|s| ix.groups.get(usize::from(s)))
+                .map_or("", |g| g.name.as_str());
+            let user = ix.users.get(r.u as usize);
+            let email = user.and_then(|u| u.email.as_deref()).unwrap_or("");
+            let account = user.map_or("", |u| u.account_id.as_str());
+            (first, prefix(email), email, account)
+        };
         let mut order: Vec<usize> = removals
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.block.is_none() && r.actions.iter().any(|(s, _)| *s == slot))
+            .filter(|(_, r)| r.block.is_none() && ix.is_member(slot, r.u))
             .map(|(i, _)| i)
             .collect();
-        order.sort_by(|&a, &b| {
-            let ka = removals[a].actions.first().map(|(_, x)| x.sort_key());
-            let kb = removals[b].actions.first().map(|(_, x)| x.sort_key());
-            ka.cmp(&kb)
-        });
+        order.sort_by(|&a, &b| key(&removals[a]).cmp(&key(&removals[b])));
         let mut remaining = ix.member_count.get(usize::from(slot)).copied().unwrap_or(0);
+        let mut last = None;
         for i in order {
             if remaining <= 1 {
-                removals[i].block = Some((
-                    Rail::LastAdmin,
-                    format!(
-                        "the last member of admin group {} is never removed",
-                        group.name
-                    ),
-                ));
+                let block = *last.get_or_insert_with(|| {
+                    blocks.add(
+                        Rail::LastAdmin,
+                        format!(
+                            "the last member of admin group {} is never removed",
+                            group.name
+                        ),
+                    )
+                });
+                removals[i].block = Some(block);
             } else {
                 remaining -= 1;
             }
@@ -111,13 +159,16 @@ pub(crate) fn removal_rails(
         let planned = removals.iter().filter(|r| r.block.is_none()).count();
         let allowed = limit.resolve(before);
         if planned > allowed && !allow_mass_removal {
-            let detail = format!(
-                "{planned} accounts would lose {}, more than max_removals ({}); review and rerun with --allow-mass-removal",
-                pc.product.key,
-                limit_words(limit, allowed, before)
+            let block = blocks.add(
+                Rail::MaxRemovals,
+                format!(
+                    "{planned} accounts would lose {}, more than max_removals ({}); review and rerun with --allow-mass-removal",
+                    pc.product.key,
+                    limit_words(limit, allowed, before)
+                ),
             );
             for r in removals.iter_mut().filter(|r| r.block.is_none()) {
-                r.block = Some((Rail::MaxRemovals, detail.clone()));
+                r.block = Some(block);
             }
         }
     }
@@ -130,26 +181,33 @@ pub(crate) fn addition_rails(
     ix: &Index<'_>,
     pc: &ProductCtx<'_>,
     adds: &mut [Addition],
+    blocks: &mut Blocks,
     before: usize,
     holders: usize,
 ) {
     for a in adds.iter_mut() {
-        if ix.groups.get(usize::from(a.slot)).is_some_and(|g| g.synced) {
-            a.block = Some((
+        if let Some(g) = ix.groups.get(usize::from(a.slot)).filter(|g| g.synced) {
+            a.block = Some(blocks.add(
                 Rail::SyncedGroup,
                 format!(
                     "group {} is synced from an identity provider; change it there",
-                    a.action.group
+                    g.name
                 ),
             ));
         }
     }
+    let who = |a: &Addition| {
+        let user = ix.users.get(a.u as usize);
+        let account = user.map_or("", |u| u.account_id.as_str());
+        (
+            user.and_then(|u| u.email.as_deref()).unwrap_or(account),
+            account,
+        )
+    };
     adds.sort_by(|a, b| {
         let da = (a.demand_at.is_none(), a.demand_at);
         let db = (b.demand_at.is_none(), b.demand_at);
-        da.cmp(&db)
-            .then_with(|| a.action.who().cmp(b.action.who()))
-            .then_with(|| a.action.account_id.cmp(&b.action.account_id))
+        da.cmp(&db).then_with(|| who(a).cmp(&who(b)))
     });
     let seats = pc.product.seats.map(|b| b as usize);
     let free = seats.map(|b| b.saturating_sub(holders));
@@ -159,29 +217,34 @@ pub(crate) fn addition_rails(
         .max_additions
         .map(|l| (l, l.resolve(before)));
     let mut added = 0usize;
+    let (mut budget_block, mut max_block) = (None, None);
     for a in adds.iter_mut().filter(|a| a.block.is_none()) {
         if let (Some(free), Some(budget)) = (free, seats) {
             if added >= free {
-                a.block = Some((
-                    Rail::SeatBudget,
-                    format!(
-                        "seat budget {budget} of {} reached (first come, first served)",
-                        pc.product.key
-                    ),
-                ));
+                a.block = Some(*budget_block.get_or_insert_with(|| {
+                    blocks.add(
+                        Rail::SeatBudget,
+                        format!(
+                            "seat budget {budget} of {} reached (first come, first served)",
+                            pc.product.key
+                        ),
+                    )
+                }));
                 continue;
             }
         }
         if let Some((limit, allowed)) = max_add {
             if added >= allowed {
-                a.block = Some((
-                    Rail::MaxAdditions,
-                    format!(
-                        "more additions than max_additions ({}) for {}",
-                        limit_words(limit, allowed, before),
-                        pc.product.key
-                    ),
-                ));
+                a.block = Some(*max_block.get_or_insert_with(|| {
+                    blocks.add(
+                        Rail::MaxAdditions,
+                        format!(
+                            "more additions than max_additions ({}) for {}",
+                            limit_words(limit, allowed, before),
+                            pc.product.key
+                        ),
+                    )
+                }));
                 continue;
             }
         }
