@@ -270,10 +270,36 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             no_evidence: Vec::new(),
         })
         .collect();
-    for u in 0..ix.users.len() as UserIx {
-        for (p, a) in acc.iter_mut().enumerate() {
-            collect(ix, p, u, a);
-        }
+    // Users in two halves, one per thread; the halves' records are joined in user order.
+    let n = ix.users.len() as UserIx;
+    let half = n / 2;
+    let second: Vec<Acc<'_>> = ix
+        .products
+        .iter()
+        .map(|_| Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            notices: Vec::new(),
+            observed: Vec::new(),
+            before: 0,
+            no_evidence: Vec::new(),
+        })
+        .collect();
+    let ((), second) = join(
+        || collect_users(ix, 0..half, &mut acc),
+        move || {
+            let mut second = second;
+            collect_users(ix, half..n, &mut second);
+            second
+        },
+    );
+    for (a, b) in acc.iter_mut().zip(second) {
+        a.removals.extend(b.removals);
+        a.adds.extend(b.adds);
+        a.notices.extend(b.notices);
+        a.observed.extend(b.observed);
+        a.before += b.before;
+        a.no_evidence.extend(b.no_evidence);
     }
 
     let mut decided: Vec<ProductPlan> = Vec::with_capacity(acc.len());
@@ -384,23 +410,84 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     plan.blocked.reserve_exact(blocked);
     plan.notices.reserve_exact(notices);
     plan.observed.reserve_exact(observed);
+    // Fingerprint the touched groups on a second thread while the records are written.
     let mut touched: Vec<Slot> = Vec::new();
     for d in &decided {
-        write_product(ix, &groups, d, &mut plan, &mut touched);
+        let Some(pc) = ix.products.get(d.p) else {
+            continue;
+        };
+        for r in &d.removals {
+            touched.extend(member_slots(ix, pc, r.u));
+        }
+        touched.extend(d.adds.iter().map(|a| a.slot));
     }
-
     touched.sort_unstable();
     touched.dedup();
-    if !touched.is_empty() {
-        let by_id = ix.id_order();
-        for s in touched {
-            if let Some(g) = ix.groups.get(usize::from(s)) {
-                plan.fingerprint
-                    .insert(g.id.clone(), ix.fingerprint(s, &by_id));
+    let ((), fingerprint) = join(
+        || {
+            for d in &decided {
+                write_product(ix, &groups, d, &mut plan);
             }
+        },
+        || fingerprints(ix, &touched),
+    );
+    plan.fingerprint = fingerprint;
+    plan
+}
+
+/// Group id -> fingerprint of the groups in `slots`.
+fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
+    if slots.is_empty() {
+        return BTreeMap::new();
+    }
+    let by_id = ix.id_order();
+    slots
+        .iter()
+        .filter_map(|&s| {
+            let g = ix.groups.get(usize::from(s))?;
+            Some((g.id.clone(), ix.fingerprint(s, &by_id)))
+        })
+        .collect()
+}
+
+/// Runs `a` here and `b` on a second thread, and returns both results. If no thread can be
+/// started, `b` runs here after `a`. The planner gives the second thread only work that
+/// allocates little (evaluating users, hashing groups): memory a thread allocates comes from its
+/// own allocator arena, which would otherwise grow the process's peak.
+fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    let task = std::sync::Mutex::new(Some(b));
+    // Whoever takes the task runs it: the second thread, or this one if none started.
+    let run = || {
+        let f = task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        f.map(|f| f())
+    };
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("plan".into())
+            .spawn_scoped(scope, run);
+        let ra = a();
+        let rb = match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => None,
+        };
+        // The task is taken exactly once, so it ran there or it runs here.
+        let rb = rb.or_else(run).expect("the second planning task ran");
+        (ra, rb)
+    })
+}
+
+/// [`collect`] for every product of the users in `users`.
+fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>, acc: &mut [Acc<'a>]) {
+    for u in users {
+        for (p, a) in acc.iter_mut().enumerate() {
+            collect(ix, p, u, a);
         }
     }
-    plan
 }
 
 /// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
@@ -487,13 +574,7 @@ fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
 ///
 /// Records are built in user order, which reads users, their strings and their policy entries
 /// in the order they sit in memory, and are then moved into plan order.
-fn write_product(
-    ix: &Index<'_>,
-    groups: &Ranks<'_>,
-    d: &ProductPlan,
-    plan: &mut Plan,
-    touched: &mut Vec<Slot>,
-) {
+fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan, plan: &mut Plan) {
     let Some(pc) = ix.products.get(d.p) else {
         return;
     };
@@ -520,7 +601,6 @@ fn write_product(
         let Some(ev) = evaluate(ix, d.p, u) else {
             continue;
         };
-        touched.push(slot);
         let fallback = match kind {
             ActionKind::Remove => Rule::NotEligible,
             ActionKind::Add => Rule::Eligible,

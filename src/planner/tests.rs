@@ -1222,3 +1222,15 @@ fn plans_round_trip_through_json() {
     assert_eq!(p, back);
     assert_eq!(p.id(), back.id());
 }
+
+#[test]
+fn join_returns_both_results_and_passes_on_a_panic() {
+    let data = [1, 2, 3];
+    let (a, b) = super::join(|| data.iter().sum::<i32>(), || data.len());
+    assert_eq!((a, b), (6, 3));
+    let caught = std::panic::catch_unwind(|| super::join(|| 1, || -> i32 { panic!("boom") }));
+    assert!(
+        caught.is_err(),
+        "a panic on the second thread reaches the caller"
+    );
+}
