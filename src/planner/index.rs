@@ -120,35 +120,89 @@ fn lower(email: &str) -> Cow<'_, str> {
     }
 }
 
-impl<'a> Index<'a> {
-    pub(crate) fn new(
-        policy: &'a Policy,
-        live: &'a LiveState,
-        ledger: &'a Ledger,
-        now: Time,
-    ) -> Self {
-        // The product index, for `last_active` keys, entries and events.
-        let product_bits: FxMap<&str, usize> = policy
-            .products
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, p)| (p.key.as_str(), i))
-            .collect();
-        let np = policy.products.len();
+/// The users of a live state as the index keeps them: unique by account id (the first entry
+/// wins), ids packed, activity per product.
+struct UserRead<'a> {
+    users: Vec<&'a User>,
+    /// Account id → user, over `ids`.
+    table: StrTable,
+    ids: Vec<u8>,
+    id_off: Vec<u32>,
+    /// Per (user, product), row-major.
+    last_active: Vec<Option<Time>>,
+    kinds: Vec<crate::live::AccountType>,
+    /// Entries dropped because their account id came earlier.
+    duplicates: usize,
+}
 
-        // One pass over the safe-user entries: the emails the policy names (lowercase,
-        // interned), each entry's email and the products it covers as a bitmask.
+impl<'a> UserRead<'a> {
+    fn new(live: &'a LiveState, product_bits: &FxMap<&str, usize>, np: usize) -> Self {
+        let count = live.users.len();
+        let mut r = UserRead {
+            users: Vec::with_capacity(count),
+            table: StrTable::with_capacity(count),
+            ids: Vec::with_capacity(count * 26),
+            id_off: Vec::with_capacity(count + 1),
+            last_active: Vec::with_capacity(count * np),
+            kinds: Vec::with_capacity(count),
+            duplicates: 0,
+        };
+        for user in &live.users {
+            let id = user.account_id.as_bytes();
+            let h = hash_bytes(id);
+            let (ids, id_off) = (&r.ids, &r.id_off);
+            let seen = r.table.find(h, |u| {
+                let from = id_off[u as usize] as usize;
+                ids.get(from..from + id.len()) == Some(id)
+                    && ids.get(from + id.len()) == Some(&b'\n')
+            });
+            if seen.is_some() {
+                r.duplicates += 1;
+                continue;
+            }
+            r.table.insert(h, r.users.len() as UserIx);
+            r.id_off.push(r.ids.len() as u32);
+            r.ids.extend_from_slice(id);
+            r.ids.push(b'\n');
+            r.users.push(user);
+            r.kinds.push(user.account_type);
+            let row = r.last_active.len();
+            r.last_active.resize(row + np, None);
+            for (key, &t) in user.last_active.iter() {
+                if let Some(&p) = product_bits.get(key.as_str()) {
+                    r.last_active[row + p] = Some(t);
+                }
+            }
+        }
+        r.id_off.push(r.ids.len() as u32);
+        r
+    }
+}
+
+/// The emails a policy names (lowercase, interned), with each safe-user entry's email and the
+/// products it covers as a bitmask.
+struct PolicyEmails<'a> {
+    emails: Vec<&'a str>,
+    /// Email → its number, over `emails`.
+    table: StrTable,
+    /// Per `users:` entry: its email's number, or `u32::MAX` for an account id.
+    entry_email: Vec<u32>,
+    /// Per `users:` entry: bit `p` set when it covers product `p` (below 64).
+    entry_mask: Vec<u64>,
+}
+
+impl<'a> PolicyEmails<'a> {
+    fn new(policy: &'a Policy, product_bits: &FxMap<&str, usize>) -> Self {
         let mut emails: Vec<&'a str> = Vec::new();
-        let mut email_table =
+        let mut table =
             StrTable::with_capacity(policy.users.len() + policy.keep.len() + policy.ignore.len());
         let mut intern = |email: &'a str| -> u32 {
             let h = hash_bytes(email.as_bytes());
-            match email_table.find(h, |i| emails[i as usize] == email) {
+            match table.find(h, |i| emails[i as usize] == email) {
                 Some(i) => i,
                 None => {
                     let i = emails.len() as u32;
-                    email_table.insert(h, i);
+                    table.insert(h, i);
                     emails.push(email);
                     i
                 }
@@ -175,57 +229,66 @@ impl<'a> Index<'a> {
                 intern(email);
             }
         }
-        // (email, user) pairs found in the user pass below.
-        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
+        PolicyEmails {
+            emails,
+            table,
+            entry_email,
+            entry_mask,
+        }
+    }
+}
 
-        // One pass over the users: unique account ids (the first entry wins), packed ids,
-        // emails the policy names, and activity per product.
-        let count = live.users.len();
-        let mut users = Vec::with_capacity(count);
-        let mut user_table = StrTable::with_capacity(count);
-        let mut ids: Vec<u8> = Vec::with_capacity(count * 26);
-        let mut id_off: Vec<u32> = Vec::with_capacity(count + 1);
-        let mut last_active: Vec<Option<Time>> = Vec::with_capacity(count * np);
-        let mut kinds: Vec<crate::live::AccountType> = Vec::with_capacity(count);
-        let mut duplicates = 0usize;
-        for user in &live.users {
-            let id = user.account_id.as_bytes();
-            let h = hash_bytes(id);
-            let seen = user_table.find(h, |u| {
-                let from = id_off[u as usize] as usize;
-                ids.get(from..from + id.len()) == Some(id)
-                    && ids.get(from + id.len()) == Some(&b'\n')
-            });
-            if seen.is_some() {
-                duplicates += 1;
-                continue;
-            }
-            let u = users.len() as UserIx;
-            user_table.insert(h, u);
-            id_off.push(ids.len() as u32);
-            ids.extend_from_slice(id);
-            ids.push(b'\n');
-            users.push(user);
-            kinds.push(user.account_type);
-            if !emails.is_empty() {
-                if let Some(email) = &user.email {
-                    let email = lower(email);
-                    let he = hash_bytes(email.as_bytes());
-                    if let Some(i) = email_table.find(he, |i| emails[i as usize] == email.as_ref())
-                    {
-                        email_pairs.push((i, u));
-                    }
-                }
-            }
-            let row = last_active.len();
-            last_active.resize(row + np, None);
-            for (key, &t) in user.last_active.iter() {
-                if let Some(&p) = product_bits.get(key.as_str()) {
-                    last_active[row + p] = Some(t);
+impl<'a> Index<'a> {
+    pub(crate) fn new(
+        policy: &'a Policy,
+        live: &'a LiveState,
+        ledger: &'a Ledger,
+        now: Time,
+    ) -> Self {
+        // The product index, for `last_active` keys, entries and events.
+        let product_bits: FxMap<&str, usize> = policy
+            .products
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (p.key.as_str(), i))
+            .collect();
+        let np = policy.products.len();
+
+        // The policy's emails on a second thread while this one reads the users.
+        let (read, named) = super::join(
+            || UserRead::new(live, &product_bits, np),
+            || PolicyEmails::new(policy, &product_bits),
+        );
+        let UserRead {
+            users,
+            table: user_table,
+            ids,
+            id_off,
+            last_active,
+            kinds,
+            duplicates,
+        } = read;
+        let PolicyEmails {
+            emails,
+            table: email_table,
+            entry_email,
+            entry_mask,
+        } = named;
+        // (email, user) pairs: the users whose email the policy names.
+        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
+        if !emails.is_empty() {
+            for (u, user) in users.iter().enumerate() {
+                let Some(email) = &user.email else {
+                    continue;
+                };
+                let email = lower(email);
+                let h = hash_bytes(email.as_bytes());
+                if let Some(i) = email_table.find(h, |i| emails[i as usize] == email.as_ref()) {
+                    email_pairs.push((i, u as UserIx));
                 }
             }
         }
-        id_off.push(ids.len() as u32);
         // Users per policy email (CSR, in user order).
         email_pairs.sort_unstable();
         let mut email_off = vec![0u32; emails.len() + 1];
