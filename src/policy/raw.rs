@@ -196,15 +196,17 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     }
 }
 
+/// A collection being read. Its children wait on the builder's shared `pending` stack from
+/// `start` on and move into a vector of exactly their number when it ends (most mappings have
+/// one or two entries).
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        start: usize,
         location: Location,
         anchor: usize,
     },
     Map {
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
+        start: usize,
         location: Location,
         anchor: usize,
     },
@@ -213,6 +215,7 @@ enum Frame {
 struct Builder {
     shared_file: std::sync::Arc<str>,
     stack: Vec<Frame>,
+    pending: Vec<Node>,
     documents: Vec<Node>,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
@@ -224,6 +227,7 @@ impl Builder {
         Self {
             shared_file: std::sync::Arc::from(file),
             stack: Vec::new(),
+            pending: Vec::new(),
             documents: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
@@ -248,13 +252,17 @@ impl Builder {
             let size = count(&node);
             self.anchors.insert(anchor, (node.clone(), size));
         }
-        match self.stack.last_mut() {
+        match self.stack.last() {
             None => self.documents.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
+            Some(_) => self.pending.push(node),
+        }
+    }
+
+    /// Whether the next node is a mapping key.
+    fn at_key(&self) -> bool {
+        match self.stack.last() {
+            Some(Frame::Map { start, .. }) => (self.pending.len() - start) % 2 == 0,
+            _ => false,
         }
     }
 }
@@ -289,10 +297,8 @@ impl MarkedEventReceiver for Builder {
                     resolve_plain(value)
                 };
                 // The policy's own key names are shared, not held once per entry.
-                if let (NodeKind::Str(text), Some(Frame::Map { key: None, .. })) =
-                    (&kind, self.stack.last())
-                {
-                    if let Some(known) = known_key(text) {
+                if let NodeKind::Str(text) = &kind {
+                    if let Some(known) = known_key(text).filter(|_| self.at_key()) {
                         kind = NodeKind::Str(Cow::Borrowed(known));
                     }
                 }
@@ -308,16 +314,16 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 self.nodes += 1;
+                let start = self.pending.len();
                 self.stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq {
-                        items: Vec::new(),
+                        start,
                         location,
                         anchor,
                     }
                 } else {
                     Frame::Map {
-                        entries: Vec::new(),
-                        key: None,
+                        start,
                         location,
                         anchor,
                     }
@@ -325,10 +331,11 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
-                    items,
+                    start,
                     location,
                     anchor,
                 }) => {
+                    let items: Vec<Node> = self.pending.drain(start..).collect();
                     self.finish(
                         Node {
                             kind: NodeKind::Seq(items),
@@ -338,11 +345,17 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
                 Some(Frame::Map {
-                    entries,
+                    start,
                     location,
                     anchor,
-                    ..
                 }) => {
+                    let mut nodes = self.pending.drain(start..);
+                    let mut entries = Vec::with_capacity(nodes.len() / 2);
+                    // A key without a value (only after an error) is dropped.
+                    while let (Some(k), Some(v)) = (nodes.next(), nodes.next()) {
+                        entries.push((k, v));
+                    }
+                    drop(nodes);
                     // A block mapping's start mark points past its first key: use the key.
                     let location = entries
                         .first()
