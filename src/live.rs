@@ -3,6 +3,7 @@
 //! snapshot format (DESIGN §5.1, `format_version` 1); fields are only ever added. Reading and
 //! checking snapshot files lives in [`snapshot`].
 
+pub mod rfc3339;
 pub mod snapshot;
 
 pub use snapshot::{load_snapshot, parse_snapshot};
@@ -26,6 +27,7 @@ pub struct LiveState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
     /// When this state was read.
+    #[serde(deserialize_with = "rfc3339::utc")]
     pub taken_at: DateTime<Utc>,
     /// Every account the site or org knows, including apps, customers and closed accounts.
     pub users: Vec<User>,
@@ -64,7 +66,11 @@ pub struct User {
     /// `active`, `suspended`, `deactivated` or `closed`.
     pub status: AccountStatus,
     /// When the account joined the org.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "rfc3339::option_utc"
+    )]
     pub added_to_org: Option<DateTime<Utc>>,
     /// Last activity per product key.
     #[serde(default, skip_serializing_if = "Activity::is_empty")]
@@ -199,8 +205,8 @@ impl<'de> Deserialize<'de> for Activity {
                 mut map: A,
             ) -> Result<Activity, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4).min(16));
-                while let Some(pair) = map.next_entry::<String, DateTime<Utc>>()? {
-                    pairs.push(pair);
+                while let Some((key, rfc3339::Time(at))) = map.next_entry()? {
+                    pairs.push((key, at));
                 }
                 Ok(Activity::from_pairs(pairs))
             }
@@ -279,6 +285,7 @@ pub struct Group {
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// When it happened.
+    #[serde(deserialize_with = "rfc3339::utc")]
     pub time: DateTime<Utc>,
     /// What happened.
     pub action: EventAction,

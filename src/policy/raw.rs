@@ -12,6 +12,7 @@
 
 use super::{Diagnostic, Location};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -46,8 +47,9 @@ pub enum NodeKind {
     Int(i64),
     /// A float.
     Float(f64),
-    /// A string (any quoted scalar, or a plain one that is nothing else).
-    Str(String),
+    /// A string (any quoted scalar, or a plain one that is nothing else). Key names that the
+    /// policy format defines are borrowed.
+    Str(Cow<'static, str>),
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in file order (duplicate keys kept; the reader reports them).
@@ -194,15 +196,17 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     }
 }
 
+/// A collection being read. Its children wait on the builder's shared `pending` stack from
+/// `start` on and move into a vector of exactly their number when it ends (most mappings have
+/// one or two entries).
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        start: usize,
         location: Location,
         anchor: usize,
     },
     Map {
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
+        start: usize,
         location: Location,
         anchor: usize,
     },
@@ -211,6 +215,7 @@ enum Frame {
 struct Builder {
     shared_file: std::sync::Arc<str>,
     stack: Vec<Frame>,
+    pending: Vec<Node>,
     documents: Vec<Node>,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
@@ -222,6 +227,7 @@ impl Builder {
         Self {
             shared_file: std::sync::Arc::from(file),
             stack: Vec::new(),
+            pending: Vec::new(),
             documents: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
@@ -246,13 +252,17 @@ impl Builder {
             let size = count(&node);
             self.anchors.insert(anchor, (node.clone(), size));
         }
-        match self.stack.last_mut() {
+        match self.stack.last() {
             None => self.documents.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
+            Some(_) => self.pending.push(node),
+        }
+    }
+
+    /// Whether the next node is a mapping key.
+    fn at_key(&self) -> bool {
+        match self.stack.last() {
+            Some(Frame::Map { start, .. }) => (self.pending.len() - start) % 2 == 0,
+            _ => false,
         }
     }
 }
@@ -279,13 +289,19 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
                 self.nodes += 1;
-                let kind = if style != TScalarStyle::Plain
+                let mut kind = if style != TScalarStyle::Plain
                     || tag.as_ref().is_some_and(|t| t.suffix == "str")
                 {
-                    NodeKind::Str(value)
+                    NodeKind::Str(Cow::Owned(value))
                 } else {
                     resolve_plain(value)
                 };
+                // The policy's own key names are shared, not held once per entry.
+                if let NodeKind::Str(text) = &kind {
+                    if let Some(known) = known_key(text).filter(|_| self.at_key()) {
+                        kind = NodeKind::Str(Cow::Borrowed(known));
+                    }
+                }
                 self.finish(Node { kind, location }, anchor);
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -298,16 +314,16 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 self.nodes += 1;
+                let start = self.pending.len();
                 self.stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq {
-                        items: Vec::new(),
+                        start,
                         location,
                         anchor,
                     }
                 } else {
                     Frame::Map {
-                        entries: Vec::new(),
-                        key: None,
+                        start,
                         location,
                         anchor,
                     }
@@ -315,10 +331,11 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
-                    items,
+                    start,
                     location,
                     anchor,
                 }) => {
+                    let items: Vec<Node> = self.pending.drain(start..).collect();
                     self.finish(
                         Node {
                             kind: NodeKind::Seq(items),
@@ -328,11 +345,17 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
                 Some(Frame::Map {
-                    entries,
+                    start,
                     location,
                     anchor,
-                    ..
                 }) => {
+                    let mut nodes = self.pending.drain(start..);
+                    let mut entries = Vec::with_capacity(nodes.len() / 2);
+                    // A key without a value (only after an error) is dropped.
+                    while let (Some(k), Some(v)) = (nodes.next(), nodes.next()) {
+                        entries.push((k, v));
+                    }
+                    drop(nodes);
                     // A block mapping's start mark points past its first key: use the key.
                     let location = entries
                         .first()
@@ -373,6 +396,21 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
+/// `text` as one of the key names a policy file may hold.
+fn known_key(text: &str) -> Option<&'static str> {
+    [
+        POLICY_KEYS,
+        PRODUCT_KEYS,
+        USER_KEYS,
+        SELECTOR_KEYS,
+        SAFETY_KEYS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .find(|k| *k == text)
+}
+
 /// Resolves a plain scalar by the YAML 1.2 core schema.
 pub(crate) fn resolve_plain(value: String) -> NodeKind {
     match value.as_str() {
@@ -410,7 +448,7 @@ pub(crate) fn resolve_plain(value: String) -> NodeKind {
             return NodeKind::Float(f);
         }
     }
-    NodeKind::Str(value)
+    NodeKind::Str(Cow::Owned(value))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,7 +606,60 @@ pub struct RawUser {
     /// The keys written in the entry, valid or not (so validation does not report a key that
     /// had the wrong type as missing).
     #[serde(skip)]
-    pub keys: Vec<String>,
+    pub keys: KeyList,
+}
+
+/// The known keys written in an entry, in file order, each once (an entry has a handful of
+/// known keys, so they are kept inline).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyList {
+    keys: [&'static str; KeyList::CAPACITY],
+    len: u8,
+}
+
+impl KeyList {
+    /// More keys than any entry type knows.
+    const CAPACITY: usize = 8;
+
+    /// Adds a key (keys beyond the capacity are dropped; no entry type has that many).
+    pub fn push(&mut self, key: &'static str) {
+        debug_assert!(usize::from(self.len) < Self::CAPACITY);
+        if let Some(slot) = self.keys.get_mut(usize::from(self.len)) {
+            *slot = key;
+            self.len += 1;
+        }
+    }
+
+    /// The keys, in file order.
+    pub fn as_slice(&self) -> &[&'static str] {
+        &self.keys[..usize::from(self.len)]
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether no key was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `key` was written.
+    pub fn contains(&self, key: &str) -> bool {
+        self.as_slice().contains(&key)
+    }
+
+    /// Forgets the keys.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl PartialEq for KeyList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
 }
 
 /// The keys a user entry may hold.
@@ -592,7 +683,7 @@ pub struct RawSelector {
     /// The keys written in the entry, valid or not (so validation does not report a key that
     /// had the wrong type as missing).
     #[serde(skip)]
-    pub keys: Vec<String>,
+    pub keys: KeyList,
 }
 
 /// The keys a keep/ignore entry may hold.
@@ -636,13 +727,79 @@ pub struct RawIncludeFile {
 // Reading the tree into raw types
 // ---------------------------------------------------------------------------------------------
 
-/// Collects the structural problems of one file.
+/// Where a value sits in a file, like `users[3].email`: built on the stack as the reader
+/// descends and only formatted when a problem is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// The top level.
+    Root,
+    /// A mapping value under its key.
+    Key(&'a Path<'a>, &'a str),
+    /// A list item at its index.
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// Whether the path reads as the empty string (the top level).
+    fn is_empty(&self) -> bool {
+        match self {
+            Path::Root => true,
+            Path::Key(parent, key) => key.is_empty() && parent.is_empty(),
+            Path::Index(..) => false,
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(parent, key) if parent.is_empty() => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// Which entries of a mapping survive the key checks: a bit per entry, on the stack for the
+/// small mappings that make up nearly all of a policy.
+enum Kept {
+    Small(u64),
+    Large(Vec<bool>),
+}
+
+impl Kept {
+    fn new(len: usize) -> Self {
+        if len <= 64 {
+            Kept::Small(0)
+        } else {
+            Kept::Large(vec![false; len])
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self {
+            Kept::Small(bits) => *bits |= 1 << i,
+            Kept::Large(v) => v[i] = true,
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Kept::Small(bits) => bits & (1 << i) != 0,
+            Kept::Large(v) => v[i],
+        }
+    }
+}
+
+/// Collects the structural problems of one file. Reads the tree by value: strings move into
+/// the raw types, nothing is copied.
 struct Reader<'d> {
     diags: &'d mut Vec<Diagnostic>,
 }
 
 impl Reader<'_> {
-    fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
+    fn wrong_type(&mut self, node: &Node, path: &Path<'_>, expected: &str) {
         self.diags.push(
             Diagnostic::error(
                 "wrong-type",
@@ -656,22 +813,32 @@ impl Reader<'_> {
         );
     }
 
-    /// The entries of a mapping, with unknown and duplicate keys reported. `None` when `node` is
-    /// not a mapping (reported).
-    fn mapping<'n>(
+    /// Calls `f` with each entry of a mapping whose key is a known, first-seen string, after
+    /// reporting unknown and duplicate keys (all key problems of the mapping come before any
+    /// problem inside its values). `f` gets the key as found in `known` (empty when `known`
+    /// is empty: any key is accepted), the key node and the value. `false` when `node` is not a
+    /// mapping (reported).
+    fn mapping(
         &mut self,
-        node: &'n Node,
-        path: &str,
-        known: &[&str],
+        node: Node,
+        path: &Path<'_>,
+        known: &[&'static str],
         unknown_code: &'static str,
-    ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
-        let NodeKind::Map(entries) = &node.kind else {
-            self.wrong_type(node, path, "a mapping");
-            return None;
+        mut f: impl FnMut(&mut Self, &'static str, Node, Node),
+    ) -> bool {
+        let entries = match node.kind {
+            NodeKind::Map(entries) => entries,
+            kind => {
+                self.wrong_type(&Node { kind, ..node }, path, "a mapping");
+                return false;
+            }
         };
-        let mut seen: Vec<&str> = Vec::new();
-        let mut out = Vec::new();
-        for (k, v) in entries {
+        let mut kept = Kept::new(entries.len());
+        // Known keys seen so far, one bit each; other keys (rare: they are errors unless
+        // `known` is empty) in a list.
+        let mut seen_known: u64 = 0;
+        let mut seen_other: Vec<&str> = Vec::new();
+        for (i, (k, _)) in entries.iter().enumerate() {
             let Some(key) = k.as_str() else {
                 self.diags.push(Diagnostic::error(
                     "wrong-type",
@@ -683,30 +850,56 @@ impl Reader<'_> {
                 ));
                 continue;
             };
-            if seen.contains(&key) {
+            let known_at = known.iter().position(|c| *c == key);
+            let bit = known_at.filter(|j| *j < 64).map(|j| 1u64 << j);
+            let dup = match bit {
+                Some(bit) => seen_known & bit != 0,
+                None => seen_other.contains(&key),
+            };
+            if dup {
                 self.diags.push(
                     Diagnostic::error(
                         "duplicate-key",
                         k.location.clone(),
-                        format!("`{}` is written twice", join(path, key)),
+                        format!("`{}` is written twice", Path::Key(path, key)),
                     )
                     .with_hint("remove one of them: YAML keeps only the last"),
                 );
                 continue;
             }
-            seen.push(key);
-            if !known.is_empty() && !known.contains(&key) {
+            match bit {
+                Some(bit) => seen_known |= bit,
+                None => seen_other.push(key),
+            }
+            if !known.is_empty() && known_at.is_none() {
                 if !is_secret_key(key) {
                     self.unknown_key(k, key, path, known, unknown_code);
                 }
                 continue;
             }
-            out.push((key, k, v));
+            kept.set(i);
         }
-        Some(out)
+        drop(seen_other);
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if kept.get(i) {
+                let key = match k.as_str() {
+                    Some(key) => known.iter().copied().find(|c| *c == key).unwrap_or(""),
+                    None => "",
+                };
+                f(self, key, k, v);
+            }
+        }
+        true
     }
 
-    fn unknown_key(&mut self, k: &Node, key: &str, path: &str, known: &[&str], code: &'static str) {
+    fn unknown_key(
+        &mut self,
+        k: &Node,
+        key: &str,
+        path: &Path<'_>,
+        known: &[&str],
+        code: &'static str,
+    ) {
         let place = if path.is_empty() {
             "the top level".to_string()
         } else {
@@ -736,77 +929,81 @@ impl Reader<'_> {
         self.diags.push(d);
     }
 
-    fn string(&mut self, node: &Node, path: &str) -> Option<Spanned<String>> {
-        match &node.kind {
-            NodeKind::Str(s) => Some(Spanned {
-                value: s.clone(),
-                location: node.location.clone(),
+    fn string(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<String>> {
+        match node.kind {
+            NodeKind::Str(value) => Some(Spanned {
+                value: value.into_owned(),
+                location: node.location,
             }),
             _ => {
-                self.wrong_type(node, path, "a string");
+                self.wrong_type(&node, path, "a string");
                 None
             }
         }
     }
 
-    fn int(&mut self, node: &Node, path: &str) -> Option<Spanned<i64>> {
-        match &node.kind {
-            NodeKind::Int(n) => Some(Spanned {
-                value: *n,
-                location: node.location.clone(),
+    fn int(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<i64>> {
+        match node.kind {
+            NodeKind::Int(value) => Some(Spanned {
+                value,
+                location: node.location,
             }),
             _ => {
-                self.wrong_type(node, path, "an integer");
+                self.wrong_type(&node, path, "an integer");
                 None
             }
         }
     }
 
-    fn string_list(&mut self, node: &Node, path: &str) -> Option<StrList> {
-        let NodeKind::Seq(items) = &node.kind else {
-            self.wrong_type(node, path, "a list of strings");
-            return None;
+    fn string_list(&mut self, node: Node, path: &Path<'_>) -> Option<StrList> {
+        let items = match node.kind {
+            NodeKind::Seq(items) => items,
+            kind => {
+                self.wrong_type(&Node { kind, ..node }, path, "a list of strings");
+                return None;
+            }
         };
         let value = items
-            .iter()
+            .into_iter()
             .enumerate()
-            .filter_map(|(i, item)| self.string(item, &format!("{path}[{i}]")))
+            .filter_map(|(i, item)| self.string(item, &Path::Index(path, i)))
             .collect();
         Some(Spanned {
             value,
-            location: node.location.clone(),
+            location: node.location,
         })
     }
 
-    fn seq<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Node] {
-        match &node.kind {
+    fn seq(&mut self, node: Node, path: &Path<'_>) -> Vec<Node> {
+        match node.kind {
             NodeKind::Seq(items) => items,
-            _ => {
-                self.wrong_type(node, path, "a list");
-                &[]
+            kind => {
+                self.wrong_type(&Node { kind, ..node }, path, "a list");
+                Vec::new()
             }
         }
     }
 
-    fn limit(&mut self, node: &Node, path: &str) -> Option<Spanned<RawLimit>> {
-        let value = match &node.kind {
-            NodeKind::Int(n) => RawLimit::Count(*n),
-            NodeKind::Str(s) => RawLimit::Text(s.clone()),
+    fn limit(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<RawLimit>> {
+        let value = match node.kind {
+            NodeKind::Int(n) => RawLimit::Count(n),
+            NodeKind::Str(s) => RawLimit::Text(s.into_owned()),
             _ => {
-                self.wrong_type(node, path, "a count or a percentage");
+                self.wrong_type(&node, path, "a count or a percentage");
                 return None;
             }
         };
         Some(Spanned {
             value,
-            location: node.location.clone(),
+            location: node.location,
         })
     }
 
-    fn users(&mut self, node: &Node, path: &str) -> Vec<RawUser> {
-        let mut out = Vec::new();
-        for (i, item) in self.seq(node, path).iter().enumerate() {
-            let path = format!("{path}[{i}]");
+    fn users(&mut self, node: Node, path: &Path<'_>) -> Vec<RawUser> {
+        let items = self.seq(node, path);
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = Path::Index(path, i);
             if let NodeKind::Str(s) = &item.kind {
                 let key = if s.contains('@') {
                     "email"
@@ -823,159 +1020,169 @@ impl Reader<'_> {
                 );
                 continue;
             }
-            let Some(entries) = self.mapping(item, &path, USER_KEYS, "unknown-key") else {
-                continue;
-            };
             let mut u = RawUser {
                 location: item.location.clone(),
                 ..RawUser::default()
             };
-            for (key, _, v) in entries {
-                let p = join(&path, key);
-                u.keys.push(key.to_string());
+            let is_map = self.mapping(item, &path, USER_KEYS, "unknown-key", |r, key, _, v| {
+                let p = Path::Key(&path, key);
+                u.keys.push(key);
                 match key {
-                    "email" => u.email = self.string(v, &p),
-                    "account_id" => u.account_id = self.string(v, &p),
-                    "products" => u.products = self.string_list(v, &p),
-                    "until" => u.until = self.string(v, &p),
-                    "requested" => u.requested = self.string(v, &p),
+                    "email" => u.email = r.string(v, &p),
+                    "account_id" => u.account_id = r.string(v, &p),
+                    "products" => u.products = r.string_list(v, &p),
+                    "until" => u.until = r.string(v, &p),
+                    "requested" => u.requested = r.string(v, &p),
                     _ => {}
                 }
+            });
+            if is_map {
+                out.push(u);
             }
-            out.push(u);
         }
         out
     }
 
-    fn selectors(&mut self, node: &Node, path: &str) -> Vec<RawSelector> {
-        let mut out = Vec::new();
-        for (i, item) in self.seq(node, path).iter().enumerate() {
-            let path = format!("{path}[{i}]");
-            let Some(entries) = self.mapping(item, &path, SELECTOR_KEYS, "unknown-key") else {
-                continue;
-            };
+    fn selectors(&mut self, node: Node, path: &Path<'_>) -> Vec<RawSelector> {
+        let items = self.seq(node, path);
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = Path::Index(path, i);
             let mut s = RawSelector {
                 location: item.location.clone(),
                 ..RawSelector::default()
             };
-            for (key, _, v) in entries {
-                let p = join(&path, key);
-                s.keys.push(key.to_string());
+            let is_map = self.mapping(item, &path, SELECTOR_KEYS, "unknown-key", |r, key, _, v| {
+                let p = Path::Key(&path, key);
+                s.keys.push(key);
                 match key {
-                    "email" => s.email = self.string(v, &p),
-                    "account_id" => s.account_id = self.string(v, &p),
-                    "group" => s.group = self.string(v, &p),
-                    "account_type" => s.account_type = self.string(v, &p),
+                    "email" => s.email = r.string(v, &p),
+                    "account_id" => s.account_id = r.string(v, &p),
+                    "group" => s.group = r.string(v, &p),
+                    "account_type" => s.account_type = r.string(v, &p),
                     _ => {}
                 }
+            });
+            if is_map {
+                out.push(s);
             }
-            out.push(s);
         }
         out
     }
 
-    fn products(&mut self, node: &Node) -> Option<Spanned<RawProducts>> {
-        let entries = self.mapping(node, "products", &[], "unknown-key")?;
+    fn products(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<RawProducts>> {
+        let location = node.location.clone();
         let mut out = Vec::new();
-        for (key, k, v) in entries {
-            let path = join("products", key);
+        let is_map = self.mapping(node, path, &[], "unknown-key", |r, _, k, v| {
+            let Node {
+                kind: NodeKind::Str(key),
+                location: key_location,
+            } = k
+            else {
+                return; // the mapping passes string keys only
+            };
+            let key = key.into_owned();
             let mut p = RawProduct {
-                location: k.location.clone(),
+                location: key_location.clone(),
                 ..RawProduct::default()
             };
-            if matches!(v.kind, NodeKind::Null) {
-                out.push((
-                    Spanned {
-                        value: key.to_string(),
-                        location: k.location.clone(),
-                    },
-                    p,
-                ));
-                continue;
-            }
-            let Some(fields) = self.mapping(v, &path, PRODUCT_KEYS, "unknown-key") else {
-                continue;
+            let name = Spanned {
+                value: key,
+                location: key_location,
             };
-            for (field, _, fv) in fields {
-                let fp = join(&path, field);
+            if matches!(v.kind, NodeKind::Null) {
+                out.push((name, p));
+                return;
+            }
+            let path = Path::Key(path, &name.value);
+            let is_map = r.mapping(v, &path, PRODUCT_KEYS, "unknown-key", |r, field, _, fv| {
+                let fp = Path::Key(&path, field);
                 match field {
-                    "groups" => p.groups = self.string_list(fv, &fp),
-                    "seats" => p.seats = self.int(fv, &fp),
-                    "inactivity" => p.inactivity = self.string(fv, &fp),
-                    "notice" => p.notice = self.string(fv, &fp),
-                    "grace" => p.grace = self.string(fv, &fp),
-                    "drift" => p.drift = self.string(fv, &fp),
+                    "groups" => p.groups = r.string_list(fv, &fp),
+                    "seats" => p.seats = r.int(fv, &fp),
+                    "inactivity" => p.inactivity = r.string(fv, &fp),
+                    "notice" => p.notice = r.string(fv, &fp),
+                    "grace" => p.grace = r.string(fv, &fp),
+                    "drift" => p.drift = r.string(fv, &fp),
                     _ => {}
                 }
+            });
+            if is_map {
+                out.push((name, p));
             }
-            out.push((
-                Spanned {
-                    value: key.to_string(),
-                    location: k.location.clone(),
-                },
-                p,
-            ));
-        }
-        Some(Spanned {
+        });
+        is_map.then_some(Spanned {
             value: RawProducts(out),
-            location: node.location.clone(),
+            location,
         })
     }
 
-    fn safety(&mut self, node: &Node) -> Option<RawSafety> {
-        let entries = self.mapping(node, "safety", SAFETY_KEYS, "unknown-key")?;
+    fn safety(&mut self, node: Node, path: &Path<'_>) -> Option<RawSafety> {
         let mut s = RawSafety::default();
-        for (key, _, v) in entries {
-            let p = join("safety", key);
+        let is_map = self.mapping(node, path, SAFETY_KEYS, "unknown-key", |r, key, _, v| {
+            let p = Path::Key(path, key);
             match key {
-                "max_removals" => s.max_removals = self.limit(v, &p),
-                "max_additions" => s.max_additions = self.limit(v, &p),
-                "admin_groups" => s.admin_groups = self.string_list(v, &p),
+                "max_removals" => s.max_removals = r.limit(v, &p),
+                "max_additions" => s.max_additions = r.limit(v, &p),
+                "admin_groups" => s.admin_groups = r.string_list(v, &p),
                 _ => {}
             }
-        }
-        Some(s)
+        });
+        is_map.then_some(s)
     }
 }
 
 /// Reads the main policy file's tree. Structural problems go to `diags`; what could be read is
 /// returned either way. Absent required keys are reported here (`missing-key`).
 pub fn read_policy(root: &Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
+    read_policy_tree(root.clone(), diags)
+}
+
+/// [`read_policy`], taking the tree: its strings move into the raw types.
+pub fn read_policy_tree(root: Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
     let mut r = Reader { diags };
     let mut p = RawPolicy::default();
-    let Some(entries) = r.mapping(root, "", POLICY_KEYS, "unknown-key") else {
-        return p;
-    };
-    let mut present: Vec<&str> = Vec::new();
-    for (key, _, v) in entries {
-        present.push(key);
-        // An optional key with no value is treated as absent.
-        if matches!(v.kind, NodeKind::Null) && !matches!(key, "version" | "site" | "products") {
-            continue;
-        }
-        match key {
-            "version" => p.version = r.int(v, key),
-            "site" => p.site = r.string(v, key),
-            "org" => p.org = r.string(v, key),
-            "products" => {
-                if matches!(v.kind, NodeKind::Null) {
-                    r.diags.push(
-                        Diagnostic::error("no-products", v.location.clone(), "`products` is empty")
-                            .with_hint("declare at least one product with its groups"),
-                    );
-                } else {
-                    p.products = r.products(v);
-                }
+    let file = std::sync::Arc::clone(&root.location.file);
+    let mut present: Vec<&'static str> = Vec::new();
+    let is_map = r.mapping(
+        root,
+        &Path::Root,
+        POLICY_KEYS,
+        "unknown-key",
+        |r, key, _, v| {
+            present.push(key);
+            // An optional key with no value is treated as absent.
+            if matches!(v.kind, NodeKind::Null) && !matches!(key, "version" | "site" | "products") {
+                return;
             }
-            "include" => p.include = r.string_list(v, key),
-            "users" => p.users = r.users(v, key),
-            "eligible_groups" => p.eligible_groups = r.string_list(v, key),
-            "keep" => p.keep = r.selectors(v, key),
-            "ignore" => p.ignore = r.selectors(v, key),
-            "audit_log" => p.audit_log = r.string(v, key),
-            "safety" => p.safety = r.safety(v),
-            _ => {}
-        }
+            let path = Path::Key(&Path::Root, key);
+            match key {
+                "version" => p.version = r.int(v, &path),
+                "site" => p.site = r.string(v, &path),
+                "org" => p.org = r.string(v, &path),
+                "products" => {
+                    if matches!(v.kind, NodeKind::Null) {
+                        r.diags.push(
+                            Diagnostic::error("no-products", v.location, "`products` is empty")
+                                .with_hint("declare at least one product with its groups"),
+                        );
+                    } else {
+                        p.products = r.products(v, &path);
+                    }
+                }
+                "include" => p.include = r.string_list(v, &path),
+                "users" => p.users = r.users(v, &path),
+                "eligible_groups" => p.eligible_groups = r.string_list(v, &path),
+                "keep" => p.keep = r.selectors(v, &path),
+                "ignore" => p.ignore = r.selectors(v, &path),
+                "audit_log" => p.audit_log = r.string(v, &path),
+                "safety" => p.safety = r.safety(v, &path),
+                _ => {}
+            }
+        },
+    );
+    if !is_map {
+        return p;
     }
     for (key, example) in [
         ("version", "version: 1"),
@@ -989,7 +1196,7 @@ pub fn read_policy(root: &Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
             r.diags.push(
                 Diagnostic::error(
                     "missing-key",
-                    Location::at(&root.location.file, 1, 1),
+                    Location::in_shared(&file, 1, 1),
                     format!("`{key}` is required"),
                 )
                 .with_hint(format!("add `{example}`")),
@@ -1001,25 +1208,25 @@ pub fn read_policy(root: &Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
 
 /// Reads an included file's tree: only `users:` is allowed.
 pub fn read_include(root: &Node, diags: &mut Vec<Diagnostic>) -> RawIncludeFile {
-    let mut r = Reader { diags };
-    let mut f = RawIncludeFile::default();
-    let Some(entries) = r.mapping(root, "", &["users"], "include-disallowed-key") else {
-        return f;
-    };
-    for (_, _, v) in entries {
-        if !matches!(v.kind, NodeKind::Null) {
-            f.users = r.users(v, "users");
-        }
-    }
-    f
+    read_include_tree(root.clone(), diags)
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+/// [`read_include`], taking the tree: its strings move into the raw types.
+pub fn read_include_tree(root: Node, diags: &mut Vec<Diagnostic>) -> RawIncludeFile {
+    let mut r = Reader { diags };
+    let mut f = RawIncludeFile::default();
+    r.mapping(
+        root,
+        &Path::Root,
+        &["users"],
+        "include-disallowed-key",
+        |r, _, _, v| {
+            if !matches!(v.kind, NodeKind::Null) {
+                f.users = r.users(v, &Path::Key(&Path::Root, "users"));
+            }
+        },
+    );
+    f
 }
 
 fn type_hint(expected: &str) -> String {
@@ -1147,6 +1354,36 @@ mod tests {
             let root = parse_yaml("f", ok).unwrap_or_else(|e| panic!("{ok:?}: {e:?}"));
             assert!(root.get_path("a").is_some(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn problems_name_the_path_of_the_value() {
+        let text = "version: 1\nsite: s\nproducts:\n  jira:\n    groups: [a, 1]\n    seats: x\n    \"groups\": []\nusers:\n  - email: 3\n    products: [a, [b]]\n  - x@y.z\n  - {email: a@b.c, email: d@e.f, emial: q}\nsafety: {max_removals: [1]}\n";
+        let root = parse_yaml("f", text).unwrap();
+        let mut diags = Vec::new();
+        let raw = read_policy_tree(root, &mut diags);
+        let got: Vec<String> = diags
+            .iter()
+            .map(|d| format!("{} {}: {}", d.code, d.location, d.message))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "duplicate-key f:7:5: `products.jira.groups` is written twice",
+                "wrong-type f:5:17: `products.jira.groups[1]` must be a string, found an integer",
+                "wrong-type f:6:12: `products.jira.seats` must be an integer, found a string",
+                "wrong-type f:9:12: `users[0].email` must be a string, found an integer",
+                "wrong-type f:10:19: `users[0].products[1]` must be a string, found a list",
+                "wrong-type f:11:5: `users[1]` must be a mapping, found a string",
+                "duplicate-key f:12:20: `users[2].email` is written twice",
+                "unknown-key f:12:34: unknown key `emial` in `users[2]`",
+                "wrong-type f:13:24: `safety.max_removals` must be a count or a percentage, found a list",
+            ]
+        );
+        assert_eq!(raw.users.len(), 2);
+        assert_eq!(raw.users[0].keys.as_slice(), ["email", "products"]);
+        assert_eq!(raw.users[1].keys.as_slice(), ["email"]);
+        assert_eq!(raw.users[1].email.as_ref().unwrap().value, "a@b.c");
     }
 
     #[test]

@@ -74,9 +74,9 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
 
     let main = v.read_file(files, MAIN_FILE, true);
     let mut raw = RawPolicy::default();
-    if let Some(root) = &main {
+    if let Some(root) = main {
         read_files.push(MAIN_FILE.to_string());
-        raw = raw::read_policy(root, &mut v.diags);
+        raw = raw::read_policy_tree(root, &mut v.diags);
     }
 
     // Includes: expand every glob, then read the files in path order.
@@ -131,7 +131,7 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
     for path in &included {
         read_files.push(path.clone());
         if let Some(root) = v.read_file(files, path, false) {
-            users.extend(raw::read_include(&root, &mut v.diags).users);
+            users.extend(raw::read_include_tree(root, &mut v.diags).users);
         }
     }
 
@@ -323,9 +323,9 @@ impl Validator {
 
     fn scan_for_secrets(&mut self, node: &Node, under_secret_key: bool) {
         match &node.kind {
-            NodeKind::Str(s) if under_secret_key => self.secrets.push(s.clone()),
+            NodeKind::Str(s) if under_secret_key => self.secrets.push(s.to_string()),
             NodeKind::Str(s) if looks_like_token(s) => {
-                self.secret(&node.location, "a token or key", s.clone());
+                self.secret(&node.location, "a token or key", s.to_string());
             }
             NodeKind::Seq(items) => items
                 .iter()
@@ -431,13 +431,26 @@ impl Validator {
         }
     }
 
+    /// [`Self::email`], reusing the string when it can.
+    fn email_owned(&mut self, v: Spanned<String>) -> Option<String> {
+        if is_email(&v.value) {
+            Some(trimmed_lowercase(v.value))
+        } else {
+            self.email(&v)
+        }
+    }
+
+    /// [`Self::account_id`], moving the string.
+    fn account_id_owned(&mut self, v: Spanned<String>) -> Option<String> {
+        if is_account_id(&v.value) {
+            Some(v.value)
+        } else {
+            self.account_id(&v)
+        }
+    }
+
     fn account_id(&mut self, v: &Spanned<String>) -> Option<String> {
-        let ok = !v.value.is_empty()
-            && v.value.len() <= 128
-            && v.value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ":-_".contains(c));
-        if ok {
+        if is_account_id(&v.value) {
             Some(v.value.clone())
         } else {
             self.error(
@@ -555,7 +568,7 @@ impl Validator {
         // An `org:` that is written but malformed is reported once, not again per product.
         let products = self.products(&raw, org.is_some() || raw.org.is_some());
         let product_keys: Vec<&str> = products.iter().map(|p| p.key.as_str()).collect();
-        let users = self.users(&raw_users, &product_keys);
+        let users = self.users(raw_users, &product_keys);
 
         let eligible_groups = self.group_list(&raw.eligible_groups, "eligible_groups");
         for g in raw.eligible_groups.iter().flat_map(|l| &l.value) {
@@ -774,27 +787,36 @@ impl Validator {
         out
     }
 
-    fn users(&mut self, raw_users: &[RawUser], product_keys: &[&str]) -> Vec<SafeUser> {
-        let mut out = Vec::new();
-        let mut seen: HashMap<UserRef, Location> = HashMap::with_capacity(raw_users.len());
+    /// The safe users, moving the strings out of the raw entries.
+    fn users(&mut self, raw_users: Vec<RawUser>, product_keys: &[&str]) -> Vec<SafeUser> {
+        let mut out = Vec::with_capacity(raw_users.len());
         for u in raw_users {
-            let who = match (&u.email, &u.account_id) {
+            let RawUser {
+                email,
+                account_id,
+                products,
+                until: raw_until,
+                requested: raw_requested,
+                location,
+                keys,
+            } = u;
+            let who = match (email, account_id) {
                 (Some(_), Some(_)) => {
                     self.error(
                         "user-identity",
-                        &u.location,
+                        &location,
                         "this entry has both `email` and `account_id`",
                         "name the user once: keep either `email` or `account_id`",
                     );
                     None
                 }
-                (Some(e), None) => self.email(e).map(UserRef::Email),
-                (None, Some(a)) => self.account_id(a).map(UserRef::AccountId),
+                (Some(e), None) => self.email_owned(e).map(UserRef::Email),
+                (None, Some(a)) => self.account_id_owned(a).map(UserRef::AccountId),
                 (None, None) => {
-                    if !u.keys.iter().any(|k| k == "email" || k == "account_id") {
+                    if !keys.contains("email") && !keys.contains("account_id") {
                         self.error(
                             "user-identity",
-                            &u.location,
+                            &location,
                             "this entry names no user",
                             "add `email: someone@example.com` or `account_id: ...`",
                         );
@@ -802,18 +824,10 @@ impl Validator {
                     None
                 }
             };
-            if let Some(who) = &who {
-                if let Some(first) = seen.get(who) {
-                    let msg = format!("{who} is listed twice");
-                    let hint = format!("first listed at {first}; merge the two entries");
-                    self.error("duplicate-user", &u.location, msg, hint);
-                } else {
-                    seen.insert(who.clone(), u.location.clone());
-                }
-            }
-            let products = u.products.as_ref().map(|list| {
-                let mut ps: Vec<String> = Vec::new();
-                for p in &list.value {
+            let products = products.map(|list| {
+                let mut ps: Vec<String> = Vec::with_capacity(list.value.len());
+                let empty = list.value.is_empty();
+                for p in list.value {
                     if !product_keys.contains(&p.value.as_str()) {
                         let hint = match did_you_mean(&p.value, product_keys) {
                             Some(m) => format!("did you mean `{m}`?"),
@@ -822,10 +836,10 @@ impl Validator {
                         let msg = format!("`{}` is not a product of this policy", p.value);
                         self.error("unknown-product", &p.location, msg, hint);
                     } else if !ps.contains(&p.value) {
-                        ps.push(p.value.clone());
+                        ps.push(p.value);
                     }
                 }
-                if list.value.is_empty() {
+                if empty {
                     self.warning(
                         "user-without-products",
                         &list.location,
@@ -835,9 +849,9 @@ impl Validator {
                 }
                 ps
             });
-            let until = self.date(&u.until, "until");
-            let requested = self.date(&u.requested, "requested");
-            if let (Some(un), Some(rq), Some(raw_un)) = (until, requested, &u.until) {
+            let until = self.date(&raw_until, "until");
+            let requested = self.date(&raw_requested, "requested");
+            if let (Some(un), Some(rq), Some(raw_un)) = (until, requested, &raw_until) {
                 if un < rq {
                     self.warning(
                         "until-before-requested",
@@ -853,8 +867,20 @@ impl Validator {
                     products,
                     until,
                     requested,
-                    location: u.location.clone(),
+                    location,
                 });
+            }
+        }
+        // Duplicates, checked once every entry is read (the diagnostics are sorted by place
+        // at the end, so when they are pushed does not matter).
+        let mut seen: HashMap<&UserRef, &Location> = HashMap::with_capacity(out.len());
+        for u in &out {
+            if let Some(first) = seen.get(&u.who) {
+                let msg = format!("{} is listed twice", u.who);
+                let hint = format!("first listed at {first}; merge the two entries");
+                self.error("duplicate-user", &u.location, msg, hint);
+            } else {
+                seen.insert(&u.who, &u.location);
             }
         }
         out
@@ -879,7 +905,7 @@ impl Validator {
                     &s.location,
                     format!(
                         "this `{what}` entry names {}; write one per entry",
-                        s.keys.join(" and ")
+                        s.keys.as_slice().join(" and ")
                     ),
                     "split it into one entry per matcher",
                 );
@@ -955,6 +981,31 @@ pub fn is_email(text: &str) -> bool {
         && local
             .chars()
             .all(|c| !c.is_whitespace() && !c.is_control() && !"<>()[],;:\"\\".contains(c))
+}
+
+/// Up to 128 ASCII letters, digits, `:`, `-` and `_`.
+fn is_account_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_".contains(c))
+}
+
+/// `text.trim().to_lowercase()`, in place when `text` is ASCII.
+fn trimmed_lowercase(text: String) -> String {
+    let trimmed = text.trim();
+    let mut text = if trimmed.len() == text.len() {
+        text
+    } else {
+        trimmed.to_string()
+    };
+    if text.is_ascii() {
+        text.make_ascii_lowercase();
+        text
+    } else {
+        text.to_lowercase()
+    }
 }
 
 /// Whether a value looks like a credential: an Atlassian token, or a long random-looking run of
