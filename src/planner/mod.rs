@@ -391,26 +391,6 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         key(a).cmp(&key(b))
     });
     let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
-    // Size every list once: growing them product by product would copy them several times.
-    let (mut changes, mut blocked, mut notices, mut observed) = (0, 0, 0, 0);
-    for d in &decided {
-        let pc = ix.products.get(d.p);
-        let slots = |u| pc.map_or(0, |pc| member_slots(ix, pc, u).count());
-        for r in &d.removals {
-            let n = slots(r.u);
-            changes += n;
-            blocked += if r.block.is_some() { n } else { 0 };
-        }
-        changes += d.adds.len();
-        blocked += d.adds.iter().filter(|a| a.block.is_some()).count();
-        notices += d.notices.len();
-        observed += d.observed.iter().map(|&u| slots(u)).sum::<usize>();
-    }
-    plan.actions.reserve_exact(changes - blocked);
-    plan.blocked.reserve_exact(blocked);
-    plan.notices.reserve_exact(notices);
-    plan.observed.reserve_exact(observed);
-    // Fingerprint the touched groups on a second thread while the records are written.
     let mut touched: Vec<Slot> = Vec::new();
     for d in &decided {
         let Some(pc) = ix.products.get(d.p) else {
@@ -423,16 +403,59 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     }
     touched.sort_unstable();
     touched.dedup();
-    let ((), fingerprint) = join(
-        || {
-            for d in &decided {
-                write_product(ix, &groups, d, &mut plan);
-            }
-        },
-        || fingerprints(ix, &touched),
+
+    // Write the products on two threads, each product to the less loaded one, largest first; the
+    // second thread also fingerprints the touched groups (about a fifth of the writing).
+    let weight = |d: &ProductPlan| d.removals.len() + d.adds.len() + d.notices.len();
+    let total: usize = decided.iter().map(weight).sum();
+    let mut by_weight: Vec<usize> = (0..decided.len()).collect();
+    by_weight.sort_by_key(|&i| std::cmp::Reverse(decided.get(i).map_or(0, weight)));
+    let (mut here, mut there) = (Vec::new(), Vec::new());
+    let (mut here_load, mut there_load) = (0, if touched.is_empty() { 0 } else { total / 5 });
+    for i in by_weight {
+        let w = decided.get(i).map_or(0, weight);
+        if here_load <= there_load {
+            here.push(i);
+            here_load += w;
+        } else {
+            there.push(i);
+            there_load += w;
+        }
+    }
+    let write = |which: &[usize]| -> Vec<(usize, Lists)> {
+        which
+            .iter()
+            .filter_map(|&i| Some((i, write_product(ix, &groups, decided.get(i)?))))
+            .collect()
+    };
+    let (mut written, (theirs, fingerprint)) = join(
+        || write(&here),
+        || (write(&there), fingerprints(ix, &touched)),
     );
+    written.extend(theirs);
+    written.sort_by_key(|(i, _)| *i);
+    let size = |f: fn(&Lists) -> usize| written.iter().map(|(_, l)| f(l)).sum::<usize>();
+    plan.actions.reserve_exact(size(|l| l.actions.len()));
+    plan.blocked.reserve_exact(size(|l| l.blocked.len()));
+    plan.notices.reserve_exact(size(|l| l.notices.len()));
+    plan.observed.reserve_exact(size(|l| l.observed.len()));
+    for (_, l) in written {
+        plan.actions.extend(l.actions);
+        plan.blocked.extend(l.blocked);
+        plan.notices.extend(l.notices);
+        plan.observed.extend(l.observed);
+    }
     plan.fingerprint = fingerprint;
     plan
+}
+
+/// One product's part of each list of the plan, in plan order.
+#[derive(Debug, Default)]
+struct Lists {
+    actions: Vec<Action>,
+    blocked: Vec<Blocked>,
+    notices: Vec<Notice>,
+    observed: Vec<Observation>,
 }
 
 /// Group id -> fingerprint of the groups in `slots`.
@@ -451,9 +474,10 @@ fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
 }
 
 /// Runs `a` here and `b` on a second thread, and returns both results. If no thread can be
-/// started, `b` runs here after `a`. The planner gives the second thread only work that
-/// allocates little (evaluating users, hashing groups): memory a thread allocates comes from its
-/// own allocator arena, which would otherwise grow the process's peak.
+/// started, `b` runs here after `a`. Memory the second thread allocates comes from its own
+/// allocator arena, which cannot reuse what this thread freed (the policy's YAML tree, say):
+/// the planner hands it evaluation, hashing and about half of the written records, which the
+/// `plan_process` bench shows stays well inside the memory budget.
 fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
     let task = std::sync::Mutex::new(Some(b));
     // Whoever takes the task runs it: the second thread, or this one if none started.
@@ -560,6 +584,7 @@ fn sorted_order<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<usize> {
 
 /// Appends `items` to `out` in `order` (positions in `items`), moving each item, not cloning.
 fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
+    out.reserve_exact(items.len());
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
     out.extend(
         order
@@ -568,15 +593,15 @@ fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
     );
 }
 
-/// Writes one product's actions, blocked actions, notices and observations into the plan, in
-/// plan order: actions by (group, kind, email, account id), blocked ones by that and the rail,
+/// Writes one product's actions, blocked actions, notices and observations, each in plan order: actions by (group, kind, email, account id), blocked ones by that and the rail,
 /// notices by (kind, email, account id, detail), observations by (group, email, account id).
 ///
 /// Records are built in user order, which reads users, their strings and their policy entries
 /// in the order they sit in memory, and are then moved into plan order.
-fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan, plan: &mut Plan) {
+fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
+    let mut plan = Lists::default();
     let Some(pc) = ix.products.get(d.p) else {
-        return;
+        return plan;
     };
     let key = pc.product.key.as_str();
     let rank = |s: Slot| {
@@ -694,6 +719,7 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan, plan: &mut
             email: user.email.clone(),
         });
     }
+    plan
 }
 
 /// "reclaim on 2026-12-03 unless active (last active 2026-09-04)".
