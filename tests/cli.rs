@@ -187,6 +187,39 @@ fn bad_at_and_missing_snapshot_are_errors_not_panics() {
 }
 
 #[test]
+fn a_broken_policy_is_reported_alone_even_when_the_snapshot_is_broken_too() {
+    // The snapshot is read next to the policy; the policy's problems still come first and alone.
+    let dir = acme_copy();
+    let main = dir.path().join("seatkeeper.yaml");
+    let yaml = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        yaml.replacen("version: 1", "version: 1\nbogus_key: 1", 1),
+    )
+    .unwrap();
+    let snapshot = dir.path().join("broken.json");
+    std::fs::write(&snapshot, "{ \"format_version\": 1, \"site\": ").unwrap();
+    let policy_dir = dir.path().to_str().unwrap();
+    let snapshot_path = snapshot.to_str().unwrap();
+    let both = seatkeeper(&["plan", "--policy", policy_dir, "--snapshot", snapshot_path]);
+    assert_eq!(both.status.code(), Some(1));
+    let err = text(&both.stderr);
+    assert!(
+        err.contains("seatkeeper.yaml") && err.contains("bogus_key"),
+        "{err}"
+    );
+    assert!(!err.contains("broken.json"), "{err}");
+
+    // With the policy fixed, the snapshot's problem is reported with its file and line.
+    std::fs::write(&main, yaml).unwrap();
+    let snap = seatkeeper(&["plan", "--policy", policy_dir, "--snapshot", snapshot_path]);
+    assert_eq!(snap.status.code(), Some(1));
+    let err = text(&snap.stderr);
+    assert!(err.contains("broken.json:1"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn audit_verify_accepts_the_example_log_and_names_the_first_tampered_line() {
     let log = Path::new("examples/acme/audit/seatkeeper.jsonl");
     let ok = seatkeeper(&["audit", "verify", log.to_str().unwrap()]);

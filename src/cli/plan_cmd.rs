@@ -64,12 +64,18 @@ pub fn run(
     }
     render::render(&plan, args.format, &render_options(args.color, env), out)?;
     let status = detailed_status(&plan, args.detailed_exitcode);
-    // Freeing a large org and its plan one allocation at a time takes a tenth of a second at
-    // 100,000 users, and the process exits right after: let a thread do it (or the exit). If
-    // no thread can be started, the closure and with it everything is dropped right here.
-    let Planning { live, ledger, .. } = planning;
+    // Freeing a large org, its policy and its plan one allocation at a time takes a tenth of a
+    // second at 100,000 users, and the process exits right after: let a thread do it (or the
+    // exit). If no thread can be started, the closure and with it everything is dropped here.
+    let Planning {
+        source,
+        live,
+        ledger,
+        ..
+    } = planning;
+    let policy = source.policy;
     let _ = std::thread::Builder::new()
         .name("free-plan".into())
-        .spawn(move || drop((plan, live, ledger)));
+        .spawn(move || drop((plan, live, ledger, policy)));
     Ok(status)
 }

@@ -2,7 +2,9 @@
 //! ledger from the audit log and the time, bundled as [`Planning`], with the shared
 //! `--snapshot`/`--at` arguments.
 
-use super::inputs::{load_ledger, load_policy_source, load_snapshot, PolicySource};
+use super::inputs::{
+    load_ledger, load_policy_source, load_snapshot, report_snapshot, PolicySource,
+};
 use super::live::Session;
 use super::{Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::ledger::Ledger;
@@ -23,6 +25,16 @@ pub struct StateArgs {
     /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
     #[arg(long)]
     pub at: Option<String>,
+}
+
+/// A snapshot being read next to the policy.
+enum Reading<'scope, 'path> {
+    /// On a second thread.
+    Thread(
+        std::thread::ScopedJoinHandle<'scope, Result<LiveState, Vec<crate::policy::Diagnostic>>>,
+    ),
+    /// No thread could be started: read it after the policy.
+    Later(&'path Path),
 }
 
 /// Everything the planner reads, loaded for one command.
@@ -52,11 +64,33 @@ impl Planning {
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
         let now = resolve_at(state.at.as_deref(), env)?;
-        // One after the other: loading the policy and the snapshot side by side is faster but
-        // holds the policy's YAML tree and the whole snapshot at once, over the memory target.
-        let source = load_policy_source(policy, err)?;
-        let (live, actor) =
-            current_state(state.snapshot.as_deref(), &source.policy, env, now, err)?;
+        // A snapshot file needs nothing from the policy: read it on a second thread while the
+        // policy loads. Policy problems are reported first (and alone), as when run in turn.
+        let (source, snapshot) = std::thread::scope(|scope| {
+            let reading = state.snapshot.as_deref().map(|path| {
+                let read = move || crate::live::load_snapshot(path);
+                match std::thread::Builder::new()
+                    .name("read-snapshot".into())
+                    .spawn_scoped(scope, read)
+                {
+                    Ok(handle) => Reading::Thread(handle),
+                    Err(_) => Reading::Later(path),
+                }
+            });
+            let source = load_policy_source(policy, err);
+            let snapshot = reading.map(|r| match r {
+                Reading::Thread(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Reading::Later(path) => crate::live::load_snapshot(path),
+            });
+            (source, snapshot)
+        });
+        let source = source?;
+        let (live, actor) = match (snapshot, state.snapshot.as_deref()) {
+            (Some(loaded), Some(path)) => (report_snapshot(path, loaded, err)?, None),
+            _ => current_state(None, &source.policy, env, now, err)?,
+        };
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
         if let Some(path) = &state.snapshot {
             planning.state_label = path.display().to_string();
