@@ -275,19 +275,27 @@ impl<'a> Index<'a> {
             entry_email,
             entry_mask,
         } = named;
-        // (email, user) pairs: the users whose email the policy names.
-        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
-        if !emails.is_empty() {
-            for (u, user) in users.iter().enumerate() {
+        // (email, user) pairs: the users whose email the policy names, half on each thread.
+        let pairs_in = |from: usize, to: usize| {
+            let mut pairs: Vec<(u32, UserIx)> = Vec::new();
+            for (u, user) in users.iter().enumerate().take(to).skip(from) {
                 let Some(email) = &user.email else {
                     continue;
                 };
                 let email = lower(email);
                 let h = hash_bytes(email.as_bytes());
                 if let Some(i) = email_table.find(h, |i| emails[i as usize] == email.as_ref()) {
-                    email_pairs.push((i, u as UserIx));
+                    pairs.push((i, u as UserIx));
                 }
             }
+            pairs
+        };
+        let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
+        if !emails.is_empty() {
+            let half = users.len() / 2;
+            let (first, second) = super::join(|| pairs_in(0, half), || pairs_in(half, users.len()));
+            email_pairs = first;
+            email_pairs.extend(second);
         }
         // Users per policy email (CSR, in user order).
         email_pairs.sort_unstable();
@@ -375,29 +383,7 @@ impl<'a> Index<'a> {
                 return None;
             }
             let slot = ix.groups.len() as Slot;
-            let mut bits = vec![false; ix.users.len()];
-            let mut count = 0usize;
-            let mut unknown: FxSet<&'a str> = FxSet::default();
-            for m in &g.members {
-                match ix.user_of(m) {
-                    Some(u) => {
-                        let bit = &mut bits[u as usize];
-                        if !*bit {
-                            *bit = true;
-                            count += 1;
-                        }
-                    }
-                    None => {
-                        unknown.insert(m.as_str());
-                    }
-                }
-            }
-            let mut unknown: Vec<&'a str> = unknown.into_iter().collect();
-            unknown.sort_unstable();
-            ix.member_count.push(count + unknown.len());
-            ix.member.push(bits);
             ix.groups.push(g);
-            ix.unknown.push(unknown);
             slot_by_name.insert(g.name.as_str(), slot);
             Some(slot)
         };
@@ -449,6 +435,51 @@ impl<'a> Index<'a> {
                 }
             }
         }
+        // Every slot's members as a bitmap, next to the safe-user entries of every user.
+        let entries = || {
+            // Safe-user entries per user (CSR).
+            let mut pairs: Vec<(UserIx, u32)> = Vec::new();
+            for (i, e) in policy.users.iter().enumerate() {
+                match &e.who {
+                    crate::policy::UserRef::Email(_) => {
+                        let email = entry_email.get(i).copied().unwrap_or(u32::MAX);
+                        pairs.extend(users_of_email(email).iter().map(|&u| (u, i as u32)));
+                    }
+                    crate::policy::UserRef::AccountId(id) => {
+                        pairs.extend(ix.user_of(id).map(|u| (u, i as u32)));
+                    }
+                }
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut entry_off = vec![0u32; n + 1];
+            for &(u, _) in &pairs {
+                entry_off[u as usize + 1] += 1;
+            }
+            for i in 0..n {
+                entry_off[i + 1] += entry_off[i];
+            }
+            (
+                entry_off,
+                pairs.into_iter().map(|(_, e)| e).collect::<Vec<u32>>(),
+            )
+        };
+        let (membership, (entry_off, entry_ix)) = super::join(
+            || {
+                ix.groups
+                    .iter()
+                    .map(|g| ix.membership(g))
+                    .collect::<Vec<_>>()
+            },
+            entries,
+        );
+        for (bits, count, unknown) in membership {
+            ix.member_count.push(count + unknown.len());
+            ix.member.push(bits);
+            ix.unknown.push(unknown);
+        }
+        ix.entry_off = entry_off;
+        ix.entry_ix = entry_ix;
         for pc in &mut ix.products {
             let mut unknown: Vec<&'a str> = pc
                 .slots
@@ -466,31 +497,6 @@ impl<'a> Index<'a> {
                 .find(hash_bytes(e.as_bytes()), |i| emails[i as usize] == e)
                 .map_or(&[], users_of_email)
         };
-
-        // Safe-user entries per user (CSR).
-        let mut pairs: Vec<(UserIx, u32)> = Vec::new();
-        for (i, e) in policy.users.iter().enumerate() {
-            match &e.who {
-                crate::policy::UserRef::Email(_) => {
-                    let email = entry_email.get(i).copied().unwrap_or(u32::MAX);
-                    pairs.extend(users_of_email(email).iter().map(|&u| (u, i as u32)));
-                }
-                crate::policy::UserRef::AccountId(id) => {
-                    pairs.extend(ix.user_of(id).map(|u| (u, i as u32)));
-                }
-            }
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut entry_off = vec![0u32; n + 1];
-        for &(u, _) in &pairs {
-            entry_off[u as usize + 1] += 1;
-        }
-        for i in 0..n {
-            entry_off[i + 1] += entry_off[i];
-        }
-        ix.entry_ix = pairs.into_iter().map(|(_, e)| e).collect();
-        ix.entry_off = entry_off;
 
         // keep / ignore: iterate entries last to first so that the first match wins.
         for (selectors, groups, is_keep) in [
@@ -599,6 +605,32 @@ impl<'a> Index<'a> {
             }
         }
         ix
+    }
+
+    /// The members of `g` as a bitmap over users, how many there are, and the members that are
+    /// not in the user list (sorted, unique).
+    fn membership(&self, g: &'a Group) -> (Vec<bool>, usize, Vec<&'a str>) {
+        let mut bits = vec![false; self.users.len()];
+        let mut count = 0usize;
+        let mut unknown: FxSet<&'a str> = FxSet::default();
+        for m in &g.members {
+            match self.user_of(m) {
+                Some(u) => {
+                    if let Some(bit) = bits.get_mut(u as usize) {
+                        if !*bit {
+                            *bit = true;
+                            count += 1;
+                        }
+                    }
+                }
+                None => {
+                    unknown.insert(m.as_str());
+                }
+            }
+        }
+        let mut unknown: Vec<&'a str> = unknown.into_iter().collect();
+        unknown.sort_unstable();
+        (bits, count, unknown)
     }
 
     /// The user with this account id.
