@@ -123,6 +123,8 @@ pub(crate) enum Verdict<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Eval<'a> {
     pub user: &'a User,
+    /// The user's position in the index.
+    pub u: UserIx,
     pub product: ProductIx,
     /// Member of any grant group.
     pub member: bool,
@@ -204,6 +206,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     let member = pc.slots.iter().any(|&s| ix.is_member(s, u));
     let mut ev = Eval {
         user,
+        u,
         product: p,
         member,
         verdict: Verdict::Hold,

@@ -65,6 +65,10 @@ pub(crate) struct Index<'a> {
     /// Every user's account id and a newline, packed in user order: `ids[id_off[u]..id_off[u + 1]]`.
     ids: Vec<u8>,
     id_off: Vec<u32>,
+    /// Every user's email, packed in user order (see [`UserRead`]).
+    mails: String,
+    mail_off: Vec<u32>,
+    has_mail: Vec<bool>,
     /// Live groups named by the policy, one per slot.
     pub groups: Vec<&'a Group>,
     /// Slot → membership bitmap over users.
@@ -108,6 +112,14 @@ pub(crate) struct Index<'a> {
     pub warnings: Vec<String>,
 }
 
+/// Email `u` of emails packed as in [`UserRead`].
+fn packed_email<'m>(mails: &'m str, off: &[u32], has: &[bool], u: usize) -> Option<&'m str> {
+    if !*has.get(u)? {
+        return None;
+    }
+    mails.get(*off.get(u)? as usize..*off.get(u + 1)? as usize)
+}
+
 /// Lowercases an email without allocating when it already is lowercase ASCII.
 fn lower(email: &str) -> Cow<'_, str> {
     if email
@@ -131,6 +143,11 @@ struct UserRead<'a> {
     /// Per (user, product), row-major.
     last_active: Vec<Option<Time>>,
     kinds: Vec<crate::live::AccountType>,
+    /// Every user's email as given (not lowercased), packed in user order; see [`Index::email`].
+    mails: String,
+    /// `mails[mail_off[u]..mail_off[u + 1]]` is user `u`'s email, when `has_mail[u]`.
+    mail_off: Vec<u32>,
+    has_mail: Vec<bool>,
     /// Entries dropped because their account id came earlier.
     duplicates: usize,
 }
@@ -145,6 +162,9 @@ impl<'a> UserRead<'a> {
             id_off: Vec::with_capacity(count + 1),
             last_active: Vec::with_capacity(count * np),
             kinds: Vec::with_capacity(count),
+            mails: String::with_capacity(count * 24),
+            mail_off: Vec::with_capacity(count + 1),
+            has_mail: Vec::with_capacity(count),
             duplicates: 0,
         };
         for user in &live.users {
@@ -166,6 +186,9 @@ impl<'a> UserRead<'a> {
             r.ids.push(b'\n');
             r.users.push(user);
             r.kinds.push(user.account_type);
+            r.mail_off.push(r.mails.len() as u32);
+            r.mails.push_str(user.email.as_deref().unwrap_or_default());
+            r.has_mail.push(user.email.is_some());
             let row = r.last_active.len();
             r.last_active.resize(row + np, None);
             for (key, &t) in user.last_active.iter() {
@@ -175,6 +198,7 @@ impl<'a> UserRead<'a> {
             }
         }
         r.id_off.push(r.ids.len() as u32);
+        r.mail_off.push(r.mails.len() as u32);
         r
     }
 }
@@ -267,6 +291,9 @@ impl<'a> Index<'a> {
             id_off,
             last_active,
             kinds,
+            mails,
+            mail_off,
+            has_mail,
             duplicates,
         } = read;
         let PolicyEmails {
@@ -278,8 +305,8 @@ impl<'a> Index<'a> {
         // (email, user) pairs: the users whose email the policy names, half on each thread.
         let pairs_in = |from: usize, to: usize| {
             let mut pairs: Vec<(u32, UserIx)> = Vec::new();
-            for (u, user) in users.iter().enumerate().take(to).skip(from) {
-                let Some(email) = &user.email else {
+            for u in from..to {
+                let Some(email) = packed_email(&mails, &mail_off, &has_mail, u) else {
                     continue;
                 };
                 let email = lower(email);
@@ -341,6 +368,9 @@ impl<'a> Index<'a> {
             user_table,
             ids,
             id_off,
+            mails,
+            mail_off,
+            has_mail,
             groups: Vec::new(),
             member: Vec::new(),
             member_count: Vec::new(),
@@ -639,6 +669,21 @@ impl<'a> Index<'a> {
         let id = account_id.as_bytes();
         self.user_table
             .find(hash_bytes(id), |u| self.id_bytes(u) == Some(id))
+    }
+
+    /// User `u`'s account id, read from the packed ids: records written in user order then read
+    /// memory in order, instead of one scattered heap string per record.
+    #[inline]
+    pub(crate) fn account_id(&self, u: UserIx) -> &str {
+        self.id_bytes(u)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
+    /// User `u`'s email as the live state gives it, read from the packed emails.
+    #[inline]
+    pub(crate) fn email(&self, u: UserIx) -> Option<&str> {
+        packed_email(&self.mails, &self.mail_off, &self.has_mail, u as usize)
     }
 
     /// User `u`'s account id from the packed ids (without the newline).

@@ -150,15 +150,21 @@ fn action(
             .unwrap_or_default(),
         group: group.map(|g| g.name.clone()).unwrap_or_default(),
         group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
-        account_id: ev.user.account_id.clone(),
-        email: ev.user.email.clone(),
+        account_id: ix.account_id(ev.u).to_string(),
+        email: ix.email(ev.u).map(str::to_string),
         rule,
         reason,
         evidence: ev.evidence(),
     }
 }
 
-fn notice(ev: &Eval<'_>, product: &str, kind: NoticeKind, detail: String) -> Notice {
+fn notice(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    product: &str,
+    kind: NoticeKind,
+    detail: String,
+) -> Notice {
     let at = match (kind, ev.verdict) {
         (NoticeKind::ReclaimSoon, _) => ev.reclaim_at,
         (_, Verdict::Dormant(Dormancy::Reclaimed(t) | Dormancy::Inactive(t))) => Some(t),
@@ -167,8 +173,8 @@ fn notice(ev: &Eval<'_>, product: &str, kind: NoticeKind, detail: String) -> Not
     Notice {
         kind,
         product: product.to_string(),
-        account_id: ev.user.account_id.clone(),
-        email: ev.user.email.clone(),
+        account_id: ix.account_id(ev.u).to_string(),
+        email: ix.email(ev.u).map(str::to_string),
         detail,
         at,
     }
@@ -568,11 +574,9 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
 
 /// How the plan orders a user: by email (accounts without one first), then account id. The
 /// email's first bytes as an integer make most comparisons one integer comparison.
-fn user_key<'x>(ix: &Index<'x>, u: UserIx) -> (u128, &'x str, &'x str) {
-    let user = ix.users.get(u as usize);
-    let email = user.and_then(|u| u.email.as_deref()).unwrap_or("");
-    let account = user.map_or("", |u| u.account_id.as_str());
-    (prefix(email), email, account)
+fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (u128, &'x str, &'x str) {
+    let email = ix.email(u).unwrap_or("");
+    (prefix(email), email, ix.account_id(u))
 }
 
 /// The order that sorts `keys`: positions, smallest key first.
@@ -671,16 +675,16 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
                     Notice {
                         kind: NoticeKind::Drift,
                         product: key.to_string(),
-                        account_id: ev.user.account_id.clone(),
-                        email: ev.user.email.clone(),
+                        account_id: ix.account_id(ev.u).to_string(),
+                        email: ix.email(ev.u).map(str::to_string),
                         detail: drift_detail(kind, group, &ev.reason(ix)),
                         at: None,
                     }
                 }
                 None if n.kind == NoticeKind::ReclaimSoon => {
-                    notice(&ev, key, n.kind, reclaim_soon_detail(&ev))
+                    notice(ix, &ev, key, n.kind, reclaim_soon_detail(&ev))
                 }
-                None => notice(&ev, key, n.kind, ev.reason(ix)),
+                None => notice(ix, &ev, key, n.kind, ev.reason(ix)),
             })
         })
         .collect();
@@ -707,16 +711,15 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
         let Some(&(s, u)) = observed.get(i) else {
             continue;
         };
-        let (Some(g), Some(user)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize))
-        else {
+        let (Some(g), Some(_)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize)) else {
             continue;
         };
         plan.observed.push(Observation {
             product: key.to_string(),
             group: g.name.clone(),
             group_id: g.id.clone(),
-            account_id: user.account_id.clone(),
-            email: user.email.clone(),
+            account_id: ix.account_id(u).to_string(),
+            email: ix.email(u).map(str::to_string),
         });
     }
     plan

@@ -1234,3 +1234,29 @@ fn join_returns_both_results_and_passes_on_a_panic() {
         "a panic on the second thread reaches the caller"
     );
 }
+
+#[test]
+fn the_index_reads_ids_and_emails_back_as_the_live_state_gives_them() {
+    let mut f = Fx::new();
+    f.user("Ann").email = Some("Ann.Lee@Acme.com".into());
+    f.user("nomail").email = None;
+    f.user("empty").email = Some(String::new());
+    f.user("ann-again").account_id = Fx::id("Ann"); // a duplicate id: the first entry wins
+    f.user("zed");
+    let ledger = Ledger::empty();
+    let ix = Index::new(&f.policy, &f.live, &ledger, f.now);
+    let seen: Vec<(&str, Option<&str>)> = (0..ix.users.len() as UserIx)
+        .map(|u| (ix.account_id(u), ix.email(u)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("acc-Ann", Some("Ann.Lee@Acme.com")),
+            ("acc-nomail", None),
+            ("acc-empty", Some("")),
+            ("acc-zed", Some("zed@acme.com")),
+        ]
+    );
+    assert_eq!(ix.account_id(99), "");
+    assert_eq!(ix.email(99), None);
+}
