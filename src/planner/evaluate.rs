@@ -148,12 +148,9 @@ pub(crate) struct Eval<'a> {
     pub demand_at: Option<Time>,
 }
 
-/// Whether the entry's `until` has passed: it expires at the end of that day (UTC).
-pub(crate) fn expired(entry: &SafeUser, now: Time) -> bool {
-    entry
-        .until
-        .and_then(|d| d.succ_opt())
-        .is_some_and(|next| now >= start_of_day(next))
+/// Whether the entry's `until` has passed on `today` (UTC): it expires at the end of that day.
+pub(crate) fn expired(entry: &SafeUser, today: NaiveDate) -> bool {
+    entry.until.is_some_and(|d| d < today)
 }
 
 fn eligibility<'a>(
@@ -171,7 +168,7 @@ fn eligibility<'a>(
     let mut lapsed = None;
     for (i, entry) in ix.entries_ix(u) {
         if ix.entry_covers(i, p) {
-            if !expired(entry, ix.now) {
+            if !expired(entry, ix.today) {
                 return Ok(Eligibility::Entry(entry));
             }
             lapsed.get_or_insert(entry);
@@ -191,9 +188,10 @@ fn delta(d: crate::time::Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::try_seconds(d.as_seconds()).unwrap_or(chrono::TimeDelta::MAX)
 }
 
-/// `now - at > window`, without overflow.
-fn older_than(now: Time, at: Time, window: crate::time::Duration) -> bool {
-    now.signed_duration_since(at) > delta(window)
+/// Whether `t` is before `cutoff` (never when there is no cutoff): see
+/// [`ProductCtx::inactive_before`](super::index::ProductCtx).
+fn before(t: Time, cutoff: Option<Time>) -> bool {
+    cutoff.is_some_and(|c| t < c)
 }
 
 /// Evaluates user `u` for product `p`. Pure, allocation-free, total (no panics).
@@ -322,8 +320,8 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                 None => ev.no_evidence = true,
                 Some(at) => {
                     ev.reclaim_at = at.checked_add_signed(delta(window));
-                    let past_grace = began.is_none_or(|b| older_than(now, b, product.grace));
-                    if older_than(now, at, window) && past_grace {
+                    let past_grace = began.is_none_or(|b| before(b, pc.grace_before));
+                    if before(at, pc.inactive_before) && past_grace {
                         ev.verdict = Verdict::RemoveInactive(at);
                         return Some(ev);
                     }
@@ -380,8 +378,8 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             }
         }
     }
-    if let (Some(window), Some(at)) = (product.inactivity, ev.evidence.at) {
-        if older_than(now, at, window) {
+    if let Some(at) = ev.evidence.at {
+        if before(at, pc.inactive_before) {
             ev.verdict = Verdict::Dormant(Dormancy::Inactive(at));
             return Some(ev);
         }

@@ -31,6 +31,10 @@ pub(crate) struct ProductCtx<'a> {
     pub slots: Vec<Slot>,
     /// Members of the grant groups that the live state does not list as users (sorted, unique).
     pub unknown_members: Vec<&'a str>,
+    /// Activity before this time is older than `inactivity` (`None`: nothing is).
+    pub inactive_before: Option<Time>,
+    /// A membership that began before this time is past `grace` (`None`: none is).
+    pub grace_before: Option<Time>,
 }
 
 /// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
@@ -58,6 +62,8 @@ pub(crate) const FACT_OBSERVED: u8 = 16;
 pub(crate) struct Index<'a> {
     pub policy: &'a Policy,
     pub now: Time,
+    /// `now`'s date: a `users:` entry whose `until` is before it has expired.
+    pub today: chrono::NaiveDate,
     /// Users, unique by account id (the first occurrence wins).
     pub users: Vec<&'a User>,
     /// Account id → user, over `ids` (see [`Index::user_of`]).
@@ -364,6 +370,7 @@ impl<'a> Index<'a> {
         let mut ix = Index {
             policy,
             now,
+            today: now.date_naive(),
             users,
             user_table,
             ids,
@@ -433,10 +440,18 @@ impl<'a> Index<'a> {
                     p.key
                 ));
             }
+            // `now - t > window` is `t < now - window`: one comparison per user instead of a
+            // date subtraction. When `now - window` is out of range, nothing is that old.
+            let cutoff = |window: crate::time::Duration| {
+                chrono::TimeDelta::try_seconds(window.as_seconds())
+                    .and_then(|w| now.checked_sub_signed(w))
+            };
             ix.products.push(ProductCtx {
                 product: p,
                 slots,
                 unknown_members: Vec::new(),
+                inactive_before: p.inactivity.and_then(cutoff),
+                grace_before: cutoff(p.grace),
             });
         }
         for name in &policy.eligible_groups {
