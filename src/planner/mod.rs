@@ -14,7 +14,8 @@
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
 //! on the order of users, groups, members or events in the snapshot: every list in the plan is
-//! sorted.
+//! sorted. It uses a second thread for half of the work when one can be started (see `join`);
+//! what each thread computes is fixed in advance, so the plan never depends on scheduling.
 //!
 //! Readings of the contract worth knowing:
 //! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
@@ -242,11 +243,12 @@ struct ProductPlan {
 }
 
 /// Plans in three steps. First every (user, product) is evaluated, user by user so that each
-/// user's data is read while it is in cache, into small records. Then, per product, `drift:
-/// report`, the rails and the seat count work on those records. Last, the records are sorted
-/// and only then written out as the plan's actions, notices and observations, each list built
-/// at its final size and in its final order (the evaluation is repeated for the few pairs that
-/// reach the plan, which costs less than carrying words around).
+/// user's data is read while it is in cache, into small records (the users in two halves, one
+/// per thread). Then, per product, `drift: report`, the rails and the seat count work on those
+/// records. Last, each product's actions, notices and observations are written out, in user
+/// order and then moved into plan order (the products on two threads, the second also
+/// fingerprinting the touched groups), and joined into lists of their final size. Evaluation is
+/// repeated for the pairs that reach the plan, which costs less than carrying words around.
 fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -597,7 +599,8 @@ fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
     );
 }
 
-/// Writes one product's actions, blocked actions, notices and observations, each in plan order: actions by (group, kind, email, account id), blocked ones by that and the rail,
+/// Writes one product's actions, blocked actions, notices and observations, each in plan
+/// order: actions by (group, kind, email, account id), blocked ones by that and the rail,
 /// notices by (kind, email, account id, detail), observations by (group, email, account id).
 ///
 /// Records are built in user order, which reads users, their strings and their policy entries
