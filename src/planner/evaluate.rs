@@ -522,7 +522,8 @@ impl<'a> Eval<'a> {
             Verdict::Dormant(Dormancy::Inactive(since)) => {
                 out.push_str("dormant: ");
                 let _ = write_inactive(out, since, ix.now, window);
-                write!(out, "; a `requested` date or a login restores the seat")
+                out.push_str("; a `requested` date or a login restores the seat");
+                Ok(())
             }
             Verdict::AbsentSuspended => {
                 write!(out, "account suspended: not billed, so not granted")
@@ -549,16 +550,14 @@ impl<'a> Eval<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Day(pub Time);
 
-impl fmt::Display for Day {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Day {
+    /// The ten bytes of `YYYY-MM-DD`, for years 0 to 9999.
+    fn bytes(self) -> Option<[u8; 10]> {
         let d = self.0.date_naive();
         let (y, m, day) = (d.year(), d.month(), d.day());
-        if !(0..=9999).contains(&y) {
-            return write!(f, "{d}");
-        }
-        let y = y as u32;
+        let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
         let digit = |n: u32| b'0' + (n % 10) as u8;
-        let buf = [
+        Some([
             digit(y / 1000),
             digit(y / 100),
             digit(y / 10),
@@ -569,8 +568,35 @@ impl fmt::Display for Day {
             b'-',
             digit(day / 10),
             digit(day),
-        ];
-        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+        ])
+    }
+
+    /// Appends the date to `out`, without the formatting machinery on the common path (the
+    /// planner writes one or two dates into each of up to 100,000 records).
+    pub(crate) fn push_to(self, out: &mut String) {
+        match self
+            .bytes()
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            Some(s) => out.push_str(s),
+            None => {
+                let _ = write!(out, "{}", self.0.date_naive());
+            }
+        }
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self
+            .bytes()
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            Some(s) => f.write_str(s),
+            None => write!(f, "{}", self.0.date_naive()),
+        }
     }
 }
 
@@ -594,8 +620,10 @@ fn write_inactive(
     window: Option<crate::time::Duration>,
 ) -> fmt::Result {
     let days = whole_days(since, now);
+    out.push_str("inactive since ");
+    Day(since).push_to(out);
     match window {
-        Some(w) => write!(out, "inactive since {} ({days} days > {w})", Day(since)),
-        None => write!(out, "inactive since {} ({days} days)", Day(since)),
+        Some(w) => write!(out, " ({days} days > {w})"),
+        None => write!(out, " ({days} days)"),
     }
 }

@@ -45,7 +45,7 @@ use crate::plan::{
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
-use evaluate::{evaluate, Dormancy, Eval, Verdict};
+use evaluate::{evaluate, Day, Dormancy, Eval, Verdict};
 use index::{prefix, Index, ProductIx, Slot, UserIx};
 use rails::{member_slots, Addition, Blocks, Removal};
 use std::collections::BTreeMap;
@@ -730,14 +730,20 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
 
 /// "reclaim on 2026-12-03 unless active (last active 2026-09-04)".
 fn reclaim_soon_detail(ev: &Eval<'_>) -> String {
-    let when = ev.reclaim_at.map(|t| t.date_naive().to_string());
-    let since = ev.evidence.at.map(|t| t.date_naive().to_string());
-    format!(
-        "reclaim on {} unless active ({} {})",
-        when.unwrap_or_default(),
-        ev.evidence.source.describe(),
-        since.unwrap_or_default()
-    )
+    // One buffer and the planner's own date writer: tens of thousands of these per plan.
+    let mut out = String::with_capacity(64);
+    out.push_str("reclaim on ");
+    if let Some(t) = ev.reclaim_at {
+        Day(t).push_to(&mut out);
+    }
+    out.push_str(" unless active (");
+    out.push_str(ev.evidence.source.describe());
+    out.push(' ');
+    if let Some(t) = ev.evidence.at {
+        Day(t).push_to(&mut out);
+    }
+    out.push(')');
+    out
 }
 
 /// Interns strings into their rank in sorted order, so that sort keys compare integers first.

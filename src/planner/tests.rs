@@ -1260,3 +1260,21 @@ fn the_index_reads_ids_and_emails_back_as_the_live_state_gives_them() {
     assert_eq!(ix.account_id(99), "");
     assert_eq!(ix.email(99), None);
 }
+
+#[test]
+fn dates_in_reasons_are_written_as_chrono_writes_them() {
+    use super::evaluate::Day;
+    for time in [
+        t("2026-11-25T08:00:00Z"),
+        t("0001-01-01T00:00:00Z"),
+        t("9999-12-31T23:59:59Z"),
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+    ] {
+        let want = time.date_naive().to_string();
+        let mut pushed = String::from("x");
+        Day(time).push_to(&mut pushed);
+        assert_eq!(pushed, format!("x{want}"));
+        assert_eq!(Day(time).to_string(), want);
+    }
+}
