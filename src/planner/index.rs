@@ -330,8 +330,8 @@ impl<'a> Index<'a> {
             email_pairs = first;
             email_pairs.extend(second);
         }
-        // Users per policy email (CSR, in user order).
-        email_pairs.sort_unstable();
+        // Users per policy email (CSR, in user order). The pairs come in user order, so a
+        // counting sort by email keeps that order within each email.
         let mut email_off = vec![0u32; emails.len() + 1];
         for &(e, _) in &email_pairs {
             email_off[e as usize + 1] += 1;
@@ -339,7 +339,16 @@ impl<'a> Index<'a> {
         for e in 0..emails.len() {
             email_off[e + 1] += email_off[e];
         }
-        let email_user: Vec<UserIx> = email_pairs.iter().map(|&(_, u)| u).collect();
+        let mut email_user: Vec<UserIx> = vec![0; email_pairs.len()];
+        let mut next = email_off.clone();
+        for &(e, u) in &email_pairs {
+            if let Some(at) = next.get_mut(e as usize) {
+                if let Some(dst) = email_user.get_mut(*at as usize) {
+                    *dst = u;
+                }
+                *at += 1;
+            }
+        }
         let users_of_email = |e: u32| -> &[UserIx] {
             let from = email_off.get(e as usize).copied().unwrap_or(0) as usize;
             let to = email_off.get(e as usize + 1).copied().unwrap_or(0) as usize;

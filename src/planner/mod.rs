@@ -442,19 +442,42 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     );
     written.extend(theirs);
     written.sort_by_key(|(i, _)| *i);
-    let size = |f: fn(&Lists) -> usize| written.iter().map(|(_, l)| f(l)).sum::<usize>();
-    plan.actions.reserve_exact(size(|l| l.actions.len()));
-    plan.blocked.reserve_exact(size(|l| l.blocked.len()));
-    plan.notices.reserve_exact(size(|l| l.notices.len()));
-    plan.observed.reserve_exact(size(|l| l.observed.len()));
+    // Join the products' lists, actions on one thread and notices on the other.
+    let (mut actions, mut blocked, mut notices, mut observed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (_, l) in written {
-        plan.actions.extend(l.actions);
-        plan.blocked.extend(l.blocked);
-        plan.notices.extend(l.notices);
-        plan.observed.extend(l.observed);
+        actions.push(l.actions);
+        blocked.push(l.blocked);
+        notices.push(l.notices);
+        observed.push(l.observed);
     }
+    let Plan {
+        actions: plan_actions,
+        blocked: plan_blocked,
+        notices: plan_notices,
+        observed: plan_observed,
+        ..
+    } = &mut plan;
+    join(
+        || {
+            concat_into(plan_actions, actions);
+            concat_into(plan_blocked, blocked);
+        },
+        || {
+            concat_into(plan_notices, notices);
+            concat_into(plan_observed, observed);
+        },
+    );
     plan.fingerprint = fingerprint;
     plan
+}
+
+/// Appends `parts` to `out` in order, growing `out` once.
+fn concat_into<T>(out: &mut Vec<T>, parts: Vec<Vec<T>>) {
+    out.reserve_exact(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
 }
 
 /// One product's part of each list of the plan, in plan order.
