@@ -514,15 +514,8 @@ impl<'a> Eval<'a> {
                     write!(out, "active {} after the reclaim on {}", Day(t), Day(r))
                 }
             },
-            Verdict::Dormant(Dormancy::Reclaimed(r)) => write!(
-                out,
-                "dormant: reclaimed {}, no request, login or activity since",
-                Day(r)
-            ),
-            Verdict::Dormant(Dormancy::Inactive(since)) => {
-                out.push_str("dormant: ");
-                let _ = write_inactive(out, since, ix.now, window);
-                out.push_str("; a `requested` date or a login restores the seat");
+            Verdict::Dormant(d) => {
+                write_dormant(out, d, ix.now, window);
                 Ok(())
             }
             Verdict::AbsentSuspended => {
@@ -608,6 +601,28 @@ impl<T: fmt::Display> fmt::Display for Maybe<T> {
         match &self.0 {
             Some(v) => v.fmt(f),
             None => Ok(()),
+        }
+    }
+}
+
+/// Writes why an eligible non-member is not added: "dormant: reclaimed 2026-08-01, …" or
+/// "dormant: inactive since …". `window` is the product's `inactivity`.
+pub(crate) fn write_dormant(
+    out: &mut String,
+    d: Dormancy,
+    now: Time,
+    window: Option<crate::time::Duration>,
+) {
+    out.push_str("dormant: ");
+    match d {
+        Dormancy::Reclaimed(r) => {
+            out.push_str("reclaimed ");
+            Day(r).push_to(out);
+            out.push_str(", no request, login or activity since");
+        }
+        Dormancy::Inactive(since) => {
+            let _ = write_inactive(out, since, now, window);
+            out.push_str("; a `requested` date or a login restores the seat");
         }
     }
 }

@@ -45,7 +45,7 @@ use crate::plan::{
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
-use evaluate::{evaluate, Day, Dormancy, Eval, Verdict};
+use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Verdict};
 use index::{prefix, Index, ProductIx, Slot, UserIx};
 use rails::{member_slots, Addition, Blocks, Removal};
 use std::collections::BTreeMap;
@@ -218,6 +218,8 @@ struct PendingNotice {
     kind: NoticeKind,
     /// For `drift` notices: the group and the action held back.
     drift: Option<(Slot, ActionKind)>,
+    /// For `dormant` notices: why, which is all their words need (no second evaluation).
+    dormant: Option<Dormancy>,
 }
 
 /// What one product accumulates while users are evaluated: small records naming users, so
@@ -344,6 +346,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                         u: r.u,
                         kind: NoticeKind::Drift,
                         drift: Some((s, ActionKind::Remove)),
+                        dormant: None,
                     }));
                 }
                 r.reclaim
@@ -352,6 +355,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                 u: a.u,
                 kind: NoticeKind::Drift,
                 drift: Some((a.slot, ActionKind::Add)),
+                dormant: None,
             }));
         }
 
@@ -557,6 +561,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
         u,
         kind,
         drift: None,
+        dormant: None,
     };
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
@@ -576,7 +581,10 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
                 });
             }
         }
-        Verdict::Dormant(_) => acc.notices.push(pending(NoticeKind::Dormant)),
+        Verdict::Dormant(d) => acc.notices.push(PendingNotice {
+            dormant: Some(d),
+            ..pending(NoticeKind::Dormant)
+        }),
         Verdict::Hold => {
             if ev.reclaim_soon {
                 acc.notices.push(pending(NoticeKind::ReclaimSoon));
@@ -694,6 +702,19 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
         .notices
         .iter()
         .filter_map(|&n| {
+            if let Some(why) = n.dormant {
+                let mut detail = String::with_capacity(96);
+                write_dormant(&mut detail, why, ix.now, pc.product.inactivity);
+                let (Dormancy::Reclaimed(at) | Dormancy::Inactive(at)) = why;
+                return Some(Notice {
+                    kind: n.kind,
+                    product: key.to_string(),
+                    account_id: ix.account_id(n.u).to_string(),
+                    email: ix.email(n.u).map(str::to_string),
+                    detail,
+                    at: Some(at),
+                });
+            }
             let ev = evaluate(ix, d.p, n.u)?;
             Some(match n.drift {
                 Some((slot, kind)) => {
