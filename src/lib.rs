@@ -28,6 +28,7 @@ pub mod files;
 pub mod gitinfo;
 pub mod ledger;
 pub mod live;
+pub mod par;
 pub mod plan;
 pub mod planner;
 pub mod policy;

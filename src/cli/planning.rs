@@ -27,16 +27,6 @@ pub struct StateArgs {
     pub at: Option<String>,
 }
 
-/// A snapshot being read next to the policy.
-enum Reading<'scope, 'path> {
-    /// On a second thread.
-    Thread(
-        std::thread::ScopedJoinHandle<'scope, Result<LiveState, Vec<crate::policy::Diagnostic>>>,
-    ),
-    /// No thread could be started: read it after the policy.
-    Later(&'path Path),
-}
-
 /// Everything the planner reads, loaded for one command.
 pub struct Planning {
     /// The policy and where it came from.
@@ -66,26 +56,16 @@ impl Planning {
         let now = resolve_at(state.at.as_deref(), env)?;
         // A snapshot file needs nothing from the policy: read it on a second thread while the
         // policy loads. Policy problems are reported first (and alone), as when run in turn.
-        let (source, snapshot) = std::thread::scope(|scope| {
-            let reading = state.snapshot.as_deref().map(|path| {
-                let read = move || crate::live::load_snapshot(path);
-                match std::thread::Builder::new()
-                    .name("read-snapshot".into())
-                    .spawn_scoped(scope, read)
-                {
-                    Ok(handle) => Reading::Thread(handle),
-                    Err(_) => Reading::Later(path),
-                }
-            });
-            let source = load_policy_source(policy, err);
-            let snapshot = reading.map(|r| match r {
-                Reading::Thread(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Reading::Later(path) => crate::live::load_snapshot(path),
-            });
-            (source, snapshot)
-        });
+        let (source, snapshot) = match state.snapshot.as_deref() {
+            Some(path) => {
+                let (source, loaded) = crate::par::join(
+                    || load_policy_source(policy, err),
+                    || crate::live::load_snapshot(path),
+                );
+                (source, Some(loaded))
+            }
+            None => (load_policy_source(policy, err), None),
+        };
         let source = source?;
         let (live, actor) = match (snapshot, state.snapshot.as_deref()) {
             (Some(loaded), Some(path)) => (report_snapshot(path, loaded, err)?, None),

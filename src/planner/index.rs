@@ -286,7 +286,7 @@ impl<'a> Index<'a> {
         let np = policy.products.len();
 
         // The policy's emails on a second thread while this one reads the users.
-        let (read, named) = super::join(
+        let (read, named) = crate::par::join(
             || UserRead::new(live, &product_bits, np),
             || PolicyEmails::new(policy, &product_bits),
         );
@@ -326,7 +326,8 @@ impl<'a> Index<'a> {
         let mut email_pairs: Vec<(u32, UserIx)> = Vec::new();
         if !emails.is_empty() {
             let half = users.len() / 2;
-            let (first, second) = super::join(|| pairs_in(0, half), || pairs_in(half, users.len()));
+            let (first, second) =
+                crate::par::join(|| pairs_in(0, half), || pairs_in(half, users.len()));
             email_pairs = first;
             email_pairs.extend(second);
         }
@@ -518,7 +519,7 @@ impl<'a> Index<'a> {
                 pairs.into_iter().map(|(_, e)| e).collect::<Vec<u32>>(),
             )
         };
-        let (membership, (entry_off, entry_ix)) = super::join(
+        let (membership, (entry_off, entry_ix)) = crate::par::join(
             || {
                 ix.groups
                     .iter()

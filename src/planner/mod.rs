@@ -14,7 +14,8 @@
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
 //! on the order of users, groups, members or events in the snapshot: every list in the plan is
-//! sorted. It uses a second thread for half of the work when one can be started (see `join`);
+//! sorted. It uses a second thread for half of the work when one can be started
+//! ([`crate::par::join`]);
 //! what each thread computes is fixed in advance, so the plan never depends on scheduling.
 //!
 //! Readings of the contract worth knowing:
@@ -39,6 +40,7 @@ mod tests;
 
 use crate::ledger::Ledger;
 use crate::live::LiveState;
+use crate::par::join;
 use crate::plan::{
     Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind, Observation, Outcome,
     Plan, Rule, Seats, PLAN_FORMAT_VERSION,
@@ -506,38 +508,6 @@ fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
             Some((g.id.clone(), ix.fingerprint(s, &by_id)))
         })
         .collect()
-}
-
-/// Runs `a` here and `b` on a second thread, and returns both results. If no thread can be
-/// started, `b` runs here after `a`. Memory the second thread allocates comes from its own
-/// allocator arena, which cannot reuse what this thread freed (the policy's YAML tree, say):
-/// the planner hands it evaluation, hashing and about half of the written records, which the
-/// `plan_process` bench shows stays well inside the memory budget.
-fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
-    let task = std::sync::Mutex::new(Some(b));
-    // Whoever takes the task runs it: the second thread, or this one if none started.
-    let run = || {
-        let f = task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        f.map(|f| f())
-    };
-    std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new()
-            .name("plan".into())
-            .spawn_scoped(scope, run);
-        let ra = a();
-        let rb = match spawned {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => None,
-        };
-        // The task is taken exactly once, so it ran there or it runs here.
-        let rb = rb.or_else(run).expect("the second planning task ran");
-        (ra, rb)
-    })
 }
 
 /// [`collect`] for every product of the users in `users`.

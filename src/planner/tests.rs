@@ -1224,18 +1224,6 @@ fn plans_round_trip_through_json() {
 }
 
 #[test]
-fn join_returns_both_results_and_passes_on_a_panic() {
-    let data = [1, 2, 3];
-    let (a, b) = super::join(|| data.iter().sum::<i32>(), || data.len());
-    assert_eq!((a, b), (6, 3));
-    let caught = std::panic::catch_unwind(|| super::join(|| 1, || -> i32 { panic!("boom") }));
-    assert!(
-        caught.is_err(),
-        "a panic on the second thread reaches the caller"
-    );
-}
-
-#[test]
 fn the_index_reads_ids_and_emails_back_as_the_live_state_gives_them() {
     let mut f = Fx::new();
     f.user("Ann").email = Some("Ann.Lee@Acme.com".into());
