@@ -161,23 +161,20 @@ fn action(
     }
 }
 
+/// A notice about user `u`.
 fn notice(
     ix: &Index<'_>,
-    ev: &Eval<'_>,
+    u: UserIx,
     product: &str,
     kind: NoticeKind,
     detail: String,
+    at: Option<DateTime<Utc>>,
 ) -> Notice {
-    let at = match (kind, ev.verdict) {
-        (NoticeKind::ReclaimSoon, _) => ev.reclaim_at,
-        (_, Verdict::Dormant(Dormancy::Reclaimed(t) | Dormancy::Inactive(t))) => Some(t),
-        _ => None,
-    };
     Notice {
         kind,
         product: product.to_string(),
-        account_id: ix.account_id(ev.u).to_string(),
-        email: ix.email(ev.u).map(str::to_string),
+        account_id: ix.account_id(u).to_string(),
+        email: ix.email(u).map(str::to_string),
         detail,
         at,
     }
@@ -213,15 +210,22 @@ fn examples(mut who: Vec<&str>) -> String {
     s
 }
 
-/// A notice before it is written out.
+/// A notice before it is written out: whose, and what about.
 #[derive(Debug, Clone, Copy)]
 struct PendingNotice {
     u: UserIx,
-    kind: NoticeKind,
-    /// For `drift` notices: the group and the action held back.
-    drift: Option<(Slot, ActionKind)>,
-    /// For `dormant` notices: why, which is all their words need (no second evaluation).
-    dormant: Option<Dormancy>,
+    about: About,
+}
+
+/// What a pending notice is about; it carries what its words need.
+#[derive(Debug, Clone, Copy)]
+enum About {
+    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
+    ReclaimSoon,
+    /// Eligible, not added, and why: all the words need (no second evaluation).
+    Dormant(Dormancy),
+    /// `drift: report` holds back this action on this group.
+    Drift(Slot, ActionKind),
 }
 
 /// What one product accumulates while users are evaluated: small records naming users, so
@@ -234,6 +238,20 @@ struct Acc<'a> {
     observed: Vec<UserIx>,
     before: usize,
     no_evidence: Vec<&'a str>,
+}
+
+impl Acc<'_> {
+    /// Nothing yet, with `before` holders counted already.
+    fn new(before: usize) -> Self {
+        Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            notices: Vec::new(),
+            observed: Vec::new(),
+            before,
+            no_evidence: Vec::new(),
+        }
+    }
 }
 
 /// One product's decisions after its rails, ready to be written out.
@@ -273,30 +291,12 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut acc: Vec<Acc<'_>> = ix
         .products
         .iter()
-        .map(|pc| Acc {
-            removals: Vec::new(),
-            adds: Vec::new(),
-            notices: Vec::new(),
-            observed: Vec::new(),
-            before: pc.unknown_members.len(),
-            no_evidence: Vec::new(),
-        })
+        .map(|pc| Acc::new(pc.unknown_members.len()))
         .collect();
     // Users in two halves, one per thread; the halves' records are joined in user order.
     let n = ix.users.len() as UserIx;
     let half = n / 2;
-    let second: Vec<Acc<'_>> = ix
-        .products
-        .iter()
-        .map(|_| Acc {
-            removals: Vec::new(),
-            adds: Vec::new(),
-            notices: Vec::new(),
-            observed: Vec::new(),
-            before: 0,
-            no_evidence: Vec::new(),
-        })
-        .collect();
+    let second: Vec<Acc<'_>> = ix.products.iter().map(|_| Acc::new(0)).collect();
     let ((), second) = join(
         || collect_users(ix, 0..half, &mut acc),
         move || {
@@ -346,18 +346,14 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                 if !r.reclaim {
                     notices.extend(member_slots(ix, pc, r.u).map(|s| PendingNotice {
                         u: r.u,
-                        kind: NoticeKind::Drift,
-                        drift: Some((s, ActionKind::Remove)),
-                        dormant: None,
+                        about: About::Drift(s, ActionKind::Remove),
                     }));
                 }
                 r.reclaim
             });
             notices.extend(adds.drain(..).map(|a| PendingNotice {
                 u: a.u,
-                kind: NoticeKind::Drift,
-                drift: Some((a.slot, ActionKind::Add)),
-                dormant: None,
+                about: About::Drift(a.slot, ActionKind::Add),
             }));
         }
 
@@ -527,12 +523,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     if ev.member {
         acc.before += 1;
     }
-    let pending = |kind| PendingNotice {
-        u,
-        kind,
-        drift: None,
-        dormant: None,
-    };
+    let pending = |about| PendingNotice { u, about };
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
             acc.removals.push(Removal {
@@ -551,13 +542,10 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
                 });
             }
         }
-        Verdict::Dormant(d) => acc.notices.push(PendingNotice {
-            dormant: Some(d),
-            ..pending(NoticeKind::Dormant)
-        }),
+        Verdict::Dormant(d) => acc.notices.push(pending(About::Dormant(d))),
         Verdict::Hold => {
             if ev.reclaim_soon {
-                acc.notices.push(pending(NoticeKind::ReclaimSoon));
+                acc.notices.push(pending(About::ReclaimSoon));
             }
             if ev.observe {
                 acc.observed.push(u);
@@ -672,36 +660,25 @@ fn write_product(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
         .notices
         .iter()
         .filter_map(|&n| {
-            if let Some(why) = n.dormant {
-                let mut detail = String::with_capacity(96);
-                write_dormant(&mut detail, why, ix.now, pc.product.inactivity);
-                let (Dormancy::Reclaimed(at) | Dormancy::Inactive(at)) = why;
-                return Some(Notice {
-                    kind: n.kind,
-                    product: key.to_string(),
-                    account_id: ix.account_id(n.u).to_string(),
-                    email: ix.email(n.u).map(str::to_string),
-                    detail,
-                    at: Some(at),
-                });
-            }
-            let ev = evaluate(ix, d.p, n.u)?;
-            Some(match n.drift {
-                Some((slot, kind)) => {
+            let u = n.u;
+            Some(match n.about {
+                About::Dormant(why) => {
+                    let mut detail = String::with_capacity(96);
+                    write_dormant(&mut detail, why, ix.now, pc.product.inactivity);
+                    let (Dormancy::Reclaimed(at) | Dormancy::Inactive(at)) = why;
+                    notice(ix, u, key, NoticeKind::Dormant, detail, Some(at))
+                }
+                About::Drift(slot, kind) => {
+                    let ev = evaluate(ix, d.p, u)?;
                     let group = ix.groups.get(usize::from(slot)).map_or("", |g| &g.name);
-                    Notice {
-                        kind: NoticeKind::Drift,
-                        product: key.to_string(),
-                        account_id: ix.account_id(ev.u).to_string(),
-                        email: ix.email(ev.u).map(str::to_string),
-                        detail: drift_detail(kind, group, &ev.reason(ix)),
-                        at: None,
-                    }
+                    let detail = drift_detail(kind, group, &ev.reason(ix));
+                    notice(ix, u, key, NoticeKind::Drift, detail, None)
                 }
-                None if n.kind == NoticeKind::ReclaimSoon => {
-                    notice(ix, &ev, key, n.kind, reclaim_soon_detail(&ev))
+                About::ReclaimSoon => {
+                    let ev = evaluate(ix, d.p, u)?;
+                    let detail = reclaim_soon_detail(&ev);
+                    notice(ix, u, key, NoticeKind::ReclaimSoon, detail, ev.reclaim_at)
                 }
-                None => notice(ix, &ev, key, n.kind, ev.reason(ix)),
             })
         })
         .collect();
