@@ -27,6 +27,14 @@ impl Blocks {
         (rail, self.details.len() as u32 - 1)
     }
 
+    /// The `synced-group` rail for `group`, on removals and additions alike.
+    fn synced(&mut self, group: &str) -> Block {
+        self.add(
+            Rail::SyncedGroup,
+            format!("group {group} is synced from an identity provider; change it there"),
+        )
+    }
+
     /// The detail of a block.
     pub fn detail(&self, block: Block) -> &str {
         self.details
@@ -97,13 +105,7 @@ pub(crate) fn removal_rails(
             .filter_map(|s| ix.groups.get(usize::from(s)))
             .find(|g| g.synced);
         if let Some(g) = synced {
-            r.block = Some(blocks.add(
-                Rail::SyncedGroup,
-                format!(
-                    "group {} is synced from an identity provider; change it there",
-                    g.name
-                ),
-            ));
+            r.block = Some(blocks.synced(&g.name));
         }
     }
 
@@ -187,13 +189,7 @@ pub(crate) fn addition_rails(
 ) {
     for a in adds.iter_mut() {
         if let Some(g) = ix.groups.get(usize::from(a.slot)).filter(|g| g.synced) {
-            a.block = Some(blocks.add(
-                Rail::SyncedGroup,
-                format!(
-                    "group {} is synced from an identity provider; change it there",
-                    g.name
-                ),
-            ));
+            a.block = Some(blocks.synced(&g.name));
         }
     }
     let who = |a: &Addition| {
