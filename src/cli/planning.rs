@@ -62,14 +62,14 @@ impl Planning {
                     || load_policy_source(policy, err),
                     || crate::live::load_snapshot(path),
                 );
-                (source, Some(loaded))
+                (source, Some((path, loaded)))
             }
             None => (load_policy_source(policy, err), None),
         };
         let source = source?;
-        let (live, actor) = match (snapshot, state.snapshot.as_deref()) {
-            (Some(loaded), Some(path)) => (report_snapshot(path, loaded, err)?, None),
-            _ => current_state(None, &source.policy, env, now, err)?,
+        let (live, actor) = match snapshot {
+            Some((path, loaded)) => (report_snapshot(path, loaded, err)?, None),
+            None => current_state(None, &source.policy, env, now, err)?,
         };
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
         if let Some(path) = &state.snapshot {
