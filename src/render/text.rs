@@ -8,10 +8,11 @@
 //!
 //! jira-software
 //!   # jira-software-users-acme
-//!   + alice@acme.com  (requested: requested 2026-11-20)
-//!   - bob@x.io        (inactive: inactive since 2026-07-01 (147 days > 90d))
+//!   + alice@acme.com  (requested 2026-11-20)
+//!   + carol@acme.com  (logged-in: requested access 2026-11-23)
+//!   - bob@x.io        (inactive since 2026-07-01 (147 days > 90d))
 //!
-//! Plan: 1 to add, 1 to remove, 0 blocked.
+//! Plan: 2 to add, 1 to remove, 0 blocked.
 //! ```
 //!
 //! Colour (green `+`, red `-`, yellow blocked and notices, bold headings) is used only when
@@ -105,12 +106,29 @@ fn symbol(kind: ActionKind, style: Style) -> String {
     }
 }
 
+/// The reason in words, led by the rule's name unless the words already say it: "inactive since
+/// 2026-06-01 (…)" rather than "inactive: inactive since …", but "logged-in: requested access
+/// 2026-11-23".
 fn rule_and_reason(action: &Action) -> String {
-    if action.reason.is_empty() || action.reason == action.rule.as_str() {
-        action.rule.to_string()
-    } else {
-        format!("{}: {}", action.rule, terminal_safe(&action.reason))
+    let rule = action.rule.as_str();
+    if action.reason.is_empty() {
+        return rule.to_string();
     }
+    if says_rule(&action.reason, rule) {
+        terminal_safe(&action.reason).into_owned()
+    } else {
+        format!("{rule}: {}", terminal_safe(&action.reason))
+    }
+}
+
+/// Whether `reason` starts with the words of `rule` ("not-eligible" → "not eligible"), as a whole
+/// word.
+fn says_rule(reason: &str, rule: &str) -> bool {
+    let mut rest = reason.as_bytes().iter();
+    let same = rule
+        .bytes()
+        .all(|r| rest.next() == Some(if r == b'-' { &b' ' } else { &r }));
+    same && rest.next().is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 fn actions(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
@@ -324,6 +342,29 @@ mod tests {
     #[test]
     fn snapshot_no_changes() {
         insta::assert_snapshot!(text(&empty_plan(), false));
+    }
+
+    #[test]
+    fn a_reason_that_says_its_rule_is_not_led_by_the_rule_again() {
+        assert!(says_rule(
+            "inactive since 2026-06-01 (177 days > 90d)",
+            "inactive"
+        ));
+        assert!(says_rule(
+            "not eligible: no safe-user entry",
+            "not-eligible"
+        ));
+        assert!(says_rule("account closed", "account-closed"));
+        assert!(says_rule("logged in 2026-11-24", "logged-in"));
+        assert!(!says_rule("requested access 2026-11-23", "logged-in"));
+        assert!(!says_rule(
+            "active 2026-11-10 after the reclaim",
+            "inactive"
+        ));
+        // A whole word only: "eligibleish" does not say "eligible".
+        assert!(!says_rule("eligibleish", "eligible"));
+        assert!(!says_rule("inact", "inactive"));
+        assert!(says_rule("eligible", "eligible"));
     }
 
     #[test]
