@@ -80,6 +80,8 @@ pub struct Ledger {
     /// (account id, group id) → when the current membership began (last successful add or
     /// observation, unless a later remove ended it).
     membership_began: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, group id) → the last successful removal.
+    removed: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last reclaim (successful `inactive` removal).
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last `observed` line.
@@ -120,6 +122,7 @@ impl Ledger {
             }
             AuditKind::Remove => {
                 self.membership_began.remove(&member_key);
+                self.removed.insert(member_key, r.time);
                 if r.rule == "inactive" {
                     self.reclaimed.insert(product_key, r.time);
                 }
@@ -169,6 +172,13 @@ impl Ledger {
     /// planner index the ledger once by its own keys instead of allocating per lookup.
     pub fn memberships(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
         self.membership_began
+            .iter()
+            .map(|((a, g), t)| (a.as_str(), g.as_str(), *t))
+    }
+
+    /// Every (account id, group id, last successful removal), in no particular order.
+    pub fn removals(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.removed
             .iter()
             .map(|((a, g), t)| (a.as_str(), g.as_str(), *t))
     }

@@ -4,8 +4,7 @@
 //! in the plan or in an explanation.
 
 use super::index::{
-    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_OBSERVED,
-    FACT_RECLAIM,
+    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_RECLAIM, FACT_REMOVED,
 };
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
@@ -249,7 +248,6 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     let mut e = Ev::NONE;
     e.offer(EvidenceSource::LastActive, ix.last_active(u, p));
     let mut began: Option<Time> = None;
-    let mut ledger_began: Option<Time> = None;
     if member && ix.has(u, FACT_BEGAN | FACT_ADDED) {
         for &s in &pc.slots {
             if ix.is_member(s, u) {
@@ -258,11 +256,6 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                 for t in [ledger, event].into_iter().flatten() {
                     if began.is_none_or(|b| t > b) {
                         began = Some(t);
-                    }
-                }
-                if let Some(t) = ledger {
-                    if ledger_began.is_none_or(|b| t > b) {
-                        ledger_began = Some(t);
                     }
                 }
             }
@@ -299,21 +292,18 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             ev.verdict = Verdict::RemoveIneligible(why);
             return Some(ev);
         }
-        // A member whom the ledger shows as reclaimed, with no ledger record of the membership
-        // since (no seatkeeper add, no observation): re-granted outside seatkeeper. That is
-        // demand; the membership counts as beginning now (apply records the observation).
-        if let Some(r) = ev.reclaimed {
-            let seen = ledger_began.is_some_and(|b| b >= r)
-                || (ix.has(u, FACT_OBSERVED)
-                    && ix.ledger_observed.get(&(u, p)).is_some_and(|&o| o >= r));
-            if !seen {
-                ev.observe = true;
-                ev.evidence = Ev {
-                    source: EvidenceSource::MembershipBegan,
-                    at: Some(now),
-                };
-                began = Some(now);
-            }
+        // A member whom the ledger shows as reclaimed, in a group seatkeeper removed them from
+        // with no ledger record of the membership since (no seatkeeper add, no observation):
+        // re-granted outside seatkeeper. That is demand; the membership counts as beginning now
+        // (apply records the observation). A group seatkeeper never removed them from is what
+        // is left of a reclaim whose removal failed: it is not demand, and the reclaim goes on.
+        if ev.reclaimed.is_some() && regranted(ix, pc.slots.as_slice(), u) {
+            ev.observe = true;
+            ev.evidence = Ev {
+                source: EvidenceSource::MembershipBegan,
+                at: Some(now),
+            };
+            began = Some(now);
         }
         if let Some(window) = product.inactivity {
             match ev.evidence.at {
@@ -351,10 +341,11 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         None => (ev.evidence.at, Demand::Eligible),
     };
     if let Some(r) = ev.reclaimed {
-        // Demand since the reclaim: the latest of these wins (ties: the first listed).
+        // Demand since the reclaim: the earliest of these wins (ties: the first listed), so that
+        // the seat budget serves whoever asked first and more demand never moves a user back.
         let mut best: Option<(Time, Demand)> = None;
         let mut offer = |t: Time, d: Demand| {
-            if best.is_none_or(|(b, _)| t > b) {
+            if best.is_none_or(|(b, _)| t < b) {
                 best = Some((t, d));
             }
         };
@@ -372,6 +363,8 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         }
         match best {
             Some((t, d)) => demand = (Some(t), d),
+            // DESIGN §4: a kept user who is not a member is added if eligible, demand or not.
+            None if kept.is_some() => {}
             None => {
                 ev.verdict = Verdict::Dormant(Dormancy::Reclaimed(r));
                 return Some(ev);
@@ -379,7 +372,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         }
     }
     if let Some(at) = ev.evidence.at {
-        if before(at, pc.inactive_before) {
+        if before(at, pc.inactive_before) && kept.is_none() {
             ev.verdict = Verdict::Dormant(Dormancy::Inactive(at));
             return Some(ev);
         }
@@ -389,7 +382,39 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     Some(ev)
 }
 
+/// Whether user `u` is in one of `slots` that the ledger shows seatkeeper removed them from, with
+/// no membership recorded since (a seatkeeper add or an observation would have recorded one).
+fn regranted(ix: &Index<'_>, slots: &[Slot], u: UserIx) -> bool {
+    ix.has(u, FACT_REMOVED)
+        && slots.iter().any(|&s| {
+            ix.is_member(s, u)
+                && ix.ledger_removed.contains_key(&(u, s))
+                && !(ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s)))
+        })
+}
+
 impl<'a> Eval<'a> {
+    /// Whether the planned action undoes a change to the product's grant groups that
+    /// seatkeeper did not make, per the ledger: what `drift: report` holds back. That is the
+    /// removal of someone the policy does not grant from a group seatkeeper did not add them
+    /// to, or the addition of someone seatkeeper had added and who was removed outside it.
+    /// Everything else follows the policy or seatkeeper's own schedule, and runs: reclaims,
+    /// expired grants, closed accounts, new safe users, requests and returns after a reclaim.
+    pub(crate) fn reverts_outside_change(&self, ix: &Index<'_>) -> bool {
+        let Some(pc) = ix.products.get(self.product) else {
+            return false;
+        };
+        let u = self.u;
+        let granted = |s: Slot| ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s));
+        match self.verdict {
+            Verdict::RemoveIneligible(Ineligible::NoGrant) => {
+                pc.slots.iter().any(|&s| ix.is_member(s, u) && !granted(s))
+            }
+            Verdict::Add(_) => pc.slots.iter().any(|&s| !ix.is_member(s, u) && granted(s)),
+            _ => false,
+        }
+    }
+
     /// The rule behind the verdict, when one applies.
     pub(crate) fn rule(&self) -> Option<Rule> {
         match self.verdict {

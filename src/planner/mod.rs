@@ -74,10 +74,12 @@ pub struct PlanInput<'a> {
 /// Plans. Deterministic: the same input gives the same plan.
 ///
 /// `drift: report` (per product): every action that *reverts* a change made outside seatkeeper
-/// is turned into a `drift` notice instead of being planned. We read "reverting" as every action
-/// that is not a reclaim, i.e. every removal whose rule is not `inactive` (not eligible,
-/// expired, account closed) and every addition. Reclaims of idle seats are seatkeeper's own
-/// schedule, not a reaction to drift, so they still run.
+/// is turned into a `drift` notice instead of being planned. The audit log tells which changes
+/// seatkeeper made, so reverting actions are: removing someone the policy does not grant
+/// (`not-eligible`) from a group seatkeeper did not add them to, and adding someone whom
+/// seatkeeper had added and who was removed outside it. Everything else carries out the policy
+/// or seatkeeper's own schedule and still runs: reclaims, expired `until`s, closed accounts,
+/// new safe users, and seats given back on demand after a reclaim.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let ix = Index::new(input.policy, input.live, input.ledger, input.now);
     build(&ix, input)
@@ -343,18 +345,23 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
 
         if pc.product.drift == Drift::Report {
             removals.retain(|r| {
-                if !r.reclaim {
+                if r.reverts {
                     notices.extend(member_slots(ix, pc, r.u).map(|s| PendingNotice {
                         u: r.u,
                         about: About::Drift(s, ActionKind::Remove),
                     }));
                 }
-                r.reclaim
+                !r.reverts
             });
-            notices.extend(adds.drain(..).map(|a| PendingNotice {
-                u: a.u,
-                about: About::Drift(a.slot, ActionKind::Add),
-            }));
+            adds.retain(|a| {
+                if a.reverts {
+                    notices.push(PendingNotice {
+                        u: a.u,
+                        about: About::Drift(a.slot, ActionKind::Add),
+                    });
+                }
+                !a.reverts
+            });
         }
 
         let mut blocks = Blocks::default();
@@ -528,7 +535,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
             acc.removals.push(Removal {
                 u,
-                reclaim: matches!(ev.verdict, Verdict::RemoveInactive(_)),
+                reverts: ev.reverts_outside_change(ix),
                 block: None,
             });
         }
@@ -538,6 +545,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
                     u,
                     slot,
                     demand_at: ev.demand_at,
+                    reverts: ev.reverts_outside_change(ix),
                     block: None,
                 });
             }

@@ -47,8 +47,8 @@ impl Blocks {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Removal {
     pub u: UserIx,
-    /// The rule is `inactive` (a reclaim), not a policy change.
-    pub reclaim: bool,
+    /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
+    pub reverts: bool,
     pub block: Option<Block>,
 }
 
@@ -58,6 +58,8 @@ pub(crate) struct Addition {
     pub u: UserIx,
     pub slot: Slot,
     pub demand_at: Option<DateTime<Utc>>,
+    /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
+    pub reverts: bool,
     pub block: Option<Block>,
 }
 

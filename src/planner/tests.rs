@@ -673,6 +673,23 @@ const CASES: &[Case] = &[
         observed: NONE,
     },
     Case {
+        name: "seat budget: the first demand after a reclaim holds the place in the queue",
+        setup: |f| {
+            f.product().seats = Some(1);
+            // uma asked first (11-01) and logged in later; vic's only demand is 11-10.
+            f.safe("uma").requested = Some(d("2026-11-01"));
+            f.reclaimed("uma", "2026-10-01T08:00:00Z");
+            f.event("uma", EventAction::UserLoggedIn, "2026-11-24T10:00:00Z");
+            f.safe("vic");
+            f.reclaimed("vic", "2026-10-01T08:00:00Z");
+            f.event("vic", EventAction::UserLoggedIn, "2026-11-10T10:00:00Z");
+        },
+        actions: &["add jira-users uma requested"],
+        blocked: &["add jira-users vic seat-budget"],
+        notices: NONE,
+        observed: NONE,
+    },
+    Case {
         name: "seat budget never blocks removals",
         setup: |f| {
             f.product().seats = Some(0);
@@ -792,12 +809,91 @@ const CASES: &[Case] = &[
             f.member("nel", "jira-users");
             f.holder("idle");
             f.active("idle", "2026-07-01");
-            f.safe("new").requested = Some(d("2026-11-20"));
-            f.find("new");
         },
         actions: &["remove jira-users idle inactive"],
         blocked: NONE,
-        notices: &["drift nel", "drift new"],
+        notices: &["drift nel"],
+        observed: NONE,
+    },
+    Case {
+        name: "drift report: policy changes still run, outside changes are reported",
+        setup: |f| {
+            f.product().drift = Drift::Report;
+            // Policy-driven: a new safe user, a return after a reclaim, an expired grant, a
+            // closed account, and someone seatkeeper added whose entry the policy dropped.
+            f.safe("new").requested = Some(d("2026-11-20"));
+            f.find("new");
+            f.safe("back");
+            f.reclaimed("back", "2026-10-01T08:00:00Z");
+            f.event("back", EventAction::UserLoggedIn, "2026-11-24T10:00:00Z");
+            f.holder("exp");
+            f.policy.users.last_mut().expect("entry").until = Some(d("2026-11-01"));
+            f.holder("gone");
+            f.find("gone").status = AccountStatus::Closed;
+            f.member("dropped", "jira-users");
+            f.record(
+                AuditKind::Add,
+                "dropped",
+                "g-users",
+                "eligible",
+                "2026-10-01",
+            );
+            // Outside seatkeeper: someone added by hand, and someone seatkeeper added whom an
+            // admin removed by hand.
+            f.member("hand", "jira-users").active("hand", "2026-11-24");
+            f.holder("cut");
+            f.record(AuditKind::Add, "cut", "g-users", "eligible", "2026-10-01");
+            f.group("jira-users")
+                .members
+                .retain(|m| *m != Fx::id("cut"));
+        },
+        actions: &[
+            "add jira-users back logged-in",
+            "add jira-users new requested",
+            "remove jira-users dropped not-eligible",
+            "remove jira-users exp expired",
+            "remove jira-users gone account-closed",
+        ],
+        blocked: NONE,
+        notices: &["drift cut", "drift hand"],
+        observed: NONE,
+    },
+    Case {
+        name: "a reclaim whose removal failed in one group goes on there; it is no re-grant",
+        setup: |f| {
+            f.safe("part");
+            f.active("part", "2026-06-01");
+            f.member("part", "jira-legacy");
+            f.record(AuditKind::Add, "part", "g-legacy", "eligible", "2025-01-01");
+            f.reclaimed("part", "2026-11-20T08:00:00Z");
+            f.record(
+                AuditKind::Remove,
+                "part",
+                "g-legacy",
+                "inactive",
+                "2026-11-20T08:00:01Z",
+            );
+            f.records.last_mut().expect("record").result = AuditResult::Failed;
+        },
+        actions: &["remove jira-legacy part inactive"],
+        blocked: NONE,
+        notices: NONE,
+        observed: NONE,
+    },
+    Case {
+        name: "kept non-member is added when eligible, even when idle or reclaimed",
+        setup: |f| {
+            f.safe("kid");
+            f.active("kid", "2025-01-10");
+            f.keep(Matcher::Email("kid@acme.com".into()));
+            f.safe("kre");
+            f.active("kre", "2026-06-01");
+            f.reclaimed("kre", "2026-09-01T08:00:00Z");
+            f.keep(Matcher::Email("kre@acme.com".into()));
+        },
+        actions: &["add jira-users kid eligible", "add jira-users kre eligible"],
+        blocked: NONE,
+        notices: NONE,
         observed: NONE,
     },
     Case {
