@@ -16,7 +16,8 @@ use seatkeeper::live::LiveState;
 use seatkeeper::plan::{ActionKind, Plan};
 use seatkeeper::planner::synth::{synth_now, synth_org};
 use seatkeeper::planner::{plan, PlanInput};
-use seatkeeper::policy::Policy;
+use seatkeeper::policy::write::to_yaml;
+use seatkeeper::policy::{load_dir, Policy};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -157,9 +158,22 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
         .unwrap_or(100_000);
-    let (policy, generated) = synth_org(users, 42);
-    // Plan a snapshot as a real run reads it: from JSON. (The generated state stays alive so
-    // that freeing it is not timed.)
+    let (generated_policy, generated) = synth_org(users, 42);
+    // Plan a policy and a snapshot as a real run reads them: from YAML files and from JSON, so
+    // that their strings sit in memory in file order. (The generated org stays alive so that
+    // freeing it is not timed.)
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for (path, text) in to_yaml(&generated_policy) {
+        let full = dir.path().join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("create the policy folder");
+        }
+        std::fs::write(&full, text).expect("write the policy");
+    }
+    let policy = match load_dir(dir.path()) {
+        Ok(loaded) => loaded.policy,
+        Err(diagnostics) => panic!("the generated policy does not load: {diagnostics:?}"),
+    };
     let json = serde_json::to_vec(&generated).expect("serialize the snapshot");
     let mut live: LiveState = serde_json::from_slice(&json).expect("read the snapshot");
     let products = policy.products.len();

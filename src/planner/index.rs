@@ -81,6 +81,9 @@ pub(crate) struct Index<'a> {
     member: Vec<Vec<bool>>,
     /// Slot → number of distinct members (unknown accounts included).
     pub member_count: Vec<usize>,
+    /// Slot → the live member list is in byte order without repeats (as snapshots list it),
+    /// so that its fingerprint needs no sort ([`Index::fingerprint_in_order`]).
+    pub members_in_order: Vec<bool>,
     pub products: Vec<ProductCtx<'a>>,
     pub eligible_slots: Vec<Slot>,
     /// Per user: 1 + index of the first matching `ignore` entry, or 0.
@@ -268,6 +271,14 @@ impl<'a> PolicyEmails<'a> {
     }
 }
 
+/// What [`Index::membership`] finds out about one group.
+struct Membership<'a> {
+    bits: Vec<bool>,
+    count: usize,
+    unknown: Vec<&'a str>,
+    in_order: bool,
+}
+
 impl<'a> Index<'a> {
     pub(crate) fn new(
         policy: &'a Policy,
@@ -391,6 +402,7 @@ impl<'a> Index<'a> {
             groups: Vec::new(),
             member: Vec::new(),
             member_count: Vec::new(),
+            members_in_order: Vec::new(),
             products: Vec::new(),
             eligible_slots: Vec::new(),
             ignored: vec![0; n],
@@ -528,10 +540,11 @@ impl<'a> Index<'a> {
             },
             entries,
         );
-        for (bits, count, unknown) in membership {
-            ix.member_count.push(count + unknown.len());
-            ix.member.push(bits);
-            ix.unknown.push(unknown);
+        for m in membership {
+            ix.member_count.push(m.count + m.unknown.len());
+            ix.member.push(m.bits);
+            ix.unknown.push(m.unknown);
+            ix.members_in_order.push(m.in_order);
         }
         ix.entry_off = entry_off;
         ix.entry_ix = entry_ix;
@@ -662,12 +675,16 @@ impl<'a> Index<'a> {
         ix
     }
 
-    /// The members of `g` as a bitmap over users, how many there are, and the members that are
-    /// not in the user list (sorted, unique).
-    fn membership(&self, g: &'a Group) -> (Vec<bool>, usize, Vec<&'a str>) {
+    /// The members of `g` as a bitmap over users, how many there are, the members that are not
+    /// in the user list (sorted, unique), and whether the list is in byte order without repeats.
+    fn membership(&self, g: &'a Group) -> Membership<'a> {
         let mut bits = vec![false; self.users.len()];
         let mut count = 0usize;
         let mut unknown: FxSet<&'a str> = FxSet::default();
+        let in_order = g
+            .members
+            .windows(2)
+            .all(|w| w[0].as_bytes() < w[1].as_bytes());
         for m in &g.members {
             match self.user_of(m) {
                 Some(u) => {
@@ -685,7 +702,12 @@ impl<'a> Index<'a> {
         }
         let mut unknown: Vec<&'a str> = unknown.into_iter().collect();
         unknown.sort_unstable();
-        (bits, count, unknown)
+        Membership {
+            bits,
+            count,
+            unknown,
+            in_order,
+        }
     }
 
     /// The user with this account id.
@@ -777,6 +799,23 @@ impl<'a> Index<'a> {
     pub(crate) fn ignored(&self, u: UserIx) -> Option<&'a Selector> {
         let tag = self.ignored[u as usize] as usize;
         tag.checked_sub(1).and_then(|i| self.policy.ignore.get(i))
+    }
+
+    /// The fingerprint of the group in `slot` when its live member list is already in byte order
+    /// without repeats, as `export --snapshot` writes it: the list is hashed as it stands, with
+    /// no sort. `None` when it is not in that order ([`Index::fingerprint`] then does the work).
+    pub(crate) fn fingerprint_in_order(&self, slot: Slot) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        if !self.members_in_order.get(usize::from(slot)).copied()? {
+            return None;
+        }
+        let members = &self.groups.get(usize::from(slot))?.members;
+        let mut buf: Vec<u8> = Vec::with_capacity(members.iter().map(|m| m.len() + 1).sum());
+        for m in members {
+            buf.extend_from_slice(m.as_bytes());
+            buf.push(b'\n');
+        }
+        Some(format!("sha256:{}", hex::encode(Sha256::digest(&buf))))
     }
 
     /// The fingerprint of the group in `slot`, exactly as [`crate::plan::fingerprint_members`]

@@ -4,8 +4,9 @@
 //! [`synth_org`] builds an org with five products of two grant groups each, two years of
 //! activity, app, customer, suspended, deactivated and closed accounts, an
 //! `all-products-staff` eligible group, a `site-admins` keep group, time-bound and requested safe-user entries, and recent
-//! login, access-request and group-addition events. The same `(users, seed)` always gives the
-//! same org; no `rand` involved (xorshift64*).
+//! login, access-request and group-addition events. Users, group members and safe users are
+//! listed in account-id order, as `export --snapshot` and `export --policy-out` write them. The same `(users, seed)` always gives
+//! the same org; no `rand` involved (xorshift64*).
 
 use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
@@ -222,13 +223,16 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
                 .then(|| days_ago(rng.unit() * 500.0 - 400.0).date_naive());
             let requested = (held.is_empty() && rng.chance(0.5) || rng.chance(0.01))
                 .then(|| days_ago(rng.unit() * 30.0).date_naive());
-            safe.push(SafeUser {
-                who,
-                products,
-                until,
-                requested,
-                location: loc("teams/people.yaml", safe.len() * 4 + 1),
-            });
+            safe.push((
+                account_id.clone(),
+                SafeUser {
+                    who,
+                    products,
+                    until,
+                    requested,
+                    location: loc("teams/people.yaml", 0),
+                },
+            ));
         }
         if active && rng.chance(0.15) {
             events.push(Event {
@@ -279,6 +283,16 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             location: loc("seatkeeper.yaml", 5 + p * 7),
         })
         .collect();
+    // Safe users in account-id order, as `export --policy-out` writes a bootstrapped policy.
+    safe.sort_by(|a, b| a.0.cmp(&b.0));
+    let safe: Vec<SafeUser> = safe
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, mut entry))| {
+            entry.location = loc("teams/people.yaml", i * 4 + 1);
+            entry
+        })
+        .collect();
     let policy = Policy {
         site: "acme.atlassian.net".to_string(),
         org: Some("synth-org".to_string()),
@@ -306,6 +320,12 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             admin_groups: None,
         },
     };
+    // Users and members in account-id order, as `export --snapshot` writes them.
+    live_users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    for g in &mut groups {
+        g.members.sort_unstable();
+        g.members.dedup();
+    }
     let live = LiveState {
         format_version: SNAPSHOT_FORMAT_VERSION,
         site: policy.site.clone(),

@@ -1112,6 +1112,46 @@ fn seats_fingerprints_and_budget() {
 }
 
 #[test]
+fn fingerprints_are_the_same_whether_members_come_in_id_order_or_not() {
+    let (policy, live) = synth::synth_org(3_000, 7);
+    let ledger = Ledger::empty();
+    let plan_of = |live: &LiveState| {
+        plan(&PlanInput {
+            policy: &policy,
+            live,
+            ledger: &ledger,
+            now: synth::synth_now(),
+            actor: None,
+            policy_commit: None,
+            allow_mass_removal: false,
+        })
+    };
+    // Snapshots list members in id order: hashed as they stand.
+    let in_order = plan_of(&live);
+    assert!(
+        in_order.fingerprint.len() >= 5,
+        "{:?}",
+        in_order.fingerprint
+    );
+    for (id, fingerprint) in &in_order.fingerprint {
+        let g = live.groups.iter().find(|g| &g.id == id).expect("group");
+        assert_eq!(
+            fingerprint,
+            &fingerprint_members(g.members.iter().map(String::as_str))
+        );
+    }
+    // Out of order, with a repeat: the planner puts them in order itself.
+    let mut shuffled = live.clone();
+    for g in &mut shuffled.groups {
+        g.members.reverse();
+        if let Some(first) = g.members.first().cloned() {
+            g.members.push(first);
+        }
+    }
+    assert_eq!(plan_of(&shuffled).fingerprint, in_order.fingerprint);
+}
+
+#[test]
 fn warnings_for_missing_groups_and_missing_evidence() {
     let mut f = Fx::new();
     f.product().groups.insert(0, "ghost-group".into());
