@@ -233,8 +233,8 @@ enum About {
 /// What one product accumulates while users are evaluated: small records naming users, so
 /// that nothing is formatted or allocated per user before the rails and the sort.
 struct Acc<'a> {
-    removals: Vec<Removal>,
-    adds: Vec<Addition>,
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
     notices: Vec<PendingNotice>,
     /// Holders re-granted outside seatkeeper after a reclaim.
     observed: Vec<UserIx>,
@@ -257,10 +257,10 @@ impl Acc<'_> {
 }
 
 /// One product's decisions after its rails, ready to be written out.
-struct ProductPlan {
+struct ProductPlan<'a> {
     p: ProductIx,
-    removals: Vec<Removal>,
-    adds: Vec<Addition>,
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
     blocks: Blocks,
     notices: Vec<PendingNotice>,
     observed: Vec<UserIx>,
@@ -272,8 +272,9 @@ struct ProductPlan {
 /// records. Last, each product's actions, notices and observations are written out, in user
 /// order and then moved into plan order (a product's changes and its notices are separate
 /// tasks, shared out over two threads; the second also fingerprints the touched groups), and
-/// joined into lists of their final size. Evaluation is
-/// repeated for the pairs that reach the plan, which costs less than carrying words around.
+/// joined into lists of their final size. Removals and additions carry their evaluation to the
+/// writing; `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are
+/// only ever formatted for what reaches the plan.
 fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -317,7 +318,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         a.no_evidence.extend(b.no_evidence);
     }
 
-    let mut decided: Vec<ProductPlan> = Vec::with_capacity(acc.len());
+    let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
     for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
         let key = pc.product.key.as_str();
         let Acc {
@@ -405,7 +406,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
 
     // Every list of the plan sorts by product key first: write the products out in key order.
     decided.sort_by(|a, b| {
-        let key = |d: &ProductPlan| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
+        let key = |d: &ProductPlan<'_>| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
         key(a).cmp(&key(b))
     });
     let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
@@ -599,6 +600,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
                 u,
                 reverts: ev.reverts_outside_change(ix),
                 block: None,
+                ev,
             });
         }
         Verdict::Add(_) => {
@@ -609,6 +611,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
                     demand_at: ev.demand_at,
                     reverts: ev.reverts_outside_change(ix),
                     block: None,
+                    ev,
                 });
             }
         }
@@ -664,7 +667,7 @@ fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
 ///
 /// Records are built in user order, which reads users, their strings and their policy entries
 /// in the order they sit in memory, and are then moved into plan order.
-fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
+fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lists {
     let mut plan = Lists::default();
     let Some(pc) = ix.products.get(d.p) else {
         return plan;
@@ -680,24 +683,23 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
     let changes = d
         .removals
         .iter()
-        .flat_map(|r| member_slots(ix, pc, r.u).map(|s| (s, ActionKind::Remove, r.u, r.block)))
+        .flat_map(|r| {
+            member_slots(ix, pc, r.u).map(|s| (s, ActionKind::Remove, r.u, r.block, &r.ev))
+        })
         .chain(
             d.adds
                 .iter()
-                .map(|a| (a.slot, ActionKind::Add, a.u, a.block)),
+                .map(|a| (a.slot, ActionKind::Add, a.u, a.block, &a.ev)),
         );
     let (mut actions, mut blocked) = (Vec::new(), Vec::new());
     let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
-    for (slot, kind, u, block) in changes {
-        let Some(ev) = evaluate(ix, d.p, u) else {
-            continue;
-        };
+    for (slot, kind, u, block, ev) in changes {
         let fallback = match kind {
             ActionKind::Remove => Rule::NotEligible,
             ActionKind::Add => Rule::Eligible,
         };
         let rule = ev.rule().unwrap_or(fallback);
-        let a = action(ix, &ev, kind, slot, rule, ev.reason(ix));
+        let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
         let sort_key = (rank(slot), kind, user_key(ix, u));
         match block {
             None => {
@@ -752,7 +754,7 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan) -> Lists {
 
 /// Writes one product's notices in plan order: by (kind, email, account id, detail), built in
 /// user order like [`write_changes`].
-fn write_notices(ix: &Index<'_>, d: &ProductPlan) -> Lists {
+fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
     let mut plan = Lists::default();
     let Some(pc) = ix.products.get(d.p) else {
         return plan;

@@ -6,6 +6,7 @@
 //! so when a rail blocks one of a user's removals for a product, all of that user's removals
 //! for the product are blocked with it (the user keeps the seat either way).
 
+use super::evaluate::Eval;
 use super::index::{prefix, Index, ProductCtx, Slot, UserIx};
 use crate::plan::Rail;
 use crate::policy::Limit;
@@ -45,22 +46,27 @@ impl Blocks {
 
 /// All of one user's planned removals for one product: one per grant group the user is in.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Removal {
+pub(crate) struct Removal<'a> {
     pub u: UserIx,
     /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
     pub reverts: bool,
     pub block: Option<Block>,
+    /// The evaluation behind it, kept for writing the action out: evaluating again then
+    /// would read the user's scattered data a second time.
+    pub ev: Eval<'a>,
 }
 
 /// One planned addition (to the product's first grant group).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Addition {
+pub(crate) struct Addition<'a> {
     pub u: UserIx,
     pub slot: Slot,
     pub demand_at: Option<DateTime<Utc>>,
     /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
     pub reverts: bool,
     pub block: Option<Block>,
+    /// The evaluation behind it (see [`Removal::ev`]).
+    pub ev: Eval<'a>,
 }
 
 /// The grant groups of `pc` that user `u` is in, in policy order.
@@ -86,7 +92,7 @@ fn limit_words(limit: Limit, resolved: usize, base: usize) -> String {
 pub(crate) fn removal_rails(
     ix: &Index<'_>,
     pc: &ProductCtx<'_>,
-    removals: &mut [Removal],
+    removals: &mut [Removal<'_>],
     blocks: &mut Blocks,
     before: usize,
     actor: Option<&str>,
@@ -121,7 +127,7 @@ pub(crate) fn removal_rails(
         if !ix.policy.safety.is_admin_group(&group.name) {
             continue;
         }
-        let key = |r: &Removal| {
+        let key = |r: &Removal<'_>| {
             let first = member_slots(ix, pc, r.u)
                 .next()
                 .and_then(|s| ix.groups.get(usize::from(s)))
@@ -184,7 +190,7 @@ pub(crate) fn removal_rails(
 pub(crate) fn addition_rails(
     ix: &Index<'_>,
     pc: &ProductCtx<'_>,
-    adds: &mut [Addition],
+    adds: &mut [Addition<'_>],
     blocks: &mut Blocks,
     before: usize,
     holders: usize,
@@ -194,7 +200,7 @@ pub(crate) fn addition_rails(
             a.block = Some(blocks.synced(&g.name));
         }
     }
-    let who = |a: &Addition| {
+    let who = |a: &Addition<'_>| {
         let user = ix.users.get(a.u as usize);
         let account = user.map_or("", |u| u.account_id.as_str());
         (
