@@ -80,8 +80,9 @@ pub struct Ledger {
     /// (account id, group id) → when the current membership began (last successful add or
     /// observation, unless a later remove ended it).
     membership_began: HashMap<(String, String), DateTime<Utc>>,
-    /// (account id, group id) → the last successful removal.
-    removed: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, group id) → a removal that failed and has not been followed by any
+    /// successful change of that membership: the account is still in the group.
+    failed_removal: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last reclaim (successful `inactive` removal).
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last `observed` line.
@@ -96,7 +97,7 @@ impl Ledger {
         Self::default()
     }
 
-    /// Builds the ledger from records in log order. Failed actions are ignored.
+    /// Builds the ledger from records in log order (see [`Ledger::record`] for failed actions).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> Self {
         let mut ledger = Self::default();
         for r in records {
@@ -105,12 +106,17 @@ impl Ledger {
         ledger
     }
 
-    /// Folds one record into the ledger.
+    /// Folds one record into the ledger. Failed actions changed nothing; only a failed removal
+    /// is remembered, so that the planner knows the membership is what is left of it.
     pub fn record(&mut self, r: &AuditRecord) {
+        let member_key = (r.account_id.clone(), r.group_id.clone());
         if r.result != AuditResult::Ok {
+            if r.kind == AuditKind::Remove {
+                self.failed_removal.insert(member_key, r.time);
+            }
             return;
         }
-        let member_key = (r.account_id.clone(), r.group_id.clone());
+        self.failed_removal.remove(&member_key);
         let product_key = (r.account_id.clone(), r.product.clone());
         match r.kind {
             AuditKind::Add => {
@@ -122,7 +128,6 @@ impl Ledger {
             }
             AuditKind::Remove => {
                 self.membership_began.remove(&member_key);
-                self.removed.insert(member_key, r.time);
                 if r.rule == "inactive" {
                     self.reclaimed.insert(product_key, r.time);
                 }
@@ -176,9 +181,10 @@ impl Ledger {
             .map(|((a, g), t)| (a.as_str(), g.as_str(), *t))
     }
 
-    /// Every (account id, group id, last successful removal), in no particular order.
-    pub fn removals(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
-        self.removed
+    /// Every (account id, group id, time) of a removal that failed and was not followed by a
+    /// successful change of that membership, in no particular order.
+    pub fn failed_removals(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.failed_removal
             .iter()
             .map(|((a, g), t)| (a.as_str(), g.as_str(), *t))
     }
@@ -246,6 +252,31 @@ mod tests {
             "result": "ok", "prev_hash": prev_hash, "hash": hash,
         })
         .to_string()
+    }
+
+    #[test]
+    fn a_failed_removal_is_remembered_until_the_membership_changes() {
+        let record = |kind: &str, result: &str, time: &str| -> AuditRecord {
+            serde_json::from_value(serde_json::json!({
+                "time": time, "kind": kind, "product": "confluence", "group": "g",
+                "group_id": "g1", "account_id": "a", "rule": "inactive", "result": result,
+                "prev_hash": "", "hash": "",
+            }))
+            .expect("record")
+        };
+        let add = record("add", "ok", "2026-01-01T00:00:00Z");
+        let failed = record("remove", "failed", "2026-11-01T00:00:00Z");
+        let ledger = Ledger::from_records([&add, &failed]);
+        let failures: Vec<_> = ledger.failed_removals().collect();
+        assert_eq!(failures, [("a", "g1", failed.time)]);
+        // Nothing changed: the membership still began with the add.
+        assert_eq!(ledger.membership_began("a", "g1"), Some(add.time));
+        assert!(ledger.last_reclaim("a", "confluence").is_none());
+
+        let retried = record("remove", "ok", "2026-11-02T00:00:00Z");
+        let ledger = Ledger::from_records([&add, &failed, &retried]);
+        assert_eq!(ledger.failed_removals().count(), 0);
+        assert_eq!(ledger.last_reclaim("a", "confluence"), Some(retried.time));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! in the plan or in an explanation.
 
 use super::index::{
-    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_RECLAIM, FACT_REMOVED,
+    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_FAILED, FACT_RECLAIM,
 };
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
@@ -292,11 +292,11 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             ev.verdict = Verdict::RemoveIneligible(why);
             return Some(ev);
         }
-        // A member whom the ledger shows as reclaimed, in a group seatkeeper removed them from
-        // with no ledger record of the membership since (no seatkeeper add, no observation):
-        // re-granted outside seatkeeper. That is demand; the membership counts as beginning now
-        // (apply records the observation). A group seatkeeper never removed them from is what
-        // is left of a reclaim whose removal failed: it is not demand, and the reclaim goes on.
+        // A member whom the ledger shows as reclaimed, in a group with no ledger record of the
+        // membership (no seatkeeper add, no observation): re-granted outside seatkeeper, since
+        // the reclaim removed the user from every group they were in. That is demand; the
+        // membership counts as beginning now (apply records the observation). A group whose
+        // removal failed is what is left of the reclaim: no demand, and the reclaim goes on.
         if ev.reclaimed.is_some() && regranted(ix, pc.slots.as_slice(), u) {
             ev.observe = true;
             ev.evidence = Ev {
@@ -382,15 +382,14 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     Some(ev)
 }
 
-/// Whether user `u` is in one of `slots` that the ledger shows seatkeeper removed them from, with
-/// no membership recorded since (a seatkeeper add or an observation would have recorded one).
+/// Whether user `u` is in one of `slots` with no ledger record of that membership: neither
+/// added or observed by seatkeeper, nor left over from a removal that failed.
 fn regranted(ix: &Index<'_>, slots: &[Slot], u: UserIx) -> bool {
-    ix.has(u, FACT_REMOVED)
-        && slots.iter().any(|&s| {
-            ix.is_member(s, u)
-                && ix.ledger_removed.contains_key(&(u, s))
-                && !(ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s)))
-        })
+    slots.iter().any(|&s| {
+        ix.is_member(s, u)
+            && !(ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s)))
+            && !(ix.has(u, FACT_FAILED) && ix.ledger_failed.contains_key(&(u, s)))
+    })
 }
 
 impl<'a> Eval<'a> {

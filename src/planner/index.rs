@@ -54,8 +54,8 @@ pub(crate) const FACT_ADDED: u8 = 2;
 pub(crate) const FACT_BEGAN: u8 = 4;
 /// `Index::facts` bit: a ledger reclaim.
 pub(crate) const FACT_RECLAIM: u8 = 8;
-/// `Index::facts` bit: a ledger removal.
-pub(crate) const FACT_REMOVED: u8 = 16;
+/// `Index::facts` bit: a failed ledger removal.
+pub(crate) const FACT_FAILED: u8 = 16;
 
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
@@ -115,8 +115,8 @@ pub(crate) struct Index<'a> {
     pub ledger_began: FxMap<(UserIx, Slot), Time>,
     /// Ledger: the last reclaim of (user, product).
     pub ledger_reclaim: FxMap<(UserIx, ProductIx), Time>,
-    /// Ledger: the last successful removal of (user, slot).
-    pub ledger_removed: FxMap<(UserIx, Slot), Time>,
+    /// Ledger: a removal of (user, slot) that failed, with nothing since.
+    pub ledger_failed: FxMap<(UserIx, Slot), Time>,
     /// Problems found while indexing, in a deterministic order.
     pub warnings: Vec<String>,
 }
@@ -419,7 +419,7 @@ impl<'a> Index<'a> {
             added_event: FxMap::default(),
             ledger_began: FxMap::default(),
             ledger_reclaim: FxMap::default(),
-            ledger_removed: FxMap::default(),
+            ledger_failed: FxMap::default(),
             warnings,
         };
         let mut slot_by_name: FxMap<&str, Slot> = FxMap::default();
@@ -666,10 +666,10 @@ impl<'a> Index<'a> {
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
-        for (acct, gid, t) in ledger.removals() {
+        for (acct, gid, t) in ledger.failed_removals() {
             if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
-                ix.facts[u as usize] |= FACT_REMOVED;
-                latest_in(&mut ix.ledger_removed, (u, s), t);
+                ix.facts[u as usize] |= FACT_FAILED;
+                latest_in(&mut ix.ledger_failed, (u, s), t);
             }
         }
         ix

@@ -859,6 +859,19 @@ const CASES: &[Case] = &[
         observed: NONE,
     },
     Case {
+        name: "a re-grant into another grant group after a reclaim is observed and kept",
+        setup: |f| {
+            f.safe("other");
+            f.active("other", "2026-06-01");
+            f.reclaimed("other", "2026-09-01T08:00:00Z");
+            f.member("other", "jira-legacy");
+        },
+        actions: NONE,
+        blocked: NONE,
+        notices: NONE,
+        observed: &["jira-legacy other"],
+    },
+    Case {
         name: "a reclaim whose removal failed in one group goes on there; it is no re-grant",
         setup: |f| {
             f.safe("part");
