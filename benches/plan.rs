@@ -1,4 +1,6 @@
-//! Times the pure plan step on a synthetic org: 100,000 users × 5 products × 2 grant groups.
+//! Times the pure plan step on a synthetic org: 100,000 users × 5 products × 2 grant groups,
+//! laid out as seatkeeper's `export` writes one, and read as a run reads it (the policy from
+//! YAML files, the snapshot from JSON). Only `planner::plan` is timed.
 //!
 //! Two scenarios, each the median of several runs:
 //! - *first run*: the generated org as is, never managed by seatkeeper (many changes);
@@ -6,8 +8,8 @@
 //!   (what a daily scheduled job sees).
 //!
 //! Prints the median wall time and the mean CPU time of all the process's threads (Linux), since
-//! wall time on a busy machine says little and the planner uses two threads. Run with `cargo bench --bench plan` (`cargo bench --bench plan -- 20000` for another
-//! size).
+//! wall time on a busy machine says little and the planner uses two threads. Run with
+//! `cargo bench --bench plan` (`cargo bench --bench plan -- 20000` for another size).
 
 #![allow(clippy::print_stdout)]
 
