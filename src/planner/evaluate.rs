@@ -4,7 +4,7 @@
 //! in the plan or in an explanation.
 
 use super::index::{
-    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_FAILED, FACT_RECLAIM,
+    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_RECLAIM,
 };
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
@@ -385,11 +385,9 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
 /// Whether user `u` is in one of `slots` with no ledger record of that membership: neither
 /// added or observed by seatkeeper, nor left over from a removal that failed.
 fn regranted(ix: &Index<'_>, slots: &[Slot], u: UserIx) -> bool {
-    slots.iter().any(|&s| {
-        ix.is_member(s, u)
-            && !(ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s)))
-            && !(ix.has(u, FACT_FAILED) && ix.ledger_failed.contains_key(&(u, s)))
-    })
+    slots
+        .iter()
+        .any(|&s| ix.is_member(s, u) && !ix.ledger_holds(u, s) && !ix.removal_failed(u, s))
 }
 
 impl<'a> Eval<'a> {
@@ -404,12 +402,15 @@ impl<'a> Eval<'a> {
             return false;
         };
         let u = self.u;
-        let granted = |s: Slot| ix.has(u, FACT_BEGAN) && ix.ledger_began.contains_key(&(u, s));
         match self.verdict {
-            Verdict::RemoveIneligible(Ineligible::NoGrant) => {
-                pc.slots.iter().any(|&s| ix.is_member(s, u) && !granted(s))
-            }
-            Verdict::Add(_) => pc.slots.iter().any(|&s| !ix.is_member(s, u) && granted(s)),
+            Verdict::RemoveIneligible(Ineligible::NoGrant) => pc
+                .slots
+                .iter()
+                .any(|&s| ix.is_member(s, u) && !ix.ledger_holds(u, s)),
+            Verdict::Add(_) => pc
+                .slots
+                .iter()
+                .any(|&s| !ix.is_member(s, u) && ix.ledger_holds(u, s)),
             _ => false,
         }
     }

@@ -747,6 +747,20 @@ impl<'a> Index<'a> {
         self.facts.get(u as usize).is_some_and(|f| f & mask != 0)
     }
 
+    /// Whether the ledger holds user `u`'s membership of `slot`: seatkeeper added or observed it
+    /// and has not removed it since.
+    #[inline]
+    pub(crate) fn ledger_holds(&self, u: UserIx, slot: Slot) -> bool {
+        self.has(u, FACT_BEGAN) && self.ledger_began.contains_key(&(u, slot))
+    }
+
+    /// Whether the ledger's last word on user `u`'s membership of `slot` is a removal that
+    /// failed.
+    #[inline]
+    pub(crate) fn removal_failed(&self, u: UserIx, slot: Slot) -> bool {
+        self.has(u, FACT_FAILED) && self.ledger_failed.contains_key(&(u, slot))
+    }
+
     /// Whether user `u` is a member of the group in `slot`.
     #[inline]
     pub(crate) fn is_member(&self, slot: Slot, u: UserIx) -> bool {
