@@ -85,8 +85,6 @@ pub struct Ledger {
     failed_removal: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last reclaim (successful `inactive` removal).
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
-    /// (account id, product) → the last `observed` line.
-    observed: HashMap<(String, String), DateTime<Utc>>,
     /// Problems met while reading (bad lines, broken chain); warnings, not errors.
     pub warnings: Vec<String>,
 }
@@ -117,18 +115,16 @@ impl Ledger {
             return;
         }
         self.failed_removal.remove(&member_key);
-        let product_key = (r.account_id.clone(), r.product.clone());
         match r.kind {
-            AuditKind::Add => {
+            // An observation records when seatkeeper first saw a membership granted outside
+            // it: the membership counts from then, like one seatkeeper added.
+            AuditKind::Add | AuditKind::Observed => {
                 self.membership_began.insert(member_key, r.time);
-            }
-            AuditKind::Observed => {
-                self.membership_began.insert(member_key, r.time);
-                self.observed.insert(product_key, r.time);
             }
             AuditKind::Remove => {
                 self.membership_began.remove(&member_key);
                 if r.rule == "inactive" {
+                    let product_key = (r.account_id.clone(), r.product.clone());
                     self.reclaimed.insert(product_key, r.time);
                 }
             }
@@ -194,20 +190,6 @@ impl Ledger {
         self.reclaimed
             .iter()
             .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
-    }
-
-    /// Every (account id, product, last observation), in no particular order.
-    pub fn observations(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
-        self.observed
-            .iter()
-            .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
-    }
-
-    /// When seatkeeper last recorded an outside re-grant of this product for this account.
-    pub fn last_observed(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
-        self.observed
-            .get(&(account_id.to_string(), product.to_string()))
-            .copied()
     }
 }
 /// Reads an audit log (JSON Lines) leniently, in log order: lines that do not parse are
