@@ -152,6 +152,15 @@ fn product_ari(org: &Org, key: &str) -> String {
     format!("ari:cloud:{key}::site/{}", org.cloud_id)
 }
 
+/// Appends [`product_ari`] as a JSON string, without building it first.
+fn write_product_ari(out: &mut Vec<u8>, org: &Org, key: &str) {
+    jsonw::raw(out, "\"ari:cloud:");
+    jsonw::escaped(out, key);
+    jsonw::raw(out, "::site/");
+    jsonw::escaped(out, &org.cloud_id);
+    out.push(b'"');
+}
+
 /// Appends one `MultiDirectoryUser` (keys in serde_json's sorted order).
 fn write_directory_user(
     out: &mut Vec<u8>,
@@ -224,11 +233,9 @@ fn write_directory_user(
                 out.push(b',');
             }
             first = false;
-            jsonw::raw(out, "{\"id\":\"ari:cloud:");
-            jsonw::escaped(out, &product.key);
-            jsonw::raw(out, "::site/");
-            jsonw::escaped(out, &org.cloud_id);
-            jsonw::raw(out, "\",\"key\":");
+            jsonw::raw(out, "{\"id\":");
+            write_product_ari(out, org, &product.key);
+            jsonw::raw(out, ",\"key\":");
             jsonw::str(out, &product.key);
             if let Some(t) = user.last_active.get(&product.key) {
                 jsonw::raw(out, ",\"lastActiveTimestamp\":");
@@ -839,11 +846,9 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
     if let Some(p) = &e.product {
         jsonw::raw(out, ",{\"attributes\":{\"productKey\":");
         jsonw::str(out, p);
-        jsonw::raw(out, "},\"id\":\"ari:cloud:");
-        jsonw::escaped(out, p);
-        jsonw::raw(out, "::site/");
-        jsonw::escaped(out, &org.cloud_id);
-        jsonw::raw(out, "\",\"type\":\"products\"}");
+        jsonw::raw(out, "},\"id\":");
+        write_product_ari(out, org, p);
+        jsonw::raw(out, ",\"type\":\"products\"}");
     }
     jsonw::raw(out, "],\"location\":{\"ip\":\"127.0.0.1\"},\"time\":");
     jsonw::ts(out, e.time);
