@@ -681,11 +681,12 @@ impl<'a> Index<'a> {
         let mut bits = vec![false; self.users.len()];
         let mut count = 0usize;
         let mut unknown: FxSet<&'a str> = FxSet::default();
-        let in_order = g
-            .members
-            .windows(2)
-            .all(|w| w[0].as_bytes() < w[1].as_bytes());
-        for m in &g.members {
+        // Checked on the way, while each id is in cache anyway.
+        let mut in_order = true;
+        let mut prev: &[u8] = &[];
+        for (i, m) in g.members.iter().enumerate() {
+            in_order &= i == 0 || prev < m.as_bytes();
+            prev = m.as_bytes();
             match self.user_of(m) {
                 Some(u) => {
                     if let Some(bit) = bits.get_mut(u as usize) {
