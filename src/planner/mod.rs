@@ -347,22 +347,24 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
 
         if pc.product.drift == Drift::Report {
             removals.retain(|r| {
-                if r.reverts {
-                    notices.extend(member_slots(ix, pc, r.u).map(|s| PendingNotice {
-                        u: r.u,
+                let reverts = r.ev.reverts_outside_change(ix);
+                if reverts {
+                    notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
+                        u: r.ev.u,
                         about: About::Drift(s, ActionKind::Remove),
                     }));
                 }
-                !r.reverts
+                !reverts
             });
             adds.retain(|a| {
-                if a.reverts {
+                let reverts = a.ev.reverts_outside_change(ix);
+                if reverts {
                     notices.push(PendingNotice {
-                        u: a.u,
+                        u: a.ev.u,
                         about: About::Drift(a.slot, ActionKind::Add),
                     });
                 }
-                !a.reverts
+                !reverts
             });
         }
 
@@ -416,7 +418,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             continue;
         };
         for r in &d.removals {
-            touched.extend(member_slots(ix, pc, r.u));
+            touched.extend(member_slots(ix, pc, r.ev.u));
         }
         touched.extend(d.adds.iter().map(|a| a.slot));
     }
@@ -596,20 +598,12 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     let pending = |about| PendingNotice { u, about };
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
-            acc.removals.push(Removal {
-                u,
-                reverts: ev.reverts_outside_change(ix),
-                block: None,
-                ev,
-            });
+            acc.removals.push(Removal { block: None, ev });
         }
         Verdict::Add(_) => {
             if let Some(&slot) = ix.products.get(p).and_then(|pc| pc.slots.first()) {
                 acc.adds.push(Addition {
-                    u,
                     slot,
-                    demand_at: ev.demand_at,
-                    reverts: ev.reverts_outside_change(ix),
                     block: None,
                     ev,
                 });
@@ -683,17 +677,16 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lis
     let changes = d
         .removals
         .iter()
-        .flat_map(|r| {
-            member_slots(ix, pc, r.u).map(|s| (s, ActionKind::Remove, r.u, r.block, &r.ev))
-        })
+        .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
         .chain(
             d.adds
                 .iter()
-                .map(|a| (a.slot, ActionKind::Add, a.u, a.block, &a.ev)),
+                .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
         );
     let (mut actions, mut blocked) = (Vec::new(), Vec::new());
     let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
-    for (slot, kind, u, block, ev) in changes {
+    for (slot, kind, block, ev) in changes {
+        let u = ev.u;
         let fallback = match kind {
             ActionKind::Remove => Rule::NotEligible,
             ActionKind::Add => Rule::Eligible,

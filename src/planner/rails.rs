@@ -10,7 +10,6 @@ use super::evaluate::Eval;
 use super::index::{prefix, Index, ProductCtx, Slot, UserIx};
 use crate::plan::Rail;
 use crate::policy::Limit;
-use chrono::{DateTime, Utc};
 
 /// Why a rail holds a change back: the rail and an index into [`Blocks::details`], so that a
 /// detail shared by thousands of changes (`max-removals`) is written once.
@@ -47,25 +46,18 @@ impl Blocks {
 /// All of one user's planned removals for one product: one per grant group the user is in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Removal<'a> {
-    pub u: UserIx,
-    /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
-    pub reverts: bool,
     pub block: Option<Block>,
-    /// The evaluation behind it, kept for writing the action out: evaluating again then
-    /// would read the user's scattered data a second time.
+    /// The evaluation behind it (its user is `ev.u`), kept for writing the action out:
+    /// evaluating again then would read the user's scattered data a second time.
     pub ev: Eval<'a>,
 }
 
 /// One planned addition (to the product's first grant group).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addition<'a> {
-    pub u: UserIx,
     pub slot: Slot,
-    pub demand_at: Option<DateTime<Utc>>,
-    /// Undoes a change seatkeeper did not make (`drift: report` holds it back).
-    pub reverts: bool,
     pub block: Option<Block>,
-    /// The evaluation behind it (see [`Removal::ev`]).
+    /// The evaluation behind it (see [`Removal::ev`]); `ev.demand_at` orders the seat budget.
     pub ev: Eval<'a>,
 }
 
@@ -99,7 +91,7 @@ pub(crate) fn removal_rails(
     allow_mass_removal: bool,
 ) {
     for r in removals.iter_mut() {
-        let Some(user) = ix.users.get(r.u as usize) else {
+        let Some(user) = ix.users.get(r.ev.u as usize) else {
             continue;
         };
         if actor.is_some_and(|a| a == user.account_id) {
@@ -109,7 +101,7 @@ pub(crate) fn removal_rails(
             ));
             continue;
         }
-        let synced = member_slots(ix, pc, r.u)
+        let synced = member_slots(ix, pc, r.ev.u)
             .filter_map(|s| ix.groups.get(usize::from(s)))
             .find(|g| g.synced);
         if let Some(g) = synced {
@@ -128,11 +120,11 @@ pub(crate) fn removal_rails(
             continue;
         }
         let key = |r: &Removal<'_>| {
-            let first = member_slots(ix, pc, r.u)
+            let first = member_slots(ix, pc, r.ev.u)
                 .next()
                 .and_then(|s| ix.groups.get(usize::from(s)))
                 .map_or("", |g| g.name.as_str());
-            let user = ix.users.get(r.u as usize);
+            let user = ix.users.get(r.ev.u as usize);
             let email = user.and_then(|u| u.email.as_deref()).unwrap_or("");
             let account = user.map_or("", |u| u.account_id.as_str());
             (first, prefix(email), email, account)
@@ -140,7 +132,7 @@ pub(crate) fn removal_rails(
         let mut order: Vec<usize> = removals
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.block.is_none() && ix.is_member(slot, r.u))
+            .filter(|(_, r)| r.block.is_none() && ix.is_member(slot, r.ev.u))
             .map(|(i, _)| i)
             .collect();
         order.sort_by(|&a, &b| key(&removals[a]).cmp(&key(&removals[b])));
@@ -201,7 +193,7 @@ pub(crate) fn addition_rails(
         }
     }
     let who = |a: &Addition<'_>| {
-        let user = ix.users.get(a.u as usize);
+        let user = ix.users.get(a.ev.u as usize);
         let account = user.map_or("", |u| u.account_id.as_str());
         (
             user.and_then(|u| u.email.as_deref()).unwrap_or(account),
@@ -209,8 +201,8 @@ pub(crate) fn addition_rails(
         )
     };
     adds.sort_by(|a, b| {
-        let da = (a.demand_at.is_none(), a.demand_at);
-        let db = (b.demand_at.is_none(), b.demand_at);
+        let da = (a.ev.demand_at.is_none(), a.ev.demand_at);
+        let db = (b.ev.demand_at.is_none(), b.ev.demand_at);
         da.cmp(&db).then_with(|| who(a).cmp(&who(b)))
     });
     let seats = pc.product.seats.map(|b| b as usize);
