@@ -20,6 +20,7 @@ fn generate(users: usize) -> String {
         groups: Vec::new(),
         events: Vec::new(),
         licenses: BTreeMap::new(),
+        events_read: None,
     };
     let mut jira = Vec::new();
     let mut confluence = Vec::new();

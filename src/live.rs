@@ -39,6 +39,39 @@ pub struct LiveState {
     /// Seats per product as Atlassian counts them (`applicationrole`), when known.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub licenses: BTreeMap<String, License>,
+    /// How far back `events` reach, when the reader knows (DESIGN §4: evidence must not depend
+    /// on how far back the read looked, so a short or missing read is said in the plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_read: Option<EventsRead>,
+}
+
+/// What the event read covered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsRead {
+    /// The start of the window the plan needs (the longest `inactivity + grace + notice` of
+    /// any product before the plan's time).
+    #[serde(deserialize_with = "rfc3339::utc")]
+    pub wanted_from: DateTime<Utc>,
+    /// The earliest time the events actually cover; `None` when there are no events at all
+    /// (for example, the events API needs Atlassian Guard).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "rfc3339::option_utc"
+    )]
+    pub covered_from: Option<DateTime<Utc>>,
+    /// Why the read is short or missing, in an admin's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl EventsRead {
+    /// Whether the events cover the whole window the plan needs.
+    pub fn is_complete(&self) -> bool {
+        self.covered_from
+            .is_some_and(|from| from <= self.wanted_from)
+    }
 }
 
 /// Licensed seats of one product.

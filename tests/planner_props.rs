@@ -351,6 +351,7 @@ fn build(k: &Knobs) -> Org {
         groups,
         events,
         licenses: BTreeMap::new(),
+        events_read: None,
     };
     Org {
         policy,

@@ -204,6 +204,7 @@ impl Client {
             groups: live_groups,
             events,
             licenses: BTreeMap::new(),
+            events_read: None,
         };
         Ok((state, missing))
     }
@@ -417,6 +418,7 @@ impl Client {
             groups: live_groups,
             events: Vec::new(),
             licenses: BTreeMap::new(),
+            events_read: None,
         };
         Ok((state, missing))
     }

@@ -335,6 +335,7 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
         groups,
         events,
         licenses: BTreeMap::new(),
+        events_read: None,
     };
     (policy, live)
 }

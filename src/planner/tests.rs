@@ -86,6 +86,7 @@ impl Fx {
             ],
             events: Vec::new(),
             licenses: BTreeMap::<String, License>::new(),
+            events_read: None,
         };
         Fx {
             policy,

@@ -343,6 +343,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
         groups,
         events,
         licenses: BTreeMap::new(),
+        events_read: None,
     };
     let mut org = Org::from_seed(state, ext)?;
     // License limits a little above the current seat counts.

@@ -568,6 +568,7 @@ impl Org {
                 })
                 .collect(),
             licenses,
+            events_read: None,
         }
     }
 
@@ -991,6 +992,7 @@ mod tests {
             ],
             events: vec![],
             licenses: [("jira-software".to_string(), License { limit: 1 })].into(),
+            events_read: None,
         };
         Org::from_live(state).expect("valid org")
     }

@@ -135,6 +135,7 @@ pub fn fixture() -> LiveState {
             ("jira-software".to_string(), License { limit: 26 }),
             ("confluence".to_string(), License { limit: 100 }),
         ]),
+        events_read: None,
     }
 }
 
