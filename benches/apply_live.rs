@@ -169,6 +169,10 @@ fn build_plan(state: &LiveState, scenario: Scenario, writes: usize, admin: &str)
         notices: vec![],
         observed: vec![],
         seats: BTreeMap::new(),
+        announce: Vec::new(),
+        requests: Vec::new(),
+        events: None,
+        first_run: false,
         fingerprint,
         warnings: vec![],
     }

@@ -109,6 +109,7 @@ fn apply(p: &Plan, live: &mut LiveState) -> Vec<AuditRecord> {
             policy_commit: None,
             actor: String::new(),
             error: None,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         })

@@ -238,6 +238,7 @@ mod tests {
             policy_commit: None,
             actor: "ci".into(),
             error: None,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

@@ -44,6 +44,9 @@ pub struct AuditRecord {
     /// For failed actions: what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For `announced` lines: the date the seat will be reclaimed on unless the user is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim_on: Option<DateTime<Utc>>,
     /// Hash of the previous line (`sha256:` + hex), empty for the first line.
     #[serde(default)]
     pub prev_hash: String,
@@ -62,6 +65,9 @@ pub enum AuditKind {
     Remove,
     /// seatkeeper first saw a membership granted outside it after a reclaim.
     Observed,
+    /// A reclaim was announced (a `reclaim-soon` notice of an applied plan) for `reclaim_on`.
+    /// Not a membership change: `group` and `group_id` are empty.
+    Announced,
 }
 
 /// Whether the action succeeded.
@@ -85,6 +91,10 @@ pub struct Ledger {
     failed_removal: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the last reclaim (successful `inactive` removal).
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, product) → the latest reclaim date announced since the last reclaim.
+    announced: HashMap<(String, String), DateTime<Utc>>,
+    /// How many records were read: none means seatkeeper has never run against the org.
+    records: usize,
     /// Problems met while reading (bad lines, broken chain); warnings, not errors.
     pub warnings: Vec<String>,
 }
@@ -107,6 +117,18 @@ impl Ledger {
     /// Folds one record into the ledger. Failed actions changed nothing; only a failed removal
     /// is remembered, so that the planner knows the membership is what is left of it.
     pub fn record(&mut self, r: &AuditRecord) {
+        self.records += 1;
+        if r.kind == AuditKind::Announced {
+            if let (AuditResult::Ok, Some(on)) = (r.result, r.reclaim_on) {
+                let slot = self
+                    .announced
+                    .entry((r.account_id.clone(), r.product.clone()))
+                    .or_insert(on);
+                // An announced date never moves earlier.
+                *slot = (*slot).max(on);
+            }
+            return;
+        }
         let member_key = (r.account_id.clone(), r.group_id.clone());
         if r.result != AuditResult::Ok {
             if r.kind == AuditKind::Remove {
@@ -125,9 +147,12 @@ impl Ledger {
                 self.membership_began.remove(&member_key);
                 if r.rule == "inactive" {
                     let product_key = (r.account_id.clone(), r.product.clone());
+                    // The reclaim carried out what was announced: a later one is announced anew.
+                    self.announced.remove(&product_key);
                     self.reclaimed.insert(product_key, r.time);
                 }
             }
+            AuditKind::Announced => {}
         }
     }
 
@@ -153,6 +178,27 @@ impl Ledger {
             }
         }
         ledger
+    }
+
+    /// Whether the audit log held no record: the first run against an org, when seats already
+    /// past their window are announced rather than reclaimed at once (DESIGN §4).
+    pub fn is_first_run(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The reclaim date announced for this account's seat of this product since its last
+    /// reclaim (the latest, if several).
+    pub fn announced(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
+        self.announced
+            .get(&(account_id.to_string(), product.to_string()))
+            .copied()
+    }
+
+    /// Every (account id, product, announced reclaim date), in no particular order.
+    pub fn announcements(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.announced
+            .iter()
+            .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
     }
 
     /// When the account's current membership of the group began, per the ledger.

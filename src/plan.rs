@@ -5,6 +5,7 @@
 //! The JSON form (`plan --format json` and saved plan files) is a contract (DESIGN §5.1). It
 //! carries `format_version`, and fields are only ever added.
 
+use crate::live::EventsRead;
 use crate::policy::Location;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,12 +49,27 @@ pub struct Plan {
     /// Non-fatal problems met while planning (a lenient ledger read, for example).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Reclaim dates this plan announces for the first time (or moves later); `apply` records
+    /// them in the audit log, even when the plan has no actions, so the dates hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announce: Vec<Announcement>,
+    /// Access requests from people the policy does not let hold the product, each with the
+    /// policy line that would grant it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<AccessRequest>,
+    /// How far back the live events reached, when the reader said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsRead>,
+    /// The audit log held no line: seats past their window are announced, not reclaimed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_run: bool,
 }
 
 impl Plan {
-    /// Whether applying the plan would change anything (actions or ledger observations).
+    /// Whether applying the plan would change anything: actions, or lines for the ledger
+    /// (observations and announcements).
     pub fn has_changes(&self) -> bool {
-        !self.actions.is_empty() || !self.observed.is_empty()
+        !self.actions.is_empty() || !self.observed.is_empty() || !self.announce.is_empty()
     }
 
     /// Number of additions and removals.
@@ -254,6 +270,10 @@ pub struct Evidence {
     /// The user's safe-user entry, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<Location>,
+    /// The product's own last-active time, whatever decided (DESIGN §4: always shown beside
+    /// the evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active: Option<DateTime<Utc>>,
 }
 
 /// The source of the latest activity evidence.
@@ -353,16 +373,62 @@ pub struct Observation {
     pub email: Option<String>,
 }
 
-/// Seats of one product.
+/// A reclaim date announced by a plan, which `apply` records in the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// Product key.
+    pub product: String,
+    /// Account id.
+    pub account_id: String,
+    /// Email, when known.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The seat is reclaimed on this date unless the user is active on the product before.
+    pub reclaim_on: DateTime<Utc>,
+    /// Why, in words (the notice's detail).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// An access request from someone the policy does not let hold the product: awaiting approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    /// Product key.
+    pub product: String,
+    /// Account id.
+    pub account_id: String,
+    /// Email, when known.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When the request was made (the latest, if several).
+    pub requested_at: DateTime<Utc>,
+    /// Why the policy does not grant it now (`not-eligible` or `expired`).
+    pub rule: Rule,
+    /// The `users:` entry that would grant it, ready to paste into a pull request.
+    pub policy_line: String,
+    /// The existing entry the line replaces, if the user has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Location>,
+}
+
+/// Seats of one product, as Atlassian bills them: active accounts holding the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seats {
-    /// Accounts holding the product now (member of any grant group, ignored accounts included).
+    /// Billable holders now: active accounts in any grant group (ignored accounts included,
+    /// and members the live state does not list, whose status is unknown).
     pub before: usize,
-    /// Accounts holding it after the plan's actions.
+    /// Billable holders after the plan's actions.
     pub after: usize,
-    /// The policy's budget, if any.
+    /// The policy's budget, if any; additions beyond it are blocked.
     #[serde(default)]
     pub budget: Option<u32>,
+    /// Members who are not billed (suspended, deactivated or closed accounts), shown apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_billed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The fingerprint of a group's membership: `sha256:` and the hex digest of its sorted member ids.
@@ -426,6 +492,9 @@ pub struct Decision {
     pub evidence: Evidence,
     /// When the seat would be reclaimed if nothing changes, for holders under an inactivity rule.
     pub reclaim_at: Option<DateTime<Utc>>,
+    /// `reclaim_at` was announced by an applied plan, so it holds.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reclaim_announced: bool,
 }
 
 /// What happens to one (user, product).

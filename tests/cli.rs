@@ -224,7 +224,7 @@ fn audit_verify_accepts_the_example_log_and_names_the_first_tampered_line() {
     let log = Path::new("examples/acme/audit/seatkeeper.jsonl");
     let ok = seatkeeper(&["audit", "verify", log.to_str().unwrap()]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("7 records, hash chain intact"));
+    assert!(text(&ok.stdout).contains("12 records, hash chain intact"));
 
     let dir = tempfile::tempdir().unwrap();
     let tampered = dir.path().join("log.jsonl");
@@ -566,7 +566,7 @@ fn report_renders_every_format_and_audit_verify_finds_the_policy_log() {
 
     let verify = seatkeeper(&["audit", "verify", "--policy", policy]);
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
-    assert!(text(&verify.stdout).contains("7 records, hash chain intact"));
+    assert!(text(&verify.stdout).contains("12 records, hash chain intact"));
 }
 
 #[test]

@@ -45,6 +45,10 @@ fn empty_plan() -> Plan {
         notices: vec![],
         observed: vec![],
         seats: Default::default(),
+        announce: Vec::new(),
+        requests: Vec::new(),
+        events: None,
+        first_run: false,
         fingerprint: Default::default(),
         warnings: vec![],
     }
@@ -60,6 +64,7 @@ fn full_plan() -> Plan {
     inactive.evidence = Evidence {
         source: EvidenceSource::LastActive,
         at: Some(t("2026-07-01T00:00:00Z")),
+        last_active: None,
         entry: Some(Location {
             file: "teams/eng.yaml".into(),
             line: 12,
@@ -112,6 +117,7 @@ fn full_plan() -> Plan {
         Seats {
             before: 250,
             after: 250,
+            not_billed: 0,
             budget: Some(250),
         },
     );
@@ -120,6 +126,7 @@ fn full_plan() -> Plan {
         Seats {
             before: 40,
             after: 41,
+            not_billed: 0,
             budget: None,
         },
     );

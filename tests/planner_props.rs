@@ -115,6 +115,8 @@ fn build(k: &Knobs) -> Org {
             } else {
                 Drift::Revert
             },
+            eligible_groups: Vec::new(),
+            restore_on_login: true,
             location: loc(1),
         });
     }
@@ -302,6 +304,7 @@ fn build(k: &Knobs) -> Org {
                 policy_commit: None,
                 actor: String::new(),
                 error: None,
+                reclaim_on: None,
                 prev_hash: String::new(),
                 hash: String::new(),
             };
@@ -404,7 +407,8 @@ fn matched(selectors: &[Selector], live: &LiveState) -> BTreeSet<String> {
     out
 }
 
-/// Applies the plan's actions to the snapshot and appends ok audit lines (and observations).
+/// Applies the plan's actions to the snapshot and appends ok audit lines (and observations and
+/// announcements).
 fn apply(p: &Plan, live: &mut LiveState, records: &mut Vec<AuditRecord>) {
     for a in &p.actions {
         let g = live
@@ -433,6 +437,7 @@ fn apply(p: &Plan, live: &mut LiveState, records: &mut Vec<AuditRecord>) {
             policy_commit: None,
             actor: String::new(),
             error: None,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -461,6 +466,18 @@ fn apply(p: &Plan, live: &mut LiveState, records: &mut Vec<AuditRecord>) {
             &o.account_id,
             "drift",
         ));
+    }
+    for a in &p.announce {
+        let mut line = rec(
+            AuditKind::Announced,
+            &a.product,
+            "",
+            "",
+            &a.account_id,
+            "inactive",
+        );
+        line.reclaim_on = Some(a.reclaim_on);
+        records.push(line);
     }
 }
 

@@ -27,7 +27,8 @@ pub struct Resume {
     pub recorded: usize,
 }
 
-/// (kind, group id, account id) of what the audit log records for one plan.
+/// (kind, group id, account id) of what the audit log records for one plan; announcements
+/// carry their product in place of the group id.
 pub type Recorded = HashSet<(AuditKind, String, String)>;
 
 /// The successful lines of `records` that belong to `plan_id`.
@@ -38,7 +39,14 @@ pub fn recorded_for<'a>(
     records
         .into_iter()
         .filter(|r| r.plan_id == plan_id && r.result == AuditResult::Ok)
-        .map(|r| (r.kind, r.group_id.clone(), r.account_id.clone()))
+        .map(|r| {
+            // An announcement is per product, not per group.
+            let scope = match r.kind {
+                AuditKind::Announced => &r.product,
+                _ => &r.group_id,
+            };
+            (r.kind, scope.clone(), r.account_id.clone())
+        })
         .collect()
 }
 
@@ -149,6 +157,10 @@ mod tests {
             notices: vec![],
             observed: vec![],
             seats: BTreeMap::new(),
+            announce: Vec::new(),
+            requests: Vec::new(),
+            events: None,
+            first_run: false,
             fingerprint: [(
                 "g1".to_string(),
                 fingerprint_members(members.iter().copied()),

@@ -4,7 +4,7 @@
 use super::{ActionResult, ApplyEvent, ApplyObserver, WriteOutcome};
 use crate::audit::AuditWriter;
 use crate::ledger::{AuditKind, AuditRecord, AuditResult};
-use crate::plan::{Action, ActionKind, Observation};
+use crate::plan::{Action, ActionKind, Announcement, Observation};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 
@@ -67,6 +67,32 @@ impl<'w> AuditObserver<'w> {
             policy_commit: self.context.policy_commit.clone(),
             actor: self.context.actor.clone(),
             error: None,
+            reclaim_on: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.writer.append(&record)?;
+        Ok(())
+    }
+
+    /// Records a reclaim date the plan announced, so that later plans hold to it.
+    pub fn record_announced(&mut self, announcement: &Announcement) -> anyhow::Result<()> {
+        let record = AuditRecord {
+            time: (self.clock)(),
+            kind: AuditKind::Announced,
+            product: announcement.product.clone(),
+            group: String::new(),
+            group_id: String::new(),
+            account_id: announcement.account_id.clone(),
+            email: announcement.email.clone(),
+            rule: "inactive".into(),
+            reason: announcement.detail.clone(),
+            result: AuditResult::Ok,
+            plan_id: self.context.plan_id.clone(),
+            policy_commit: self.context.policy_commit.clone(),
+            actor: self.context.actor.clone(),
+            error: None,
+            reclaim_on: Some(announcement.reclaim_on),
             prev_hash: String::new(),
             hash: String::new(),
         };
@@ -93,6 +119,7 @@ impl<'w> AuditObserver<'w> {
             policy_commit: self.context.policy_commit.clone(),
             actor: self.context.actor.clone(),
             error,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

@@ -158,6 +158,16 @@ pub async fn apply_plan<D: Directory>(
             audit.record_observed(observation)?;
         }
     }
+    for announcement in &plan.announce {
+        let key = (
+            AuditKind::Announced,
+            announcement.product.clone(),
+            announcement.account_id.clone(),
+        );
+        if !recorded.contains(&key) {
+            audit.record_announced(announcement)?;
+        }
+    }
     for action in &resume.in_effect {
         audit.record_in_effect(action)?;
     }

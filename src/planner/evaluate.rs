@@ -4,7 +4,8 @@
 //! in the plan or in an explanation.
 
 use super::index::{
-    Index, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_BEGAN, FACT_RECLAIM,
+    Index, ProductCtx, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_ANNOUNCED,
+    FACT_BEGAN, FACT_RECLAIM,
 };
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
@@ -133,9 +134,14 @@ pub(crate) struct Eval<'a> {
     pub entry: Option<&'a SafeUser>,
     /// The latest activity evidence.
     pub evidence: Ev,
+    /// The product's own last-active time.
+    pub last_active: Option<Time>,
     /// When the seat would be reclaimed if nothing changes (holders under an inactivity rule).
     pub reclaim_at: Option<Time>,
-    /// The reclaim falls within the product's `notice` window.
+    /// `reclaim_at` is a date the ledger shows as announced.
+    pub announced: bool,
+    /// The reclaim falls within the product's `notice` window (or was announced): a
+    /// `reclaim-soon` notice, which `apply` records as an announcement.
     pub reclaim_soon: bool,
     /// A re-grant outside seatkeeper after a reclaim: `apply` records an observation.
     pub observe: bool,
@@ -210,7 +216,9 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         eligibility: None,
         entry: None,
         evidence: Ev::NONE,
+        last_active: None,
         reclaim_at: None,
+        announced: false,
         reclaim_soon: false,
         observe: false,
         reclaimed: None,
@@ -246,7 +254,8 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;
-    e.offer(EvidenceSource::LastActive, ix.last_active(u, p));
+    ev.last_active = ix.last_active(u, p);
+    e.offer(EvidenceSource::LastActive, ev.last_active);
     let mut began: Option<Time> = None;
     if member && ix.has(u, FACT_BEGAN | FACT_ADDED) {
         for &s in &pc.slots {
@@ -267,13 +276,11 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         .filter(|_| ev.eligibility.is_some())
         .and_then(|en| en.requested);
     e.offer(EvidenceSource::Requested, requested.map(start_of_day));
+    // A login is an event of the account, not of a product: never activity evidence (it is
+    // demand after a reclaim, below). An access request names its product.
     let login = ix.login[u as usize];
-    e.offer(EvidenceSource::Login, login);
     let access = if ix.has(u, FACT_ACCESS) {
-        match (ix.access_any.get(&u), ix.access_product.get(&(u, p))) {
-            (Some(&a), Some(&b)) => Some(a.max(b)),
-            (a, b) => a.or(b).copied(),
-        }
+        ix.access_product.get(&(u, p)).copied()
     } else {
         None
     };
@@ -305,19 +312,31 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             };
             began = Some(now);
         }
+        // What is left of a reclaim whose removal failed in some group: the reclaim was
+        // announced and began, so it goes on without a second announcement.
+        if let (Some(r), Some(_)) = (ev.reclaimed, product.inactivity) {
+            if leftover(ix, pc.slots.as_slice(), u) {
+                ev.verdict = Verdict::RemoveInactive(ev.evidence.at.unwrap_or(r));
+                return Some(ev);
+            }
+        }
         if let Some(window) = product.inactivity {
             match ev.evidence.at {
                 None => ev.no_evidence = true,
                 Some(at) => {
-                    ev.reclaim_at = at.checked_add_signed(delta(window));
-                    let past_grace = began.is_none_or(|b| before(b, pc.grace_before));
-                    if before(at, pc.inactive_before) && past_grace {
+                    let s = schedule(ix, pc, u, p, at, began, window);
+                    ev.reclaim_at = Some(s.on);
+                    ev.announced = s.announced;
+                    // An announced date is kept to the day; an unannounced reclaim (no `notice`)
+                    // falls due once the window has fully passed.
+                    let due = if s.announced { s.on <= now } else { s.on < now };
+                    if due {
                         ev.verdict = Verdict::RemoveInactive(at);
                         return Some(ev);
                     }
-                    if let (Some(notice), Some(reclaim)) = (product.notice, ev.reclaim_at) {
-                        ev.reclaim_soon = reclaim.signed_duration_since(now) <= delta(notice);
-                    }
+                    ev.reclaim_soon = s.announced
+                        || s.lead
+                            .is_some_and(|lead| s.on.signed_duration_since(now) <= lead);
                 }
             }
         }
@@ -340,6 +359,10 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
         Some(d) => (Some(start_of_day(d)), Demand::Requested(d)),
         None => (ev.evidence.at, Demand::Eligible),
     };
+    // The latest sign of life on the product: the seat is not granted when it is older than
+    // `inactivity` (it would be reclaimed at once).
+    let mut latest = ev.evidence.at;
+    let restoring_login = login.filter(|_| product.restore_on_login);
     if let Some(r) = ev.reclaimed {
         // Demand since the reclaim: the earliest of these wins (ties: the first listed), so that
         // the seat budget serves whoever asked first and more demand never moves a user back.
@@ -348,11 +371,12 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             if best.is_none_or(|(b, _)| t < b) {
                 best = Some((t, d));
             }
+            latest = latest.max(Some(t));
         };
         if let Some(d) = requested.filter(|d| *d >= r.date_naive()) {
             offer(start_of_day(d), Demand::Requested(d));
         }
-        if let Some(t) = login.filter(|t| *t > r) {
+        if let Some(t) = restoring_login.filter(|t| *t > r) {
             offer(t, Demand::LoggedIn(t));
         }
         if let Some(t) = access.filter(|t| *t > r) {
@@ -370,9 +394,17 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                 return Some(ev);
             }
         }
+    } else if let Some(t) = restoring_login.filter(|_| kept.is_none()) {
+        // Never reclaimed, no recent activity on the product: a recent login asks for it. A
+        // login never keeps a seat, but it can bring one (per product, `restore_on_login`).
+        let stale = latest.is_none_or(|at| before(at, pc.inactive_before));
+        if stale && !before(t, pc.inactive_before) {
+            demand = (Some(t), Demand::LoggedIn(t));
+            latest = Some(t);
+        }
     }
-    if let Some(at) = ev.evidence.at {
-        if before(at, pc.inactive_before) && kept.is_none() {
+    if let (Some(at), Some(sign)) = (ev.evidence.at, latest) {
+        if before(sign, pc.inactive_before) && kept.is_none() {
             ev.verdict = Verdict::Dormant(Dormancy::Inactive(at));
             return Some(ev);
         }
@@ -380,6 +412,75 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     ev.demand_at = demand.0;
     ev.verdict = Verdict::Add(demand.1);
     Some(ev)
+}
+
+/// When a holder's seat is reclaimed, and whether that date was announced.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// The reclaim date.
+    on: Time,
+    /// `on` is the date the ledger shows as announced.
+    announced: bool,
+    /// How long before the reclaim it must be announced (`None`: no announcement is needed).
+    lead: Option<chrono::TimeDelta>,
+}
+
+/// DESIGN §4, "every inactivity reclaim is announced first". The window ends (`natural`) when
+/// the evidence plus `inactivity` has passed and the membership is past `grace`. An announced
+/// date at or after that end holds, even when evidence has since disappeared; otherwise the
+/// reclaim is no earlier than `now` plus the product's `notice` (on the first run against an
+/// org, at least 7 days), so a plan never reclaims what it has not announced that long before.
+fn schedule(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    u: UserIx,
+    p: ProductIx,
+    at: Time,
+    began: Option<Time>,
+    window: crate::time::Duration,
+) -> Schedule {
+    let far = |t: Time, d: chrono::TimeDelta| t.checked_add_signed(d).unwrap_or(Time::MAX_UTC);
+    let mut natural = far(at, delta(window));
+    if let Some(b) = began {
+        natural = natural.max(far(b, delta(pc.product.grace)));
+    }
+    let announced = if ix.has(u, FACT_ANNOUNCED) {
+        ix.ledger_announced.get(&(u, p)).copied()
+    } else {
+        None
+    };
+    if let Some(d) = announced.filter(|d| *d >= natural) {
+        return Schedule {
+            on: d,
+            announced: true,
+            lead: None,
+        };
+    }
+    let notice = pc.product.notice.map(delta);
+    let lead = if ix.first_run {
+        Some(
+            notice
+                .unwrap_or_default()
+                .max(chrono::TimeDelta::days(FIRST_RUN_NOTICE_DAYS)),
+        )
+    } else {
+        notice.filter(|n| *n > chrono::TimeDelta::zero())
+    };
+    Schedule {
+        on: lead.map_or(natural, |l| natural.max(far(ix.now, l))),
+        announced: false,
+        lead,
+    }
+}
+
+/// On the first run against an org, seats already past their window are announced this many
+/// days ahead (or the product's `notice`, if longer) instead of being reclaimed at once.
+pub(crate) const FIRST_RUN_NOTICE_DAYS: i64 = 7;
+
+/// Whether every grant group user `u` is in is left over from a removal that failed.
+fn leftover(ix: &Index<'_>, slots: &[Slot], u: UserIx) -> bool {
+    let mut member_slots = slots.iter().filter(|&&s| ix.is_member(s, u)).peekable();
+    member_slots.peek().is_some() && member_slots.all(|&s| ix.removal_failed(u, s))
 }
 
 /// Whether user `u` is in one of `slots` with no ledger record of that membership: neither
@@ -431,8 +532,15 @@ impl<'a> Eval<'a> {
         }
     }
 
-    /// The evidence as the plan shows it.
+    /// The evidence as the plan shows it, with the product's own last-active time beside it.
     pub(crate) fn evidence(&self) -> Evidence {
+        Evidence {
+            last_active: self.last_active,
+            ..self.deciding_evidence()
+        }
+    }
+
+    fn deciding_evidence(&self) -> Evidence {
         let entry = self.entry.map(|e| e.location.clone());
         match self.verdict {
             Verdict::RemoveIneligible(why) | Verdict::Absent(why) => Evidence {
@@ -442,31 +550,37 @@ impl<'a> Eval<'a> {
                     _ => None,
                 },
                 entry,
+                last_active: None,
             },
             Verdict::Add(Demand::Requested(d)) => Evidence {
                 source: EvidenceSource::Requested,
                 at: Some(start_of_day(d)),
                 entry,
+                last_active: None,
             },
             Verdict::Add(Demand::LoggedIn(t)) => Evidence {
                 source: EvidenceSource::Login,
                 at: Some(t),
                 entry,
+                last_active: None,
             },
             Verdict::Add(Demand::AccessRequested(t)) => Evidence {
                 source: EvidenceSource::AccessRequest,
                 at: Some(t),
                 entry,
+                last_active: None,
             },
             Verdict::Add(Demand::ActiveAfterReclaim(t, _)) => Evidence {
                 source: EvidenceSource::LastActive,
                 at: Some(t),
                 entry,
+                last_active: None,
             },
             _ => Evidence {
                 source: self.evidence.source,
                 at: self.evidence.at,
                 entry,
+                last_active: None,
             },
         }
     }
@@ -502,15 +616,19 @@ impl<'a> Eval<'a> {
                     )
                 } else {
                     let source = self.evidence.source.describe();
-                    match (self.evidence.at, self.reclaim_at) {
+                    let r = match (self.evidence.at, self.reclaim_at) {
                         (Some(at), Some(r)) => {
-                            write!(out, "; {source} {}; reclaim on {}", Day(at), Day(r))
+                            let _ = write!(out, "; {source} {}", Day(at));
+                            self.write_own_activity(key, out);
+                            let announced = if self.announced { " (announced)" } else { "" };
+                            write!(out, "; reclaim on {}{announced}", Day(r))
                         }
                         (Some(at), None) if window.is_some() => {
                             write!(out, "; {source} {}", Day(at))
                         }
                         _ => Ok(()),
-                    }
+                    };
+                    r
                 }
             }
             Verdict::RemoveIneligible(why) | Verdict::Absent(why) => match why {
@@ -526,7 +644,11 @@ impl<'a> Eval<'a> {
                     "not eligible: no safe-user entry or eligible group grants {key}"
                 ),
             },
-            Verdict::RemoveInactive(since) => write_inactive(out, since, ix.now, window),
+            Verdict::RemoveInactive(since) => {
+                let r = write_inactive(out, since, ix.now, window);
+                self.write_own_activity(key, out);
+                r
+            }
             Verdict::Add(d) => match d {
                 Demand::Eligible => {
                     self.write_eligible(ix, out);
@@ -547,6 +669,22 @@ impl<'a> Eval<'a> {
                 write!(out, "account suspended: not billed, so not granted")
             }
         };
+    }
+
+    /// When the evidence that decided is not the product's own last-active time, writes that
+    /// time beside it: "; last active on confluence 2025-02-11" or "; never active on confluence".
+    pub(crate) fn write_own_activity(&self, key: &str, out: &mut String) {
+        if self.evidence.source == EvidenceSource::LastActive {
+            return;
+        }
+        match self.last_active {
+            Some(t) => {
+                let _ = write!(out, "; last active on {key} {}", Day(t));
+            }
+            None => {
+                let _ = write!(out, "; never active on {key}");
+            }
+        }
     }
 
     fn write_eligible(&self, ix: &Index<'_>, out: &mut String) {

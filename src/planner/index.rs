@@ -33,8 +33,6 @@ pub(crate) struct ProductCtx<'a> {
     pub unknown_members: Vec<&'a str>,
     /// Activity before this time is older than `inactivity` (`None`: nothing is).
     pub inactive_before: Option<Time>,
-    /// A membership that began before this time is past `grace` (`None`: none is).
-    pub grace_before: Option<Time>,
 }
 
 /// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
@@ -56,6 +54,8 @@ pub(crate) const FACT_BEGAN: u8 = 4;
 pub(crate) const FACT_RECLAIM: u8 = 8;
 /// `Index::facts` bit: a failed ledger removal.
 pub(crate) const FACT_FAILED: u8 = 16;
+/// `Index::facts` bit: a ledger announcement of a reclaim.
+pub(crate) const FACT_ANNOUNCED: u8 = 32;
 
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
@@ -117,6 +117,10 @@ pub(crate) struct Index<'a> {
     pub ledger_reclaim: FxMap<(UserIx, ProductIx), Time>,
     /// Ledger: a removal of (user, slot) that failed, with nothing since.
     pub ledger_failed: FxMap<(UserIx, Slot), Time>,
+    /// Ledger: the reclaim date announced for (user, product) since its last reclaim.
+    pub ledger_announced: FxMap<(UserIx, ProductIx), Time>,
+    /// The audit log holds no line: seatkeeper's first run against the org.
+    pub first_run: bool,
     /// Problems found while indexing, in a deterministic order.
     pub warnings: Vec<String>,
 }
@@ -420,6 +424,8 @@ impl<'a> Index<'a> {
             ledger_began: FxMap::default(),
             ledger_reclaim: FxMap::default(),
             ledger_failed: FxMap::default(),
+            ledger_announced: FxMap::default(),
+            first_run: ledger.is_first_run(),
             warnings,
         };
         let mut slot_by_name: FxMap<&str, Slot> = FxMap::default();
@@ -473,7 +479,6 @@ impl<'a> Index<'a> {
                 slots,
                 unknown_members: Vec::new(),
                 inactive_before: p.inactivity.and_then(cutoff),
-                grace_before: cutoff(p.grace),
             });
         }
         for name in &policy.eligible_groups {
@@ -666,6 +671,12 @@ impl<'a> Index<'a> {
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
+        for (acct, product, t) in ledger.announcements() {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_ix(product)) {
+                ix.facts[u as usize] |= FACT_ANNOUNCED;
+                latest_in(&mut ix.ledger_announced, (u, p), t);
+            }
+        }
         for (acct, gid, t) in ledger.failed_removals() {
             if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
                 ix.facts[u as usize] |= FACT_FAILED;
@@ -740,6 +751,15 @@ impl<'a> Index<'a> {
         let from = *self.id_off.get(u as usize)? as usize;
         let to = *self.id_off.get(u as usize + 1)? as usize;
         self.ids.get(from..to.saturating_sub(1))
+    }
+
+    /// The latest access request of user `u` for product `p`.
+    pub(crate) fn access_request(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        if self.has(u, FACT_ACCESS) {
+            self.access_product.get(&(u, p)).copied()
+        } else {
+            None
+        }
     }
 
     /// Whether the sparse maps hold any of the `FACT_*` facts in `mask` for user `u`.

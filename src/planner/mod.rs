@@ -39,15 +39,15 @@ pub mod synth;
 mod tests;
 
 use crate::ledger::Ledger;
-use crate::live::LiveState;
+use crate::live::{AccountStatus, LiveState};
 use crate::par::join;
 use crate::plan::{
-    Action, ActionKind, Blocked, Decision, Explanation, Notice, NoticeKind, Observation, Outcome,
-    Plan, Rule, Seats, PLAN_FORMAT_VERSION,
+    AccessRequest, Action, ActionKind, Announcement, Blocked, Decision, Explanation, Notice,
+    NoticeKind, Observation, Outcome, Plan, Rule, Seats, PLAN_FORMAT_VERSION,
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
-use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Verdict};
+use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
 use index::{prefix, Index, ProductIx, Slot, UserIx};
 use rails::{member_slots, Addition, Blocks, Removal};
 use std::collections::BTreeMap;
@@ -238,21 +238,41 @@ struct Acc<'a> {
     notices: Vec<PendingNotice>,
     /// Holders re-granted outside seatkeeper after a reclaim.
     observed: Vec<UserIx>,
+    /// Access requests from users the policy does not let hold the product.
+    requests: Vec<(UserIx, Rule)>,
+    /// Members of any grant group.
     before: usize,
+    /// Of those, the ones Atlassian bills (active accounts, and members whose status is
+    /// unknown because the live state does not list them).
+    billed: usize,
     no_evidence: Vec<&'a str>,
 }
 
 impl Acc<'_> {
-    /// Nothing yet, with `before` holders counted already.
-    fn new(before: usize) -> Self {
+    /// Nothing yet, with `unknown` members (billed, as far as anyone can tell) counted already.
+    fn new(unknown: usize) -> Self {
         Acc {
             removals: Vec::new(),
             adds: Vec::new(),
             notices: Vec::new(),
             observed: Vec::new(),
-            before,
+            requests: Vec::new(),
+            before: unknown,
+            billed: unknown,
             no_evidence: Vec::new(),
         }
+    }
+
+    /// Takes in the records of `other`, which covers later users.
+    fn extend(&mut self, other: Self) {
+        self.removals.extend(other.removals);
+        self.adds.extend(other.adds);
+        self.notices.extend(other.notices);
+        self.observed.extend(other.observed);
+        self.requests.extend(other.requests);
+        self.before += other.before;
+        self.billed += other.billed;
+        self.no_evidence.extend(other.no_evidence);
     }
 }
 
@@ -287,6 +307,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         notices: Vec::new(),
         observed: Vec::new(),
         seats: BTreeMap::new(),
+        announce: Vec::new(),
+        requests: Vec::new(),
+        events: input.live.events_read.clone(),
+        first_run: ix.first_run,
         fingerprint: BTreeMap::new(),
         warnings: input.ledger.warnings.clone(),
     };
@@ -310,12 +334,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         },
     );
     for (a, b) in acc.iter_mut().zip(second) {
-        a.removals.extend(b.removals);
-        a.adds.extend(b.adds);
-        a.notices.extend(b.notices);
-        a.observed.extend(b.observed);
-        a.before += b.before;
-        a.no_evidence.extend(b.no_evidence);
+        a.extend(b);
     }
 
     let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
@@ -326,7 +345,9 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             mut adds,
             mut notices,
             observed,
+            requests,
             before,
+            billed,
             no_evidence,
         } = a;
 
@@ -378,24 +399,30 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             input.actor,
             input.allow_mass_removal,
         );
-        let freed = removals.iter().filter(|r| r.block.is_none()).count();
+        // Seats follow billing: only active accounts count, before and after.
+        let freed = removals
+            .iter()
+            .filter(|r| r.block.is_none() && r.ev.user.status == AccountStatus::Active)
+            .count();
         rails::addition_rails(
             ix,
             pc,
             &mut adds,
             &mut blocks,
             before,
-            before.saturating_sub(freed),
+            billed.saturating_sub(freed),
         );
         let added = adds.iter().filter(|a| a.block.is_none()).count();
         plan.seats.insert(
             key.to_string(),
             Seats {
-                before,
-                after: before.saturating_sub(freed) + added,
+                before: billed,
+                after: billed.saturating_sub(freed) + added,
+                not_billed: before.saturating_sub(billed),
                 budget: pc.product.seats,
             },
         );
+        plan.requests.extend(write_requests(ix, key, p, &requests));
         decided.push(ProductPlan {
             p,
             removals,
@@ -477,19 +504,21 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     // in plan order.
     written.sort_by_key(|(key, _)| *key);
     // Join the products' lists, actions on one thread and notices on the other.
-    let (mut actions, mut blocked, mut notices, mut observed) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut actions, mut blocked, mut notices, mut observed, mut announce) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (_, l) in written {
         actions.push(l.actions);
         blocked.push(l.blocked);
         notices.push(l.notices);
         observed.push(l.observed);
+        announce.push(l.announce);
     }
     let Plan {
         actions: plan_actions,
         blocked: plan_blocked,
         notices: plan_notices,
         observed: plan_observed,
+        announce: plan_announce,
         ..
     } = &mut plan;
     join(
@@ -500,6 +529,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         || {
             concat_into(plan_notices, notices);
             concat_into(plan_observed, observed);
+            concat_into(plan_announce, announce);
         },
     );
     plan.fingerprint = fingerprint;
@@ -530,6 +560,7 @@ struct Lists {
     blocked: Vec<Blocked>,
     notices: Vec<Notice>,
     observed: Vec<Observation>,
+    announce: Vec<Announcement>,
 }
 
 /// The fingerprinting of `slots` in units of one written record (about 0.6 µs), measured on
@@ -594,8 +625,18 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     };
     if ev.member {
         acc.before += 1;
+        if ev.user.status == AccountStatus::Active {
+            acc.billed += 1;
+        }
     }
     let pending = |about| PendingNotice { u, about };
+    if let Verdict::Absent(why) | Verdict::RemoveIneligible(why) = ev.verdict {
+        if matches!(why, Ineligible::NoGrant | Ineligible::Expired(_))
+            && ix.access_request(u, p).is_some()
+        {
+            acc.requests.push((u, why.rule()));
+        }
+    }
     match ev.verdict {
         Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
             acc.removals.push(Removal { block: None, ev });
@@ -773,7 +814,16 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
                 }
                 About::ReclaimSoon => {
                     let ev = evaluate(ix, d.p, u)?;
-                    let detail = reclaim_soon_detail(&ev);
+                    let detail = reclaim_soon_detail(ix, &ev);
+                    if let (false, Some(on)) = (ev.announced, ev.reclaim_at) {
+                        plan.announce.push(Announcement {
+                            product: key.to_string(),
+                            account_id: ix.account_id(u).to_string(),
+                            email: ix.email(u).map(str::to_string),
+                            reclaim_on: on,
+                            detail: detail.clone(),
+                        });
+                    }
                     notice(ix, u, key, NoticeKind::ReclaimSoon, detail, ev.reclaim_at)
                 }
             })
@@ -790,23 +840,97 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
         )
     }));
     extend_in_order(&mut plan.notices, notices, order);
+    plan.announce.sort_by(|a, b| {
+        let email = |x: &Announcement| x.email.clone().unwrap_or_default();
+        (email(a), &a.account_id).cmp(&(email(b), &b.account_id))
+    });
     plan
 }
 
-/// "reclaim on 2026-12-03 unless active (last active 2026-09-04)".
-fn reclaim_soon_detail(ev: &Eval<'_>) -> String {
+/// The product's access requests awaiting approval, by email then account id, each with the
+/// `users:` entry that would grant it.
+fn write_requests(
+    ix: &Index<'_>,
+    key: &str,
+    p: ProductIx,
+    requests: &[(UserIx, Rule)],
+) -> Vec<AccessRequest> {
+    let mut out: Vec<AccessRequest> = requests
+        .iter()
+        .filter_map(|&(u, rule)| {
+            let requested_at = ix.access_request(u, p)?;
+            let (policy_line, replaces) = granting_line(ix, u, key);
+            Some(AccessRequest {
+                product: key.to_string(),
+                account_id: ix.account_id(u).to_string(),
+                email: ix.email(u).map(str::to_string),
+                requested_at,
+                rule,
+                policy_line,
+                replaces,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.email.as_deref().unwrap_or(""), &a.account_id)
+            .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
+    });
+    out
+}
+
+/// A `users:` entry, in YAML flow style, that grants product `key` to user `u`: the user's
+/// first entry with the product added (and a lapsed `until` dropped), or a new entry.
+fn granting_line(
+    ix: &Index<'_>,
+    u: UserIx,
+    key: &str,
+) -> (String, Option<crate::policy::Location>) {
+    let who = match ix.email(u) {
+        Some(email) => format!("email: {}", email.to_lowercase()),
+        None => format!("account_id: {}", ix.account_id(u)),
+    };
+    let existing = ix.entries_ix(u).map(|(_, e)| e).next();
+    let mut products: Vec<&str> = existing
+        .and_then(|e| e.products.as_ref())
+        .map(|ps| ps.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    if !products.contains(&key) {
+        products.push(key);
+    }
+    let mut line = format!("- {{ {who}, products: [{}]", products.join(", "));
+    if let Some(d) = existing.and_then(|e| e.requested) {
+        line.push_str(&format!(", requested: {d}"));
+    }
+    line.push_str(" }");
+    (line, existing.map(|e| e.location.clone()))
+}
+
+/// "reclaim on 2026-12-03 unless active on jira-software (last active 2026-09-04)", with
+/// "(announced)" after the date when an applied plan announced it, and the product's own
+/// last-active time when other evidence decided.
+fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
     // One buffer and the planner's own date writer: tens of thousands of these per plan.
-    let mut out = String::with_capacity(64);
+    let key = ix
+        .products
+        .get(ev.product)
+        .map_or("", |p| p.product.key.as_str());
+    let mut out = String::with_capacity(80);
     out.push_str("reclaim on ");
     if let Some(t) = ev.reclaim_at {
         Day(t).push_to(&mut out);
     }
-    out.push_str(" unless active (");
+    if ev.announced {
+        out.push_str(" (announced)");
+    }
+    out.push_str(" unless active on ");
+    out.push_str(key);
+    out.push_str(" (");
     out.push_str(ev.evidence.source.describe());
     out.push(' ');
     if let Some(t) = ev.evidence.at {
         Day(t).push_to(&mut out);
     }
+    ev.write_own_activity(key, &mut out);
     out.push(')');
     out
 }
@@ -924,6 +1048,7 @@ fn decide(ix: &Index<'_>, facts: &PlanFacts<'_>, p: ProductIx, u: UserIx) -> Opt
         rule: ev.rule(),
         reason,
         evidence: ev.evidence(),
+        reclaim_announced: ev.member && ev.announced,
         reclaim_at: if ev.member { ev.reclaim_at } else { None },
     })
 }

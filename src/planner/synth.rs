@@ -280,6 +280,8 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             notice: Some(Duration::days(14)),
             grace: Duration::days(2),
             drift: *drift,
+            eligible_groups: Vec::new(),
+            restore_on_login: true,
             location: loc("seatkeeper.yaml", 5 + p * 7),
         })
         .collect();

@@ -40,6 +40,9 @@ pub(crate) struct Fx {
     pub now: DateTime<Utc>,
     pub actor: Option<String>,
     pub allow_mass_removal: bool,
+    /// The audit log holds nothing: seatkeeper's first run against the org. Off by default:
+    /// most cases are about later runs, so the ledger starts with one unrelated earlier line.
+    pub first_run: bool,
 }
 
 const P: &str = "jira-software";
@@ -57,6 +60,8 @@ impl Fx {
                 notice: Some(Duration::days(14)),
                 grace: Duration::days(1),
                 drift: Drift::Revert,
+                eligible_groups: Vec::new(),
+                restore_on_login: true,
                 location: loc(3),
             }],
             users: Vec::new(),
@@ -95,6 +100,7 @@ impl Fx {
             now: t("2026-11-25T08:00:00Z"),
             actor: None,
             allow_mass_removal: false,
+            first_run: false,
         }
     }
 
@@ -208,9 +214,20 @@ impl Fx {
             policy_commit: None,
             actor: String::new(),
             error: None,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         });
+    }
+
+    /// The ledger shows an applied plan announced `name`'s reclaim for `on`, 14 days earlier.
+    pub(crate) fn announced(&mut self, name: &str, on: &str) {
+        self.find(name);
+        self.record(AuditKind::Announced, name, "", "inactive", on);
+        if let Some(r) = self.records.last_mut() {
+            r.reclaim_on = Some(r.time);
+            r.time -= chrono::TimeDelta::days(14);
+        }
     }
 
     /// The ledger shows `name` was reclaimed (removed for inactivity) at `time`.
@@ -247,7 +264,26 @@ impl Fx {
     }
 
     pub(crate) fn with_input<R>(&self, f: impl FnOnce(&PlanInput<'_>) -> R) -> R {
-        let ledger = Ledger::from_records(&self.records);
+        let earlier_run = (!self.first_run).then(|| AuditRecord {
+            time: t("2020-01-01"),
+            kind: AuditKind::Add,
+            product: P.into(),
+            group: "other".into(),
+            group_id: "g-other".into(),
+            account_id: "acc-earlier-run".into(),
+            email: None,
+            rule: "eligible".into(),
+            reason: String::new(),
+            result: AuditResult::Ok,
+            plan_id: String::new(),
+            policy_commit: None,
+            actor: String::new(),
+            error: None,
+            reclaim_on: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        let ledger = Ledger::from_records(earlier_run.iter().chain(&self.records));
         let input = PlanInput {
             policy: &self.policy,
             live: &self.live,
@@ -416,10 +452,11 @@ const CASES: &[Case] = &[
         observed: NONE,
     },
     Case {
-        name: "inactive with evidence is reclaimed",
+        name: "inactive with evidence is reclaimed on the announced date",
         setup: |f| {
             f.holder("idle");
             f.active("idle", "2026-07-01");
+            f.announced("idle", "2026-11-25T08:00:00Z");
         },
         actions: &["remove jira-users idle inactive"],
         blocked: NONE,
@@ -427,7 +464,7 @@ const CASES: &[Case] = &[
         observed: NONE,
     },
     Case {
-        name: "latest evidence wins: an old last-active but a recent login keeps the seat",
+        name: "a login is not activity: an old last-active with a recent login is announced",
         setup: |f| {
             f.holder("back");
             f.active("back", "2026-07-01");
@@ -435,7 +472,46 @@ const CASES: &[Case] = &[
         },
         actions: NONE,
         blocked: NONE,
+        notices: &["reclaim-soon back"],
+        observed: NONE,
+    },
+    Case {
+        name: "an announced reclaim is carried out whatever logins came since",
+        setup: |f| {
+            f.holder("back");
+            f.active("back", "2026-07-01");
+            f.announced("back", "2026-11-24T08:00:00Z");
+            f.event("back", EventAction::UserLoggedIn, "2026-11-20T09:00:00Z");
+        },
+        actions: &["remove jira-users back inactive"],
+        blocked: NONE,
         notices: NONE,
+        observed: NONE,
+    },
+    Case {
+        name: "an announced date holds when later activity has moved the window past it",
+        setup: |f| {
+            f.holder("busy");
+            f.active("busy", "2026-11-01");
+            f.announced("busy", "2026-11-24T08:00:00Z");
+        },
+        actions: NONE,
+        blocked: NONE,
+        notices: NONE,
+        observed: NONE,
+    },
+    Case {
+        name: "first run: seats past their window are announced, not reclaimed",
+        setup: |f| {
+            f.first_run = true;
+            f.product().notice = None;
+            f.holder("idle");
+            f.active("idle", "2026-07-01");
+            f.member("nope", "jira-users");
+        },
+        actions: &["remove jira-users nope not-eligible"],
+        blocked: NONE,
+        notices: &["reclaim-soon idle"],
         observed: NONE,
     },
     Case {
@@ -448,6 +524,8 @@ const CASES: &[Case] = &[
             f.safe("old");
             f.find("old").added_to_org = Some(t("2026-11-20"));
             f.active("old", "2026-06-01");
+            f.announced("new", "2026-11-25");
+            f.announced("old", "2026-11-25");
         },
         actions: &[
             "remove jira-users new inactive",
@@ -627,6 +705,7 @@ const CASES: &[Case] = &[
                 "2026-07-01T08:00:00Z",
             );
             f.member("reg", "jira-users");
+            f.announced("reg", "2026-11-25");
         },
         actions: &["remove jira-users reg inactive"],
         blocked: NONE,
@@ -810,6 +889,7 @@ const CASES: &[Case] = &[
             f.member("nel", "jira-users");
             f.holder("idle");
             f.active("idle", "2026-07-01");
+            f.announced("idle", "2026-11-25");
         },
         actions: &["remove jira-users idle inactive"],
         blocked: NONE,
@@ -943,7 +1023,7 @@ const CASES: &[Case] = &[
             f.member("out", "jira-users").active("out", "2026-11-20");
         },
         actions: &[
-            "add jira-users join eligible",
+            "add jira-users join logged-in",
             "remove jira-users out not-eligible",
         ],
         blocked: NONE,
@@ -1047,6 +1127,7 @@ fn reasons_name_the_rule_and_the_evidence() {
     let mut f = Fx::new();
     f.holder("idle");
     f.active("idle", "2026-07-01");
+    f.announced("idle", "2026-11-25");
     let a = one_action(&f);
     assert_eq!(a.reason, "inactive since 2026-07-01 (147 days > 90d)");
     assert_eq!(a.evidence.source, crate::plan::EvidenceSource::LastActive);
@@ -1104,6 +1185,7 @@ fn seats_fingerprints_and_budget() {
         Seats {
             before: 4,
             after: 4,
+            not_billed: 0,
             budget: Some(10)
         }
     );
@@ -1189,6 +1271,18 @@ fn reclaim_soon_notice_carries_the_date() {
     let mut f = Fx::new();
     f.holder("soon");
     f.active("soon", "2026-08-30");
+    // The window ends on 2026-11-28, but nothing announced it yet: the reclaim is announced
+    // now for `notice` (14 days) ahead, never for sooner.
+    let p = f.plan();
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(p.notices[0].at, Some(t("2026-12-09T08:00:00Z")));
+    assert!(
+        p.notices[0].detail.contains("2026-12-09"),
+        "{}",
+        p.notices[0].detail
+    );
+    // An earlier applied plan announced the end of the window: that date holds.
+    f.announced("soon", "2026-11-28");
     let p = f.plan();
     assert_eq!(p.notices.len(), 1);
     assert_eq!(p.notices[0].at, Some(t("2026-11-28")));
@@ -1210,10 +1304,13 @@ fn explain_agrees_with_plan() {
         notice: None,
         grace: Duration::days(1),
         drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: true,
         location: loc(9),
     });
     f.holder("idle");
     f.active("idle", "2026-07-01");
+    f.announced("idle", "2026-11-25");
     f.policy.users[0].products = Some(vec![P.into()]);
     f.member("me", "jira-users");
     f.actor = Some(Fx::id("me"));
@@ -1234,7 +1331,7 @@ fn explain_agrees_with_plan() {
     assert_eq!(j.groups_now, ["jira-users"]);
     assert_eq!(j.reason, "inactive since 2026-07-01 (147 days > 90d)");
     assert_eq!(j.evidence.entry, Some(loc(20)));
-    assert_eq!(j.reclaim_at, Some(t("2026-09-29")));
+    assert_eq!(j.reclaim_at, Some(t("2026-11-25")));
     let c = &e.products[1];
     assert_eq!(
         (c.outcome, c.rule),
@@ -1300,6 +1397,8 @@ fn plan_is_total_on_degenerate_input() {
         notice: Some(Duration::seconds(i64::MAX)),
         grace: Duration::seconds(0),
         drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: true,
         location: loc(1),
     });
     f.policy.safety.max_removals = Some(Limit::Percent(f64::NAN));
@@ -1326,6 +1425,7 @@ fn plan_is_total_on_degenerate_input() {
             policy_commit: None,
             actor: String::new(),
             error: None,
+            reclaim_on: None,
             prev_hash: String::new(),
             hash: String::new(),
         }));
@@ -1415,4 +1515,176 @@ fn dates_in_reasons_are_written_as_chrono_writes_them() {
         assert_eq!(pushed, format!("x{want}"));
         assert_eq!(Day(time).to_string(), want);
     }
+}
+
+#[test]
+fn a_login_never_keeps_a_product_and_restores_only_where_restore_on_login_is_on() {
+    let mut f = Fx::new();
+    f.policy.products.push(Product {
+        key: "confluence".into(),
+        groups: vec!["employees".into()],
+        seats: None,
+        inactivity: Some(Duration::days(90)),
+        notice: Some(Duration::days(14)),
+        grace: Duration::days(1),
+        drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: false,
+        location: loc(9),
+    });
+    // Active in Jira yesterday, idle in Confluence since February 2025, logged in today.
+    f.holder("ana");
+    f.member("ana", "employees");
+    f.find("ana")
+        .last_active
+        .insert("confluence", t("2025-02-11"));
+    f.event("ana", EventAction::UserLoggedIn, "2026-11-25T07:00:00Z");
+    let p = f.plan();
+    assert_eq!(notices(&p), ["reclaim-soon ana"]);
+    assert_eq!(p.notices[0].product, "confluence");
+    assert_eq!(
+        p.notices[0].detail,
+        "reclaim on 2026-12-09 unless active on confluence (last active 2025-02-11)"
+    );
+    // apply will record the announcement.
+    assert_eq!(p.announce.len(), 1);
+    assert_eq!(p.announce[0].reclaim_on, t("2026-12-09T08:00:00Z"));
+    let e = f.with_input(|i| explain(i, "ana@acme.com")).expect("ana");
+    let conf = e
+        .products
+        .iter()
+        .find(|d| d.product == "confluence")
+        .expect("confluence");
+    assert_eq!(conf.evidence.last_active, Some(t("2025-02-11")));
+    assert!(!conf.reclaim_announced);
+
+    // After both seats were reclaimed, a login gives back Jira (restore_on_login defaults to
+    // on) and not Confluence (off).
+    let mut f = Fx::new();
+    f.policy.products.push(f.policy.products[0].clone());
+    f.policy.products[1].key = "confluence".into();
+    f.policy.products[1].groups = vec!["employees".into()];
+    f.policy.products[1].restore_on_login = false;
+    f.safe("bo");
+    f.active("bo", "2026-05-01");
+    f.reclaimed("bo", "2026-08-01T08:00:00Z");
+    f.records.push(f.records.last().cloned().expect("reclaim"));
+    if let Some(r) = f.records.last_mut() {
+        r.product = "confluence".into();
+        r.group_id = "g-emp".into();
+    }
+    f.event("bo", EventAction::UserLoggedIn, "2026-11-20T09:00:00Z");
+    let p = f.plan();
+    assert_eq!(actions(&p), ["add jira-users bo logged-in"]);
+    assert_eq!(notices(&p), ["dormant bo"]);
+    assert_eq!(p.notices[0].product, "confluence");
+}
+
+#[test]
+fn membership_evidence_shows_the_products_own_last_active_time() {
+    let mut f = Fx::new();
+    f.holder("cy");
+    f.find("cy").last_active = Activity::new();
+    f.record(AuditKind::Add, "cy", "g-users", "eligible", "2026-08-01");
+    f.announced("cy", "2026-11-25");
+    let a = one_action(&f);
+    assert_eq!(
+        a.reason,
+        "inactive since 2026-08-01 (116 days > 90d); never active on jira-software"
+    );
+    assert_eq!(a.evidence.last_active, None);
+}
+
+#[test]
+fn first_run_announces_at_least_seven_days_ahead_and_apply_records_it() {
+    let mut f = Fx::new();
+    f.first_run = true;
+    f.product().notice = None;
+    f.holder("idle");
+    f.active("idle", "2026-07-01");
+    let p = f.plan();
+    assert!(p.first_run);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.notices[0].at, Some(t("2026-12-02T08:00:00Z")));
+    assert_eq!(p.announce.len(), 1);
+    assert!(p.has_changes(), "the announcement is for apply to record");
+    // Once recorded, the next run holds that date, and reclaims on it.
+    f.first_run = false;
+    f.announced("idle", "2026-12-02T08:00:00Z");
+    let p = f.plan();
+    assert!(p.actions.is_empty());
+    assert!(p.announce.is_empty());
+    assert_eq!(p.notices[0].at, Some(t("2026-12-02T08:00:00Z")));
+    assert!(p.notices[0].detail.contains("(announced)"));
+    f.now = t("2026-12-02T08:00:00Z");
+    assert_eq!(actions(&f.plan()), ["remove jira-users idle inactive"]);
+}
+
+#[test]
+fn seats_count_billable_holders_and_show_the_rest_apart() {
+    let mut f = Fx::new();
+    f.product().seats = Some(3);
+    f.holder("a1");
+    f.holder("a2");
+    f.holder("sus");
+    f.find("sus").status = AccountStatus::Suspended;
+    f.holder("gone");
+    f.find("gone").status = AccountStatus::Closed;
+    f.safe("new").requested = Some(d("2026-11-20"));
+    f.find("new");
+    let p = f.plan();
+    let seats = p.seats[P];
+    // Two active holders are billed; the closed one is removed, the suspended one stays.
+    assert_eq!((seats.before, seats.after, seats.not_billed), (2, 3, 2));
+    assert_eq!(
+        actions(&p),
+        [
+            "add jira-users new requested",
+            "remove jira-users gone account-closed"
+        ]
+    );
+}
+
+#[test]
+fn an_access_request_from_someone_the_policy_does_not_grant_awaits_approval() {
+    let mut f = Fx::new();
+    f.user("stranger");
+    f.event(
+        "stranger",
+        EventAction::AccessRequested,
+        "2026-11-23T10:00:00Z",
+    )
+    .product = Some(P.into());
+    f.safe("conf").products = Some(vec!["confluence".into()]);
+    f.event("conf", EventAction::AccessRequested, "2026-11-24T10:00:00Z")
+        .product = Some(P.into());
+    let p = f.plan();
+    assert!(p.actions.is_empty());
+    let lines: Vec<(&str, &str, Option<String>)> = p
+        .requests
+        .iter()
+        .map(|r| {
+            (
+                r.email.as_deref().unwrap_or(""),
+                r.policy_line.as_str(),
+                r.replaces.as_ref().map(|l| l.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "conf@acme.com",
+                "- { email: conf@acme.com, products: [confluence, jira-software] }",
+                Some("seatkeeper.yaml:20:5".to_string())
+            ),
+            (
+                "stranger@acme.com",
+                "- { email: stranger@acme.com, products: [jira-software] }",
+                None
+            ),
+        ]
+    );
+    assert_eq!(p.requests[1].requested_at, t("2026-11-23T10:00:00Z"));
 }

@@ -159,6 +159,10 @@ pub struct Product {
     pub grace: Duration,
     /// What to do with changes made outside seatkeeper.
     pub drift: Drift,
+    /// Members of these live groups may hold this product (beside the policy-wide list).
+    pub eligible_groups: Vec<String>,
+    /// A login after a reclaim of this product restores it.
+    pub restore_on_login: bool,
     /// Where the product is declared.
     pub location: Location,
 }

@@ -780,6 +780,8 @@ impl Validator {
                 notice,
                 grace,
                 drift,
+                eligible_groups: Vec::new(),
+                restore_on_login: true,
                 location: key.location.clone(),
             });
         }

@@ -337,6 +337,8 @@ mod tests {
                 notice: None,
                 grace: Duration::seconds(90 * 60),
                 drift: Drift::Report,
+                eligible_groups: Vec::new(),
+                restore_on_login: true,
                 location: Location::default(),
             },
             Product {
@@ -347,6 +349,8 @@ mod tests {
                 notice: Some(Duration::days(700_000_000 * 7)),
                 grace: Duration::days(3),
                 drift: Drift::Revert,
+                eligible_groups: Vec::new(),
+                restore_on_login: true,
                 location: Location::default(),
             },
         ];

@@ -12,9 +12,10 @@
 //!   outcome:      remove
 //!   rule:         inactive
 //!   reason:       inactive since 2026-07-01 (147 days > 90d)
-//!   evidence:     last active 2026-07-01
+//!   evidence:     membership began 2026-07-01
+//!   last active:  2025-02-11
 //!   policy entry: teams/eng.yaml:12:5
-//!   reclaim date: 2026-09-29
+//!   reclaim date: 2026-09-29 (announced)
 //! ```
 //!
 //! The JSON form is the serde form of [`Explanation`], pretty-printed with a trailing newline.
@@ -89,6 +90,14 @@ fn fields(d: &Decision) -> Vec<(&'static str, String)> {
         fields.push(("reason", d.reason.clone()));
     }
     fields.push(("evidence", evidence_words(&d.evidence)));
+    // The product's own last-active time, always: a login or a group change may have decided,
+    // but this is what Atlassian bills against.
+    fields.push((
+        "last active",
+        d.evidence
+            .last_active
+            .map_or_else(|| "never on this product".to_string(), human_time),
+    ));
     fields.push((
         "policy entry",
         d.evidence
@@ -97,7 +106,12 @@ fn fields(d: &Decision) -> Vec<(&'static str, String)> {
             .map_or_else(|| "none".to_string(), |l| l.to_string()),
     ));
     if let Some(at) = d.reclaim_at {
-        fields.push(("reclaim date", human_time(at)));
+        let announced = if d.reclaim_announced {
+            " (announced)"
+        } else {
+            ""
+        };
+        fields.push(("reclaim date", format!("{}{announced}", human_time(at))));
     }
     fields
 }

@@ -68,6 +68,10 @@ impl PlanBuilder {
                 notices: vec![],
                 observed: vec![],
                 seats: Default::default(),
+                announce: Vec::new(),
+                requests: Vec::new(),
+                events: None,
+                first_run: false,
                 fingerprint: Default::default(),
                 warnings: vec![],
             },
@@ -152,6 +156,7 @@ impl PlanBuilder {
             Seats {
                 before,
                 after,
+                not_billed: 0,
                 budget,
             },
         );
@@ -198,6 +203,7 @@ pub(crate) fn sample_plan() -> Plan {
     inactive.evidence = Evidence {
         source: EvidenceSource::LastActive,
         at: Some(t("2026-07-01")),
+        last_active: None,
         entry: Some(Location {
             file: "teams/eng.yaml".into(),
             line: 12,
@@ -318,6 +324,7 @@ fn decision(product: &str, outcome: Outcome) -> Decision {
         rule: None,
         reason: String::new(),
         evidence: Evidence::default(),
+        reclaim_announced: false,
         reclaim_at: None,
     }
 }
@@ -345,6 +352,7 @@ pub(crate) fn sample_explanation() -> Explanation {
                 evidence: Evidence {
                     source: EvidenceSource::LastActive,
                     at: Some(t("2026-11-20T09:30:00Z")),
+                    last_active: None,
                     entry: Some(entry.clone()),
                 },
                 reclaim_at: Some(t("2027-03-20T09:30:00Z")),
@@ -357,6 +365,7 @@ pub(crate) fn sample_explanation() -> Explanation {
                 evidence: Evidence {
                     source: EvidenceSource::Requested,
                     at: Some(t("2026-11-20")),
+                    last_active: None,
                     entry: Some(entry.clone()),
                 },
                 ..decision("jira-servicedesk", Outcome::Blocked(Rail::SeatBudget))
@@ -369,6 +378,7 @@ pub(crate) fn sample_explanation() -> Explanation {
                 evidence: Evidence {
                     source: EvidenceSource::LastActive,
                     at: Some(t("2026-07-01")),
+                    last_active: None,
                     entry: Some(entry),
                 },
                 reclaim_at: Some(t("2026-09-29")),

@@ -15,8 +15,10 @@
 //! crafted email cannot break a table, inject HTML or links, or mention a GitHub user.
 
 use super::text::{footer, short_commit};
-use super::{human_time, plural, signed_delta};
-use crate::plan::{Action, ActionKind, Blocked, Notice, Observation, Plan};
+use super::{
+    dormant_summary, dormant_words, events_note, human_time, plural, signed_delta, FIRST_RUN_NOTE,
+};
+use crate::plan::{Action, ActionKind, Blocked, Notice, NoticeKind, Observation, Plan};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -26,6 +28,9 @@ pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 
 /// How many warnings the summary lists before it says "… and K more".
 const SUMMARY_WARNINGS: usize = 10;
+
+/// How many requests awaiting approval the summary lists.
+const SUMMARY_REQUESTS: usize = 20;
 
 /// Writes the markdown form of `plan`, kept under [`GITHUB_COMMENT_LIMIT`].
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
@@ -159,12 +164,61 @@ fn summary(plan: &Plan) -> String {
         "Policy {policy}{dirty} · as of {}\n",
         human_time(plan.generated_at)
     );
+    if plan.first_run {
+        let _ = writeln!(s, "⚠️ {}\n", escape(FIRST_RUN_NOTE));
+    }
+    if let Some(note) = events_note(plan) {
+        let _ = writeln!(s, "⚠️ {}\n", escape(&note));
+    }
     if !plan.observed.is_empty() {
         let _ = writeln!(
             s,
             "Ledger: will record {} granted outside seatkeeper.\n",
             plural(plan.observed.len(), "membership", "memberships")
         );
+    }
+    if !plan.announce.is_empty() {
+        let _ = writeln!(
+            s,
+            "Ledger: will record {}; once applied, those dates hold.\n",
+            plural(
+                plan.announce.len(),
+                "reclaim announcement",
+                "reclaim announcements"
+            )
+        );
+    }
+    if !plan.requests.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Requests awaiting approval ({})**: the policy does not grant these; to approve one, add its line to `users:`.\n",
+            plan.requests.len()
+        );
+        s.push_str("| product | user | requested | policy line |\n|---|---|---|---|\n");
+        for r in plan.requests.iter().take(SUMMARY_REQUESTS) {
+            let replaces = r
+                .replaces
+                .as_ref()
+                .map(|l| format!(" (replaces {})", escape(&l.to_string())))
+                .unwrap_or_default();
+            // A code span shows its text literally; backticks inside would end it.
+            let line = r.policy_line.replace('`', "'").replace('|', "\\|");
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | `{line}`{replaces} |",
+                escape(&r.product),
+                user(r.email.as_deref(), &r.account_id),
+                r.requested_at.format("%Y-%m-%d"),
+            );
+        }
+        if plan.requests.len() > SUMMARY_REQUESTS {
+            let _ = writeln!(
+                s,
+                "| … | {} more in `--format json` | | |",
+                plan.requests.len() - SUMMARY_REQUESTS
+            );
+        }
+        s.push('\n');
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(s, "**Warnings**\n");
@@ -374,8 +428,23 @@ impl Sections {
                     rows: plan
                         .notices
                         .iter()
-                        .filter(|n| of(&n.product))
+                        .filter(|n| of(&n.product) && n.kind != NoticeKind::Dormant)
                         .map(notice_row)
+                        .chain(
+                            dormant_summary(plan)
+                                .into_iter()
+                                .filter(|(p, _, _)| of(p))
+                                .map(|(_, count, examples)| {
+                                    let examples: Vec<String> =
+                                        examples.iter().map(|e| escape(e)).collect();
+                                    let examples: Vec<&str> =
+                                        examples.iter().map(String::as_str).collect();
+                                    format!(
+                                        "| dormant | | {} |\n",
+                                        dormant_words(count, &examples).replace('|', "\\|")
+                                    )
+                                }),
+                        )
                         .collect(),
                 },
                 Table {

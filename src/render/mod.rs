@@ -220,6 +220,70 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
 #[cfg(test)]
 pub(crate) mod fixtures;
 
+/// The plan header's word on how far back the events reached, when they fall short of what
+/// the plan needs (DESIGN §4), or `None` when they cover it or the reader did not say.
+pub(crate) fn events_note(plan: &Plan) -> Option<String> {
+    let read = plan.events.as_ref()?;
+    if read.is_complete() {
+        return None;
+    }
+    let wanted = read.wanted_from.format("%Y-%m-%d");
+    let why = read
+        .note
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    Some(match read.covered_from {
+        None => format!(
+            "no org events{why}: logins and access requests are not seen; the plan needs them from {wanted}"
+        ),
+        Some(from) => format!(
+            "org events reach back to {} only{why}; the plan needs them from {wanted}",
+            from.format("%Y-%m-%d")
+        ),
+    })
+}
+
+/// The plan header's word on a first run against the org.
+pub(crate) const FIRST_RUN_NOTE: &str =
+    "first run against this org (the audit log is empty): seats past their window are announced, not reclaimed";
+
+/// Dormant notices per product: how many, and the first few accounts (text and markdown show
+/// this summary; JSON lists every notice).
+pub(crate) fn dormant_summary(plan: &Plan) -> Vec<(&str, usize, Vec<&str>)> {
+    let mut out: Vec<(&str, usize, Vec<&str>)> = Vec::new();
+    for n in plan
+        .notices
+        .iter()
+        .filter(|n| n.kind == crate::plan::NoticeKind::Dormant)
+    {
+        let who = n.email.as_deref().unwrap_or(&n.account_id);
+        match out.iter_mut().find(|(p, _, _)| *p == n.product) {
+            Some((_, count, examples)) => {
+                *count += 1;
+                if examples.len() < DORMANT_EXAMPLES {
+                    examples.push(who);
+                }
+            }
+            None => out.push((&n.product, 1, vec![who])),
+        }
+    }
+    out
+}
+
+/// How many accounts a dormant summary names.
+const DORMANT_EXAMPLES: usize = 3;
+
+/// The words of one product's dormant summary: "2 dormant since a reclaim or idle past the
+/// window (a@x, b@x); `explain` or `--format json` lists them".
+pub(crate) fn dormant_words(count: usize, examples: &[&str]) -> String {
+    let more = if count > examples.len() { ", …" } else { "" };
+    format!(
+        "{count} dormant since a reclaim or idle past the window ({}{more}): no seat until they ask, log in or are active; `explain` or `--format json` lists them",
+        examples.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

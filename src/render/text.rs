@@ -19,8 +19,11 @@
 //! [`RenderOptions::color`] says so. Columns are aligned on the plain text, so colour never
 //! shifts them.
 
-use super::{human_time, pad, plural, signed_delta, terminal_safe, width, RenderOptions, Style};
-use crate::plan::{Action, ActionKind, Plan};
+use super::{
+    dormant_summary, dormant_words, events_note, human_time, pad, plural, signed_delta,
+    terminal_safe, width, RenderOptions, Style, FIRST_RUN_NOTE,
+};
+use crate::plan::{Action, ActionKind, NoticeKind, Plan};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -37,7 +40,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions, out: &mut dyn Write) -> io::Res
     actions(plan, style, out)?;
     blocked(plan, style, out)?;
     notices(plan, style, out)?;
+    requests(plan, style, out)?;
     observed(plan, style, out)?;
+    announcements(plan, style, out)?;
     seats(plan, style, out)?;
     warnings(plan, style, out)?;
     writeln!(out)?;
@@ -48,12 +53,20 @@ pub fn render(plan: &Plan, opts: &RenderOptions, out: &mut dyn Write) -> io::Res
 /// The last line: `Plan: N to add, M to remove, K blocked.`, or [`NO_CHANGES`] when the plan has
 /// no actions, no blocked actions and nothing to record.
 pub fn footer(plan: &Plan) -> String {
-    if plan.actions.is_empty() && plan.blocked.is_empty() && plan.observed.is_empty() {
+    if plan.actions.is_empty()
+        && plan.blocked.is_empty()
+        && plan.observed.is_empty()
+        && plan.announce.is_empty()
+    {
         return NO_CHANGES.to_string();
     }
     let (adds, removes) = plan.counts();
+    let announce = match plan.announce.len() {
+        0 => String::new(),
+        n => format!(", {} to announce", plural(n, "reclaim", "reclaims")),
+    };
     format!(
-        "Plan: {adds} to add, {removes} to remove, {} blocked.",
+        "Plan: {adds} to add, {removes} to remove, {} blocked{announce}.",
         plan.blocked.len()
     )
 }
@@ -74,7 +87,14 @@ fn header(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
         out,
         "  {policy}{dirty}, as of {}",
         human_time(plan.generated_at)
-    )
+    )?;
+    if plan.first_run {
+        writeln!(out, "  {}", style.yellow(FIRST_RUN_NOTE))?;
+    }
+    if let Some(note) = events_note(plan) {
+        writeln!(out, "  {}", style.yellow(&terminal_safe(&note)))?;
+    }
+    Ok(())
 }
 
 /// The first 12 characters of a commit id.
@@ -217,18 +237,76 @@ fn notices(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|n| n.email.as_deref().unwrap_or(&n.account_id)),
     );
+    let dormant = dormant_summary(plan);
+    let mut summarised: Option<&str> = None;
     for n in &plan.notices {
         let kind = pad_painted(n.kind.as_str(), kind_cols, |t| style.yellow(t));
+        let product = pad(&terminal_safe(&n.product), product_cols);
+        if n.kind == NoticeKind::Dormant {
+            // One line per product: the list can run to thousands after a reclaim.
+            if summarised == Some(n.product.as_str()) {
+                continue;
+            }
+            summarised = Some(&n.product);
+            if let Some((_, count, examples)) = dormant.iter().find(|d| d.0 == n.product) {
+                let words = dormant_words(*count, examples);
+                let line = format!("  {kind}  {product}  {}", terminal_safe(&words));
+                writeln!(out, "{}", line.trim_end())?;
+            }
+            continue;
+        }
         writeln!(
             out,
             "  {}  {}  {}  {}",
             kind,
-            pad(&terminal_safe(&n.product), product_cols),
+            product,
             pad(&who(n), cols),
             terminal_safe(&n.detail)
         )?;
     }
     Ok(())
+}
+
+fn requests(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if plan.requests.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let title = format!(
+        "Requests awaiting approval ({}): the policy does not grant these; to approve one, add its line to `users:` in a pull request:",
+        plan.requests.len()
+    );
+    writeln!(out, "{}", style.bold(&title))?;
+    for r in &plan.requests {
+        let who = terminal_safe(r.email.as_deref().unwrap_or(&r.account_id));
+        writeln!(
+            out,
+            "  ? {who}  {}  requested {} ({})",
+            terminal_safe(&r.product),
+            r.requested_at.format("%Y-%m-%d"),
+            r.rule
+        )?;
+        let replaces = r
+            .replaces
+            .as_ref()
+            .map(|l| format!("  # replaces the entry at {l}"))
+            .unwrap_or_default();
+        writeln!(out, "      {}{replaces}", terminal_safe(&r.policy_line))?;
+    }
+    Ok(())
+}
+
+fn announcements(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if plan.announce.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let title =
+        format!(
+        "Ledger: will record {} (new reclaim-soon dates above); once applied, those dates hold.",
+        plural(plan.announce.len(), "reclaim announcement", "reclaim announcements")
+    );
+    writeln!(out, "{}", style.bold(&title))
 }
 
 fn observed(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
@@ -259,23 +337,33 @@ fn seats(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "{}", style.bold("Seats:"))?;
-    let mut rows = vec![[
+    // Seats are billable holders; members Atlassian does not bill get a column of their own
+    // when there are any.
+    let not_billed = plan.seats.values().any(|s| s.not_billed > 0);
+    let mut rows = vec![vec![
         "product".to_string(),
         "before".to_string(),
         "after".to_string(),
         "change".to_string(),
         "budget".to_string(),
     ]];
+    if not_billed {
+        rows[0].push("not billed".to_string());
+    }
     for (product, s) in &plan.seats {
-        rows.push([
+        let mut row = vec![
             terminal_safe(product).into_owned(),
             s.before.to_string(),
             s.after.to_string(),
             signed_delta(s.before, s.after),
             s.budget.map_or_else(|| "-".to_string(), |b| b.to_string()),
-        ]);
+        ];
+        if not_billed {
+            row.push(s.not_billed.to_string());
+        }
+        rows.push(row);
     }
-    let mut widths = [0usize; 5];
+    let mut widths = vec![0usize; rows[0].len()];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(width(cell));
@@ -290,7 +378,7 @@ fn seats(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
         .collect();
     for (i, row) in rows.iter().enumerate() {
         let mut line = format!("  {}", pad(&row[0], widths[0]));
-        for (cell, w) in row.iter().zip(widths).skip(1) {
+        for (cell, &w) in row.iter().zip(&widths).skip(1) {
             line.push_str("  ");
             line.push_str(&" ".repeat(w - width(cell)));
             line.push_str(cell);

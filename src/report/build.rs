@@ -127,6 +127,7 @@ impl AccessReport {
                     .unwrap_or(crate::plan::Seats {
                         before: 0,
                         after: 0,
+                        not_billed: 0,
                         budget: p.seats,
                     }),
                 counts: Counts {
@@ -386,6 +387,7 @@ mod tests {
             rule,
             reason: format!("{outcome:?}"),
             evidence: Evidence::default(),
+            reclaim_announced: false,
             reclaim_at: None,
         }
     }
@@ -422,10 +424,15 @@ mod tests {
                 Seats {
                     before: 6,
                     after: 5,
+                    not_billed: 0,
                     budget: Some(4),
                 },
             )]
             .into(),
+            announce: Vec::new(),
+            requests: Vec::new(),
+            events: None,
+            first_run: false,
             fingerprint: Default::default(),
             warnings: vec!["a warning".into()],
         }
@@ -445,6 +452,7 @@ mod tests {
         reclaim.evidence = Evidence {
             source: EvidenceSource::LastActive,
             at: Some(t("2026-08-20T00:00:00Z")),
+            last_active: None,
             entry: Some(entry.clone()),
         };
         reclaim.reclaim_at = Some(t("2026-11-18T00:00:00Z"));
@@ -664,8 +672,8 @@ mod tests {
     #[test]
     fn unreadable_audit_lines_are_warnings() {
         let (records, warnings) = parse_audit_records(&fixtures::audit_log());
-        assert_eq!(records.len(), 4);
+        assert_eq!(records.len(), 6);
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("audit log line 5:"), "{warnings:?}");
+        assert!(warnings[0].starts_with("audit log line 7:"), "{warnings:?}");
     }
 }

@@ -97,8 +97,19 @@ fn record(time: &str, kind: &str, product: &str, group: &str, who: &str, rule: &
     )
 }
 
+/// An `announced` line: an applied plan announced `who`'s jira-software reclaim for `on`.
+fn announced(time: &str, who: &str, on: &str) -> String {
+    record(time, "announced", "jira-software", "", who, "inactive")
+        .replace(r#""group_id":"g-jira""#, r#""group_id":"""#)
+        .replace(
+            r#""actor":"ci""#,
+            &format!(r#""actor":"ci","reclaim_on":"{on}""#),
+        )
+}
+
 /// The audit log: frank reclaimed on 2026-08-01, erin added on 2026-09-01, grace (since left)
-/// removed from confluence on 2026-10-15, a failed add that must not count, and a garbage line.
+/// removed from confluence on 2026-10-15, a failed add that must not count, the announcements
+/// of bob's and carol's reclaims, and a garbage line.
 pub(crate) fn audit_log() -> String {
     let j = "jira-software-users-acme";
     let c = "confluence-users-acme";
@@ -136,6 +147,8 @@ pub(crate) fn audit_log() -> String {
             "eligible",
         )
         .replace(r#""result":"ok""#, r#""result":"failed""#),
+        announced("2026-11-04T06:00:00Z", "bob", "2026-11-18T00:00:00Z"),
+        announced("2026-11-14T06:00:00Z", "carol", "2026-11-28T00:00:00Z"),
     ]
     .join("\n");
     lines.push_str("\nnot json\n");

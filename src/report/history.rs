@@ -69,7 +69,9 @@ pub fn seat_history(
     let mut lines: Vec<(usize, &AuditRecord, String)> = records
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.result == AuditResult::Ok && r.time <= now)
+        .filter(|(_, r)| {
+            r.result == AuditResult::Ok && r.time <= now && r.kind != AuditKind::Announced
+        })
         .filter_map(|(i, r)| group_of(r).map(|g| (i, r, g)))
         .collect();
     lines.sort_by_key(|(i, r, _)| (r.time, *i));
@@ -101,6 +103,7 @@ pub fn seat_history(
                         .or_default()
                         .insert(group.clone());
                 }
+                AuditKind::Announced => {}
             }
         }
         rest = earlier;
@@ -171,6 +174,8 @@ pub fn changes_since(
             AuditKind::Add | AuditKind::Observed => changes.grants.push(change),
             AuditKind::Remove if r.rule == "inactive" => changes.reclaims.push(change),
             AuditKind::Remove => changes.revocations.push(change),
+            // Announcements change no membership; the plan and report list them as notices.
+            AuditKind::Announced => {}
         }
     }
     for list in [

@@ -489,7 +489,7 @@ mod tests {
         let bad_line = report
             .warnings
             .iter()
-            .filter(|w| w.starts_with("audit log line 5"))
+            .filter(|w| w.starts_with("audit log line 7"))
             .count();
         assert_eq!(bad_line, 1, "{:?}", report.warnings);
         let err = generate(
