@@ -206,6 +206,8 @@ mod tests {
             notice: None,
             grace: DEFAULT_GRACE,
             drift: Drift::Revert,
+            eligible_groups: Vec::new(),
+            restore_on_login: true,
             location: Location::default(),
         };
         Policy {

@@ -115,6 +115,8 @@ fn build(k: &Knobs) -> Org {
             } else {
                 Drift::Revert
             },
+            eligible_groups: Vec::new(),
+            restore_on_login: true,
             location: loc(1),
         });
     }
@@ -340,6 +342,7 @@ fn build(k: &Knobs) -> Org {
             max_removals: k.max_removals.map(Limit::Count),
             max_additions: None,
             admin_groups: None,
+            defaulted: Vec::new(),
         },
     };
     let live = LiveState {

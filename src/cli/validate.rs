@@ -1,7 +1,7 @@
 //! `seatkeeper validate`: loads the policy and reports every problem at once.
 
 use super::inputs::load_policy_source;
-use super::{PolicyArgs, Status};
+use super::{Env, PolicyArgs, Status};
 use std::io::Write;
 
 /// `validate` arguments.
@@ -11,9 +11,14 @@ pub struct Args {
     policy: PolicyArgs,
 }
 
-/// Runs `validate`.
-pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Status> {
-    let source = load_policy_source(&args.policy, err)?;
+/// Runs `validate`. Dates are checked against today's date by the clock.
+pub fn run(
+    args: &Args,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
+    let source = load_policy_source(&args.policy, env.now.date_naive(), err)?;
     let policy = &source.policy;
     writeln!(
         out,

@@ -280,6 +280,8 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             notice: Some(Duration::days(14)),
             grace: Duration::days(2),
             drift: *drift,
+            eligible_groups: Vec::new(),
+            restore_on_login: true,
             location: loc("seatkeeper.yaml", 5 + p * 7),
         })
         .collect();
@@ -318,6 +320,7 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             max_removals: Some(Limit::Percent(50.0)),
             max_additions: None,
             admin_groups: None,
+            defaulted: Vec::new(),
         },
     };
     // Users and members in account-id order, as `export --snapshot` writes them.

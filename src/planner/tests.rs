@@ -57,6 +57,8 @@ impl Fx {
                 notice: Some(Duration::days(14)),
                 grace: Duration::days(1),
                 drift: Drift::Revert,
+                eligible_groups: Vec::new(),
+                restore_on_login: true,
                 location: loc(3),
             }],
             users: Vec::new(),
@@ -1209,6 +1211,8 @@ fn explain_agrees_with_plan() {
         notice: None,
         grace: Duration::days(1),
         drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: true,
         location: loc(9),
     });
     f.holder("idle");
@@ -1299,6 +1303,8 @@ fn plan_is_total_on_degenerate_input() {
         notice: Some(Duration::seconds(i64::MAX)),
         grace: Duration::seconds(0),
         drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: true,
         location: loc(1),
     });
     f.policy.safety.max_removals = Some(Limit::Percent(f64::NAN));
