@@ -1565,3 +1565,247 @@ mod edge_tests {
         );
     }
 }
+
+/// Revision 2: unambiguous durations, default rails, per-product keys, dates checked against
+/// today, misspelled product keys, and diagnostics that point at the mistake.
+#[cfg(test)]
+mod revision2_tests {
+    use super::*;
+    use crate::policy::source::MemFiles;
+
+    const HEAD: &str = "version: 1\nsite: acme.atlassian.net\norg: o-1\nproducts:\n";
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date")
+    }
+
+    fn files(main: &str) -> MemFiles {
+        MemFiles::new().with(MAIN_FILE, format!("{HEAD}{main}"))
+    }
+
+    /// Every diagnostic as an admin reads it: `level[code]: file:line:column: message`, then
+    /// `  hint: ...`.
+    fn rendered(files: &MemFiles) -> Vec<String> {
+        let diags = match load(files, today()) {
+            Ok(l) => l.warnings,
+            Err(ds) => ds,
+        };
+        diags.iter().map(ToString::to_string).collect()
+    }
+
+    fn loads(main: &str) -> Policy {
+        match load(&files(main), today()) {
+            Ok(l) => l.policy,
+            Err(ds) => panic!("{ds:#?}"),
+        }
+    }
+
+    #[test]
+    fn durations_take_days_and_weeks_and_m_is_ambiguous() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    inactivity: 3m\n    notice: 36h\n    grace: 3m\n  confluence:\n    groups: [c]\n    inactivity: 2y\n    notice: '14'\n    grace: 2D\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[bad-duration]: seatkeeper.yaml:7:17: `products.jira-software.inactivity`: `3m` is ambiguous: 3 months or 3 minutes?\n  \
+                 hint: write `90d` for 3 months: minutes are not a policy unit, and `inactivity` is counted in days or weeks",
+                "error[bad-duration]: seatkeeper.yaml:8:13: `products.jira-software.notice`: `36h` is in hours, but `notice` is counted in days or weeks\n  \
+                 hint: write `2d`: only `grace` takes hours",
+                "error[bad-duration]: seatkeeper.yaml:9:12: `products.jira-software.grace`: `3m` is ambiguous: 3 months or 3 minutes?\n  \
+                 hint: write `90d` for 3 months, or `1h` for 3 minutes rounded up to hours: minutes are not a policy unit",
+                "error[bad-duration]: seatkeeper.yaml:12:17: `products.confluence.inactivity`: `2y` has an unknown unit `y`\n  \
+                 hint: write `730d` for 2 years",
+                "error[bad-duration]: seatkeeper.yaml:13:13: `products.confluence.notice`: `14` has no unit\n  \
+                 hint: write `14d` for 14 days",
+                "error[bad-duration]: seatkeeper.yaml:14:12: `products.confluence.grace`: `2D` has an unknown unit `D`\n  \
+                 hint: units are lowercase: write `2d`",
+            ]
+        );
+        let p = loads("  jira-software:\n    groups: [j]\n    inactivity: 12w\n    notice: 14d\n    grace: 36h\n");
+        let jira = &p.products[0];
+        assert_eq!(jira.inactivity, Some(Duration::days(84)));
+        assert_eq!(jira.grace, Duration::seconds(36 * 3_600));
+    }
+
+    #[test]
+    fn an_inactivity_under_a_week_needs_a_bang() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    inactivity: 3d\n  confluence:\n    groups: [c]\n    inactivity: 0d!\n    notice: 1d!\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[inactivity-too-short]: seatkeeper.yaml:7:17: `products.jira-software.inactivity`: `3d` is under the 7-day minimum: a week's holiday would cost people their seat\n  \
+                 hint: write `7d` or more, or `3d!` if you mean a window this short",
+                "error[bad-duration]: seatkeeper.yaml:10:17: `products.confluence.inactivity` must be longer than zero\n  \
+                 hint: write a window like `90d`, or remove it to never reclaim",
+                "error[bad-duration]: seatkeeper.yaml:11:13: `products.confluence.notice`: `1d!`: only `inactivity` takes a `!`\n  \
+                 hint: remove the `!`: write `1d`",
+            ]
+        );
+        let p = loads("  jira-software:\n    groups: [j]\n    inactivity: 3d!\n  confluence:\n    groups: [c]\n    inactivity: 7d\n");
+        assert_eq!(p.products[1].inactivity, Some(Duration::days(3)));
+        assert_eq!(p.products[0].inactivity, Some(Duration::days(7)));
+    }
+
+    #[test]
+    fn missing_rails_take_conservative_defaults() {
+        let p = loads("  confluence:\n    groups: [c]\n");
+        assert_eq!(p.safety, Safety::defaults());
+        assert_eq!(p.safety.defaulted, ["max_removals", "max_additions"]);
+        assert_eq!(p.safety.max_removals, Some(Limit::Percent(10.0)));
+        // 10% of 5 holders rounds down to 0; the default still lets one go.
+        assert_eq!(
+            p.safety.max_removals_for(5),
+            Some((Limit::Percent(10.0), 1))
+        );
+        assert_eq!(
+            p.safety.max_removals_for(57),
+            Some((Limit::Percent(10.0), 5))
+        );
+        assert_eq!(
+            p.safety.max_additions_for(5),
+            Some((Limit::Count(100), 100))
+        );
+
+        // A written 10% keeps its round-down; the rail that is not written still defaults.
+        let p = loads("  confluence:\n    groups: [c]\nsafety:\n  max_removals: 10%\n");
+        assert_eq!(p.safety.defaulted, ["max_additions"]);
+        assert_eq!(
+            p.safety.max_removals_for(5),
+            Some((Limit::Percent(10.0), 0))
+        );
+        let p = loads("  confluence:\n    groups: [c]\nsafety:\n  max_additions: 5\n");
+        assert_eq!(p.safety.defaulted, ["max_removals"]);
+        assert_eq!(p.safety.max_additions, Some(Limit::Count(5)));
+        let p = loads(
+            "  confluence:\n    groups: [c]\nsafety:\n  max_removals: 3\n  max_additions: 5\n",
+        );
+        assert!(p.safety.defaulted.is_empty());
+        // A policy built in code without rails has none.
+        assert_eq!(Safety::default().max_removals_for(1_000), None);
+    }
+
+    #[test]
+    fn per_product_eligible_groups_and_restore_on_login() {
+        let p = loads(
+            "  jira-software:\n    groups: [j]\n    eligible_groups: [engineering, employees, contractors]\n    restore_on_login: false\n  confluence:\n    groups: [c]\neligible_groups: [employees, staff]\n",
+        );
+        let jira = p.product("jira-software").expect("declared");
+        assert_eq!(
+            jira.eligible_groups,
+            ["engineering", "employees", "contractors"]
+        );
+        assert!(!jira.restore_on_login);
+        assert!(p.product("confluence").expect("declared").restore_on_login);
+        let groups: Vec<&str> = p.eligible_groups_for("jira-software").collect();
+        assert_eq!(
+            groups,
+            ["employees", "staff", "engineering", "contractors"],
+            "the top-level list first, then the product's own, each group once"
+        );
+        let groups: Vec<&str> = p.eligible_groups_for("confluence").collect();
+        assert_eq!(groups, ["employees", "staff"]);
+        assert_eq!(p.eligible_groups_for("trello").count(), 2);
+    }
+
+    #[test]
+    fn per_product_mistakes_point_at_the_value() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    restore_on_login: yes\n    eligible_groups: [a, b, a]\n  confluence:\n    groups: [c]\n    restore_on_login: 1\n    eligible_group: [x]\n    eligible_groups: [c]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[wrong-type]: seatkeeper.yaml:7:23: `products.jira-software.restore_on_login` must be a boolean, found a string\n  \
+                 hint: `yes` is text, not a boolean: write `true`, without quotes",
+                "error[duplicate-eligible-group]: seatkeeper.yaml:8:29: group `a` is named twice in `products.jira-software.eligible_groups`\n  \
+                 hint: first named at seatkeeper.yaml:8:23; remove this one",
+                "error[wrong-type]: seatkeeper.yaml:11:23: `products.confluence.restore_on_login` must be a boolean, found an integer\n  \
+                 hint: write `true` or `false`, without quotes",
+                "error[unknown-key]: seatkeeper.yaml:12:5: unknown key `eligible_group` in `products.confluence`\n  \
+                 hint: did you mean `eligible_groups`?",
+                "warning[eligible-group-grants-product]: seatkeeper.yaml:13:23: `c` grants `confluence`, so everyone in it is eligible and no seat of it is ever reclaimed\n  \
+                 hint: list a group of people (like `employees`), not a product-access group",
+            ]
+        );
+    }
+
+    #[test]
+    fn requested_after_today_is_an_error() {
+        let main = "  confluence:\n    groups: [c]\nusers:\n  - email: a@acme.com\n    requested: 2026-11-25\n  - email: b@acme.com\n    requested: 2026-11-26\n";
+        assert_eq!(
+            rendered(&files(main)),
+            [
+                "error[requested-in-future]: seatkeeper.yaml:11:16: `requested` (2026-11-26) is after today (2026-11-25)\n  \
+                 hint: write the day the user asked for access, no later than 2026-11-25"
+            ]
+        );
+        let next_day = NaiveDate::from_ymd_opt(2026, 11, 26).expect("a date");
+        assert!(crate::policy::load_at(&files(main), next_day).is_ok());
+    }
+
+    #[test]
+    fn a_misspelled_product_is_one_error_at_its_declaration() {
+        let mut team = String::from("users:\n");
+        for i in 0..300 {
+            team.push_str(&format!(
+                "  - email: u{i}@acme.com\n    products: [confluence]\n"
+            ));
+        }
+        let main = "  jira-software:\n    groups: [j]\n  confluense:\n    groups: [c]\ninclude: [teams/*.yaml]\nusers:\n  - email: a@acme.com\n    products: [confluense, jira-sofware]\n";
+        let got = rendered(&files(main).with("teams/support.yaml", team));
+        assert_eq!(
+            got,
+            [
+                "error[misspelled-product]: seatkeeper.yaml:7:3: `confluense` is not an Atlassian product key, and `users:` name `confluence` (300 times, first at teams/support.yaml:3:16), which the policy does not declare\n  \
+                 hint: did you mean `confluence`? rename `confluense` to `confluence` here: the users already name `confluence`",
+                "error[unknown-product]: seatkeeper.yaml:12:28: `jira-sofware` is not a product of this policy\n  \
+                 hint: did you mean `jira-software`?",
+            ]
+        );
+        // Declared and used with the same misspelling, or not an Atlassian key at all: a warning.
+        let got = rendered(&files(
+            "  confluense:\n    groups: [c]\n  acme-wiki:\n    groups: [w]\nusers:\n  - email: a@acme.com\n    products: [confluense]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "warning[not-atlassian-product]: seatkeeper.yaml:5:3: `confluense` is not an Atlassian product key\n  \
+                 hint: did you mean `confluence`? activity data and seats are matched by Atlassian's key",
+                "warning[not-atlassian-product]: seatkeeper.yaml:7:3: `acme-wiki` is not an Atlassian product key\n  \
+                 hint: activity data and seats are matched by Atlassian's key: bitbucket, confluence, jira-core, jira-product-discovery, jira-service-desk, jira-servicedesk, jira-software, opsgenie, statuspage, trello",
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_brackets_and_empty_groups_point_at_the_bracket() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j, k\n    inactivity: 90d\n  confluence:\n    groups: [c]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[yaml-syntax]: seatkeeper.yaml:6:13: broken YAML: this `[` is never closed (the parser gave up at line 7, column 15: illegal placement of ':' indicator)\n  \
+                 hint: close the list with `]`, like `groups: [a, b]`, or write one `- item` per line"
+            ]
+        );
+        let got = rendered(&files("  jira-software:\n    seats: 5\n    groups: []\n"));
+        assert_eq!(
+            got,
+            [
+                "error[product-without-groups]: seatkeeper.yaml:7:13: product `jira-software` has no groups\n  \
+                 hint: add the groups that grant it, like `groups: [jira-software-users-<site>]`"
+            ]
+        );
+        let got = rendered(&files("  jira-software: {groups: [j], seats: 5\n"));
+        assert!(
+            got[0].starts_with(
+                "error[yaml-syntax]: seatkeeper.yaml:5:18: broken YAML: this `{` is never closed"
+            ),
+            "{got:?}"
+        );
+    }
+}
