@@ -27,6 +27,7 @@ pub const DEFAULT_AUDIT_LOG: &str = "audit/seatkeeper.jsonl";
 /// the Atlassian key it looks like.
 pub const ATLASSIAN_PRODUCT_KEYS: &[&str] = &[
     "bitbucket",
+    "compass",
     "confluence",
     "jira-core",
     "jira-product-discovery",
@@ -1775,7 +1776,7 @@ mod revision2_tests {
                 "warning[not-atlassian-product]: seatkeeper.yaml:5:3: `confluense` is not an Atlassian product key\n  \
                  hint: did you mean `confluence`? activity data and seats are matched by Atlassian's key",
                 "warning[not-atlassian-product]: seatkeeper.yaml:7:3: `acme-wiki` is not an Atlassian product key\n  \
-                 hint: activity data and seats are matched by Atlassian's key: bitbucket, confluence, jira-core, jira-product-discovery, jira-service-desk, jira-servicedesk, jira-software, opsgenie, statuspage, trello",
+                 hint: activity data and seats are matched by Atlassian's key: bitbucket, compass, confluence, jira-core, jira-product-discovery, jira-service-desk, jira-servicedesk, jira-software, opsgenie, statuspage, trello",
             ]
         );
     }
