@@ -83,6 +83,123 @@ fn validate_accepts_the_example_and_rejects_a_broken_policy_with_its_location() 
 }
 
 #[test]
+fn validate_reports_revision_2_mistakes_with_their_place_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seatkeeper.yaml"),
+        "version: 1\nsite: acme.atlassian.net\norg: o-1\nproducts:\n  jira-software:\n    groups: [jira-software-users-acme]\n    inactivity: 3m\n    restore_on_login: yes\n  confluense:\n    groups: [confluence-users-acme]\n    eligible_groups: [staff, staff]\nusers:\n  - email: alice@acme.com\n    products: [confluence]\n    requested: 2999-01-01\n",
+    )
+    .unwrap();
+    let bad = seatkeeper(&["validate", "--policy", dir.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(bad.stdout.is_empty());
+    let stderr = text(&bad.stderr);
+    for expected in [
+        "error[bad-duration]: ",
+        "seatkeeper.yaml:7:17: `products.jira-software.inactivity`: `3m` is ambiguous: 3 months or 3 minutes?\n  hint: write `90d` for 3 months",
+        "error[wrong-type]: ",
+        "seatkeeper.yaml:8:23: `products.jira-software.restore_on_login` must be a boolean, found a string\n  hint: `yes` is text, not a boolean: write `true`, without quotes",
+        "error[misspelled-product]: ",
+        "seatkeeper.yaml:9:3: `confluense` is not an Atlassian product key",
+        "hint: did you mean `confluence`? rename `confluense` to `confluence` here",
+        "error[duplicate-eligible-group]: ",
+        "seatkeeper.yaml:11:30: group `staff` is named twice",
+        "error[requested-in-future]: ",
+        "seatkeeper.yaml:15:16: `requested` (2999-01-01) is after today",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n---\n{stderr}");
+    }
+    // The users who name `confluence` are counted in the declaration's error, not one each.
+    assert!(!stderr.contains("unknown-product"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn requested_dates_are_checked_against_the_day_of_at() {
+    // examples/acme/teams/engineering.yaml has `requested: 2026-11-20`.
+    let plan = |at: &str| {
+        seatkeeper(&[
+            "plan",
+            "--policy",
+            "examples/acme",
+            "--snapshot",
+            "examples/acme/snapshot.json",
+            "--at",
+            at,
+        ])
+    };
+    let before = plan("2026-11-19");
+    assert_eq!(before.status.code(), Some(1));
+    let stderr = text(&before.stderr);
+    assert!(
+        stderr.contains("error[requested-in-future]: examples/acme/teams/engineering.yaml:26:16: `requested` (2026-11-20) is after today (2026-11-19)\n  hint: write the day the user asked for access, no later than 2026-11-19"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let on_the_day = plan("2026-11-20");
+    assert_eq!(
+        on_the_day.status.code(),
+        Some(0),
+        "{}",
+        text(&on_the_day.stderr)
+    );
+}
+
+#[test]
+fn without_a_safety_block_the_default_rails_block_mass_removals() {
+    let acme = acme_copy();
+    let main = acme.path().join("seatkeeper.yaml");
+    let yaml = std::fs::read_to_string(&main).unwrap();
+    let (without_safety, _) = yaml.split_once("\nsafety:").unwrap();
+    std::fs::write(&main, format!("{without_safety}\n")).unwrap();
+    let policy = acme.path().to_str().unwrap();
+
+    let validate = seatkeeper(&["validate", "--policy", policy]);
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        text(&validate.stderr)
+    );
+    assert!(
+        text(&validate.stdout).contains("safety defaults apply: max_removals 10% of a product's holders (at least 1), max_additions 100"),
+        "{}",
+        text(&validate.stdout)
+    );
+
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    let held_back = |product: &str| {
+        plan.blocked
+            .iter()
+            .filter(|b| {
+                b.action.product == product && b.rail == seatkeeper::plan::Rail::MaxRemovals
+            })
+            .count()
+    };
+    // jira-software: 7 of 25 holders would go, more than 10% (2): all held back.
+    assert_eq!(held_back("jira-software"), 8, "{:#?}", plan.blocked);
+    assert!(held_back("confluence") > 0, "{:#?}", plan.blocked);
+    // jira-servicedesk: 1 of 10 holders is within 10%.
+    assert_eq!(held_back("jira-servicedesk"), 0);
+    assert!(plan
+        .actions
+        .iter()
+        .any(|a| a.product == "jira-servicedesk" && a.email.as_deref() == Some("ben@acme.com")));
+}
+
+#[test]
 fn plan_text_matches_the_snapshot() {
     let out = acme_plan(&["--color", "never"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

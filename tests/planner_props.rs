@@ -343,6 +343,7 @@ fn build(k: &Knobs) -> Org {
             max_removals: k.max_removals.map(Limit::Count),
             max_additions: None,
             admin_groups: None,
+            defaulted: Vec::new(),
         },
     };
     let live = LiveState {

@@ -389,7 +389,7 @@ fn generated_mistakes() {
     // A huge included file is refused too; the main file is still checked.
     std::fs::write(
         &main,
-        "version: 1\nsite: a.b\nproducts: {c: {groups: [g]}}\ninclude: [t/*.yaml]\n",
+        "version: 1\nsite: a.b\nproducts: {confluence: {groups: [g]}}\ninclude: [t/*.yaml]\n",
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("t")).unwrap();

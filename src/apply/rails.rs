@@ -44,15 +44,17 @@ pub fn check(
     for (product, (adds, removes)) in per_product {
         let (adds, removes) = (adds.len(), removes.len());
         let before = plan.seats.get(product).map_or(0, |s| s.before);
-        if let (Some(limit), false) = (safety.max_removals, allow_mass_removal) {
-            if removes > limit.resolve(before) {
+        if let (Some((limit, allowed)), false) =
+            (safety.max_removals_for(before), allow_mass_removal)
+        {
+            if removes > allowed {
                 return Err(ApplyError::Rail(format!(
                     "{removes} removals in {product} exceed max_removals ({limit} of {before}); review and pass --allow-mass-removal"
                 )));
             }
         }
-        if let Some(limit) = safety.max_additions {
-            if adds > limit.resolve(before) {
+        if let Some((limit, allowed)) = safety.max_additions_for(before) {
+            if adds > allowed {
                 return Err(ApplyError::Rail(format!(
                     "{adds} additions in {product} exceed max_additions ({limit})"
                 )));

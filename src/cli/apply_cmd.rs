@@ -53,7 +53,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let source = load_policy_source(&args.policy, err)?;
+    // Bad input (a plan file, --at) is refused before anything reaches the network.
+    let now = resolve_at(args.at.as_deref(), env)?;
+    let source = load_policy_source(&args.policy, now.date_naive(), err)?;
     let audit_path = source.dir.join(&source.policy.audit_log);
     let lock_file = lock_path(&audit_path);
     if args.force_unlock {
@@ -67,8 +69,6 @@ pub fn run(
         }
         return Ok(Status::Success);
     }
-    // Bad input (a plan file, --at) is refused before anything reaches the network.
-    let now = resolve_at(args.at.as_deref(), env)?;
     let saved = args
         .plan
         .as_deref()

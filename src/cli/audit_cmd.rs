@@ -1,6 +1,6 @@
 //! `seatkeeper audit verify [LOG]`: checks the audit log's hash chain.
 
-use super::{Exit, Status};
+use super::{Env, Exit, Status};
 use crate::audit::{verify, Verification};
 use anyhow::Context;
 use std::io::Write;
@@ -26,13 +26,19 @@ enum AuditCommand {
 }
 
 /// Runs `audit`.
-pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Status> {
+pub fn run(
+    args: &Args,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Status> {
     match &args.command {
         AuditCommand::Verify { log, policy } => {
             let log = match log {
                 Some(log) => log.clone(),
                 None => {
-                    let source = super::inputs::load_policy_at(policy, None, err)?;
+                    let source =
+                        super::inputs::load_policy_at(policy, None, env.now.date_naive(), err)?;
                     source.dir.join(&source.policy.audit_log)
                 }
             };

@@ -125,7 +125,7 @@ pub fn run(
         actor: Some("seatkeeper-demo".into()),
         ..env.clone()
     };
-    let source = load_policy_at(&dir, None, err)?;
+    let source = load_policy_at(&dir, None, now.date_naive(), err)?;
     let session = Session::connect(&demo_env, &source.policy, DEFAULT_PARALLELISM)?;
     let actor_account = session.myself()?;
     let opts = render_options(args.color, env);

@@ -10,7 +10,7 @@ use super::{
     parse_parallelism, write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
 use crate::live::{AccountStatus, LiveIndex, LiveState};
-use crate::policy::{Limit, Matcher, Policy, Selector};
+use crate::policy::{Matcher, Policy, Selector};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,7 +51,7 @@ pub fn run(
         .into());
     }
     let now = resolve_at(args.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, err)?;
+    let source = load_policy_source(&args.policy, now.date_naive(), err)?;
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let live = session.read(&source.policy, now)?;
     if let Some(path) = &args.snapshot {
@@ -115,13 +115,6 @@ fn selector_yaml(s: &Selector) -> String {
         Matcher::AccountId(a) => format!("  - account_id: {}\n", q(a)),
         Matcher::Group(g) => format!("  - group: {}\n", q(g)),
         Matcher::AccountType(t) => format!("  - account_type: {}\n", t.as_str()),
-    }
-}
-
-fn limit_yaml(l: Limit) -> String {
-    match l {
-        Limit::Count(n) => n.to_string(),
-        Limit::Percent(p) => q(&format!("{p}%")),
     }
 }
 
@@ -240,22 +233,7 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
         }
     }
     let _ = writeln!(main, "\naudit_log: {}", q(&policy.audit_log));
-    let safety = &policy.safety;
-    if safety.max_removals.is_some()
-        || safety.max_additions.is_some()
-        || safety.admin_groups.is_some()
-    {
-        main.push_str("\nsafety:\n");
-        if let Some(l) = safety.max_removals {
-            let _ = writeln!(main, "  max_removals: {}", limit_yaml(l));
-        }
-        if let Some(l) = safety.max_additions {
-            let _ = writeln!(main, "  max_additions: {}", limit_yaml(l));
-        }
-        if let Some(groups) = &safety.admin_groups {
-            let groups: Vec<String> = groups.iter().map(|g| q(g)).collect();
-            let _ = writeln!(main, "  admin_groups: [{}]", groups.join(", "));
-        }
-    }
+    // The rails are always written out, defaults included, so the starting policy shows them.
+    main.push_str(&crate::policy::write::safety_yaml(&policy.safety));
     (main, team)
 }

@@ -8,6 +8,7 @@ use crate::live::LiveState;
 use crate::policy::source::{DirFiles, PolicyFiles};
 use crate::policy::{self, Diagnostic, Policy, Severity};
 use anyhow::Context;
+use chrono::NaiveDate;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,15 +31,22 @@ pub struct PolicySource {
 }
 
 /// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
-/// become exit 1.
-pub fn load_policy_source(args: &PolicyArgs, err: &mut dyn Write) -> anyhow::Result<PolicySource> {
-    load_policy_at(&args.policy, args.git_ref.as_deref(), err)
+/// become exit 1. `today` is the day the command works for (the date of `--at`, else the
+/// clock's): `requested:` dates may not be after it.
+pub fn load_policy_source(
+    args: &PolicyArgs,
+    today: NaiveDate,
+    err: &mut dyn Write,
+) -> anyhow::Result<PolicySource> {
+    load_policy_at(&args.policy, args.git_ref.as_deref(), today, err)
 }
 
-/// Loads the policy in `dir` as it is, or as it was at revision `rev`.
+/// Loads the policy in `dir` as it is, or as it was at revision `rev` (see
+/// [`load_policy_source`] for `today`).
 pub fn load_policy_at(
     dir: &Path,
     rev: Option<&str>,
+    today: NaiveDate,
     err: &mut dyn Write,
 ) -> anyhow::Result<PolicySource> {
     let (files, commit, dirty, label): (Box<dyn PolicyFiles>, _, _, _) = match rev {
@@ -65,7 +73,7 @@ pub fn load_policy_at(
             )
         }
     };
-    match policy::load(files.as_ref()) {
+    match policy::load_at(files.as_ref(), today) {
         Ok(loaded) => {
             print_diagnostics(&in_folder(loaded.warnings, dir), err)?;
             Ok(PolicySource {

@@ -225,7 +225,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args, out, err),
+        Command::Validate(args) => validate::run(&args, env, out, err),
         Command::Plan(args) => plan_cmd::run(&args, env, out, err),
         Command::Apply(args) => apply_cmd::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
@@ -235,6 +235,6 @@ pub fn run(
         Command::Sandbox(args) => sandbox_cmd::run(&args, out),
         Command::Test(args) => test_cmd::run(&args, env, out, err),
         Command::Export(args) => export::run(&args, env, out, err),
-        Command::Audit(args) => audit_cmd::run(&args, out, err),
+        Command::Audit(args) => audit_cmd::run(&args, env, out, err),
     }
 }

@@ -54,17 +54,18 @@ impl Planning {
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
         let now = resolve_at(state.at.as_deref(), env)?;
+        let today = now.date_naive();
         // A snapshot file needs nothing from the policy: read it on a second thread while the
         // policy loads. Policy problems are reported first (and alone), as when run in turn.
         let (source, snapshot) = match state.snapshot.as_deref() {
             Some(path) => {
                 let (source, loaded) = crate::par::join(
-                    || load_policy_source(policy, err),
+                    || load_policy_source(policy, today, err),
                     || crate::live::load_snapshot(path),
                 );
                 (source, Some((path, loaded)))
             }
-            None => (load_policy_source(policy, err), None),
+            None => (load_policy_source(policy, today, err), None),
         };
         let source = source?;
         let (live, actor) = match snapshot {

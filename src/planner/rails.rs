@@ -157,9 +157,8 @@ pub(crate) fn removal_rails(
     }
 
     // max-removals: all or nothing per product, counted in accounts losing the product.
-    if let Some(limit) = ix.policy.safety.max_removals {
+    if let Some((limit, allowed)) = ix.policy.safety.max_removals_for(before) {
         let planned = removals.iter().filter(|r| r.block.is_none()).count();
-        let allowed = limit.resolve(before);
         if planned > allowed && !allow_mass_removal {
             let block = blocks.add(
                 Rail::MaxRemovals,
@@ -207,11 +206,7 @@ pub(crate) fn addition_rails(
     });
     let seats = pc.product.seats.map(|b| b as usize);
     let free = seats.map(|b| b.saturating_sub(holders));
-    let max_add = ix
-        .policy
-        .safety
-        .max_additions
-        .map(|l| (l, l.resolve(before)));
+    let max_add = ix.policy.safety.max_additions_for(before);
     let mut added = 0usize;
     let (mut budget_block, mut max_block) = (None, None);
     for a in adds.iter_mut().filter(|a| a.block.is_none()) {

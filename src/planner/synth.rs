@@ -320,6 +320,7 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             max_removals: Some(Limit::Percent(50.0)),
             max_additions: None,
             admin_groups: None,
+            defaulted: Vec::new(),
         },
     };
     // Users and members in account-id order, as `export --snapshot` writes them.

@@ -33,13 +33,26 @@ pub struct Loaded {
 /// Loads and validates a policy: `seatkeeper.yaml` at the root of `files` and the files it
 /// includes. On failure, every error found (and the warnings found with them) is returned at
 /// once, sorted by file, line and column; render them with [`render_diagnostics`].
+///
+/// Dates are checked against today's date (UTC) by the wall clock; use [`load_at`] to check
+/// them against another day (the day a plan is made for).
 pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
-    validate::load(files)
+    load_at(files, chrono::Utc::now().date_naive())
+}
+
+/// [`load`], with `today` as the date that `requested:` dates may not be after.
+pub fn load_at(files: &dyn PolicyFiles, today: NaiveDate) -> Result<Loaded, Vec<Diagnostic>> {
+    validate::load(files, today)
 }
 
 /// [`load`] from a policy folder.
 pub fn load_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
     load(&DirFiles::new(path.as_ref()))
+}
+
+/// [`load_at`] from a policy folder.
+pub fn load_dir_at(path: impl AsRef<Path>, today: NaiveDate) -> Result<Loaded, Vec<Diagnostic>> {
+    load_at(&DirFiles::new(path.as_ref()), today)
 }
 
 /// Where something was written: a policy file relative to the policy root, and a 1-based line
@@ -140,6 +153,22 @@ impl Policy {
     pub fn product(&self, key: &str) -> Option<&Product> {
         self.products.iter().find(|p| p.key == key)
     }
+
+    /// The live groups whose members may hold `product_key`: the top-level `eligible_groups`
+    /// (every product) first, then the product's own `eligible_groups`, each group once. Only
+    /// the top-level list for a key the policy does not declare.
+    pub fn eligible_groups_for<'a>(&'a self, product_key: &str) -> impl Iterator<Item = &'a str> {
+        let own = self
+            .product(product_key)
+            .map_or(&[][..], |p| p.eligible_groups.as_slice());
+        let global = &self.eligible_groups;
+        global.iter().map(String::as_str).chain(
+            own.iter()
+                .enumerate()
+                .filter(move |(i, g)| !global.contains(g) && !own[..*i].contains(g))
+                .map(|(_, g)| g.as_str()),
+        )
+    }
 }
 
 /// One managed product and the groups that grant it.
@@ -159,9 +188,12 @@ pub struct Product {
     pub grace: Duration,
     /// What to do with changes made outside seatkeeper.
     pub drift: Drift,
-    /// Members of these live groups may hold this product (beside the policy-wide list).
+    /// Members of these live groups may hold this product (besides the top-level
+    /// [`Policy::eligible_groups`], which grant every product); each group once, in file order.
+    /// See [`Policy::eligible_groups_for`].
     pub eligible_groups: Vec<String>,
-    /// A login after a reclaim of this product restores it.
+    /// Whether a login after a reclaim of this product is demand that restores it (default
+    /// `true`).
     pub restore_on_login: bool,
     /// Where the product is declared.
     pub location: Location,
@@ -273,6 +305,12 @@ impl fmt::Display for Limit {
 }
 
 /// The safety rails.
+///
+/// A loaded policy always has both limits: what `safety:` says, or the default
+/// ([`Safety::DEFAULT_MAX_REMOVALS`], [`Safety::DEFAULT_MAX_ADDITIONS`]) for a rail it does not
+/// write, listed in [`Safety::defaulted`]. `None` (no rail at all) only comes from policies
+/// built in code; [`Safety::default`] is such a policy, not the loaded defaults
+/// ([`Safety::defaults`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Safety {
     /// Per product: block all removals when more than this many are planned.
@@ -282,9 +320,55 @@ pub struct Safety {
     /// Groups whose last member is never removed (`last-admin`). Default: `site-admins`,
     /// `org-admins` and any group whose name contains `-admins`.
     pub admin_groups: Option<Vec<String>>,
+    /// The rails that took their default because the policy does not write them:
+    /// `"max_removals"`, `"max_additions"`, in that order.
+    pub defaulted: Vec<&'static str>,
 }
 
 impl Safety {
+    /// `max_removals` when the policy does not write it: 10% of a product's holders, and at
+    /// least 1 (see [`Safety::max_removals_for`]).
+    pub const DEFAULT_MAX_REMOVALS: Limit = Limit::Percent(10.0);
+
+    /// `max_additions` when the policy does not write it.
+    pub const DEFAULT_MAX_ADDITIONS: Limit = Limit::Count(100);
+
+    /// The rails of a policy without a `safety:` block.
+    pub fn defaults() -> Self {
+        Self {
+            max_removals: Some(Self::DEFAULT_MAX_REMOVALS),
+            max_additions: Some(Self::DEFAULT_MAX_ADDITIONS),
+            admin_groups: None,
+            defaulted: vec!["max_removals", "max_additions"],
+        }
+    }
+
+    /// Whether `rail` (`"max_removals"` or `"max_additions"`) took its default.
+    pub fn is_defaulted(&self, rail: &str) -> bool {
+        self.defaulted.contains(&rail)
+    }
+
+    /// The `max_removals` rail for a product with `holders` current holders: the limit and how
+    /// many accounts may lose the product, or `None` when there is no rail. A percentage rounds
+    /// down; the default (10%) allows at least 1, so a small product can still lose one
+    /// holder, while a written `10%` keeps its round-down.
+    pub fn max_removals_for(&self, holders: usize) -> Option<(Limit, usize)> {
+        let limit = self.max_removals?;
+        let allowed = limit.resolve(holders);
+        if self.is_defaulted("max_removals") {
+            Some((limit, allowed.max(1)))
+        } else {
+            Some((limit, allowed))
+        }
+    }
+
+    /// The `max_additions` rail for a product with `holders` current holders: the limit and how
+    /// many accounts may gain the product, or `None` when there is no rail.
+    pub fn max_additions_for(&self, holders: usize) -> Option<(Limit, usize)> {
+        let limit = self.max_additions?;
+        Some((limit, limit.resolve(holders)))
+    }
+
     /// Whether `group` is an admin group for the `last-admin` rail.
     pub fn is_admin_group(&self, group: &str) -> bool {
         match &self.admin_groups {

@@ -153,6 +153,9 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
             Err(e) => {
                 let loc = builder.loc(e.marker());
                 let info = e.info();
+                if let Some(d) = unclosed_bracket(&builder, text, &loc, info) {
+                    return Err(vec![d]);
+                }
                 return Err(vec![Diagnostic::error(
                     "yaml-syntax",
                     loc,
@@ -194,6 +197,53 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
             )])
         }
     }
+}
+
+/// The diagnostic for a parse error inside a `[...]` or `{...}` that is still open: the parser
+/// gives up where the closing bracket was due (often the next line), but the mistake is the
+/// bracket, so it is reported where the bracket opened. `None` when the innermost open
+/// collection is not a flow one, or the error is something else on the bracket's own line.
+fn unclosed_bracket(
+    builder: &Builder,
+    text: &str,
+    at: &Location,
+    info: &str,
+) -> Option<Diagnostic> {
+    let (open, is_seq) = match builder.stack.last()? {
+        Frame::Seq { location, .. } => (location, true),
+        Frame::Map { location, .. } => (location, false),
+    };
+    let bracket = if is_seq { '[' } else { '{' };
+    let line = text
+        .lines()
+        .nth(usize::try_from(open.line).ok()?.checked_sub(1)?)?;
+    let column = usize::try_from(open.column).ok()?.checked_sub(1)?;
+    if line.chars().nth(column) != Some(bracket) {
+        return None; // a block collection
+    }
+    let closing = if is_seq { ']' } else { '}' };
+    let expected_close = info.contains(&format!("',' or '{closing}'"));
+    if at.line == open.line && !expected_close {
+        return None;
+    }
+    let (what, example, per_line) = if is_seq {
+        ("list", "`groups: [a, b]`", "`- item`")
+    } else {
+        ("mapping", "`{email: a@acme.com}`", "`key: value`")
+    };
+    Some(
+        Diagnostic::error(
+            "yaml-syntax",
+            open.clone(),
+            format!(
+                "broken YAML: this `{bracket}` is never closed (the parser gave up at line {}, column {}: {info})",
+                at.line, at.column
+            ),
+        )
+        .with_hint(format!(
+            "close the {what} with `{closing}`, like {example}, or write one {per_line} per line"
+        )),
+    )
 }
 
 /// A collection being read. Its children wait on the builder's shared `pending` stack from
@@ -578,13 +628,26 @@ pub struct RawProduct {
     pub grace: Option<Spanned<String>>,
     /// `drift:`.
     pub drift: Option<Spanned<String>>,
+    /// `eligible_groups:`.
+    pub eligible_groups: Option<StrList>,
+    /// `restore_on_login:`.
+    pub restore_on_login: Option<Spanned<bool>>,
     /// Where the product key is written.
     #[serde(skip)]
     pub location: Location,
 }
 
 /// The keys a product may hold.
-pub const PRODUCT_KEYS: &[&str] = &["groups", "seats", "inactivity", "notice", "grace", "drift"];
+pub const PRODUCT_KEYS: &[&str] = &[
+    "groups",
+    "seats",
+    "inactivity",
+    "notice",
+    "grace",
+    "drift",
+    "eligible_groups",
+    "restore_on_login",
+];
 
 /// One entry of `users:`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -955,6 +1018,33 @@ impl Reader<'_> {
         }
     }
 
+    fn boolean(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<bool>> {
+        match node.kind {
+            NodeKind::Bool(value) => Some(Spanned {
+                value,
+                location: node.location,
+            }),
+            NodeKind::Str(ref text) => {
+                let meant = match text.to_ascii_lowercase().as_str() {
+                    "yes" | "y" | "on" => Some("true"),
+                    "no" | "n" | "off" => Some("false"),
+                    _ => None,
+                };
+                self.wrong_type(&node, path, "a boolean");
+                if let (Some(meant), Some(d)) = (meant, self.diags.last_mut()) {
+                    d.hint = Some(format!(
+                        "`{text}` is text, not a boolean: write `{meant}`, without quotes"
+                    ));
+                }
+                None
+            }
+            _ => {
+                self.wrong_type(&node, path, "a boolean");
+                None
+            }
+        }
+    }
+
     fn string_list(&mut self, node: Node, path: &Path<'_>) -> Option<StrList> {
         let items = match node.kind {
             NodeKind::Seq(items) => items,
@@ -1104,6 +1194,8 @@ impl Reader<'_> {
                     "notice" => p.notice = r.string(fv, &fp),
                     "grace" => p.grace = r.string(fv, &fp),
                     "drift" => p.drift = r.string(fv, &fp),
+                    "eligible_groups" => p.eligible_groups = r.string_list(fv, &fp),
+                    "restore_on_login" => p.restore_on_login = r.boolean(fv, &fp),
                     _ => {}
                 }
             });
@@ -1238,6 +1330,7 @@ fn type_hint(expected: &str) -> String {
         }
         "a mapping" => "write `key: value` pairs indented under this key".into(),
         "a count or a percentage" => "write a count like `100` or a percentage like `10%`".into(),
+        "a boolean" => "write `true` or `false`, without quotes".into(),
         other => format!("write {other}"),
     }
 }

@@ -14,11 +14,33 @@ use super::{
     Selector, Severity, UserRef, DEFAULT_GRACE,
 };
 use crate::live::AccountType;
-use crate::time::{parse_date, Duration};
+use crate::time::{parse_date, Duration, DurationError, Unit, DAYS_WEEKS, HOURS_DAYS_WEEKS};
+use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashMap};
 
 /// The default audit log path, relative to the policy folder.
 pub const DEFAULT_AUDIT_LOG: &str = "audit/seatkeeper.jsonl";
+
+/// Atlassian's product keys, as Jira and the admin API name the products (the admin API also
+/// writes `jira-service-desk` for `jira-servicedesk`). A declared product key that is not one of
+/// them is a warning (activity data is matched by this key), or an error when the users name
+/// the Atlassian key it looks like.
+pub const ATLASSIAN_PRODUCT_KEYS: &[&str] = &[
+    "bitbucket",
+    "compass",
+    "confluence",
+    "jira-core",
+    "jira-product-discovery",
+    "jira-service-desk",
+    "jira-servicedesk",
+    "jira-software",
+    "opsgenie",
+    "statuspage",
+    "trello",
+];
+
+/// The shortest `inactivity` accepted without a `!`.
+pub const MIN_INACTIVITY: Duration = Duration::days(7);
 
 /// Every diagnostic code the policy loader emits, with its severity.
 pub const CODES: &[(&str, Severity)] = &[
@@ -37,12 +59,15 @@ pub const CODES: &[(&str, Severity)] = &[
     ("invalid-org", Severity::Error),
     ("no-products", Severity::Error),
     ("invalid-product-key", Severity::Error),
+    ("not-atlassian-product", Severity::Warning),
+    ("misspelled-product", Severity::Error),
     ("product-without-groups", Severity::Error),
     ("invalid-group", Severity::Error),
     ("group-in-two-products", Severity::Error),
     ("duplicate-group", Severity::Warning),
     ("invalid-seats", Severity::Error),
     ("bad-duration", Severity::Error),
+    ("inactivity-too-short", Severity::Error),
     ("inactivity-without-activity-data", Severity::Error),
     ("notice-without-inactivity", Severity::Warning),
     ("notice-exceeds-inactivity", Severity::Warning),
@@ -53,8 +78,10 @@ pub const CODES: &[(&str, Severity)] = &[
     ("duplicate-user", Severity::Error),
     ("unknown-product", Severity::Error),
     ("eligible-group-grants-product", Severity::Warning),
+    ("duplicate-eligible-group", Severity::Error),
     ("user-without-products", Severity::Warning),
     ("bad-date", Severity::Error),
+    ("requested-in-future", Severity::Error),
     ("until-before-requested", Severity::Warning),
     ("selector-matchers", Severity::Error),
     ("invalid-limit", Severity::Error),
@@ -66,10 +93,14 @@ pub const CODES: &[(&str, Severity)] = &[
     ("secret-in-policy", Severity::Error),
 ];
 
-/// Loads and validates the policy in `files`. Errors (and the warnings found with them) come
-/// back sorted by file (main file first, then includes by path), line and column.
-pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
-    let mut v = Validator::default();
+/// Loads and validates the policy in `files`; `requested:` dates may not be after `today`.
+/// Errors (and the warnings found with them) come back sorted by file (main file first, then
+/// includes by path), line and column.
+pub fn load(files: &dyn PolicyFiles, today: NaiveDate) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut v = Validator {
+        today,
+        ..Validator::default()
+    };
     let mut read_files = Vec::new();
 
     let main = v.read_file(files, MAIN_FILE, true);
@@ -187,6 +218,33 @@ struct Validator {
     secrets: Vec<String>,
     /// Whether a main-file problem already makes the policy unusable.
     broken_main: bool,
+    /// `requested:` dates may not be after this day.
+    today: NaiveDate,
+}
+
+/// Which of a product's durations is read: it decides the units, the `!` and the minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    Inactivity,
+    Notice,
+    Grace,
+}
+
+impl Window {
+    fn key(self) -> &'static str {
+        match self {
+            Window::Inactivity => "inactivity",
+            Window::Notice => "notice",
+            Window::Grace => "grace",
+        }
+    }
+
+    fn units(self) -> &'static [Unit] {
+        match self {
+            Window::Grace => HOURS_DAYS_WEEKS,
+            Window::Inactivity | Window::Notice => DAYS_WEEKS,
+        }
+    }
 }
 
 impl Validator {
@@ -385,20 +443,60 @@ impl Validator {
         diags
     }
 
-    fn duration(&mut self, value: &Option<Spanned<String>>, what: &str) -> Option<Duration> {
+    /// A product's `inactivity`, `notice` or `grace`: days and weeks (`grace` also hours); an
+    /// `inactivity` under [`MIN_INACTIVITY`] needs a trailing `!`.
+    fn window(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        product: &str,
+        which: Window,
+    ) -> Option<Duration> {
         let v = value.as_ref()?;
-        match Duration::parse(&v.value) {
-            Ok(d) => Some(d),
+        let what = format!("`products.{product}.{}`", which.key());
+        let (text, confirmed) = match v.value.strip_suffix('!') {
+            Some(text) => (text, true),
+            None => (v.value.as_str(), false),
+        };
+        if confirmed && which != Window::Inactivity {
+            self.error(
+                "bad-duration",
+                &v.location,
+                format!("{what}: `{}`: only `inactivity` takes a `!`", v.value),
+                format!("remove the `!`: write `{text}`"),
+            );
+            return None;
+        }
+        let d = match Duration::parse_in(text, which.units()) {
+            Ok(d) => d,
             Err(e) => {
+                let (msg, hint) = duration_problem(&v.value, text, &e, which);
+                self.error("bad-duration", &v.location, format!("{what}: {msg}"), hint);
+                return None;
+            }
+        };
+        if which == Window::Inactivity {
+            if d.as_seconds() == 0 {
                 self.error(
                     "bad-duration",
                     &v.location,
-                    format!("{what}: {e}"),
-                    "like `90d`, `12h`, `2w` or `30m`",
+                    format!("{what} must be longer than zero"),
+                    "write a window like `90d`, or remove it to never reclaim",
                 );
-                None
+                return None;
+            }
+            if d < MIN_INACTIVITY && !confirmed {
+                self.error(
+                    "inactivity-too-short",
+                    &v.location,
+                    format!(
+                        "{what}: `{text}` is under the 7-day minimum: a week's holiday would cost people their seat"
+                    ),
+                    format!("write `7d` or more, or `{text}!` if you mean a window this short"),
+                );
+                return None;
             }
         }
+        Some(d)
     }
 
     fn date(&mut self, value: &Option<Spanned<String>>, what: &str) -> Option<chrono::NaiveDate> {
@@ -568,7 +666,9 @@ impl Validator {
         // An `org:` that is written but malformed is reported once, not again per product.
         let products = self.products(&raw, org.is_some() || raw.org.is_some());
         let product_keys: Vec<&str> = products.iter().map(|p| p.key.as_str()).collect();
-        let users = self.users(raw_users, &product_keys);
+        let mut misspelled = misspelled_products(&products);
+        let users = self.users(raw_users, &product_keys, &mut misspelled);
+        self.report_non_atlassian_products(&products, &misspelled);
 
         let eligible_groups = self.group_list(&raw.eligible_groups, "eligible_groups");
         for g in raw.eligible_groups.iter().flat_map(|l| &l.value) {
@@ -606,6 +706,16 @@ impl Validator {
             if s.admin_groups.is_some() {
                 safety.admin_groups = Some(self.group_list(&s.admin_groups, "safety.admin_groups"));
             }
+        }
+        // A rail the policy does not write takes its conservative default.
+        let written = |f: fn(&raw::RawSafety) -> bool| raw.safety.as_ref().is_some_and(f);
+        if !written(|s| s.max_removals.is_some()) {
+            safety.max_removals = Some(Safety::DEFAULT_MAX_REMOVALS);
+            safety.defaulted.push("max_removals");
+        }
+        if !written(|s| s.max_additions.is_some()) {
+            safety.max_additions = Some(Safety::DEFAULT_MAX_ADDITIONS);
+            safety.defaulted.push("max_additions");
         }
 
         if self.broken_main {
@@ -650,11 +760,7 @@ impl Validator {
         let mut granting: HashMap<String, (String, Location)> = HashMap::new();
         for (key, p) in &products.value.0 {
             let k = &key.value;
-            let key_ok = !k.is_empty()
-                && k.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !k.starts_with('-');
-            if !key_ok {
+            if !is_product_key(k) {
                 self.error(
                     "invalid-product-key",
                     &key.location,
@@ -689,9 +795,11 @@ impl Validator {
                 groups.push(g.value.clone());
             }
             if groups.is_empty() && p.groups.as_ref().is_none_or(|l| l.value.is_empty()) {
+                // At `groups: []` when the list is written, else at the product.
+                let at = p.groups.as_ref().map_or(&key.location, |l| &l.location);
                 self.error(
                     "product-without-groups",
-                    &key.location,
+                    at,
                     format!("product `{k}` has no groups"),
                     format!("add the groups that grant it, like `groups: [{k}-users-<site>]`"),
                 );
@@ -711,17 +819,7 @@ impl Validator {
                 }
                 n
             });
-            let inactivity = self.duration(&p.inactivity, &format!("`products.{k}.inactivity`"));
-            if let (Some(d), Some(raw_d)) = (inactivity, &p.inactivity) {
-                if d.as_seconds() == 0 {
-                    self.error(
-                        "bad-duration",
-                        &raw_d.location,
-                        format!("`products.{k}.inactivity` must be longer than zero"),
-                        "write a window like `90d`, or remove it to never reclaim",
-                    );
-                }
-            }
+            let inactivity = self.window(&p.inactivity, k, Window::Inactivity);
             if let Some(raw_d) = &p.inactivity {
                 if !has_org {
                     self.error(
@@ -733,7 +831,7 @@ impl Validator {
                     );
                 }
             }
-            let notice = self.duration(&p.notice, &format!("`products.{k}.notice`"));
+            let notice = self.window(&p.notice, k, Window::Notice);
             if let (Some(n), Some(raw_n)) = (notice, &p.notice) {
                 match (inactivity, &p.inactivity) {
                     (_, None) => self.warning(
@@ -752,7 +850,7 @@ impl Validator {
                 }
             }
             let grace = self
-                .duration(&p.grace, &format!("`products.{k}.grace`"))
+                .window(&p.grace, k, Window::Grace)
                 .unwrap_or(DEFAULT_GRACE);
             let drift = match &p.drift {
                 None => Drift::default(),
@@ -772,6 +870,7 @@ impl Validator {
                     }
                 },
             };
+            let eligible_groups = self.product_eligible_groups(p, k, &groups);
             out.push(Product {
                 key: k.clone(),
                 groups,
@@ -780,8 +879,8 @@ impl Validator {
                 notice,
                 grace,
                 drift,
-                eligible_groups: Vec::new(),
-                restore_on_login: true,
+                eligible_groups,
+                restore_on_login: p.restore_on_login.as_ref().is_none_or(|b| b.value),
                 location: key.location.clone(),
             });
         }
@@ -789,8 +888,102 @@ impl Validator {
         out
     }
 
-    /// The safe users, moving the strings out of the raw entries.
-    fn users(&mut self, raw_users: Vec<RawUser>, product_keys: &[&str]) -> Vec<SafeUser> {
+    /// `products.P.eligible_groups`: each group once (a repeat is an error at the repeat).
+    fn product_eligible_groups(
+        &mut self,
+        p: &raw::RawProduct,
+        k: &str,
+        groups: &[String],
+    ) -> Vec<String> {
+        let what = format!("`products.{k}.eligible_groups`");
+        let mut out: Vec<String> = Vec::new();
+        let mut first: HashMap<&str, &Location> = HashMap::new();
+        for g in p.eligible_groups.iter().flat_map(|l| &l.value) {
+            if !self.group_name(g, &what) {
+                continue;
+            }
+            if let Some(at) = first.get(g.value.as_str()) {
+                let msg = format!("group `{}` is named twice in {what}", g.value);
+                let hint = format!("first named at {at}; remove this one");
+                self.error("duplicate-eligible-group", &g.location, msg, hint);
+                continue;
+            }
+            first.insert(&g.value, &g.location);
+            if groups.contains(&g.value) {
+                let msg = format!(
+                    "`{}` grants `{k}`, so everyone in it is eligible and no seat of it is ever reclaimed",
+                    g.value
+                );
+                let hint = "list a group of people (like `employees`), not a product-access group";
+                self.warning("eligible-group-grants-product", &g.location, msg, hint);
+            }
+            out.push(g.value.clone());
+        }
+        out
+    }
+
+    /// One diagnostic per declared product key that is not an Atlassian product key: a warning,
+    /// or an error when users name the Atlassian key it looks like (counted in `misspelled`).
+    fn report_non_atlassian_products(&mut self, products: &[Product], misspelled: &[Misspelled]) {
+        for p in products {
+            let k = p.key.as_str();
+            if ATLASSIAN_PRODUCT_KEYS.contains(&k) || !is_product_key(k) {
+                continue;
+            }
+            match misspelled.iter().find(|m| m.declared == k) {
+                Some(m) if m.uses > 0 => {
+                    let times = if m.uses == 1 {
+                        "once".to_string()
+                    } else {
+                        format!("{} times", m.uses)
+                    };
+                    let first = m
+                        .first_use
+                        .as_ref()
+                        .map_or(String::new(), |at| format!(", first at {at}"));
+                    let meant = m.meant;
+                    self.error(
+                        "misspelled-product",
+                        &p.location,
+                        format!(
+                            "`{k}` is not an Atlassian product key, and `users:` name `{meant}` ({times}{first}), which the policy does not declare"
+                        ),
+                        format!(
+                            "did you mean `{meant}`? rename `{k}` to `{meant}` here: the users already name `{meant}`"
+                        ),
+                    );
+                }
+                Some(m) => self.warning(
+                    "not-atlassian-product",
+                    &p.location,
+                    format!("`{k}` is not an Atlassian product key"),
+                    format!(
+                        "did you mean `{}`? activity data and seats are matched by Atlassian's key",
+                        m.meant
+                    ),
+                ),
+                None => self.warning(
+                    "not-atlassian-product",
+                    &p.location,
+                    format!("`{k}` is not an Atlassian product key"),
+                    format!(
+                        "activity data and seats are matched by Atlassian's key: {}",
+                        ATLASSIAN_PRODUCT_KEYS.join(", ")
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// The safe users, moving the strings out of the raw entries. A product a user names that
+    /// the policy does not declare is an error, except the Atlassian key of a misspelled
+    /// declaration: those are counted in `misspelled` and reported once, at the declaration.
+    fn users(
+        &mut self,
+        raw_users: Vec<RawUser>,
+        product_keys: &[&str],
+        misspelled: &mut [Misspelled],
+    ) -> Vec<SafeUser> {
         let mut out = Vec::with_capacity(raw_users.len());
         for u in raw_users {
             let RawUser {
@@ -830,7 +1023,11 @@ impl Validator {
                 let mut ps: Vec<String> = Vec::with_capacity(list.value.len());
                 let empty = list.value.is_empty();
                 for p in list.value {
-                    if !product_keys.contains(&p.value.as_str()) {
+                    let typo = misspelled.iter_mut().find(|m| m.meant == p.value);
+                    if let Some(m) = typo.filter(|_| !product_keys.contains(&p.value.as_str())) {
+                        m.uses += 1;
+                        m.first_use.get_or_insert(p.location);
+                    } else if !product_keys.contains(&p.value.as_str()) {
                         let hint = match did_you_mean(&p.value, product_keys) {
                             Some(m) => format!("did you mean `{m}`?"),
                             None => format!("the policy declares: {}", product_keys.join(", ")),
@@ -853,6 +1050,19 @@ impl Validator {
             });
             let until = self.date(&raw_until, "until");
             let requested = self.date(&raw_requested, "requested");
+            if let (Some(rq), Some(raw_rq)) = (requested, &raw_requested) {
+                if rq > self.today {
+                    self.error(
+                        "requested-in-future",
+                        &raw_rq.location,
+                        format!("`requested` ({rq}) is after today ({})", self.today),
+                        format!(
+                            "write the day the user asked for access, no later than {}",
+                            self.today
+                        ),
+                    );
+                }
+            }
             if let (Some(un), Some(rq), Some(raw_un)) = (until, requested, &raw_until) {
                 if un < rq {
                     self.warning(
@@ -962,6 +1172,158 @@ impl Validator {
     }
 }
 
+/// A declared product key that is not an Atlassian key but looks like one the policy does not
+/// declare, and how often the users name that Atlassian key.
+#[derive(Debug)]
+struct Misspelled {
+    /// The key as declared (`confluense`).
+    declared: String,
+    /// The Atlassian key it looks like (`confluence`).
+    meant: &'static str,
+    /// How many times users name `meant`.
+    uses: usize,
+    /// Where a user first names `meant`.
+    first_use: Option<Location>,
+}
+
+/// The declared product keys that look like an undeclared Atlassian key.
+fn misspelled_products(products: &[Product]) -> Vec<Misspelled> {
+    products
+        .iter()
+        .filter(|p| !ATLASSIAN_PRODUCT_KEYS.contains(&p.key.as_str()) && is_product_key(&p.key))
+        .filter_map(|p| {
+            let meant = did_you_mean(&p.key, ATLASSIAN_PRODUCT_KEYS)?;
+            let declared = products.iter().any(|q| q.key == meant);
+            (!declared).then(|| Misspelled {
+                declared: p.key.clone(),
+                meant,
+                uses: 0,
+                first_use: None,
+            })
+        })
+        .collect()
+}
+
+/// Lowercase words of letters and digits joined by `-`.
+fn is_product_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !k.starts_with('-')
+}
+
+/// The message and hint for a policy duration that did not parse. `written` is the value as
+/// written, `text` the same without a confirming `!`.
+fn duration_problem(
+    written: &str,
+    text: &str,
+    e: &DurationError,
+    which: Window,
+) -> (String, String) {
+    let hours = which == Window::Grace;
+    let key = which.key();
+    let units = if hours {
+        "hours (`h`), days (`d`) or weeks (`w`), like `36h`, `2d` or `1w`"
+    } else {
+        "days (`d`) or weeks (`w`), like `90d` or `12w`"
+    };
+    let plural = |n: i64, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    // Hours as the unit this window takes: whole days, rounded up, unless it takes hours.
+    let in_hours = |n: i64| {
+        if hours {
+            format!("`{n}h`")
+        } else {
+            format!("`{}d`", (n + 23) / 24)
+        }
+    };
+    match e {
+        DurationError::Malformed => {
+            let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            let hint = if compact != text && !compact.is_empty() {
+                match Duration::parse_in(&compact, which.units()) {
+                    Ok(_) => format!("remove the space: write `{compact}`"),
+                    Err(inner) => duration_problem(&compact, &compact, &inner, which).1,
+                }
+            } else {
+                format!("write a whole number and a unit with nothing between: {units}")
+            };
+            (format!("`{written}` is not a duration"), hint)
+        }
+        DurationError::MissingUnit { n } => (
+            format!("`{written}` has no unit"),
+            format!("write `{n}d` for {}", plural(*n, "day")),
+        ),
+        DurationError::Ambiguous { n } => {
+            let months = format!("`{}d` for {}", n * 30, plural(*n, "month"));
+            let hint = if hours {
+                format!(
+                    "write {months}, or `{}h` for {} rounded up to hours: minutes are not a policy unit",
+                    ((n + 59) / 60).max(1),
+                    plural(*n, "minute")
+                )
+            } else {
+                format!("write {months}: minutes are not a policy unit, and `{key}` is counted in days or weeks")
+            };
+            (
+                format!(
+                    "`{written}` is ambiguous: {} or {}?",
+                    plural(*n, "month"),
+                    plural(*n, "minute")
+                ),
+                hint,
+            )
+        }
+        DurationError::UnitNotAllowed { n, unit } => (
+            format!(
+                "`{written}` is in {}, but `{key}` is counted in days or weeks",
+                match unit {
+                    Unit::Hours => "hours",
+                    Unit::Days => "days",
+                    Unit::Weeks => "weeks",
+                }
+            ),
+            format!("write {}: only `grace` takes hours", in_hours(*n)),
+        ),
+        DurationError::UnknownUnit { n, unit } => {
+            let n = *n;
+            let lower = unit.to_ascii_lowercase();
+            let hint = match lower.as_str() {
+                "d" | "w" => format!("units are lowercase: write `{n}{lower}`"),
+                "h" if hours => format!("units are lowercase: write `{n}h`"),
+                "day" | "days" => format!("write `{n}d`"),
+                "week" | "weeks" | "wk" | "wks" => format!("write `{n}w`"),
+                "h" | "hr" | "hrs" | "hour" | "hours" if hours => format!("write `{n}h`"),
+                "h" | "hr" | "hrs" | "hour" | "hours" => {
+                    format!("write {}: only `grace` takes hours", in_hours(n))
+                }
+                "y" | "yr" | "yrs" | "year" | "years" => {
+                    format!("write `{}d` for {}", n * 365, plural(n, "year"))
+                }
+                "mo" | "mon" | "mos" | "month" | "months" => {
+                    format!("write `{}d` for {}", n * 30, plural(n, "month"))
+                }
+                "min" | "mins" | "minute" | "minutes" | "s" | "sec" | "secs" | "second"
+                | "seconds" => format!(
+                    "minutes and seconds are not policy units: write {}",
+                    if hours {
+                        "hours, like `1h`"
+                    } else {
+                        "days, like `1d`"
+                    }
+                ),
+                _ => format!("write {units}"),
+            };
+            (format!("`{written}` has an unknown unit `{unit}`"), hint)
+        }
+    }
+}
+
 /// A plain check: one `@`, a non-empty local part, a dotted domain, no spaces.
 pub fn is_email(text: &str) -> bool {
     let t = text.trim();
@@ -1047,7 +1409,7 @@ mod tests {
     use crate::policy::source::MemFiles;
 
     fn codes(files: MemFiles) -> Vec<String> {
-        match load(&files) {
+        match crate::policy::load(&files) {
             Ok(l) => l
                 .warnings
                 .iter()
@@ -1064,7 +1426,7 @@ mod tests {
 
     #[test]
     fn minimal_policy_loads_with_defaults() {
-        let loaded = load(&MemFiles::new().with(MAIN_FILE, OK)).unwrap();
+        let loaded = crate::policy::load(&MemFiles::new().with(MAIN_FILE, OK)).unwrap();
         let p = &loaded.policy;
         assert_eq!(p.site, "acme.atlassian.net");
         assert_eq!(p.audit_log, DEFAULT_AUDIT_LOG);
@@ -1100,7 +1462,7 @@ mod tests {
         let token = "ATATT3xFfGF0T4JNjYz8bWvK2mQ9pLrX";
         let policy =
             format!("{OK}users:\n  - email: {token}\n    api_token: hunter2hunter2\n# {token}\n");
-        let err = load(&MemFiles::new().with(MAIN_FILE, policy)).unwrap_err();
+        let err = crate::policy::load(&MemFiles::new().with(MAIN_FILE, policy)).unwrap_err();
         let all: String = err.iter().map(|d| d.to_string()).collect();
         assert!(!all.contains(token) && !all.contains("hunter2"), "{all}");
         assert!(
@@ -1172,7 +1534,7 @@ mod edge_tests {
     #[test]
     fn bom_and_crlf_are_fine() {
         let text = "\u{feff}version: 1\r\nsite: acme.atlassian.net\r\norg: x\r\nproducts:\r\n  confluence:\r\n    groups: [c]\r\n    inactivity: 9x\r\n";
-        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+        let err = crate::policy::load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
         let got: Vec<String> = err
             .iter()
             .map(|d| format!("{} {}", d.code, d.location))
@@ -1186,7 +1548,7 @@ mod edge_tests {
         let files = MemFiles::new()
             .with(MAIN_FILE, main)
             .with("t/x.yaml", "users:\n  - email: a@b.co\n");
-        let loaded = load(&files).unwrap();
+        let loaded = crate::policy::load(&files).unwrap();
         assert_eq!(loaded.files, [MAIN_FILE, "t/x.yaml"]);
         assert_eq!(loaded.policy.users.len(), 1);
     }
@@ -1194,13 +1556,257 @@ mod edge_tests {
     #[test]
     fn a_bare_string_user_gets_a_useful_hint() {
         let text =
-            "version: 1\nsite: a.b\nproducts:\n  c:\n    groups: [g]\nusers:\n  - alice@acme.com\n";
-        let err = load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
+            "version: 1\nsite: a.b\nproducts:\n  confluence:\n    groups: [g]\nusers:\n  - alice@acme.com\n";
+        let err = crate::policy::load(&MemFiles::new().with(MAIN_FILE, text)).unwrap_err();
         assert_eq!(err.len(), 1);
         assert_eq!(err[0].code, "wrong-type");
         assert_eq!(
             err[0].hint.as_deref(),
             Some("write `- email: alice@acme.com`")
+        );
+    }
+}
+
+/// Revision 2: unambiguous durations, default rails, per-product keys, dates checked against
+/// today, misspelled product keys, and diagnostics that point at the mistake.
+#[cfg(test)]
+mod revision2_tests {
+    use super::*;
+    use crate::policy::source::MemFiles;
+
+    const HEAD: &str = "version: 1\nsite: acme.atlassian.net\norg: o-1\nproducts:\n";
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date")
+    }
+
+    fn files(main: &str) -> MemFiles {
+        MemFiles::new().with(MAIN_FILE, format!("{HEAD}{main}"))
+    }
+
+    /// Every diagnostic as an admin reads it: `level[code]: file:line:column: message`, then
+    /// `  hint: ...`.
+    fn rendered(files: &MemFiles) -> Vec<String> {
+        let diags = match load(files, today()) {
+            Ok(l) => l.warnings,
+            Err(ds) => ds,
+        };
+        diags.iter().map(ToString::to_string).collect()
+    }
+
+    fn loads(main: &str) -> Policy {
+        match load(&files(main), today()) {
+            Ok(l) => l.policy,
+            Err(ds) => panic!("{ds:#?}"),
+        }
+    }
+
+    #[test]
+    fn durations_take_days_and_weeks_and_m_is_ambiguous() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    inactivity: 3m\n    notice: 36h\n    grace: 3m\n  confluence:\n    groups: [c]\n    inactivity: 2y\n    notice: '14'\n    grace: 2D\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[bad-duration]: seatkeeper.yaml:7:17: `products.jira-software.inactivity`: `3m` is ambiguous: 3 months or 3 minutes?\n  \
+                 hint: write `90d` for 3 months: minutes are not a policy unit, and `inactivity` is counted in days or weeks",
+                "error[bad-duration]: seatkeeper.yaml:8:13: `products.jira-software.notice`: `36h` is in hours, but `notice` is counted in days or weeks\n  \
+                 hint: write `2d`: only `grace` takes hours",
+                "error[bad-duration]: seatkeeper.yaml:9:12: `products.jira-software.grace`: `3m` is ambiguous: 3 months or 3 minutes?\n  \
+                 hint: write `90d` for 3 months, or `1h` for 3 minutes rounded up to hours: minutes are not a policy unit",
+                "error[bad-duration]: seatkeeper.yaml:12:17: `products.confluence.inactivity`: `2y` has an unknown unit `y`\n  \
+                 hint: write `730d` for 2 years",
+                "error[bad-duration]: seatkeeper.yaml:13:13: `products.confluence.notice`: `14` has no unit\n  \
+                 hint: write `14d` for 14 days",
+                "error[bad-duration]: seatkeeper.yaml:14:12: `products.confluence.grace`: `2D` has an unknown unit `D`\n  \
+                 hint: units are lowercase: write `2d`",
+            ]
+        );
+        let p = loads("  jira-software:\n    groups: [j]\n    inactivity: 12w\n    notice: 14d\n    grace: 36h\n");
+        let jira = &p.products[0];
+        assert_eq!(jira.inactivity, Some(Duration::days(84)));
+        assert_eq!(jira.grace, Duration::seconds(36 * 3_600));
+    }
+
+    #[test]
+    fn an_inactivity_under_a_week_needs_a_bang() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    inactivity: 3d\n  confluence:\n    groups: [c]\n    inactivity: 0d!\n    notice: 1d!\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[inactivity-too-short]: seatkeeper.yaml:7:17: `products.jira-software.inactivity`: `3d` is under the 7-day minimum: a week's holiday would cost people their seat\n  \
+                 hint: write `7d` or more, or `3d!` if you mean a window this short",
+                "error[bad-duration]: seatkeeper.yaml:10:17: `products.confluence.inactivity` must be longer than zero\n  \
+                 hint: write a window like `90d`, or remove it to never reclaim",
+                "error[bad-duration]: seatkeeper.yaml:11:13: `products.confluence.notice`: `1d!`: only `inactivity` takes a `!`\n  \
+                 hint: remove the `!`: write `1d`",
+            ]
+        );
+        let p = loads("  jira-software:\n    groups: [j]\n    inactivity: 3d!\n  confluence:\n    groups: [c]\n    inactivity: 7d\n");
+        assert_eq!(p.products[1].inactivity, Some(Duration::days(3)));
+        assert_eq!(p.products[0].inactivity, Some(Duration::days(7)));
+    }
+
+    #[test]
+    fn missing_rails_take_conservative_defaults() {
+        let p = loads("  confluence:\n    groups: [c]\n");
+        assert_eq!(p.safety, Safety::defaults());
+        assert_eq!(p.safety.defaulted, ["max_removals", "max_additions"]);
+        assert_eq!(p.safety.max_removals, Some(Limit::Percent(10.0)));
+        // 10% of 5 holders rounds down to 0; the default still lets one go.
+        assert_eq!(
+            p.safety.max_removals_for(5),
+            Some((Limit::Percent(10.0), 1))
+        );
+        assert_eq!(
+            p.safety.max_removals_for(57),
+            Some((Limit::Percent(10.0), 5))
+        );
+        assert_eq!(
+            p.safety.max_additions_for(5),
+            Some((Limit::Count(100), 100))
+        );
+
+        // A written 10% keeps its round-down; the rail that is not written still defaults.
+        let p = loads("  confluence:\n    groups: [c]\nsafety:\n  max_removals: 10%\n");
+        assert_eq!(p.safety.defaulted, ["max_additions"]);
+        assert_eq!(
+            p.safety.max_removals_for(5),
+            Some((Limit::Percent(10.0), 0))
+        );
+        let p = loads("  confluence:\n    groups: [c]\nsafety:\n  max_additions: 5\n");
+        assert_eq!(p.safety.defaulted, ["max_removals"]);
+        assert_eq!(p.safety.max_additions, Some(Limit::Count(5)));
+        let p = loads(
+            "  confluence:\n    groups: [c]\nsafety:\n  max_removals: 3\n  max_additions: 5\n",
+        );
+        assert!(p.safety.defaulted.is_empty());
+        // A policy built in code without rails has none.
+        assert_eq!(Safety::default().max_removals_for(1_000), None);
+    }
+
+    #[test]
+    fn per_product_eligible_groups_and_restore_on_login() {
+        let p = loads(
+            "  jira-software:\n    groups: [j]\n    eligible_groups: [engineering, employees, contractors]\n    restore_on_login: false\n  confluence:\n    groups: [c]\neligible_groups: [employees, staff]\n",
+        );
+        let jira = p.product("jira-software").expect("declared");
+        assert_eq!(
+            jira.eligible_groups,
+            ["engineering", "employees", "contractors"]
+        );
+        assert!(!jira.restore_on_login);
+        assert!(p.product("confluence").expect("declared").restore_on_login);
+        let groups: Vec<&str> = p.eligible_groups_for("jira-software").collect();
+        assert_eq!(
+            groups,
+            ["employees", "staff", "engineering", "contractors"],
+            "the top-level list first, then the product's own, each group once"
+        );
+        let groups: Vec<&str> = p.eligible_groups_for("confluence").collect();
+        assert_eq!(groups, ["employees", "staff"]);
+        assert_eq!(p.eligible_groups_for("trello").count(), 2);
+    }
+
+    #[test]
+    fn per_product_mistakes_point_at_the_value() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j]\n    restore_on_login: yes\n    eligible_groups: [a, b, a]\n  confluence:\n    groups: [c]\n    restore_on_login: 1\n    eligible_group: [x]\n    eligible_groups: [c]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[wrong-type]: seatkeeper.yaml:7:23: `products.jira-software.restore_on_login` must be a boolean, found a string\n  \
+                 hint: `yes` is text, not a boolean: write `true`, without quotes",
+                "error[duplicate-eligible-group]: seatkeeper.yaml:8:29: group `a` is named twice in `products.jira-software.eligible_groups`\n  \
+                 hint: first named at seatkeeper.yaml:8:23; remove this one",
+                "error[wrong-type]: seatkeeper.yaml:11:23: `products.confluence.restore_on_login` must be a boolean, found an integer\n  \
+                 hint: write `true` or `false`, without quotes",
+                "error[unknown-key]: seatkeeper.yaml:12:5: unknown key `eligible_group` in `products.confluence`\n  \
+                 hint: did you mean `eligible_groups`?",
+                "warning[eligible-group-grants-product]: seatkeeper.yaml:13:23: `c` grants `confluence`, so everyone in it is eligible and no seat of it is ever reclaimed\n  \
+                 hint: list a group of people (like `employees`), not a product-access group",
+            ]
+        );
+    }
+
+    #[test]
+    fn requested_after_today_is_an_error() {
+        let main = "  confluence:\n    groups: [c]\nusers:\n  - email: a@acme.com\n    requested: 2026-11-25\n  - email: b@acme.com\n    requested: 2026-11-26\n";
+        assert_eq!(
+            rendered(&files(main)),
+            [
+                "error[requested-in-future]: seatkeeper.yaml:11:16: `requested` (2026-11-26) is after today (2026-11-25)\n  \
+                 hint: write the day the user asked for access, no later than 2026-11-25"
+            ]
+        );
+        let next_day = NaiveDate::from_ymd_opt(2026, 11, 26).expect("a date");
+        assert!(crate::policy::load_at(&files(main), next_day).is_ok());
+    }
+
+    #[test]
+    fn a_misspelled_product_is_one_error_at_its_declaration() {
+        let mut team = String::from("users:\n");
+        for i in 0..300 {
+            team.push_str(&format!(
+                "  - email: u{i}@acme.com\n    products: [confluence]\n"
+            ));
+        }
+        let main = "  jira-software:\n    groups: [j]\n  confluense:\n    groups: [c]\ninclude: [teams/*.yaml]\nusers:\n  - email: a@acme.com\n    products: [confluense, jira-sofware]\n";
+        let got = rendered(&files(main).with("teams/support.yaml", team));
+        assert_eq!(
+            got,
+            [
+                "error[misspelled-product]: seatkeeper.yaml:7:3: `confluense` is not an Atlassian product key, and `users:` name `confluence` (300 times, first at teams/support.yaml:3:16), which the policy does not declare\n  \
+                 hint: did you mean `confluence`? rename `confluense` to `confluence` here: the users already name `confluence`",
+                "error[unknown-product]: seatkeeper.yaml:12:28: `jira-sofware` is not a product of this policy\n  \
+                 hint: did you mean `jira-software`?",
+            ]
+        );
+        // Declared and used with the same misspelling, or not an Atlassian key at all: a warning.
+        let got = rendered(&files(
+            "  confluense:\n    groups: [c]\n  acme-wiki:\n    groups: [w]\nusers:\n  - email: a@acme.com\n    products: [confluense]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "warning[not-atlassian-product]: seatkeeper.yaml:5:3: `confluense` is not an Atlassian product key\n  \
+                 hint: did you mean `confluence`? activity data and seats are matched by Atlassian's key",
+                "warning[not-atlassian-product]: seatkeeper.yaml:7:3: `acme-wiki` is not an Atlassian product key\n  \
+                 hint: activity data and seats are matched by Atlassian's key: bitbucket, compass, confluence, jira-core, jira-product-discovery, jira-service-desk, jira-servicedesk, jira-software, opsgenie, statuspage, trello",
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_brackets_and_empty_groups_point_at_the_bracket() {
+        let got = rendered(&files(
+            "  jira-software:\n    groups: [j, k\n    inactivity: 90d\n  confluence:\n    groups: [c]\n",
+        ));
+        assert_eq!(
+            got,
+            [
+                "error[yaml-syntax]: seatkeeper.yaml:6:13: broken YAML: this `[` is never closed (the parser gave up at line 7, column 15: illegal placement of ':' indicator)\n  \
+                 hint: close the list with `]`, like `groups: [a, b]`, or write one `- item` per line"
+            ]
+        );
+        let got = rendered(&files("  jira-software:\n    seats: 5\n    groups: []\n"));
+        assert_eq!(
+            got,
+            [
+                "error[product-without-groups]: seatkeeper.yaml:7:13: product `jira-software` has no groups\n  \
+                 hint: add the groups that grant it, like `groups: [jira-software-users-<site>]`"
+            ]
+        );
+        let got = rendered(&files("  jira-software: {groups: [j], seats: 5\n"));
+        assert!(
+            got[0].starts_with(
+                "error[yaml-syntax]: seatkeeper.yaml:5:18: broken YAML: this `{` is never closed"
+            ),
+            "{got:?}"
         );
     }
 }

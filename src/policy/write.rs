@@ -6,10 +6,12 @@
 //! well under [`MAX_POLICY_FILE_BYTES`]), included with `include: [users/*.yaml]`; a policy
 //! without users has no included file. Strings are written plain when that reads back as the
 //! same string, double-quoted otherwise. Used by the process benchmark to turn a synthetic org
-//! into a policy folder; `export --policy-out` keeps its own hand-written starting policy.
+//! into a policy folder; `export --policy-out` keeps its own hand-written starting policy but
+//! writes its `safety:` block with [`safety_yaml`].
 
 use super::source::{MAIN_FILE, MAX_POLICY_FILE_BYTES};
-use super::{raw, Limit, Matcher, Policy, SafeUser, Selector, UserRef};
+use super::validate::MIN_INACTIVITY;
+use super::{raw, Limit, Matcher, Policy, SafeUser, Safety, Selector, UserRef};
 use crate::time::Duration;
 use std::fmt::Write;
 
@@ -67,17 +69,25 @@ fn main_yaml(policy: &Policy, has_users: bool) -> String {
             let _ = writeln!(s, "    seats: {n}");
         }
         if let Some(d) = p.inactivity {
-            let _ = writeln!(s, "    inactivity: {}", duration(d));
+            // A window under the minimum is written as meant (`3d!`).
+            let confirm = if d < MIN_INACTIVITY { "!" } else { "" };
+            let _ = writeln!(s, "    inactivity: {}{confirm}", duration(d, false));
         }
         if let Some(d) = p.notice {
-            let _ = writeln!(s, "    notice: {}", duration(d));
+            let _ = writeln!(s, "    notice: {}", duration(d, false));
         }
-        let _ = writeln!(s, "    grace: {}", duration(p.grace));
+        let _ = writeln!(s, "    grace: {}", duration(p.grace, true));
         let drift = match p.drift {
             super::Drift::Revert => "revert",
             super::Drift::Report => "report",
         };
         let _ = writeln!(s, "    drift: {drift}");
+        if !p.eligible_groups.is_empty() {
+            let _ = writeln!(s, "    eligible_groups: {}", flow_list(&p.eligible_groups));
+        }
+        if !p.restore_on_login {
+            s.push_str("    restore_on_login: false\n");
+        }
     }
     if has_users {
         let _ = writeln!(s, "\ninclude: [{USERS_DIR}/*.yaml]");
@@ -98,21 +108,24 @@ fn main_yaml(policy: &Policy, has_users: bool) -> String {
         }
     }
     let _ = writeln!(s, "\naudit_log: {}", scalar(&policy.audit_log));
-    let safety = &policy.safety;
-    if safety.max_removals.is_some()
-        || safety.max_additions.is_some()
-        || safety.admin_groups.is_some()
-    {
-        s.push_str("\nsafety:\n");
-        if let Some(l) = safety.max_removals {
-            let _ = writeln!(s, "  max_removals: {}", limit(l));
-        }
-        if let Some(l) = safety.max_additions {
-            let _ = writeln!(s, "  max_additions: {}", limit(l));
-        }
-        if let Some(groups) = &safety.admin_groups {
-            let _ = writeln!(s, "  admin_groups: {}", flow_list(groups));
-        }
+    s.push_str(&safety_yaml(&policy.safety));
+    s
+}
+
+/// The `safety:` block, always with both rails written out: the policy's, or the default for a
+/// rail it has none of (a policy built in code). A rail that took its default is written as the
+/// default's value, which then reads back as written: `10%` rounds down, without the default's
+/// floor of 1.
+pub fn safety_yaml(safety: &Safety) -> String {
+    let mut s = String::from("\nsafety:\n");
+    let removals = safety.max_removals.unwrap_or(Safety::DEFAULT_MAX_REMOVALS);
+    let additions = safety
+        .max_additions
+        .unwrap_or(Safety::DEFAULT_MAX_ADDITIONS);
+    let _ = writeln!(s, "  max_removals: {}", limit(removals));
+    let _ = writeln!(s, "  max_additions: {}", limit(additions));
+    if let Some(groups) = &safety.admin_groups {
+        let _ = writeln!(s, "  admin_groups: {}", flow_list(groups));
     }
     s
 }
@@ -155,15 +168,18 @@ fn limit(l: Limit) -> String {
 }
 
 /// A duration in the largest unit that divides it (so the number stays short), like `90d`.
-fn duration(d: Duration) -> String {
+/// Policies hold whole days (and `grace` whole hours): a policy built in code with a finer
+/// duration is written rounded up to the next unit it may use.
+fn duration(d: Duration, hours: bool) -> String {
     let s = d.as_seconds();
     for (unit, len) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600)] {
-        if s % len == 0 {
+        if s % len == 0 && (hours || unit != "h") {
             return format!("{}{unit}", s / len);
         }
     }
-    // Policies only hold whole minutes (`Duration::parse` has no smaller unit).
-    format!("{}m", s / 60)
+    let len = if hours { 3_600 } else { 86_400 };
+    let unit = if hours { "h" } else { "d" };
+    format!("{}{unit}", s.div_euclid(len) + 1)
 }
 
 fn flow_list(items: &[String]) -> String {
@@ -260,6 +276,15 @@ mod tests {
         })
     }
 
+    /// The policy as written: both rails explicit, so none reads back as defaulted.
+    fn as_written(mut p: Policy) -> Policy {
+        let s = &mut p.safety;
+        s.max_removals = s.max_removals.or(Some(Safety::DEFAULT_MAX_REMOVALS));
+        s.max_additions = s.max_additions.or(Some(Safety::DEFAULT_MAX_ADDITIONS));
+        s.defaulted.clear();
+        p
+    }
+
     fn round_trip(policy: &Policy, file_bytes: usize) -> Vec<(String, String)> {
         let out = to_yaml_split(policy, file_bytes);
         let loaded = match crate::policy::load(&files(&out)) {
@@ -268,7 +293,7 @@ mod tests {
         };
         assert_eq!(
             unlocated(loaded.policy),
-            unlocated(policy.clone()),
+            unlocated(as_written(policy.clone())),
             "{}",
             out[0].1
         );
@@ -335,10 +360,10 @@ mod tests {
                 seats: None,
                 inactivity: None,
                 notice: None,
-                grace: Duration::seconds(90 * 60),
+                grace: Duration::seconds(5 * 3_600),
                 drift: Drift::Report,
-                eligible_groups: Vec::new(),
-                restore_on_login: true,
+                eligible_groups: vec!["all staff".into(), "12".into()],
+                restore_on_login: false,
                 location: Location::default(),
             },
             Product {
@@ -349,7 +374,7 @@ mod tests {
                 notice: Some(Duration::days(700_000_000 * 7)),
                 grace: Duration::days(3),
                 drift: Drift::Revert,
-                eligible_groups: Vec::new(),
+                eligible_groups: vec![],
                 restore_on_login: true,
                 location: Location::default(),
             },
@@ -395,6 +420,7 @@ mod tests {
             max_removals: Some(Limit::Percent(2.5)),
             max_additions: Some(Limit::Count(0)),
             admin_groups: Some(vec![]),
+            defaulted: vec![],
         };
         round_trip(&policy, USERS_FILE_BYTES);
         for limit in [Limit::Percent(100.0), Limit::Percent(0.1), Limit::Count(7)] {
@@ -402,6 +428,41 @@ mod tests {
             policy.safety.admin_groups = None;
             round_trip(&policy, USERS_FILE_BYTES);
         }
+    }
+
+    #[test]
+    fn the_safety_block_is_always_written_with_both_rails() {
+        let text = "version: 1\nsite: a.b\nproducts:\n  confluence:\n    groups: [c]\n";
+        let loaded = crate::policy::load(&MemFiles::new().with(MAIN_FILE, text)).unwrap();
+        assert_eq!(
+            loaded.policy.safety.defaulted,
+            ["max_removals", "max_additions"]
+        );
+        let out = round_trip(&loaded.policy, USERS_FILE_BYTES);
+        assert!(
+            out[0]
+                .1
+                .ends_with("\nsafety:\n  max_removals: 10%\n  max_additions: 100\n"),
+            "{}",
+            out[0].1
+        );
+        // A policy built in code without rails gets the defaults written out.
+        let (mut policy, _) = synth_org(20, 2);
+        policy.safety = Safety::default();
+        let out = round_trip(&policy, USERS_FILE_BYTES);
+        assert!(out[0].1.contains("  max_additions: 100\n"), "{}", out[0].1);
+    }
+
+    #[test]
+    fn short_windows_and_per_product_settings_round_trip() {
+        let (mut policy, _) = synth_org(20, 2);
+        policy.products[0].inactivity = Some(Duration::days(3));
+        policy.products[0].eligible_groups = vec!["contractors".into()];
+        policy.products[1].restore_on_login = false;
+        let out = round_trip(&policy, USERS_FILE_BYTES);
+        assert!(out[0].1.contains("    inactivity: 3d!\n"), "{}", out[0].1);
+        assert!(out[0].1.contains("    eligible_groups: [contractors]\n"));
+        assert!(out[0].1.contains("    restore_on_login: false\n"));
     }
 
     #[test]
@@ -420,8 +481,10 @@ mod tests {
         assert_eq!(scalar("12"), "\"12\"");
         assert_eq!(scalar("true"), "\"true\"");
         assert_eq!(scalar(""), "\"\"");
-        assert_eq!(duration(Duration::days(14)), "2w");
-        assert_eq!(duration(Duration::days(90)), "90d");
-        assert_eq!(duration(Duration::seconds(5_400)), "90m");
+        assert_eq!(duration(Duration::days(14), false), "2w");
+        assert_eq!(duration(Duration::days(90), false), "90d");
+        assert_eq!(duration(Duration::seconds(7_200), true), "2h");
+        assert_eq!(duration(Duration::seconds(7_200), false), "1d");
+        assert_eq!(duration(Duration::seconds(5_400), true), "2h");
     }
 }

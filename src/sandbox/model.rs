@@ -947,6 +947,17 @@ mod tests {
     use super::*;
     use crate::live::License;
 
+    /// The sandbox knows Atlassian's products by the keys the policy validator checks against.
+    #[test]
+    fn known_products_are_atlassian_product_keys() {
+        for (key, _, _) in KNOWN_PRODUCTS {
+            assert!(
+                crate::policy::validate::ATLASSIAN_PRODUCT_KEYS.contains(key),
+                "{key}"
+            );
+        }
+    }
+
     fn user(id: &str, status: AccountStatus) -> User {
         User {
             account_id: id.to_string(),
