@@ -786,6 +786,34 @@ async fn injected_events_and_the_events_stream() {
 }
 
 #[tokio::test]
+async fn events_stream_pages_are_at_most_500_as_published() {
+    let env = Env::fixture().await;
+    let base = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
+    for ok in ["?limit=1", "?limit=500", ""] {
+        let resp = env
+            .admin(Method::GET, &format!("{base}{ok}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{ok}");
+    }
+    for too_many in ["?limit=501", "?limit=1000", "?limit=0"] {
+        let resp = env
+            .admin(Method::GET, &format!("{base}{too_many}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400, "{too_many}");
+        let body: Value = resp.json().await.expect("json");
+        let detail = body["errors"][0]["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("`limit`") && detail.contains("500"),
+            "{detail}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_state_file_persists_writes_across_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("org-state.json");

@@ -25,7 +25,7 @@ pub mod retry;
 pub mod wire;
 pub mod write;
 
-pub use client::{Client, ClientConfig, RequestStats};
+pub use client::{Client, ClientConfig, RequestStats, EVENTS_PAGE_MAX};
 pub use credentials::{CredentialSource, Credentials, CredentialsError, Secret};
 pub use error::{Api, ApiError, TransportKind};
 pub use read::{LiveRead, ReadPath, ReadRequest};
