@@ -45,6 +45,15 @@ impl TestEnv {
     }
 
     fn start_with(state: LiveState, latency: Duration) -> Self {
+        Self::start_with_org(state, latency, |_| {})
+    }
+
+    /// Starts the sandbox on `state`, with `adjust` applied to the org before it serves.
+    fn start_with_org(
+        state: LiveState,
+        latency: Duration,
+        adjust: impl FnOnce(&mut seatkeeper::sandbox::Org),
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,7 +67,8 @@ impl TestEnv {
         config.credentials.email = EMAIL.into();
         config.credentials.api_token = TOKEN.into();
         config.credentials.admin_api_key = ADMIN_KEY.into();
-        let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        let mut org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        adjust(&mut org);
         let sandbox = runtime.block_on(sandbox::serve(config, org)).unwrap();
         let base = sandbox.base_url();
         let policy = tempfile::tempdir().unwrap();
@@ -732,4 +742,101 @@ fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
         .join("audit/seatkeeper.jsonl.inflight.json")
         .exists());
     assert_eq!(env.stats()["duplicate_writes"], 0);
+}
+
+/// `export --snapshot` against the sandbox with `extra` arguments, as the snapshot it wrote.
+fn export_snapshot(env: &TestEnv, extra: &[&str]) -> LiveState {
+    let path = env.policy.path().join("exported.json");
+    let mut args = vec![
+        "export",
+        "--policy",
+        env.dir(),
+        "--snapshot",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    seatkeeper::live::load_snapshot(&path).unwrap()
+}
+
+fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+#[test]
+fn a_live_read_for_a_past_time_reads_the_events_of_that_past_window() {
+    // Logins of one account at several past times; the plan is made for 2025-04-01.
+    let mut state = acme_snapshot();
+    let who = state.users[1].account_id.clone();
+    for time in [
+        "2024-10-01T00:00:00Z", // 182 days before: older than the longest window (142 days)
+        "2025-01-15T00:00:00Z", // 76 days before: inside it (a 30-day read missed it)
+        "2025-03-31T12:00:00Z", // the day before
+        "2025-04-02T00:00:00Z", // after the plan's time
+    ] {
+        state.events.push(seatkeeper::live::Event {
+            time: t(time),
+            action: seatkeeper::live::EventAction::UserLoggedIn,
+            account_id: who.clone(),
+            product: None,
+            group_id: None,
+        });
+    }
+    let env = TestEnv::start_with(state, Duration::ZERO);
+    let read = export_snapshot(&env, &["--at", "2025-04-01T00:00:00Z"]);
+    let times: Vec<String> = read.events.iter().map(|e| e.time.to_rfc3339()).collect();
+    assert_eq!(
+        times,
+        ["2025-01-15T00:00:00+00:00", "2025-03-31T12:00:00+00:00"],
+        "exactly the events of the window before --at"
+    );
+    // acme's longest window: confluence, 120d inactivity + 1d grace + 21d notice = 142 days.
+    let wanted = t("2025-04-01T00:00:00Z") - chrono::TimeDelta::days(142);
+    let events_read = read.events_read.unwrap();
+    assert_eq!(events_read.wanted_from, wanted);
+    assert_eq!(events_read.covered_from, Some(wanted));
+    assert!(events_read.is_complete());
+    assert_eq!(read.taken_at, t("2025-04-01T00:00:00Z"));
+}
+
+#[test]
+fn an_org_without_guard_has_no_events_and_the_read_still_succeeds() {
+    let env = TestEnv::start_with_org(acme_snapshot(), Duration::ZERO, |org| org.guard = false);
+    let read = export_snapshot(&env, &["--at", AT]);
+    assert!(read.events.is_empty());
+    let events_read = read.events_read.unwrap();
+    assert_eq!(events_read.covered_from, None);
+    assert_eq!(
+        events_read.wanted_from,
+        t(AT) - chrono::TimeDelta::days(142)
+    );
+    let note = events_read.note.unwrap();
+    assert!(
+        note.contains("403") && note.contains("Atlassian Guard"),
+        "{note}"
+    );
+    assert_eq!(
+        env.stats()["responses_by_status"]["403"],
+        1,
+        "asked once: {}",
+        env.stats()
+    );
+    // Planning goes on without events.
+    let plan = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--color",
+        "never",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
 }

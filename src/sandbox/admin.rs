@@ -15,6 +15,7 @@
 //!   when known. `last-active-dates` lists every product with recorded activity.
 //! - `events-stream` takes `limit` 1..=500 (default 200, both as published; more is a 400 that
 //!   names `limit`), `from`/`to` in epoch milliseconds, `sortOrder` `asc` (default) or `desc`.
+//!   An org without Atlassian Guard ([`Org::guard`] false) answers **403** instead.
 
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
@@ -928,6 +929,16 @@ pub async fn events_stream(
     };
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id));
+    if !org.guard {
+        return error(
+            &app,
+            StatusCode::FORBIDDEN,
+            "ADMIN-403",
+            "Forbidden",
+            "This organization has no Atlassian Guard subscription: its audit log events are \
+             not available through the API.",
+        );
+    }
     let in_window = |e: &&super::model::EventRec| {
         let ms = e.time.timestamp_millis();
         from.is_none_or(|f| ms >= f) && to.is_none_or(|t| ms <= t)
