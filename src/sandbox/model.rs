@@ -913,18 +913,29 @@ impl Org {
         Ok(WriteOutcome::Applied)
     }
 
-    /// Records an event (a login or an access request injected through the control API). A
-    /// login that names a product also moves that product's last-active time of the user.
+    /// Records an event (a login or an access request injected through the control API). An
+    /// event never moves a last-active time: a login is an event of the account, not activity
+    /// on a product ([`Org::record_activity`] is).
     pub fn inject_event(&mut self, mut event: EventRec) -> EventRec {
-        if event.action == EventAction::UserLoggedIn {
-            if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
-                self.user_json[u as usize] = OnceLock::new();
-                let user = &mut self.users[u as usize];
-                user.last_active.record(p.as_str(), event.time);
-            }
-        }
         event.id = 0;
         self.push_event(event)
+    }
+
+    /// Records activity of user `u` on `product` at `at`, as Atlassian's last-active dates do:
+    /// the latest time wins, so an earlier time leaves a later one in place. Returns the
+    /// last-active time now stored.
+    pub fn record_activity(&mut self, u: u32, product: &str, at: DateTime<Utc>) -> DateTime<Utc> {
+        let user = &mut self.users[u as usize];
+        if user.last_active.get(product).is_none_or(|&cur| cur < at) {
+            user.last_active.insert(product, at);
+            self.user_json[u as usize] = OnceLock::new();
+            self.version += 1;
+        }
+        self.users[u as usize]
+            .last_active
+            .get(product)
+            .copied()
+            .unwrap_or(at)
     }
 
     fn push_event(&mut self, mut event: EventRec) -> EventRec {
