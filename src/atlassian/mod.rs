@@ -26,7 +26,7 @@ pub mod wire;
 pub mod write;
 
 pub use client::{Client, ClientConfig, RequestStats, EVENTS_PAGE_MAX};
-pub use credentials::{CredentialSource, Credentials, CredentialsError, Secret};
+pub use credentials::{is_loopback_base, CredentialSource, Credentials, CredentialsError, Secret};
 pub use error::{Api, ApiError, TransportKind};
 pub use read::{LiveRead, ReadPath, ReadRequest};
 pub use retry::RetryConfig;
