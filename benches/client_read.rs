@@ -7,7 +7,7 @@
 //! 10000 users, no rate limit, 20 ms). The minimum is computed from the sandbox's own state:
 //! user pages (1000 a page on the site path, until a short page; 100 a page on the admin path,
 //! cursor until no `next`), one group lookup, member pages of 50 per group (site path), event
-//! pages of 1000 (admin path), and one `applicationrole` request.
+//! pages of 500 (admin path), and one `applicationrole` request.
 //!
 //! The floor (a lower bound on the wall time; L = injected latency, P = the client's
 //! concurrency bound, 8 by default):
@@ -159,7 +159,9 @@ async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, la
     );
     let site_user_pages = snapshot.users.len() as u64 / 1000 + 1;
     let admin_user_pages = directory_users.div_ceil(100).max(1);
-    let event_pages = events.div_ceil(1000).max(1);
+    let event_pages = events
+        .div_ceil(u64::from(seatkeeper::atlassian::EVENTS_PAGE_MAX))
+        .max(1);
     let shapes = [
         Shape {
             label: "site (email + token)",

@@ -123,7 +123,11 @@ async fn parent(users: usize, latency: Duration) {
         .count() as u64;
     let since = snapshot.taken_at - chrono::TimeDelta::days(30);
     let events = snapshot.events.iter().filter(|e| e.time >= since).count() as u64;
-    let chain = directory.div_ceil(100).max(events.div_ceil(1000).max(1));
+    let chain = directory.div_ceil(100).max(
+        events
+            .div_ceil(u64::from(seatkeeper::atlassian::EVENTS_PAGE_MAX))
+            .max(1),
+    );
     let floor = (1 + chain) as f64 * latency.as_secs_f64();
     drop(snapshot);
     let dir = tempfile::tempdir().unwrap();

@@ -45,6 +45,15 @@ impl TestEnv {
     }
 
     fn start_with(state: LiveState, latency: Duration) -> Self {
+        Self::start_with_org(state, latency, |_| {})
+    }
+
+    /// Starts the sandbox on `state`, with `adjust` applied to the org before it serves.
+    fn start_with_org(
+        state: LiveState,
+        latency: Duration,
+        adjust: impl FnOnce(&mut seatkeeper::sandbox::Org),
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,7 +67,8 @@ impl TestEnv {
         config.credentials.email = EMAIL.into();
         config.credentials.api_token = TOKEN.into();
         config.credentials.admin_api_key = ADMIN_KEY.into();
-        let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        let mut org = sandbox::load_org(&OrgSource::Snapshot(Box::new(state)), &config).unwrap();
+        adjust(&mut org);
         let sandbox = runtime.block_on(sandbox::serve(config, org)).unwrap();
         let base = sandbox.base_url();
         let policy = tempfile::tempdir().unwrap();
@@ -735,4 +745,277 @@ fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
         .join("audit/seatkeeper.jsonl.inflight.json")
         .exists());
     assert_eq!(env.stats()["duplicate_writes"], 0);
+}
+
+/// `export --snapshot` against the sandbox with `extra` arguments, as the snapshot it wrote.
+fn export_snapshot(env: &TestEnv, extra: &[&str]) -> LiveState {
+    let path = env.policy.path().join("exported.json");
+    let mut args = vec![
+        "export",
+        "--policy",
+        env.dir(),
+        "--snapshot",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    seatkeeper::live::load_snapshot(&path).unwrap()
+}
+
+fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+#[test]
+fn a_live_read_for_a_past_time_reads_the_events_of_that_past_window() {
+    // Logins of one account at several past times; the plan is made for 2025-04-01.
+    let mut state = acme_snapshot();
+    let who = state.users[1].account_id.clone();
+    for time in [
+        "2024-10-01T00:00:00Z", // 182 days before: older than the longest window (142 days)
+        "2025-01-15T00:00:00Z", // 76 days before: inside it (a 30-day read missed it)
+        "2025-03-31T12:00:00Z", // the day before
+        "2025-04-02T00:00:00Z", // after the plan's time
+    ] {
+        state.events.push(seatkeeper::live::Event {
+            time: t(time),
+            action: seatkeeper::live::EventAction::UserLoggedIn,
+            account_id: who.clone(),
+            product: None,
+            group_id: None,
+        });
+    }
+    let env = TestEnv::start_with(state, Duration::ZERO);
+    let read = export_snapshot(&env, &["--at", "2025-04-01T00:00:00Z"]);
+    let times: Vec<String> = read.events.iter().map(|e| e.time.to_rfc3339()).collect();
+    assert_eq!(
+        times,
+        ["2025-01-15T00:00:00+00:00", "2025-03-31T12:00:00+00:00"],
+        "exactly the events of the window before --at"
+    );
+    // acme's longest window: confluence, 120d inactivity + 1d grace + 21d notice = 142 days.
+    let wanted = t("2025-04-01T00:00:00Z") - chrono::TimeDelta::days(142);
+    let events_read = read.events_read.unwrap();
+    assert_eq!(events_read.wanted_from, wanted);
+    assert_eq!(events_read.covered_from, Some(wanted));
+    assert!(events_read.is_complete());
+    assert_eq!(read.taken_at, t("2025-04-01T00:00:00Z"));
+}
+
+#[test]
+fn an_org_without_guard_has_no_events_and_the_read_still_succeeds() {
+    let env = TestEnv::start_with_org(acme_snapshot(), Duration::ZERO, |org| org.guard = false);
+    let read = export_snapshot(&env, &["--at", AT]);
+    assert!(read.events.is_empty());
+    let events_read = read.events_read.unwrap();
+    assert_eq!(events_read.covered_from, None);
+    assert_eq!(
+        events_read.wanted_from,
+        t(AT) - chrono::TimeDelta::days(142)
+    );
+    let note = events_read.note.unwrap();
+    assert!(
+        note.contains("403") && note.contains("Atlassian Guard"),
+        "{note}"
+    );
+    assert_eq!(
+        env.stats()["responses_by_status"]["403"],
+        1,
+        "asked once: {}",
+        env.stats()
+    );
+    // Planning goes on without events.
+    let plan = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        AT,
+        "--color",
+        "never",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+}
+
+/// The audit lines this test's applies wrote (after the example's own history).
+fn new_audit_lines(env: &TestEnv) -> Vec<serde_json::Value> {
+    let seed = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme/audit/seatkeeper.jsonl"),
+    )
+    .unwrap();
+    std::fs::read_to_string(env.audit_log())
+        .unwrap()
+        .lines()
+        .skip(seed.lines().count())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn plan_at(env: &TestEnv, at: &str) -> seatkeeper::plan::Plan {
+    let out = env.run(&[
+        "plan",
+        "--policy",
+        env.dir(),
+        "--at",
+        at,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn apply_at_against_the_sandbox_plans_for_that_time_and_stamps_the_audit_lines_with_it() {
+    let env = TestEnv::start(Duration::ZERO);
+    let at = "2027-03-01T00:00:00Z";
+    let planned = plan_at(&env, at);
+    let (adds, removes) = planned.counts();
+    assert!(adds + removes > 0);
+    let out = env.run(&[
+        "apply",
+        "--policy",
+        env.dir(),
+        "--at",
+        at,
+        "--auto-approve",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let lines = new_audit_lines(&env);
+    let writes = lines
+        .iter()
+        .filter(|l| l["kind"] == "add" || l["kind"] == "remove")
+        .count();
+    assert_eq!(writes, adds + removes, "the plan made for --at was applied");
+    assert!(
+        lines.iter().all(|l| l["time"] == at),
+        "every line at --at: {lines:#?}"
+    );
+    assert_eq!(plan_at(&env, at).counts(), (0, 0));
+    let verify = env.run(&["audit", "verify", env.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+}
+
+#[test]
+fn apply_plan_at_sets_only_the_audit_times_and_never_before_the_plan() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let (adds, removes) = changes(&env);
+    let early = env.run(&[
+        "apply",
+        plan.to_str().unwrap(),
+        "--policy",
+        env.dir(),
+        "--at",
+        "2026-11-24T00:00:00Z",
+    ]);
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early.stderr));
+    assert!(
+        text(&early.stderr).contains("before the plan was made (2026-11-25T08:00:00Z)"),
+        "{}",
+        text(&early.stderr)
+    );
+    assert_eq!(env.stats()["writes_applied"], 0);
+
+    let later = "2026-12-01T09:30:00Z";
+    let out = env.run(&[
+        "apply",
+        plan.to_str().unwrap(),
+        "--policy",
+        env.dir(),
+        "--at",
+        later,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let lines = new_audit_lines(&env);
+    let writes = lines
+        .iter()
+        .filter(|l| l["kind"] == "add" || l["kind"] == "remove")
+        .count();
+    assert_eq!(writes, adds + removes, "exactly the saved plan's actions");
+    assert!(lines.iter().all(|l| l["time"] == later), "{lines:#?}");
+}
+
+#[test]
+fn apply_at_is_refused_with_no_request_unless_the_base_is_a_local_sandbox() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let before = env.stats()["requests"].clone();
+    let audit_before = std::fs::read_to_string(env.audit_log()).unwrap();
+    // Something listening where a non-loopback base (0.0.0.0 reaches this machine) points: it
+    // must never see a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let remote = format!("https://0.0.0.0:{port}");
+    for base in [
+        Some(remote.as_str()),
+        Some("https://api.atlassian.com"),
+        None,
+    ] {
+        for args in [
+            vec!["apply", "--policy", env.dir(), "--at", AT, "--auto-approve"],
+            vec![
+                "apply",
+                plan.to_str().unwrap(),
+                "--policy",
+                env.dir(),
+                "--at",
+                AT,
+            ],
+        ] {
+            let mut cmd = env.command(&args);
+            match base {
+                Some(b) => cmd.env("SEATKEEPER_API_BASE", b),
+                None => cmd.env_remove("SEATKEEPER_API_BASE"),
+            };
+            let out = cmd.output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{base:?} {}", text(&out.stderr));
+            let stderr = text(&out.stderr);
+            assert!(
+                stderr.contains("--at on `apply` is only for rehearsals against a local sandbox"),
+                "{stderr}"
+            );
+            let target = match base {
+                None => "Atlassian Cloud",
+                Some(b) if b.contains("0.0.0.0") => "`0.0.0.0`",
+                Some(_) => "`api.atlassian.com`",
+            };
+            assert!(stderr.contains(target), "{stderr}");
+        }
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection was attempted"
+    );
+    assert_eq!(
+        env.stats()["requests"],
+        before,
+        "no request reached the sandbox"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.audit_log()).unwrap(),
+        audit_before
+    );
 }

@@ -115,34 +115,47 @@ fn validate_reports_revision_2_mistakes_with_their_place_and_hint() {
 }
 
 #[test]
-fn requested_dates_are_checked_against_the_day_of_at() {
-    // examples/acme/teams/engineering.yaml has `requested: 2026-11-20`.
-    let plan = |at: &str| {
+fn requested_dates_are_checked_against_the_later_of_today_and_at() {
+    // A `requested` date after both the real today and `--at` is a typo.
+    let acme = acme_copy();
+    let team = acme.path().join("teams/engineering.yaml");
+    let yaml = std::fs::read_to_string(&team).unwrap();
+    assert!(yaml.contains("requested: 2026-11-20"));
+    std::fs::write(
+        &team,
+        yaml.replace("requested: 2026-11-20", "requested: 2099-01-20"),
+    )
+    .unwrap();
+    let plan = |policy: &str, at: &str| {
         seatkeeper(&[
             "plan",
             "--policy",
-            "examples/acme",
+            policy,
             "--snapshot",
             "examples/acme/snapshot.json",
             "--at",
             at,
         ])
     };
-    let before = plan("2026-11-19");
+    let future = acme.path().to_str().unwrap();
+    let before = plan(future, "2099-01-19");
     assert_eq!(before.status.code(), Some(1));
     let stderr = text(&before.stderr);
     assert!(
-        stderr.contains("error[requested-in-future]: examples/acme/teams/engineering.yaml:26:16: `requested` (2026-11-20) is after today (2026-11-19)\n  hint: write the day the user asked for access, no later than 2026-11-19"),
+        stderr.contains("teams/engineering.yaml:26:16: `requested` (2099-01-20) is after today (2099-01-19)\n  hint: write the day the user asked for access, no later than 2099-01-19"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let on_the_day = plan("2026-11-20");
+    let on_the_day = plan(future, "2099-01-20");
     assert_eq!(
         on_the_day.status.code(),
         Some(0),
         "{}",
         text(&on_the_day.stderr)
     );
+    // Replaying a past day accepts dates written since: acme asks on 2026-11-20.
+    let replay = plan("examples/acme", "2026-11-19");
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stderr));
 }
 
 #[test]

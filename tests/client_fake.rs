@@ -191,6 +191,70 @@ async fn admin_path_reads_users_activity_groups_and_events() {
     assert!(log
         .iter()
         .any(|l| l.contains("events-stream?from=") && l.contains("&limit=2&sortOrder=asc")));
+    // The events API publishes no retention horizon: a read that succeeded covers its window.
+    let since = now() - chrono::TimeDelta::days(30);
+    let events_read = s.events_read.as_ref().unwrap();
+    assert_eq!(
+        (events_read.wanted_from, events_read.covered_from),
+        (since, Some(since))
+    );
+    assert!(events_read.is_complete() && events_read.note.is_none());
+}
+
+#[tokio::test]
+async fn no_events_api_is_a_normal_state_and_the_read_goes_on() {
+    // Without Atlassian Guard the events stream answers 403 (or 404): no events, said in
+    // `events_read`, and everything else is read as usual.
+    for status in [403, 404] {
+        let fake = Fake::start(std_world(120)).await;
+        fake.fault("events-stream", Fault::Status(status));
+        let client = client_with(&fake, false, true, fast());
+        let read = client
+            .read_live(&request(&[G_JIRA.1, G_CONF.1]))
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        let s = &read.state;
+        assert_eq!(s.users.len(), 120);
+        assert!(s.events.is_empty());
+        let events_read = s.events_read.as_ref().unwrap();
+        assert_eq!(events_read.wanted_from, now() - chrono::TimeDelta::days(30));
+        assert_eq!(events_read.covered_from, None);
+        assert!(!events_read.is_complete());
+        let note = events_read.note.as_deref().unwrap();
+        assert!(
+            note.contains(&status.to_string()) && note.contains("Atlassian Guard"),
+            "{note}"
+        );
+        // Asked once, at the published page maximum, and not retried.
+        assert_eq!(fake.requests("events-stream"), 1);
+        assert!(fake
+            .log()
+            .iter()
+            .any(|l| l.contains("events-stream?") && l.contains("&limit=500&")));
+    }
+    // Any other failure of the events stream still fails the read.
+    let fake = Fake::start(std_world(10)).await;
+    fake.fault("events-stream", Fault::Status(400));
+    let client = client_with(&fake, false, true, fast());
+    assert!(client.read_live(&request(&[G_JIRA.1])).await.is_err());
+}
+
+#[tokio::test]
+async fn a_site_only_read_says_it_has_no_events() {
+    let fake = Fake::start(std_world(10)).await;
+    let client = client_with(&fake, true, false, fast());
+    let read = client.read_live(&request(&[G_JIRA.1])).await.unwrap();
+    let events_read = read.state.events_read.unwrap();
+    assert_eq!(events_read.covered_from, None);
+    assert!(
+        events_read
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("ATLASSIAN_ADMIN_API_KEY"),
+        "{events_read:?}"
+    );
+    assert_eq!(fake.requests("events-stream"), 0);
 }
 
 #[tokio::test]

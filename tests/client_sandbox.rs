@@ -203,7 +203,9 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             .filter(|u| u.account_type != AccountType::Customer)
             .count() as u64;
         let user_pages = directory_users.div_ceil(100);
-        let event_pages = (want.len() as u64).div_ceil(1000).max(1);
+        let event_pages = (want.len() as u64)
+            .div_ceil(u64::from(seatkeeper::atlassian::EVENTS_PAGE_MAX))
+            .max(1);
         let group_lookup = u64::from(site);
         let extra = if site { 0 } else { 1 }; // the first admin-only read learns there is no group search
         assert_eq!(

@@ -443,7 +443,7 @@ async fn events(env: &Env) -> Vec<Value> {
     let page: Value = env
         .admin(
             Method::GET,
-            &format!("/admin/v1/orgs/{}/events-stream?limit=1000", env.org_id),
+            &format!("/admin/v1/orgs/{}/events-stream?limit=500", env.org_id),
         )
         .send()
         .await
@@ -677,11 +677,7 @@ async fn duplicate_writes_follow_the_documented_choices_and_are_counted() {
 async fn injected_events_and_the_events_stream() {
     let env = Env::fixture().await;
     for (action, product, time) in [
-        (
-            "user_logged_in",
-            Some("jira-software"),
-            "2026-11-20T10:00:00Z",
-        ),
+        ("user_logged_in", None, "2026-11-20T10:00:00Z"),
         (
             "access_requested",
             Some("confluence"),
@@ -715,13 +711,13 @@ async fn injected_events_and_the_events_stream() {
             .expect("request");
         assert!(resp.status().is_client_error(), "{bad}");
     }
-    // The login with a product moved last-active.
+    // Logins and access requests are events of the account: no product became active.
     let user = env.admin_user(&account(3)).await;
     assert!(user["productAccess"]
         .as_array()
         .expect("list")
         .iter()
-        .any(|p| p["lastActiveTimestamp"] == "2026-11-20T10:00:00.000Z"));
+        .all(|p| p["lastActiveTimestamp"].is_null()));
     // Paging by cursor, both orders, and the time window.
     let base = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
     let first: Value = env
@@ -783,6 +779,155 @@ async fn injected_events_and_the_events_stream() {
         window["data"][0]["attributes"]["context"][1]["attributes"]["productKey"],
         "confluence"
     );
+}
+
+async fn post_control(env: &Env, path: &str, body: Value) -> (u16, Value) {
+    let resp = env
+        .raw(Method::POST, path)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+async fn last_active(env: &Env, account_id: &str, product: &str) -> Value {
+    let user = env.admin_user(account_id).await;
+    user["productAccess"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["key"] == product)
+        .map(|p| p["lastActiveTimestamp"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn product_activity_is_recorded_apart_from_logins() {
+    let env = Env::fixture().await;
+    // A login never names a product: the answer says where product activity goes.
+    let (status, body) = post_control(
+        &env,
+        "/__sandbox/events",
+        json!({ "action": "user_logged_in", "account_id": account(3), "product": "jira-software" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = body["error"].as_str().expect("message");
+    assert!(message.contains("/__sandbox/activity"), "{message}");
+    assert!(events(&env).await.is_empty(), "nothing stored");
+
+    // Activity sets the product's last-active time; the latest wins.
+    let (status, body) = post_control(
+        &env,
+        "/__sandbox/activity",
+        json!({ "account_id": account(3), "product": "jira-software", "time": "2026-11-20T10:00:00Z" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({ "account_id": account(3), "product": "jira-software", "last_active": "2026-11-20T10:00:00Z" })
+    );
+    assert_eq!(
+        last_active(&env, &account(3), "jira-software").await,
+        "2026-11-20T10:00:00.000Z"
+    );
+    let (status, body) = post_control(
+        &env,
+        "/__sandbox/activity",
+        json!({ "account_id": account(3), "product": "jira-software", "time": "2026-10-01T00:00:00Z" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["last_active"], "2026-11-20T10:00:00Z",
+        "an earlier time leaves the later one"
+    );
+    // Only that product moved, and no event was recorded.
+    assert!(last_active(&env, &account(3), "confluence").await.is_null());
+    assert!(events(&env).await.is_empty());
+
+    // Without `time`: the sandbox clock, for activity, logins and access requests alike.
+    let (status, body) = post_control(
+        &env,
+        "/__sandbox/activity",
+        json!({ "account_id": account(4), "product": "confluence" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["last_active"], "2026-11-25T08:00:00Z");
+    for event in [
+        json!({ "action": "user_logged_in", "account_id": account(4) }),
+        json!({ "action": "access_requested", "account_id": account(4), "product": "jira-software" }),
+    ] {
+        let (status, body) = post_control(&env, "/__sandbox/events", event).await;
+        assert_eq!(status, 201);
+        assert_eq!(body["time"], "2026-11-25T08:00:00Z");
+    }
+
+    // Unknown accounts and products, and missing or unknown fields, are refused.
+    for (bad, want) in [
+        (
+            json!({ "account_id": "nobody", "product": "confluence" }),
+            404,
+        ),
+        (json!({ "account_id": account(3), "product": "jira" }), 400),
+        (json!({ "account_id": account(3) }), 400),
+        (
+            json!({ "account_id": account(3), "product": "confluence", "action": "x" }),
+            400,
+        ),
+        (
+            json!({ "account_id": account(3), "product": "confluence", "time": "yesterday" }),
+            400,
+        ),
+    ] {
+        let (status, body) = post_control(&env, "/__sandbox/activity", bad.clone()).await;
+        assert_eq!(status, want, "{bad}: {body}");
+    }
+    let (_, body) = post_control(
+        &env,
+        "/__sandbox/activity",
+        json!({ "account_id": account(3), "product": "jira" }),
+    )
+    .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("jira-software"),
+        "names the org's products: {body}"
+    );
+}
+
+#[tokio::test]
+async fn events_stream_pages_are_at_most_500_as_published() {
+    let env = Env::fixture().await;
+    let base = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
+    for ok in ["?limit=1", "?limit=500", ""] {
+        let resp = env
+            .admin(Method::GET, &format!("{base}{ok}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{ok}");
+    }
+    for too_many in ["?limit=501", "?limit=1000", "?limit=0"] {
+        let resp = env
+            .admin(Method::GET, &format!("{base}{too_many}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400, "{too_many}");
+        let body: Value = resp.json().await.expect("json");
+        let detail = body["errors"][0]["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("`limit`") && detail.contains("500"),
+            "{detail}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -916,6 +1061,8 @@ async fn hostile_input_gets_4xx_never_a_crash() {
         (Method::POST, "/__sandbox/clock".to_string(), "{\"advance\": \"999999999w\"}".to_string()),
         (Method::POST, "/__sandbox/clock".to_string(), "{\"set\": \"yesterday\"}".to_string()),
         (Method::POST, "/__sandbox/events".to_string(), "{\"action\": \"user_logged_in\", \"account_id\": \"x\", \"time\": \"+275760-09-13T00:00:00Z\"}".to_string()),
+        (Method::POST, "/__sandbox/activity".to_string(), format!("{{\"account_id\": \"{}\", \"product\": \"confluence\", \"time\": \"+275760-09-13T00:00:00Z\"}}", account(1))),
+        (Method::POST, "/__sandbox/activity".to_string(), "[]".to_string()),
     ] {
         let req = if path.starts_with("/admin") { env.admin(method.clone(), &path) } else if path.starts_with("/__") { env.raw(method.clone(), &path) } else { env.jira(method.clone(), &path) };
         let resp = req.header("content-type", "application/json").body(body.clone()).send().await.expect("request");

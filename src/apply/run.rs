@@ -25,8 +25,30 @@ pub struct ApplyOptions {
     pub allow_mass_removal: bool,
     /// At most this many writes in flight.
     pub parallelism: usize,
-    /// Stamp audit lines with this time instead of the clock (the demo runs at a fixed time).
-    pub pinned_time: Option<DateTime<Utc>>,
+    /// The time every audit line of this apply is stamped with.
+    pub clock: AuditClock,
+}
+
+/// The time an apply stamps on its audit lines: every line it writes (the actions, the
+/// `observed` lines, and the lines it records for an interrupted run) reads this one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditClock {
+    /// The wall clock when each line is written (Atlassian Cloud).
+    #[default]
+    Wall,
+    /// Every line at this time: `apply --at` against a local sandbox, and the demo, which
+    /// replays a fixed day.
+    At(DateTime<Utc>),
+}
+
+impl AuditClock {
+    /// The time to stamp a line written now.
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            AuditClock::Wall => Utc::now(),
+            AuditClock::At(at) => at,
+        }
+    }
 }
 
 /// The time source audit lines are stamped with.
@@ -118,10 +140,11 @@ pub async fn apply_plan<D: Directory>(
         host: host_name(),
         actor: actor.to_string(),
         plan_id: plan_id.clone(),
+        // The lock tells a human since when, in real time, it is held: the wall clock.
         since: Utc::now(),
     };
     let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)?;
-    let clock = move || options.pinned_time.unwrap_or_else(Utc::now);
+    let clock = move || options.clock.now();
 
     // A run that was killed leaves its plan in the journal: record what it wrote before
     // anything else, so no audit line is lost even when the next apply is a new plan.

@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The largest page the admin events stream serves (`limit` maximum 500 in Atlassian's published
+/// Organizations API); asking for more is a 400.
+pub const EVENTS_PAGE_MAX: u32 = 500;
+
 /// How the client behaves.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -33,7 +37,8 @@ pub struct ClientConfig {
     /// `group/bulk` (which does not). On by default: a synced group must be blocked in the plan,
     /// not found out by a refused write at apply time.
     pub prefer_admin_group_search: bool,
-    /// Page size of the admin events stream (`limit`).
+    /// Page size of the admin events stream (`limit`; the published maximum is
+    /// [`EVENTS_PAGE_MAX`]).
     pub events_page_size: u32,
 }
 
@@ -45,7 +50,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             admin_page_size: 100,
-            events_page_size: 1000,
+            events_page_size: EVENTS_PAGE_MAX,
             prefer_admin_group_search: true,
         }
     }

@@ -222,6 +222,15 @@ pub fn parse_base(what: &'static str, value: &str) -> Result<Url, CredentialsErr
     Ok(url)
 }
 
+/// Whether `SEATKEEPER_API_BASE` (`base`) points at this machine (`127.0.0.0/8`, `::1`,
+/// `localhost`): a local sandbox, not Atlassian Cloud. `None` (unset: Atlassian Cloud), a URL
+/// that does not parse, or any other host is not.
+pub fn is_loopback_base(base: Option<&str>) -> bool {
+    base.and_then(|b| Url::parse(b.trim()).ok())
+        .and_then(|u| u.host_str().map(is_loopback))
+        .unwrap_or(false)
+}
+
 /// Whether `host` (as in a URL, IPv6 in brackets) is the local machine.
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -317,6 +326,30 @@ mod tests {
                 Credentials::resolve("s", None, src("a", "t", "", ok)).is_ok(),
                 "{ok}"
             );
+        }
+    }
+
+    #[test]
+    fn loopback_bases_are_local_sandboxes() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9000/",
+            "http://localhost:1",
+            "https://LOCALHOST",
+        ] {
+            assert!(is_loopback_base(Some(local)), "{local}");
+        }
+        for remote in [
+            None,
+            Some("https://api.atlassian.com"),
+            Some("https://localhost.evil.com"),
+            Some("http://0.0.0.0:8080"),
+            Some("http://10.0.0.1"),
+            Some("not a url"),
+            Some(""),
+        ] {
+            assert!(!is_loopback_base(remote), "{remote:?}");
         }
     }
 

@@ -25,8 +25,8 @@ pub mod retry;
 pub mod wire;
 pub mod write;
 
-pub use client::{Client, ClientConfig, RequestStats};
-pub use credentials::{CredentialSource, Credentials, CredentialsError, Secret};
+pub use client::{Client, ClientConfig, RequestStats, EVENTS_PAGE_MAX};
+pub use credentials::{is_loopback_base, CredentialSource, Credentials, CredentialsError, Secret};
 pub use error::{Api, ApiError, TransportKind};
 pub use read::{LiveRead, ReadPath, ReadRequest};
 pub use retry::RetryConfig;

@@ -19,8 +19,8 @@ use super::wire::{
     AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
 };
 use crate::live::{
-    AccountStatus, AccountType, Activity, Event, EventAction, Group, License, LiveState, User,
-    SNAPSHOT_FORMAT_VERSION,
+    AccountStatus, AccountType, Activity, Event, EventAction, EventsRead, Group, License,
+    LiveState, User, SNAPSHOT_FORMAT_VERSION,
 };
 use crate::policy::{Matcher, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -37,6 +37,38 @@ pub const JIRA_MEMBERS_PAGE: u64 = 50;
 /// Jira's `group/bulk` page size, and so the most group names asked for in one request.
 pub const JIRA_GROUPS_PAGE: usize = 50;
 
+/// The shortest event window a live read takes: with no inactivity rule, or only short ones,
+/// 30 days of logins and access requests are still read (they are demand after a reclaim).
+pub const MIN_EVENT_DAYS: i64 = 30;
+
+/// How far back the events a plan needs reach: the longest `inactivity + grace + notice` of any
+/// product with an inactivity rule (DESIGN §4: a membership that began earlier cannot protect a
+/// seat anyway), and at least [`MIN_EVENT_DAYS`]. Pure: it depends on the policy alone.
+pub fn events_window(policy: &Policy) -> chrono::TimeDelta {
+    let floor = chrono::TimeDelta::days(MIN_EVENT_DAYS);
+    policy
+        .products
+        .iter()
+        .filter_map(|p| {
+            let inactivity = p.inactivity?.as_seconds();
+            let notice = p.notice.map_or(0, |n| n.as_seconds());
+            let total = inactivity
+                .saturating_add(p.grace.as_seconds())
+                .saturating_add(notice);
+            Some(chrono::TimeDelta::try_seconds(total).unwrap_or(chrono::TimeDelta::MAX))
+        })
+        .fold(floor, chrono::TimeDelta::max)
+}
+
+/// The start of the event window of a plan made for `at` (`--at`, else now): `at` minus
+/// [`events_window`], never before 1970 (the events API takes epoch milliseconds). The read
+/// asks for events from this time up to `at`, and [`EventsRead::wanted_from`] holds it.
+pub fn events_window_start(policy: &Policy, at: DateTime<Utc>) -> DateTime<Utc> {
+    at.checked_sub_signed(events_window(policy))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .max(DateTime::UNIX_EPOCH)
+}
+
 /// What to read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRequest {
@@ -47,6 +79,7 @@ pub struct ReadRequest {
     /// Policy product keys: admin `productAccess` keys are mapped onto them.
     pub products: Vec<String>,
     /// Read org events from this time to `now` (admin path only); `None` reads no events.
+    /// [`ReadRequest::for_policy`] sets it to [`events_window_start`].
     pub events_since: Option<DateTime<Utc>>,
     /// The time the state is taken at (`taken_at`, end of the events window).
     pub now: DateTime<Utc>,
@@ -56,9 +89,10 @@ pub struct ReadRequest {
 }
 
 impl ReadRequest {
-    /// What `policy` needs: every product's groups, `eligible_groups`, `keep`/`ignore` groups
-    /// and explicit admin groups; events of the last `event_days` days.
-    pub fn for_policy(policy: &Policy, now: DateTime<Utc>, event_days: Option<u32>) -> Self {
+    /// What a plan of `policy` for `at` needs: every product's groups, `eligible_groups`,
+    /// `keep`/`ignore` groups and explicit admin groups; the events from
+    /// [`events_window_start`] up to `at`; the state taken at `at`.
+    pub fn for_policy(policy: &Policy, at: DateTime<Utc>) -> Self {
         let mut groups: BTreeSet<String> = BTreeSet::new();
         for p in &policy.products {
             groups.extend(p.groups.iter().cloned());
@@ -76,8 +110,8 @@ impl ReadRequest {
             site: policy.site.clone(),
             groups: groups.into_iter().collect(),
             products: policy.products.iter().map(|p| p.key.clone()).collect(),
-            events_since: event_days.map(|d| now - chrono::TimeDelta::days(i64::from(d))),
-            now,
+            events_since: Some(events_window_start(policy, at)),
+            now: at,
             licenses: true,
         }
     }
@@ -157,11 +191,36 @@ impl Client {
         let groups = self.lookup_groups_by_name(&org, &req.groups);
         let events = async {
             match req.events_since {
-                Some(since) => self.admin_events(&org, since, req.now).await,
-                None => Ok(Vec::new()),
+                Some(since) => self.admin_events(&org, since, req.now).await.map(Some),
+                None => Ok(None),
             }
         };
         let (users, groups, events) = tokio::try_join!(users, groups, events)?;
+        let (events, events_read) = match (req.events_since, events) {
+            (Some(since), Some(AdminEvents::Read(events))) => (
+                events,
+                Some(EventsRead {
+                    wanted_from: since,
+                    // Atlassian publishes no retention horizon for the events stream: what it
+                    // answers for `from` is taken as covering the whole window.
+                    covered_from: Some(since),
+                    note: None,
+                }),
+            ),
+            (Some(since), Some(AdminEvents::Unavailable { status })) => (
+                Vec::new(),
+                Some(EventsRead {
+                    wanted_from: since,
+                    covered_from: None,
+                    note: Some(format!(
+                        "no events: the org's events API answered {status} (it needs Atlassian \
+                         Guard and an admin API key that may read events); logins, access \
+                         requests and group additions are not known"
+                    )),
+                }),
+            ),
+            _ => (Vec::new(), None),
+        };
         // Without a group listing, the groups come from the users' `groups` expansion (groups
         // without members are then unknown, and nothing says whether a group is synced).
         let groups = match groups {
@@ -204,7 +263,7 @@ impl Client {
             groups: live_groups,
             events,
             licenses: BTreeMap::new(),
-            events_read: None,
+            events_read,
         };
         Ok((state, missing))
     }
@@ -343,13 +402,15 @@ impl Client {
         Ok(Some(out))
     }
 
-    /// Org events in `[since, now]`, oldest first, as the planner understands them.
+    /// Org events in `[since, now]`, oldest first, as the planner understands them. A 403 or
+    /// 404 on the first page means the org has no events to give (the events API needs
+    /// Atlassian Guard): a normal state, not a failure.
     async fn admin_events(
         &self,
         org: &str,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Event>, ApiError> {
+    ) -> Result<AdminEvents, ApiError> {
         let mut out = Vec::new();
         let mut pages = CursorPager::new(self, |cursor| {
             // The same filters on every page: some cursors only mark a position.
@@ -368,11 +429,27 @@ impl Client {
                 None => call,
             }
         });
-        while let Some(events) = pages.next_page().await? {
+        loop {
+            let events: Vec<AdminEvent> = match pages.next_page().await {
+                Ok(Some(events)) => events,
+                Ok(None) => break,
+                Err(e)
+                    if pages.before_first_page()
+                        && matches!(
+                            e.root(),
+                            ApiError::Forbidden { .. } | ApiError::NotFound { .. }
+                        ) =>
+                {
+                    return Ok(AdminEvents::Unavailable {
+                        status: e.status().unwrap_or_default(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             out.extend(events.iter().filter_map(admin_event));
         }
         out.sort_by_key(|e: &Event| e.time);
-        Ok(out)
+        Ok(AdminEvents::Read(out))
     }
 
     // ---------------------------------------------------------------- site path
@@ -418,7 +495,15 @@ impl Client {
             groups: live_groups,
             events: Vec::new(),
             licenses: BTreeMap::new(),
-            events_read: None,
+            events_read: req.events_since.map(|since| EventsRead {
+                wanted_from: since,
+                covered_from: None,
+                note: Some(
+                    "no events: they come only from the org admin API, and this read used site \
+                     credentials (set ATLASSIAN_ADMIN_API_KEY and `org:` in the policy)"
+                        .into(),
+                ),
+            }),
         };
         Ok((state, missing))
     }
@@ -591,6 +676,15 @@ impl Client {
         members.retain(|u| seen.insert(u.account_id.clone()));
         Ok(members)
     }
+}
+
+/// What the events stream gave.
+#[derive(Debug)]
+enum AdminEvents {
+    /// The events of the window.
+    Read(Vec<Event>),
+    /// None: the endpoint answered `status` (403 or 404), as for an org without Atlassian Guard.
+    Unavailable { status: u16 },
 }
 
 /// A group as the admin path knows it.
@@ -891,6 +985,67 @@ mod tests {
     fn keys(raw: &str, products: &[&str]) -> Vec<String> {
         let products: Vec<String> = products.iter().map(|s| s.to_string()).collect();
         product_keys(raw, &products)
+    }
+
+    fn policy(products: &str) -> Policy {
+        let text =
+            format!("version: 1\nsite: acme.atlassian.net\norg: org-1\nproducts:\n{products}");
+        let files = crate::policy::source::MemFiles::new().with(crate::policy::MAIN_FILE, text);
+        match crate::policy::load(&files) {
+            Ok(loaded) => loaded.policy,
+            Err(ds) => panic!("{ds:?}"),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-25T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn the_event_window_is_the_longest_inactivity_grace_and_notice() {
+        // jira: 90d + 2d + 14d = 106 days; confluence: 120d + 1d (default grace) = 121 days.
+        let p = policy(
+            "  jira-software:\n    groups: [jira-users]\n    inactivity: 90d\n    grace: 2d\n    notice: 14d\n  confluence:\n    groups: [confluence-users]\n    inactivity: 120d\n",
+        );
+        assert_eq!(events_window(&p), chrono::TimeDelta::days(121));
+        assert_eq!(
+            events_window_start(&p, at()),
+            at() - chrono::TimeDelta::days(121)
+        );
+        let r = ReadRequest::for_policy(&p, at());
+        assert_eq!(r.events_since, Some(at() - chrono::TimeDelta::days(121)));
+        assert_eq!(r.now, at(), "the window ends at the plan's time");
+
+        // Hours of grace count too: 20w + 36h + 4w.
+        let p = policy(
+            "  jira-software:\n    groups: [jira-users]\n    inactivity: 20w\n    grace: 36h\n    notice: 4w\n",
+        );
+        assert_eq!(
+            events_window(&p),
+            chrono::TimeDelta::days(24 * 7) + chrono::TimeDelta::hours(36)
+        );
+    }
+
+    #[test]
+    fn the_event_window_is_at_least_30_days() {
+        let none = policy("  confluence:\n    groups: [confluence-users]\n");
+        assert_eq!(
+            events_window(&none),
+            chrono::TimeDelta::days(MIN_EVENT_DAYS)
+        );
+        let short = policy(
+            "  confluence:\n    groups: [confluence-users]\n    inactivity: 7d\n    notice: 7d\n",
+        );
+        assert_eq!(events_window(&short), chrono::TimeDelta::days(30));
+        // Counted back from the plan's time, whatever the wall clock says.
+        let past: DateTime<Utc> = "2020-01-31T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            events_window_start(&none, past),
+            "2020-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        // Never before the epoch the events API counts from.
+        let early: DateTime<Utc> = "1970-01-10T00:00:00Z".parse().unwrap();
+        assert_eq!(events_window_start(&none, early), DateTime::UNIX_EPOCH);
     }
 
     #[test]

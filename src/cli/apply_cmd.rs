@@ -5,16 +5,17 @@
 
 use super::inputs::{load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
-use super::planning::{make_plan, resolve_at};
+use super::planning::{make_plan, resolve_write_at};
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
 use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
-use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions};
+use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
 use crate::plan::{Plan, PLAN_FORMAT_VERSION};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
+use chrono::SecondsFormat;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,8 +42,10 @@ pub struct Args {
     /// Colour: auto (on a terminal), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
-    /// Plan as of this time when no PLAN is given.
-    #[arg(long)]
+    /// Sandbox rehearsals only (SEATKEEPER_API_BASE on 127.0.0.1, ::1 or localhost): the time
+    /// of this apply. Without PLAN it plans for this time; the audit lines are stamped with it
+    /// (with PLAN, not earlier than the plan's generated_at). RFC 3339, a date, or `+30d`.
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
 }
 
@@ -53,9 +56,13 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    // Bad input (a plan file, --at) is refused before anything reaches the network.
-    let now = resolve_at(args.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, now.date_naive(), err)?;
+    // `--at` writes simulated times into the audit log: refused before anything else unless the
+    // writes go to a local sandbox. One time for the whole apply: the plan's (when it plans),
+    // the policy's `today`, and every audit line's.
+    let at = resolve_write_at("apply", args.at.as_deref(), env)?;
+    let now = at.unwrap_or(env.now);
+    let clock = at.map_or(AuditClock::Wall, AuditClock::At);
+    let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
     let audit_path = source.dir.join(&source.policy.audit_log);
     let lock_file = lock_path(&audit_path);
     if args.force_unlock {
@@ -69,11 +76,27 @@ pub fn run(
         }
         return Ok(Status::Success);
     }
+    // Bad input (a plan file) is refused before anything reaches the network.
     let saved = args
         .plan
         .as_deref()
         .map(|p| read_plan(p, &source))
         .transpose()?;
+    if let (Some(plan), Some(at)) = (&saved, at) {
+        if at < plan.generated_at {
+            return Err(Exit::new(
+                Status::Error,
+                format!(
+                    "--at {} is before the plan was made ({}): an apply cannot be recorded \
+                     before its plan; use a later --at, or make a new plan with \
+                     `seatkeeper plan --at ... --out PLAN`",
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    plan.generated_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+            )
+            .into());
+        }
+    }
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let actor_account = session.myself()?;
     let plan = match saved {
@@ -120,7 +143,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
-        pinned_time: None,
+        clock,
     };
     let outcome = apply_plan(
         &session,

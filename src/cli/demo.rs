@@ -8,7 +8,7 @@ use super::inputs::load_policy_at;
 use super::live::Session;
 use super::planning::make_plan;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
-use crate::apply::run::ApplyOptions;
+use crate::apply::run::{ApplyOptions, AuditClock};
 use crate::atlassian::Secret;
 use crate::audit::{verify, Verification};
 use crate::render::{self, ColorChoice, Format};
@@ -125,7 +125,7 @@ pub fn run(
         actor: Some("seatkeeper-demo".into()),
         ..env.clone()
     };
-    let source = load_policy_at(&dir, None, now.date_naive(), err)?;
+    let source = load_policy_at(&dir, None, env.policy_today(now), err)?;
     let session = Session::connect(&demo_env, &source.policy, DEFAULT_PARALLELISM)?;
     let actor_account = session.myself()?;
     let opts = render_options(args.color, env);
@@ -143,7 +143,7 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: false,
         parallelism: DEFAULT_PARALLELISM,
-        pinned_time: Some(now),
+        clock: AuditClock::At(now),
     };
     let status = apply_plan(
         &session,

@@ -64,21 +64,27 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     let now = resolve_at(args.at.as_deref(), env)?;
-    let base =
-        load_policy_at(&args.policy, Some(&args.base), now.date_naive(), err).map_err(|e| {
+    let base = load_policy_at(&args.policy, Some(&args.base), env.policy_today(now), err).map_err(
+        |e| {
             Exit::new(
                 Status::Error,
                 format!("the base policy ({}) does not load: {e}", args.base),
             )
-        })?;
-    let head =
-        load_policy_at(&args.policy, args.head.as_deref(), now.date_naive(), err).map_err(|e| {
-            let name = args.head.as_deref().unwrap_or("work tree");
-            Exit::new(
-                Status::Error,
-                format!("the head policy ({name}) does not load: {e}"),
-            )
-        })?;
+        },
+    )?;
+    let head = load_policy_at(
+        &args.policy,
+        args.head.as_deref(),
+        env.policy_today(now),
+        err,
+    )
+    .map_err(|e| {
+        let name = args.head.as_deref().unwrap_or("work tree");
+        Exit::new(
+            Status::Error,
+            format!("the head policy ({name}) does not load: {e}"),
+        )
+    })?;
     let policy = policy_diff(&base.policy, &head.policy, now.date_naive());
 
     // The plan delta needs live state: a snapshot, or Atlassian when credentials are set.

@@ -51,7 +51,7 @@ pub fn run(
         .into());
     }
     let now = resolve_at(args.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, now.date_naive(), err)?;
+    let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let live = session.read(&source.policy, now)?;
     if let Some(path) = &args.snapshot {

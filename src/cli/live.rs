@@ -10,9 +10,6 @@ use crate::policy::Policy;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-/// How many days of org events a live read takes (logins and access requests are demand).
-pub const EVENT_DAYS: u32 = 30;
-
 /// A connection to Atlassian: the client and a runtime to drive it.
 pub struct Session {
     /// The HTTP client.
@@ -77,9 +74,10 @@ impl Session {
         self.runtime.block_on(future)
     }
 
-    /// Reads what `policy` needs as of `now`.
-    pub fn read(&self, policy: &Policy, now: DateTime<Utc>) -> anyhow::Result<LiveState> {
-        let request = ReadRequest::for_policy(policy, now, Some(EVENT_DAYS));
+    /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
+    /// the policy's longest window before `at` ([`crate::atlassian::read::events_window_start`]).
+    pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> anyhow::Result<LiveState> {
+        let request = ReadRequest::for_policy(policy, at);
         let read = self
             .block_on(self.client.read_live(&request))
             .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;

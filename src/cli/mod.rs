@@ -144,6 +144,13 @@ pub struct Env {
 }
 
 impl Env {
+    /// The day a policy's `requested` dates must not be after, for a command run for `at`: the
+    /// later of today and `at`. Replaying a past day accepts dates written since; a forecast or
+    /// a rehearsal stepped into the future accepts dates up to its own day.
+    pub fn policy_today(&self, at: DateTime<Utc>) -> chrono::NaiveDate {
+        at.max(self.now).date_naive()
+    }
+
     /// Reads the process environment and the clock.
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());

@@ -54,7 +54,7 @@ impl Planning {
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
         let now = resolve_at(state.at.as_deref(), env)?;
-        let today = now.date_naive();
+        let today = env.policy_today(now);
         // A snapshot file needs nothing from the policy: read it on a second thread while the
         // policy loads. Policy problems are reported first (and alone), as when run in turn.
         let (source, snapshot) = match state.snapshot.as_deref() {
@@ -186,6 +186,41 @@ pub fn current_state(
             Ok((session.read(policy, now)?, actor))
         }
     }
+}
+
+/// Resolves `--at` of a command that writes the audit log (`apply`). There it sets the times
+/// of audit lines, which must say when changes really happened, so it is only for rehearsals
+/// against a local sandbox (`SEATKEEPER_API_BASE` on 127.0.0.1, ::1 or localhost). Anywhere
+/// else it is refused with exit 1 before any request. `None` without `--at`.
+pub fn resolve_write_at(
+    command: &str,
+    at: Option<&str>,
+    env: &Env,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let Some(text) = at else {
+        return Ok(None);
+    };
+    if !crate::atlassian::is_loopback_base(env.api_base.as_deref()) {
+        let target = match env.api_base.as_deref() {
+            None => "Atlassian Cloud".to_string(),
+            // Only the host: never echo the rest of the URL (it could carry a credential).
+            Some(base) => reqwest::Url::parse(base.trim())
+                .ok()
+                .and_then(|u| u.host_str().map(|h| format!("`{h}`")))
+                .unwrap_or_else(|| "a base URL that is not a local sandbox".to_string()),
+        };
+        return Err(Exit::new(
+            Status::Error,
+            format!(
+                "--at on `{command}` is only for rehearsals against a local sandbox \
+                 (SEATKEEPER_API_BASE on 127.0.0.1, ::1 or localhost), and this would write to \
+                 {target}: there the audit log must record when each change really happened. \
+                 Run without --at (to plan for another time, use `seatkeeper plan --at`)"
+            ),
+        )
+        .into());
+    }
+    resolve_at(Some(text), env).map(Some)
 }
 
 /// Resolves `--at` against the clock.

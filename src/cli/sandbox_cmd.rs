@@ -42,6 +42,10 @@ pub struct Args {
     /// Faults: `5xx=0.05,latency=20ms,jitter=10ms,reset=0.01,slow-body=0.02,seed=42`.
     #[arg(long)]
     faults: Option<String>,
+    /// Serve an org without Atlassian Guard: the events stream answers 403 (like the seed's
+    /// `sandbox: {guard: false}`; kept in the --state file).
+    #[arg(long)]
+    no_guard: bool,
 }
 
 /// Runs `sandbox`.
@@ -91,8 +95,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             .into())
         }
     };
-    let org =
+    let mut org =
         sandbox::load_org(&source, &config).map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+    if args.no_guard {
+        org.guard = false;
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let running = sandbox::serve(config.clone(), org).await?;

@@ -25,7 +25,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     let now = resolve_at(args.state.at.as_deref(), env)?;
-    let source = load_policy_source(&args.policy, now.date_naive(), err)?;
+    let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
     let test_files = source
         .files
         .glob("tests/*.yaml")

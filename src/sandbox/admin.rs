@@ -13,8 +13,9 @@
 //! - `productAccess` lists the products a user holds (grant-group membership), keyed by the
 //!   snapshot product keys (`jira-software`, `confluence`, ...), with `lastActiveTimestamp`
 //!   when known. `last-active-dates` lists every product with recorded activity.
-//! - `events-stream` takes `limit` 1..=1000 (default 100), `from`/`to` in epoch milliseconds,
-//!   `sortOrder` `asc` (default) or `desc`.
+//! - `events-stream` takes `limit` 1..=500 (default 200, both as published; more is a 400 that
+//!   names `limit`), `from`/`to` in epoch milliseconds, `sortOrder` `asc` (default) or `desc`.
+//!   An org without Atlassian Guard ([`Org::guard`] false) answers **403** instead.
 
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
@@ -864,6 +865,11 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
     jsonw::raw(out, "\"},\"type\":\"events\"}");
 }
 
+/// The events stream's largest page (`limit` maximum in the published spec).
+pub const EVENTS_PAGE_MAX: usize = 500;
+/// The events stream's page size when `limit` is not given (the published default).
+pub const EVENTS_PAGE_DEFAULT: usize = 200;
+
 /// `GET /admin/v1/orgs/{orgId}/events-stream`.
 pub async fn events_stream(
     State(app): State<Arc<App>>,
@@ -890,10 +896,15 @@ pub async fn events_stream(
     let from = try_resp!(int("from"));
     let to = try_resp!(int("to"));
     let limit = match params.get("limit") {
-        None => 100,
+        None => EVENTS_PAGE_DEFAULT,
         Some(v) => match v.parse::<usize>() {
-            Ok(n @ 1..=1000) => n,
-            _ => return bad(&app, "`limit` must be a whole number from 1 to 1000."),
+            Ok(n) if (1..=EVENTS_PAGE_MAX).contains(&n) => n,
+            _ => {
+                return bad(
+                    &app,
+                    &format!("`limit` must be a whole number from 1 to {EVENTS_PAGE_MAX}."),
+                )
+            }
         },
     };
     let desc = match params.get("sortOrder") {
@@ -918,6 +929,16 @@ pub async fn events_stream(
     };
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id));
+    if !org.guard {
+        return error(
+            &app,
+            StatusCode::FORBIDDEN,
+            "ADMIN-403",
+            "Forbidden",
+            "This organization has no Atlassian Guard subscription: its audit log events are \
+             not available through the API.",
+        );
+    }
     let in_window = |e: &&super::model::EventRec| {
         let ms = e.time.timestamp_millis();
         from.is_none_or(|f| ms >= f) && to.is_none_or(|t| ms <= t)

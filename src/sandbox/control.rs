@@ -1,5 +1,5 @@
 //! Control endpoints under `/__sandbox` (no auth, no rate limit, no faults): request
-//! statistics, the state snapshot, event injection and the clock.
+//! statistics, the state snapshot, event and activity injection, and the clock.
 //!
 //! - `GET /__sandbox/stats`: request counts per `METHOD /route`, responses per status, 429s,
 //!   injected faults, writes applied, duplicate writes (adds of existing members, removes of
@@ -7,8 +7,13 @@
 //! - `GET /__sandbox/state`: the state in the snapshot format (DESIGN §5.1).
 //! - `POST /__sandbox/events`: `{"action": "user_logged_in" | "access_requested",
 //!   "account_id": "...", "product": "jira-software", "time": "RFC 3339"}`; `product` is
-//!   required for access requests and, on a login, also moves that product's last-active time;
-//!   `time` defaults to the sandbox clock. Answers 201 with the stored event.
+//!   required for access requests and refused on a login (a login is an event of the account,
+//!   never product activity); `time` defaults to the sandbox clock. Answers 201 with the stored
+//!   event. Events never move last-active times.
+//! - `POST /__sandbox/activity`: `{"account_id": "...", "product": "jira-software", "time":
+//!   "RFC 3339"}` records activity on a product of the org: the user's last-active time for it
+//!   becomes the later of the stored one and `time` (default: the sandbox clock). Answers 201
+//!   with `{account_id, product, last_active}`, the time now stored.
 //! - `GET /__sandbox/clock`, `POST /__sandbox/clock`: `{"set": "RFC 3339"}` or
 //!   `{"advance": "30d"}` (units `m`, `h`, `d`, `w`). Answers `{"now": ...}`.
 
@@ -83,6 +88,14 @@ pub async fn inject_event(
     if req.action == EventAction::AccessRequested && req.product.is_none() {
         return error(StatusCode::BAD_REQUEST, "access_requested needs a product");
     }
+    if req.action == EventAction::UserLoggedIn && req.product.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a login is an event of the account, not of a product: send it without `product`, \
+             and record product activity with POST /__sandbox/activity \
+             {\"account_id\", \"product\", \"time\"}",
+        );
+    }
     let time = req.time.unwrap_or_else(|| app.now());
     let stored = {
         let mut org = app.org_mut();
@@ -113,6 +126,66 @@ pub async fn inject_event(
             "action": stored.action.as_str(),
             "account_id": stored.account_id,
             "product": stored.product,
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordActivity {
+    #[serde(alias = "accountId")]
+    account_id: String,
+    product: String,
+    #[serde(default)]
+    time: Option<DateTime<Utc>>,
+}
+
+/// `POST /__sandbox/activity`.
+pub async fn record_activity(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        );
+    };
+    let req: RecordActivity = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid activity: {e}")),
+    };
+    let time = req.time.unwrap_or_else(|| app.now());
+    let stored = {
+        let mut org = app.org_mut();
+        let Some(u) = org.user_index(&req.account_id) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("no account `{}` in the sandbox", req.account_id),
+            );
+        };
+        if org.product_index(&req.product).is_none() {
+            let known: Vec<&str> = org.products().iter().map(|p| p.key.as_str()).collect();
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "`{}` is not a product of this org; its products are: {}",
+                    req.product,
+                    known.join(", ")
+                ),
+            );
+        }
+        org.record_activity(u, &req.product, time)
+    };
+    if let Err(e) = app.persist().await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+    }
+    json_value(
+        StatusCode::CREATED,
+        &json!({
+            "account_id": req.account_id,
+            "product": req.product,
+            "last_active": stored.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         }),
     )
 }

@@ -80,6 +80,7 @@ pub const ENDPOINTS: &[&str] = &[
     "GET    /__sandbox/stats",
     "GET    /__sandbox/state",
     "POST   /__sandbox/events",
+    "POST   /__sandbox/activity",
     "GET|POST /__sandbox/clock",
 ];
 

@@ -32,6 +32,10 @@ pub struct SandboxExtension {
     /// inferred from group names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub products: BTreeMap<String, ProductSeed>,
+    /// Whether the org has Atlassian Guard, which the events API needs (default: yes). `false`
+    /// makes the events stream answer 403, as for an org without Guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<bool>,
 }
 
 /// One product's grant groups in a seed file.
@@ -187,6 +191,8 @@ pub struct Org {
     pub org_id: String,
     pub directory_id: String,
     pub cloud_id: String,
+    /// Whether the org has Atlassian Guard: without it the events stream answers 403.
+    pub guard: bool,
     pub(crate) users: Vec<User>,
     pub(crate) groups: Vec<GroupRec>,
     pub(crate) products: Vec<ProductRec>,
@@ -462,6 +468,7 @@ impl Org {
             org_id,
             directory_id,
             cloud_id,
+            guard: ext.guard.unwrap_or(true),
             users,
             groups: recs,
             products,
@@ -593,6 +600,7 @@ impl Org {
             directory_id: Some(self.directory_id.clone()),
             cloud_id: Some(self.cloud_id.clone()),
             products,
+            guard: (!self.guard).then_some(false),
         };
         let licenses: BTreeMap<&str, crate::live::License> = self
             .products
@@ -905,18 +913,29 @@ impl Org {
         Ok(WriteOutcome::Applied)
     }
 
-    /// Records an event (a login or an access request injected through the control API). A
-    /// login that names a product also moves that product's last-active time of the user.
+    /// Records an event (a login or an access request injected through the control API). An
+    /// event never moves a last-active time: a login is an event of the account, not activity
+    /// on a product ([`Org::record_activity`] is).
     pub fn inject_event(&mut self, mut event: EventRec) -> EventRec {
-        if event.action == EventAction::UserLoggedIn {
-            if let (Some(p), Some(u)) = (&event.product, self.user_index(&event.account_id)) {
-                self.user_json[u as usize] = OnceLock::new();
-                let user = &mut self.users[u as usize];
-                user.last_active.record(p.as_str(), event.time);
-            }
-        }
         event.id = 0;
         self.push_event(event)
+    }
+
+    /// Records activity of user `u` on `product` at `at`, as Atlassian's last-active dates do:
+    /// the latest time wins, so an earlier time leaves a later one in place. Returns the
+    /// last-active time now stored.
+    pub fn record_activity(&mut self, u: u32, product: &str, at: DateTime<Utc>) -> DateTime<Utc> {
+        let user = &mut self.users[u as usize];
+        if user.last_active.get(product).is_none_or(|&cur| cur < at) {
+            user.last_active.insert(product, at);
+            self.user_json[u as usize] = OnceLock::new();
+            self.version += 1;
+        }
+        self.users[u as usize]
+            .last_active
+            .get(product)
+            .copied()
+            .unwrap_or(at)
     }
 
     fn push_event(&mut self, mut event: EventRec) -> EventRec {
@@ -1060,6 +1079,21 @@ mod tests {
         assert_eq!(back.products.len(), o.products.len());
         assert!(Org::parse_seed("[]").is_err());
         assert!(Org::parse_seed("{\"site\": 3}").is_err());
+    }
+
+    #[test]
+    fn an_org_without_guard_is_seeded_and_kept_in_the_state_file() {
+        assert!(org().guard, "Guard by default");
+        let text = String::from_utf8(org().to_state_json(Utc::now()).expect("json")).expect("utf8");
+        assert!(!text.contains("guard"), "the default is not written");
+        let seed = "site: acme.atlassian.net\nusers: []\ngroups: []\nsandbox:\n  guard: false\n";
+        let o = Org::parse_seed(seed).expect("parses").expect("valid");
+        assert!(!o.guard);
+        let text = String::from_utf8(o.to_state_json(Utc::now()).expect("json")).expect("utf8");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(value["sandbox"]["guard"], false);
+        let back = Org::parse_seed(&text).expect("parses").expect("valid");
+        assert!(!back.guard);
     }
 
     #[test]

@@ -493,6 +493,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/__sandbox/stats", get(control::stats))
         .route("/__sandbox/state", get(control::state))
         .route("/__sandbox/events", post(control::inject_event))
+        .route("/__sandbox/activity", post(control::record_activity))
         .route("/__sandbox/clock", get(control::clock).post(control::set_clock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
