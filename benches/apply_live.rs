@@ -173,6 +173,7 @@ fn build_plan(state: &LiveState, scenario: Scenario, writes: usize, admin: &str)
         requests: Vec::new(),
         events: None,
         first_run: false,
+        safety_defaults: Vec::new(),
         fingerprint,
         warnings: vec![],
     }

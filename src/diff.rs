@@ -77,6 +77,16 @@ fn compare_products(base: Option<&Product>, head: Option<&Product>, diff: &mut P
         format!("{:?}", b.drift).to_lowercase(),
         format!("{:?}", h.drift).to_lowercase(),
     );
+    rule(
+        "eligible_groups",
+        b.eligible_groups.join(", "),
+        h.eligible_groups.join(", "),
+    );
+    rule(
+        "restore_on_login",
+        b.restore_on_login.to_string(),
+        h.restore_on_login.to_string(),
+    );
     if b.seats != h.seats {
         diff.budgets
             .push(format!("{key}: seats {} → {}", opt(b.seats), opt(h.seats)));

@@ -60,6 +60,10 @@ pub struct Plan {
     /// How far back the live events reached, when the reader said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<EventsRead>,
+    /// The safety rails that took their default because the policy does not write them
+    /// (`max_removals`, `max_additions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub safety_defaults: Vec<String>,
     /// The audit log held no line: seats past their window are announced, not reclaimed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_run: bool,

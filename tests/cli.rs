@@ -210,6 +210,24 @@ fn without_a_safety_block_the_default_rails_block_mass_removals() {
         .actions
         .iter()
         .any(|a| a.product == "jira-servicedesk" && a.email.as_deref() == Some("ben@acme.com")));
+    // The plan says which defaults applied, in JSON and in its header.
+    assert_eq!(plan.safety_defaults, ["max_removals", "max_additions"]);
+    let text_plan = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ]);
+    assert!(
+        text(&text_plan.stdout).contains(
+            "no `safety:` rails written for max_removals and max_additions: defaults apply"
+        ),
+        "{}",
+        text(&text_plan.stdout)
+    );
 }
 
 #[test]

@@ -49,6 +49,7 @@ fn empty_plan() -> Plan {
         requests: Vec::new(),
         events: None,
         first_run: false,
+        safety_defaults: Vec::new(),
         fingerprint: Default::default(),
         warnings: vec![],
     }

@@ -161,6 +161,7 @@ mod tests {
             requests: Vec::new(),
             events: None,
             first_run: false,
+            safety_defaults: Vec::new(),
             fingerprint: [(
                 "g1".to_string(),
                 fingerprint_members(members.iter().copied()),

@@ -98,6 +98,9 @@ impl ReadRequest {
             groups.extend(p.groups.iter().cloned());
         }
         groups.extend(policy.eligible_groups.iter().cloned());
+        for p in &policy.products {
+            groups.extend(p.eligible_groups.iter().cloned());
+        }
         for sel in policy.keep.iter().chain(&policy.ignore) {
             if let Matcher::Group(g) = &sel.matcher {
                 groups.insert(g.clone());

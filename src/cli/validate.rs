@@ -2,7 +2,6 @@
 
 use super::inputs::load_policy_source;
 use super::{Env, PolicyArgs, Status};
-use crate::policy::Safety;
 use std::io::Write;
 
 /// `validate` arguments.
@@ -28,24 +27,8 @@ pub fn run(
         policy.products.len(),
         policy.users.len()
     )?;
-    let safety = &policy.safety;
-    if !safety.defaulted.is_empty() {
-        let rails: Vec<String> = safety
-            .defaulted
-            .iter()
-            .map(|rail| match *rail {
-                "max_removals" => format!(
-                    "max_removals {} of a product's holders (at least 1)",
-                    Safety::DEFAULT_MAX_REMOVALS
-                ),
-                other => format!("{other} {}", Safety::DEFAULT_MAX_ADDITIONS),
-            })
-            .collect();
-        writeln!(
-            out,
-            "safety defaults apply: {}; write them under `safety:` to choose your own",
-            rails.join(", ")
-        )?;
+    if let Some(words) = policy.safety.defaults_words() {
+        writeln!(out, "{words}")?;
     }
     Ok(Status::Success)
 }

@@ -179,7 +179,11 @@ fn eligibility<'a>(
             lapsed.get_or_insert(entry);
         }
     }
-    for &s in &ix.eligible_slots {
+    let own = ix
+        .products
+        .get(p)
+        .map_or(&[][..], |pc| pc.eligible.as_slice());
+    for &s in own {
         if ix.is_member(s, u) {
             return Ok(Eligibility::Group(s));
         }

@@ -33,6 +33,9 @@ pub(crate) struct ProductCtx<'a> {
     pub unknown_members: Vec<&'a str>,
     /// Activity before this time is older than `inactivity` (`None`: nothing is).
     pub inactive_before: Option<Time>,
+    /// Members of these live groups may hold the product: the policy-wide `eligible_groups`
+    /// and the product's own, in that order.
+    pub eligible: Vec<Slot>,
 }
 
 /// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
@@ -85,7 +88,6 @@ pub(crate) struct Index<'a> {
     /// so that its fingerprint needs no sort ([`Index::fingerprint_in_order`]).
     pub members_in_order: Vec<bool>,
     pub products: Vec<ProductCtx<'a>>,
-    pub eligible_slots: Vec<Slot>,
     /// Per user: 1 + index of the first matching `ignore` entry, or 0.
     ignored: Vec<u32>,
     /// Per user: 1 + index of the first matching `keep` entry, or 0.
@@ -408,7 +410,6 @@ impl<'a> Index<'a> {
             member_count: Vec::new(),
             members_in_order: Vec::new(),
             products: Vec::new(),
-            eligible_slots: Vec::new(),
             ignored: vec![0; n],
             kept: vec![0; n],
             entry_off: Vec::new(),
@@ -479,13 +480,29 @@ impl<'a> Index<'a> {
                 slots,
                 unknown_members: Vec::new(),
                 inactive_before: p.inactivity.and_then(cutoff),
+                eligible: Vec::new(),
             });
         }
+        let mut everywhere: Vec<Slot> = Vec::new();
         for name in &policy.eligible_groups {
             if let Some(s) = slot_for(&mut ix, name, "eligible_groups") {
-                if !ix.eligible_slots.contains(&s) {
-                    ix.eligible_slots.push(s);
+                if !everywhere.contains(&s) {
+                    everywhere.push(s);
                 }
+            }
+        }
+        for (p, product) in policy.products.iter().enumerate() {
+            let mut eligible = everywhere.clone();
+            let what = format!("product {}: eligible_groups", product.key);
+            for name in &product.eligible_groups {
+                if let Some(s) = slot_for(&mut ix, name, &what) {
+                    if !eligible.contains(&s) {
+                        eligible.push(s);
+                    }
+                }
+            }
+            if let Some(pc) = ix.products.get_mut(p) {
+                pc.eligible = eligible;
             }
         }
         let mut keep_groups = Vec::new();

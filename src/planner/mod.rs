@@ -310,6 +310,13 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         announce: Vec::new(),
         requests: Vec::new(),
         events: input.live.events_read.clone(),
+        safety_defaults: input
+            .policy
+            .safety
+            .defaulted
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
         first_run: ix.first_run,
         fingerprint: BTreeMap::new(),
         warnings: input.ledger.warnings.clone(),

@@ -1688,3 +1688,37 @@ fn an_access_request_from_someone_the_policy_does_not_grant_awaits_approval() {
     );
     assert_eq!(p.requests[1].requested_at, t("2026-11-23T10:00:00Z"));
 }
+
+#[test]
+fn a_product_s_own_eligible_groups_grant_that_product_only() {
+    let mut f = Fx::new();
+    f.policy.products.push(Product {
+        key: "confluence".into(),
+        groups: vec!["site-admins".into()],
+        seats: None,
+        inactivity: None,
+        notice: None,
+        grace: Duration::days(1),
+        drift: Drift::Revert,
+        eligible_groups: Vec::new(),
+        restore_on_login: true,
+        location: loc(9),
+    });
+    // "Members of employees may hold Jira Software" is one line.
+    f.product().eligible_groups = vec!["employees".into(), "ghost-safe-users".into()];
+    f.member("dev", "employees");
+    f.active("dev", "2026-11-20");
+    f.member("dev", "site-admins");
+    let p = f.plan();
+    assert_eq!(actions(&p), ["add jira-users dev eligible"]);
+    // Confluence is not granted by jira-software's eligible group: dev would be removed, but
+    // is the last site admin.
+    assert_eq!(blocked(&p), ["remove site-admins dev last-admin"]);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w == "product jira-software: eligible_groups: group `ghost-safe-users` does not exist in the live state"),
+        "{:?}",
+        p.warnings
+    );
+}

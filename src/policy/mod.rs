@@ -343,6 +343,29 @@ impl Safety {
         }
     }
 
+    /// The rails that took their default, in words for `validate` and the plan header, or
+    /// `None` when the policy writes both.
+    pub fn defaults_words(&self) -> Option<String> {
+        if self.defaulted.is_empty() {
+            return None;
+        }
+        let rails: Vec<String> = self
+            .defaulted
+            .iter()
+            .map(|rail| match *rail {
+                "max_removals" => format!(
+                    "max_removals {} of a product's holders (at least 1)",
+                    Self::DEFAULT_MAX_REMOVALS
+                ),
+                other => format!("{other} {}", Self::DEFAULT_MAX_ADDITIONS),
+            })
+            .collect();
+        Some(format!(
+            "safety defaults apply: {}; write them under `safety:` to choose your own",
+            rails.join(", ")
+        ))
+    }
+
     /// Whether `rail` (`"max_removals"` or `"max_additions"`) took its default.
     pub fn is_defaulted(&self, rail: &str) -> bool {
         self.defaulted.contains(&rail)

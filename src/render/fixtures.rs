@@ -72,6 +72,7 @@ impl PlanBuilder {
                 requests: Vec::new(),
                 events: None,
                 first_run: false,
+                safety_defaults: Vec::new(),
                 fingerprint: Default::default(),
                 warnings: vec![],
             },

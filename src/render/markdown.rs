@@ -16,7 +16,8 @@
 
 use super::text::{footer, short_commit};
 use super::{
-    dormant_summary, dormant_words, events_note, human_time, plural, signed_delta, FIRST_RUN_NOTE,
+    dormant_summary, dormant_words, events_note, human_time, plural, safety_defaults_note,
+    signed_delta, FIRST_RUN_NOTE,
 };
 use crate::plan::{Action, ActionKind, Blocked, Notice, NoticeKind, Observation, Plan};
 use std::collections::BTreeMap;
@@ -166,6 +167,9 @@ fn summary(plan: &Plan) -> String {
     );
     if plan.first_run {
         let _ = writeln!(s, "⚠️ {}\n", escape(FIRST_RUN_NOTE));
+    }
+    if let Some(note) = safety_defaults_note(plan) {
+        let _ = writeln!(s, "⚠️ {}\n", escape(&note));
     }
     if let Some(note) = events_note(plan) {
         let _ = writeln!(s, "⚠️ {}\n", escape(&note));

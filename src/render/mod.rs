@@ -244,6 +244,17 @@ pub(crate) fn events_note(plan: &Plan) -> Option<String> {
     })
 }
 
+/// The plan header's word on safety rails that took their default, if any.
+pub(crate) fn safety_defaults_note(plan: &Plan) -> Option<String> {
+    if plan.safety_defaults.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "no `safety:` rails written for {}: defaults apply (max_removals 10% of holders, at least 1; max_additions 100)",
+        plan.safety_defaults.join(" and ")
+    ))
+}
+
 /// The plan header's word on a first run against the org.
 pub(crate) const FIRST_RUN_NOTE: &str =
     "first run against this org (the audit log is empty): seats past their window are announced, not reclaimed";

@@ -20,8 +20,8 @@
 //! shifts them.
 
 use super::{
-    dormant_summary, dormant_words, events_note, human_time, pad, plural, signed_delta,
-    terminal_safe, width, RenderOptions, Style, FIRST_RUN_NOTE,
+    dormant_summary, dormant_words, events_note, human_time, pad, plural, safety_defaults_note,
+    signed_delta, terminal_safe, width, RenderOptions, Style, FIRST_RUN_NOTE,
 };
 use crate::plan::{Action, ActionKind, NoticeKind, Plan};
 use std::borrow::Cow;
@@ -90,6 +90,9 @@ fn header(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
     )?;
     if plan.first_run {
         writeln!(out, "  {}", style.yellow(FIRST_RUN_NOTE))?;
+    }
+    if let Some(note) = safety_defaults_note(plan) {
+        writeln!(out, "  {}", style.yellow(&note))?;
     }
     if let Some(note) = events_note(plan) {
         writeln!(out, "  {}", style.yellow(&terminal_safe(&note)))?;

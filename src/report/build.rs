@@ -292,10 +292,9 @@ fn basis(
         _ if entry.is_some() => (Basis::SafeUser, None, entry),
         _ => {
             let group = policy
-                .eligible_groups
-                .iter()
+                .eligible_groups_for(&d.product)
                 .find(|g| members.is_member(g, &e.account_id));
-            (Basis::EligibleGroup, group.cloned(), None)
+            (Basis::EligibleGroup, group.map(str::to_string), None)
         }
     }
 }
@@ -433,6 +432,7 @@ mod tests {
             requests: Vec::new(),
             events: None,
             first_run: false,
+            safety_defaults: Vec::new(),
             fingerprint: Default::default(),
             warnings: vec!["a warning".into()],
         }
