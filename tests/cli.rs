@@ -707,6 +707,28 @@ fn report_renders_every_format_and_audit_verify_finds_the_policy_log() {
         );
         assert!(text(&out.stdout).contains(needle), "{format}");
     }
+    // The product's own last use shows beside the evidence that decided, and requests from
+    // people the policy does not grant are listed with the line that would.
+    let mut md = base.to_vec();
+    md.extend(["--format", "markdown"]);
+    let md = text(&seatkeeper(&md).stdout);
+    assert!(
+        md.contains("| 2024-03-01 (added to org); never used | 0 | reclaim |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- rosa@acme.com asked on 2026-11-23: `- { email: rosa@acme.com, products: [confluence, jira-software] }`, replacing teams/product.yaml:9:5"),
+        "{md}"
+    );
+    let mut csv = base.to_vec();
+    csv.extend(["--format", "csv"]);
+    let csv = text(&seatkeeper(&csv).stdout);
+    assert!(
+        csv.lines().any(|l| l.starts_with("confluence,")
+            && l.contains("pavel@")
+            && l.ends_with(",2025-02-11")),
+        "{csv}"
+    );
     let mut since = base.to_vec();
     since.extend(["--since", "no-such-revision"]);
     let out = seatkeeper(&since);

@@ -136,6 +136,13 @@ impl AccessReport {
                 },
                 holders: Vec::new(),
                 dormant: Vec::new(),
+                requests: src
+                    .plan
+                    .requests
+                    .iter()
+                    .filter(|r| r.product == p.key)
+                    .cloned()
+                    .collect(),
                 history: history::seat_history(
                     &p.groups,
                     src.live,
@@ -212,6 +219,7 @@ impl AccessReport {
                     last_active,
                     reclaim_at: d.reclaim_at,
                     days_left: d.reclaim_at.map(|r| whole_days(now, r)),
+                    product_last_active: d.evidence.last_active,
                 });
             }
         }

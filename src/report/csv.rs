@@ -2,13 +2,16 @@
 //!
 //! Columns, in this order (more may be appended, never reordered):
 //! `product, account_id, email, name, rule, entry, added_by_commit, added_by_author,
-//! last_active, days_left, added_on, via, outcome, activity, reclaim_on, status`.
+//! last_active, days_left, added_on, via, outcome, activity, reclaim_on, status,
+//! product_last_active`.
 //!
 //! - `rule` is the [`Basis`](super::Basis): `kept`, `safe-user`, `eligible-group`,
 //!   `not-eligible`, `expired`, `account-closed`.
 //! - `entry` is `file:line` of the policy entry; `added_by_*`/`added_on` come from git blame.
 //! - `last_active` is the date of the latest activity evidence (named by `activity`), from
 //!   which `days_left` (whole days until `reclaim_on`) counts. Empty when not applicable.
+//! - `product_last_active` is the product's own last-active date, whatever evidence decided
+//!   (a login never keeps a seat); empty when the product was never used.
 //!
 //! The file follows RFC 4180: CRLF line ends, and a field holding a comma, quote, CR or LF is
 //! quoted with its quotes doubled. A field that a spreadsheet would run as a formula (starting
@@ -20,7 +23,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// The header row.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "product",
     "account_id",
     "email",
@@ -37,6 +40,7 @@ pub const COLUMNS: [&str; 16] = [
     "activity",
     "reclaim_on",
     "status",
+    "product_last_active",
 ];
 
 /// Writes the CSV report.
@@ -44,7 +48,7 @@ pub fn render(report: &AccessReport, out: &mut dyn Write) -> io::Result<()> {
     write_row(out, COLUMNS.iter().map(|c| Cow::Borrowed(*c)))?;
     for (product, h) in report.holders() {
         let origin = h.added_by.as_ref();
-        let row: [Cow<'_, str>; 16] = [
+        let row: [Cow<'_, str>; 17] = [
             product.product.as_str().into(),
             h.account_id.as_str().into(),
             h.email.as_deref().unwrap_or("").into(),
@@ -67,6 +71,7 @@ pub fn render(report: &AccessReport, out: &mut dyn Write) -> io::Result<()> {
             h.activity_source.describe().into(),
             h.reclaim_at.map(day).unwrap_or_default().into(),
             h.status.as_str().into(),
+            h.product_last_active.map(day).unwrap_or_default().into(),
         ];
         write_row(out, row.into_iter())?;
     }

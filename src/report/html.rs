@@ -413,7 +413,7 @@ fn product(s: &mut String, p: &ProductReport) {
                 escape(&o.date)
             )
         });
-        let active = h.last_active.map_or_else(String::new, |t| {
+        let mut active = h.last_active.map_or_else(String::new, |t| {
             format!(
                 "<time datetime=\"{}\">{}</time> <span class=\"muted\">{}</span>",
                 t.to_rfc3339(),
@@ -421,6 +421,17 @@ fn product(s: &mut String, p: &ProductReport) {
                 escape(h.activity_source.describe())
             )
         });
+        if h.activity_source != crate::plan::EvidenceSource::LastActive {
+            // The product's own last use, beside whatever evidence decided.
+            active.push_str(&match h.product_last_active {
+                Some(t) => format!(
+                    "<br><span class=\"muted\">used <time datetime=\"{}\">{}</time></span>",
+                    t.to_rfc3339(),
+                    day(t)
+                ),
+                None => "<br><span class=\"muted\">never used</span>".to_string(),
+            });
+        }
         let soon = h.days_left.is_some_and(|d| d <= 14);
         let fate_class = match h.fate {
             super::Fate::Keep => "keep",
@@ -464,6 +475,27 @@ fn product(s: &mut String, p: &ProductReport) {
                 escape(&h.groups.join(", ")),
                 escape(&h.reason),
                 escape(&h.fate.describe())
+            );
+        }
+        s.push_str("</ul>\n");
+    }
+    if !p.requests.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h3>Requests awaiting approval ({})</h3>\n<ul class=\"requests\">",
+            p.requests.len()
+        );
+        for r in &p.requests {
+            let replaces = r.replaces.as_ref().map_or_else(String::new, |l| {
+                format!(", replacing <code>{}</code>", escape(&l.to_string()))
+            });
+            let _ = writeln!(
+                s,
+                "<li data-account-id=\"{}\">{} asked on {}: <code>{}</code>{replaces}</li>",
+                escape(&r.account_id),
+                escape(r.email.as_deref().unwrap_or(&r.account_id)),
+                day(r.requested_at),
+                escape(&r.policy_line)
             );
         }
         s.push_str("</ul>\n");

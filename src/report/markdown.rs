@@ -214,9 +214,20 @@ fn product(s: &mut String, p: &ProductReport) {
                     code(&o.date)
                 )
             });
-            let active = h.last_active.map_or("–".into(), |t| {
-                format!("{} ({})", day(t), h.activity_source.describe())
-            });
+            // The evidence that decided, and the product's own last use beside it.
+            let active = match (h.last_active, h.product_last_active) {
+                (Some(t), _) if h.activity_source == crate::plan::EvidenceSource::LastActive => {
+                    format!("{} (last active)", day(t))
+                }
+                (Some(t), used) => format!(
+                    "{} ({}); {}",
+                    day(t),
+                    h.activity_source.describe(),
+                    used.map_or("never used".to_string(), |u| format!("used {}", day(u)))
+                ),
+                (None, Some(u)) => format!("used {}", day(u)),
+                (None, None) => "–".to_string(),
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {rule} | {entry} | {added} | {active} | {} | {} |",
@@ -239,6 +250,27 @@ fn product(s: &mut String, p: &ProductReport) {
                 escape(&h.groups.join(", ")),
                 escape(&h.reason),
                 escape(&h.fate.describe())
+            );
+        }
+        s.push('\n');
+    }
+    if !p.requests.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Requests awaiting approval** (to approve one, add its line to `users:`)\n"
+        );
+        for r in &p.requests {
+            let replaces = r
+                .replaces
+                .as_ref()
+                .map(|l| format!(", replacing {}", escape(&l.to_string())))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "- {} asked on {}: `{}`{replaces}",
+                escape(r.email.as_deref().unwrap_or(&r.account_id)),
+                day(r.requested_at),
+                r.policy_line.replace('`', "'")
             );
         }
         s.push('\n');

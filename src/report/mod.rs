@@ -97,6 +97,9 @@ pub struct ProductReport {
     pub holders: Vec<Holder>,
     /// Safe users without the product who are not re-granted without new demand.
     pub dormant: Vec<DormantUser>,
+    /// Access requests from people the policy does not grant the product, each with the
+    /// `users:` line that would.
+    pub requests: Vec<crate::plan::AccessRequest>,
     /// Seats over time, reconstructed from the audit log (see [`history`]).
     pub history: Vec<SeatPoint>,
 }
@@ -250,6 +253,8 @@ pub struct Holder {
     pub reclaim_at: Option<DateTime<Utc>>,
     /// Whole days from the report time to `reclaim_at`, 0 when due.
     pub days_left: Option<i64>,
+    /// The product's own last-active time, whatever evidence decided (`None`: never used).
+    pub product_last_active: Option<DateTime<Utc>>,
 }
 
 impl Holder {
