@@ -1513,7 +1513,7 @@ fn github_workflows_run_against_the_sandbox() {
     assert!(
         h.run_github_job("seatkeeper-drift.yml", "apply", &opted_out)
             .is_none(),
-        "without SEATKEEPER_DRIFT_APPLY=true the drift workflow only reports"
+        "with SEATKEEPER_DRIFT_APPLY=false the drift workflow only reports"
     );
     let apply = h
         .run_github_job("seatkeeper-drift.yml", "apply", &push)
