@@ -515,6 +515,36 @@ mod tests {
     }
 
     #[test]
+    fn the_header_says_when_events_fall_short_and_when_it_is_a_first_run() {
+        let t = |s: &str| s.parse().expect("time");
+        let mut plan = empty_plan();
+        plan.first_run = true;
+        plan.events = Some(crate::live::EventsRead {
+            wanted_from: t("2026-06-01T08:00:00Z"),
+            covered_from: None,
+            note: Some("the events API answered 403: it needs Atlassian Guard".into()),
+        });
+        let out = text(&plan, false);
+        assert!(out.contains("\n  first run against this org (the audit log is empty): seats past their window are announced, not reclaimed\n"), "{out}");
+        assert!(out.contains("\n  no org events (the events API answered 403: it needs Atlassian Guard): logins and access requests are not seen; the plan needs them from 2026-06-01\n"), "{out}");
+        plan.events = Some(crate::live::EventsRead {
+            wanted_from: t("2026-06-01T08:00:00Z"),
+            covered_from: Some(t("2026-09-01T00:00:00Z")),
+            note: None,
+        });
+        assert!(text(&plan, false).contains(
+            "org events reach back to 2026-09-01 only; the plan needs them from 2026-06-01"
+        ));
+        // A read that covers the window says nothing.
+        plan.events = Some(crate::live::EventsRead {
+            wanted_from: t("2026-09-01T08:00:00Z"),
+            covered_from: Some(t("2026-09-01T08:00:00Z")),
+            note: None,
+        });
+        assert!(!text(&plan, false).contains("org events"));
+    }
+
+    #[test]
     fn short_commits() {
         assert_eq!(short_commit("9f1c2ab3d4e5f60718"), "9f1c2ab3d4e5");
         assert_eq!(short_commit("abc"), "abc");
