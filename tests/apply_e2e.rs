@@ -233,6 +233,41 @@ fn plan_apply_plan_converges_with_one_audit_line_per_action_and_no_duplicate_wri
 }
 
 #[test]
+fn a_killed_run_whose_writes_all_landed_is_recorded_even_when_the_next_plan_is_empty() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let (adds, removes) = changes(&env);
+    let before = std::fs::read_to_string(env.audit_log()).unwrap();
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // As if killed after its last write and before its audit lines: every write landed, the
+    // log lost them, and the journal still names the plan.
+    std::fs::write(env.audit_log(), &before).unwrap();
+    let mut journal = env.audit_log().into_os_string();
+    journal.push(".inflight.json");
+    std::fs::copy(&plan, &journal).unwrap();
+    assert!(audit_keys(&env).is_empty());
+
+    let rerun = env.run(&["apply", "--policy", env.dir(), "--auto-approve"]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun.stderr));
+    // The journal is recorded before the new plan is made, so that plan sees seatkeeper's own
+    // additions as seatkeeper's (kofi's re-grant outside it is observed again, as the lost
+    // log had it).
+    let keys = audit_keys(&env);
+    let writes: Vec<_> = keys.iter().filter(|k| k.0 != "observed").collect();
+    assert_eq!(
+        writes.len(),
+        adds + removes,
+        "every write is recorded: {keys:?}"
+    );
+    assert_eq!(keys.len() - writes.len(), 1, "{keys:?}");
+    assert!(keys.iter().all(|k| k.3 == "ok"));
+    assert!(!std::path::Path::new(&journal).exists());
+    let verify = env.run(&["audit", "verify", env.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+}
+
+#[test]
 fn a_plan_whose_groups_changed_is_stale_and_names_them() {
     let env = TestEnv::start(Duration::ZERO);
     let plan = save_plan(&env, "plan.json");

@@ -1,6 +1,8 @@
 //! The apply lock: one apply at a time per policy repo. The lock is a file created exclusively
 //! next to the audit log, holding who took it. It is removed when the apply ends; a lock left
-//! by a killed process is cleared with `seatkeeper apply --force-unlock`.
+//! by a killed process is cleared with `seatkeeper apply --force-unlock`, which refuses to
+//! remove the lock of a holder that is still running on this host: two applies of one plan at
+//! once would write everything twice.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -41,7 +43,9 @@ impl std::fmt::Display for Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another apply holds it.
-    #[error("another apply is running: the lock {path} is held by {holder}{stale}\n  hint: wait for it to finish; if that process is gone, clear the lock with `seatkeeper apply --force-unlock`")]
+    #[error(
+        "another apply is running: the lock {path} is held by {holder}{stale}\n  hint: {hint}"
+    )]
     Held {
         /// The lock file.
         path: PathBuf,
@@ -49,6 +53,18 @@ pub enum LockError {
         holder: Box<Holder>,
         /// A note when the holder looks dead.
         stale: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// `--force-unlock` of a lock whose holder still runs on this host.
+    #[error("refusing to remove the lock {path}: it is held by {holder}, which is still running on this host\n  hint: wait for it to finish, or stop it (kill {pid}) and run `seatkeeper apply` again: it resumes from the audit log")]
+    HolderAlive {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: Box<Holder>,
+        /// Its process id.
+        pid: u32,
     },
     /// The lock file exists but cannot be read.
     #[error("the lock {0} exists but is unreadable\n  hint: if no apply is running, clear it with `seatkeeper apply --force-unlock`")]
@@ -106,18 +122,26 @@ impl ApplyLock {
                     .ok()
                     .and_then(|t| serde_json::from_str::<Holder>(&t).ok())
                     .ok_or_else(|| LockError::Unreadable(path.to_path_buf()))?;
-                let stale = if held.host == holder.host && !process_alive(held.pid) {
-                    format!(
-                        " (process {} is no longer running: the lock looks stale)",
-                        held.pid
+                let dead = held.host == holder.host && !process_alive(held.pid);
+                let (stale, hint) = if dead {
+                    (
+                        format!(
+                            " (process {} is no longer running: the lock looks stale)",
+                            held.pid
+                        ),
+                        "that process is gone: clear the lock with `seatkeeper apply --force-unlock`, then apply again; it resumes from the audit log",
                     )
                 } else {
-                    String::new()
+                    (
+                        String::new(),
+                        "wait for it to finish; if that process is gone (it ran on another machine), clear the lock with `seatkeeper apply --force-unlock`",
+                    )
                 };
                 Err(LockError::Held {
                     path: path.to_path_buf(),
                     holder: Box::new(held),
                     stale,
+                    hint,
                 })
             }
             Err(e) => Err(io(e)),
@@ -131,9 +155,23 @@ impl Drop for ApplyLock {
     }
 }
 
-/// Removes a lock left behind; returns who held it, if anyone.
+/// Removes a lock left behind; returns who held it, if anyone. Refuses while the holder still
+/// runs on this host ([`LockError::HolderAlive`]).
 pub fn force_unlock(path: &Path) -> anyhow::Result<Option<String>> {
     let holder = std::fs::read_to_string(path).ok();
+    let parsed = holder
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Holder>(t).ok());
+    if let Some(held) = parsed {
+        if held.host == host_name() && process_alive(held.pid) {
+            return Err(LockError::HolderAlive {
+                path: path.to_path_buf(),
+                pid: held.pid,
+                holder: Box::new(held),
+            }
+            .into());
+        }
+    }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(Some(holder.unwrap_or_default())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -141,10 +179,24 @@ pub fn force_unlock(path: &Path) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// Whether process `pid` of this host still runs seatkeeper. Where /proc is unavailable, the
+/// holder is assumed alive: a live lock is never called stale. A reused pid running something
+/// else is not the holder.
 fn process_alive(pid: u32) -> bool {
     let proc_root = Path::new("/proc");
-    // Where /proc is unavailable, assume the holder is alive: never call a live lock stale.
-    !proc_root.exists() || proc_root.join(pid.to_string()).exists()
+    if !proc_root.exists() {
+        return true;
+    }
+    let dir = proc_root.join(pid.to_string());
+    if !dir.exists() {
+        return false;
+    }
+    match std::fs::read(dir.join("cmdline")) {
+        Ok(cmdline) => {
+            cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains("seatkeeper")
+        }
+        Err(_) => true,
+    }
 }
 
 /// This machine's host name, for lock holders.
@@ -203,5 +255,25 @@ mod tests {
         assert!(force_unlock(&path).unwrap().is_some());
         assert!(force_unlock(&path).unwrap().is_none());
         ApplyLock::acquire(&path, &holder(1)).unwrap();
+    }
+
+    #[test]
+    fn force_unlock_refuses_a_holder_alive_on_this_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        // This test process is a live seatkeeper process of this host (its binary is named
+        // after the crate).
+        std::mem::forget(ApplyLock::acquire(&path, &holder(std::process::id())).unwrap());
+        let err = force_unlock(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("still running on this host")
+                && err.contains(&format!("kill {}", std::process::id())),
+            "{err}"
+        );
+        assert!(path.exists(), "the lock stays");
+        // The lock of a holder that is gone is cleared.
+        std::fs::remove_file(&path).unwrap();
+        std::mem::forget(ApplyLock::acquire(&path, &holder(u32::MAX - 1)).unwrap());
+        assert!(force_unlock(&path).unwrap().is_some());
     }
 }

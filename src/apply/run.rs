@@ -115,6 +115,58 @@ fn stale_names(stale: &[StaleGroup]) -> String {
     names.join(", ")
 }
 
+/// Records, under the apply lock, what an interrupted run wrote (its journal), and clears the
+/// journal; returns how many actions it recorded. `apply --policy` calls this before it plans,
+/// so that the plan reads a ledger holding every write that landed (an addition whose audit
+/// line was lost would otherwise look like a grant made outside seatkeeper).
+pub async fn reconcile_interrupted(
+    api: &dyn AtlassianApi,
+    audit_path: &Path,
+    actor: &str,
+    clock: AuditClock,
+    progress: &mut dyn ApplyObserver,
+) -> Result<usize, ApplyError> {
+    let holder = Holder {
+        pid: std::process::id(),
+        host: host_name(),
+        actor: actor.to_string(),
+        plan_id: "(recording an interrupted run)".to_string(),
+        since: Utc::now(),
+    };
+    let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)?;
+    reconcile_journal(api, audit_path, actor, clock, progress).await
+}
+
+/// The journal step of an apply, with the lock held.
+async fn reconcile_journal(
+    api: &dyn AtlassianApi,
+    audit_path: &Path,
+    actor: &str,
+    clock: AuditClock,
+    progress: &mut dyn ApplyObserver,
+) -> Result<usize, ApplyError> {
+    let journal = Journal::beside(audit_path);
+    let Some(previous) = journal.read()? else {
+        return Ok(0);
+    };
+    let found = journal::reconcile(
+        api,
+        &previous,
+        audit_path,
+        actor,
+        Box::new(move || clock.now()),
+    )
+    .await?;
+    if found > 0 {
+        progress.on_event(&ApplyEvent::Reconciled {
+            plan_id: &previous.id(),
+            recorded: found,
+        })?;
+    }
+    journal.finish()?;
+    Ok(found)
+}
+
 /// Applies `job.plan`: rails, lock, the journal of an interrupted run, freshness,
 /// observations, writes through `directory`, audit. Groups are re-read through `api`.
 /// `progress` sees every [`ApplyEvent`] after the audit log has recorded it. A summary with
@@ -148,17 +200,8 @@ pub async fn apply_plan<D: Directory>(
 
     // A run that was killed leaves its plan in the journal: record what it wrote before
     // anything else, so no audit line is lost even when the next apply is a new plan.
+    reconcile_journal(api, audit_path, actor, options.clock, progress).await?;
     let journal = Journal::beside(audit_path);
-    if let Some(previous) = journal.read()? {
-        let found = journal::reconcile(api, &previous, audit_path, actor, Box::new(clock)).await?;
-        if found > 0 {
-            progress.on_event(&ApplyEvent::Reconciled {
-                plan_id: &previous.id(),
-                recorded: found,
-            })?;
-        }
-        journal.finish()?;
-    }
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
     let (live, recorded) = reread(api, plan, &plan_id, audit_path, "the touched groups").await?;

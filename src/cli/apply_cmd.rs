@@ -9,6 +9,7 @@ use super::planning::{make_plan, resolve_write_at};
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
+use crate::apply::journal::Journal;
 use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
@@ -99,9 +100,28 @@ pub fn run(
     }
     let session = Session::connect(env, &source.policy, args.parallelism)?;
     let actor_account = session.myself()?;
+    let actor = env
+        .actor
+        .clone()
+        .or(actor_account.clone())
+        .unwrap_or_else(|| "unknown".into());
     let plan = match saved {
         Some(plan) => plan,
         None => {
+            // Every apply records an interrupted run's writes before anything else; here, before
+            // planning, so the plan's ledger holds them.
+            if Journal::beside(&audit_path).path().exists() {
+                let mut progress = ProgressObserver::new(err);
+                session
+                    .block_on(run::reconcile_interrupted(
+                        session.client.as_ref(),
+                        &audit_path,
+                        &actor,
+                        clock,
+                        &mut progress,
+                    ))
+                    .map_err(exit_for)?;
+            }
             let live = session.read(&source.policy, now)?;
             let plan = make_plan(
                 &source,
@@ -135,11 +155,6 @@ pub fn run(
             plan
         }
     };
-    let actor = env
-        .actor
-        .clone()
-        .or(actor_account.clone())
-        .unwrap_or_else(|| "unknown".into());
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
