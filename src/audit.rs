@@ -1,30 +1,16 @@
 //! The audit log on disk: JSON Lines, one [`AuditRecord`] per executed action, each line chained
 //! to the one before by `prev_hash` and `hash`.
 //!
-//! A line's `hash` is `sha256:` and the hex SHA-256 of the previous line's hash, a newline, and
-//! the line's JSON object without its `hash` key, serialized with sorted keys and no spaces.
-//! Hashing the canonical form of whatever the line holds (not a re-serialized struct) keeps the
-//! chain verifiable when later versions add fields.
+//! How a line is read, hashed and verified is pure and lives with the ledger
+//! ([`crate::ledger::chain_hash`], [`crate::ledger::verify`]); this module writes and reads the
+//! file. Apply refuses to add to a log that does not verify.
 
 use crate::ledger::AuditRecord;
+pub use crate::ledger::{chain_hash, verify, Verification};
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// The hash of a line given the previous hash and the line's JSON object.
-pub fn chain_hash(prev_hash: &str, object: &serde_json::Map<String, serde_json::Value>) -> String {
-    let mut without_hash = object.clone();
-    without_hash.remove("hash");
-    // serde_json's Map is ordered by key (no preserve_order feature), so this is canonical.
-    let canonical = serde_json::Value::Object(without_hash).to_string();
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(canonical.as_bytes());
-    format!("sha256:{}", hex::encode(hasher.finalize()))
-}
 
 /// Appends records to an audit log, one flushed and synced line each.
 #[derive(Debug)]
@@ -43,6 +29,17 @@ impl AuditWriter {
         }
         let mut existing = read_log(path)?;
         Self::set_aside_torn_tail(path, &mut existing)?;
+        // Lines chained onto a log that does not verify would vouch for whatever was edited.
+        if let Verification::Broken { line, problem } = verify(&existing) {
+            anyhow::bail!(
+                "audit log {} does not verify at line {line}: {problem}; nothing was written\n  \
+                 hint: run `seatkeeper audit verify {}` to see it, and restore the log from git \
+                 (`git log -p -- {}`) before applying again",
+                path.display(),
+                path.display(),
+                path.display()
+            );
+        }
         let last_hash = match existing.lines().rev().find(|l| !l.trim().is_empty()) {
             None => String::new(),
             Some(line) => serde_json::from_str::<serde_json::Value>(line)
@@ -144,74 +141,10 @@ pub fn read_log(path: &Path) -> Result<String> {
 /// Every readable record of the audit log at `path`, in log order. Unreadable lines are skipped
 /// without a word: the planner's ledger read warns about them.
 pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>> {
-    Ok(crate::ledger::parse_records(&read_log(path)?).0)
-}
-
-/// The result of verifying a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verification {
-    /// Every line chains; this many records.
-    Intact(usize),
-    /// The first bad line (1-based) and why.
-    Broken {
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
-/// Checks every line's JSON, `prev_hash` and `hash`, stopping at the first bad line.
-pub fn verify(text: &str) -> Verification {
-    let mut prev = String::new();
-    let mut count = 0;
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let object = match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(o)) => o,
-            Ok(_) => return broken(n, "not a JSON object"),
-            Err(e) => return broken(n, &format!("not valid JSON: {e}")),
-        };
-        if let Err(e) =
-            serde_json::from_value::<AuditRecord>(serde_json::Value::Object(object.clone()))
-        {
-            return broken(n, &format!("not an audit record: {e}"));
-        }
-        let prev_hash = object
-            .get("prev_hash")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        if prev_hash != prev {
-            return broken(
-                n,
-                "prev_hash does not match the previous line's hash \
-                 (a line was removed, reordered or inserted before it)",
-            );
-        }
-        let hash = object
-            .get("hash")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let expected = chain_hash(&prev, &object);
-        if hash != expected {
-            return broken(
-                n,
-                "hash does not match the line's content (the line was edited)",
-            );
-        }
-        prev = expected;
-        count += 1;
-    }
-    Verification::Intact(count)
-}
-
-fn broken(line: usize, problem: &str) -> Verification {
-    Verification::Broken {
-        line,
-        problem: problem.to_string(),
+    match std::fs::read(path) {
+        Ok(log) => Ok(crate::ledger::parse_records(&log).0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
     }
 }
 
@@ -301,6 +234,27 @@ mod tests {
         assert_eq!(verify(&text), Verification::Intact(2));
         let torn = std::fs::read_to_string(dir.path().join("log.jsonl.torn")).unwrap();
         assert_eq!(torn, "{\"time\":\n");
+    }
+
+    #[test]
+    fn a_log_that_does_not_verify_is_never_added_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        {
+            let mut w = AuditWriter::open(&path).unwrap();
+            w.append(&record("a")).unwrap();
+            w.append(&record("b")).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("a@acme.com", "z@acme.com", 1)).unwrap();
+        let err = AuditWriter::open(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("does not verify at line 1: hash does not match")
+                && err.contains("seatkeeper audit verify"),
+            "{err}"
+        );
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(after.lines().count(), 2, "nothing was written");
     }
 
     #[test]

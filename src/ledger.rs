@@ -5,7 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+
+/// A JSON object as it stands on one audit line.
+pub type LineObject = serde_json::Map<String, serde_json::Value>;
 
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,25 +160,28 @@ impl Ledger {
         }
     }
 
-    /// Parses JSON Lines leniently: unreadable lines and chain breaks become warnings. Reads the
-    /// lines like [`parse_records`], and checks the hash chain on the way.
-    pub fn parse_jsonl(text: &str) -> Self {
+    /// Reads an audit log leniently: unreadable lines are skipped with a warning each, and the
+    /// first place where the log does not verify (a broken chain, an edited line) is a warning
+    /// that names the line and `seatkeeper audit verify`. Lines are read exactly as the
+    /// verifier reads them ([`log_lines`]).
+    pub fn parse_jsonl(log: impl AsRef<[u8]>) -> Self {
+        let log = log.as_ref();
         let mut ledger = Self::default();
-        let mut prev_hash = String::new();
-        for (number, line) in audit_lines(text) {
+        for (_, line) in log_lines(log) {
             match line {
-                Ok(r) => {
-                    // One chain warning is enough, and none after a skipped line: the skip is
-                    // the cause of the break that follows it.
-                    if r.prev_hash != prev_hash && ledger.warnings.is_empty() {
-                        ledger.warnings.push(format!(
-                            "audit log line {number}: the hash chain is broken (run `seatkeeper audit verify`)"
-                        ));
-                    }
-                    prev_hash = r.hash.clone();
-                    ledger.record(&r);
-                }
+                Ok((_, r)) => ledger.record(&r),
                 Err(warning) => ledger.warnings.push(warning),
+            }
+        }
+        if let Verification::Broken { line, problem } = verify(log) {
+            let warning = format!(
+                "audit log line {line} does not verify: {problem}; the plan reads the lines it \
+                 can, and apply refuses to add to this log (run `seatkeeper audit verify`)"
+            );
+            // A line already skipped as unreadable is not reported twice.
+            let prefix = format!("audit log line {line}: skipped");
+            if !ledger.warnings.iter().any(|w| w.starts_with(&prefix)) {
+                ledger.warnings.push(warning);
             }
         }
         ledger
@@ -242,44 +249,172 @@ impl Ledger {
 /// skipped, each with a warning naming its line. The hash chain is not checked here
 /// (`seatkeeper audit verify` does that); readers that need the facts
 /// (reports, the applier's resume check) use this.
-pub fn parse_records(text: &str) -> (Vec<AuditRecord>, Vec<String>) {
+pub fn parse_records(log: impl AsRef<[u8]>) -> (Vec<AuditRecord>, Vec<String>) {
     let mut records = Vec::new();
     let mut warnings = Vec::new();
-    for (_, line) in audit_lines(text) {
+    for (_, line) in log_lines(log.as_ref()) {
         match line {
-            Ok(r) => records.push(r),
+            Ok((_, r)) => records.push(r),
             Err(warning) => warnings.push(warning),
         }
     }
     (records, warnings)
 }
 
-/// The one line reader of the audit log: each non-blank line with its 1-based number, as a
-/// record or as the warning that skips it. Both readers above use it, so they agree on which
-/// lines count and on how a skipped line is reported.
-fn audit_lines(text: &str) -> impl Iterator<Item = (usize, Result<AuditRecord, String>)> + '_ {
-    text.lines()
+/// The one line reader of the audit log, shared by every reader and by [`verify`], so that
+/// they never disagree about what a line says: each non-blank line with its 1-based number, as
+/// its JSON object and record, or as the warning that skips it. A line is refused when it is
+/// not UTF-8, starts with a byte-order mark, is not one JSON object, names a key twice (JSON
+/// parsers disagree on which one wins), or is not an audit record.
+pub fn log_lines(
+    log: &[u8],
+) -> impl Iterator<Item = (usize, Result<(LineObject, AuditRecord), String>)> + '_ {
+    log.split(|&b| b == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
         .map(|(i, line)| {
             let number = i + 1;
-            let record = serde_json::from_str::<AuditRecord>(line)
-                .map_err(|e| format!("audit log line {number}: skipped, not a valid record: {e}"));
-            (number, record)
+            let skipped = |why: String| format!("audit log line {number}: skipped, {why}");
+            (number, parse_line(line).map_err(skipped))
         })
+}
+
+fn parse_line(line: &[u8]) -> Result<(LineObject, AuditRecord), String> {
+    if line.starts_with("\u{feff}".as_bytes()) {
+        return Err("it starts with a byte-order mark: save the log as UTF-8 without one".into());
+    }
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("it is not UTF-8 (byte {})", e.valid_up_to() + 1))?;
+    let StrictObject(object) =
+        serde_json::from_str(text).map_err(|e| format!("not a valid record: {e}"))?;
+    let record = serde_json::from_value::<AuditRecord>(serde_json::Value::Object(object.clone()))
+        .map_err(|e| format!("not a valid record: {e}"))?;
+    Ok((object, record))
+}
+
+/// A JSON object that refuses a key given twice.
+struct StrictObject(LineObject);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("one JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StrictObject, A::Error> {
+                let mut object = LineObject::new();
+                while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    if object.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the key `{key}` appears twice"
+                        )));
+                    }
+                    object.insert(key, value);
+                }
+                Ok(StrictObject(object))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// The hash of a line given the previous hash and the line's JSON object: `sha256:` and the hex
+/// SHA-256 of the previous hash, a newline, and the object without its `hash` key, serialized
+/// with sorted keys and no spaces. Hashing the canonical form of whatever the line holds (not a
+/// re-serialized struct) keeps the chain verifiable when later versions add fields.
+pub fn chain_hash(prev_hash: &str, object: &LineObject) -> String {
+    let mut without_hash = object.clone();
+    without_hash.remove("hash");
+    // serde_json's Map is ordered by key (no preserve_order feature), so this is canonical.
+    let canonical = serde_json::Value::Object(without_hash).to_string();
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The result of verifying a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Every line chains; this many records.
+    Intact(usize),
+    /// The first bad line (1-based) and why.
+    Broken {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Checks every line (read as [`log_lines`] reads it), its `prev_hash` and its `hash`,
+/// stopping at the first bad line.
+pub fn verify(log: impl AsRef<[u8]>) -> Verification {
+    let mut prev = String::new();
+    let mut count = 0;
+    for (n, line) in log_lines(log.as_ref()) {
+        let object = match line {
+            Ok((object, _)) => object,
+            Err(why) => {
+                let problem = why
+                    .split_once(", ")
+                    .map_or(why.as_str(), |(_, rest)| rest)
+                    .to_string();
+                return Verification::Broken { line: n, problem };
+            }
+        };
+        let field = |key: &str| {
+            object
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        if field("prev_hash") != prev {
+            return Verification::Broken {
+                line: n,
+                problem: "prev_hash does not match the previous line's hash \
+                          (a line was removed, reordered or inserted before it)"
+                    .into(),
+            };
+        }
+        let expected = chain_hash(&prev, &object);
+        if field("hash") != expected {
+            return Verification::Broken {
+                line: n,
+                problem: "hash does not match the line's content (the line was edited)".into(),
+            };
+        }
+        prev = expected;
+        count += 1;
+    }
+    Verification::Intact(count)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(account: &str, prev_hash: &str, hash: &str) -> String {
-        serde_json::json!({
+    /// A line for `account` chained to `prev_hash`, and its hash.
+    fn chained(account: &str, prev_hash: &str) -> (String, String) {
+        let serde_json::Value::Object(mut object) = serde_json::json!({
             "time": "2026-11-01T00:00:00Z", "kind": "add", "product": "confluence",
             "group": "g", "group_id": "g1", "account_id": account, "rule": "eligible",
-            "result": "ok", "prev_hash": prev_hash, "hash": hash,
-        })
-        .to_string()
+            "result": "ok", "prev_hash": prev_hash,
+        }) else {
+            unreachable!("an object")
+        };
+        let hash = chain_hash(prev_hash, &object);
+        object.insert("hash".into(), hash.clone().into());
+        (serde_json::Value::Object(object).to_string(), hash)
     }
 
     #[test]
@@ -308,43 +443,87 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_lines_are_skipped_with_their_line_number_by_both_readers() {
-        let log = [
-            line("a", "", "h1"),
-            String::new(),
-            "{not json".into(),
-            line("b", "lost", "h2"),
-        ]
-        .join("\n");
+    fn unreadable_lines_are_skipped_with_their_line_number_by_every_reader() {
+        let (a, h1) = chained("a", "");
+        let (b, _) = chained("b", &h1);
+        let log = [a, String::new(), "{not json".into(), b].join("\n");
         let (records, warnings) = parse_records(&log);
         assert_eq!(records.len(), 2);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].starts_with("audit log line 3: skipped, not a valid record: "));
         let ledger = Ledger::parse_jsonl(&log);
-        // Line 4 does not chain to line 1 (line 3 sat between them): after a skipped line, the
-        // chain break it causes is not reported again.
+        // The verifier stops at the same line: it is not reported twice.
         assert_eq!(ledger.warnings, warnings);
+        assert!(matches!(verify(&log), Verification::Broken { line: 3, .. }));
         assert!(ledger.membership_began("b", "g1").is_some());
     }
 
     #[test]
-    fn the_first_chain_break_is_a_warning_with_its_line_number() {
-        let log = [
-            line("a", "", "h1"),
-            line("b", "h1", "h2"),
-            line("c", "x", "h3"),
-            line("d", "y", "h4"),
-        ]
-        .join("\n");
+    fn the_first_line_that_does_not_verify_is_a_warning_with_its_line_number() {
+        let (a, h1) = chained("a", "");
+        let (b, h2) = chained("b", &h1);
+        let (c, _) = chained("c", "x");
+        let (d, _) = chained("d", &h2);
+        let log = [a, b.clone(), c, d].join("\n");
         let ledger = Ledger::parse_jsonl(&log);
         assert_eq!(
             ledger.warnings,
-            ["audit log line 3: the hash chain is broken (run `seatkeeper audit verify`)"]
+            [
+                "audit log line 3 does not verify: prev_hash does not match the previous line's \
+              hash (a line was removed, reordered or inserted before it); the plan reads the \
+              lines it can, and apply refuses to add to this log (run `seatkeeper audit verify`)"
+            ]
         );
         assert!(ledger.membership_began("d", "g1").is_some());
         assert!(
             parse_records(&log).1.is_empty(),
             "parse_records does not check the chain"
         );
+        // An edited line that keeps its old hash is caught too.
+        let (a, _) = chained("a", "");
+        let edited = [a.replace("\"a\"", "\"z\""), b].join("\n");
+        assert!(Ledger::parse_jsonl(&edited).warnings[0]
+            .starts_with("audit log line 1 does not verify: hash does not match"));
+    }
+
+    #[test]
+    fn readers_and_the_verifier_agree_on_a_bom_bad_bytes_and_a_key_given_twice() {
+        let (a, h1) = chained("a", "");
+        let (b, _) = chained("b", &h1);
+        let bom = format!("\u{feff}{a}\n{b}").into_bytes();
+        let mut bad_byte = format!("{a}\n{b}").into_bytes();
+        let at = a.len() + 1 + b.find("\"b\"").unwrap_or(0) + 1;
+        bad_byte[at] = 0xff;
+        // A second `account_id`: serde_json's Value would keep the last, a struct would fail.
+        let twice = format!(
+            "{a}\n{}",
+            b.replacen(
+                "\"account_id\":\"b\"",
+                "\"account_id\":\"b\",\"account_id\":\"z\"",
+                1
+            )
+        )
+        .into_bytes();
+        for (log, line, why) in [
+            (bom, 1, "byte-order mark"),
+            (bad_byte, 2, "not UTF-8"),
+            (twice, 2, "appears twice"),
+        ] {
+            let (_, warnings) = parse_records(&log);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].starts_with(&format!("audit log line {line}: skipped"))
+                    && warnings[0].contains(why),
+                "{warnings:?}"
+            );
+            match verify(&log) {
+                Verification::Broken { line: at, problem } => {
+                    assert_eq!(at, line);
+                    assert!(problem.contains(why), "{problem}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(Ledger::parse_jsonl(&log).warnings, warnings);
+        }
     }
 }

@@ -43,7 +43,8 @@ pub fn run(
                 }
             };
             let log = &log;
-            let text = std::fs::read_to_string(log)
+            // Bytes, not text: a line that is not UTF-8 is a bad line, as every reader sees it.
+            let text = std::fs::read(log)
                 .with_context(|| format!("cannot read audit log {}", log.display()))?;
             match verify(&text) {
                 Verification::Intact(n) => {

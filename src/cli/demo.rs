@@ -164,7 +164,7 @@ pub fn run(
     render::render(&again, Format::Text, &opts, out)?;
 
     let audit_path = dir.join(&source.policy.audit_log);
-    let text = std::fs::read_to_string(&audit_path).unwrap_or_default();
+    let text = std::fs::read(&audit_path).unwrap_or_default();
     step(out, "Audit log")?;
     match verify(&text) {
         Verification::Intact(n) => writeln!(

@@ -116,8 +116,9 @@ pub fn report_snapshot(
 /// Reads the ledger from the policy's audit log; a missing log is an empty ledger.
 pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger, PathBuf)> {
     let path = policy_dir.join(&policy.audit_log);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((Ledger::parse_jsonl(&text), path)),
+    // Bytes, not text: a line that is not UTF-8 is skipped with a warning, as the verifier sees it.
+    match std::fs::read(&path) {
+        Ok(log) => Ok((Ledger::parse_jsonl(&log), path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Ledger::empty(), path)),
         Err(e) => Err(e).with_context(|| format!("cannot read audit log {}", path.display())),
     }

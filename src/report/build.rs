@@ -660,7 +660,7 @@ mod tests {
     fn explain_all_equals_explain_per_user() {
         let policy = fixtures::policy();
         let live = fixtures::live();
-        let ledger = crate::ledger::Ledger::parse_jsonl(&fixtures::audit_log());
+        let ledger = crate::ledger::Ledger::parse_jsonl(fixtures::audit_log());
         let input = PlanInput {
             policy: &policy,
             live: &live,
@@ -679,7 +679,7 @@ mod tests {
 
     #[test]
     fn unreadable_audit_lines_are_warnings() {
-        let (records, warnings) = parse_audit_records(&fixtures::audit_log());
+        let (records, warnings) = parse_audit_records(fixtures::audit_log());
         assert_eq!(records.len(), 6);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].starts_with("audit log line 7:"), "{warnings:?}");

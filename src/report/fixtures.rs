@@ -223,7 +223,7 @@ pub(crate) fn origins() -> BTreeMap<(String, u32), LineOrigin> {
 pub(crate) fn build(since: Option<&Since>) -> (Plan, AccessReport) {
     let policy = policy();
     let live = live();
-    let (records, warnings) = super::parse_audit_records(&audit_log());
+    let (records, warnings) = super::parse_audit_records(audit_log());
     let ledger = Ledger::from_records(&records);
     let input = PlanInput {
         policy: &policy,

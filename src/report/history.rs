@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn seats_are_walked_back_from_the_live_count() {
         let live = fixtures::live();
-        let (records, _) = crate::report::parse_audit_records(&fixtures::audit_log());
+        let (records, _) = crate::report::parse_audit_records(fixtures::audit_log());
         let jira = seat_history(
             &["jira-software-users-acme".to_string()],
             &live,
@@ -231,7 +231,7 @@ mod tests {
             members: vec!["5b10bob".into()],
             synced: false,
         });
-        let (mut recs, _) = crate::report::parse_audit_records(&fixtures::audit_log());
+        let (mut recs, _) = crate::report::parse_audit_records(fixtures::audit_log());
         recs.truncate(0);
         let mut r = records[0].clone();
         r.account_id = "5b10bob".into();
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn changes_are_split_into_grants_revocations_and_reclaims() {
-        let (records, _) = crate::report::parse_audit_records(&fixtures::audit_log());
+        let (records, _) = crate::report::parse_audit_records(fixtures::audit_log());
         let policy = fixtures::policy();
         let all = changes_since(
             &records,
