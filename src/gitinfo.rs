@@ -301,10 +301,30 @@ impl RevisionTree {
 
     /// The bytes of a file (path relative to the policy folder), if it exists at the revision.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        let tree = self.repo.find_tree(self.tree_id).ok()?;
-        let entry = tree.get_path(Path::new(path)).ok()?;
-        let blob = entry.to_object(&self.repo).ok()?.peel_to_blob().ok()?;
-        Some(blob.content().to_vec())
+        self.read_within(path, u64::MAX).ok().flatten()
+    }
+
+    /// The bytes of a file if it exists at the revision, or its size when it is over `limit`:
+    /// the size comes from the object header, so an oversized blob is never inflated.
+    fn read_within(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, u64> {
+        let found = (|| {
+            let tree = self.repo.find_tree(self.tree_id).ok()?;
+            let entry = tree.get_path(Path::new(path)).ok()?;
+            (entry.kind() == Some(git2::ObjectType::Blob)).then(|| entry.id())
+        })();
+        let Some(id) = found else {
+            return Ok(None);
+        };
+        if let Ok((size, _)) = self.repo.odb().and_then(|odb| odb.read_header(id)) {
+            if size as u64 > limit {
+                return Err(size as u64);
+            }
+        }
+        Ok(self
+            .repo
+            .find_blob(id)
+            .ok()
+            .map(|blob| blob.content().to_vec()))
     }
 
     /// Every file path under the policy folder at the revision, sorted, `/`-separated.
@@ -333,7 +353,10 @@ impl crate::policy::source::PolicyFiles for RevisionTree {
     fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, crate::policy::source::SourceError> {
         use crate::policy::source::SourceError;
         crate::policy::source::check_relative(path)?;
-        let bytes = self.read(path).ok_or(SourceError::NotFound)?;
+        let bytes = self
+            .read_within(path, limit)
+            .map_err(|size| SourceError::TooLarge { size, limit })?
+            .ok_or(SourceError::NotFound)?;
         if bytes.len() as u64 > limit {
             return Err(SourceError::TooLarge {
                 size: bytes.len() as u64,
@@ -375,6 +398,28 @@ mod revision_tests {
         let parents: Vec<&git2::Commit> = parents.iter().collect();
         repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
             .unwrap()
+    }
+
+    #[test]
+    fn an_oversized_blob_is_refused_by_its_header_size() {
+        use crate::policy::source::{PolicyFiles, SourceError};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("seatkeeper.yaml"), vec![b'#'; 64 * 1024]).unwrap();
+        commit_all(&repo, "big");
+        let tree = RevisionTree::open(dir.path(), "HEAD").unwrap();
+        match PolicyFiles::read(&tree, "seatkeeper.yaml", 1024) {
+            Err(SourceError::TooLarge { size, limit }) => {
+                assert_eq!((size, limit), (64 * 1024, 1024));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            PolicyFiles::read(&tree, "seatkeeper.yaml", 1 << 20)
+                .map(|b| b.len())
+                .ok(),
+            Some(64 * 1024)
+        );
     }
 
     #[test]

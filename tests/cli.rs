@@ -773,3 +773,70 @@ fn detailed_exitcode_is_3_when_a_mass_change_rail_holds_actions_back() {
         "without --detailed-exitcode a plan is a success"
     );
 }
+
+#[test]
+fn a_fifo_in_place_of_a_policy_or_snapshot_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("seatkeeper.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo is not available here; skipped");
+        return;
+    }
+    let started = std::time::Instant::now();
+    let out = seatkeeper(&["validate", "--policy", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let snap = seatkeeper(&[
+        "plan",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_eq!(snap.status.code(), Some(1), "{}", text(&snap.stderr));
+    assert!(
+        text(&snap.stderr).contains("not a regular file"),
+        "{}",
+        text(&snap.stderr)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn an_audit_folder_symlinked_out_of_the_policy_folder_is_refused() {
+    let acme = acme_copy();
+    let outside = tempfile::tempdir().unwrap();
+    let audit = acme.path().join("audit");
+    std::fs::rename(&audit, outside.path().join("audit")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("audit"), &audit).unwrap();
+    let policy = acme.path().to_str().unwrap();
+    for args in [
+        vec![
+            "plan",
+            "--policy",
+            policy,
+            "--snapshot",
+            "examples/acme/snapshot.json",
+        ],
+        vec!["audit", "verify", "--policy", policy],
+        vec!["apply", "--force-unlock", "--policy", policy],
+    ] {
+        let out = seatkeeper(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("leads outside the policy folder"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -64,7 +64,7 @@ pub fn run(
     let now = at.unwrap_or(env.now);
     let clock = at.map_or(AuditClock::Wall, AuditClock::At);
     let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
-    let audit_path = source.dir.join(&source.policy.audit_log);
+    let audit_path = source.audit_path()?;
     let lock_file = lock_path(&audit_path);
     if args.force_unlock {
         match force_unlock(&lock_file)? {
@@ -221,7 +221,7 @@ pub fn apply_plan(
     options: &ApplyOptions,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
-    let audit_path = source.dir.join(&source.policy.audit_log);
+    let audit_path = source.audit_path()?;
     let job = ApplyJob {
         plan,
         policy: &source.policy,

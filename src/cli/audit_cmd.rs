@@ -39,7 +39,7 @@ pub fn run(
                 None => {
                     let source =
                         super::inputs::load_policy_at(policy, None, env.now.date_naive(), err)?;
-                    source.dir.join(&source.policy.audit_log)
+                    source.audit_path()?
                 }
             };
             let log = &log;

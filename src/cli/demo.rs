@@ -163,7 +163,7 @@ pub fn run(
     let again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
     render::render(&again, Format::Text, &opts, out)?;
 
-    let audit_path = dir.join(&source.policy.audit_log);
+    let audit_path = source.audit_path()?;
     let text = std::fs::read(&audit_path).unwrap_or_default();
     step(out, "Audit log")?;
     match verify(&text) {

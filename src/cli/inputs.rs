@@ -30,6 +30,14 @@ pub struct PolicySource {
     pub files: Box<dyn PolicyFiles>,
 }
 
+impl PolicySource {
+    /// The audit log's path, resolved and checked to stay inside the policy folder
+    /// ([`crate::files::audit_path`]).
+    pub fn audit_path(&self) -> anyhow::Result<PathBuf> {
+        crate::files::audit_path(&self.dir, &self.policy.audit_log)
+    }
+}
+
 /// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
 /// become exit 1. `today` is the day the command works for (the date of `--at`, else the
 /// clock's): `requested:` dates may not be after it.
@@ -115,7 +123,7 @@ pub fn report_snapshot(
 
 /// Reads the ledger from the policy's audit log; a missing log is an empty ledger.
 pub fn load_ledger(policy_dir: &Path, policy: &Policy) -> anyhow::Result<(Ledger, PathBuf)> {
-    let path = policy_dir.join(&policy.audit_log);
+    let path = crate::files::audit_path(policy_dir, &policy.audit_log)?;
     // Bytes, not text: a line that is not UTF-8 is skipped with a warning, as the verifier sees it.
     match std::fs::read(&path) {
         Ok(log) => Ok((Ledger::parse_jsonl(&log), path)),

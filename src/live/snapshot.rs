@@ -50,6 +50,14 @@ pub fn load_snapshot(path: &Path) -> Result<LiveState, Vec<Diagnostic>> {
         };
         vec![Diagnostic::error(code, whole(), msg)]
     };
+    // Checked before opening: opening a FIFO waits for a writer forever.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(vec![Diagnostic::error(
+            "io-error",
+            whole(),
+            "not a regular file: a snapshot is a JSON file written by `seatkeeper export --snapshot`",
+        )]);
+    }
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len > MAX_SNAPSHOT_BYTES {

@@ -143,6 +143,13 @@ impl PolicyFiles for DirFiles {
 
     fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
         let full = self.resolve(path)?;
+        // Checked before opening: opening a FIFO waits for a writer forever.
+        if !std::fs::metadata(&full)
+            .map_err(|e| io_error(&e))?
+            .is_file()
+        {
+            return Err(SourceError::Io("not a regular file".into()));
+        }
         let file = std::fs::File::open(&full).map_err(|e| io_error(&e))?;
         let meta = file.metadata().map_err(|e| io_error(&e))?;
         if !meta.is_file() {
