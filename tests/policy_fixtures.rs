@@ -400,3 +400,55 @@ fn generated_mistakes() {
     let missing = dir.path().join("no-such-folder");
     assert_eq!(codes(&missing), ["missing-file seatkeeper.yaml:0"]);
 }
+
+/// Validation grows with the size of the policy, not its square: a long `groups:` list, a
+/// mapping with many keys and many token-like strings (each once took minutes at this size).
+/// The bound is generous (a debug build does each in well under a second per 10,000 entries);
+/// only quadratic work misses it.
+#[test]
+fn validation_is_linear_in_long_lists_many_keys_and_many_secrets() {
+    let n = 20_000;
+    let head = "version: 1\nsite: a.atlassian.net\nproducts:\n  jira-software:\n";
+    let long_list = format!(
+        "{head}    groups: [{}]\n",
+        (0..n)
+            .map(|i| format!("g{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let many_keys = format!(
+        "{head}    groups: [g]\nusers:\n  - email: a@b.com\n{}",
+        (0..n).map(|i| format!("    k{i}: 1\n")).collect::<String>()
+    );
+    let many_secrets = format!(
+        "{head}    groups: [g]\nusers:\n{}",
+        (0..n)
+            .map(|i| format!(
+                "  - email: u{i}@b.com\n    note: ATATT3xFfGF0{i:020}abcdefghijklmnop\n"
+            ))
+            .collect::<String>()
+    );
+    for (what, text, expect_errors) in [
+        ("a long groups list", long_list, false),
+        ("a mapping with many keys", many_keys, true),
+        ("many token-like strings", many_secrets, true),
+    ] {
+        let started = std::time::Instant::now();
+        let result = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+        let took = started.elapsed();
+        assert_eq!(result.is_err(), expect_errors, "{what}");
+        if let Err(diags) = &result {
+            let mut rendered = Vec::new();
+            render_diagnostics(diags, &mut rendered).expect("rendered");
+            let rendered = String::from_utf8_lossy(&rendered);
+            assert!(
+                !rendered.contains("ATATT3xFfGF0"),
+                "{what}: a secret was printed"
+            );
+        }
+        assert!(
+            took < std::time::Duration::from_secs(30),
+            "{what}: validation took {took:?}"
+        );
+    }
+}

@@ -216,6 +216,8 @@ struct Validator {
     diags: Vec<Diagnostic>,
     /// Secret values seen; they are scrubbed from every message.
     secrets: Vec<String>,
+    /// (file, line) of every `secret-in-policy` diagnostic: one per line.
+    secret_lines: std::collections::HashSet<(std::sync::Arc<str>, u32)>,
     /// Whether a main-file problem already makes the policy unusable.
     broken_main: bool,
     /// `requested:` dates may not be after this day.
@@ -406,12 +408,12 @@ impl Validator {
         if !value.is_empty() {
             self.secrets.push(value);
         }
-        let dup = self.diags.iter().any(|d| {
-            d.code == "secret-in-policy"
-                && d.location.file == loc.file
-                && d.location.line == loc.line
-        });
-        if !dup {
+        // One diagnostic per line, found in a set: 100,000 tokens must not compare 100,000²
+        // times.
+        if self
+            .secret_lines
+            .insert((std::sync::Arc::clone(&loc.file), loc.line))
+        {
             self.error(
                 "secret-in-policy",
                 loc,
@@ -422,22 +424,41 @@ impl Validator {
         }
     }
 
-    /// Scrubs secrets from every message and returns the diagnostics.
+    /// Scrubs secrets from every message and returns the diagnostics. All secrets are found in
+    /// one pass over each message (Aho-Corasick), longest first where they overlap, so the
+    /// time grows with the text, not with messages times secrets.
     fn finish(self) -> Vec<Diagnostic> {
         let mut diags = self.diags;
         let mut secrets = self.secrets;
         secrets.retain(|s| s.len() >= 4);
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_unstable();
+        secrets.dedup();
+        if secrets.is_empty() {
+            return diags;
+        }
+        let Ok(finder) = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&secrets)
+        else {
+            // Too large to search: say nothing rather than risk printing a secret.
+            for d in &mut diags {
+                d.message =
+                    "a problem was found; its text is withheld because the policy holds secrets"
+                        .into();
+                d.hint = None;
+            }
+            return diags;
+        };
+        let redacted = vec!["<redacted>"; secrets.len()];
+        let scrub = |text: &mut String| {
+            if finder.is_match(text.as_str()) {
+                *text = finder.replace_all(text, &redacted);
+            }
+        };
         for d in &mut diags {
-            for s in &secrets {
-                if d.message.contains(s.as_str()) {
-                    d.message = d.message.replace(s.as_str(), "<redacted>");
-                }
-                if let Some(h) = &mut d.hint {
-                    if h.contains(s.as_str()) {
-                        *h = h.replace(s.as_str(), "<redacted>");
-                    }
-                }
+            scrub(&mut d.message);
+            if let Some(h) = &mut d.hint {
+                scrub(h);
             }
         }
         diags
@@ -769,11 +790,13 @@ impl Validator {
                 );
             }
             let mut groups: Vec<String> = Vec::new();
+            // A set beside the list: a list of 100,000 names is checked in linear time.
+            let mut listed: std::collections::HashSet<String> = std::collections::HashSet::new();
             for g in p.groups.iter().flat_map(|l| &l.value) {
                 if !self.group_name(g, &format!("`products.{k}.groups`")) {
                     continue;
                 }
-                if groups.contains(&g.value) {
+                if !listed.insert(g.value.clone()) {
                     self.warning(
                         "duplicate-group",
                         &g.location,
@@ -898,6 +921,7 @@ impl Validator {
         let what = format!("`products.{k}.eligible_groups`");
         let mut out: Vec<String> = Vec::new();
         let mut first: HashMap<&str, &Location> = HashMap::new();
+        let grant: std::collections::HashSet<&str> = groups.iter().map(String::as_str).collect();
         for g in p.eligible_groups.iter().flat_map(|l| &l.value) {
             if !self.group_name(g, &what) {
                 continue;
@@ -909,7 +933,7 @@ impl Validator {
                 continue;
             }
             first.insert(&g.value, &g.location);
-            if groups.contains(&g.value) {
+            if grant.contains(g.value.as_str()) {
                 let msg = format!(
                     "`{}` grants `{k}`, so everyone in it is eligible and no seat of it is ever reclaimed",
                     g.value
