@@ -720,11 +720,96 @@ fn an_edited_plan_that_reaches_outside_the_policy_is_refused() {
     let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("site-admins is not a grant group"),
+        text(&out.stderr).contains("refusing the plan: the action `+ tara@acme.com site-admins`"),
         "{}",
         text(&out.stderr)
     );
     assert_eq!(env.stats()["writes_applied"], 0);
+}
+
+/// A saved plan is verified, not trusted: each way of editing one to reach further than the
+/// policy is refused with the action and the reason, before any write.
+#[test]
+fn an_edited_saved_plan_is_re_derived_and_refused() {
+    let env = TestEnv::start(Duration::ZERO);
+    let path = save_plan(&env, "plan.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let state = env.state();
+    let admins = state
+        .groups
+        .iter()
+        .find(|g| g.name == "site-admins")
+        .unwrap()
+        .clone();
+    let user = |email: &str| {
+        state
+            .users
+            .iter()
+            .find(|u| u.email.as_deref() == Some(email))
+            .unwrap()
+            .account_id
+            .clone()
+    };
+    let add_index = original["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|a| a["kind"] == "add")
+        .unwrap();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "an add that names a Confluence group but writes to site-admins",
+            Box::new(move |plan: &mut serde_json::Value| {
+                let id = admins.id.clone();
+                let members = admins.members.clone();
+                plan["actions"][add_index]["group_id"] = id.clone().into();
+                plan["fingerprint"][id] =
+                    seatkeeper::plan::fingerprint_members(members.iter().map(String::as_str))
+                        .into();
+            }),
+            "is not the live id of",
+        ),
+        (
+            "an add of someone the policy does not grant",
+            Box::new({
+                let stranger = user("newcomer@acme.com");
+                move |plan: &mut serde_json::Value| {
+                    let mut extra = plan["actions"][add_index].clone();
+                    extra["account_id"] = stranger.clone().into();
+                    extra["email"] = "newcomer@acme.com".into();
+                    plan["actions"].as_array_mut().unwrap().push(extra);
+                }
+            }),
+            "does not produce it",
+        ),
+        (
+            "the same action twice",
+            Box::new(move |plan: &mut serde_json::Value| {
+                let again = plan["actions"][add_index].clone();
+                plan["actions"].as_array_mut().unwrap().push(again);
+            }),
+            "appears twice in the plan",
+        ),
+    ];
+    for (what, edit, why) in cases {
+        let mut plan = original.clone();
+        edit(&mut plan);
+        std::fs::write(&path, serde_json::to_vec(&plan).unwrap()).unwrap();
+        let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains("refusing the plan: the action") && stderr.contains(why),
+            "{what}: {stderr}"
+        );
+        assert_eq!(env.stats()["writes_applied"], 0, "{what}");
+    }
+    // The plan as it was made applies.
+    std::fs::write(&path, serde_json::to_vec(&original).unwrap()).unwrap();
+    let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub fn recorded_for<'a>(
 }
 
 /// The audit line kind that records an action of this kind.
-pub(crate) fn audit_kind(kind: ActionKind) -> AuditKind {
+pub fn audit_kind(kind: ActionKind) -> AuditKind {
     match kind {
         ActionKind::Add => AuditKind::Add,
         ActionKind::Remove => AuditKind::Remove,

@@ -5,9 +5,10 @@
 //! `max_additions` rails must still hold.
 
 use super::run::ApplyError;
-use crate::plan::{ActionKind, Plan};
+use crate::live::LiveState;
+use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::Policy;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Checks `plan` against `policy`'s rails. `actor` is the account running seatkeeper (the
 /// `self` rail), when the credentials belong to one.
@@ -43,7 +44,11 @@ pub fn check(
     }
     for (product, (adds, removes)) in per_product {
         let (adds, removes) = (adds.len(), removes.len());
-        let before = plan.seats.get(product).map_or(0, |s| s.before);
+        // The planner's base: every member of the product's groups, billed or not.
+        let before = plan
+            .seats
+            .get(product)
+            .map_or(0, |s| s.before + s.not_billed);
         if let (Some((limit, allowed)), false) =
             (safety.max_removals_for(before), allow_mass_removal)
         {
@@ -59,6 +64,67 @@ pub fn check(
                     "{adds} additions in {product} exceed max_additions ({limit})"
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a saved plan against the plan the policy produces for the same time, re-derived from
+/// the policy at the plan's commit and the live state read now (`derived`, made with every rail
+/// lifted: the rails are checked by [`check`]). A saved plan is a file anyone could edit, so
+/// every action that is not done yet (`done`: recorded for this plan, or already in effect)
+/// must be one the policy produces, its `group_id` must be the live id of the group it names,
+/// and no action may appear twice. The error names the first action that fails, and why.
+pub fn check_derivation(
+    saved: &Plan,
+    derived: &Plan,
+    live: &LiveState,
+    done: impl Fn(&Action) -> bool,
+) -> Result<(), ApplyError> {
+    let live_ids: HashMap<&str, &str> = live
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.id.as_str()))
+        .collect();
+    let key = |a: &Action| {
+        (
+            a.kind,
+            a.product.clone(),
+            a.group_id.clone(),
+            a.account_id.clone(),
+        )
+    };
+    let produced: HashSet<_> = derived
+        .actions
+        .iter()
+        .chain(derived.blocked.iter().map(|b| &b.action))
+        .map(key)
+        .collect();
+    let mut seen = HashSet::new();
+    for a in &saved.actions {
+        let refuse = |problem: String| ApplyError::Mismatch {
+            action: format!("{} {} {}", a.kind.symbol(), a.who(), a.group),
+            problem,
+        };
+        if !seen.insert((a.kind, a.group_id.as_str(), a.account_id.as_str())) {
+            return Err(refuse("it appears twice in the plan".into()));
+        }
+        match live_ids.get(a.group.as_str()) {
+            Some(id) if *id == a.group_id => {}
+            Some(id) => {
+                return Err(refuse(format!(
+                    "its group_id {} is not the live id of {} ({id})",
+                    a.group_id, a.group
+                )))
+            }
+            None => return Err(refuse(format!("group {} does not exist now", a.group))),
+        }
+        if !done(a) && !produced.contains(&key(a)) {
+            return Err(refuse(format!(
+                "the policy (at the plan's commit) does not produce it for {} with the live \
+                 state read now",
+                saved.generated_at.format("%Y-%m-%d %H:%M UTC")
+            )));
         }
     }
     Ok(())

@@ -3,9 +3,9 @@
 //! The apply itself is [`crate::apply::run`]; this is the edge: arguments, the prompt, progress
 //! on the terminal and exit codes.
 
-use super::inputs::{load_policy_source, PolicySource};
+use super::inputs::{load_ledger, load_policy_at, load_policy_source, PolicySource};
 use super::live::{ApiDirectory, Session};
-use super::planning::{make_plan, resolve_write_at};
+use super::planning::{input_for, make_plan, resolve_write_at};
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
@@ -13,7 +13,7 @@ use crate::apply::journal::Journal;
 use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
-use crate::plan::{Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
 use chrono::SecondsFormat;
@@ -106,7 +106,18 @@ pub fn run(
         .or(actor_account.clone())
         .unwrap_or_else(|| "unknown".into());
     let plan = match saved {
-        Some(plan) => plan,
+        Some(plan) => {
+            verify_saved(
+                &session,
+                &args.policy,
+                &source,
+                &plan,
+                &audit_path,
+                env,
+                err,
+            )?;
+            plan
+        }
         None => {
             // Every apply records an interrupted run's writes before anything else; here, before
             // planning, so the plan's ledger holds them.
@@ -171,6 +182,76 @@ pub fn run(
     )?;
     writeln!(out, "Audit log: {}", audit_path.display())?;
     Ok(outcome)
+}
+
+/// A saved plan is verified, not trusted: the actions are re-derived from the policy at the
+/// plan's commit (the folder as it is when the plan was made from uncommitted changes or
+/// outside git) and the live state read now, for the plan's time
+/// ([`crate::apply::rails::check_derivation`]).
+fn verify_saved(
+    session: &Session,
+    policy_args: &PolicyArgs,
+    source: &PolicySource,
+    plan: &Plan,
+    audit_path: &Path,
+    env: &Env,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let at_commit;
+    let policy_source = match (&plan.policy_commit, plan.policy_dirty) {
+        (Some(commit), false) if source.commit.as_deref() != Some(commit.as_str()) => {
+            at_commit = load_policy_at(
+                &policy_args.policy,
+                Some(commit),
+                env.policy_today(plan.generated_at),
+                err,
+            )
+            .map_err(|e| {
+                Exit::new(
+                    Status::Error,
+                    format!(
+                        "the plan was made from policy commit {commit}, which cannot be read here \
+                         ({e}); fetch it, or make a new plan with `seatkeeper plan --out PLAN`"
+                    ),
+                )
+            })?;
+            &at_commit
+        }
+        _ => source,
+    };
+    let live = session.read(&policy_source.policy, plan.generated_at)?;
+    let (ledger, _) = load_ledger(&source.dir, &source.policy)?;
+    let derived = crate::planner::plan(&input_for(
+        policy_source,
+        &live,
+        &ledger,
+        plan.generated_at,
+        None,
+        true,
+    ));
+    let recorded =
+        crate::apply::freshness::recorded_for(&crate::audit::read_records(audit_path)?, &plan.id());
+    let members: std::collections::HashMap<&str, std::collections::HashSet<&str>> = live
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.as_str(),
+                g.members.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let done = |a: &crate::plan::Action| {
+        let in_group = members
+            .get(a.group_id.as_str())
+            .is_some_and(|m| m.contains(a.account_id.as_str()));
+        recorded.contains(&(
+            crate::apply::freshness::audit_kind(a.kind),
+            a.group_id.clone(),
+            a.account_id.clone(),
+        )) || (a.kind == ActionKind::Add) == in_group
+    };
+    crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)
 }
 
 /// Reads and checks a saved plan.
