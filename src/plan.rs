@@ -241,6 +241,8 @@ pub enum Rail {
     LastAdmin,
     /// The group is synced from an identity provider.
     SyncedGroup,
+    /// The product's licence has no seat left after the plan's removals.
+    LicenceLimit,
 }
 
 impl Rail {
@@ -253,6 +255,7 @@ impl Rail {
             Rail::SelfAccount => "self",
             Rail::LastAdmin => "last-admin",
             Rail::SyncedGroup => "synced-group",
+            Rail::LicenceLimit => "licence-limit",
         }
     }
 }
@@ -429,6 +432,10 @@ pub struct Seats {
     /// Members who are not billed (suspended, deactivated or closed accounts), shown apart.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub not_billed: usize,
+    /// Seats Atlassian licenses for the product, when known: additions beyond it are blocked
+    /// (`licence-limit`), and apply starts additions only as removals free seats under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licensed: Option<u32>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -119,6 +119,7 @@ fn full_plan() -> Plan {
             before: 250,
             after: 250,
             not_billed: 0,
+            licensed: None,
             budget: Some(250),
         },
     );
@@ -128,6 +129,7 @@ fn full_plan() -> Plan {
             before: 40,
             after: 41,
             not_billed: 0,
+            licensed: None,
             budget: None,
         },
     );
@@ -313,10 +315,12 @@ fn all_rails() -> Vec<Rail> {
         SelfAccount,
         LastAdmin,
         SyncedGroup,
+        LicenceLimit,
     ];
     for r in &all {
         match r {
-            SeatBudget | MaxRemovals | MaxAdditions | SelfAccount | LastAdmin | SyncedGroup => {}
+            SeatBudget | MaxRemovals | MaxAdditions | SelfAccount | LastAdmin | SyncedGroup
+            | LicenceLimit => {}
         }
     }
     all

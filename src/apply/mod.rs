@@ -16,11 +16,11 @@ pub mod observers;
 pub mod rails;
 pub mod run;
 
-use crate::plan::{Action, ActionKind};
+use crate::plan::{Action, ActionKind, Plan};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// What a membership write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,13 +101,112 @@ pub trait ApplyObserver {
     fn on_event(&mut self, event: &ApplyEvent<'_>) -> anyhow::Result<()>;
 }
 
+/// Seats each licensed product has free for additions before removals free more: the
+/// licence's seats minus its billable holders, for the products whose licence the plan knows.
+/// Additions of such a product start only while a seat is free or once its removals have all
+/// finished, so a plan that ends within the licence applies cleanly the first time instead of
+/// failing additions that ran before the removals that make room for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headroom(HashMap<String, i64>);
+
+impl Headroom {
+    /// No product is gated: additions start as soon as a slot is free.
+    pub fn unlimited() -> Self {
+        Self::default()
+    }
+
+    /// The headroom the plan's seat table gives.
+    pub fn of(plan: &Plan) -> Self {
+        Self(
+            plan.seats
+                .iter()
+                .filter_map(|(product, s)| {
+                    s.licensed
+                        .map(|l| (product.clone(), i64::from(l) - s.before as i64))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Which writes may start: removals always; an addition of a gated product while a seat is
+/// free, or once the product has no removal left to run.
+struct Gate {
+    free: HashMap<String, i64>,
+    removals_left: HashMap<String, usize>,
+    /// (account, product) → (removals not finished, one of them failed): the seat is freed
+    /// when the last one finishes and none failed.
+    per_seat: HashMap<(String, String), (usize, bool)>,
+}
+
+impl Gate {
+    fn new(headroom: Headroom, actions: &[Action]) -> Self {
+        let mut removals_left: HashMap<String, usize> = HashMap::new();
+        let mut per_seat: HashMap<(String, String), (usize, bool)> = HashMap::new();
+        for a in actions.iter().filter(|a| a.kind == ActionKind::Remove) {
+            *removals_left.entry(a.product.clone()).or_default() += 1;
+            per_seat
+                .entry((a.account_id.clone(), a.product.clone()))
+                .or_default()
+                .0 += 1;
+        }
+        Self {
+            free: headroom.0,
+            removals_left,
+            per_seat,
+        }
+    }
+
+    fn may_start(&self, a: &Action) -> bool {
+        a.kind == ActionKind::Remove
+            || self.free.get(&a.product).is_none_or(|free| *free > 0)
+            || self.removals_left.get(&a.product).is_none_or(|n| *n == 0)
+    }
+
+    fn started(&mut self, a: &Action) {
+        if a.kind == ActionKind::Add {
+            if let Some(free) = self.free.get_mut(&a.product) {
+                *free -= 1;
+            }
+        }
+    }
+
+    fn finished(&mut self, a: &Action, ok: bool) {
+        let Some(free) = self.free.get_mut(&a.product) else {
+            return;
+        };
+        match a.kind {
+            // A failed addition took no seat.
+            ActionKind::Add if !ok => *free += 1,
+            ActionKind::Add => {}
+            ActionKind::Remove => {
+                if let Some(n) = self.removals_left.get_mut(&a.product) {
+                    *n = n.saturating_sub(1);
+                }
+                let key = (a.account_id.clone(), a.product.clone());
+                if let Some((left, failed)) = self.per_seat.get_mut(&key) {
+                    *left = left.saturating_sub(1);
+                    *failed |= !ok;
+                    if *left == 0 && !*failed {
+                        *free += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Executes `actions` with at most `parallelism` writes in flight, reporting each to observers
-/// as it finishes.
+/// as it finishes. Removals and additions alternate (removals first), each kind in plan order:
+/// rate limits are per endpoint and method, and adds and removes are different endpoints, so
+/// alternating keeps both budgets busy. Additions of a product at its licence wait for its
+/// removals ([`Headroom`]).
 pub async fn execute<D: Directory>(
     directory: Arc<D>,
     actions: Vec<Action>,
     recorded: usize,
     parallelism: usize,
+    headroom: Headroom,
     observers: &mut [&mut dyn ApplyObserver],
 ) -> anyhow::Result<ApplySummary> {
     let start = Instant::now();
@@ -122,31 +221,62 @@ pub async fn execute<D: Directory>(
             recorded,
         },
     )?;
-    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    let of_kind = |kind: ActionKind| -> VecDeque<usize> {
+        (0..actions.len())
+            .filter(|&i| actions[i].kind == kind)
+            .collect()
+    };
+    let (mut removes, mut adds) = (of_kind(ActionKind::Remove), of_kind(ActionKind::Add));
+    let mut gate = Gate::new(headroom, &actions);
+    let limit = parallelism.max(1);
+    let mut in_flight = 0usize;
+    let mut removal_turn = true;
     let mut tasks = tokio::task::JoinSet::new();
-    for index in start_order(&actions) {
-        let action = &actions[index];
-        let directory = Arc::clone(&directory);
-        let permits = Arc::clone(&permits);
-        let (kind, group_id, account_id) = (
-            action.kind,
-            action.group_id.clone(),
-            action.account_id.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let result = match directory.write(kind, &group_id, &account_id).await {
-                Ok(outcome) => ActionResult::Ok(outcome),
-                Err(e) => ActionResult::Failed(e),
+    loop {
+        while in_flight < limit {
+            let add_ready = adds.front().is_some_and(|&i| gate.may_start(&actions[i]));
+            let next = match (removal_turn, add_ready) {
+                (true, _) | (false, false) => removes
+                    .pop_front()
+                    .or_else(|| add_ready.then(|| adds.pop_front()).flatten()),
+                (false, true) => adds.pop_front(),
             };
-            (index, result)
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
+            let Some(index) = next else { break };
+            removal_turn = actions[index].kind == ActionKind::Add;
+            gate.started(&actions[index]);
+            let directory = Arc::clone(&directory);
+            let action = &actions[index];
+            let (kind, group_id, account_id) = (
+                action.kind,
+                action.group_id.clone(),
+                action.account_id.clone(),
+            );
+            tasks.spawn(async move {
+                let result = match directory.write(kind, &group_id, &account_id).await {
+                    Ok(outcome) => ActionResult::Ok(outcome),
+                    Err(e) => ActionResult::Failed(e),
+                };
+                (index, result)
+            });
+            in_flight += 1;
+        }
+        let Some(joined) = tasks.join_next().await else {
+            // Nothing in flight: either everything ran, or only gated additions are left, which
+            // cannot happen (they are released once their product has no removal left).
+            match adds.pop_front() {
+                None => break,
+                Some(index) => {
+                    adds.push_front(index);
+                    anyhow::bail!("additions are waiting for removals that will never run");
+                }
+            }
+        };
+        in_flight -= 1;
         let (index, result) = match joined {
             Ok(done) => done,
             Err(e) => anyhow::bail!("an apply task stopped unexpectedly: {e}"),
         };
+        gate.finished(&actions[index], !matches!(result, ActionResult::Failed(_)));
         match &result {
             ActionResult::Ok(WriteOutcome::Done) => summary.done += 1,
             ActionResult::Ok(WriteOutcome::AlreadyDone) => summary.already += 1,
@@ -164,31 +294,6 @@ pub async fn execute<D: Directory>(
     summary.elapsed = start.elapsed();
     notify(observers, &ApplyEvent::Finished(&summary))?;
     Ok(summary)
-}
-
-/// The order in which the writes start: removals and additions alternate (removals first), each
-/// kind in plan order. Rate limits are per endpoint and method, and adds and removes are
-/// different endpoints (`POST` and `DELETE` of group memberships), so alternating keeps both
-/// budgets busy instead of spending one and then the other; it also frees seats no later than
-/// the plan order would.
-fn start_order(actions: &[Action]) -> Vec<usize> {
-    let of_kind = |kind: ActionKind| {
-        actions
-            .iter()
-            .enumerate()
-            .filter(move |(_, a)| a.kind == kind)
-            .map(|(i, _)| i)
-    };
-    let mut removes = of_kind(ActionKind::Remove);
-    let mut adds = of_kind(ActionKind::Add);
-    let mut order = Vec::with_capacity(actions.len());
-    loop {
-        match (removes.next(), adds.next()) {
-            (None, None) => break,
-            (r, a) => order.extend(r.into_iter().chain(a)),
-        }
-    }
-    order
 }
 
 fn notify(observers: &mut [&mut dyn ApplyObserver], event: &ApplyEvent<'_>) -> anyhow::Result<()> {
@@ -217,21 +322,97 @@ mod tests {
         }
     }
 
+    /// Records the order in which writes start; each write takes a moment, so the order shows
+    /// what was allowed to start while what.
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Directory for Recorder {
+        async fn write(
+            &self,
+            kind: ActionKind,
+            _group_id: &str,
+            account_id: &str,
+        ) -> anyhow::Result<WriteOutcome> {
+            if let Ok(mut order) = self.0.lock() {
+                order.push(format!("{}{account_id}", kind.symbol()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok(WriteOutcome::Done)
+        }
+    }
+
+    fn started(actions: Vec<Action>, parallelism: usize, headroom: Headroom) -> Vec<String> {
+        let directory = Arc::new(Recorder(std::sync::Mutex::new(Vec::new())));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(execute(
+                Arc::clone(&directory),
+                actions,
+                0,
+                parallelism,
+                headroom,
+                &mut [],
+            ))
+            .unwrap();
+        let order = directory.0.lock().unwrap().clone();
+        order
+    }
+
     #[test]
     fn writes_alternate_between_kinds_removals_first_each_in_plan_order() {
+        let actions = || {
+            vec![
+                action(ActionKind::Add, "a1"),
+                action(ActionKind::Add, "a2"),
+                action(ActionKind::Add, "a3"),
+                action(ActionKind::Remove, "r1"),
+                action(ActionKind::Remove, "r2"),
+            ]
+        };
+        assert_eq!(
+            started(actions(), 1, Headroom::unlimited()),
+            ["-r1", "+a1", "-r2", "+a2", "+a3"]
+        );
+        assert!(started(Vec::new(), 1, Headroom::unlimited()).is_empty());
+    }
+
+    #[test]
+    fn at_the_licence_an_addition_starts_only_after_a_removal_frees_a_seat() {
         let actions = vec![
             action(ActionKind::Add, "a1"),
             action(ActionKind::Add, "a2"),
-            action(ActionKind::Add, "a3"),
             action(ActionKind::Remove, "r1"),
             action(ActionKind::Remove, "r2"),
         ];
-        assert_eq!(start_order(&actions), vec![3, 0, 4, 1, 2]);
-        assert!(start_order(&[]).is_empty());
-        let removes = vec![
-            action(ActionKind::Remove, "r1"),
-            action(ActionKind::Remove, "r2"),
-        ];
-        assert_eq!(start_order(&removes), vec![0, 1]);
+        let full = Headroom([("confluence".to_string(), 0)].into());
+        for parallelism in [1, 4] {
+            let order = started(actions.clone(), parallelism, full.clone());
+            // At every point, the additions started never outnumber the removals started
+            // before them (each one had finished: with 4 in flight, the gate still waited).
+            let mut freed = 0;
+            for (i, w) in order.iter().enumerate() {
+                if w.starts_with('-') {
+                    freed += 1;
+                } else {
+                    let adds_so_far = order[..=i].iter().filter(|x| x.starts_with('+')).count();
+                    assert!(adds_so_far <= freed, "{order:?}");
+                }
+            }
+            assert_eq!(order.len(), 4, "{order:?}");
+        }
+        // One seat free: the first addition need not wait.
+        let one = Headroom([("confluence".to_string(), 1)].into());
+        assert_eq!(
+            started(actions.clone(), 4, one)[..2],
+            ["-r1".to_string(), "+a1".to_string()]
+        );
+        // An addition beyond the licence (the planner blocks those) is still tried once the
+        // removals are done: Atlassian decides, and nothing waits forever.
+        let mut over = actions;
+        over.push(action(ActionKind::Add, "a3"));
+        assert_eq!(started(over, 4, full).len(), 5);
     }
 }

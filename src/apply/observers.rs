@@ -304,6 +304,7 @@ mod tests {
             actions,
             0,
             4,
+            crate::apply::Headroom::unlimited(),
             &mut [&mut audit, &mut progress],
         )
         .await

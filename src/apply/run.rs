@@ -243,6 +243,7 @@ pub async fn apply_plan<D: Directory>(
         resume.pending,
         resume.recorded + resume.in_effect.len(),
         options.parallelism,
+        super::Headroom::of(plan),
         &mut [&mut audit, progress],
     )
     .await?;

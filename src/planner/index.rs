@@ -36,6 +36,8 @@ pub(crate) struct ProductCtx<'a> {
     /// Members of these live groups may hold the product: the policy-wide `eligible_groups`
     /// and the product's own, in that order.
     pub eligible: Vec<Slot>,
+    /// Seats Atlassian licenses for the product, when the live state says.
+    pub licensed: Option<u32>,
 }
 
 /// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
@@ -481,6 +483,7 @@ impl<'a> Index<'a> {
                 unknown_members: Vec::new(),
                 inactive_before: p.inactivity.and_then(cutoff),
                 eligible: Vec::new(),
+                licensed: live.licenses.get(&p.key).map(|l| l.limit),
             });
         }
         let mut everywhere: Vec<Slot> = Vec::new();

@@ -427,6 +427,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
                 after: billed.saturating_sub(freed) + added,
                 not_billed: before.saturating_sub(billed),
                 budget: pc.product.seats,
+                licensed: pc.licensed,
             },
         );
         plan.requests.extend(write_requests(ix, key, p, &requests));

@@ -175,9 +175,10 @@ pub(crate) fn removal_rails(
     }
 }
 
-/// Applies the addition rails: `synced-group`, then the seat budget and `max-additions` in
-/// demand order (earliest demand first, then email, then account id; unknown demand last).
-/// `holders` is the number of accounts holding the product after the planned removals.
+/// Applies the addition rails: `synced-group`, then the licence, the seat budget and
+/// `max-additions` in demand order (earliest demand first, then email, then account id;
+/// unknown demand last). `holders` is the number of billable accounts holding the product after
+/// the planned removals.
 pub(crate) fn addition_rails(
     ix: &Index<'_>,
     pc: &ProductCtx<'_>,
@@ -206,10 +207,28 @@ pub(crate) fn addition_rails(
     });
     let seats = pc.product.seats.map(|b| b as usize);
     let free = seats.map(|b| b.saturating_sub(holders));
+    let licensed = pc.licensed.map(|l| l as usize);
+    let licence_free = licensed.map(|l| l.saturating_sub(holders));
+    let mut licence_block = None;
     let max_add = ix.policy.safety.max_additions_for(before);
     let mut added = 0usize;
     let (mut budget_block, mut max_block) = (None, None);
     for a in adds.iter_mut().filter(|a| a.block.is_none()) {
+        // Atlassian refuses a grant beyond the licence: predicted here, not found out by apply.
+        if let (Some(free), Some(limit)) = (licence_free, licensed) {
+            if added >= free {
+                a.block = Some(*licence_block.get_or_insert_with(|| {
+                    blocks.add(
+                        Rail::LicenceLimit,
+                        format!(
+                            "the {} licence has {limit} seats and the plan leaves none free (first come, first served)",
+                            pc.product.key
+                        ),
+                    )
+                }));
+                continue;
+            }
+        }
         if let (Some(free), Some(budget)) = (free, seats) {
             if added >= free {
                 a.block = Some(*budget_block.get_or_insert_with(|| {

@@ -1186,6 +1186,7 @@ fn seats_fingerprints_and_budget() {
             before: 4,
             after: 4,
             not_billed: 0,
+            licensed: None,
             budget: Some(10)
         }
     );
@@ -1721,4 +1722,35 @@ fn a_product_s_own_eligible_groups_grant_that_product_only() {
         "{:?}",
         p.warnings
     );
+}
+
+#[test]
+fn additions_beyond_the_licence_are_blocked_after_the_removals_free_seats() {
+    let mut f = Fx::new();
+    f.live.licenses.insert(P.to_string(), License { limit: 3 });
+    f.holder("a1");
+    f.holder("a2");
+    f.member("gone", "jira-users");
+    for name in ["n1", "n2", "n3"] {
+        f.safe(name).requested = Some(d("2026-11-20"));
+        f.find(name);
+    }
+    let p = f.plan();
+    // 3 licensed and 3 billed now; the removal frees one: one of the three requests fits.
+    assert_eq!(
+        actions(&p),
+        [
+            "add jira-users n1 requested",
+            "remove jira-users gone not-eligible"
+        ]
+    );
+    assert_eq!(
+        blocked(&p),
+        [
+            "add jira-users n2 licence-limit",
+            "add jira-users n3 licence-limit"
+        ]
+    );
+    assert_eq!(p.seats[P].licensed, Some(3));
+    assert_eq!(p.seats[P].after, 3);
 }

@@ -158,6 +158,7 @@ impl PlanBuilder {
                 before,
                 after,
                 not_billed: 0,
+                licensed: None,
                 budget,
             },
         );

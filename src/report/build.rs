@@ -128,6 +128,7 @@ impl AccessReport {
                         before: 0,
                         after: 0,
                         not_billed: 0,
+                        licensed: None,
                         budget: p.seats,
                     }),
                 counts: Counts {
@@ -432,6 +433,7 @@ mod tests {
                     before: 6,
                     after: 5,
                     not_billed: 0,
+                    licensed: None,
                     budget: Some(4),
                 },
             )]
