@@ -72,6 +72,10 @@ pub enum AuditKind {
     /// A reclaim was announced (a `reclaim-soon` notice of an applied plan) for `reclaim_on`.
     /// Not a membership change: `group` and `group_id` are empty.
     Announced,
+    /// A removal the plan wanted was found already done outside seatkeeper (by hand, or by
+    /// another tool) when the plan was applied: the membership ended, not by seatkeeper.
+    #[serde(rename = "observed-removal")]
+    ObservedRemoval,
 }
 
 /// Whether the action succeeded.
@@ -146,6 +150,9 @@ impl Ledger {
             // it: the membership counts from then, like one seatkeeper added.
             AuditKind::Add | AuditKind::Observed => {
                 self.membership_began.insert(member_key, r.time);
+            }
+            AuditKind::ObservedRemoval => {
+                self.membership_began.remove(&member_key);
             }
             AuditKind::Remove => {
                 self.membership_began.remove(&member_key);

@@ -268,6 +268,81 @@ fn a_killed_run_whose_writes_all_landed_is_recorded_even_when_the_next_plan_is_e
 }
 
 #[test]
+fn a_change_made_by_hand_that_matches_the_plan_is_recorded_as_observed() {
+    let env = TestEnv::start(Duration::ZERO);
+    let path = save_plan(&env, "plan.json");
+    let plan: seatkeeper::plan::Plan =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let add = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == seatkeeper::plan::ActionKind::Add)
+        .unwrap();
+    // An admin grants the same seat by hand before the plan is applied.
+    let client = reqwest::blocking_free_client();
+    let url = format!(
+        "{}/rest/api/3/group/user?groupId={}",
+        env.base, add.group_id
+    );
+    let status = env.runtime.block_on(async {
+        client
+            .post(url)
+            .basic_auth(EMAIL, Some(TOKEN))
+            .json(&serde_json::json!({ "accountId": add.account_id }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 201);
+    let out = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines = new_audit_lines(&env);
+    let about = |l: &&serde_json::Value| {
+        l["account_id"] == add.account_id.as_str() && l["group_id"] == add.group_id.as_str()
+    };
+    let recorded: Vec<&serde_json::Value> = lines.iter().filter(about).collect();
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["kind"], "observed");
+    assert!(
+        recorded[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("already done outside seatkeeper"),
+        "{recorded:#?}"
+    );
+    // Applying the plan again records nothing more.
+    let again = env.run(&["apply", path.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(new_audit_lines(&env).len(), lines.len());
+}
+
+#[test]
+fn a_journal_whose_group_was_deleted_names_itself_and_the_way_out() {
+    let env = TestEnv::start(Duration::ZERO);
+    let path = save_plan(&env, "plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    plan["fingerprint"]["a1f0c2d4-dead-4b5e-9c1a-acme000000ff"] = "sha256:00".into();
+    let mut journal = env.audit_log().into_os_string();
+    journal.push(".inflight.json");
+    std::fs::write(&journal, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = env.run(&["apply", "--policy", env.dir(), "--auto-approve"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let journal = journal.to_string_lossy().to_string();
+    assert!(
+        stderr.contains(&format!("the journal {journal} of an interrupted apply"))
+            && stderr.contains(&format!("mv {journal} {journal}.abandoned")),
+        "{stderr}"
+    );
+    // Moved aside as the message says, the next apply goes on.
+    std::fs::rename(&journal, format!("{journal}.abandoned")).unwrap();
+    let out = env.run(&["apply", "--policy", env.dir(), "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_plan_whose_groups_changed_is_stale_and_names_them() {
     let env = TestEnv::start(Duration::ZERO);
     let plan = save_plan(&env, "plan.json");

@@ -50,6 +50,32 @@ pub fn recorded_for<'a>(
         .collect()
 }
 
+/// The actions of `plan_id` whose last attempt in the audit log failed, as (kind, group id,
+/// account id). A failure can be ambiguous (the write landed, its answer was lost): a rerun that
+/// finds one in effect knows it was seatkeeper's own write.
+pub fn failed_for<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    plan_id: &str,
+) -> Recorded {
+    records
+        .into_iter()
+        .filter(|r| r.plan_id == plan_id && r.result == AuditResult::Failed)
+        .map(|r| (r.kind, r.group_id.clone(), r.account_id.clone()))
+        .collect()
+}
+
+/// Whether the audit log records `action` for its plan: as seatkeeper's write, or as found done
+/// outside seatkeeper.
+pub fn is_recorded(recorded: &Recorded, action: &Action) -> bool {
+    let outside = match action.kind {
+        ActionKind::Add => AuditKind::Observed,
+        ActionKind::Remove => AuditKind::ObservedRemoval,
+    };
+    [audit_kind(action.kind), outside]
+        .into_iter()
+        .any(|kind| recorded.contains(&(kind, action.group_id.clone(), action.account_id.clone())))
+}
+
 /// The audit line kind that records an action of this kind.
 pub fn audit_kind(kind: ActionKind) -> AuditKind {
     match kind {
@@ -76,12 +102,7 @@ pub fn check(
             ActionKind::Add => present,
             ActionKind::Remove => !present,
         };
-        let key = (
-            audit_kind(action.kind),
-            action.group_id.clone(),
-            action.account_id.clone(),
-        );
-        if recorded.contains(&key) {
+        if is_recorded(recorded, action) {
             resume.recorded += 1;
         } else if in_effect {
             resume.in_effect.push(action.clone());

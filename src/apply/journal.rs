@@ -4,7 +4,7 @@
 //! effect ([`reconcile`]) before anything else: no audit line is lost, even when the next apply
 //! runs a different plan.
 
-use super::freshness::audit_kind;
+use super::freshness::is_recorded;
 use super::observers::{AuditContext, AuditObserver};
 use super::run::{reread, ApplyError, Clock};
 use crate::atlassian::AtlassianApi;
@@ -89,12 +89,7 @@ pub async fn reconcile(
     let mut audit = AuditObserver::new(&mut writer, context, clock);
     let mut found = 0;
     for action in &previous.actions {
-        let key = (
-            audit_kind(action.kind),
-            action.group_id.clone(),
-            action.account_id.clone(),
-        );
-        if recorded.contains(&key) {
+        if is_recorded(&recorded, action) {
             continue;
         }
         let member = live

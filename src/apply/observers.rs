@@ -48,6 +48,24 @@ impl<'w> AuditObserver<'w> {
         Ok(())
     }
 
+    /// Records an action of the plan found already in effect although seatkeeper never wrote
+    /// it (no journal, no failed attempt of this plan): someone made the same change by hand.
+    /// It is recorded as observed, never as seatkeeper's own write.
+    pub fn record_outside(&mut self, action: &Action) -> anyhow::Result<()> {
+        let mut record = self.record(action, AuditResult::Ok, None);
+        record.kind = match action.kind {
+            ActionKind::Add => AuditKind::Observed,
+            ActionKind::Remove => AuditKind::ObservedRemoval,
+        };
+        record.rule = "observed".into();
+        record.reason = format!(
+            "already done outside seatkeeper when the plan was applied; the plan wanted it: {}",
+            action.reason
+        );
+        self.writer.append(&record)?;
+        Ok(())
+    }
+
     /// Records a membership granted outside seatkeeper after a reclaim.
     pub fn record_observed(&mut self, observation: &Observation) -> anyhow::Result<()> {
         let record = AuditRecord {

@@ -149,14 +149,29 @@ async fn reconcile_journal(
     let Some(previous) = journal.read()? else {
         return Ok(0);
     };
-    let found = journal::reconcile(
+    let reconciled = journal::reconcile(
         api,
         &previous,
         audit_path,
         actor,
         Box::new(move || clock.now()),
     )
-    .await?;
+    .await;
+    let found = match reconciled {
+        Ok(found) => found,
+        // Every later apply would stop here: say which file holds it and how to go on.
+        Err(ApplyError::Reread { source, .. }) => {
+            let path = journal.path().display();
+            return Err(ApplyError::Other(anyhow::anyhow!(
+                "the journal {path} of an interrupted apply (plan {}) names groups that cannot \
+                 be read now: {source}\n  hint: if a group was deleted, nothing more can be \
+                 recorded for it: move the journal aside (`mv {path} {path}.abandoned`, and keep \
+                 it with the audit log's history), then apply again",
+                previous.id()
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     if found > 0 {
         progress.on_event(&ApplyEvent::Reconciled {
             plan_id: &previous.id(),
@@ -205,6 +220,7 @@ pub async fn apply_plan<D: Directory>(
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
     let (live, recorded) = reread(api, plan, &plan_id, audit_path, "the touched groups").await?;
+    let failed = freshness::failed_for(&read_records(audit_path)?, &plan_id);
     let resume = freshness::check(plan, &live, &recorded).map_err(ApplyError::Stale)?;
 
     let mut writer = AuditWriter::open(audit_path)?;
@@ -234,8 +250,19 @@ pub async fn apply_plan<D: Directory>(
             audit.record_announced(announcement)?;
         }
     }
+    // After the journal step, an action in effect but never recorded was seatkeeper's own only
+    // if an attempt of this plan failed ambiguously; otherwise someone did it by hand.
     for action in &resume.in_effect {
-        audit.record_in_effect(action)?;
+        let key = (
+            freshness::audit_kind(action.kind),
+            action.group_id.clone(),
+            action.account_id.clone(),
+        );
+        if failed.contains(&key) {
+            audit.record_in_effect(action)?;
+        } else {
+            audit.record_outside(action)?;
+        }
     }
     journal.begin(plan)?;
     let summary = execute(

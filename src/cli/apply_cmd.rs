@@ -245,11 +245,8 @@ fn verify_saved(
         let in_group = members
             .get(a.group_id.as_str())
             .is_some_and(|m| m.contains(a.account_id.as_str()));
-        recorded.contains(&(
-            crate::apply::freshness::audit_kind(a.kind),
-            a.group_id.clone(),
-            a.account_id.clone(),
-        )) || (a.kind == ActionKind::Add) == in_group
+        crate::apply::freshness::is_recorded(&recorded, a)
+            || (a.kind == ActionKind::Add) == in_group
     };
     crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)
 }

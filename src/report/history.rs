@@ -97,7 +97,7 @@ pub fn seat_history(
                         gs.remove(group);
                     }
                 }
-                AuditKind::Remove => {
+                AuditKind::Remove | AuditKind::ObservedRemoval => {
                     state
                         .entry(r.account_id.clone())
                         .or_default()
@@ -173,7 +173,7 @@ pub fn changes_since(
         match r.kind {
             AuditKind::Add | AuditKind::Observed => changes.grants.push(change),
             AuditKind::Remove if r.rule == "inactive" => changes.reclaims.push(change),
-            AuditKind::Remove => changes.revocations.push(change),
+            AuditKind::Remove | AuditKind::ObservedRemoval => changes.revocations.push(change),
             // Announcements change no membership; the plan and report list them as notices.
             AuditKind::Announced => {}
         }
