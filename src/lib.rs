@@ -32,6 +32,7 @@ pub mod par;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod sandbox;

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
             if cli::is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(err, "{}", cli::describe_error(&error));
+            let text = env.redactor().redact(&cli::describe_error(&error));
+            let _ = writeln!(err, "{text}");
             cli::exit_code_for(&error)
         }
     };

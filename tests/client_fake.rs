@@ -469,6 +469,35 @@ async fn no_error_of_any_kind_shows_a_secret() {
     }
 }
 
+#[tokio::test]
+async fn a_server_that_echoes_the_authorization_header_never_gets_it_shown() {
+    use base64::Engine as _;
+    let fake = Fake::start(std_world(3)).await;
+    let client = client_with(&fake, true, true, fast());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}:{TOKEN}"));
+    fake.fault("myself", Fault::EchoAuth(403));
+    let site = client.myself().await.unwrap_err();
+    fake.fault("users/search", Fault::EchoAuth(400));
+    let admin = client.read_live(&request(&[G_JIRA.1])).await.unwrap_err();
+    for e in [site, admin] {
+        let shown = format!("{e} {e:?} {:?}", std::error::Error::source(&e));
+        assert!(
+            shown.contains("***"),
+            "the echo is shown, redacted: {shown}"
+        );
+        for secret in [TOKEN, ADMIN_KEY, basic.as_str()] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let escaped =
+            percent_encoding::utf8_percent_encode(&basic, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        assert!(
+            !shown.contains(&escaped),
+            "no percent-encoded Basic value: {shown}"
+        );
+    }
+}
+
 #[test]
 fn plain_http_to_a_remote_host_is_refused_before_any_request() {
     let src = CredentialSource {

@@ -246,17 +246,16 @@ impl Client {
         }
     }
 
-    /// Replaces every configured secret in `text` by `***`.
+    /// Replaces every configured secret in `text`, in every encoding, by `***`
+    /// ([`crate::redact`]).
     pub(crate) fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let secrets = [
-            self.creds.site.as_ref().map(|s| s.token.expose()),
-            self.creds.admin.as_ref().map(|a| a.key.expose()),
-        ];
-        for s in secrets.into_iter().flatten().filter(|s| s.len() >= 4) {
-            out = out.replace(s, "***");
-        }
-        out
+        let site = self
+            .creds
+            .site
+            .as_ref()
+            .map(|s| (s.token.expose(), Some(s.email.as_str())));
+        let admin = self.creds.admin.as_ref().map(|a| (a.key.expose(), None));
+        crate::redact::Redactor::new(site.into_iter().chain(admin)).redact(text)
     }
 
     /// Sends `call`, retrying transient failures, and returns the body of a 2xx response.

@@ -67,6 +67,22 @@ pub struct AdminAuth {
     pub key: Secret,
 }
 
+impl CredentialSource {
+    /// A redactor for every credential here, in every encoding it travels in.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        let token = self.api_token.as_ref().map(|t| {
+            let token = t.expose();
+            // A token copied with its newline is sent trimmed: redact both forms.
+            (token.trim(), self.email.as_deref().map(str::trim))
+        });
+        let key = self
+            .admin_api_key
+            .as_ref()
+            .map(|k| (k.expose().trim(), None));
+        crate::redact::Redactor::new(token.into_iter().chain(key))
+    }
+}
+
 /// Resolved credentials and endpoints. `Debug` never shows a secret.
 #[derive(Debug, Clone)]
 pub struct Credentials {

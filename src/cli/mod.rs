@@ -151,6 +151,18 @@ impl Env {
         at.max(self.now).date_naive()
     }
 
+    /// A redactor for the credentials in this environment: everything seatkeeper prints passes
+    /// through it at the edge, whatever the inner layers did.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        crate::atlassian::CredentialSource {
+            email: self.email.clone(),
+            api_token: self.api_token.clone(),
+            admin_api_key: self.admin_api_key.clone(),
+            api_base: None,
+        }
+        .redactor()
+    }
+
     /// Reads the process environment and the clock.
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());

@@ -47,6 +47,9 @@ pub enum Fault {
     SlowBody(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
+    /// Answer with this status and a body that echoes the request's Authorization header, raw
+    /// and percent-encoded, as some proxies and block pages do.
+    EchoAuth(u16),
 }
 
 #[derive(Debug, Default)]
@@ -277,6 +280,23 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
             *s,
             json!({"errorMessages": [format!("injected {s}")], "errors": {}}),
         ),
+        (Some(Fault::EchoAuth(s)), _) => {
+            let auth = req.auth.clone().unwrap_or_default();
+            let escaped: String = auth
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            (
+                *s,
+                json!({"errorMessages": [format!("blocked request with Authorization {auth} ({escaped})")], "errors": {}}),
+            )
+        }
         (_, Some((retry_after, _))) if retry_after > 0.0 => {
             extra.push(format!("Retry-After: {retry_after:.3}"));
             (
