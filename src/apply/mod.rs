@@ -40,6 +40,21 @@ pub trait Directory: Send + Sync + 'static {
         group_id: &str,
         account_id: &str,
     ) -> impl Future<Output = anyhow::Result<WriteOutcome>> + Send;
+
+    /// Whether the account is in the group now: asked after a write failed, since a write
+    /// whose answer was lost (a reset or a timeout, then a failed retry) may have landed.
+    /// Directories that cannot tell answer an error, and the failure stands.
+    fn is_member(
+        &self,
+        _group_id: &str,
+        _account_id: &str,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send {
+        async {
+            Err(anyhow::anyhow!(
+                "this directory cannot re-read a membership"
+            ))
+        }
+    }
 }
 
 /// How one action ended.
@@ -254,7 +269,13 @@ pub async fn execute<D: Directory>(
             tasks.spawn(async move {
                 let result = match directory.write(kind, &group_id, &account_id).await {
                     Ok(outcome) => ActionResult::Ok(outcome),
-                    Err(e) => ActionResult::Failed(e),
+                    // Look before logging a failure: the write may have landed.
+                    Err(e) => match directory.is_member(&group_id, &account_id).await {
+                        Ok(present) if present == (kind == ActionKind::Add) => {
+                            ActionResult::Ok(WriteOutcome::Done)
+                        }
+                        _ => ActionResult::Failed(e),
+                    },
                 };
                 (index, result)
             });
@@ -359,6 +380,76 @@ mod tests {
             .unwrap();
         let order = directory.0.lock().unwrap().clone();
         order
+    }
+
+    /// Every write lands, and its answer is lost: the failure is ambiguous.
+    struct LostAnswers(std::sync::Mutex<std::collections::HashSet<String>>);
+
+    impl Directory for LostAnswers {
+        async fn write(
+            &self,
+            kind: ActionKind,
+            _group_id: &str,
+            account_id: &str,
+        ) -> anyhow::Result<WriteOutcome> {
+            if let Ok(mut members) = self.0.lock() {
+                match kind {
+                    ActionKind::Add => members.insert(account_id.to_string()),
+                    ActionKind::Remove => members.remove(account_id),
+                };
+            }
+            anyhow::bail!("connection reset, then 500 on the retry")
+        }
+
+        async fn is_member(&self, _group_id: &str, account_id: &str) -> anyhow::Result<bool> {
+            Ok(self.0.lock().is_ok_and(|m| m.contains(account_id)))
+        }
+    }
+
+    #[test]
+    fn a_write_that_landed_but_lost_its_answer_is_re_read_not_logged_failed() {
+        let directory = Arc::new(LostAnswers(std::sync::Mutex::new(
+            ["r1".to_string()].into(),
+        )));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let summary = runtime
+            .block_on(execute(
+                directory,
+                vec![
+                    action(ActionKind::Add, "a1"),
+                    action(ActionKind::Remove, "r1"),
+                ],
+                0,
+                2,
+                Headroom::unlimited(),
+                &mut [],
+            ))
+            .unwrap();
+        assert_eq!((summary.done, summary.failed), (2, 0));
+        // A write that did not land stays a failure.
+        struct Refuses;
+        impl Directory for Refuses {
+            async fn write(&self, _: ActionKind, _: &str, _: &str) -> anyhow::Result<WriteOutcome> {
+                anyhow::bail!("500")
+            }
+            async fn is_member(&self, _: &str, _: &str) -> anyhow::Result<bool> {
+                Ok(false)
+            }
+        }
+        let summary = runtime
+            .block_on(execute(
+                Arc::new(Refuses),
+                vec![action(ActionKind::Add, "a2")],
+                0,
+                1,
+                Headroom::unlimited(),
+                &mut [],
+            ))
+            .unwrap();
+        assert_eq!((summary.done, summary.failed), (0, 1));
     }
 
     #[test]

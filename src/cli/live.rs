@@ -115,4 +115,11 @@ impl Directory for ApiDirectory {
             Change::AlreadyDone => WriteOutcome::AlreadyDone,
         })
     }
+
+    async fn is_member(&self, group_id: &str, account_id: &str) -> anyhow::Result<bool> {
+        let members = self.0.group_members(&[group_id.to_string()]).await?;
+        Ok(members
+            .get(group_id)
+            .is_some_and(|m| m.iter().any(|a| a == account_id)))
+    }
 }
