@@ -2,12 +2,21 @@
 //! command and maps the outcome to a documented exit code.
 
 use clap::Parser;
+
 use seatkeeper::cli::{self, Cli, Env};
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1, not clap's 2: 2 means "changes present" to `--detailed-exitcode`,
+    // and CI must never read a typo in a flag as a plan with changes.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let env = Env::from_process();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

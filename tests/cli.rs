@@ -840,3 +840,27 @@ fn an_audit_folder_symlinked_out_of_the_policy_folder_is_refused() {
         );
     }
 }
+
+#[test]
+fn usage_errors_exit_1_never_the_changes_code() {
+    for args in [
+        vec!["plan", "--detailed-exitcode", "--snapshto", "x"],
+        vec!["no-such-command"],
+        vec!["plan", "--format", "yaml"],
+        vec!["apply", "--parallelism", "0"],
+    ] {
+        let out = seatkeeper(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty(), "{args:?}");
+    }
+    for args in [vec!["--help"], vec!["--version"], vec!["plan", "--help"]] {
+        let out = seatkeeper(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!text(&out.stdout).is_empty(), "{args:?}");
+    }
+}
