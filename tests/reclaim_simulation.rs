@@ -55,6 +55,9 @@ struct Config {
     apply_delay: TimeDelta,
     /// Whether the automation app is a member of Jira's grant group.
     app_holds_jira: bool,
+    /// Whether safe-user entries also name products their users do not hold (some name none:
+    /// every product).
+    broad_entries: bool,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
         Config {
             apply_delay: TimeDelta::minutes(7),
             app_holds_jira: false,
+            broad_entries: false,
         }
     }
 }
@@ -155,11 +159,15 @@ struct Entry {
     /// `None`: every product.
     products: Option<BTreeSet<&'static str>>,
     requested: Option<NaiveDate>,
+    /// The grant ends after this day.
+    until: Option<NaiveDate>,
 }
 
 impl Entry {
-    fn covers(&self, product: &str) -> bool {
+    /// Whether the entry lets its user hold `product` on `today`.
+    fn grants(&self, product: &str, today: NaiveDate) -> bool {
         self.products.as_ref().is_none_or(|p| p.contains(product))
+            && self.until.is_none_or(|u| u >= today)
     }
 }
 
@@ -169,6 +177,8 @@ struct PolicyModel {
     entries: Vec<Entry>,
     max_removals: String,
     max_additions: usize,
+    /// The day the policy is read for (`--at`): `until` dates end grants.
+    today: NaiveDate,
 }
 
 impl PolicyModel {
@@ -185,11 +195,14 @@ impl PolicyModel {
     }
 
     fn eligible(&self, email: &str, product: &str) -> bool {
-        self.entry(email).is_some_and(|e| e.covers(product))
+        self.entry(email)
+            .is_some_and(|e| e.grants(product, self.today))
     }
 
     fn requested(&self, email: &str, product: &str) -> Option<Time> {
-        let e = self.entry(email).filter(|e| e.covers(product))?;
+        let e = self
+            .entry(email)
+            .filter(|e| e.grants(product, self.today))?;
         e.requested
             .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
     }
@@ -219,6 +232,9 @@ impl PolicyModel {
             }
             if let Some(d) = e.requested {
                 writeln!(y, "    requested: {d}").unwrap();
+            }
+            if let Some(d) = e.until {
+                writeln!(y, "    until: {d}").unwrap();
             }
         }
         write!(
@@ -474,16 +490,26 @@ fn build_org(rng: &mut Rng, cfg: Config) -> Org {
                     .push(account(ix));
             }
         }
-        let mut eligible: BTreeSet<&'static str> = held.union(&uses).copied().collect();
+        // Each entry names what its user holds; with `broad_entries`, also what they want, a few
+        // more products, and some entries name no products (every product).
+        let mut eligible = held.clone();
         for p in PRODUCTS {
-            if rng.chance(0.12) {
+            let extra = rng.chance(0.12);
+            if cfg.broad_entries && (extra || uses.contains(p)) {
                 eligible.insert(p);
             }
         }
+        let every_product = rng.chance(0.08) && cfg.broad_entries;
         entries.push(Entry {
             email,
-            products: (!rng.chance(0.08)).then_some(eligible),
+            products: (!every_product).then_some(eligible),
             requested: None,
+            // Two fixed-term contracts end mid-run.
+            until: match i {
+                9 => Some((start + days(90)).date_naive()),
+                31 => Some((start + days(150)).date_naive()),
+                _ => None,
+            },
         });
         let person = &mut people[ix];
         person.uses = uses;
@@ -642,6 +668,7 @@ fn build_org(rng: &mut Rng, cfg: Config) -> Org {
             entries,
             max_removals: "50%".into(),
             max_additions: 50,
+            today: start.date_naive(),
         },
         hires,
         approved_outsider: outsiders[3],
@@ -852,6 +879,7 @@ struct Counters {
     idle_seats_despite_logins: usize,
     observed: usize,
     not_eligible_removals: usize,
+    expired_removals: usize,
     budget_blocks: usize,
     max_removal_blocks: usize,
     requests_awaiting: usize,
@@ -1017,6 +1045,23 @@ fn an_app_in_a_grant_group_is_not_a_billed_seat() {
     });
 }
 
+/// Known planner bug, reported with issue 10: an eligible user who does not hold a product with
+/// `restore_on_login`, was never reclaimed from it and has no recent evidence on it (dormant,
+/// "inactive since …") gets a seat the moment they log in, rule `logged-in`, "logged in DATE".
+/// DESIGN §4 makes a login demand only *after a reclaim* and has such a user dormant, no add;
+/// the README's `restore_on_login` says the same. With entries that name every product (or a
+/// product someone does not use), any login hands out seats nobody asked for, which are then
+/// announced, reclaimed, and restored by the next login. Fails on day 0 until the planner is
+/// fixed (`evaluate`, the `else if let Some(t) = restoring_login` branch).
+#[test]
+#[ignore = "planner bug: a login grants a product that was never reclaimed (see the doc comment)"]
+fn a_login_gives_back_only_what_was_reclaimed_even_with_broad_entries() {
+    simulate(Config {
+        broad_entries: true,
+        ..Config::default()
+    });
+}
+
 fn simulate(cfg: Config) {
     let wall = Instant::now();
     // `SIM_SEED=N` replays another history (the counters' minimums below may then not hold).
@@ -1056,6 +1101,7 @@ fn simulate(cfg: Config) {
     for day in 0..DAYS {
         let now = day_time(day);
         let at = now.to_rfc3339();
+        policy.today = now.date_naive();
         sim.set_clock(now);
 
         // --- Policy edits, as pull requests merged that morning.
@@ -1069,17 +1115,20 @@ fn simulate(cfg: Config) {
                         email: people[h].email.clone(),
                         products: Some([JSW, CONF].into()),
                         requested: Some(date),
+                        until: None,
                     });
                 }
                 policy.entries.push(Entry {
                     email: people[approved_outsider].email.clone(),
                     products: Some([JSW].into()),
                     requested: Some(date),
+                    until: None,
                 });
             }
             100 => policy.rules.get_mut(JSW).unwrap().inactivity = 45,
-            120 => policy.max_removals = "4%".into(),
-            135 => policy.max_removals = "50%".into(),
+            // A tight rail (1% of under 100 holders is 0) holds every removal back until an
+            // admin has seen it do so on three days (or by day 175), then goes back to 50%.
+            120 => policy.max_removals = "1%".into(),
             150 => {
                 policy.rules.get_mut(CONF).unwrap().notice = 7;
                 policy.rules.get_mut(JSM).unwrap().notice = 12;
@@ -1122,6 +1171,9 @@ fn simulate(cfg: Config) {
                 if let Some(p) = policy.entry_mut(&who).products.as_mut() {
                     p.remove(JSW);
                 }
+            }
+            _ if policy.max_removals == "1%" && (rail_days(&tracker) >= 3 || day >= 175) => {
+                policy.max_removals = "50%".into();
             }
             _ => edited = false,
         }
@@ -1373,7 +1425,17 @@ fn simulate(cfg: Config) {
     assert!(counters.budget_blocks > 0, "{counters:?}");
     assert!(counters.max_removal_blocks > 0, "{counters:?}");
     assert!(counters.not_eligible_removals > 0, "{counters:?}");
+    assert!(counters.expired_removals > 0, "{counters:?}");
     assert!(counters.requests_awaiting > 0, "{counters:?}");
+}
+
+/// On how many days `max-removals` held removals back.
+fn rail_days(t: &Tracker) -> usize {
+    t.rail_days
+        .values()
+        .flatten()
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 /// The policy in force on `day`.
@@ -1640,14 +1702,21 @@ fn check_plan(
             a.who(),
             a.product
         );
-        if let Some(&r) = t.reclaimed.get(&(a.account_id.clone(), a.product.clone())) {
-            assert!(
-                f.login_after(&a.account_id, r),
-                "day {day}: {} gets {} back for a login, but has not logged in since the reclaim on {r}",
+        // DESIGN §4: a login is demand only after a reclaim; it never grants anything else.
+        let Some(&r) = t.reclaimed.get(&(a.account_id.clone(), a.product.clone())) else {
+            panic!(
+                "day {day}: a login gave {} a {} seat that had not been reclaimed from them: {}",
                 a.who(),
-                a.product
+                a.product,
+                a.reason
             );
-        }
+        };
+        assert!(
+            f.login_after(&a.account_id, r),
+            "day {day}: {} gets {} back for a login, but has not logged in since the reclaim on {r}",
+            a.who(),
+            a.product
+        );
     }
 }
 
@@ -1773,6 +1842,9 @@ fn check_audit(
                     t.reclaimed.insert(key, now);
                     c.reclaims += 1;
                 } else {
+                    if s(l, "rule") == "expired" {
+                        c.expired_removals += 1;
+                    }
                     c.not_eligible_removals += 1;
                 }
             }
