@@ -158,3 +158,74 @@ fn check_actions(plan: &Plan, policy: &Policy) -> Result<(), ApplyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Evidence, Rule, Seats, PLAN_FORMAT_VERSION};
+    use crate::policy::source::MemFiles;
+
+    fn remove(account: &str) -> Action {
+        Action {
+            kind: ActionKind::Remove,
+            product: "confluence".into(),
+            group: "confluence-users-x".into(),
+            group_id: "g1".into(),
+            account_id: account.into(),
+            email: None,
+            rule: Rule::AccountClosed,
+            reason: String::new(),
+            evidence: Evidence::default(),
+        }
+    }
+
+    fn plan(removals: usize) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            site: "x.atlassian.net".into(),
+            policy_commit: None,
+            policy_dirty: false,
+            generated_at: chrono::DateTime::UNIX_EPOCH,
+            actions: (0..removals).map(|i| remove(&format!("u{i}"))).collect(),
+            blocked: Vec::new(),
+            notices: Vec::new(),
+            observed: Vec::new(),
+            // 30 members, two of them closed accounts: 28 billed.
+            seats: BTreeMap::from([(
+                "confluence".to_string(),
+                Seats {
+                    before: 28,
+                    after: 28 - removals.min(28),
+                    licensed: None,
+                    budget: None,
+                    not_billed: 2,
+                },
+            )]),
+            safety_defaults: Vec::new(),
+            announce: Vec::new(),
+            requests: Vec::new(),
+            events: None,
+            first_run: false,
+            fingerprint: BTreeMap::from([("g1".to_string(), "sha256:00".to_string())]),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_percentage_rail_counts_every_member_as_the_planner_does() {
+        let yaml = "version: 1\nsite: x.atlassian.net\nproducts:\n  confluence:\n    groups: [confluence-users-x]\nsafety:\n  max_removals: 10%\n";
+        let policy = crate::policy::load(&MemFiles::new().with(crate::policy::MAIN_FILE, yaml))
+            .expect("policy")
+            .policy;
+        // The planner allows 10% of the 30 members: 3 removals (two closed accounts and one
+        // more). Counting only the 28 billed members, the re-check refused that plan (exit 3).
+        assert!(check(&plan(3), &policy, None, false).is_ok());
+        let Err(ApplyError::Rail(message)) = check(&plan(4), &policy, None, false) else {
+            panic!("4 removals exceed 10% of 30");
+        };
+        assert_eq!(
+            message,
+            "4 removals in confluence exceed max_removals (10% of 30); review and pass --allow-mass-removal"
+        );
+    }
+}
