@@ -544,9 +544,11 @@ proptest! {
         let second = run(&org, &live, &records);
         prop_assert!(
             second.actions.is_empty(),
-            "second plan still has actions: {:#?}\nfirst: {:#?}",
+            "second plan still has actions: {:#?}\nfirst: {:#?}\nfirst blocked: {:#?}\nfirst notices: {:#?}",
             second.actions,
-            first.actions
+            first.actions,
+            first.blocked,
+            first.notices
         );
         prop_assert!(second.observed.is_empty(), "observations repeat: {:?}", second.observed);
     }
@@ -557,8 +559,16 @@ proptest! {
         let p = run(&org, &org.live, &org.records);
         for (key, s) in &p.seats {
             if let Some(budget) = s.budget {
-                // Additions never take the product above its budget (removals may leave it above).
-                let adds = p.actions.iter().filter(|a| &a.product == key && a.kind == ActionKind::Add).count();
+                // Additions never take the product above its budget (removals may leave it
+                // above). Only billed accounts take a seat: an app's grant does not.
+                let billed = |id: &str| {
+                    org.live.users.iter().any(|u| {
+                        u.account_id == id
+                            && u.status == AccountStatus::Active
+                            && u.account_type == AccountType::Atlassian
+                    })
+                };
+                let adds = p.actions.iter().filter(|a| &a.product == key && a.kind == ActionKind::Add && billed(&a.account_id)).count();
                 prop_assert!(adds == 0 || s.after <= budget as usize, "{key}: {s:?}");
             }
         }

@@ -331,9 +331,9 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                     let s = schedule(ix, pc, u, p, at, began, window);
                     ev.reclaim_at = Some(s.on);
                     ev.announced = s.announced;
-                    // An announced date is kept to the day; an unannounced reclaim (no `notice`)
-                    // falls due once the window has fully passed.
-                    let due = if s.announced { s.on <= now } else { s.on < now };
+                    // Due once the date has come and the window has fully passed: an announced
+                    // date can be the window's very end, when the evidence is still inside it.
+                    let due = s.on <= now && s.window_end < now;
                     if due {
                         ev.verdict = Verdict::RemoveInactive(at);
                         return Some(ev);
@@ -398,14 +398,6 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
                 return Some(ev);
             }
         }
-    } else if let Some(t) = restoring_login.filter(|_| kept.is_none()) {
-        // Never reclaimed, no recent activity on the product: a recent login asks for it. A
-        // login never keeps a seat, but it can bring one (per product, `restore_on_login`).
-        let stale = latest.is_none_or(|at| before(at, pc.inactive_before));
-        if stale && !before(t, pc.inactive_before) {
-            demand = (Some(t), Demand::LoggedIn(t));
-            latest = Some(t);
-        }
     }
     if let (Some(at), Some(sign)) = (ev.evidence.at, latest) {
         if before(sign, pc.inactive_before) && kept.is_none() {
@@ -423,6 +415,8 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
 struct Schedule {
     /// The reclaim date.
     on: Time,
+    /// When the window ends: the evidence plus `inactivity`, and past `grace`.
+    window_end: Time,
     /// `on` is the date the ledger shows as announced.
     announced: bool,
     /// How long before the reclaim it must be announced (`None`: no announcement is needed).
@@ -456,6 +450,7 @@ fn schedule(
     if let Some(d) = announced.filter(|d| *d >= natural) {
         return Schedule {
             on: d,
+            window_end: natural,
             announced: true,
             lead: None,
         };
@@ -472,6 +467,7 @@ fn schedule(
     };
     Schedule {
         on: lead.map_or(natural, |l| natural.max(far(ix.now, l))),
+        window_end: natural,
         announced: false,
         lead,
     }

@@ -409,7 +409,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         // Seats follow billing: only active accounts count, before and after.
         let freed = removals
             .iter()
-            .filter(|r| r.block.is_none() && r.ev.user.status == AccountStatus::Active)
+            .filter(|r| r.block.is_none() && is_billed(r.ev.user))
             .count();
         rails::addition_rails(
             ix,
@@ -419,7 +419,10 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             before,
             billed.saturating_sub(freed),
         );
-        let added = adds.iter().filter(|a| a.block.is_none()).count();
+        let added = adds
+            .iter()
+            .filter(|a| a.block.is_none() && is_billed(a.ev.user))
+            .count();
         plan.seats.insert(
             key.to_string(),
             Seats {
@@ -633,7 +636,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     };
     if ev.member {
         acc.before += 1;
-        if ev.user.status == AccountStatus::Active {
+        if is_billed(ev.user) {
             acc.billed += 1;
         }
     }
@@ -677,6 +680,12 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
         }
         Verdict::Ignored(_) | Verdict::Kept(_) | Verdict::Absent(_) | Verdict::AbsentSuspended => {}
     }
+}
+
+/// Whether Atlassian bills the account for a product it holds: an active person's account.
+/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
+pub(crate) fn is_billed(user: &crate::live::User) -> bool {
+    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 
 /// How the plan orders a user: by email (accounts without one first), then account id. The

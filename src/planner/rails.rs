@@ -211,12 +211,14 @@ pub(crate) fn addition_rails(
     let licence_free = licensed.map(|l| l.saturating_sub(holders));
     let mut licence_block = None;
     let max_add = ix.policy.safety.max_additions_for(before);
-    let mut added = 0usize;
+    // Additions made, and seats they take: an app's or customer's grant takes no billed seat.
+    let (mut added, mut taken) = (0usize, 0usize);
     let (mut budget_block, mut max_block) = (None, None);
     for a in adds.iter_mut().filter(|a| a.block.is_none()) {
+        let billed = super::is_billed(a.ev.user);
         // Atlassian refuses a grant beyond the licence: predicted here, not found out by apply.
-        if let (Some(free), Some(limit)) = (licence_free, licensed) {
-            if added >= free {
+        if let (Some(free), Some(limit), true) = (licence_free, licensed, billed) {
+            if taken >= free {
                 a.block = Some(*licence_block.get_or_insert_with(|| {
                     blocks.add(
                         Rail::LicenceLimit,
@@ -229,8 +231,8 @@ pub(crate) fn addition_rails(
                 continue;
             }
         }
-        if let (Some(free), Some(budget)) = (free, seats) {
-            if added >= free {
+        if let (Some(free), Some(budget), true) = (free, seats, billed) {
+            if taken >= free {
                 a.block = Some(*budget_block.get_or_insert_with(|| {
                     blocks.add(
                         Rail::SeatBudget,
@@ -259,5 +261,6 @@ pub(crate) fn addition_rails(
             }
         }
         added += 1;
+        taken += usize::from(billed);
     }
 }

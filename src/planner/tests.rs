@@ -1019,11 +1019,11 @@ const CASES: &[Case] = &[
                 .member("emp", "employees")
                 .active("emp", "2026-11-20");
             f.member("join", "employees");
-            f.event("join", EventAction::UserLoggedIn, "2026-11-24T10:00:00Z");
+            f.find("join").added_to_org = Some(t("2026-11-20"));
             f.member("out", "jira-users").active("out", "2026-11-20");
         },
         actions: &[
-            "add jira-users join logged-in",
+            "add jira-users join eligible",
             "remove jira-users out not-eligible",
         ],
         blocked: NONE,
@@ -1179,13 +1179,14 @@ fn seats_fingerprints_and_budget() {
     f.safe("n").requested = Some(d("2026-11-20"));
     f.find("n");
     let p = f.plan();
-    // a, b, c (ignored, still a seat) and the unknown member.
+    // a, b and the unknown member are billed; c, a customer account (ignored), is a member
+    // Atlassian does not bill.
     assert_eq!(
         p.seats[P],
         Seats {
-            before: 4,
-            after: 4,
-            not_billed: 0,
+            before: 3,
+            after: 3,
+            not_billed: 1,
             licensed: None,
             budget: Some(10)
         }

@@ -607,7 +607,7 @@ mod tests {
             assert_eq!(p.seats, *seats);
             assert_eq!(
                 p.counts.holders + p.counts.ignored + p.counts.unlisted,
-                seats.before,
+                seats.before + seats.not_billed,
                 "{}",
                 p.product
             );
