@@ -41,6 +41,22 @@ pub fn file_diff(path: &str, before: &str, after: &str) -> String {
         .to_string()
 }
 
+/// An action for a markdown list: the sign in a code span, since `- - user` and `- + user`
+/// render on GitHub as nested bullets and additions and removals would look the same.
+fn md_action_line(a: &Action) -> String {
+    format!(
+        "`{}` {}",
+        a.kind.symbol(),
+        escape(&format!(
+            "{} {} ({}: {})",
+            a.who(),
+            a.group,
+            a.rule,
+            a.reason
+        ))
+    )
+}
+
 fn action_line(a: &Action) -> String {
     format!(
         "{} {} {} ({}: {})",
@@ -205,16 +221,16 @@ fn markdown_with_cap(report: &DiffReport, cap: usize) -> String {
         let lines: Vec<String> = plan
             .introduced
             .iter()
-            .map(|a| escape(&action_line(a)))
+            .map(md_action_line)
             .chain(
                 plan.cancelled
                     .iter()
-                    .map(|a| format!("cancelled: {}", escape(&action_line(a)))),
+                    .map(|a| format!("cancelled: {}", md_action_line(a))),
             )
             .chain(
                 plan.newly_blocked
                     .iter()
-                    .map(|(a, r)| format!("blocked by {r}: {}", escape(&action_line(a)))),
+                    .map(|(a, r)| format!("blocked by {r}: {}", md_action_line(a))),
             )
             .collect();
         s.push_str(&format!(
@@ -277,5 +293,42 @@ mod tests {
         let mut text_out = Vec::new();
         text(&report, &mut text_out).unwrap();
         assert!(String::from_utf8(text_out).unwrap().contains("+b"));
+    }
+
+    #[test]
+    fn additions_and_removals_keep_their_signs_in_a_markdown_list() {
+        use crate::plan::{ActionKind, Evidence, Rule};
+        let action = |kind| Action {
+            kind,
+            product: "confluence".into(),
+            group: "confluence-users".into(),
+            group_id: "g1".into(),
+            account_id: "a".into(),
+            email: Some("rosa@acme.com".into()),
+            rule: Rule::Eligible,
+            reason: "eligible".into(),
+            evidence: Evidence::default(),
+        };
+        let report = DiffReport {
+            base: "main".into(),
+            head: "HEAD".into(),
+            policy: PolicyDiff::default(),
+            plan: Some(crate::diff::PlanDelta {
+                introduced: vec![action(ActionKind::Add), action(ActionKind::Remove)],
+                cancelled: Vec::new(),
+                newly_blocked: Vec::new(),
+            }),
+            files: Vec::new(),
+        };
+        let md = markdown_string(&report, GITHUB_COMMENT_LIMIT);
+        // `- - x` and `- + x` would be nested bullets on GitHub: the signs go in code spans.
+        for line in md.lines() {
+            assert!(
+                !line.starts_with("- - ") && !line.starts_with("- + "),
+                "{line}"
+            );
+        }
+        assert!(md.contains("- `+` rosa@acme.com confluence-users"), "{md}");
+        assert!(md.contains("- `-` rosa@acme.com confluence-users"), "{md}");
     }
 }
