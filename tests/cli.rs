@@ -864,3 +864,25 @@ fn usage_errors_exit_1_never_the_changes_code() {
         assert!(!text(&out.stdout).is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn a_stale_snapshot_is_planned_with_a_warning() {
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        "2026-12-07T08:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: the snapshot examples/acme/snapshot.json was taken at 2026-11-25T08:00:00Z, 12 days before the time planned for")
+            && stderr.contains("--at 2026-11-25T08:00:00Z"),
+        "{stderr}"
+    );
+    let pinned = acme_plan(&[]);
+    assert!(!text(&pinned.stderr).contains("warning: the snapshot"));
+}

@@ -45,6 +45,38 @@ pub struct Planning {
     pub state_label: String,
 }
 
+/// A snapshot taken more than a day before (or any time after) the time planned for describes
+/// another day's org: say so, with the `--at` that plans as of the snapshot.
+fn warn_if_stale(
+    path: &std::path::Path,
+    live: &LiveState,
+    now: DateTime<Utc>,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let gap = now - live.taken_at;
+    let taken = live
+        .taken_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if gap > chrono::TimeDelta::days(1) {
+        writeln!(
+            err,
+            "warning: the snapshot {} was taken at {taken}, {} days before the time planned for; \
+             its memberships and activity are that old\n  hint: plan as of the snapshot with \
+             `--at {taken}`, or take a fresh one with `seatkeeper export --snapshot`",
+            path.display(),
+            gap.num_days()
+        )?;
+    } else if gap < -chrono::TimeDelta::hours(1) {
+        writeln!(
+            err,
+            "warning: the snapshot {} was taken at {taken}, after the time planned for: activity \
+             it holds lies in that plan's future\n  hint: plan with `--at {taken}` or later",
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
 impl Planning {
     /// Loads the policy, live state and ledger named by the arguments.
     pub fn load(
@@ -69,7 +101,11 @@ impl Planning {
         };
         let source = source?;
         let (live, actor) = match snapshot {
-            Some((path, loaded)) => (report_snapshot(path, loaded, err)?, None),
+            Some((path, loaded)) => {
+                let live = report_snapshot(path, loaded, err)?;
+                warn_if_stale(path, &live, now, err)?;
+                (live, None)
+            }
             None => current_state(None, &source.policy, env, now, err)?,
         };
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
