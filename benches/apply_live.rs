@@ -174,6 +174,7 @@ fn build_plan(state: &LiveState, scenario: Scenario, writes: usize, admin: &str)
         events: None,
         first_run: false,
         safety_defaults: Vec::new(),
+        policy_dir: None,
         fingerprint,
         warnings: vec![],
     }

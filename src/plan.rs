@@ -29,6 +29,10 @@ pub struct Plan {
     /// True when the policy work tree had uncommitted changes.
     #[serde(default)]
     pub policy_dirty: bool,
+    /// The policy folder the plan was made from (an absolute path), so that `apply PLAN`
+    /// finds it without `--policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_dir: Option<String>,
     /// The `now` the plan was made for.
     pub generated_at: DateTime<Utc>,
     /// Changes to make, sorted by (product, group, kind, email, account id).

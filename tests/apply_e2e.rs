@@ -343,6 +343,43 @@ fn a_journal_whose_group_was_deleted_names_itself_and_the_way_out() {
 }
 
 #[test]
+fn a_saved_plan_applies_from_anywhere_without_policy() {
+    let env = TestEnv::start(Duration::ZERO);
+    let plan = save_plan(&env, "plan.json");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = env
+        .command(&["apply", plan.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "Audit log: {}",
+            env.audit_log().canonicalize().unwrap().display()
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    // Moved away, the folder the plan names is reported.
+    let mut moved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    moved["policy_dir"] = "/nonexistent/policy".into();
+    std::fs::write(&plan, serde_json::to_vec(&moved).unwrap()).unwrap();
+    let out = env
+        .command(&["apply", plan.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the plan was made from the policy folder /nonexistent/policy"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn a_plan_whose_groups_changed_is_stale_and_names_them() {
     let env = TestEnv::start(Duration::ZERO);
     let plan = save_plan(&env, "plan.json");

@@ -50,6 +50,7 @@ fn empty_plan() -> Plan {
         events: None,
         first_run: false,
         safety_defaults: Vec::new(),
+        policy_dir: None,
         fingerprint: Default::default(),
         warnings: vec![],
     }

@@ -183,6 +183,7 @@ mod tests {
             events: None,
             first_run: false,
             safety_defaults: Vec::new(),
+            policy_dir: None,
             fingerprint: [(
                 "g1".to_string(),
                 fingerprint_members(members.iter().copied()),

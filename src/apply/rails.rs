@@ -206,6 +206,7 @@ mod tests {
             requests: Vec::new(),
             events: None,
             first_run: false,
+            policy_dir: None,
             fingerprint: BTreeMap::from([("g1".to_string(), "sha256:00".to_string())]),
             warnings: Vec::new(),
         }

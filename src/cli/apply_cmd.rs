@@ -63,7 +63,8 @@ pub fn run(
     let at = resolve_write_at("apply", args.at.as_deref(), env)?;
     let now = at.unwrap_or(env.now);
     let clock = at.map_or(AuditClock::Wall, AuditClock::At);
-    let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
+    let policy_args = policy_for(args)?;
+    let source = load_policy_source(&policy_args, env.policy_today(now), err)?;
     let audit_path = source.audit_path()?;
     let lock_file = lock_path(&audit_path);
     if args.force_unlock {
@@ -249,6 +250,44 @@ fn verify_saved(
             || (a.kind == ActionKind::Add) == in_group
     };
     crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)
+}
+
+/// The policy folder: `--policy` when given (or when the working folder holds a policy);
+/// otherwise, for `apply PLAN`, the folder the plan was made from, so a saved plan applies as it
+/// stands, like terraform's.
+fn policy_for(args: &Args) -> anyhow::Result<PolicyArgs> {
+    let given = args.policy.policy != Path::new(".")
+        || args.policy.git_ref.is_some()
+        || Path::new(crate::policy::MAIN_FILE).exists();
+    let Some(plan_path) = args.plan.as_deref().filter(|_| !given) else {
+        return Ok(args.policy.clone());
+    };
+    let text = std::fs::read_to_string(plan_path)
+        .with_context(|| format!("cannot read plan {}", plan_path.display()))?;
+    let recorded = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("policy_dir")
+                .and_then(|d| d.as_str())
+                .map(PathBuf::from)
+        });
+    match recorded {
+        Some(dir) if dir.join(crate::policy::MAIN_FILE).is_file() => Ok(PolicyArgs {
+            policy: dir,
+            git_ref: None,
+        }),
+        Some(dir) => Err(Exit::new(
+            Status::Error,
+            format!(
+                "the plan was made from the policy folder {}, which has no {} here; run from \
+                 that folder's copy with `--policy DIR`",
+                dir.display(),
+                crate::policy::MAIN_FILE
+            ),
+        )
+        .into()),
+        None => Ok(args.policy.clone()),
+    }
 }
 
 /// Reads and checks a saved plan.

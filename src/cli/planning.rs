@@ -202,6 +202,11 @@ pub fn input_for<'a>(
 fn plan_with(source: &PolicySource, input: &PlanInput<'_>) -> Plan {
     let mut plan = planner::plan(input);
     plan.policy_dirty = source.dirty;
+    plan.policy_dir = source
+        .dir
+        .canonicalize()
+        .ok()
+        .map(|d| d.display().to_string());
     plan
 }
 

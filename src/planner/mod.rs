@@ -318,6 +318,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             .map(|r| r.to_string())
             .collect(),
         first_run: ix.first_run,
+        policy_dir: None,
         fingerprint: BTreeMap::new(),
         warnings: input.ledger.warnings.clone(),
     };
@@ -684,7 +685,7 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
 
 /// Whether Atlassian bills the account for a product it holds: an active person's account.
 /// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
-pub(crate) fn is_billed(user: &crate::live::User) -> bool {
+pub fn is_billed(user: &crate::live::User) -> bool {
     user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 

@@ -73,6 +73,7 @@ impl PlanBuilder {
                 events: None,
                 first_run: false,
                 safety_defaults: Vec::new(),
+                policy_dir: None,
                 fingerprint: Default::default(),
                 warnings: vec![],
             },

@@ -443,6 +443,7 @@ mod tests {
             events: None,
             first_run: false,
             safety_defaults: Vec::new(),
+            policy_dir: None,
             fingerprint: Default::default(),
             warnings: vec!["a warning".into()],
         }

@@ -62,8 +62,22 @@ pub fn seat_history(
             state.entry(m.clone()).or_default().insert(g.name.clone());
         }
     }
+    // Seats as Atlassian bills them, like the plan's: accounts that are not billed now (apps,
+    // customers, suspended or closed accounts) are left out; accounts the live state does not
+    // list count, as the planner counts them.
+    let not_billed: HashSet<&str> = live
+        .users
+        .iter()
+        .filter(|u| !crate::planner::is_billed(u))
+        .map(|u| u.account_id.as_str())
+        .collect();
     let seats = |state: &HashMap<String, BTreeSet<String>>| {
-        state.values().filter(|groups| !groups.is_empty()).count()
+        state
+            .iter()
+            .filter(|(account, groups)| {
+                !groups.is_empty() && !not_billed.contains(account.as_str())
+            })
+            .count()
     };
 
     let mut lines: Vec<(usize, &AuditRecord, String)> = records
@@ -267,7 +281,8 @@ mod tests {
             None,
         );
         assert_eq!(h.len(), 2);
-        assert!(h.iter().all(|p| p.seats == 5));
+        // Five members, one of them not billed (a portal customer).
+        assert!(h.iter().all(|p| p.seats == 4), "{h:?}");
     }
 
     #[test]
