@@ -348,9 +348,14 @@ async fn admin_search_pages_with_cursors_and_expands() {
             None => break,
         }
     }
-    assert_eq!(ids.len(), 10_105, "every account but the JSM customer");
+    assert_eq!(
+        ids.len(),
+        10_104,
+        "every account but the JSM customer and the app (the spec's AccountType is `atlassian`)"
+    );
     assert_eq!(pages, 102);
     assert!(!ids.contains(&"special:customer".to_string()));
+    assert!(!ids.contains(&"special:app".to_string()));
 
     let admin = env.admin_user(&account(0)).await;
     assert_eq!(admin["email"], EMAIL);
@@ -519,7 +524,8 @@ async fn writes_show_up_in_every_read_path() {
     assert_eq!(refused.status(), 409);
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["errors"][0]["code"], "ADMIN-UAM-409-3");
-    // Not billable accounts still fit.
+    // Not billable accounts still fit (apps are not in the admin directory; a suspended account
+    // is).
     let app_add = env
         .admin(
             Method::POST,
@@ -528,7 +534,7 @@ async fn writes_show_up_in_every_read_path() {
                 env.org_id
             ),
         )
-        .json(&json!({ "accountId": "special:app" }))
+        .json(&json!({ "accountId": "special:suspended" }))
         .send()
         .await
         .expect("request");

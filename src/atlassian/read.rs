@@ -36,6 +36,11 @@ pub const JIRA_USERS_PAGE: u64 = 1000;
 pub const JIRA_MEMBERS_PAGE: u64 = 50;
 /// Jira's `group/bulk` page size, and so the most group names asked for in one request.
 pub const JIRA_GROUPS_PAGE: usize = 50;
+/// The most items an admin API id filter takes (`groupIds`, `accountIds`, `directoryIds`:
+/// `maxItems` 10 in the published spec); longer lists are sent in chunks.
+pub const ADMIN_FILTER_MAX: usize = 10;
+/// The most names one admin group search takes (`groupNames`: `maxItems` 100).
+pub const GROUP_NAMES_MAX: usize = 100;
 
 /// The shortest event window a live read takes: with no inactivity rule, or only short ones,
 /// 30 days of logins and access requests are still read (they are demand after a reclaim).
@@ -286,13 +291,21 @@ impl Client {
         let use_bulk_first = self.has_site() && !self.config.prefer_admin_group_search;
         if !use_bulk_first {
             let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
-            if let Some(groups) = self
-                .admin_group_search(org, json!({ "groupNames": names }))
+            // `groupNames` takes at most 100 names a request.
+            let searches = names
+                .chunks(GROUP_NAMES_MAX)
+                .map(|chunk| self.admin_group_search(org, json!({ "groupNames": chunk })));
+            let found: Option<Vec<AdminGroup>> = try_join_all(searches)
                 .await?
-            {
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(|lists| lists.into_iter().flatten().collect());
+            if let Some(groups) = found {
+                let mut seen = BTreeSet::new();
                 return Ok(Some(
                     groups
                         .into_iter()
+                        .filter(|g| seen.insert(g.id.clone()))
                         .filter(|g| wanted.contains(&g.name.to_lowercase()))
                         .map(|g| GroupInfo {
                             synced: g.synced(),

@@ -174,12 +174,14 @@ impl Client {
             .collect();
         if self.has_admin() {
             let org = self.admin_org()?;
-            let ids_json: Vec<&str> = ids.iter().copied().collect();
-            // One filtered listing for all groups; an unknown group id is a 404.
-            let users = self
-                .admin_users(&org, json!({ "groupIds": ids_json }), &["groups"])
-                .await?;
-            for u in users {
+            let ids: Vec<&str> = ids.iter().copied().collect();
+            // One filtered listing per 10 groups (`groupIds` takes at most 10), side by side;
+            // an unknown group id is a 404.
+            let listings = ids
+                .chunks(super::read::ADMIN_FILTER_MAX)
+                .map(|chunk| self.admin_users(&org, json!({ "groupIds": chunk }), &["groups"]));
+            let users = futures_util::future::try_join_all(listings).await?;
+            for u in users.into_iter().flatten() {
                 for g in u.groups {
                     if let Some(set) = out.get_mut(&g.id) {
                         set.insert(u.account_id.clone());

@@ -84,6 +84,9 @@ pub struct SandboxConfig {
     /// Pins the sandbox clock at this time (it then only moves through `POST /__sandbox/clock`).
     /// `None`: the clock follows the wall clock.
     pub now: Option<DateTime<Utc>>,
+    /// Keep every admin API request received, for tests that check what a client sends
+    /// ([`RunningSandbox::recorded_requests`](super::RunningSandbox::recorded_requests)).
+    pub record_requests: bool,
 }
 
 impl Default for SandboxConfig {
@@ -98,6 +101,7 @@ impl Default for SandboxConfig {
             faults: FaultConfig::default(),
             state_file: None,
             now: None,
+            record_requests: false,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Stats {
     pub writes_applied: AtomicU64,
     pub duplicate_writes: AtomicU64,
     pub refused_writes: AtomicU64,
+    /// Admin requests that broke the published spec's request schemas (answered 400).
+    pub spec_violations: AtomicU64,
 }
 
 impl Stats {
@@ -134,8 +136,22 @@ impl Stats {
             "writes_applied": load(&self.writes_applied),
             "duplicate_writes": load(&self.duplicate_writes),
             "refused_writes": load(&self.refused_writes),
+            "spec_violations": load(&self.spec_violations),
         })
     }
+}
+
+/// An admin API request as the sandbox received it (see [`SandboxConfig::record_requests`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, `/admin/...`, percent-encoded as sent.
+    pub path: String,
+    /// The query pairs in order, decoded, repeated keys kept.
+    pub query: Vec<(String, String)>,
+    /// The JSON body, when there was one.
+    pub body: Option<serde_json::Value>,
 }
 
 /// The caller identity behind the Jira credentials.
@@ -163,9 +179,31 @@ pub struct App {
     /// Cached `User` JSON per user (`users/search`).
     pub user_json: Vec<OnceLock<Box<str>>>,
     error_seq: AtomicU64,
+    /// Admin requests received, when [`SandboxConfig::record_requests`] is on.
+    recorded: Option<Mutex<Vec<RecordedRequest>>>,
 }
 
 impl App {
+    /// Keeps a copy of an admin request when recording is on.
+    pub fn record_request(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) {
+        if let Some(log) = &self.recorded {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(RecordedRequest {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    query: query.to_vec(),
+                    body: body.cloned(),
+                });
+        }
+    }
+
     /// Read access to the org.
     pub fn org(&self) -> RwLockReadGuard<'_, Org> {
         self.org.read().unwrap_or_else(|e| e.into_inner())
@@ -295,6 +333,16 @@ impl RunningSandbox {
         self.app.stats.to_json()
     }
 
+    /// The admin requests received so far, when [`SandboxConfig::record_requests`] is on
+    /// (empty otherwise).
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.app
+            .recorded
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
     /// Counts of users and groups, for the banner.
     pub fn counts(&self) -> (usize, usize) {
         let org = self.app.org();
@@ -381,6 +429,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         persisted: Mutex::new(None),
         myself,
         error_seq: AtomicU64::new(1),
+        recorded: config.record_requests.then(|| Mutex::new(Vec::new())),
         config,
     });
     if let Some(path) = app.config.state_file.clone() {
@@ -474,9 +523,26 @@ fn router(app: Arc<App>) -> Router {
             post(admin::users_search),
         )
         .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/users",
+            get(admin::users_list),
+        )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/users/{account_id}/role-assignments",
+            get(admin::user_role_assignments),
+        )
+        .route(
             "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/search",
             post(admin::groups_search),
         )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/{group_id}",
+            get(admin::get_group),
+        )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/{group_id}/role-assignments",
+            get(admin::group_role_assignments),
+        )
+        .route("/admin/v2/orgs/{org_id}/directories", get(admin::directories))
         .route(
             "/admin/v1/orgs/{org_id}/directory/users/{account_id}/last-active-dates",
             get(admin::last_active_dates),
@@ -490,6 +556,8 @@ fn router(app: Arc<App>) -> Router {
             delete(admin::remove_membership),
         )
         .route("/admin/v1/orgs/{org_id}/events-stream", get(admin::events_stream))
+        .route("/admin/v1/orgs/{org_id}/events", get(admin::events_query))
+        .route("/admin/v1/orgs/{org_id}/event-actions", get(admin::event_actions))
         .route("/__sandbox/stats", get(control::stats))
         .route("/__sandbox/state", get(control::state))
         .route("/__sandbox/events", post(control::inject_event))
@@ -521,18 +589,12 @@ impl Api {
     }
 }
 
-/// An error body in the style of `api`.
-pub fn api_error(
-    app: &App,
-    api: Api,
-    status: StatusCode,
-    code: &str,
-    title: &str,
-    detail: &str,
-) -> Response {
+/// An error body in the style of `api`; on the admin API the code and shape are the ones the
+/// spec documents for `status` on `path` ([`admin::status_error`]).
+pub fn api_error(app: &App, api: Api, path: &str, status: StatusCode, detail: &str) -> Response {
     match api {
         Api::Jira => jira::error(status, detail),
-        Api::Admin => admin::error(app, status, code, title, detail),
+        Api::Admin => admin::status_error(app, path, status, detail),
         Api::Control => control::error(status, detail),
     }
 }
@@ -540,14 +602,7 @@ pub fn api_error(
 async fn not_found(State(app): State<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let detail = format!("No endpoint {} {path} in the sandbox", req.method());
-    api_error(
-        &app,
-        Api::of(&path),
-        StatusCode::NOT_FOUND,
-        "ADMIN-404",
-        "Not Found",
-        &detail,
-    )
+    api_error(&app, Api::of(&path), &path, StatusCode::NOT_FOUND, &detail)
 }
 
 async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -556,9 +611,8 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
     api_error(
         &app,
         Api::of(&path),
+        &path,
         StatusCode::METHOD_NOT_ALLOWED,
-        "ADMIN-405",
-        "Method Not Allowed",
         &detail,
     )
 }
@@ -618,9 +672,8 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         let mut resp = api_error(
             &app,
             api,
+            req.uri().path(),
             StatusCode::TOO_MANY_REQUESTS,
-            "ADMIN-429",
-            "Too Many Requests",
             "Rate limit exceeded. Retry after the time given in Retry-After.",
         );
         let secs = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -652,9 +705,8 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         let mut resp = api_error(
             &app,
             api,
+            req.uri().path(),
             status,
-            &format!("ADMIN-{code}"),
-            status.canonical_reason().unwrap_or("Server Error"),
             "The sandbox injected a server error (--faults).",
         );
         if code == 503 {
@@ -666,6 +718,17 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
+    let req = if api == Api::Admin {
+        match admin::check_request(&app, req).await {
+            Ok(req) => req,
+            Err(resp) => {
+                app.stats.count_status(resp.status());
+                return resp;
+            }
+        }
+    } else {
+        req
+    };
     let mut resp = next.run(req).await;
     if api == Api::Jira && resp.status() != StatusCode::UNAUTHORIZED {
         // Jira names the authenticated account on every response.
