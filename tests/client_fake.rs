@@ -53,6 +53,7 @@ fn request(groups: &[&str]) -> ReadRequest {
         site: "acme.atlassian.net".into(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
         products: vec!["jira-software".into(), "confluence".into()],
+        product_groups: Default::default(),
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
         licenses: false,
@@ -199,6 +200,51 @@ async fn admin_path_reads_users_activity_groups_and_events() {
         (since, Some(since))
     );
     assert!(events_read.is_complete() && events_read.note.is_none());
+}
+
+/// Issue 11: the users' `groups` expansion shows group ids as ARIs while group search shows
+/// them bare; both are one group. A product key or an ARI of an unexpected form is a clear
+/// error, not a panic and not a silently empty read.
+#[tokio::test]
+async fn group_ids_in_both_forms_join_and_bad_product_access_is_a_clear_error() {
+    let mut w = std_world(120);
+    w.group_aris = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, false, true, fast());
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1]))
+        .await
+        .unwrap();
+    let g = |n: &str| read.state.groups.iter().find(|g| g.name == n).unwrap();
+    assert_eq!(g(G_JIRA.1).id, G_JIRA.0, "kept bare");
+    assert_eq!(
+        g(G_JIRA.1).members.len(),
+        60,
+        "the ARI form joins the bare id"
+    );
+
+    for (key, ari, needle) in [
+        ("rovo", "ari:cloud:jira::site/1", "`rovo`"),
+        ("jira", "ari:cloud:jira::workspace/1", "not a site ARI"),
+    ] {
+        let mut w = std_world(3);
+        for u in &mut w.users {
+            u.last_active = vec![(key, "2026-11-01T00:00:00Z".to_string())];
+        }
+        w.product_ari = Some(ari.to_string());
+        let fake = Fake::start(w).await;
+        let client = client_with(&fake, false, true, fast());
+        let err = client
+            .read_live(&request(&[G_JIRA.1]))
+            .await
+            .expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err.root(), ApiError::Decode { .. }), "{text}");
+        assert!(
+            text.contains(needle) && text.contains("acc-00000"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]

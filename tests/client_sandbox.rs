@@ -40,15 +40,25 @@ fn fast() -> ClientConfig {
     }
 }
 
+const PRODUCTS: [&str; 3] = ["jira-software", "confluence", "jira-servicedesk"];
+
+/// Each product's grant groups among `groups`, by Atlassian's default names.
+fn product_groups(groups: &[&str]) -> BTreeMap<String, Vec<String>> {
+    PRODUCTS
+        .iter()
+        .map(|p| {
+            let found = sandbox::model::infer_product_groups(p, groups.iter().copied());
+            (p.to_string(), found.iter().map(|g| g.to_string()).collect())
+        })
+        .collect()
+}
+
 fn read_request(groups: &[&str], events_days: Option<i64>) -> ReadRequest {
     ReadRequest {
         site: "acme.atlassian.net".into(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
-        products: vec![
-            "jira-software".into(),
-            "confluence".into(),
-            "jira-servicedesk".into(),
-        ],
+        products: PRODUCTS.iter().map(|s| s.to_string()).collect(),
+        product_groups: product_groups(groups),
         events_since: events_days.map(|d| now() - chrono::TimeDelta::days(d)),
         now: now(),
         licenses: false,
@@ -171,13 +181,20 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         let mut with_activity = 0;
         for u in &read.state.users {
             let want = by_id[u.account_id.as_str()];
+            // The users search keys Jira activity as `jira`, the latest on any Jira product.
+            let jira = want
+                .last_active
+                .iter()
+                .filter(|(k, _)| k.starts_with("jira-"))
+                .map(|(_, t)| t)
+                .max();
             for (product, at) in &u.last_active {
-                assert_eq!(
-                    want.last_active.get(product),
-                    Some(at),
-                    "{} {product}",
-                    u.account_id
-                );
+                let expected = if product.starts_with("jira-") {
+                    jira
+                } else {
+                    want.last_active.get(product)
+                };
+                assert_eq!(expected, Some(at), "{} {product}", u.account_id);
                 with_activity += 1;
             }
             assert_eq!(u.status, want.status, "{}", u.account_id);
@@ -197,7 +214,8 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             assert_eq!(a.group_id, b.group_id);
             assert_eq!(a.product, b.product);
         }
-        // Users 100 a page; groups from one group/bulk (site credentials) or the expansion.
+        // Users 100 a page; one group search; the role assignments of each product's grant
+        // groups (which site each product is on); event pages of 500.
         let directory_users = snapshot
             .users
             .iter()
@@ -207,11 +225,11 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         let event_pages = (want.len() as u64)
             .div_ceil(u64::from(seatkeeper::atlassian::EVENTS_PAGE_MAX))
             .max(1);
-        let group_lookup = u64::from(site);
-        let extra = if site { 0 } else { 1 }; // the first admin-only read learns there is no group search
+        let grant_groups = product_groups(&groups).values().flatten().count() as u64;
+        assert_eq!(grant_groups, 4);
         assert_eq!(
             read.stats.requests,
-            user_pages + group_lookup + event_pages + extra,
+            user_pages + 1 + grant_groups + event_pages,
             "site {site}: {:?} {} events {}",
             read.stats,
             env.sandbox.stats(),

@@ -365,12 +365,13 @@ async fn admin_search_pages_with_cursors_and_expands() {
         .iter()
         .map(|p| p["key"].as_str().expect("key"))
         .collect();
-    assert_eq!(products, ["confluence", "jira-software"]);
+    // Product access is keyed as the spec keys it: `jira` for the site's Jira products.
+    assert_eq!(products, ["confluence", "jira"]);
     let jsw = admin["productAccess"]
         .as_array()
         .expect("list")
         .iter()
-        .find(|p| p["key"] == "jira-software")
+        .find(|p| p["key"] == "jira")
         .cloned()
         .expect("jsw");
     assert_eq!(jsw["lastActiveTimestamp"], "2026-11-24T08:00:00.000Z");
@@ -494,12 +495,13 @@ async fn writes_show_up_in_every_read_path() {
         .iter()
         .any(|g| g["groupId"] == "gid-jsw"));
     let admin_view = env.admin_user(&who).await;
+    // The expansion shows group ids as ARIs.
     assert!(admin_view["groups"]
         .as_array()
         .expect("groups")
         .iter()
-        .any(|g| g["id"] == "gid-jsw"));
-    assert_eq!(admin_view["productAccess"][0]["key"], "jira-software");
+        .any(|g| g["id"] == "ari:cloud:identity::group/gid-jsw"));
+    assert_eq!(admin_view["productAccess"][0]["key"], "jira");
     let evs = events(&env).await;
     let added = evs.last().expect("an event");
     assert_eq!(added["attributes"]["action"], "user_added_to_group");
@@ -798,13 +800,19 @@ async fn post_control(env: &Env, path: &str, body: Value) -> (u16, Value) {
     (status, resp.json().await.expect("json"))
 }
 
+/// The last-active time the users search shows for `product` (`jira` for a Jira product).
 async fn last_active(env: &Env, account_id: &str, product: &str) -> Value {
     let user = env.admin_user(account_id).await;
+    let key = if product.starts_with("jira-") {
+        "jira"
+    } else {
+        product
+    };
     user["productAccess"]
         .as_array()
         .expect("list")
         .iter()
-        .find(|p| p["key"] == product)
+        .find(|p| p["key"] == key)
         .map(|p| p["lastActiveTimestamp"].clone())
         .unwrap_or(Value::Null)
 }

@@ -1431,6 +1431,14 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
         site: "acme.atlassian.net".into(),
         groups: names,
         products: vec!["jira-software".into(), "confluence".into()],
+        product_groups: [
+            (
+                "jira-software".to_string(),
+                vec![JSW.to_string(), JSW2.to_string()],
+            ),
+            ("confluence".to_string(), vec![CONF.to_string()]),
+        ]
+        .into(),
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
         licenses: false,

@@ -16,7 +16,8 @@ use super::error::{Api, ApiError};
 use super::paging::CursorPager;
 use super::permits::Priority;
 use super::wire::{
-    AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage, JiraUser,
+    grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage,
+    JiraUser, RoleAssignment, SiteAri,
 };
 use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, EventsRead, Group, License,
@@ -41,6 +42,32 @@ pub const JIRA_GROUPS_PAGE: usize = 50;
 pub const ADMIN_FILTER_MAX: usize = 10;
 /// The most names one admin group search takes (`groupNames`: `maxItems` 100).
 pub const GROUP_NAMES_MAX: usize = 100;
+/// The page size of the role-assignment listings (`limit` maximum 100).
+pub const ROLES_PAGE: u32 = 100;
+/// The group role-assignment listing, for pacing and messages.
+const GROUP_ROLES_ENDPOINT: &str =
+    "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments";
+
+/// The product keys the admin API's `productAccess` may carry that seatkeeper knows: the spec's
+/// `jira` (every Jira product of a site) and `confluence`, and Atlassian's other product keys.
+/// Any other key is an error: seatkeeper will not guess what it bills.
+pub const ADMIN_PRODUCT_KEYS: &[&str] = &[
+    "jira",
+    "confluence",
+    "bitbucket",
+    "compass",
+    "jira-core",
+    "jira-product-discovery",
+    "jira-service-desk",
+    "jira-servicedesk",
+    "jira-service-management",
+    "jira-software",
+    "jira-work-management",
+    "loom",
+    "opsgenie",
+    "statuspage",
+    "trello",
+];
 
 /// The shortest event window a live read takes: with no inactivity rule, or only short ones,
 /// 30 days of logins and access requests are still read (they are demand after a reclaim).
@@ -83,6 +110,10 @@ pub struct ReadRequest {
     pub groups: Vec<String>,
     /// Policy product keys: admin `productAccess` keys are mapped onto them.
     pub products: Vec<String>,
+    /// Each policy product's grant groups (names): their role assignments say which site a
+    /// product is on, and membership says which products a user holds. Products missing here
+    /// are matched on any site.
+    pub product_groups: BTreeMap<String, Vec<String>>,
     /// Read org events from this time to `now` (admin path only); `None` reads no events.
     /// [`ReadRequest::for_policy`] sets it to [`events_window_start`].
     pub events_since: Option<DateTime<Utc>>,
@@ -115,6 +146,11 @@ impl ReadRequest {
             site: policy.site.clone(),
             groups: groups.into_iter().collect(),
             products: policy.products.iter().map(|p| p.key.clone()).collect(),
+            product_groups: policy
+                .products
+                .iter()
+                .map(|p| (p.key.clone(), p.groups.clone()))
+                .collect(),
             events_since: Some(events_window_start(policy, at)),
             now: at,
             licenses: true,
@@ -193,14 +229,23 @@ impl Client {
     async fn read_admin(&self, req: &ReadRequest) -> Result<(LiveState, Vec<String>), ApiError> {
         let org = self.org_id()?.to_string();
         let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
-        let groups = self.lookup_groups_by_name(&org, &req.groups);
+        // The groups, then (while the users are still being listed) the sites their role
+        // assignments give the policy's products on.
+        let groups = async {
+            let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
+            let sites = match &groups {
+                Some(g) => self.product_sites(&org, g, &req.product_groups).await?,
+                None => BTreeMap::new(),
+            };
+            Ok::<_, ApiError>((groups, sites))
+        };
         let events = async {
             match req.events_since {
                 Some(since) => self.admin_events(&org, since, req.now).await.map(Some),
                 None => Ok(None),
             }
         };
-        let (users, groups, events) = tokio::try_join!(users, groups, events)?;
+        let (users, (groups, sites), events) = tokio::try_join!(users, groups, events)?;
         let (events, events_read) = match (req.events_since, events) {
             (Some(since), Some(AdminEvents::Read(events))) => (
                 events,
@@ -259,12 +304,16 @@ impl Client {
             })
             .collect();
         let missing = missing_names(&req.groups, groups.iter().map(|g| g.name.as_str()));
+        let activity_map = ActivityMap::new(req, &groups, sites);
         let state = LiveState {
             format_version: SNAPSHOT_FORMAT_VERSION,
             site: req.site.clone(),
             org_id: Some(org),
             taken_at: req.now,
-            users: users.iter().map(|u| admin_user(u, &req.products)).collect(),
+            users: users
+                .iter()
+                .map(|u| admin_user(u, &activity_map))
+                .collect::<Result<_, _>>()?,
             groups: live_groups,
             events,
             licenses: BTreeMap::new(),
@@ -330,6 +379,112 @@ impl Client {
                 })
                 .collect(),
         ))
+    }
+
+    /// The cloud ids of the sites each policy product is on, from the role assignments of its
+    /// grant groups (`GET .../groups/{groupId}/role-assignments`, one listing per group, side
+    /// by side): an assignment whose `resourceOwner` is the product and whose role gives
+    /// access puts the product on the site of its `resourceId`. A product whose groups are not
+    /// found, or whose listings answer 403 or 404, has no known site (an empty set).
+    async fn product_sites(
+        &self,
+        org: &str,
+        groups: &[GroupInfo],
+        product_groups: &BTreeMap<String, Vec<String>>,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, ApiError> {
+        let by_name: HashMap<String, &str> = groups
+            .iter()
+            .map(|g| (g.name.to_lowercase(), g.id.as_str()))
+            .collect();
+        let ids: BTreeSet<&str> = product_groups
+            .values()
+            .flatten()
+            .filter_map(|n| by_name.get(&n.to_lowercase()).copied())
+            .collect();
+        let listings = ids.iter().map(|&id| async move {
+            match self.group_role_assignments(org, id).await {
+                Ok(list) => Ok((id, list)),
+                Err(e)
+                    if matches!(
+                        e.root(),
+                        ApiError::Forbidden { .. } | ApiError::NotFound { .. }
+                    ) =>
+                {
+                    Ok((id, Vec::new()))
+                }
+                Err(e) => Err(e),
+            }
+        });
+        let assigned: HashMap<&str, Vec<RoleAssignment>> =
+            try_join_all(listings).await?.into_iter().collect();
+        let mut out = BTreeMap::new();
+        for (product, names) in product_groups {
+            let mut clouds = BTreeSet::new();
+            for name in names {
+                let Some(id) = by_name.get(&name.to_lowercase()) else {
+                    continue;
+                };
+                for a in assigned.get(id).into_iter().flatten() {
+                    let owner = a.resource_owner.as_deref().unwrap_or_default();
+                    if !same_product(owner, product) || !a.roles.iter().any(|r| grants_access(r)) {
+                        continue;
+                    }
+                    let Some(raw) = a.resource_id.as_deref() else {
+                        continue;
+                    };
+                    let ari = SiteAri::parse(raw).map_err(|m| ApiError::Decode {
+                        endpoint: GROUP_ROLES_ENDPOINT.into(),
+                        message: format!("group {id}: {m}"),
+                    })?;
+                    clouds.insert(ari.cloud_id);
+                }
+            }
+            out.insert(product.clone(), clouds);
+        }
+        Ok(out)
+    }
+
+    /// Every role assignment of a group (`limit` 100, cursor pages).
+    pub(crate) async fn group_role_assignments(
+        &self,
+        org: &str,
+        group_id: &str,
+    ) -> Result<Vec<RoleAssignment>, ApiError> {
+        let dir = self
+            .directories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group_id)
+            .cloned()
+            .unwrap_or_else(|| "-".to_string());
+        let mut out = Vec::new();
+        let mut pages = CursorPager::new(self, |cursor| {
+            let call = Call::new(
+                Api::Admin,
+                Method::GET,
+                GROUP_ROLES_ENDPOINT,
+                &[
+                    "admin",
+                    "v2",
+                    "orgs",
+                    org,
+                    "directories",
+                    &dir,
+                    "groups",
+                    group_id,
+                    "role-assignments",
+                ],
+            )
+            .query("limit", ROLES_PAGE);
+            match cursor {
+                Some(c) => call.query("cursor", c),
+                None => call,
+            }
+        });
+        while let Some(page) = pages.next_page().await? {
+            out.extend(page);
+        }
+        Ok(out)
     }
 
     /// Every page of the admin v2 user search with `filter` merged into the body. Users listed
@@ -459,7 +614,13 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-            out.extend(events.iter().filter_map(admin_event));
+            for e in &events {
+                let event = admin_event(e).map_err(|m| ApiError::Decode {
+                    endpoint: "GET /admin/v1/orgs/{orgId}/events-stream".into(),
+                    message: format!("event {}: {m}", e.id.as_deref().unwrap_or("(no id)")),
+                })?;
+                out.extend(event);
+            }
         }
         out.sort_by_key(|e: &Event| e.time);
         Ok(AdminEvents::Read(out))
@@ -825,9 +986,152 @@ pub fn admin_status(u: &AdminUser) -> AccountStatus {
     }
 }
 
-fn admin_user(u: &AdminUser, products: &[String]) -> User {
+/// Maps the admin API's `productAccess` onto the policy's product keys, through the site: an
+/// entry counts only for the policy's products on the site of its ARI, and the spec's `jira`
+/// (one entry per Jira site) goes to the Jira product the user holds there.
+#[derive(Debug)]
+struct ActivityMap {
+    products: Vec<String>,
+    /// Policy product → the cloud ids of its sites (empty: unknown, any site matches).
+    sites: BTreeMap<String, BTreeSet<String>>,
+    /// Group id → the policy products it grants.
+    grants: HashMap<String, Vec<String>>,
+}
+
+impl ActivityMap {
+    fn new(
+        req: &ReadRequest,
+        groups: &[GroupInfo],
+        sites: BTreeMap<String, BTreeSet<String>>,
+    ) -> Self {
+        let by_name: HashMap<String, &str> = groups
+            .iter()
+            .map(|g| (g.name.to_lowercase(), g.id.as_str()))
+            .collect();
+        let mut grants: HashMap<String, Vec<String>> = HashMap::new();
+        for (product, names) in &req.product_groups {
+            for n in names {
+                if let Some(id) = by_name.get(&n.to_lowercase()) {
+                    grants
+                        .entry(id.to_string())
+                        .or_default()
+                        .push(product.clone());
+                }
+            }
+        }
+        Self {
+            products: req.products.clone(),
+            sites,
+            grants,
+        }
+    }
+
+    /// The policy products a user holds through the groups of the read.
+    fn held(&self, u: &AdminUser) -> BTreeSet<&str> {
+        u.groups
+            .iter()
+            .filter_map(|g| self.grants.get(&g.id))
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// Which policy products one `productAccess` entry is activity on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribution {
+    /// These products (usually one).
+    Products(Vec<String>),
+    /// A `jira` entry for someone who holds (or may hold) several Jira products of the site:
+    /// all of them, until per-product last-active dates tell them apart.
+    Ambiguous(Vec<String>),
+}
+
+impl Attribution {
+    fn keys(&self) -> &[String] {
+        match self {
+            Attribution::Products(k) | Attribution::Ambiguous(k) => k,
+        }
+    }
+}
+
+/// Whether an admin API product key (`productAccess`, role `resourceOwner`) names the policy
+/// product `policy_key`: the same key, ignoring case, dashes and underscores, with Jira Service
+/// Management's three spellings taken as one.
+pub fn same_product(admin_key: &str, policy_key: &str) -> bool {
+    let norm = |s: &str| {
+        let n = s.to_ascii_lowercase().replace(['-', '_'], "");
+        match n.as_str() {
+            "jiraservicemanagement" | "jiraservicedesk" => "jiraservicedesk".to_string(),
+            _ => n,
+        }
+    };
+    norm(admin_key) == norm(policy_key)
+}
+
+/// Which policy products a `productAccess` entry (`key`, site ARI `id`) is activity on, for a
+/// user who holds `held`. `sites` are the cloud ids of each product's site (empty: unknown).
+/// An unknown key or an `id` that is not a site ARI is an error.
+pub fn attribute_product_access(
+    key: &str,
+    id: Option<&str>,
+    products: &[String],
+    sites: &BTreeMap<String, BTreeSet<String>>,
+    held: &BTreeSet<&str>,
+) -> Result<Attribution, String> {
+    if !ADMIN_PRODUCT_KEYS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+    {
+        return Err(format!(
+            "the product key `{}` is not one seatkeeper knows ({})",
+            key.escape_debug(),
+            ADMIN_PRODUCT_KEYS.join(", ")
+        ));
+    }
+    let cloud = id.map(SiteAri::parse).transpose()?.map(|a| a.cloud_id);
+    let on_site = |p: &String| match (&cloud, sites.get(p)) {
+        (Some(c), Some(known)) if !known.is_empty() => known.contains(c),
+        _ => true,
+    };
+    let jira = key.eq_ignore_ascii_case("jira");
+    let candidates: Vec<String> = products
+        .iter()
+        .filter(|p| {
+            if jira {
+                p.to_ascii_lowercase().starts_with("jira-")
+            } else {
+                same_product(key, p)
+            }
+        })
+        .filter(|p| on_site(p))
+        .cloned()
+        .collect();
+    if !jira || candidates.len() <= 1 {
+        return Ok(Attribution::Products(candidates));
+    }
+    let holding: Vec<String> = candidates
+        .iter()
+        .filter(|p| held.contains(p.as_str()))
+        .cloned()
+        .collect();
+    Ok(match holding.len() {
+        1 => Attribution::Products(holding),
+        0 => Attribution::Ambiguous(candidates),
+        _ => Attribution::Ambiguous(holding),
+    })
+}
+
+fn admin_user(u: &AdminUser, map: &ActivityMap) -> Result<User, ApiError> {
     let mut last_active = Activity::new();
+    let held = map.held(u);
     for pa in &u.product_access {
+        let attribution =
+            attribute_product_access(&pa.key, pa.id.as_deref(), &map.products, &map.sites, &held)
+                .map_err(|m| ApiError::Decode {
+                endpoint: "POST /admin/v2/orgs/{orgId}/directories/-/users/search".into(),
+                message: format!("user {}: productAccess: {m}", u.account_id),
+            })?;
         let Some(at) = pa
             .last_active_timestamp
             .as_deref()
@@ -836,11 +1140,11 @@ fn admin_user(u: &AdminUser, products: &[String]) -> User {
         else {
             continue;
         };
-        for key in product_keys(&pa.key, products) {
-            last_active.record(key, at);
+        for key in attribution.keys() {
+            last_active.record(key.clone(), at);
         }
     }
-    User {
+    Ok(User {
         account_id: u.account_id.clone(),
         email: u.email.clone().filter(|e| !e.is_empty()),
         name: u.name.clone().unwrap_or_default(),
@@ -848,7 +1152,7 @@ fn admin_user(u: &AdminUser, products: &[String]) -> User {
         status: admin_status(u),
         added_to_org: u.added_to_org.as_deref().and_then(parse_time),
         last_active,
-    }
+    })
 }
 
 fn jira_user(u: &JiraUser) -> User {
@@ -916,11 +1220,16 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-/// Maps an admin event onto the planner's events; `None` for actions it does not use.
-pub fn admin_event(e: &AdminEvent) -> Option<Event> {
+/// Maps an admin event onto the planner's events; `Ok(None)` for actions it does not use (or
+/// without a time or a user), an error for a group id of an unexpected form.
+pub fn admin_event(e: &AdminEvent) -> Result<Option<Event>, String> {
     let a = &e.attributes;
-    let action = event_action(&a.action)?;
-    let time = parse_time(&a.time)?;
+    let Some(action) = event_action(&a.action) else {
+        return Ok(None);
+    };
+    let Some(time) = parse_time(&a.time) else {
+        return Ok(None);
+    };
     let objects = || a.context.iter().chain(&a.container);
     let of_type = |needle: &str| {
         objects()
@@ -938,7 +1247,10 @@ pub fn admin_event(e: &AdminEvent) -> Option<Event> {
         }
         // The actor of a group change is an admin; the user is in the context.
         EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup => of_type("user"),
-    }?;
+    };
+    let Some(account_id) = account_id else {
+        return Ok(None);
+    };
     let product = (action == EventAction::AccessRequested)
         .then(|| {
             objects()
@@ -965,14 +1277,16 @@ pub fn admin_event(e: &AdminEvent) -> Option<Event> {
         EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup
     )
     .then(|| of_type("group"))
-    .flatten();
-    Some(Event {
+    .flatten()
+    .map(|g| super::wire::normalize_group_id(&g))
+    .transpose()?;
+    Ok(Some(Event {
         time,
         action,
         account_id,
         product,
         group_id,
-    })
+    }))
 }
 
 /// The planner's event action for an org audit-log action key.
@@ -1079,6 +1393,96 @@ mod tests {
     }
 
     #[test]
+    fn product_access_goes_to_the_policy_product_on_its_site() {
+        let products: Vec<String> = ["jira-software", "jira-servicedesk", "confluence"]
+            .map(String::from)
+            .to_vec();
+        let sites: BTreeMap<String, BTreeSet<String>> = [
+            ("jira-software", "c1"),
+            ("jira-servicedesk", "c1"),
+            ("confluence", "c1"),
+        ]
+        .iter()
+        .map(|(p, c)| (p.to_string(), BTreeSet::from([c.to_string()])))
+        .collect();
+        let held = |ps: &[&'static str]| -> BTreeSet<&'static str> { ps.iter().copied().collect() };
+        let at = |key: &str, id: &str, h: &[&'static str]| {
+            attribute_product_access(key, Some(id), &products, &sites, &held(h))
+        };
+        let one = |p: &str| Ok(Attribution::Products(vec![p.to_string()]));
+        assert_eq!(
+            at("confluence", "ari:cloud:confluence::site/c1", &[]),
+            one("confluence")
+        );
+        // Another site's activity is not the policy's.
+        assert_eq!(
+            at(
+                "confluence",
+                "ari:cloud:confluence::site/c2",
+                &["confluence"]
+            ),
+            Ok(Attribution::Products(vec![]))
+        );
+        // `jira` goes to the Jira product the user holds on that site...
+        assert_eq!(
+            at(
+                "jira",
+                "ari:cloud:jira::site/c1",
+                &["jira-servicedesk", "confluence"]
+            ),
+            one("jira-servicedesk")
+        );
+        assert_eq!(
+            at("jira", "ari:cloud:jira::site/c2", &["jira-software"]),
+            Ok(Attribution::Products(vec![]))
+        );
+        // ...and is ambiguous for someone holding both, or neither.
+        let both = vec!["jira-software".to_string(), "jira-servicedesk".to_string()];
+        assert_eq!(
+            at(
+                "jira",
+                "ari:cloud:jira::site/c1",
+                &["jira-software", "jira-servicedesk"]
+            ),
+            Ok(Attribution::Ambiguous(both.clone()))
+        );
+        assert_eq!(
+            at("jira", "ari:cloud:jira::site/c1", &[]),
+            Ok(Attribution::Ambiguous(both))
+        );
+        // The v1 spelling of Jira Service Management is the same product.
+        assert_eq!(
+            at(
+                "jira-service-desk",
+                "ari:cloud:jira-service-desk::site/c1",
+                &[]
+            ),
+            one("jira-servicedesk")
+        );
+        // A product the policy does not manage is nobody's activity.
+        assert_eq!(
+            at("trello", "ari:cloud:trello::site/c1", &[]),
+            Ok(Attribution::Products(vec![]))
+        );
+        // Without known sites, any site matches.
+        assert_eq!(
+            attribute_product_access(
+                "confluence",
+                Some("ari:cloud:confluence::site/zz"),
+                &products,
+                &BTreeMap::new(),
+                &held(&[])
+            ),
+            one("confluence")
+        );
+        // Bad input is an error that names it.
+        let err = at("rovo-agents", "ari:cloud:jira::site/c1", &[]).expect_err("unknown key");
+        assert!(err.contains("`rovo-agents`"), "{err}");
+        let err = at("jira", "ari:cloud:jira::workspace/c1", &[]).expect_err("not a site ARI");
+        assert!(err.contains("not a site ARI"), "{err}");
+    }
+
+    #[test]
     fn statuses() {
         let u = |account: &str, status: &str, membership: &str| -> AdminUser {
             serde_json::from_value(json!({"accountId": "a", "accountStatus": account, "status": status, "membershipStatus": membership})).unwrap()
@@ -1117,7 +1521,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let ev = admin_event(&e).unwrap();
+        let ev = admin_event(&e).unwrap().unwrap();
         assert_eq!(
             (ev.action, ev.account_id.as_str(), ev.group_id.as_deref()),
             (EventAction::UserAddedToGroup, "u1", Some("g1"))
@@ -1126,7 +1530,7 @@ mod tests {
             "attributes": {"time": "2026-11-24T10:00:00Z", "action": "user_logged_in", "actor": {"id": "u2"}}
         }))
         .unwrap();
-        let ev = admin_event(&e).unwrap();
+        let ev = admin_event(&e).unwrap().unwrap();
         assert_eq!(
             (ev.action, ev.account_id.as_str()),
             (EventAction::UserLoggedIn, "u2")

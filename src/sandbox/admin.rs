@@ -276,6 +276,16 @@ fn in_directory(u: &User) -> bool {
     u.account_type == AccountType::Atlassian
 }
 
+/// The key the users search's `productAccess` gives a product: `jira` for every Jira product
+/// (the spec keys product access by product family and site), else the product key.
+pub fn access_key(key: &str) -> &str {
+    if key.starts_with("jira-") {
+        "jira"
+    } else {
+        key
+    }
+}
+
 /// The key v1 `last-active-dates` gives a product (`UserProductLastActive.key`, an enum that
 /// spells Jira Service Management `jira-service-desk`); `None` for products the enum lacks
 /// (Jira Product Discovery, Compass), whose activity that endpoint does not report.
@@ -367,9 +377,12 @@ fn write_directory_user(
             }
             first = false;
             let group = org.group(g);
-            jsonw::raw(out, "{\"id\":");
-            jsonw::str(out, &group.id);
-            jsonw::raw(out, ",\"name\":");
+            // The expansion shows group ids as ARIs, as the spec's example does (group search
+            // and group details show them bare).
+            jsonw::raw(out, "{\"id\":\"");
+            jsonw::raw(out, GROUP_ARI_PREFIX);
+            jsonw::escaped(out, &group.id);
+            jsonw::raw(out, "\",\"name\":");
             jsonw::str(out, &group.name);
             out.push(b'}');
         }
@@ -390,23 +403,40 @@ fn write_directory_user(
     jsonw::raw(out, ",\"nickname\":");
     jsonw::str(out, nickname(user));
     if product_access {
+        // One entry per product and site, keyed as the spec keys them: `jira` for every Jira
+        // product of the site (its time the latest on any of them), else the product key.
         jsonw::raw(out, ",\"productAccess\":[");
         let mut first = true;
+        let mut jira_done = false;
         for (p, product) in org.products.iter().enumerate() {
             if !org.holds(p as u32, u) {
                 continue;
             }
+            let key = access_key(&product.key);
+            let at = if key == "jira" {
+                if jira_done {
+                    continue;
+                }
+                jira_done = true;
+                user.last_active
+                    .iter()
+                    .filter(|(k, _)| access_key(k) == "jira")
+                    .map(|(_, t)| *t)
+                    .max()
+            } else {
+                user.last_active.get(&product.key).copied()
+            };
             if !first {
                 out.push(b',');
             }
             first = false;
             jsonw::raw(out, "{\"id\":");
-            write_product_ari(out, org, &product.key);
+            write_product_ari(out, org, key);
             jsonw::raw(out, ",\"key\":");
-            jsonw::str(out, &product.key);
-            if let Some(t) = user.last_active.get(&product.key) {
+            jsonw::str(out, key);
+            if let Some(t) = at {
                 jsonw::raw(out, ",\"lastActiveTimestamp\":");
-                jsonw::ts(out, *t);
+                jsonw::ts(out, t);
             }
             out.push(b'}');
         }

@@ -62,8 +62,12 @@ pub struct World {
     windows: HashMap<String, (Instant, u32)>,
     pub log: Vec<String>,
     pub admin_page_max: usize,
-    /// Serve no admin group search (like the sandbox).
+    /// Serve no admin group search.
     pub no_group_search: bool,
+    /// Show group ids in the users' `groups` expansion as ARIs (as the spec's example does).
+    pub group_aris: bool,
+    /// The `id` of every `productAccess` entry (default `ari:cloud:jira::site/1`).
+    pub product_ari: Option<String>,
 }
 
 #[derive(Clone)]
@@ -551,10 +555,12 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                         "addedToOrg": "2024-02-01T00:00:00Z",
                         "links": {"self": format!("https://api.atlassian.com/admin/v2/orgs/{ORG}/directories/dir-1/users/{}", u.id)}});
                     if expand.contains(&"groups") {
-                        v["groups"] = Value::Array(w.groups.iter().filter(|g| u.groups.contains(&g.id)).map(|g| json!({"id": g.id, "name": g.name})).collect());
+                        let id = |g: &FGroup| if w.group_aris { format!("ari:cloud:identity::group/{}", g.id) } else { g.id.clone() };
+                        v["groups"] = Value::Array(w.groups.iter().filter(|g| u.groups.contains(&g.id)).map(|g| json!({"id": id(g), "name": g.name})).collect());
                     }
                     if expand.contains(&"productAccess") {
-                        v["productAccess"] = Value::Array(u.last_active.iter().map(|(k, t)| json!({"key": k, "id": "ari:cloud:jira::site/1", "lastActiveTimestamp": t})).collect());
+                        let ari = w.product_ari.clone().unwrap_or_else(|| "ari:cloud:jira::site/1".into());
+                        v["productAccess"] = Value::Array(u.last_active.iter().map(|(k, t)| json!({"key": k, "id": ari, "lastActiveTimestamp": t})).collect());
                     }
                     v
                 })
