@@ -575,9 +575,29 @@ async fn admin_writes_use_memberships_and_type_the_refusals() {
         client.add_member("g-jira", "acc-00001").await.unwrap(),
         Change::Done
     );
+    // The documented 409 of a duplicate add is "already done" only after a membership check.
+    fake.clear_log();
+    // The documented 409 of a duplicate add is "already done" only after a membership check.
+    fake.clear_log();
     assert_eq!(
         client.add_member("g-jira", "acc-00001").await.unwrap(),
         Change::AlreadyDone
+    );
+    let log = fake.log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log[1].contains("users/search")
+            && log[1].contains(r#""accountIds":["acc-00001"]"#)
+            && log[1].contains(r#""groupIds":["g-jira"]"#),
+        "{log:#?}"
+    );
+    let log = fake.log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log[1].contains("users/search")
+            && log[1].contains(r#""accountIds":["acc-00001"]"#)
+            && log[1].contains(r#""groupIds":["g-jira"]"#),
+        "{log:#?}"
     );
     assert_eq!(
         client.remove_member("g-jira", "acc-00001").await.unwrap(),
@@ -593,12 +613,45 @@ async fn admin_writes_use_memberships_and_type_the_refusals() {
     let err = client.add_member("g-emp", "acc-00000").await.unwrap_err();
     assert!(matches!(err, ApiError::LicenseLimit { .. }), "{err}");
     assert!(err.to_string().contains("ADMIN-UAM-409-3"));
-    // The directory is looked up once per group, and a full license is not retried.
+    // The org's one directory is known from the membership check's user listing (no lookup),
+    // and a full license is not retried.
     let log = fake.log();
-    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log.len(), 1, "{log:#?}");
     assert!(
-        log[1].starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-emp/memberships")
+        log[0].starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-emp/memberships")
     );
+}
+
+/// Issue 11: a 409 on add is "already done" only for the spec's conflict code and only when a
+/// membership check finds the account in the group; anything else is a clear error.
+#[tokio::test]
+async fn a_409_on_add_is_done_only_when_the_account_is_a_member() {
+    for (code, needle) in [
+        (
+            "ADMIN-UAM-409-1",
+            "`ADMIN-UAM-409-1` is not one the spec gives",
+        ),
+        ("ADMIN-UAM-409-2", "is not in the group"),
+        ("ADMIN-409-99", "is not one the spec gives"),
+    ] {
+        let mut w = std_world(10);
+        w.add_conflict = Some(code);
+        let fake = Fake::start(w).await;
+        let client = client_with(&fake, false, true, fast());
+        // acc-00001 is not in g-jira (odd accounts are not).
+        let err = client.add_member("g-jira", "acc-00001").await.unwrap_err();
+        assert!(matches!(err, ApiError::Conflict { .. }), "{code}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(needle) && text.contains(code), "{text}");
+        assert_eq!(err.status(), Some(409));
+        // A member is already done for the conflict code only.
+        let member = client.add_member("g-jira", "acc-00002").await;
+        if code == "ADMIN-UAM-409-2" {
+            assert_eq!(member.unwrap(), Change::AlreadyDone);
+        } else {
+            assert!(matches!(member, Err(ApiError::Conflict { .. })), "{code}");
+        }
+    }
 }
 
 #[tokio::test]

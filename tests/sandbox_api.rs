@@ -629,7 +629,8 @@ async fn duplicate_writes_follow_the_documented_choices_and_are_counted() {
         .expect("request");
     assert_eq!(dup_del.status(), 400);
     assert!(dup_del.text().await.expect("body").contains("not a member"));
-    // Admin: idempotent 204s.
+    // Admin: adding a member is the documented 409 (ADMIN-UAM-409-2, Resource Conflicts);
+    // removing a non-member is an idempotent 204.
     let add = env
         .admin(
             Method::POST,
@@ -642,7 +643,9 @@ async fn duplicate_writes_follow_the_documented_choices_and_are_counted() {
         .send()
         .await
         .expect("request");
-    assert_eq!(add.status(), 204);
+    assert_eq!(add.status(), 409);
+    let body: Value = add.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], "ADMIN-UAM-409-2");
     let del = env
         .admin(
             Method::DELETE,

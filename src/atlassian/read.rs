@@ -498,10 +498,10 @@ impl Client {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut pages = CursorPager::new(self, |cursor| {
-            let base = json!({
-                "limit": self.config.admin_page_size,
-                "expand": expand,
-            });
+            let mut base = json!({ "limit": self.config.admin_page_size });
+            if !expand.is_empty() {
+                base["expand"] = json!(expand);
+            }
             admin_search(
                 "POST /admin/v2/orgs/{orgId}/directories/-/users/search",
                 org,

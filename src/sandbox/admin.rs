@@ -6,9 +6,10 @@
 //! codes the spec documents per operation ([`Family`]).
 //!
 //! Choices where the spec says nothing (see `docs/sandbox.md`):
-//! - Membership add and remove answer **204** with no body. Adding an existing member and
-//!   removing a non-member are idempotent no-ops that also answer 204 (counted as duplicate
-//!   writes in `/__sandbox/stats`, no event recorded).
+//! - Membership add and remove answer **204** with no body. Adding an existing member is the
+//!   documented **409**, code `ADMIN-UAM-409-2` (Resource Conflicts); removing a non-member is
+//!   an idempotent no-op that answers 204 (the spec says nothing). Both are counted as
+//!   duplicate writes in `/__sandbox/stats`, no event recorded.
 //! - Cursors are opaque strings that only mark a position: resend the same filters with them.
 //! - The directory holds only `atlassian` accounts (the spec's `AccountType`): apps and JSM
 //!   portal customers are not in it.
@@ -1371,7 +1372,18 @@ fn refused(app: &App, e: WriteError) -> Response {
     }
 }
 
-async fn finish_write(app: &Arc<App>, result: Result<WriteOutcome, WriteError>) -> Response {
+/// Which membership write a handler made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Add,
+    Remove,
+}
+
+async fn finish_write(
+    app: &Arc<App>,
+    write: Write,
+    result: Result<WriteOutcome, WriteError>,
+) -> Response {
     match result {
         Ok(WriteOutcome::Applied) => {
             app.stats.writes_applied.fetch_add(1, Ordering::Relaxed);
@@ -1388,7 +1400,19 @@ async fn finish_write(app: &Arc<App>, result: Result<WriteOutcome, WriteError>) 
         }
         Ok(WriteOutcome::Duplicate) => {
             app.stats.duplicate_writes.fetch_add(1, Ordering::Relaxed);
-            StatusCode::NO_CONTENT.into_response()
+            match write {
+                // The spec documents a 409 for "the user is already in the group"; its code list
+                // names conflicts ADMIN-UAM-409-2.
+                Write::Add => error(
+                    app,
+                    StatusCode::CONFLICT,
+                    "ADMIN-UAM-409-2",
+                    "Resource Conflicts",
+                    "The user is already in the group.",
+                ),
+                // The spec documents no answer for removing a non-member: desired state, 204.
+                Write::Remove => StatusCode::NO_CONTENT.into_response(),
+            }
         }
         Err(e) => refused(app, e),
     }
@@ -1420,7 +1444,7 @@ pub async fn add_membership(
         let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
         org.add_member(g, u, now, None)
     };
-    finish_write(&app, result).await
+    finish_write(&app, Write::Add, result).await
 }
 
 /// `DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}`.
@@ -1441,7 +1465,7 @@ pub async fn remove_membership(
         let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
         org.remove_member(g, u, now, None)
     };
-    finish_write(&app, result).await
+    finish_write(&app, Write::Remove, result).await
 }
 
 const EVENT_CURSOR_PREFIX: &str = "sbxe1.";

@@ -68,6 +68,8 @@ pub struct World {
     pub group_aris: bool,
     /// The `id` of every `productAccess` entry (default `ari:cloud:jira::site/1`).
     pub product_ari: Option<String>,
+    /// Every admin add answers 409 with this code, member or not.
+    pub add_conflict: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -526,6 +528,14 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                         .collect()
                 })
                 .unwrap_or_default();
+            let accounts: Vec<String> = req.body["accountIds"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             let expand: Vec<&str> = req.body["expand"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
@@ -544,6 +554,7 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .users
                 .iter()
                 .filter(|u| filter.is_empty() || filter.iter().any(|g| u.groups.contains(g)))
+                .filter(|u| accounts.is_empty() || accounts.contains(&u.id))
                 .collect();
             let data: Vec<Value> = matching
                 .iter()
@@ -634,12 +645,12 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 if group.full && !user.groups.contains(&gid) {
                     return admin_err(409, "ADMIN-UAM-409-3", "Product License Limit Exceeded");
                 }
+                if let Some(code) = w.add_conflict {
+                    return admin_err(409, code, "Conflict");
+                }
+                let user = w.users.iter_mut().find(|u| u.id == acc).unwrap();
                 if !user.groups.insert(gid) {
-                    return admin_err(
-                        409,
-                        "ADMIN-UAM-409-1",
-                        "User is already a member of the group",
-                    );
+                    return admin_err(409, "ADMIN-UAM-409-2", "Resource Conflicts");
                 }
                 (204, Value::Null)
             } else {
