@@ -430,6 +430,81 @@ async fn a_429_storm_converges_with_bounded_requests() {
     eprintln!("storm: {stats:?} in {:?}", started.elapsed());
 }
 
+/// Issue 11: a 429 without `Retry-After` waits until `X-RateLimit-Reset`; a reset in the past,
+/// unparsable or absent is retried with backoff, never a panic or a hang; a reset hours away
+/// ends the call instead of sleeping.
+#[tokio::test]
+async fn a_429_waits_until_the_reset_and_a_bad_reset_does_not_hang() {
+    let config = || ClientConfig {
+        retry: RetryConfig {
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            ..RetryConfig::default()
+        },
+        ..ClientConfig::default()
+    };
+    let at = |d: chrono::TimeDelta| {
+        (Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    // Waits until the reset.
+    let fake = Fake::start(std_world(5)).await;
+    fake.fault(
+        "users/search",
+        Fault::Limited(at(chrono::TimeDelta::milliseconds(400))),
+    );
+    let client = client_with(&fake, false, true, config());
+    let started = Instant::now();
+    let read = client.read_live(&request(&[G_JIRA.1])).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((read.stats.rate_limited, read.stats.retries), (1, 1));
+    // Bad resets: backoff, then the read completes.
+    for reset in [
+        at(-chrono::TimeDelta::minutes(5)),
+        "in a minute".to_string(),
+        String::new(),
+        "2026-13-45T99:00:00Z".to_string(),
+    ] {
+        let fake = Fake::start(std_world(5)).await;
+        for _ in 0..3 {
+            fake.fault("users/search", Fault::Limited(reset.clone()));
+        }
+        let client = client_with(&fake, false, true, config());
+        let started = Instant::now();
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.read_live(&request(&[G_JIRA.1])),
+        )
+        .await
+        .expect("no hang")
+        .unwrap();
+        assert_eq!(read.stats.rate_limited, 3, "{reset:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{reset:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A reset hours away is not slept through.
+    let fake = Fake::start(std_world(5)).await;
+    fake.fault(
+        "users/search",
+        Fault::Limited(at(chrono::TimeDelta::hours(3))),
+    );
+    let client = client_with(&fake, false, true, config());
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.read_live(&request(&[G_JIRA.1])),
+    )
+    .await
+    .expect("no hang")
+    .expect_err("gives up");
+    assert!(matches!(err.root(), ApiError::RateLimited { .. }), "{err}");
+}
+
 #[tokio::test]
 async fn a_429_slows_only_the_limited_endpoint() {
     let fake = Fake::start(std_world(10)).await;

@@ -525,6 +525,12 @@ async fn concurrent_writes_under_a_rate_limit_and_resets_land_exactly_once() {
             per_second: 50.0,
             burst: 5,
         }),
+        // The admin API's budgets, in windows of 100 ms.
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            other_per_path: 5,
+            window: Duration::from_millis(100),
+            ..seatkeeper::sandbox::AdminLimits::DOCUMENTED
+        }),
         faults: FaultConfig {
             reset_rate: 0.1,
             seed: 5,
@@ -574,4 +580,64 @@ async fn concurrent_writes_under_a_rate_limit_and_resets_land_exactly_once() {
     assert_eq!(stats["writes_applied"], 80, "{stats}");
     assert!(stats["faults"]["reset"].as_u64().unwrap() > 0, "{stats}");
     eprintln!("writes: 429s {total_429}; sandbox {stats}");
+}
+
+/// Issue 11: against the admin API's documented headers only (`X-RateLimit-Limit/Remaining/
+/// Reset`, no `Retry-After`), the client spends each period's budget and waits for the reset:
+/// the read is complete, and the 429s are only those of requests already in flight when a
+/// budget was first learned.
+#[tokio::test]
+async fn the_client_paces_on_the_documented_budget_headers() {
+    let window = Duration::from_millis(400);
+    let config = SandboxConfig {
+        now: Some(now()),
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            events_per_path: 2,
+            events_per_user: 3,
+            last_active_per_org: 3,
+            other_per_path: 4,
+            window,
+        }),
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 1500,
+            seed: 7,
+        },
+        &config,
+    )
+    .unwrap();
+    let env = Env::start_org(org, config).await;
+    let groups = [
+        sandbox::generate::JSW_GROUP,
+        sandbox::generate::JSW_CONTRACTORS_GROUP,
+        sandbox::generate::CONFLUENCE_GROUP,
+        sandbox::generate::JSM_GROUP,
+    ];
+    let c = client(
+        &env,
+        false,
+        true,
+        ClientConfig {
+            request_timeout: Duration::from_secs(10),
+            ..ClientConfig::default()
+        },
+    );
+    let started = Instant::now();
+    let read = c.read_live(&read_request(&groups, Some(30))).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        got(&read.state),
+        truth(&env.sandbox.snapshot(), &groups, true)
+    );
+    let s = read.stats;
+    // 14 user pages at 4 a window cannot take less than 3 whole windows.
+    assert!(elapsed >= window * 3, "{elapsed:?}");
+    let parallelism = ClientConfig::default().parallelism as u64;
+    assert!(s.rate_limited <= parallelism, "{s:?} in {elapsed:?}");
+    eprintln!(
+        "budgets: {s:?} in {elapsed:?}; sandbox {}",
+        env.sandbox.stats()
+    );
 }

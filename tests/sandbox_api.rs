@@ -1229,3 +1229,69 @@ async fn deleting_a_grant_group_frees_its_seats_everywhere() {
     assert_eq!(add.status(), 204);
     assert_eq!(env.jira_members(&id, false).await, [account(1)]);
 }
+
+/// The admin API's documented per-minute budgets: the events API 50 a minute per path and 60
+/// per user, last-active dates 200 per org; other paths the configured default. Answers carry
+/// `X-RateLimit-Limit/Remaining/Reset` only.
+#[tokio::test]
+async fn admin_budgets_are_the_documented_ones() {
+    let config = SandboxConfig {
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            other_per_path: 3,
+            ..seatkeeper::sandbox::AdminLimits::DOCUMENTED
+        }),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let get = |path: String| {
+        let req = env.admin(Method::GET, &path);
+        async move { req.send().await.expect("request") }
+    };
+    let stream = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
+    for i in 0..50 {
+        let resp = get(stream.clone()).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        let h = resp.headers();
+        assert_eq!(h["x-ratelimit-limit"], "50");
+        assert_eq!(h["x-ratelimit-remaining"], (49 - i).to_string().as_str());
+        assert!(h.get("retry-after").is_none() && h.get("x-ratelimit-nearlimit").is_none());
+    }
+    let spent = get(stream.clone()).await;
+    assert_eq!(spent.status(), 429);
+    assert!(spent.headers().get("retry-after").is_none());
+    // The user's 60: ten more on another events path, then none.
+    let actions = format!("/admin/v1/orgs/{}/event-actions", env.org_id);
+    for _ in 0..10 {
+        assert_eq!(get(actions.clone()).await.status(), 200);
+    }
+    let user_spent = get(actions.clone()).await;
+    assert_eq!(user_spent.status(), 429);
+    assert_eq!(user_spent.headers()["x-ratelimit-limit"], "60");
+    // Last-active dates: 200 a minute for the org.
+    let dates = format!(
+        "/admin/v1/orgs/{}/directory/users/{}/last-active-dates",
+        env.org_id,
+        account(0)
+    );
+    for _ in 0..200 {
+        assert_eq!(get(dates.clone()).await.status(), 200);
+    }
+    let dates_spent = get(dates).await;
+    assert_eq!(dates_spent.status(), 429);
+    assert_eq!(dates_spent.headers()["x-ratelimit-limit"], "200");
+    // Undocumented paths: the configured budget.
+    let dirs = format!("/admin/v2/orgs/{}/directories", env.org_id);
+    for _ in 0..3 {
+        assert_eq!(get(dirs.clone()).await.status(), 200);
+    }
+    assert_eq!(get(dirs).await.status(), 429);
+    // Jira is not limited by them.
+    assert_eq!(
+        env.jira(Method::GET, "/rest/api/3/myself")
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
+}

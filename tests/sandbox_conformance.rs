@@ -1327,9 +1327,12 @@ async fn an_org_without_guard_answers_events_with_a_documented_error_shape() {
 async fn admin_rate_limited_answers_match_the_document() {
     let spec = AdminSpec::load();
     let config = SandboxConfig {
-        rate_limit: Some(RateLimitConfig {
-            per_second: 0.5,
-            burst: 1,
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            events_per_path: 1,
+            events_per_user: 10,
+            last_active_per_org: 1,
+            other_per_path: 1,
+            window: std::time::Duration::from_secs(60),
         }),
         ..SandboxConfig::default()
     };
@@ -1368,6 +1371,29 @@ async fn admin_rate_limited_answers_match_the_document() {
         assert_eq!(status, 429, "{url}");
         spec.check(&method, op, status, &body, false);
     }
+    // Admin answers carry only the documented rate-limit headers.
+    let actions = format!("/admin/v1/orgs/{}/event-actions", env.org_id);
+    let first = env
+        .admin(Method::GET, &actions)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("x-ratelimit-nearlimit").is_none());
+    assert!(first.headers().contains_key("x-ratelimit-reset"));
+    let resp = env
+        .admin(Method::GET, &actions)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 429);
+    let h = resp.headers();
+    assert!(h.get("retry-after").is_none(), "{h:?}");
+    assert!(h.get("x-ratelimit-nearlimit").is_none(), "{h:?}");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert!(h.contains_key("x-ratelimit-limit"));
+    let reset = h["x-ratelimit-reset"].to_str().expect("ascii");
+    chrono::DateTime::parse_from_rfc3339(reset).expect("ISO 8601");
 }
 
 /// Every admin request the client sends, for a read with events, the stale check of many groups

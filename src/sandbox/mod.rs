@@ -30,7 +30,7 @@ pub mod server;
 pub mod spec;
 
 pub use config::{
-    Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig, SpecError,
+    AdminLimits, Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig, SpecError,
     DEFAULT_ADMIN_API_KEY, DEFAULT_API_TOKEN, DEFAULT_EMAIL, DEFAULT_GENERATE_SEED,
     DEFAULT_GENERATE_USERS,
 };

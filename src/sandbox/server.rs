@@ -5,7 +5,7 @@
 use super::config::SandboxConfig;
 use super::faults::{Faults, SlowBody};
 use super::model::{derived_id, Org};
-use super::ratelimit::{Decision, RateLimiter};
+use super::ratelimit::{Decision, MinuteLimiter, RateLimiter};
 use super::{admin, control, jira};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -171,6 +171,7 @@ pub struct App {
     pub clock: Mutex<Clock>,
     pub stats: Stats,
     limiter: Option<RateLimiter>,
+    admin_limiter: Option<MinuteLimiter>,
     faults: Faults,
     persisted: Mutex<Option<u64>>,
     pub myself: Myself,
@@ -422,6 +423,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         user_json: (0..n).map(|_| OnceLock::new()).collect(),
         org: RwLock::new(org),
         limiter: config.rate_limit.map(RateLimiter::new),
+        admin_limiter: config.admin_limits.map(MinuteLimiter::new),
         faults: Faults::new(config.faults.clone(), config.latency),
         base_url,
         clock: Mutex::new(clock),
@@ -617,6 +619,10 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
     )
 }
 
+/// The rate-limit headers of a response. The admin API documents exactly
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (ISO 8601, UTC), so
+/// admin responses carry only those; Jira responses also carry `X-RateLimit-NearLimit` and
+/// `RateLimit-Reason`.
 fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
     let now = Utc::now();
     let reset = TimeDelta::from_std(d.reset_in)
@@ -628,13 +634,16 @@ fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
         ("x-ratelimit-remaining", d.remaining.to_string()),
         (
             "x-ratelimit-reset",
-            reset.to_rfc3339_opts(SecondsFormat::Secs, true),
+            reset.to_rfc3339_opts(SecondsFormat::Millis, true),
         ),
     ];
     for (k, v) in pairs {
         if let Ok(v) = HeaderValue::from_str(&v) {
             headers.insert(HeaderName::from_static(k), v);
         }
+    }
+    if api == Api::Admin {
+        return;
     }
     if d.near_limit() || !d.allowed {
         headers.insert(
@@ -666,19 +675,37 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
-    let decision = app.limiter.as_ref().map(|l| l.check(&key));
-    if let Some(d) = decision.filter(|d| !d.allowed) {
+    // Admin routes: the documented per-minute budgets, when configured; Jira routes: the
+    // token buckets of `--rate-limit`.
+    let decision = match api {
+        Api::Admin => app.admin_limiter.as_ref().map(|l| l.check(&key)),
+        _ => app.limiter.as_ref().map(|l| l.check(&key)),
+    };
+    if let Some(mut d) = decision.filter(|d| !d.allowed) {
         app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let mut resp = api_error(
-            &app,
-            api,
-            req.uri().path(),
-            StatusCode::TOO_MANY_REQUESTS,
-            "Rate limit exceeded. Retry after the time given in Retry-After.",
-        );
-        let secs = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        let mut resp = if api == Api::Admin {
+            // No `Retry-After` (the spec documents none): the reset is when a request fits.
+            d.reset_in = d.retry_after;
+            api_error(
+                &app,
+                api,
+                req.uri().path(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after the time given in X-RateLimit-Reset.",
+            )
+        } else {
+            let mut resp = api_error(
+                &app,
+                api,
+                req.uri().path(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after the time given in Retry-After.",
+            );
+            let secs = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+            resp
+        };
         rate_headers(resp.headers_mut(), &d, api);
         app.stats.count_status(resp.status());
         return resp;
@@ -709,7 +736,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
             status,
             "The sandbox injected a server error (--faults).",
         );
-        if code == 503 {
+        if code == 503 && api == Api::Jira {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 HeaderValue::from_static("1"),

@@ -47,6 +47,9 @@ pub enum Fault {
     SlowBody(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
+    /// A 429 with the admin API's documented headers only: `X-RateLimit-Limit: 10`,
+    /// `X-RateLimit-Remaining: 0` and this `X-RateLimit-Reset` (verbatim), no `Retry-After`.
+    Limited(String),
 }
 
 #[derive(Debug, Default)]
@@ -278,6 +281,15 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
             stream.set_zero_linger()?;
             drop(stream);
             return Ok(());
+        }
+        (Some(Fault::Limited(reset)), _) => {
+            extra.push("X-RateLimit-Limit: 10".to_string());
+            extra.push("X-RateLimit-Remaining: 0".to_string());
+            extra.push(format!("X-RateLimit-Reset: {reset}"));
+            (
+                429,
+                json!({"code": 429, "message": "Too many API requests"}),
+            )
         }
         (Some(Fault::Status(s)), _) => (
             *s,
