@@ -183,8 +183,8 @@ async fn admin_path_reads_users_activity_groups_and_events() {
     );
     assert_eq!(s.events[0].account_id, "acc-00000");
 
-    // 3 user pages of 100 + 1 group search + 3 event pages of 2 (6 events).
-    assert_eq!(read.stats.requests, 3 + 1 + 3, "{:#?}", fake.log());
+    // 3 user pages of 100 + 1 group search + the event actions + 3 event pages of 2 (6 events).
+    assert_eq!(read.stats.requests, 3 + 1 + 1 + 3, "{:#?}", fake.log());
     let log = fake.log();
     assert!(log.iter().any(|l| l.contains("users/search")
         && l.contains(r#""cursor":"off:200""#)
@@ -283,6 +283,37 @@ async fn no_events_api_is_a_normal_state_and_the_read_goes_on() {
     fake.fault("events-stream", Fault::Status(400));
     let client = client_with(&fake, false, true, fast());
     assert!(client.read_live(&request(&[G_JIRA.1])).await.is_err());
+}
+
+/// Issue 11: event actions come from the org's `event-actions` listing: an action it does not
+/// list is not read (whatever its spelling suggests), and the state says which are missing.
+#[tokio::test]
+async fn event_actions_come_from_the_orgs_listing() {
+    let mut w = std_world(5);
+    w.event_actions = Some(vec!["user_logged_in"]);
+    w.events = ["user_logged_in", "user_added_to_group", "user_login"]
+        .iter()
+        .enumerate()
+        .map(|(i, action)| {
+            json!({"id": format!("e{i}"), "type": "events", "attributes": {
+                "time": "2026-11-20T10:00:00Z", "processedAt": "2026-11-20T10:00:01Z",
+                "action": action, "actor": {"id": "acc-00001"},
+                "context": [{"id": "acc-00001", "type": "users"}, {"id": "g-jira", "type": "groups"}]
+            }})
+        })
+        .collect();
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, false, true, fast());
+    let read = client.read_live(&request(&[G_JIRA.1])).await.unwrap();
+    let actions: Vec<EventAction> = read.state.events.iter().map(|e| e.action).collect();
+    assert_eq!(actions, [EventAction::UserLoggedIn]);
+    let note = read.state.events_read.unwrap().note.unwrap_or_default();
+    assert!(
+        note.contains("access_requested")
+            && note.contains("user_added_to_group")
+            && note.contains("user_removed_from_group"),
+        "{note}"
+    );
 }
 
 #[tokio::test]

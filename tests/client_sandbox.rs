@@ -215,7 +215,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             assert_eq!(a.product, b.product);
         }
         // Users 100 a page; one group search; the role assignments of each product's grant
-        // groups (which site each product is on); event pages of 500.
+        // groups (which site each product is on); the event actions; event pages of 500.
         let directory_users = snapshot
             .users
             .iter()
@@ -229,7 +229,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         assert_eq!(grant_groups, 4);
         assert_eq!(
             read.stats.requests,
-            user_pages + 1 + grant_groups + event_pages,
+            user_pages + 1 + grant_groups + 1 + event_pages,
             "site {site}: {:?} {} events {}",
             read.stats,
             env.sandbox.stats(),

@@ -16,8 +16,8 @@ use super::error::{Api, ApiError};
 use super::paging::CursorPager;
 use super::permits::Priority;
 use super::wire::{
-    grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, JiraGroup, JiraPage,
-    JiraUser, RoleAssignment, SiteAri,
+    grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, EventActionList, JiraGroup,
+    JiraPage, JiraUser, RoleAssignment, SiteAri,
 };
 use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, EventsRead, Group, License,
@@ -247,14 +247,21 @@ impl Client {
         };
         let (users, (groups, sites), events) = tokio::try_join!(users, groups, events)?;
         let (events, events_read) = match (req.events_since, events) {
-            (Some(since), Some(AdminEvents::Read(events))) => (
+            (Some(since), Some(AdminEvents::Read { events, missing })) => (
                 events,
                 Some(EventsRead {
                     wanted_from: since,
                     // Atlassian publishes no retention horizon for the events stream: what it
                     // answers for `from` is taken as covering the whole window.
                     covered_from: Some(since),
-                    note: None,
+                    note: (!missing.is_empty()).then(|| {
+                        let names: Vec<&str> = missing.iter().map(|a| a.as_str()).collect();
+                        format!(
+                            "the org's event actions (GET .../event-actions) list no {}: those \
+                             events are not known",
+                            names.join(", ")
+                        )
+                    }),
                 }),
             ),
             (Some(since), Some(AdminEvents::Unavailable { status })) => (
@@ -579,6 +586,28 @@ impl Client {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<AdminEvents, ApiError> {
+        // The action keys come from the org's own listing, not from guesses.
+        let call = Call::new(
+            Api::Admin,
+            Method::GET,
+            "GET /admin/v1/orgs/{orgId}/event-actions",
+            &["admin", "v1", "orgs", org, "event-actions"],
+        );
+        let listed: EventActionList = match self.get_json(&call).await {
+            Ok(l) => l,
+            Err(e)
+                if matches!(
+                    e.root(),
+                    ApiError::Forbidden { .. } | ApiError::NotFound { .. }
+                ) =>
+            {
+                return Ok(AdminEvents::Unavailable {
+                    status: e.status().unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let actions = ActionKeys::from_listing(&listed);
         let mut out = Vec::new();
         let mut pages = CursorPager::new(self, |cursor| {
             // The same filters on every page: some cursors only mark a position.
@@ -615,7 +644,7 @@ impl Client {
                 Err(e) => return Err(e),
             };
             for e in &events {
-                let event = admin_event(e).map_err(|m| ApiError::Decode {
+                let event = admin_event(e, &actions).map_err(|m| ApiError::Decode {
                     endpoint: "GET /admin/v1/orgs/{orgId}/events-stream".into(),
                     message: format!("event {}: {m}", e.id.as_deref().unwrap_or("(no id)")),
                 })?;
@@ -623,7 +652,10 @@ impl Client {
             }
         }
         out.sort_by_key(|e: &Event| e.time);
-        Ok(AdminEvents::Read(out))
+        Ok(AdminEvents::Read {
+            events: out,
+            missing: actions.missing(),
+        })
     }
 
     // ---------------------------------------------------------------- site path
@@ -855,8 +887,11 @@ impl Client {
 /// What the events stream gave.
 #[derive(Debug)]
 enum AdminEvents {
-    /// The events of the window.
-    Read(Vec<Event>),
+    /// The events of the window, and the planner's actions the org's listing does not have.
+    Read {
+        events: Vec<Event>,
+        missing: Vec<EventAction>,
+    },
     /// None: the endpoint answered `status` (403 or 404), as for an org without Atlassian Guard.
     Unavailable { status: u16 },
 }
@@ -1222,9 +1257,9 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// Maps an admin event onto the planner's events; `Ok(None)` for actions it does not use (or
 /// without a time or a user), an error for a group id of an unexpected form.
-pub fn admin_event(e: &AdminEvent) -> Result<Option<Event>, String> {
+pub fn admin_event(e: &AdminEvent, actions: &ActionKeys) -> Result<Option<Event>, String> {
     let a = &e.attributes;
-    let Some(action) = event_action(&a.action) else {
+    let Some(action) = actions.action(&a.action) else {
         return Ok(None);
     };
     let Some(time) = parse_time(&a.time) else {
@@ -1289,19 +1324,60 @@ pub fn admin_event(e: &AdminEvent) -> Result<Option<Event>, String> {
     }))
 }
 
-/// The planner's event action for an org audit-log action key.
-pub fn event_action(raw: &str) -> Option<EventAction> {
-    let k = raw.to_ascii_lowercase();
-    if k.contains("logged_in") || k == "user_login" || k == "login" {
-        Some(EventAction::UserLoggedIn)
-    } else if k.contains("access_request") || k.contains("requested_access") {
-        Some(EventAction::AccessRequested)
-    } else if k.contains("added_to_group") || k == "group_member_added" {
-        Some(EventAction::UserAddedToGroup)
-    } else if k.contains("removed_from_group") || k == "group_member_removed" {
-        Some(EventAction::UserRemovedFromGroup)
-    } else {
-        None
+/// The audit-log action keys of the planner's event actions: the keys the sandbox and
+/// seatkeeper's snapshots use. An org's events are read with the keys its own
+/// `GET .../event-actions` listing confirms ([`ActionKeys::from_listing`]); nothing is matched
+/// by guessing at a key's spelling.
+pub const ACTION_KEYS: &[(&str, EventAction)] = &[
+    ("user_logged_in", EventAction::UserLoggedIn),
+    ("access_requested", EventAction::AccessRequested),
+    ("user_added_to_group", EventAction::UserAddedToGroup),
+    ("user_removed_from_group", EventAction::UserRemovedFromGroup),
+];
+
+/// Which event actions an org's events are read with: the [`ACTION_KEYS`] its event-actions
+/// listing holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionKeys(BTreeMap<String, EventAction>);
+
+impl ActionKeys {
+    /// The known keys the listing confirms (by `id`).
+    pub fn from_listing(list: &EventActionList) -> Self {
+        Self(
+            list.data
+                .iter()
+                .filter_map(|entry| {
+                    ACTION_KEYS
+                        .iter()
+                        .find(|(k, _)| *k == entry.id)
+                        .map(|(k, a)| (k.to_string(), *a))
+                })
+                .collect(),
+        )
+    }
+
+    /// Every known key, as if the listing held them all.
+    pub fn all() -> Self {
+        Self(
+            ACTION_KEYS
+                .iter()
+                .map(|(k, a)| (k.to_string(), *a))
+                .collect(),
+        )
+    }
+
+    /// The planner's action for an event's action key; `None` for keys it does not use.
+    pub fn action(&self, key: &str) -> Option<EventAction> {
+        self.0.get(key).copied()
+    }
+
+    /// The planner's actions no listed key stands for.
+    pub fn missing(&self) -> Vec<EventAction> {
+        ACTION_KEYS
+            .iter()
+            .map(|(_, a)| *a)
+            .filter(|a| !self.0.values().any(|x| x == a))
+            .collect()
     }
 }
 
@@ -1521,7 +1597,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let ev = admin_event(&e).unwrap().unwrap();
+        let ev = admin_event(&e, &ActionKeys::all()).unwrap().unwrap();
         assert_eq!(
             (ev.action, ev.account_id.as_str(), ev.group_id.as_deref()),
             (EventAction::UserAddedToGroup, "u1", Some("g1"))
@@ -1530,12 +1606,38 @@ mod tests {
             "attributes": {"time": "2026-11-24T10:00:00Z", "action": "user_logged_in", "actor": {"id": "u2"}}
         }))
         .unwrap();
-        let ev = admin_event(&e).unwrap().unwrap();
+        let ev = admin_event(&e, &ActionKeys::all()).unwrap().unwrap();
         assert_eq!(
             (ev.action, ev.account_id.as_str()),
             (EventAction::UserLoggedIn, "u2")
         );
-        assert_eq!(event_action("group_created"), None);
+        // Only the keys the org's listing confirms are read; nothing is guessed from spelling.
+        let listing: EventActionList = serde_json::from_value(json!({"data": [
+            {"id": "user_logged_in", "type": "event-actions", "attributes": {"displayName": "User logged in", "groupDisplayName": "Authentication"}},
+            {"id": "group_created", "type": "event-actions", "attributes": {"displayName": "Group created", "groupDisplayName": "Groups"}}
+        ]}))
+        .unwrap();
+        let keys = ActionKeys::from_listing(&listing);
+        assert_eq!(
+            keys.action("user_logged_in"),
+            Some(EventAction::UserLoggedIn)
+        );
+        assert_eq!(keys.action("group_created"), None);
+        assert_eq!(keys.action("user_login"), None, "no guessing");
+        assert_eq!(
+            keys.missing(),
+            [
+                EventAction::AccessRequested,
+                EventAction::UserAddedToGroup,
+                EventAction::UserRemovedFromGroup
+            ]
+        );
+        let added: AdminEvent = serde_json::from_value(json!({
+            "attributes": {"time": "2026-11-24T10:00:00Z", "action": "user_added_to_group", "actor": {"id": "a"},
+                "context": [{"id": "u1", "type": "users"}, {"id": "g1", "type": "groups"}]}
+        }))
+        .unwrap();
+        assert_eq!(admin_event(&added, &keys), Ok(None), "not listed");
         assert_eq!(parse_time("2024-02-01"), parse_time("2024-02-01T00:00:00Z"));
     }
 }

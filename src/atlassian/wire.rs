@@ -288,6 +288,9 @@ pub struct AdminEvent {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventAttributes {
     pub time: String,
+    /// When Atlassian processed the event (the events stream's sort key).
+    #[serde(default, rename = "processedAt")]
+    pub processed_at: Option<String>,
     pub action: String,
     #[serde(default)]
     pub actor: Option<EventObject>,
@@ -295,6 +298,32 @@ pub struct EventAttributes {
     pub context: Vec<EventObject>,
     #[serde(default)]
     pub container: Vec<EventObject>,
+}
+
+/// One entry of `GET /v1/orgs/{orgId}/event-actions` (`EventActionModel`): `id` is an action
+/// key events carry in `attributes.action`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActionEntry {
+    pub id: String,
+    #[serde(default)]
+    pub attributes: Option<EventActionNames>,
+}
+
+/// The display names of an event action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventActionNames {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub group_display_name: Option<String>,
+}
+
+/// `GET /v1/orgs/{orgId}/event-actions` (`EventActions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActionList {
+    #[serde(default)]
+    pub data: Vec<EventActionEntry>,
 }
 
 /// An object an event names: the actor, a context item or a container.

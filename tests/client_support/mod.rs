@@ -73,6 +73,8 @@ pub struct World {
     pub product_ari: Option<String>,
     /// Every admin add answers 409 with this code, member or not.
     pub add_conflict: Option<&'static str>,
+    /// The event actions the org lists (default: the four seatkeeper reads and one more).
+    pub event_actions: Option<Vec<&'static str>>,
 }
 
 #[derive(Clone)]
@@ -609,6 +611,22 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .map(|g| json!({"id": g.id, "name": g.name, "directoryId": "dir-1", "externalSynced": g.synced}))
                 .collect();
             (200, json!({"data": data, "links": {"next": null}}))
+        }
+        ("GET", ["admin", "v1", "orgs", org, "event-actions"]) if *org == ORG => {
+            let listed = w.event_actions.clone().unwrap_or_else(|| {
+                vec![
+                    "user_logged_in",
+                    "access_requested",
+                    "user_added_to_group",
+                    "user_removed_from_group",
+                    "api_key_created",
+                ]
+            });
+            let data: Vec<Value> = listed
+                .iter()
+            .map(|id| json!({"id": id, "type": "event-actions", "attributes": {"displayName": id, "groupDisplayName": "g"}}))
+            .collect();
+            (200, json!({ "data": data }))
         }
         ("GET", ["admin", "v1", "orgs", org, "events-stream"]) if *org == ORG => {
             // The cursor carries the whole query, as Atlassian's do.
