@@ -1565,3 +1565,194 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
     }
     assert_eq!(env.stats().await["spec_violations"], 0);
 }
+
+/// A generated org of several sites and directories, with a legacy grant group and direct role
+/// assignments, answers every listing as the spec says: per directory, with site ARIs of each
+/// product's own site and `direct` assignment methods.
+#[tokio::test]
+async fn a_multi_site_multi_directory_org_matches_the_document() {
+    use seatkeeper::sandbox::{self, OrgShape, OrgSource};
+    let spec = AdminSpec::load();
+    let config = SandboxConfig {
+        now: Some(now()),
+        shape: OrgShape {
+            sites: 2,
+            directories: 3,
+            guard: true,
+            hidden_grants: true,
+        },
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 400,
+            seed: 5,
+        },
+        &config,
+    )
+    .expect("org");
+    let products = org.products().to_vec();
+    let directories = org.directories.clone();
+    let direct_user = {
+        let jsw = org.product_index("jira-software").expect("jsw");
+        let u = products[jsw as usize].direct[0];
+        org.users()[u as usize].account_id.clone()
+    };
+    let env = Env::start_org(org, config).await;
+    let o = env.org_id.clone();
+    let get = Method::GET;
+    let post = Method::POST;
+    let check = |method: &Method, op: &str, status: u16, body: &str| {
+        spec.check(method, op, status, body, false)
+    };
+
+    let resp = env
+        .admin(get.clone(), &format!("/admin/v2/orgs/{o}/directories"))
+        .send()
+        .await
+        .expect("request");
+    let body = resp.text().await.expect("body");
+    check(&get, "/v2/orgs/{orgId}/directories", 200, &body);
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(3));
+
+    let mut clouds = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    for d in &directories {
+        let url = format!("/admin/v2/orgs/{o}/directories/{}/users/search", d.id);
+        let resp = env
+            .admin(post.clone(), &url)
+            .json(&json!({ "limit": 100, "expand": ["productAccess", "groups"] }))
+            .send()
+            .await
+            .expect("request");
+        let body = resp.text().await.expect("body");
+        check(
+            &post,
+            "/v2/orgs/{orgId}/directories/{directoryId}/users/search",
+            200,
+            &body,
+        );
+        let page: Value = serde_json::from_str(&body).expect("json");
+        for u in page["data"].as_array().expect("data") {
+            seen += 1;
+            assert!(u["links"]["self"].as_str().expect("self").contains(&d.id));
+            for pa in u["productAccess"].as_array().expect("expanded") {
+                clouds.insert(
+                    pa["id"]
+                        .as_str()
+                        .expect("ari")
+                        .rsplit('/')
+                        .next()
+                        .expect("cloud")
+                        .to_string(),
+                );
+            }
+        }
+        let resp = env
+            .admin(
+                post.clone(),
+                &format!("/admin/v2/orgs/{o}/directories/{}/groups/search", d.id),
+            )
+            .json(&json!({ "roleIds": ["atlassian/user"], "limit": 100 }))
+            .send()
+            .await
+            .expect("request");
+        let body = resp.text().await.expect("body");
+        check(
+            &post,
+            "/v2/orgs/{orgId}/directories/{directoryId}/groups/search",
+            200,
+            &body,
+        );
+        let groups: Value = serde_json::from_str(&body).expect("json");
+        for g in groups["data"].as_array().expect("data") {
+            assert_eq!(g["directoryId"], d.id.as_str());
+            let roles = env
+                .admin(
+                    get.clone(),
+                    &format!(
+                        "/admin/v2/orgs/{o}/directories/{}/groups/{}/role-assignments",
+                        d.id,
+                        g["id"].as_str().expect("id")
+                    ),
+                )
+                .send()
+                .await
+                .expect("request");
+            let body = roles.text().await.expect("body");
+            check(
+                &get,
+                "/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments",
+                200,
+                &body,
+            );
+        }
+    }
+    assert!(seen > 100);
+    assert_eq!(clouds.len(), 2, "two sites: {clouds:?}");
+    // A direct assignment says so.
+    let resp = env
+        .admin(
+            get.clone(),
+            &format!("/admin/v2/orgs/{o}/directories/-/users/{direct_user}/role-assignments"),
+        )
+        .send()
+        .await
+        .expect("request");
+    let body = resp.text().await.expect("body");
+    check(
+        &get,
+        "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments",
+        200,
+        &body,
+    );
+    assert!(body.contains("\"direct\""), "{body}");
+    // A member of another directory cannot be added to a group.
+    let d0 = &directories[0].id;
+    let other = directories[1].id.clone();
+    let resp = env
+        .admin(
+            post.clone(),
+            &format!("/admin/v2/orgs/{o}/directories/{other}/users/search"),
+        )
+        .json(&json!({ "limit": 1 }))
+        .send()
+        .await
+        .expect("request");
+    let page: Value = resp.json().await.expect("json");
+    let stranger = page["data"][0]["accountId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let jsw_group = "jira-software-users-acme";
+    let resp = env
+        .admin(
+            post.clone(),
+            &format!("/admin/v2/orgs/{o}/directories/{d0}/groups/search"),
+        )
+        .json(&json!({ "groupNames": [jsw_group] }))
+        .send()
+        .await
+        .expect("request");
+    let found: Value = resp.json().await.expect("json");
+    let gid = found["data"][0]["id"].as_str().expect("id").to_string();
+    let resp = env
+        .admin(
+            post.clone(),
+            &format!("/admin/v2/orgs/{o}/directories/{d0}/groups/{gid}/memberships"),
+        )
+        .json(&json!({ "accountId": stranger }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("same directory"), "{body}");
+    check(
+        &post,
+        "/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships",
+        400,
+        &body,
+    );
+}

@@ -18,6 +18,16 @@ pub struct Args {
     /// Seed of the generated org.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Sites of the generated org: each one after the first adds a Jira product on it.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    sites: usize,
+    /// Directories of the generated org: people spread over them, each with its own groups.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    directories: usize,
+    /// Seats of the generated org held outside its named groups: a legacy grant group and
+    /// direct role assignments of Jira Software.
+    #[arg(long)]
+    hidden_grants: bool,
     /// Port to bind on 127.0.0.1 (0 picks a free one and prints it).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -86,6 +96,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             .map_err(bad)?
             .unwrap_or_default(),
         state_file: args.state.clone(),
+        shape: sandbox::OrgShape {
+            sites: args.sites.max(1),
+            directories: args.directories.max(1),
+            guard: !args.no_guard,
+            hidden_grants: args.hidden_grants,
+        },
         ..SandboxConfig::default()
     };
     let source = match (&args.org, args.generate) {

@@ -206,18 +206,29 @@ fn check_org(app: &App, org: &Org, org_id: &str, fam: Family) -> Result<(), Resp
     ))
 }
 
-fn check_directory(app: &App, org: &Org, directory_id: &str) -> Result<(), Response> {
-    if directory_id == "-" || directory_id == org.directory_id {
-        Ok(())
-    } else {
-        Err(error(
+/// The directory a path names: `None` for `-` (every directory), its index otherwise; an
+/// unknown directory is a 404.
+fn check_directory(app: &App, org: &Org, directory_id: &str) -> Result<Option<u16>, Response> {
+    if directory_id == "-" {
+        return Ok(None);
+    }
+    match org.directory_index(directory_id) {
+        Some(d) => Ok(Some(d)),
+        None => Err(error(
             app,
             StatusCode::NOT_FOUND,
             "ADMIN-UAM-404-1",
             "Unknown Resource",
             &format!("No directory with id '{directory_id}' in this organization."),
-        ))
+        )),
     }
+}
+
+/// The id of directory `d`.
+fn dir_id(org: &Org, d: u16) -> &str {
+    org.directories
+        .get(usize::from(d))
+        .map_or(org.directory_id.as_str(), |rec| rec.id.as_str())
 }
 
 fn path_error(app: &App, fam: Family) -> Response {
@@ -326,17 +337,30 @@ fn statuses(u: &User) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// The cloud id of the site product `key` is on (the org's site for keys it has no product for).
+fn cloud_of<'a>(org: &'a Org, key: &str) -> &'a str {
+    org.products
+        .iter()
+        .find(|p| p.key == key)
+        .map_or(org.cloud_id.as_str(), |p| p.cloud_id.as_str())
+}
+
 fn product_ari(org: &Org, key: &str) -> String {
-    format!("ari:cloud:{key}::site/{}", org.cloud_id)
+    format!("ari:cloud:{key}::site/{}", cloud_of(org, key))
+}
+
+/// Appends the site ARI `ari:cloud:<resource>::site/<cloud>` as a JSON string.
+fn write_site_ari(out: &mut Vec<u8>, resource: &str, cloud: &str) {
+    jsonw::raw(out, "\"ari:cloud:");
+    jsonw::escaped(out, resource);
+    jsonw::raw(out, "::site/");
+    jsonw::escaped(out, cloud);
+    out.push(b'"');
 }
 
 /// Appends [`product_ari`] as a JSON string, without building it first.
 fn write_product_ari(out: &mut Vec<u8>, org: &Org, key: &str) {
-    jsonw::raw(out, "\"ari:cloud:");
-    jsonw::escaped(out, key);
-    jsonw::raw(out, "::site/");
-    jsonw::escaped(out, &org.cloud_id);
-    out.push(b'"');
+    write_site_ari(out, key, cloud_of(org, key));
 }
 
 /// Appends one `MultiDirectoryUser` (keys in serde_json's sorted order).
@@ -394,7 +418,7 @@ fn write_directory_user(
     jsonw::raw(out, "/admin/v2/orgs/");
     jsonw::escaped(out, &org.org_id);
     jsonw::raw(out, "/directories/");
-    jsonw::escaped(out, &org.directory_id);
+    jsonw::escaped(out, dir_id(org, org.user_directory(u)));
     jsonw::raw(out, "/users/");
     jsonw::enc(out, &user.account_id);
     jsonw::raw(out, "\"},\"membershipStatus\":\"");
@@ -405,23 +429,30 @@ fn write_directory_user(
     jsonw::str(out, nickname(user));
     if product_access {
         // One entry per product and site, keyed as the spec keys them: `jira` for every Jira
-        // product of the site (its time the latest on any of them), else the product key.
+        // product of a site (its time the latest on any of them), else the product key.
         jsonw::raw(out, ",\"productAccess\":[");
         let mut first = true;
-        let mut jira_done = false;
+        let mut done: Vec<(&str, &str)> = Vec::new();
         for (p, product) in org.products.iter().enumerate() {
             if !org.holds(p as u32, u) {
                 continue;
             }
             let key = access_key(&product.key);
+            let cloud = product.cloud_id.as_str();
+            if done.contains(&(key, cloud)) {
+                continue;
+            }
+            done.push((key, cloud));
             let at = if key == "jira" {
-                if jira_done {
-                    continue;
-                }
-                jira_done = true;
+                let jira_here: Vec<&str> = org
+                    .products
+                    .iter()
+                    .filter(|q| access_key(&q.key) == "jira" && q.cloud_id == cloud)
+                    .map(|q| q.key.as_str())
+                    .collect();
                 user.last_active
                     .iter()
-                    .filter(|(k, _)| access_key(k) == "jira")
+                    .filter(|(k, _)| jira_here.contains(&k.as_str()))
                     .map(|(_, t)| *t)
                     .max()
             } else {
@@ -432,7 +463,7 @@ fn write_directory_user(
             }
             first = false;
             jsonw::raw(out, "{\"id\":");
-            write_product_ari(out, org, key);
+            write_site_ari(out, key, cloud);
             jsonw::raw(out, ",\"key\":");
             jsonw::str(out, key);
             if let Some(t) = at {
@@ -709,15 +740,24 @@ fn users_page(
     let start = try_resp!(page_start(app, obj, USER_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(app, &org, org_id, Family::V2));
-    try_resp!(check_directory(app, &org, directory_id));
-    if let Some(ids) = &directory_ids {
-        if ids.iter().any(|d| d != &org.directory_id) {
-            return bad(
-                app,
-                "`directoryIds` names a directory that is not in this organization.",
-            );
-        }
-    }
+    let in_dir = try_resp!(check_directory(app, &org, directory_id));
+    let dir_filter: Option<Vec<u16>> =
+        match &directory_ids {
+            None => None,
+            Some(ids) => {
+                let mut out = Vec::new();
+                for id in ids {
+                    match org.directory_index(id) {
+                        Some(d) => out.push(d),
+                        None => return bad(
+                            app,
+                            "`directoryIds` names a directory that is not in this organization.",
+                        ),
+                    }
+                }
+                Some(out)
+            }
+        };
     let group_filter: Option<Vec<u32>> = match &group_ids {
         None => None,
         Some(ids) => {
@@ -757,6 +797,11 @@ fn users_page(
     let matches = |u: u32| -> bool {
         let user = org.user(u);
         if !in_directory(user) || nobody {
+            return false;
+        }
+        let d = org.user_directory(u);
+        if in_dir.is_some_and(|x| x != d) || dir_filter.as_ref().is_some_and(|ds| !ds.contains(&d))
+        {
             return false;
         }
         let (st, ast, mst) = statuses(user);
@@ -863,7 +908,7 @@ fn group_json(app: &App, org: &Org, g: u32, users: bool, resources: bool) -> Val
         "id": group.id,
         "name": group.name,
         "description": "",
-        "directoryId": org.directory_id,
+        "directoryId": dir_id(org, group.directory),
         "externalSynced": group.synced,
         "managedBy": if group.synced { "external" } else { "admins" },
         "managementAccess": {
@@ -871,7 +916,7 @@ fn group_json(app: &App, org: &Org, g: u32, users: bool, resources: bool) -> Val
             "modifiable": !group.synced,
             "readable": true,
         },
-        "links": { "self": format!("{}/admin/v2/orgs/{}/directories/{}/groups/{}", app.base_url, org.org_id, org.directory_id, enc(&group.id)) },
+        "links": { "self": format!("{}/admin/v2/orgs/{}/directories/{}/groups/{}", app.base_url, org.org_id, dir_id(org, group.directory), enc(&group.id)) },
     });
     let mut counts = serde_json::Map::new();
     if users {
@@ -955,7 +1000,7 @@ pub async fn groups_search(
     let start = try_resp!(page_start(&app, obj, GROUP_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
-    try_resp!(check_directory(&app, &org, &directory_id));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
     let wanted_ids: Option<Vec<u32>> = ids.as_ref().map(|ids| {
         ids.iter()
             .filter_map(|id| group_by_any_id(&org, id))
@@ -985,10 +1030,12 @@ pub async fn groups_search(
                 .as_ref()
                 .is_none_or(|m| m.iter().any(|&u| org.is_member(g, u)))
         })
-        .filter(|_| {
-            directories
-                .as_ref()
-                .is_none_or(|d| d.contains(&org.directory_id))
+        .filter(|&g| {
+            let d = org.group(g).directory;
+            in_dir.is_none_or(|x| x == d)
+                && directories
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| id == dir_id(&org, d)))
         })
         .filter(|&g| {
             roles
@@ -1048,8 +1095,10 @@ pub async fn get_group(
     };
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
-    try_resp!(check_directory(&app, &org, &directory_id));
-    let Some(g) = group_by_any_id(&org, &group_id) else {
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let Some(g) = group_by_any_id(&org, &group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+    else {
         return group_not_found(&app, &group_id);
     };
     json_value(
@@ -1100,8 +1149,9 @@ fn role_query(app: &App, uri: &Uri) -> Result<RoleQuery, Response> {
 }
 
 impl RoleQuery {
-    /// Whether the product `p`'s assignment with these roles passes the filters.
-    fn keeps(&self, org: &Org, p: u32, roles: &[&str]) -> bool {
+    /// Whether the product `p`'s assignment with these roles, in directory `dir`, passes the
+    /// filters.
+    fn keeps(&self, org: &Org, p: u32, roles: &[&str], dir: u16) -> bool {
         let key = &org.products[p as usize].key;
         self.owners.as_ref().is_none_or(|o| o.contains(key))
             && self
@@ -1115,7 +1165,7 @@ impl RoleQuery {
             && self
                 .directories
                 .as_ref()
-                .is_none_or(|d| d.contains(&org.directory_id))
+                .is_none_or(|d| d.iter().any(|id| id == dir_id(org, dir)))
     }
 
     /// The page of `items` and its links.
@@ -1151,16 +1201,19 @@ pub async fn group_role_assignments(
     let query = try_resp!(role_query(&app, &uri));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
-    try_resp!(check_directory(&app, &org, &directory_id));
-    let Some(g) = group_by_any_id(&org, &group_id) else {
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let Some(g) = group_by_any_id(&org, &group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+    else {
         return group_not_found(&app, &group_id);
     };
+    let dir = org.group(g).directory;
     let items: Vec<Value> = org
         .group(g)
         .products
         .iter()
         .copied()
-        .filter(|&p| query.keeps(&org, p, &["atlassian/user"]))
+        .filter(|&p| query.keeps(&org, p, &["atlassian/user"], dir))
         .map(|p| {
             json!({
                 "resourceId": role_resource(&org, p),
@@ -1189,10 +1242,11 @@ pub async fn user_role_assignments(
     let query = try_resp!(role_query(&app, &uri));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
-    try_resp!(check_directory(&app, &org, &directory_id));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
     let Some(u) = org
         .user_index(&account_id)
         .filter(|&u| in_directory(org.user(u)))
+        .filter(|&u| in_dir.is_none_or(|d| d == org.user_directory(u)))
     else {
         return error(
             &app,
@@ -1203,18 +1257,27 @@ pub async fn user_role_assignments(
         );
     };
     let (_, _, membership) = statuses(org.user(u));
+    let dir = org.user_directory(u);
     let items: Vec<Value> = (0..org.products.len() as u32)
         .filter(|&p| org.holds(p, u))
-        .filter(|&p| query.keeps(&org, p, &["atlassian/user"]))
+        .filter(|&p| query.keeps(&org, p, &["atlassian/user"], dir))
         .map(|p| {
+            // How the role was assigned: through a grant group, directly, or both.
+            let mut methods = Vec::new();
+            if org.holds_through_group(p, u) {
+                methods.push("group_direct");
+            }
+            if org.holds_directly(p, u) {
+                methods.push("direct");
+            }
             json!({
                 "resourceId": role_resource(&org, p),
                 "resourceOwner": org.products[p as usize].key,
                 "roles": ["atlassian/user"],
                 "roleAssignments": [
-                    { "role": "atlassian/user", "roleAssignmentMethods": ["group_direct"] }
+                    { "role": "atlassian/user", "roleAssignmentMethods": methods }
                 ],
-                "directoryId": org.directory_id,
+                "directoryId": dir_id(&org, dir),
                 "userDirectoryStatus": membership,
             })
         })
@@ -1238,22 +1301,29 @@ pub async fn directories(
     let params = Params::from_uri(&uri);
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
-    let name = "Primary Directory";
-    let keep = params
-        .get("searchTerm")
-        .is_none_or(|t| name.to_lowercase().contains(&t.to_lowercase()))
-        && query
-            .directories
-            .as_ref()
-            .is_none_or(|d| d.contains(&org.directory_id))
-        && params
-            .get("accountId")
-            .is_none_or(|a| org.user_index(a).is_some_and(|u| in_directory(org.user(u))));
-    let items = if keep {
-        vec![json!({ "directoryId": org.directory_id, "name": name })]
-    } else {
-        Vec::new()
-    };
+    let term = params.get("searchTerm").map(str::to_lowercase);
+    let member = params.get("accountId").map(|a| {
+        org.user_index(a)
+            .filter(|&u| in_directory(org.user(u)))
+            .map(|u| org.user_directory(u))
+    });
+    let items: Vec<Value> = org
+        .directories
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            term.as_ref()
+                .is_none_or(|t| d.name.to_lowercase().contains(t.as_str()))
+        })
+        .filter(|(_, d)| {
+            query
+                .directories
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&d.id))
+        })
+        .filter(|(i, _)| member.is_none_or(|m| m.is_some_and(|m| usize::from(m) == *i)))
+        .map(|(_, d)| json!({ "directoryId": d.id, "name": d.name }))
+        .collect();
     json_value(StatusCode::OK, &query.page(items))
 }
 
@@ -1318,18 +1388,21 @@ fn membership_body(app: &App, body: &Bytes) -> Result<String, Response> {
 fn lookup_membership(
     app: &App,
     org: &Org,
+    in_dir: Option<u16>,
     group_id: &str,
     account_id: &str,
 ) -> Result<(u32, u32), Response> {
-    let g = group_by_any_id(org, group_id).ok_or_else(|| {
-        error(
-            app,
-            StatusCode::NOT_FOUND,
-            "ADMIN-UAM-404-3",
-            "Group Not Found",
-            &format!("Group '{group_id}' does not exist."),
-        )
-    })?;
+    let g = group_by_any_id(org, group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+        .ok_or_else(|| {
+            error(
+                app,
+                StatusCode::NOT_FOUND,
+                "ADMIN-UAM-404-3",
+                "Group Not Found",
+                &format!("Group '{group_id}' does not exist."),
+            )
+        })?;
     let u = org
         .user_index(account_id)
         .filter(|&u| in_directory(org.user(u)))
@@ -1342,6 +1415,16 @@ fn lookup_membership(
                 &format!("User '{account_id}' is not in the directory."),
             )
         })?;
+    if org.user_directory(u) != org.group(g).directory {
+        // "The user must be in the same directory as the group."
+        return Err(bad(
+            app,
+            &format!(
+                "User '{account_id}' is not in the directory of group '{group_id}': a user must \
+                 be in the same directory as the group."
+            ),
+        ));
+    }
     Ok((g, u))
 }
 
@@ -1440,8 +1523,14 @@ pub async fn add_membership(
     let result = {
         let mut org = app.org_mut();
         try_resp!(check_org(&app, &org, &org_id, Family::V2));
-        try_resp!(check_directory(&app, &org, &directory_id));
-        let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
+        let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+        let (g, u) = try_resp!(lookup_membership(
+            &app,
+            &org,
+            in_dir,
+            &group_id,
+            &account_id
+        ));
         org.add_member(g, u, now, None)
     };
     finish_write(&app, Write::Add, result).await
@@ -1461,8 +1550,14 @@ pub async fn remove_membership(
     let result = {
         let mut org = app.org_mut();
         try_resp!(check_org(&app, &org, &org_id, Family::V2));
-        try_resp!(check_directory(&app, &org, &directory_id));
-        let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
+        let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+        let (g, u) = try_resp!(lookup_membership(
+            &app,
+            &org,
+            in_dir,
+            &group_id,
+            &account_id
+        ));
         org.remove_member(g, u, now, None)
     };
     finish_write(&app, Write::Remove, result).await

@@ -88,6 +88,9 @@ pub struct SandboxConfig {
     /// Pins the sandbox clock at this time (it then only moves through `POST /__sandbox/clock`).
     /// `None`: the clock follows the wall clock.
     pub now: Option<DateTime<Utc>>,
+    /// The shape of a generated org (`--sites`, `--directories`, `--no-guard`,
+    /// `--hidden-grants`); ignored for other org sources.
+    pub shape: super::generate::OrgShape,
     /// Keep every admin API request received, for tests that check what a client sends
     /// ([`RunningSandbox::recorded_requests`](super::RunningSandbox::recorded_requests)).
     pub record_requests: bool,
@@ -106,6 +109,7 @@ impl Default for SandboxConfig {
             faults: FaultConfig::default(),
             state_file: None,
             now: None,
+            shape: super::generate::OrgShape::default(),
             record_requests: false,
         }
     }

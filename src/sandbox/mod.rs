@@ -34,7 +34,7 @@ pub use config::{
     DEFAULT_ADMIN_API_KEY, DEFAULT_API_TOKEN, DEFAULT_EMAIL, DEFAULT_GENERATE_SEED,
     DEFAULT_GENERATE_USERS,
 };
-pub use generate::{generate, GenerateOptions};
+pub use generate::{generate, GenerateOptions, OrgShape};
 pub use model::{ModelError, Org};
 pub use server::{serve, RecordedRequest, RunningSandbox, ServeError, ShutdownHandle};
 
@@ -56,6 +56,7 @@ pub fn load_org(source: &OrgSource, config: &SandboxConfig) -> Result<Org, Model
             seed: *seed,
             now: config.now.unwrap_or_else(chrono::Utc::now),
             admin_email: config.credentials.email.clone(),
+            shape: config.shape,
         }),
         OrgSource::Snapshot(state) => Org::from_live((**state).clone()),
     }
