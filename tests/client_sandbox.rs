@@ -215,7 +215,8 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             assert_eq!(a.product, b.product);
         }
         // Users 100 a page; one group search; the role assignments of each product's grant
-        // groups (which site each product is on); the event actions; event pages of 500.
+        // groups (which site each product is on); one search for each product's granting
+        // groups; the event actions; event pages of 500.
         let directory_users = snapshot
             .users
             .iter()
@@ -229,7 +230,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         assert_eq!(grant_groups, 4);
         assert_eq!(
             read.stats.requests,
-            user_pages + 1 + grant_groups + 1 + event_pages,
+            user_pages + 1 + grant_groups + PRODUCTS.len() as u64 + 1 + event_pages,
             "site {site}: {:?} {} events {}",
             read.stats,
             env.sandbox.stats(),
@@ -640,4 +641,95 @@ async fn the_client_paces_on_the_documented_budget_headers() {
         "budgets: {s:?} in {elapsed:?}; sandbox {}",
         env.sandbox.stats()
     );
+}
+
+/// Issue 11: every billable path is seen. Group role assignments name every group that grants a
+/// product (the legacy one the policy does not name too); the plan warns about it, and about
+/// the people it frees who still hold the product through it or a direct role assignment.
+#[tokio::test]
+async fn granting_groups_and_direct_assignments_are_seen_and_warned_about() {
+    use seatkeeper::sandbox::{generate::LEGACY_GROUP, OrgShape};
+    let config = SandboxConfig {
+        now: Some(now()),
+        shape: OrgShape {
+            hidden_grants: true,
+            ..OrgShape::default()
+        },
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 800,
+            seed: 11,
+        },
+        &config,
+    )
+    .unwrap();
+    let jsw = org.product_index("jira-software").unwrap();
+    let direct_holders: BTreeSet<String> = org.products()[jsw as usize]
+        .direct
+        .iter()
+        .map(|&u| org.users()[u as usize].account_id.clone())
+        .collect();
+    let env = Env::start_org(org, config).await;
+    let text = format!(
+        "version: 1\nsite: acme.atlassian.net\norg: {}\nproducts:\n  jira-software:\n    groups: [{}, {}]\nsafety:\n  max_removals: 100%\n",
+        env.org_id,
+        sandbox::generate::JSW_GROUP,
+        sandbox::generate::JSW_CONTRACTORS_GROUP
+    );
+    let files =
+        seatkeeper::policy::source::MemFiles::new().with(seatkeeper::policy::MAIN_FILE, text);
+    let policy = seatkeeper::policy::load(&files).unwrap().policy;
+    let c = client(&env, false, true, fast());
+    let read = c
+        .read_live(&ReadRequest::for_policy(&policy, now()))
+        .await
+        .unwrap();
+    let grants = read
+        .grants
+        .clone()
+        .expect("the admin path knows the granting groups");
+    let names: Vec<&str> = grants.groups["jira-software"]
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert!(names.contains(&LEGACY_GROUP), "{names:?}");
+    assert_eq!(
+        seatkeeper::grants::unnamed_groups(&policy, &grants),
+        [("jira-software".to_string(), LEGACY_GROUP.to_string())]
+    );
+    // Nobody is a safe user: every holder is freed; some still hold Jira Software another way.
+    let ledger = seatkeeper::ledger::Ledger::default();
+    let plan = seatkeeper::planner::plan(&seatkeeper::planner::PlanInput {
+        policy: &policy,
+        live: &read.state,
+        ledger: &ledger,
+        now: now(),
+        actor: None,
+        policy_commit: None,
+        allow_mass_removal: false,
+    });
+    let freed: Vec<String> = seatkeeper::grants::freed(&policy, &read.state, &plan)
+        .into_keys()
+        .collect();
+    assert!(freed.len() > 100, "{}", freed.len());
+    let mut grants = grants;
+    grants.direct = c.direct_assignments(&freed, &grants).await.unwrap();
+    let freed_direct: BTreeSet<&String> = freed
+        .iter()
+        .filter(|a| direct_holders.contains(*a))
+        .collect();
+    assert!(!freed_direct.is_empty());
+    for a in &freed_direct {
+        assert!(grants.direct[*a].contains("jira-software"), "{a}");
+    }
+    let warnings = seatkeeper::grants::warnings(&policy, &read.state, &plan, &grants);
+    assert!(warnings[0].contains(LEGACY_GROUP), "{warnings:#?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("still billed via group `jira-software-users-legacy`")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("still billed via a direct role assignment")));
 }

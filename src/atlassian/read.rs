@@ -19,6 +19,7 @@ use super::wire::{
     grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, EventActionList, JiraGroup,
     JiraPage, JiraUser, RoleAssignment, SiteAri,
 };
+use crate::grants::{GrantingGroup, Grants};
 use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, EventsRead, Group, License,
     LiveState, User, SNAPSHOT_FORMAT_VERSION,
@@ -42,8 +43,13 @@ pub const JIRA_GROUPS_PAGE: usize = 50;
 pub const ADMIN_FILTER_MAX: usize = 10;
 /// The most names one admin group search takes (`groupNames`: `maxItems` 100).
 pub const GROUP_NAMES_MAX: usize = 100;
+/// The most site ARIs one `resourceIds` filter takes (`maxItems` 20).
+pub const RESOURCE_IDS_MAX: usize = 20;
 /// The page size of the role-assignment listings (`limit` maximum 100).
 pub const ROLES_PAGE: u32 = 100;
+/// The user role-assignment listing, for pacing and messages.
+const USER_ROLES_ENDPOINT: &str =
+    "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments";
 /// The group role-assignment listing, for pacing and messages.
 const GROUP_ROLES_ENDPOINT: &str =
     "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments";
@@ -178,6 +184,9 @@ pub struct LiveRead {
     pub missing_groups: Vec<String>,
     /// Requests this read made (retries included), for comparison with the minimum.
     pub stats: RequestStats,
+    /// Every path that bills the policy's products beyond its groups (admin path, when the
+    /// products' sites are known); direct assignments are left to [`Client::direct_assignments`].
+    pub grants: Option<Grants>,
 }
 
 impl Client {
@@ -187,11 +196,11 @@ impl Client {
         let before = self.stats();
         let read = async {
             if self.has_admin() {
-                let (s, m) = self.read_admin(request).await?;
-                Ok((s, ReadPath::Admin, m))
+                let (s, m, g) = self.read_admin(request).await?;
+                Ok((s, ReadPath::Admin, m, g))
             } else {
                 let (s, m) = self.read_site(request).await?;
-                Ok((s, ReadPath::Site, m))
+                Ok((s, ReadPath::Site, m, None))
             }
         };
         let licenses = async {
@@ -201,7 +210,8 @@ impl Client {
                 Ok(BTreeMap::new())
             }
         };
-        let ((mut state, path, missing_groups), licenses) = tokio::try_join!(read, licenses)?;
+        let ((mut state, path, missing_groups, grants), licenses) =
+            tokio::try_join!(read, licenses)?;
         state.licenses = licenses;
         state.users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         state.groups.sort_by(|a, b| a.name.cmp(&b.name));
@@ -210,6 +220,7 @@ impl Client {
             path,
             missing_groups,
             stats: self.stats() - before,
+            grants,
         })
     }
 
@@ -226,7 +237,10 @@ impl Client {
 
     // ---------------------------------------------------------------- admin path
 
-    async fn read_admin(&self, req: &ReadRequest) -> Result<(LiveState, Vec<String>), ApiError> {
+    async fn read_admin(
+        &self,
+        req: &ReadRequest,
+    ) -> Result<(LiveState, Vec<String>, Option<Grants>), ApiError> {
         let org = self.org_id()?.to_string();
         let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
         // The groups, then (while the users are still being listed) the sites their role
@@ -235,9 +249,10 @@ impl Client {
             let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
             let sites = match &groups {
                 Some(g) => self.product_sites(&org, g, &req.product_groups).await?,
-                None => BTreeMap::new(),
+                None => ProductSites::default(),
             };
-            Ok::<_, ApiError>((groups, sites))
+            let granting = self.granting_groups(&org, &sites.resources).await?;
+            Ok::<_, ApiError>((groups, sites, granting))
         };
         let events = async {
             match req.events_since {
@@ -245,7 +260,7 @@ impl Client {
                 None => Ok(None),
             }
         };
-        let (users, (groups, sites), events) = tokio::try_join!(users, groups, events)?;
+        let (users, (groups, sites, granting), events) = tokio::try_join!(users, groups, events)?;
         let (events, events_read) = match (req.events_since, events) {
             (Some(since), Some(AdminEvents::Read { events, missing })) => (
                 events,
@@ -311,7 +326,8 @@ impl Client {
             })
             .collect();
         let missing = missing_names(&req.groups, groups.iter().map(|g| g.name.as_str()));
-        let activity_map = ActivityMap::new(req, &groups, sites);
+        let grants = granting.map(|groups| held_elsewhere(req, &users, groups, &sites));
+        let activity_map = ActivityMap::new(req, &groups, sites.clouds);
         let state = LiveState {
             format_version: SNAPSHOT_FORMAT_VERSION,
             site: req.site.clone(),
@@ -326,7 +342,7 @@ impl Client {
             licenses: BTreeMap::new(),
             events_read,
         };
-        Ok((state, missing))
+        Ok((state, missing, grants))
     }
 
     /// Ids, names and synced flags of the groups with these names, for the admin path. With
@@ -398,7 +414,7 @@ impl Client {
         org: &str,
         groups: &[GroupInfo],
         product_groups: &BTreeMap<String, Vec<String>>,
-    ) -> Result<BTreeMap<String, BTreeSet<String>>, ApiError> {
+    ) -> Result<ProductSites, ApiError> {
         let by_name: HashMap<String, &str> = groups
             .iter()
             .map(|g| (g.name.to_lowercase(), g.id.as_str()))
@@ -424,9 +440,10 @@ impl Client {
         });
         let assigned: HashMap<&str, Vec<RoleAssignment>> =
             try_join_all(listings).await?.into_iter().collect();
-        let mut out = BTreeMap::new();
+        let mut out = ProductSites::default();
         for (product, names) in product_groups {
             let mut clouds = BTreeSet::new();
+            let mut resources = BTreeSet::new();
             for name in names {
                 let Some(id) = by_name.get(&name.to_lowercase()) else {
                     continue;
@@ -444,11 +461,131 @@ impl Client {
                         message: format!("group {id}: {m}"),
                     })?;
                     clouds.insert(ari.cloud_id);
+                    resources.insert(raw.to_string());
                 }
             }
-            out.insert(product.clone(), clouds);
+            out.clouds.insert(product.clone(), clouds);
+            if !resources.is_empty() {
+                out.resources.insert(product.clone(), resources);
+            }
         }
         Ok(out)
+    }
+
+    /// Every group that grants each product whose site ARIs are known, named by the policy or
+    /// not: one group search per product filtered by its `resourceIds` and the roles that give
+    /// access (`atlassian/user`, `atlassian/admin`), side by side. `None` when the group search
+    /// is not served.
+    async fn granting_groups(
+        &self,
+        org: &str,
+        resources: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<Option<BTreeMap<String, Vec<GrantingGroup>>>, ApiError> {
+        let searches = resources.iter().map(|(product, aris)| async move {
+            // `resourceIds` takes at most 20 ARIs.
+            let mut found: BTreeMap<String, GrantingGroup> = BTreeMap::new();
+            let aris: Vec<&String> = aris.iter().collect();
+            for chunk in aris.chunks(RESOURCE_IDS_MAX) {
+                let filter = json!({
+                    "resourceIds": chunk,
+                    "roleIds": ["atlassian/user", "atlassian/admin"],
+                });
+                let Some(groups) = self.admin_group_search(org, filter).await? else {
+                    return Ok::<_, ApiError>(None);
+                };
+                for g in groups {
+                    found.insert(
+                        g.id.clone(),
+                        GrantingGroup {
+                            id: g.id,
+                            name: g.name,
+                        },
+                    );
+                }
+            }
+            let mut list: Vec<GrantingGroup> = found.into_values().collect();
+            list.sort_by_key(|g| g.name.to_lowercase());
+            Ok(Some((product.clone(), list)))
+        });
+        let lists = try_join_all(searches).await?;
+        Ok(lists.into_iter().collect::<Option<BTreeMap<_, _>>>())
+    }
+
+    /// The policy products each of `accounts` holds by a direct role assignment: one
+    /// `GET .../users/{accountId}/role-assignments` listing per account, side by side; an
+    /// assignment counts when a role that gives access was assigned `direct` on a site ARI of
+    /// the product (`grants.resources`). An account the directory does not hold (404) has none.
+    pub async fn direct_assignments(
+        &self,
+        accounts: &[String],
+        grants: &Grants,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, ApiError> {
+        let org = self.org_id()?.to_string();
+        let org = org.as_str();
+        let lookups = accounts.iter().map(|account| async move {
+            let mut out = Vec::new();
+            let mut pages = CursorPager::new(self, |cursor| {
+                let call = Call::new(
+                    Api::Admin,
+                    Method::GET,
+                    USER_ROLES_ENDPOINT,
+                    &[
+                        "admin",
+                        "v2",
+                        "orgs",
+                        org,
+                        "directories",
+                        "-",
+                        "users",
+                        account,
+                        "role-assignments",
+                    ],
+                )
+                .query("limit", ROLES_PAGE)
+                .fan_out();
+                match cursor {
+                    Some(c) => call.query("cursor", c),
+                    None => call,
+                }
+            });
+            loop {
+                let page: Vec<RoleAssignment> = match pages.next_page().await {
+                    Ok(Some(p)) => p,
+                    Ok(None) => break,
+                    Err(e)
+                        if pages.before_first_page()
+                            && matches!(e.root(), ApiError::NotFound { .. }) =>
+                    {
+                        break
+                    }
+                    Err(e) => return Err(e),
+                };
+                out.extend(page);
+            }
+            let products: BTreeSet<String> = out
+                .iter()
+                .filter(|a| {
+                    a.role_assignments.iter().any(|r| {
+                        grants_access(&r.role)
+                            && r.role_assignment_methods.iter().any(|m| m == "direct")
+                    })
+                })
+                .filter_map(|a| a.resource_id.as_deref())
+                .flat_map(|ari| {
+                    grants
+                        .resources
+                        .iter()
+                        .filter(move |(_, aris)| aris.contains(ari))
+                        .map(|(p, _)| p.clone())
+                })
+                .collect();
+            Ok::<_, ApiError>((account.clone(), products))
+        });
+        Ok(try_join_all(lookups)
+            .await?
+            .into_iter()
+            .filter(|(_, ps)| !ps.is_empty())
+            .collect())
     }
 
     /// Every role assignment of a group (`limit` 100, cursor pages).
@@ -881,6 +1018,59 @@ impl Client {
         let mut seen = BTreeSet::new();
         members.retain(|u| seen.insert(u.account_id.clone()));
         Ok(members)
+    }
+}
+
+/// Where the policy's products are, from their grant groups' role assignments.
+#[derive(Debug, Default)]
+struct ProductSites {
+    /// Policy product → the cloud ids of its sites (empty: unknown).
+    clouds: BTreeMap<String, BTreeSet<String>>,
+    /// Policy product → its site ARIs (`resourceId`s); products without any are absent.
+    resources: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The [`Grants`] of a read: every granting group of each product, and who is in one the
+/// policy does not name for it (from the users' `groups` expansion, which lists all of a
+/// user's groups).
+fn held_elsewhere(
+    req: &ReadRequest,
+    users: &[AdminUser],
+    groups: BTreeMap<String, Vec<GrantingGroup>>,
+    sites: &ProductSites,
+) -> Grants {
+    // Group id → (product, group name) for the granting groups the policy does not name.
+    let mut unnamed: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for (product, list) in &groups {
+        let named = req.product_groups.get(product);
+        for g in list {
+            let is_named =
+                named.is_some_and(|ns| ns.iter().any(|n| n.eq_ignore_ascii_case(&g.name)));
+            if !is_named {
+                unnamed
+                    .entry(g.id.as_str())
+                    .or_default()
+                    .push((product.as_str(), g.name.as_str()));
+            }
+        }
+    }
+    let mut held: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for u in users {
+        for g in &u.groups {
+            for (product, name) in unnamed.get(g.id.as_str()).into_iter().flatten() {
+                held.entry(u.account_id.clone())
+                    .or_default()
+                    .entry(product.to_string())
+                    .or_default()
+                    .push(name.to_string());
+            }
+        }
+    }
+    Grants {
+        resources: sites.resources.clone(),
+        groups,
+        held_elsewhere: held,
+        direct: BTreeMap::new(),
     }
 }
 

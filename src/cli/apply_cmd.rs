@@ -102,8 +102,8 @@ pub fn run(
     let plan = match saved {
         Some(plan) => plan,
         None => {
-            let live = session.read(&source.policy, now)?;
-            let plan = make_plan(
+            let (live, grants) = session.read_with_grants(&source.policy, now)?;
+            let mut plan = make_plan(
                 &source,
                 &live,
                 actor_account.as_deref(),
@@ -111,6 +111,7 @@ pub fn run(
                 args.allow_mass_removal,
                 err,
             )?;
+            session.annotate(&mut plan, &source.policy, &live, grants);
             render::render(&plan, Format::Text, &render_options(args.color, env), out)?;
             if !plan.has_changes() {
                 return Ok(Status::Success);
