@@ -178,10 +178,22 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             .iter()
             .map(|u| (u.account_id.as_str(), u))
             .collect();
+        // Who holds several Jira products (their activity is told apart per product).
+        let jira_groups = product_groups(&groups);
+        let holds = |account: &str, product: &str| {
+            snapshot.groups.iter().any(|g| {
+                jira_groups[product].contains(&g.name) && g.members.iter().any(|m| m == account)
+            })
+        };
         let mut with_activity = 0;
+        let mut told_apart = 0;
         for u in &read.state.users {
             let want = by_id[u.account_id.as_str()];
-            // The users search keys Jira activity as `jira`, the latest on any Jira product.
+            let several =
+                holds(&u.account_id, "jira-software") && holds(&u.account_id, "jira-servicedesk");
+            told_apart += u64::from(several);
+            // The users search keys Jira activity as `jira`, the latest on any Jira product;
+            // for someone holding several, the v1 last-active dates say which.
             let jira = want
                 .last_active
                 .iter()
@@ -189,7 +201,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
                 .map(|(_, t)| t)
                 .max();
             for (product, at) in &u.last_active {
-                let expected = if product.starts_with("jira-") {
+                let expected = if product.starts_with("jira-") && !several {
                     jira
                 } else {
                     want.last_active.get(product)
@@ -197,10 +209,22 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
                 assert_eq!(expected, Some(at), "{} {product}", u.account_id);
                 with_activity += 1;
             }
+            if several {
+                for p in ["jira-software", "jira-servicedesk"] {
+                    assert_eq!(
+                        u.last_active.get(p),
+                        want.last_active.get(p),
+                        "{}",
+                        u.account_id
+                    );
+                }
+            }
             assert_eq!(u.status, want.status, "{}", u.account_id);
             assert_eq!(u.email, want.email);
         }
         assert!(with_activity > 100);
+        assert!(told_apart > 10, "{told_apart}");
+        assert_eq!(read.last_active_reads, told_apart);
         // Events of the last 30 days, as the sandbox holds them.
         let since = now() - chrono::TimeDelta::days(30);
         let want: Vec<_> = snapshot.events.iter().filter(|e| e.time >= since).collect();
@@ -230,7 +254,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         assert_eq!(grant_groups, 4);
         assert_eq!(
             read.stats.requests,
-            user_pages + 1 + grant_groups + PRODUCTS.len() as u64 + 1 + event_pages,
+            user_pages + 1 + grant_groups + PRODUCTS.len() as u64 + 1 + event_pages + told_apart,
             "site {site}: {:?} {} events {}",
             read.stats,
             env.sandbox.stats(),
@@ -595,7 +619,7 @@ async fn the_client_paces_on_the_documented_budget_headers() {
         admin_limits: Some(seatkeeper::sandbox::AdminLimits {
             events_per_path: 2,
             events_per_user: 3,
-            last_active_per_org: 3,
+            last_active_per_org: 20,
             other_per_path: 4,
             window,
         }),
@@ -633,8 +657,12 @@ async fn the_client_paces_on_the_documented_budget_headers() {
         truth(&env.sandbox.snapshot(), &groups, true)
     );
     let s = read.stats;
-    // 14 user pages at 4 a window cannot take less than 3 whole windows.
+    // 14 user pages at 4 a window cannot take less than 3 whole windows, nor the v1
+    // last-active dates of the people holding both Jira products at 20 a window.
     assert!(elapsed >= window * 3, "{elapsed:?}");
+    assert!(read.last_active_reads > 40, "{}", read.last_active_reads);
+    let v1_windows = (read.last_active_reads / 20) as u32;
+    assert!(elapsed >= window * (v1_windows - 1), "{elapsed:?}");
     let parallelism = ClientConfig::default().parallelism as u64;
     assert!(s.rate_limited <= parallelism, "{s:?} in {elapsed:?}");
     eprintln!(

@@ -17,7 +17,7 @@ use super::paging::CursorPager;
 use super::permits::Priority;
 use super::wire::{
     grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, EventActionList, JiraGroup,
-    JiraPage, JiraUser, RoleAssignment, SiteAri,
+    JiraPage, JiraUser, LastActivePage, RoleAssignment, SiteAri,
 };
 use crate::grants::{GrantingGroup, Grants};
 use crate::live::{
@@ -47,6 +47,9 @@ pub const GROUP_NAMES_MAX: usize = 100;
 pub const RESOURCE_IDS_MAX: usize = 20;
 /// The page size of the role-assignment listings (`limit` maximum 100).
 pub const ROLES_PAGE: u32 = 100;
+/// The v1 last-active dates, for pacing and messages.
+const LAST_ACTIVE_ENDPOINT: &str =
+    "GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates";
 /// The user role-assignment listing, for pacing and messages.
 const USER_ROLES_ENDPOINT: &str =
     "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments";
@@ -187,6 +190,9 @@ pub struct LiveRead {
     /// Every path that bills the policy's products beyond its groups (admin path, when the
     /// products' sites are known); direct assignments are left to [`Client::direct_assignments`].
     pub grants: Option<Grants>,
+    /// People whose Jira activity was told apart per product by reading their v1 last-active
+    /// dates (one request each, within that endpoint's 200 a minute).
+    pub last_active_reads: u64,
 }
 
 impl Client {
@@ -196,11 +202,11 @@ impl Client {
         let before = self.stats();
         let read = async {
             if self.has_admin() {
-                let (s, m, g) = self.read_admin(request).await?;
-                Ok((s, ReadPath::Admin, m, g))
+                let (s, m, g, n) = self.read_admin(request).await?;
+                Ok((s, ReadPath::Admin, m, g, n))
             } else {
                 let (s, m) = self.read_site(request).await?;
-                Ok((s, ReadPath::Site, m, None))
+                Ok((s, ReadPath::Site, m, None, 0))
             }
         };
         let licenses = async {
@@ -210,7 +216,7 @@ impl Client {
                 Ok(BTreeMap::new())
             }
         };
-        let ((mut state, path, missing_groups, grants), licenses) =
+        let ((mut state, path, missing_groups, grants, last_active_reads), licenses) =
             tokio::try_join!(read, licenses)?;
         state.licenses = licenses;
         state.users.sort_by(|a, b| a.account_id.cmp(&b.account_id));
@@ -221,6 +227,7 @@ impl Client {
             missing_groups,
             stats: self.stats() - before,
             grants,
+            last_active_reads,
         })
     }
 
@@ -240,7 +247,7 @@ impl Client {
     async fn read_admin(
         &self,
         req: &ReadRequest,
-    ) -> Result<(LiveState, Vec<String>, Option<Grants>), ApiError> {
+    ) -> Result<(LiveState, Vec<String>, Option<Grants>, u64), ApiError> {
         let org = self.org_id()?.to_string();
         let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
         // The groups, then (while the users are still being listed) the sites their role
@@ -328,6 +335,12 @@ impl Client {
         let missing = missing_names(&req.groups, groups.iter().map(|g| g.name.as_str()));
         let grants = granting.map(|groups| held_elsewhere(req, &users, groups, &sites));
         let activity_map = ActivityMap::new(req, &groups, sites.clouds);
+        // Someone holding several Jira products of a site: which one the `jira` activity was on
+        // comes from the per-product last-active dates (v1), read for exactly those people.
+        let ambiguous = ambiguous_users(&users, &activity_map);
+        let accounts: Vec<String> = ambiguous.into_keys().collect();
+        let resolved = self.last_active_dates(&org, &accounts).await?;
+        let last_active_reads = accounts.len() as u64;
         let state = LiveState {
             format_version: SNAPSHOT_FORMAT_VERSION,
             site: req.site.clone(),
@@ -335,14 +348,14 @@ impl Client {
             taken_at: req.now,
             users: users
                 .iter()
-                .map(|u| admin_user(u, &activity_map))
+                .map(|u| admin_user(u, &activity_map, &resolved))
                 .collect::<Result<_, _>>()?,
             groups: live_groups,
             events,
             licenses: BTreeMap::new(),
             events_read,
         };
-        Ok((state, missing, grants))
+        Ok((state, missing, grants, last_active_reads))
     }
 
     /// Ids, names and synced flags of the groups with these names, for the admin path. With
@@ -586,6 +599,72 @@ impl Client {
             .into_iter()
             .filter(|(_, ps)| !ps.is_empty())
             .collect())
+    }
+
+    /// The v1 last-active dates of each account (`GET /admin/v1/orgs/{orgId}/directory/users/
+    /// {accountId}/last-active-dates`, following `links.next`), side by side; the endpoint's
+    /// budget (200 a minute per org) paces them. An account the directory does not hold (404)
+    /// has none.
+    async fn last_active_dates(
+        &self,
+        org: &str,
+        accounts: &[String],
+    ) -> Result<BTreeMap<String, Vec<ProductLastActive>>, ApiError> {
+        let reads = accounts.iter().map(|account| async move {
+            let mut out = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut seen = BTreeSet::new();
+            loop {
+                let mut call = Call::new(
+                    Api::Admin,
+                    Method::GET,
+                    LAST_ACTIVE_ENDPOINT,
+                    &[
+                        "admin",
+                        "v1",
+                        "orgs",
+                        org,
+                        "directory",
+                        "users",
+                        account,
+                        "last-active-dates",
+                    ],
+                )
+                .fan_out();
+                if let Some(c) = &cursor {
+                    call = call.query("cursor", c);
+                }
+                let page: LastActivePage = match self.get_json(&call).await {
+                    Ok(p) => p,
+                    Err(e) if cursor.is_none() && matches!(e.root(), ApiError::NotFound { .. }) => {
+                        break
+                    }
+                    Err(e) => return Err(e),
+                };
+                for e in page.data.product_access {
+                    let at = e
+                        .last_active_timestamp
+                        .as_deref()
+                        .or(e.last_active.as_deref())
+                        .and_then(parse_time);
+                    out.push(ProductLastActive {
+                        key: e.key,
+                        id: e.id,
+                        at,
+                    });
+                }
+                match page
+                    .links
+                    .next
+                    .filter(|n| !n.is_empty() && seen.insert(n.clone()))
+                {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Ok::<_, ApiError>((account.clone(), out))
+        });
+        Ok(try_join_all(reads).await?.into_iter().collect())
     }
 
     /// Every role assignment of a group (`limit` 100, cursor pages).
@@ -1267,15 +1346,18 @@ impl ActivityMap {
 pub enum Attribution {
     /// These products (usually one).
     Products(Vec<String>),
-    /// A `jira` entry for someone who holds (or may hold) several Jira products of the site:
-    /// all of them, until per-product last-active dates tell them apart.
+    /// A `jira` entry for someone who holds several Jira products of the site: which one the
+    /// activity was on is read from the per-product last-active dates (v1).
     Ambiguous(Vec<String>),
+    /// A `jira` entry for someone who holds no Jira product of the site (activity before a
+    /// reclaim, say): every Jira product of the policy on the site.
+    Unheld(Vec<String>),
 }
 
 impl Attribution {
     fn keys(&self) -> &[String] {
         match self {
-            Attribution::Products(k) | Attribution::Ambiguous(k) => k,
+            Attribution::Products(k) | Attribution::Ambiguous(k) | Attribution::Unheld(k) => k,
         }
     }
 }
@@ -1342,14 +1424,60 @@ pub fn attribute_product_access(
         .collect();
     Ok(match holding.len() {
         1 => Attribution::Products(holding),
-        0 => Attribution::Ambiguous(candidates),
+        0 => Attribution::Unheld(candidates),
         _ => Attribution::Ambiguous(holding),
     })
 }
 
-fn admin_user(u: &AdminUser, map: &ActivityMap) -> Result<User, ApiError> {
+/// The users whose `jira` activity must be told apart per product: account → the Jira products
+/// of the policy it holds on one site (several).
+fn ambiguous_users(users: &[AdminUser], map: &ActivityMap) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for u in users {
+        let held = map.held(u);
+        for pa in &u.product_access {
+            if let Ok(Attribution::Ambiguous(ps)) = attribute_product_access(
+                &pa.key,
+                pa.id.as_deref(),
+                &map.products,
+                &map.sites,
+                &held,
+            ) {
+                out.entry(u.account_id.clone()).or_default().extend(ps);
+            }
+        }
+    }
+    out
+}
+
+/// Whether v1 last-active dates can report `product` (`UserProductLastActive.key` is an enum
+/// without, for example, Jira Product Discovery, which then keeps the site's `jira` activity).
+fn v1_reports(product: &str) -> bool {
+    [
+        "jira-software",
+        "jira-service-desk",
+        "jira-core",
+        "jira-ops",
+        "confluence",
+        "bitbucket",
+        "trello",
+        "opsgenie",
+        "statuspage",
+    ]
+    .iter()
+    .any(|k| same_product(k, product))
+}
+
+/// Maps an admin user onto the state's user. `resolved` holds the per-product last-active
+/// dates (v1) read for users whose `jira` activity is ambiguous: there they replace it.
+fn admin_user(
+    u: &AdminUser,
+    map: &ActivityMap,
+    resolved: &BTreeMap<String, Vec<ProductLastActive>>,
+) -> Result<User, ApiError> {
     let mut last_active = Activity::new();
     let held = map.held(u);
+    let v1 = resolved.get(&u.account_id);
     for pa in &u.product_access {
         let attribution =
             attribute_product_access(&pa.key, pa.id.as_deref(), &map.products, &map.sites, &held)
@@ -1357,16 +1485,50 @@ fn admin_user(u: &AdminUser, map: &ActivityMap) -> Result<User, ApiError> {
                 endpoint: "POST /admin/v2/orgs/{orgId}/directories/-/users/search".into(),
                 message: format!("user {}: productAccess: {m}", u.account_id),
             })?;
-        let Some(at) = pa
+        let at = pa
             .last_active_timestamp
             .as_deref()
             .or(pa.last_active_timestamp_snake.as_deref())
-            .and_then(parse_time)
-        else {
-            continue;
-        };
-        for key in attribution.keys() {
-            last_active.record(key.clone(), at);
+            .and_then(parse_time);
+        match (&attribution, v1) {
+            (Attribution::Ambiguous(products), Some(v1)) => {
+                let cloud = pa
+                    .id
+                    .as_deref()
+                    .and_then(|id| SiteAri::parse(id).ok())
+                    .map(|a| a.cloud_id);
+                for product in products {
+                    if !v1_reports(product) {
+                        if let Some(at) = at {
+                            last_active.record(product.clone(), at);
+                        }
+                        continue;
+                    }
+                    let on_site = |e: &&ProductLastActive| match (
+                        &cloud,
+                        e.id.as_deref().and_then(|id| SiteAri::parse(id).ok()),
+                    ) {
+                        (Some(c), Some(a)) => &a.cloud_id == c,
+                        _ => true,
+                    };
+                    for e in v1
+                        .iter()
+                        .filter(|e| same_product(&e.key, product))
+                        .filter(on_site)
+                    {
+                        if let Some(t) = e.at {
+                            last_active.record(product.clone(), t);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(at) = at {
+                    for key in attribution.keys() {
+                        last_active.record(key.clone(), at);
+                    }
+                }
+            }
         }
     }
     Ok(User {
@@ -1378,6 +1540,17 @@ fn admin_user(u: &AdminUser, map: &ActivityMap) -> Result<User, ApiError> {
         added_to_org: u.added_to_org.as_deref().and_then(parse_time),
         last_active,
     })
+}
+
+/// One product of a user's v1 last-active dates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductLastActive {
+    /// The v1 product key (`jira-software`, `jira-service-desk`, ...).
+    pub key: String,
+    /// The product's site ARI.
+    pub id: Option<String>,
+    /// The last activity (`last_active_timestamp`, else the `last_active` date).
+    pub at: Option<DateTime<Utc>>,
 }
 
 fn jira_user(u: &JiraUser) -> User {
@@ -1714,7 +1887,7 @@ mod tests {
         );
         assert_eq!(
             at("jira", "ari:cloud:jira::site/c1", &[]),
-            Ok(Attribution::Ambiguous(both))
+            Ok(Attribution::Unheld(both))
         );
         // The v1 spelling of Jira Service Management is the same product.
         assert_eq!(

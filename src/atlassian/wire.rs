@@ -369,6 +369,34 @@ pub fn grants_access(role: &str) -> bool {
     matches!(role, "atlassian/user" | "atlassian/admin")
 }
 
+/// `GET /v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates`
+/// (`UserProductAccessActivityPage`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActivePage {
+    pub data: LastActiveData,
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// `UserProductAccessModel`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActiveData {
+    #[serde(default)]
+    pub product_access: Vec<LastActiveEntry>,
+}
+
+/// `UserProductLastActive`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActiveEntry {
+    pub key: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub last_active: Option<String>,
+    #[serde(default)]
+    pub last_active_timestamp: Option<String>,
+}
+
 /// One entry of `GET /rest/api/3/applicationrole`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

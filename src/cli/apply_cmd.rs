@@ -102,7 +102,7 @@ pub fn run(
     let plan = match saved {
         Some(plan) => plan,
         None => {
-            let (live, grants) = session.read_with_grants(&source.policy, now)?;
+            let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
             let mut plan = make_plan(
                 &source,
                 &live,

@@ -78,20 +78,34 @@ impl Session {
     /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
     /// the policy's longest window before `at` ([`crate::atlassian::read::events_window_start`]).
     pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> anyhow::Result<LiveState> {
-        Ok(self.read_with_grants(policy, at)?.0)
+        Ok(self.read_with_grants(policy, at, &mut std::io::sink())?.0)
     }
 
     /// [`Session::read`], with every path that bills the policy's products beyond its groups
-    /// (admin path; `None` otherwise).
+    /// (admin path; `None` otherwise). Says on `err` how many people's Jira activity had to be
+    /// told apart per product (v1 last-active dates, one request each).
     pub fn read_with_grants(
         &self,
         policy: &Policy,
         at: DateTime<Utc>,
+        err: &mut dyn std::io::Write,
     ) -> anyhow::Result<(LiveState, Option<Grants>)> {
         let request = ReadRequest::for_policy(policy, at);
         let read = self
             .block_on(self.client.read_live(&request))
             .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;
+        if read.last_active_reads > 0 {
+            writeln!(
+                err,
+                "note: {} {} several Jira products; which one each was active on was read from \
+                 Atlassian's per-product last-active dates ({} v1 last-active-dates {}, at most 200 \
+                 a minute)",
+                read.last_active_reads,
+                if read.last_active_reads == 1 { "person holds" } else { "people hold" },
+                read.last_active_reads,
+                if read.last_active_reads == 1 { "request" } else { "requests" },
+            )?;
+        }
         Ok((read.state, read.grants))
     }
 

@@ -76,7 +76,7 @@ impl Planning {
             None => {
                 let session = Session::connect(env, &source.policy, DEFAULT_PARALLELISM)?;
                 let actor = session.myself()?;
-                let (live, grants) = session.read_with_grants(&source.policy, now)?;
+                let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
                 (live, actor, Some((session, grants)))
             }
         };
