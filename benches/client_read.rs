@@ -134,6 +134,9 @@ async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, la
         events_since: Some(now - TimeDelta::days(30)),
         now,
         licenses: true,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     };
     let member_pages: Vec<u64> = snapshot
         .groups

@@ -57,6 +57,9 @@ fn request(groups: &[&str]) -> ReadRequest {
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
         licenses: false,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     }
 }
 

@@ -62,6 +62,9 @@ fn read_request(groups: &[&str], events_days: Option<i64>) -> ReadRequest {
         events_since: events_days.map(|d| now() - chrono::TimeDelta::days(d)),
         now: now(),
         licenses: false,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     }
 }
 
@@ -760,4 +763,81 @@ async fn granting_groups_and_direct_assignments_are_seen_and_warned_about() {
     assert!(warnings
         .iter()
         .any(|w| w.contains("still billed via a direct role assignment")));
+}
+
+/// Issue 11: a plan needs only the members of its groups and its safe users. Read that way
+/// (per directory, 10 groups a listing, long listings from both ends, safe users by email),
+/// the groups are the same as in a read of the whole directory, with fewer requests.
+#[tokio::test]
+async fn a_members_only_read_sees_the_same_groups_with_fewer_requests() {
+    use seatkeeper::sandbox::OrgShape;
+    let config = SandboxConfig {
+        now: Some(now()),
+        shape: OrgShape {
+            directories: 2,
+            ..OrgShape::default()
+        },
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 3000,
+            seed: 4,
+        },
+        &config,
+    )
+    .unwrap();
+    let safe: Vec<String> = org
+        .users()
+        .iter()
+        .filter(|u| u.account_type == AccountType::Atlassian)
+        .filter_map(|u| u.email.clone())
+        .step_by(97)
+        .collect();
+    let env = Env::start_org(org, config).await;
+    let groups = [
+        sandbox::generate::JSM_GROUP,
+        "jira-servicemanagement-users-acme-dir2",
+        "site-admins",
+        "site-admins-dir2",
+    ];
+    let c = client(&env, false, true, fast());
+    let mut request = read_request(&groups, None);
+    let full = c.read_live(&request).await.unwrap();
+    request.members_only = true;
+    request.safe_emails = safe.clone();
+    let c = client(&env, false, true, fast());
+    let scoped = c.read_live(&request).await.unwrap();
+    assert_eq!(got(&scoped.state), got(&full.state));
+    assert!(got(&scoped.state).values().map(Vec::len).sum::<usize>() > 100);
+    let emails: BTreeSet<&str> = scoped
+        .state
+        .users
+        .iter()
+        .filter_map(|u| u.email.as_deref())
+        .collect();
+    for e in &safe {
+        assert!(emails.contains(e.as_str()), "{e}");
+    }
+    let full_users: BTreeMap<&str, _> = full
+        .state
+        .users
+        .iter()
+        .map(|u| (u.account_id.as_str(), u))
+        .collect();
+    for u in &scoped.state.users {
+        assert_eq!(
+            Some(&u),
+            full_users.get(u.account_id.as_str()),
+            "{}",
+            u.account_id
+        );
+    }
+    assert!(scoped.state.users.len() < full.state.users.len() / 2);
+    assert!(
+        scoped.stats.requests * 2 < full.stats.requests,
+        "{:?} vs {:?}",
+        scoped.stats,
+        full.stats
+    );
 }

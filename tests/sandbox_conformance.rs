@@ -1469,6 +1469,9 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
         licenses: false,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     };
     let read = client.read_live(&request).await.expect("read");
     let ids: Vec<String> = read.state.groups.iter().map(|g| g.id.clone()).collect();

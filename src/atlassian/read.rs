@@ -29,7 +29,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::try_join_all;
 use reqwest::Method;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 /// Jira's `users/search` page size ("limited to 1000").
@@ -41,6 +41,8 @@ pub const JIRA_GROUPS_PAGE: usize = 50;
 /// The most items an admin API id filter takes (`groupIds`, `accountIds`, `directoryIds`:
 /// `maxItems` 10 in the published spec); longer lists are sent in chunks.
 pub const ADMIN_FILTER_MAX: usize = 10;
+/// The most emails one users search takes (`emails`: `maxItems` 100).
+pub const EMAILS_MAX: usize = 100;
 /// The most names one admin group search takes (`groupNames`: `maxItems` 100).
 pub const GROUP_NAMES_MAX: usize = 100;
 /// The most site ARIs one `resourceIds` filter takes (`maxItems` 20).
@@ -131,6 +133,15 @@ pub struct ReadRequest {
     /// Read Jira's licensed seats per product (`applicationrole`, one request; needs site
     /// credentials and *Administer Jira*; skipped quietly when either is missing).
     pub licenses: bool,
+    /// Admin path: read only the members of [`ReadRequest::groups`], the safe users
+    /// ([`ReadRequest::safe_emails`], [`ReadRequest::safe_account_ids`]) and the accounts the
+    /// events name, in listings that run side by side (per directory and 10 groups, each read
+    /// from both ends), instead of the whole directory.
+    pub members_only: bool,
+    /// The safe users named by email (with [`ReadRequest::members_only`]).
+    pub safe_emails: Vec<String>,
+    /// The safe users named by account id (with [`ReadRequest::members_only`]).
+    pub safe_account_ids: Vec<String>,
 }
 
 impl ReadRequest {
@@ -163,6 +174,27 @@ impl ReadRequest {
             events_since: Some(events_window_start(policy, at)),
             now: at,
             licenses: true,
+            members_only: true,
+            safe_emails: policy
+                .users
+                .iter()
+                .filter_map(|u| match &u.who {
+                    crate::policy::UserRef::Email(e) => Some(e.clone()),
+                    crate::policy::UserRef::AccountId(_) => None,
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            safe_account_ids: policy
+                .users
+                .iter()
+                .filter_map(|u| match &u.who {
+                    crate::policy::UserRef::AccountId(a) => Some(a.clone()),
+                    crate::policy::UserRef::Email(_) => None,
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -249,17 +281,19 @@ impl Client {
         req: &ReadRequest,
     ) -> Result<(LiveState, Vec<String>, Option<Grants>, u64), ApiError> {
         let org = self.org_id()?.to_string();
-        let users = self.admin_users(&org, json!({}), &["productAccess", "groups"]);
-        // The groups, then (while the users are still being listed) the sites their role
-        // assignments give the policy's products on.
-        let groups = async {
-            let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
-            let sites = match &groups {
-                Some(g) => self.product_sites(&org, g, &req.product_groups).await?,
-                None => ProductSites::default(),
-            };
-            let granting = self.granting_groups(&org, &sites.resources).await?;
-            Ok::<_, ApiError>((groups, sites, granting))
+        const EXPAND: &[&str] = &["productAccess", "groups"];
+        // The sites the groups' role assignments give the policy's products on, and every
+        // group that grants them.
+        let sites_of = |groups: Option<Vec<GroupInfo>>| {
+            let org = &org;
+            async move {
+                let sites = match &groups {
+                    Some(g) => self.product_sites(org, g, &req.product_groups).await?,
+                    None => ProductSites::default(),
+                };
+                let granting = self.granting_groups(org, &sites.resources).await?;
+                Ok::<_, ApiError>((groups, sites, granting))
+            }
         };
         let events = async {
             match req.events_since {
@@ -267,7 +301,44 @@ impl Client {
                 None => Ok(None),
             }
         };
-        let (users, (groups, sites, granting), events) = tokio::try_join!(users, groups, events)?;
+        let (mut users, (groups, sites, granting), events) = if req.members_only {
+            // The listings need the groups' ids: the group search first, then the members'
+            // listings beside the role assignments.
+            let main = async {
+                let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
+                let listed = groups.clone();
+                let users = self.scoped_users(&org, req, listed.as_deref(), EXPAND);
+                let (users, rest) = tokio::try_join!(users, sites_of(groups))?;
+                Ok::<_, ApiError>((users, rest))
+            };
+            let ((users, rest), events) = tokio::try_join!(main, events)?;
+            (users, rest, events)
+        } else {
+            // The whole directory, while the groups are looked up.
+            let users = self.admin_users(&org, json!({}), EXPAND);
+            let rest = async {
+                let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
+                sites_of(groups).await
+            };
+            tokio::try_join!(users, rest, events)?
+        };
+        if req.members_only {
+            // People who asked for access are listed as requests even when they hold nothing.
+            if let Some(AdminEvents::Read { events, .. }) = &events {
+                let known: BTreeSet<&str> = users.iter().map(|u| u.account_id.as_str()).collect();
+                let askers: Vec<String> = events
+                    .iter()
+                    .filter(|e| e.action == EventAction::AccessRequested)
+                    .map(|e| e.account_id.as_str())
+                    .filter(|a| !known.contains(a))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                let more = self.users_by_account(&org, &askers, EXPAND).await?;
+                merge_users(&mut users, more);
+            }
+        }
         let (events, events_read) = match (req.events_since, events) {
             (Some(since), Some(AdminEvents::Read { events, missing })) => (
                 events,
@@ -377,9 +448,12 @@ impl Client {
         if !use_bulk_first {
             let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
             // `groupNames` takes at most 100 names a request.
-            let searches = names
-                .chunks(GROUP_NAMES_MAX)
-                .map(|chunk| self.admin_group_search(org, json!({ "groupNames": chunk })));
+            let searches = names.chunks(GROUP_NAMES_MAX).map(|chunk| {
+                self.admin_group_search(
+                    org,
+                    json!({ "groupNames": chunk, "expand": ["counts.users"] }),
+                )
+            });
             let found: Option<Vec<AdminGroup>> = try_join_all(searches)
                 .await?
                 .into_iter()
@@ -394,6 +468,8 @@ impl Client {
                         .filter(|g| wanted.contains(&g.name.to_lowercase()))
                         .map(|g| GroupInfo {
                             synced: g.synced(),
+                            members: g.counts.as_ref().and_then(|c| c.users),
+                            directory: g.directory_id.clone(),
                             id: g.id,
                             name: g.name,
                         })
@@ -412,6 +488,8 @@ impl Client {
                     id,
                     name,
                     synced: false,
+                    directory: None,
+                    members: None,
                 })
                 .collect(),
         ))
@@ -706,6 +784,187 @@ impl Client {
         });
         while let Some(page) = pages.next_page().await? {
             out.extend(page);
+        }
+        Ok(out)
+    }
+
+    /// The users a plan needs ([`ReadRequest::members_only`]): the members of the requested
+    /// groups, listed per directory and 10 groups (`groupIds`), each listing read from both
+    /// ends when it is longer than a page, and the safe users (`emails`, 100 a request;
+    /// `accountIds`, 10 a request); all side by side. Without group ids, the whole directory.
+    async fn scoped_users(
+        &self,
+        org: &str,
+        req: &ReadRequest,
+        groups: Option<&[GroupInfo]>,
+        expand: &[&str],
+    ) -> Result<Vec<AdminUser>, ApiError> {
+        let Some(groups) = groups else {
+            return self.admin_users(org, json!({}), expand).await;
+        };
+        let mut by_directory: BTreeMap<&str, Vec<&GroupInfo>> = BTreeMap::new();
+        for g in groups {
+            by_directory
+                .entry(g.directory.as_deref().unwrap_or("-"))
+                .or_default()
+                .push(g);
+        }
+        let page = u64::from(self.config.admin_page_size);
+        let mut listings: Vec<super::ApiFuture<'_, Vec<AdminUser>>> = Vec::new();
+        for (dir, gs) in by_directory {
+            for chunk in gs.chunks(ADMIN_FILTER_MAX) {
+                let ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
+                let filter = json!({ "groupIds": ids });
+                // More members than a page (or an unknown count): from both ends at once.
+                let long = chunk
+                    .iter()
+                    .map(|g| g.members)
+                    .try_fold(0u64, |sum, m| m.map(|m| sum + m))
+                    .is_none_or(|n| n > page);
+                let dir = dir.to_string();
+                if long {
+                    listings.push(Box::pin(async move {
+                        self.two_ended(org, &dir, filter, expand).await
+                    }));
+                } else {
+                    listings.push(Box::pin(async move {
+                        self.directory_users(org, &dir, filter, None, expand).await
+                    }));
+                }
+            }
+        }
+        for chunk in req.safe_emails.chunks(EMAILS_MAX) {
+            listings.push(Box::pin(self.directory_users(
+                org,
+                "-",
+                json!({ "emails": chunk }),
+                None,
+                expand,
+            )));
+        }
+        listings.push(Box::pin(self.users_by_account(
+            org,
+            &req.safe_account_ids,
+            expand,
+        )));
+        let mut out = Vec::new();
+        for list in try_join_all(listings).await? {
+            merge_users(&mut out, list);
+        }
+        Ok(out)
+    }
+
+    /// The accounts with these ids (`accountIds`, 10 a request, side by side).
+    async fn users_by_account(
+        &self,
+        org: &str,
+        ids: &[String],
+        expand: &[&str],
+    ) -> Result<Vec<AdminUser>, ApiError> {
+        let lists = ids.chunks(ADMIN_FILTER_MAX).map(|chunk| {
+            self.directory_users(org, "-", json!({ "accountIds": chunk }), None, expand)
+        });
+        let mut out = Vec::new();
+        for list in try_join_all(lists).await? {
+            merge_users(&mut out, list);
+        }
+        Ok(out)
+    }
+
+    /// A user listing read from both ends at once: sorted by nickname ascending and
+    /// descending, each chain stopping once it has passed where the other one is (its last
+    /// nickname beyond the other's, and a page holding someone the other read). Every user is
+    /// then read: the ascending chain has everyone before its last nickname, the descending one
+    /// everyone after its own. Without nicknames the chains run to their ends.
+    async fn two_ended(
+        &self,
+        org: &str,
+        dir: &str,
+        filter: serde_json::Value,
+        expand: &[&str],
+    ) -> Result<Vec<AdminUser>, ApiError> {
+        #[derive(Default)]
+        struct Meet {
+            last: [Option<String>; 2],
+            seen: [HashSet<String>; 2],
+        }
+        let meet = std::sync::Mutex::new(Meet::default());
+        let chain = |side: usize| {
+            let (meet, filter) = (&meet, filter.clone());
+            async move {
+                let direction = if side == 0 { "asc" } else { "desc" };
+                let mut out: Vec<AdminUser> = Vec::new();
+                let mut pages = CursorPager::new(self, |cursor| {
+                    let mut body = json!({
+                        "limit": self.config.admin_page_size,
+                        "sortBy": [{ "field": "nick_name", "direction": direction }],
+                    });
+                    if !expand.is_empty() {
+                        body["expand"] = json!(expand);
+                    }
+                    users_search_call(org, dir, search_body(body, &filter, cursor))
+                });
+                while let Some(users) = pages.next_page().await? {
+                    self.learn_directories(users.iter().filter_map(AdminUser::directory_id));
+                    let last = users
+                        .last()
+                        .and_then(|u| u.nickname.as_deref().or(u.name.as_deref()))
+                        .map(str::to_lowercase);
+                    let nicknames = users.iter().all(|u| u.nickname.is_some());
+                    let stop = {
+                        let mut m = meet.lock().unwrap_or_else(|e| e.into_inner());
+                        let other = 1 - side;
+                        let overlap = users.iter().any(|u| m.seen[other].contains(&u.account_id));
+                        for u in &users {
+                            m.seen[side].insert(u.account_id.clone());
+                        }
+                        m.last[side] = last.clone();
+                        let crossed = match (&last, &m.last[other]) {
+                            (Some(mine), Some(theirs)) if side == 0 => mine > theirs,
+                            (Some(mine), Some(theirs)) => mine < theirs,
+                            _ => false,
+                        };
+                        nicknames && crossed && overlap
+                    };
+                    out.extend(users);
+                    if stop {
+                        break;
+                    }
+                }
+                Ok::<_, ApiError>(out)
+            }
+        };
+        let (a, b) = tokio::try_join!(chain(0), chain(1))?;
+        let mut out = Vec::new();
+        merge_users(&mut out, a);
+        merge_users(&mut out, b);
+        Ok(out)
+    }
+
+    /// Every page of one user listing in directory `dir` (`-`: all), `filter` merged into the
+    /// body.
+    async fn directory_users(
+        &self,
+        org: &str,
+        dir: &str,
+        filter: serde_json::Value,
+        sort: Option<&str>,
+        expand: &[&str],
+    ) -> Result<Vec<AdminUser>, ApiError> {
+        let mut out: Vec<AdminUser> = Vec::new();
+        let mut pages = CursorPager::new(self, |cursor| {
+            let mut body = json!({ "limit": self.config.admin_page_size });
+            if !expand.is_empty() {
+                body["expand"] = json!(expand);
+            }
+            if let Some(direction) = sort {
+                body["sortBy"] = json!([{ "field": "nick_name", "direction": direction }]);
+            }
+            users_search_call(org, dir, search_body(body, &filter, cursor))
+        });
+        while let Some(users) = pages.next_page().await? {
+            self.learn_directories(users.iter().filter_map(AdminUser::directory_id));
+            merge_users(&mut out, users);
         }
         Ok(out)
     }
@@ -1171,6 +1430,10 @@ struct GroupInfo {
     id: String,
     name: String,
     synced: bool,
+    /// The group's directory, when a group search said.
+    directory: Option<String>,
+    /// How many members it has, when a group search said.
+    members: Option<u64>,
 }
 
 /// `POST /admin/v2/orgs/{org}/directories/-/{what}/search` with `body`; `endpoint` names it for
@@ -1210,6 +1473,45 @@ fn search_body(
     base
 }
 
+/// `POST /admin/v2/orgs/{org}/directories/{dir}/users/search` with `body`.
+fn users_search_call(org: &str, dir: &str, body: serde_json::Value) -> Call {
+    Call::new(
+        Api::Admin,
+        Method::POST,
+        "POST /admin/v2/orgs/{orgId}/directories/-/users/search",
+        &[
+            "admin",
+            "v2",
+            "orgs",
+            org,
+            "directories",
+            dir,
+            "users",
+            "search",
+        ],
+    )
+    .json(body)
+}
+
+/// Adds `more` to `into`, merging users listed twice (group memberships and product access of
+/// both listings).
+fn merge_users(into: &mut Vec<AdminUser>, more: Vec<AdminUser>) {
+    let mut index: HashMap<String, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.account_id.clone(), i))
+        .collect();
+    for u in more {
+        match index.get(&u.account_id) {
+            Some(&i) => merge_admin_user(&mut into[i], u),
+            None => {
+                index.insert(u.account_id.clone(), into.len());
+                into.push(u);
+            }
+        }
+    }
+}
+
 /// The requested groups as named in the users' `groups` expansion.
 fn groups_from_expansion(users: &[AdminUser], names: &[String]) -> Vec<GroupInfo> {
     let wanted: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
@@ -1224,6 +1526,8 @@ fn groups_from_expansion(users: &[AdminUser], names: &[String]) -> Vec<GroupInfo
             id: g.id.clone(),
             name: n.clone(),
             synced: false,
+            directory: None,
+            members: None,
         })
         .collect()
 }

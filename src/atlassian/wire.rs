@@ -189,6 +189,9 @@ pub struct AdminUser {
     pub added_to_org: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The nickname, the key of a search sorted by `nick_name`.
+    #[serde(default)]
+    pub nickname: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -252,6 +255,16 @@ pub struct AdminGroup {
     pub external_synced: Option<bool>,
     #[serde(default)]
     pub managed_by: Option<serde_json::Value>,
+    /// `counts` (with `expand: ["counts.users"]`).
+    #[serde(default)]
+    pub counts: Option<GroupCounts>,
+}
+
+/// `GroupCounts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GroupCounts {
+    #[serde(default)]
+    pub users: Option<u64>,
 }
 
 impl AdminGroup {

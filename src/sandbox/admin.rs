@@ -857,17 +857,21 @@ fn users_page(
             }
         }
         Some(desc) => {
-            // By nickname; the cursor is the offset into the sorted matches.
-            let mut order: Vec<u32> = (0..org.users.len() as u32)
-                .filter(|&u| matches(u))
-                .collect();
-            order.sort_by_cached_key(|&u| (nickname(org.user(u)).to_lowercase(), u));
-            if desc {
-                order.reverse();
-            }
-            page.extend(order.iter().skip(start).take(limit));
-            if start.saturating_add(limit) < order.len() {
-                next = Some(start + limit);
+            // By nickname; the cursor is the position in that order (from its end when
+            // descending) of the next user to look at.
+            let order = org.nick_order();
+            let n = order.len();
+            let mut i = start;
+            while i < n {
+                let u = if desc { order[n - 1 - i] } else { order[i] };
+                if matches(u) {
+                    if page.len() == limit {
+                        next = Some(i);
+                        break;
+                    }
+                    page.push(u);
+                }
+                i += 1;
             }
         }
     }

@@ -261,6 +261,9 @@ pub struct Org {
     user_json: Vec<OnceLock<Box<str>>>,
     /// State-file JSON of each event, parallel to `events`.
     event_json: Vec<OnceLock<Box<str>>>,
+    /// User indices by nickname (the first word of the name, lowercased), then index: the
+    /// order of a users search sorted by `nick_name`. Names never change, so it is built once.
+    nick_order: OnceLock<Vec<u32>>,
 }
 
 /// Known product keys, their display names, and the prefixes of their default group names.
@@ -621,6 +624,7 @@ impl Org {
             version: 0,
             user_json: (0..n_users).map(|_| OnceLock::new()).collect(),
             event_json: (0..n_events).map(|_| OnceLock::new()).collect(),
+            nick_order: OnceLock::new(),
         })
     }
 
@@ -979,6 +983,23 @@ impl Org {
     /// Whether `u` holds product `p` (is in one of its grant groups, or assigned it directly).
     pub fn holds(&self, p: u32, u: u32) -> bool {
         self.products[p as usize].grants[u as usize] > 0
+    }
+
+    /// Every user index in nickname order (see the `nick_order` field).
+    pub fn nick_order(&self) -> &[u32] {
+        self.nick_order.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.users.len() as u32).collect();
+            order.sort_by_cached_key(|&u| {
+                let nick = self.users[u as usize]
+                    .name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_lowercase();
+                (nick, u)
+            });
+            order
+        })
     }
 
     /// Whether `u` holds product `p` by a direct role assignment.
