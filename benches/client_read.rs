@@ -120,9 +120,23 @@ async fn run(server: tokio::runtime::Handle, users: usize, rate: Option<f64>, la
             "confluence".into(),
             "jira-servicedesk".into(),
         ],
+        product_groups: [
+            (
+                "jira-software",
+                vec![generate::JSW_GROUP, generate::JSW_CONTRACTORS_GROUP],
+            ),
+            ("confluence", vec![generate::CONFLUENCE_GROUP]),
+            ("jira-servicedesk", vec![generate::JSM_GROUP]),
+        ]
+        .iter()
+        .map(|(p, gs)| (p.to_string(), gs.iter().map(|g| g.to_string()).collect()))
+        .collect(),
         events_since: Some(now - TimeDelta::days(30)),
         now,
         licenses: true,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     };
     let member_pages: Vec<u64> = snapshot
         .groups

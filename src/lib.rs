@@ -16,6 +16,8 @@
 //! [`apply`] and [`audit`] (executing plans and recording them), [`files`] (atomic writes),
 //! [`gitinfo`] (the policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`]
 //! (arguments, files, exit codes).
+//! [`grants`] holds every path that bills a product (granting groups the policy does not name,
+//! direct role assignments) and the plan warnings they give.
 //! Access reviews ([`report`]) combine the planner's explanations with the audit log and git
 //! blame, and render markdown, CSV, JSON or HTML.
 
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod diff;
 pub mod files;
 pub mod gitinfo;
+pub mod grants;
 pub mod ledger;
 pub mod live;
 pub mod par;

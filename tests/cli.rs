@@ -746,7 +746,7 @@ fn detailed_exitcode_is_3_when_a_mass_change_rail_holds_actions_back() {
     let text_before = std::fs::read_to_string(&main).unwrap();
     std::fs::write(
         &main,
-        text_before.replace("max_removals: 30%", "max_removals: 2"),
+        text_before.replace("max_removals: 35%", "max_removals: 2"),
     )
     .unwrap();
     let policy = acme.path().to_str().unwrap();

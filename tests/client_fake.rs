@@ -53,9 +53,13 @@ fn request(groups: &[&str]) -> ReadRequest {
         site: "acme.atlassian.net".into(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
         products: vec!["jira-software".into(), "confluence".into()],
+        product_groups: Default::default(),
         events_since: Some(now() - chrono::TimeDelta::days(30)),
         now: now(),
         licenses: false,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     }
 }
 
@@ -182,8 +186,8 @@ async fn admin_path_reads_users_activity_groups_and_events() {
     );
     assert_eq!(s.events[0].account_id, "acc-00000");
 
-    // 3 user pages of 100 + 1 group search + 3 event pages of 2 (6 events).
-    assert_eq!(read.stats.requests, 3 + 1 + 3, "{:#?}", fake.log());
+    // 3 user pages of 100 + 1 group search + the event actions + 3 event pages of 2 (6 events).
+    assert_eq!(read.stats.requests, 3 + 1 + 1 + 3, "{:#?}", fake.log());
     let log = fake.log();
     assert!(log.iter().any(|l| l.contains("users/search")
         && l.contains(r#""cursor":"off:200""#)
@@ -199,6 +203,51 @@ async fn admin_path_reads_users_activity_groups_and_events() {
         (since, Some(since))
     );
     assert!(events_read.is_complete() && events_read.note.is_none());
+}
+
+/// Issue 11: the users' `groups` expansion shows group ids as ARIs while group search shows
+/// them bare; both are one group. A product key or an ARI of an unexpected form is a clear
+/// error, not a panic and not a silently empty read.
+#[tokio::test]
+async fn group_ids_in_both_forms_join_and_bad_product_access_is_a_clear_error() {
+    let mut w = std_world(120);
+    w.group_aris = true;
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, false, true, fast());
+    let read = client
+        .read_live(&request(&[G_JIRA.1, G_CONF.1]))
+        .await
+        .unwrap();
+    let g = |n: &str| read.state.groups.iter().find(|g| g.name == n).unwrap();
+    assert_eq!(g(G_JIRA.1).id, G_JIRA.0, "kept bare");
+    assert_eq!(
+        g(G_JIRA.1).members.len(),
+        60,
+        "the ARI form joins the bare id"
+    );
+
+    for (key, ari, needle) in [
+        ("rovo", "ari:cloud:jira::site/1", "`rovo`"),
+        ("jira", "ari:cloud:jira::workspace/1", "not a site ARI"),
+    ] {
+        let mut w = std_world(3);
+        for u in &mut w.users {
+            u.last_active = vec![(key, "2026-11-01T00:00:00Z".to_string())];
+        }
+        w.product_ari = Some(ari.to_string());
+        let fake = Fake::start(w).await;
+        let client = client_with(&fake, false, true, fast());
+        let err = client
+            .read_live(&request(&[G_JIRA.1]))
+            .await
+            .expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err.root(), ApiError::Decode { .. }), "{text}");
+        assert!(
+            text.contains(needle) && text.contains("acc-00000"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -237,6 +286,37 @@ async fn no_events_api_is_a_normal_state_and_the_read_goes_on() {
     fake.fault("events-stream", Fault::Status(400));
     let client = client_with(&fake, false, true, fast());
     assert!(client.read_live(&request(&[G_JIRA.1])).await.is_err());
+}
+
+/// Issue 11: event actions come from the org's `event-actions` listing: an action it does not
+/// list is not read (whatever its spelling suggests), and the state says which are missing.
+#[tokio::test]
+async fn event_actions_come_from_the_orgs_listing() {
+    let mut w = std_world(5);
+    w.event_actions = Some(vec!["user_logged_in"]);
+    w.events = ["user_logged_in", "user_added_to_group", "user_login"]
+        .iter()
+        .enumerate()
+        .map(|(i, action)| {
+            json!({"id": format!("e{i}"), "type": "events", "attributes": {
+                "time": "2026-11-20T10:00:00Z", "processedAt": "2026-11-20T10:00:01Z",
+                "action": action, "actor": {"id": "acc-00001"},
+                "context": [{"id": "acc-00001", "type": "users"}, {"id": "g-jira", "type": "groups"}]
+            }})
+        })
+        .collect();
+    let fake = Fake::start(w).await;
+    let client = client_with(&fake, false, true, fast());
+    let read = client.read_live(&request(&[G_JIRA.1])).await.unwrap();
+    let actions: Vec<EventAction> = read.state.events.iter().map(|e| e.action).collect();
+    assert_eq!(actions, [EventAction::UserLoggedIn]);
+    let note = read.state.events_read.unwrap().note.unwrap_or_default();
+    assert!(
+        note.contains("access_requested")
+            && note.contains("user_added_to_group")
+            && note.contains("user_removed_from_group"),
+        "{note}"
+    );
 }
 
 #[tokio::test]
@@ -382,6 +462,81 @@ async fn a_429_storm_converges_with_bounded_requests() {
         started.elapsed()
     );
     eprintln!("storm: {stats:?} in {:?}", started.elapsed());
+}
+
+/// Issue 11: a 429 without `Retry-After` waits until `X-RateLimit-Reset`; a reset in the past,
+/// unparsable or absent is retried with backoff, never a panic or a hang; a reset hours away
+/// ends the call instead of sleeping.
+#[tokio::test]
+async fn a_429_waits_until_the_reset_and_a_bad_reset_does_not_hang() {
+    let config = || ClientConfig {
+        retry: RetryConfig {
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            ..RetryConfig::default()
+        },
+        ..ClientConfig::default()
+    };
+    let at = |d: chrono::TimeDelta| {
+        (Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    // Waits until the reset.
+    let fake = Fake::start(std_world(5)).await;
+    fake.fault(
+        "users/search",
+        Fault::Limited(at(chrono::TimeDelta::milliseconds(400))),
+    );
+    let client = client_with(&fake, false, true, config());
+    let started = Instant::now();
+    let read = client.read_live(&request(&[G_JIRA.1])).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((read.stats.rate_limited, read.stats.retries), (1, 1));
+    // Bad resets: backoff, then the read completes.
+    for reset in [
+        at(-chrono::TimeDelta::minutes(5)),
+        "in a minute".to_string(),
+        String::new(),
+        "2026-13-45T99:00:00Z".to_string(),
+    ] {
+        let fake = Fake::start(std_world(5)).await;
+        for _ in 0..3 {
+            fake.fault("users/search", Fault::Limited(reset.clone()));
+        }
+        let client = client_with(&fake, false, true, config());
+        let started = Instant::now();
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.read_live(&request(&[G_JIRA.1])),
+        )
+        .await
+        .expect("no hang")
+        .unwrap();
+        assert_eq!(read.stats.rate_limited, 3, "{reset:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{reset:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A reset hours away is not slept through.
+    let fake = Fake::start(std_world(5)).await;
+    fake.fault(
+        "users/search",
+        Fault::Limited(at(chrono::TimeDelta::hours(3))),
+    );
+    let client = client_with(&fake, false, true, config());
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.read_live(&request(&[G_JIRA.1])),
+    )
+    .await
+    .expect("no hang")
+    .expect_err("gives up");
+    assert!(matches!(err.root(), ApiError::RateLimited { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -558,9 +713,29 @@ async fn admin_writes_use_memberships_and_type_the_refusals() {
         client.add_member("g-jira", "acc-00001").await.unwrap(),
         Change::Done
     );
+    // The documented 409 of a duplicate add is "already done" only after a membership check.
+    fake.clear_log();
+    // The documented 409 of a duplicate add is "already done" only after a membership check.
+    fake.clear_log();
     assert_eq!(
         client.add_member("g-jira", "acc-00001").await.unwrap(),
         Change::AlreadyDone
+    );
+    let log = fake.log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log[1].contains("users/search")
+            && log[1].contains(r#""accountIds":["acc-00001"]"#)
+            && log[1].contains(r#""groupIds":["g-jira"]"#),
+        "{log:#?}"
+    );
+    let log = fake.log();
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log[1].contains("users/search")
+            && log[1].contains(r#""accountIds":["acc-00001"]"#)
+            && log[1].contains(r#""groupIds":["g-jira"]"#),
+        "{log:#?}"
     );
     assert_eq!(
         client.remove_member("g-jira", "acc-00001").await.unwrap(),
@@ -576,12 +751,45 @@ async fn admin_writes_use_memberships_and_type_the_refusals() {
     let err = client.add_member("g-emp", "acc-00000").await.unwrap_err();
     assert!(matches!(err, ApiError::LicenseLimit { .. }), "{err}");
     assert!(err.to_string().contains("ADMIN-UAM-409-3"));
-    // The directory is looked up once per group, and a full license is not retried.
+    // The org's one directory is known from the membership check's user listing (no lookup),
+    // and a full license is not retried.
     let log = fake.log();
-    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log.len(), 1, "{log:#?}");
     assert!(
-        log[1].starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-emp/memberships")
+        log[0].starts_with("POST /admin/v2/orgs/org-1/directories/dir-1/groups/g-emp/memberships")
     );
+}
+
+/// Issue 11: a 409 on add is "already done" only for the spec's conflict code and only when a
+/// membership check finds the account in the group; anything else is a clear error.
+#[tokio::test]
+async fn a_409_on_add_is_done_only_when_the_account_is_a_member() {
+    for (code, needle) in [
+        (
+            "ADMIN-UAM-409-1",
+            "`ADMIN-UAM-409-1` is not one the spec gives",
+        ),
+        ("ADMIN-UAM-409-2", "is not in the group"),
+        ("ADMIN-409-99", "is not one the spec gives"),
+    ] {
+        let mut w = std_world(10);
+        w.add_conflict = Some(code);
+        let fake = Fake::start(w).await;
+        let client = client_with(&fake, false, true, fast());
+        // acc-00001 is not in g-jira (odd accounts are not).
+        let err = client.add_member("g-jira", "acc-00001").await.unwrap_err();
+        assert!(matches!(err, ApiError::Conflict { .. }), "{code}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(needle) && text.contains(code), "{text}");
+        assert_eq!(err.status(), Some(409));
+        // A member is already done for the conflict code only.
+        let member = client.add_member("g-jira", "acc-00002").await;
+        if code == "ADMIN-UAM-409-2" {
+            assert_eq!(member.unwrap(), Change::AlreadyDone);
+        } else {
+            assert!(matches!(member, Err(ApiError::Conflict { .. })), "{code}");
+        }
+    }
 }
 
 #[tokio::test]

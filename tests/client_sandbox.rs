@@ -40,27 +40,41 @@ fn fast() -> ClientConfig {
     }
 }
 
+const PRODUCTS: [&str; 3] = ["jira-software", "confluence", "jira-servicedesk"];
+
+/// Each product's grant groups among `groups`, by Atlassian's default names.
+fn product_groups(groups: &[&str]) -> BTreeMap<String, Vec<String>> {
+    PRODUCTS
+        .iter()
+        .map(|p| {
+            let found = sandbox::model::infer_product_groups(p, groups.iter().copied());
+            (p.to_string(), found.iter().map(|g| g.to_string()).collect())
+        })
+        .collect()
+}
+
 fn read_request(groups: &[&str], events_days: Option<i64>) -> ReadRequest {
     ReadRequest {
         site: "acme.atlassian.net".into(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
-        products: vec![
-            "jira-software".into(),
-            "confluence".into(),
-            "jira-servicedesk".into(),
-        ],
+        products: PRODUCTS.iter().map(|s| s.to_string()).collect(),
+        product_groups: product_groups(groups),
         events_since: events_days.map(|d| now() - chrono::TimeDelta::days(d)),
         now: now(),
         licenses: false,
+        members_only: false,
+        safe_emails: vec![],
+        safe_account_ids: vec![],
     }
 }
 
-/// Group name → sorted members, from the sandbox's own state.
-fn truth(state: &LiveState, names: &[&str], skip_customers: bool) -> BTreeMap<String, Vec<String>> {
+/// Group name → sorted members, from the sandbox's own state; with `directory_only`, only the
+/// accounts the admin directory holds (`atlassian` ones: the spec's `AccountType` has no other).
+fn truth(state: &LiveState, names: &[&str], directory_only: bool) -> BTreeMap<String, Vec<String>> {
     let customers: BTreeSet<&str> = state
         .users
         .iter()
-        .filter(|u| u.account_type == AccountType::Customer)
+        .filter(|u| u.account_type != AccountType::Atlassian)
         .map(|u| u.account_id.as_str())
         .collect();
     state
@@ -71,7 +85,7 @@ fn truth(state: &LiveState, names: &[&str], skip_customers: bool) -> BTreeMap<St
             let mut m: Vec<String> = g
                 .members
                 .iter()
-                .filter(|a| !skip_customers || !customers.contains(a.as_str()))
+                .filter(|a| !directory_only || !customers.contains(a.as_str()))
                 .cloned()
                 .collect();
             m.sort();
@@ -155,7 +169,7 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
         let c = client(&env, site, true, fast());
         let read = c.read_live(&read_request(&groups, Some(30))).await.unwrap();
         assert_eq!(read.path, ReadPath::Admin);
-        // The directory holds no JSM portal customers.
+        // The directory holds only `atlassian` accounts: no JSM portal customers, no apps.
         assert_eq!(
             got(&read.state),
             truth(&snapshot, &groups, true),
@@ -167,22 +181,53 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             .iter()
             .map(|u| (u.account_id.as_str(), u))
             .collect();
+        // Who holds several Jira products (their activity is told apart per product).
+        let jira_groups = product_groups(&groups);
+        let holds = |account: &str, product: &str| {
+            snapshot.groups.iter().any(|g| {
+                jira_groups[product].contains(&g.name) && g.members.iter().any(|m| m == account)
+            })
+        };
         let mut with_activity = 0;
+        let mut told_apart = 0;
         for u in &read.state.users {
             let want = by_id[u.account_id.as_str()];
+            let several =
+                holds(&u.account_id, "jira-software") && holds(&u.account_id, "jira-servicedesk");
+            told_apart += u64::from(several);
+            // The users search keys Jira activity as `jira`, the latest on any Jira product;
+            // for someone holding several, the v1 last-active dates say which.
+            let jira = want
+                .last_active
+                .iter()
+                .filter(|(k, _)| k.starts_with("jira-"))
+                .map(|(_, t)| t)
+                .max();
             for (product, at) in &u.last_active {
-                assert_eq!(
-                    want.last_active.get(product),
-                    Some(at),
-                    "{} {product}",
-                    u.account_id
-                );
+                let expected = if product.starts_with("jira-") && !several {
+                    jira
+                } else {
+                    want.last_active.get(product)
+                };
+                assert_eq!(expected, Some(at), "{} {product}", u.account_id);
                 with_activity += 1;
+            }
+            if several {
+                for p in ["jira-software", "jira-servicedesk"] {
+                    assert_eq!(
+                        u.last_active.get(p),
+                        want.last_active.get(p),
+                        "{}",
+                        u.account_id
+                    );
+                }
             }
             assert_eq!(u.status, want.status, "{}", u.account_id);
             assert_eq!(u.email, want.email);
         }
         assert!(with_activity > 100);
+        assert!(told_apart > 10, "{told_apart}");
+        assert_eq!(read.last_active_reads, told_apart);
         // Events of the last 30 days, as the sandbox holds them.
         let since = now() - chrono::TimeDelta::days(30);
         let want: Vec<_> = snapshot.events.iter().filter(|e| e.time >= since).collect();
@@ -196,21 +241,23 @@ async fn admin_path_reads_users_activity_and_events_of_a_generated_org() {
             assert_eq!(a.group_id, b.group_id);
             assert_eq!(a.product, b.product);
         }
-        // Users 100 a page; groups from one group/bulk (site credentials) or the expansion.
+        // Users 100 a page; one group search; the role assignments of each product's grant
+        // groups (which site each product is on); one search for each product's granting
+        // groups; the event actions; event pages of 500.
         let directory_users = snapshot
             .users
             .iter()
-            .filter(|u| u.account_type != AccountType::Customer)
+            .filter(|u| u.account_type == AccountType::Atlassian)
             .count() as u64;
         let user_pages = directory_users.div_ceil(100);
         let event_pages = (want.len() as u64)
             .div_ceil(u64::from(seatkeeper::atlassian::EVENTS_PAGE_MAX))
             .max(1);
-        let group_lookup = u64::from(site);
-        let extra = if site { 0 } else { 1 }; // the first admin-only read learns there is no group search
+        let grant_groups = product_groups(&groups).values().flatten().count() as u64;
+        assert_eq!(grant_groups, 4);
         assert_eq!(
             read.stats.requests,
-            user_pages + group_lookup + event_pages + extra,
+            user_pages + 1 + grant_groups + PRODUCTS.len() as u64 + 1 + event_pages + told_apart,
             "site {site}: {:?} {} events {}",
             read.stats,
             env.sandbox.stats(),
@@ -506,6 +553,12 @@ async fn concurrent_writes_under_a_rate_limit_and_resets_land_exactly_once() {
             per_second: 50.0,
             burst: 5,
         }),
+        // The admin API's budgets, in windows of 100 ms.
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            other_per_path: 5,
+            window: Duration::from_millis(100),
+            ..seatkeeper::sandbox::AdminLimits::DOCUMENTED
+        }),
         faults: FaultConfig {
             reset_rate: 0.1,
             seed: 5,
@@ -555,4 +608,236 @@ async fn concurrent_writes_under_a_rate_limit_and_resets_land_exactly_once() {
     assert_eq!(stats["writes_applied"], 80, "{stats}");
     assert!(stats["faults"]["reset"].as_u64().unwrap() > 0, "{stats}");
     eprintln!("writes: 429s {total_429}; sandbox {stats}");
+}
+
+/// Issue 11: against the admin API's documented headers only (`X-RateLimit-Limit/Remaining/
+/// Reset`, no `Retry-After`), the client spends each period's budget and waits for the reset:
+/// the read is complete, and the 429s are only those of requests already in flight when a
+/// budget was first learned.
+#[tokio::test]
+async fn the_client_paces_on_the_documented_budget_headers() {
+    let window = Duration::from_millis(400);
+    let config = SandboxConfig {
+        now: Some(now()),
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            events_per_path: 2,
+            events_per_user: 3,
+            last_active_per_org: 20,
+            other_per_path: 4,
+            window,
+        }),
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 1500,
+            seed: 7,
+        },
+        &config,
+    )
+    .unwrap();
+    let env = Env::start_org(org, config).await;
+    let groups = [
+        sandbox::generate::JSW_GROUP,
+        sandbox::generate::JSW_CONTRACTORS_GROUP,
+        sandbox::generate::CONFLUENCE_GROUP,
+        sandbox::generate::JSM_GROUP,
+    ];
+    let c = client(
+        &env,
+        false,
+        true,
+        ClientConfig {
+            request_timeout: Duration::from_secs(10),
+            ..ClientConfig::default()
+        },
+    );
+    let started = Instant::now();
+    let read = c.read_live(&read_request(&groups, Some(30))).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        got(&read.state),
+        truth(&env.sandbox.snapshot(), &groups, true)
+    );
+    let s = read.stats;
+    // 14 user pages at 4 a window cannot take less than 3 whole windows, nor the v1
+    // last-active dates of the people holding both Jira products at 20 a window.
+    assert!(elapsed >= window * 3, "{elapsed:?}");
+    assert!(read.last_active_reads > 40, "{}", read.last_active_reads);
+    let v1_windows = (read.last_active_reads / 20) as u32;
+    assert!(elapsed >= window * (v1_windows - 1), "{elapsed:?}");
+    let parallelism = ClientConfig::default().parallelism as u64;
+    assert!(s.rate_limited <= parallelism, "{s:?} in {elapsed:?}");
+    eprintln!(
+        "budgets: {s:?} in {elapsed:?}; sandbox {}",
+        env.sandbox.stats()
+    );
+}
+
+/// Issue 11: every billable path is seen. Group role assignments name every group that grants a
+/// product (the legacy one the policy does not name too); the plan warns about it, and about
+/// the people it frees who still hold the product through it or a direct role assignment.
+#[tokio::test]
+async fn granting_groups_and_direct_assignments_are_seen_and_warned_about() {
+    use seatkeeper::sandbox::{generate::LEGACY_GROUP, OrgShape};
+    let config = SandboxConfig {
+        now: Some(now()),
+        shape: OrgShape {
+            hidden_grants: true,
+            ..OrgShape::default()
+        },
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 800,
+            seed: 11,
+        },
+        &config,
+    )
+    .unwrap();
+    let jsw = org.product_index("jira-software").unwrap();
+    let direct_holders: BTreeSet<String> = org.products()[jsw as usize]
+        .direct
+        .iter()
+        .map(|&u| org.users()[u as usize].account_id.clone())
+        .collect();
+    let env = Env::start_org(org, config).await;
+    let text = format!(
+        "version: 1\nsite: acme.atlassian.net\norg: {}\nproducts:\n  jira-software:\n    groups: [{}, {}]\nsafety:\n  max_removals: 100%\n",
+        env.org_id,
+        sandbox::generate::JSW_GROUP,
+        sandbox::generate::JSW_CONTRACTORS_GROUP
+    );
+    let files =
+        seatkeeper::policy::source::MemFiles::new().with(seatkeeper::policy::MAIN_FILE, text);
+    let policy = seatkeeper::policy::load(&files).unwrap().policy;
+    let c = client(&env, false, true, fast());
+    let read = c
+        .read_live(&ReadRequest::for_policy(&policy, now()))
+        .await
+        .unwrap();
+    let grants = read
+        .grants
+        .clone()
+        .expect("the admin path knows the granting groups");
+    let names: Vec<&str> = grants.groups["jira-software"]
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert!(names.contains(&LEGACY_GROUP), "{names:?}");
+    assert_eq!(
+        seatkeeper::grants::unnamed_groups(&policy, &grants),
+        [("jira-software".to_string(), LEGACY_GROUP.to_string())]
+    );
+    // Nobody is a safe user: every holder is freed; some still hold Jira Software another way.
+    let ledger = seatkeeper::ledger::Ledger::default();
+    let plan = seatkeeper::planner::plan(&seatkeeper::planner::PlanInput {
+        policy: &policy,
+        live: &read.state,
+        ledger: &ledger,
+        now: now(),
+        actor: None,
+        policy_commit: None,
+        allow_mass_removal: false,
+    });
+    let freed: Vec<String> = seatkeeper::grants::freed(&policy, &read.state, &plan)
+        .into_keys()
+        .collect();
+    assert!(freed.len() > 100, "{}", freed.len());
+    let mut grants = grants;
+    grants.direct = c.direct_assignments(&freed, &grants).await.unwrap();
+    let freed_direct: BTreeSet<&String> = freed
+        .iter()
+        .filter(|a| direct_holders.contains(*a))
+        .collect();
+    assert!(!freed_direct.is_empty());
+    for a in &freed_direct {
+        assert!(grants.direct[*a].contains("jira-software"), "{a}");
+    }
+    let warnings = seatkeeper::grants::warnings(&policy, &read.state, &plan, &grants);
+    assert!(warnings[0].contains(LEGACY_GROUP), "{warnings:#?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("still billed via group `jira-software-users-legacy`")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("still billed via a direct role assignment")));
+}
+
+/// Issue 11: a plan needs only the members of its groups and its safe users. Read that way
+/// (per directory, 10 groups a listing, long listings from both ends, safe users by email),
+/// the groups are the same as in a read of the whole directory, with fewer requests.
+#[tokio::test]
+async fn a_members_only_read_sees_the_same_groups_with_fewer_requests() {
+    use seatkeeper::sandbox::OrgShape;
+    let config = SandboxConfig {
+        now: Some(now()),
+        shape: OrgShape {
+            directories: 2,
+            ..OrgShape::default()
+        },
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 3000,
+            seed: 4,
+        },
+        &config,
+    )
+    .unwrap();
+    let safe: Vec<String> = org
+        .users()
+        .iter()
+        .filter(|u| u.account_type == AccountType::Atlassian)
+        .filter_map(|u| u.email.clone())
+        .step_by(97)
+        .collect();
+    let env = Env::start_org(org, config).await;
+    let groups = [
+        sandbox::generate::JSM_GROUP,
+        "jira-servicemanagement-users-acme-dir2",
+        "site-admins",
+        "site-admins-dir2",
+    ];
+    let c = client(&env, false, true, fast());
+    let mut request = read_request(&groups, None);
+    let full = c.read_live(&request).await.unwrap();
+    request.members_only = true;
+    request.safe_emails = safe.clone();
+    let c = client(&env, false, true, fast());
+    let scoped = c.read_live(&request).await.unwrap();
+    assert_eq!(got(&scoped.state), got(&full.state));
+    assert!(got(&scoped.state).values().map(Vec::len).sum::<usize>() > 100);
+    let emails: BTreeSet<&str> = scoped
+        .state
+        .users
+        .iter()
+        .filter_map(|u| u.email.as_deref())
+        .collect();
+    for e in &safe {
+        assert!(emails.contains(e.as_str()), "{e}");
+    }
+    let full_users: BTreeMap<&str, _> = full
+        .state
+        .users
+        .iter()
+        .map(|u| (u.account_id.as_str(), u))
+        .collect();
+    for u in &scoped.state.users {
+        assert_eq!(
+            Some(&u),
+            full_users.get(u.account_id.as_str()),
+            "{}",
+            u.account_id
+        );
+    }
+    assert!(scoped.state.users.len() < full.state.users.len() / 2);
+    assert!(
+        scoped.stats.requests * 2 < full.stats.requests,
+        "{:?} vs {:?}",
+        scoped.stats,
+        full.stats
+    );
 }

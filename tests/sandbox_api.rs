@@ -348,9 +348,14 @@ async fn admin_search_pages_with_cursors_and_expands() {
             None => break,
         }
     }
-    assert_eq!(ids.len(), 10_105, "every account but the JSM customer");
+    assert_eq!(
+        ids.len(),
+        10_104,
+        "every account but the JSM customer and the app (the spec's AccountType is `atlassian`)"
+    );
     assert_eq!(pages, 102);
     assert!(!ids.contains(&"special:customer".to_string()));
+    assert!(!ids.contains(&"special:app".to_string()));
 
     let admin = env.admin_user(&account(0)).await;
     assert_eq!(admin["email"], EMAIL);
@@ -360,12 +365,13 @@ async fn admin_search_pages_with_cursors_and_expands() {
         .iter()
         .map(|p| p["key"].as_str().expect("key"))
         .collect();
-    assert_eq!(products, ["confluence", "jira-software"]);
+    // Product access is keyed as the spec keys it: `jira` for the site's Jira products.
+    assert_eq!(products, ["confluence", "jira"]);
     let jsw = admin["productAccess"]
         .as_array()
         .expect("list")
         .iter()
-        .find(|p| p["key"] == "jira-software")
+        .find(|p| p["key"] == "jira")
         .cloned()
         .expect("jsw");
     assert_eq!(jsw["lastActiveTimestamp"], "2026-11-24T08:00:00.000Z");
@@ -489,12 +495,13 @@ async fn writes_show_up_in_every_read_path() {
         .iter()
         .any(|g| g["groupId"] == "gid-jsw"));
     let admin_view = env.admin_user(&who).await;
+    // The expansion shows group ids as ARIs.
     assert!(admin_view["groups"]
         .as_array()
         .expect("groups")
         .iter()
-        .any(|g| g["id"] == "gid-jsw"));
-    assert_eq!(admin_view["productAccess"][0]["key"], "jira-software");
+        .any(|g| g["id"] == "ari:cloud:identity::group/gid-jsw"));
+    assert_eq!(admin_view["productAccess"][0]["key"], "jira");
     let evs = events(&env).await;
     let added = evs.last().expect("an event");
     assert_eq!(added["attributes"]["action"], "user_added_to_group");
@@ -519,7 +526,8 @@ async fn writes_show_up_in_every_read_path() {
     assert_eq!(refused.status(), 409);
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["errors"][0]["code"], "ADMIN-UAM-409-3");
-    // Not billable accounts still fit.
+    // Not billable accounts still fit (apps are not in the admin directory; a suspended account
+    // is).
     let app_add = env
         .admin(
             Method::POST,
@@ -528,7 +536,7 @@ async fn writes_show_up_in_every_read_path() {
                 env.org_id
             ),
         )
-        .json(&json!({ "accountId": "special:app" }))
+        .json(&json!({ "accountId": "special:suspended" }))
         .send()
         .await
         .expect("request");
@@ -621,7 +629,8 @@ async fn duplicate_writes_follow_the_documented_choices_and_are_counted() {
         .expect("request");
     assert_eq!(dup_del.status(), 400);
     assert!(dup_del.text().await.expect("body").contains("not a member"));
-    // Admin: idempotent 204s.
+    // Admin: adding a member is the documented 409 (ADMIN-UAM-409-2, Resource Conflicts);
+    // removing a non-member is an idempotent 204.
     let add = env
         .admin(
             Method::POST,
@@ -634,7 +643,9 @@ async fn duplicate_writes_follow_the_documented_choices_and_are_counted() {
         .send()
         .await
         .expect("request");
-    assert_eq!(add.status(), 204);
+    assert_eq!(add.status(), 409);
+    let body: Value = add.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], "ADMIN-UAM-409-2");
     let del = env
         .admin(
             Method::DELETE,
@@ -792,13 +803,19 @@ async fn post_control(env: &Env, path: &str, body: Value) -> (u16, Value) {
     (status, resp.json().await.expect("json"))
 }
 
+/// The last-active time the users search shows for `product` (`jira` for a Jira product).
 async fn last_active(env: &Env, account_id: &str, product: &str) -> Value {
     let user = env.admin_user(account_id).await;
+    let key = if product.starts_with("jira-") {
+        "jira"
+    } else {
+        product
+    };
     user["productAccess"]
         .as_array()
         .expect("list")
         .iter()
-        .find(|p| p["key"] == product)
+        .find(|p| p["key"] == key)
         .map(|p| p["lastActiveTimestamp"].clone())
         .unwrap_or(Value::Null)
 }
@@ -1211,4 +1228,70 @@ async fn deleting_a_grant_group_frees_its_seats_everywhere() {
         .expect("request");
     assert_eq!(add.status(), 204);
     assert_eq!(env.jira_members(&id, false).await, [account(1)]);
+}
+
+/// The admin API's documented per-minute budgets: the events API 50 a minute per path and 60
+/// per user, last-active dates 200 per org; other paths the configured default. Answers carry
+/// `X-RateLimit-Limit/Remaining/Reset` only.
+#[tokio::test]
+async fn admin_budgets_are_the_documented_ones() {
+    let config = SandboxConfig {
+        admin_limits: Some(seatkeeper::sandbox::AdminLimits {
+            other_per_path: 3,
+            ..seatkeeper::sandbox::AdminLimits::DOCUMENTED
+        }),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let get = |path: String| {
+        let req = env.admin(Method::GET, &path);
+        async move { req.send().await.expect("request") }
+    };
+    let stream = format!("/admin/v1/orgs/{}/events-stream", env.org_id);
+    for i in 0..50 {
+        let resp = get(stream.clone()).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        let h = resp.headers();
+        assert_eq!(h["x-ratelimit-limit"], "50");
+        assert_eq!(h["x-ratelimit-remaining"], (49 - i).to_string().as_str());
+        assert!(h.get("retry-after").is_none() && h.get("x-ratelimit-nearlimit").is_none());
+    }
+    let spent = get(stream.clone()).await;
+    assert_eq!(spent.status(), 429);
+    assert!(spent.headers().get("retry-after").is_none());
+    // The user's 60: ten more on another events path, then none.
+    let actions = format!("/admin/v1/orgs/{}/event-actions", env.org_id);
+    for _ in 0..10 {
+        assert_eq!(get(actions.clone()).await.status(), 200);
+    }
+    let user_spent = get(actions.clone()).await;
+    assert_eq!(user_spent.status(), 429);
+    assert_eq!(user_spent.headers()["x-ratelimit-limit"], "60");
+    // Last-active dates: 200 a minute for the org.
+    let dates = format!(
+        "/admin/v1/orgs/{}/directory/users/{}/last-active-dates",
+        env.org_id,
+        account(0)
+    );
+    for _ in 0..200 {
+        assert_eq!(get(dates.clone()).await.status(), 200);
+    }
+    let dates_spent = get(dates).await;
+    assert_eq!(dates_spent.status(), 429);
+    assert_eq!(dates_spent.headers()["x-ratelimit-limit"], "200");
+    // Undocumented paths: the configured budget.
+    let dirs = format!("/admin/v2/orgs/{}/directories", env.org_id);
+    for _ in 0..3 {
+        assert_eq!(get(dirs.clone()).await.status(), 200);
+    }
+    assert_eq!(get(dirs).await.status(), 429);
+    // Jira is not limited by them.
+    assert_eq!(
+        env.jira(Method::GET, "/rest/api/3/myself")
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
 }

@@ -6,7 +6,7 @@
 use super::credentials::Credentials;
 use super::error::{Api, ApiError, TransportKind};
 use super::permits::{Permit, Permits, Priority};
-use super::retry::{Pacer, RateLimitInfo, RetryConfig};
+use super::retry::{Pacer, RateLimitInfo, Reservation, RetryConfig};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -343,30 +343,56 @@ impl Client {
 
         let permit = self.paced_permit(call.endpoint, call.priority).await?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let sent = builder.send().await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return Err(ApiError::transport(call.endpoint, e.without_url())),
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+        let answered = async {
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+            Ok::<_, ApiError>((status, headers, body))
+        }
+        .await;
         drop(permit);
+        let (status, headers, body) = match answered {
+            Ok(a) => a,
+            Err(e) => {
+                self.pacer.finished(call.endpoint);
+                return Err(e);
+            }
+        };
 
-        let info = RateLimitInfo::from_headers(&headers, chrono::Utc::now());
+        let mut info = RateLimitInfo::from_headers(&headers, chrono::Utc::now());
+        if call.api == Api::Site {
+            // Jira's per-second burst limits are paced on `Retry-After` and
+            // `X-RateLimit-NearLimit`; its reset (when the bucket is full again) is no budget
+            // period.
+            info.remaining = None;
+            info.reset_in = None;
+        }
         if status.as_u16() == 429 {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            self.pacer
+                .observe_limited_budget(call.endpoint, Instant::now(), &info);
         } else {
             self.pacer
                 .observe(call.endpoint, Instant::now(), None, &info);
         }
+        self.pacer.finished(call.endpoint);
         if status.is_success() {
             return Ok(body);
         }
-        Err(self.error_from_response(call, status.as_u16(), info.retry_after, &body))
+        // A 429 without `Retry-After` (the admin API documents none) waits until
+        // `X-RateLimit-Reset`; without a usable reset (absent, past or unparsable) it backs off.
+        let wait = match status.as_u16() {
+            429 => info.retry_after.or(info.reset_in.filter(|d| !d.is_zero())),
+            _ => info.retry_after,
+        };
+        Err(self.error_from_response(call, status.as_u16(), wait, &body))
     }
 
     /// A concurrency permit, taken when the endpoint's pacing lets the request start. The slot
@@ -390,7 +416,14 @@ impl Client {
                 tokio::time::sleep_until(until.into()).await;
                 continue;
             }
-            let start = self.pacer.reserve(endpoint, now);
+            let start = match self.pacer.try_reserve(endpoint, now) {
+                Reservation::At(start) => start,
+                Reservation::AskAgainAt(at) => {
+                    drop(permit);
+                    tokio::time::sleep_until(at.into()).await;
+                    continue;
+                }
+            };
             if start <= now {
                 return Ok(permit);
             }

@@ -88,6 +88,16 @@ pub enum ApiError {
     /// Adding would exceed the product's license (ADMIN-UAM-409-3).
     #[error("group {group_id}: the product's license user limit is reached (ADMIN-UAM-409-3): {message}")]
     LicenseLimit { group_id: String, message: String },
+    /// HTTP 409 on adding a member that is not "already a member": a code the spec does not
+    /// give that meaning (only `ADMIN-UAM-409-2`, Resource Conflicts, can be), or a conflict
+    /// while a membership check shows the account is not in the group. Never retried.
+    #[error("group {group_id}: adding a member answered 409{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Conflict {
+        group_id: String,
+        code: Option<String>,
+        /// The server's message and why it is not "already a member", naming the account.
+        message: String,
+    },
     /// The request was refused before it reached the network (an empty id, for example).
     #[error("invalid request: {0}")]
     InvalidInput(String),
@@ -191,6 +201,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => Some(401),
             ApiError::Forbidden { .. } => Some(403),
             ApiError::NotFound { .. } => Some(404),
+            ApiError::Conflict { .. } => Some(409),
             _ => None,
         }
     }

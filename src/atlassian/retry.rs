@@ -118,7 +118,16 @@ impl RateLimitInfo {
     }
 }
 
-/// Per-endpoint request spacing.
+/// Per-endpoint request spacing and budgets.
+///
+/// - A 429 blocks its endpoint until the wait it carries (`Retry-After`, else
+///   `X-RateLimit-Reset`) and widens the spacing; `X-RateLimit-NearLimit` widens it a little;
+///   calm answers narrow it again.
+/// - `X-RateLimit-Remaining` and `X-RateLimit-Reset` (the admin API's documented headers) give
+///   the endpoint a budget for the current period: each request started takes one, and when
+///   none is left, requests wait until the reset instead of running into 429s. The budget is
+///   counted locally between answers (requests in flight are already taken), so concurrent
+///   requests do not overshoot it; a reset in the past, or none, means no budget is known.
 #[derive(Debug, Default)]
 pub struct Pacer {
     lanes: Mutex<HashMap<String, Lane>>,
@@ -132,7 +141,98 @@ struct Lane {
     interval: Duration,
     /// No request starts before this (set by a 429).
     blocked_until: Option<Instant>,
+    /// What is left of the current period's budget, when the server said.
+    budget: Option<Budget>,
+    /// The length of a period, learned when a period ends and the next one's reset is seen.
+    period: Option<Duration>,
+    /// The latest period reset seen.
+    last_reset: Option<Instant>,
+    /// The size of the budget (`X-RateLimit-Limit`), when known.
+    limit: Option<u64>,
+    /// Requests started and not yet answered.
+    inflight: u64,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    /// When the period ends; `None` for a period that began without an answer yet (its length
+    /// is not known until one says).
+    reset_at: Option<Instant>,
+    /// Requests that may still start in the period.
+    remaining: u64,
+}
+
+impl Lane {
+    fn new(now: Instant) -> Self {
+        Lane {
+            next_slot: now,
+            interval: Duration::ZERO,
+            blocked_until: None,
+            budget: None,
+            period: None,
+            last_reset: None,
+            limit: None,
+            inflight: 0,
+        }
+    }
+}
+
+impl Lane {
+    /// Learns the current period's budget from `X-RateLimit-Remaining` and `-Reset` (and the
+    /// budget's size from `-Limit`); without both there is nothing to learn.
+    fn learn_budget(&mut self, now: Instant, info: &RateLimitInfo) {
+        let lane = self;
+        if info.limit.is_some() {
+            lane.limit = info.limit;
+        }
+        let (Some(remaining), Some(reset_in)) = (info.remaining, info.reset_in) else {
+            return;
+        };
+        let reset_at = now + reset_in;
+        match lane.last_reset {
+            Some(last) if reset_at > last + SAME_PERIOD => {
+                lane.period = Some(reset_at - last);
+                lane.last_reset = Some(reset_at);
+            }
+            Some(_) => {}
+            None => lane.last_reset = Some(reset_at),
+        }
+        match lane.budget {
+            Some(b) if b.reset_at.is_none_or(|r| reset_at <= r + SAME_PERIOD) => {
+                // The same period: the server's count cannot be below ours, which already
+                // took the requests still in flight.
+                lane.budget = Some(Budget {
+                    remaining: b.remaining.min(remaining),
+                    reset_at: Some(b.reset_at.map_or(reset_at, |r| r.min(reset_at))),
+                });
+            }
+            _ => {
+                // A period we had no count for: the requests still in flight besides this one
+                // are not in the server's count yet.
+                let others = lane.inflight.saturating_sub(1);
+                lane.budget = Some(Budget {
+                    reset_at: Some(reset_at),
+                    remaining: remaining.saturating_sub(others),
+                });
+            }
+        }
+    }
+}
+
+/// What [`Pacer::try_reserve`] gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// A start time is reserved: start then.
+    At(Instant),
+    /// Nothing is reserved: ask again then.
+    AskAgainAt(Instant),
+}
+
+/// How often a request waiting for a period's first answer asks again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// How long after a period's reset a request that waited for it starts.
+const RESET_MARGIN: Duration = Duration::from_millis(25);
 
 /// The smallest spacing after a 429 or a near-limit warning.
 const MIN_INTERVAL: Duration = Duration::from_millis(5);
@@ -140,15 +240,29 @@ const MIN_INTERVAL: Duration = Duration::from_millis(5);
 const NEAR_LIMIT_STEP: Duration = Duration::from_millis(5);
 /// The largest spacing the pacer imposes on its own.
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
+/// Resets within this of each other are the same period. A reset is an absolute time, the same
+/// in every answer of a period whatever its precision, so answers of one period differ only by
+/// how the local and the wall clock were read.
+const SAME_PERIOD: Duration = Duration::from_millis(50);
 
 impl Pacer {
     /// Reserves a start time for a request on `endpoint` and returns it; the caller sleeps
-    /// until then. Reservations are spaced by the endpoint's interval.
+    /// until then. Reservations are spaced by the endpoint's interval, and take one from its
+    /// budget; with none left the start is the period's reset.
     pub fn reserve(&self, endpoint: &str, now: Instant) -> Instant {
+        match self.try_reserve(endpoint, now) {
+            Reservation::At(t) | Reservation::AskAgainAt(t) => t,
+        }
+    }
+
+    /// [`Pacer::reserve`], except that while a period whose end is not known yet has spent its
+    /// budget and an answer that will say the end is still on its way, nothing is reserved:
+    /// ask again at the time given.
+    pub fn try_reserve(&self, endpoint: &str, now: Instant) -> Reservation {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(lane) = lanes.get_mut(endpoint) else {
-            return now;
-        };
+        let lane = lanes
+            .entry(endpoint.to_string())
+            .or_insert_with(|| Lane::new(now));
         let mut start = now.max(lane.next_slot);
         if let Some(b) = lane.blocked_until {
             if b > now {
@@ -157,12 +271,62 @@ impl Pacer {
                 lane.blocked_until = None;
             }
         }
+        if let Some(b) = lane.budget {
+            if let Some(r) = b.reset_at.filter(|&r| r <= start) {
+                // The period is over: a new one starts with the whole budget when its size is
+                // known (ending a period after the last when periods were seen end).
+                lane.budget = match lane.limit {
+                    Some(l) if l > 0 => Some(Budget {
+                        reset_at: lane.period.map(|p| r + p).filter(|&end| end > start),
+                        remaining: l - 1,
+                    }),
+                    _ => None,
+                };
+            } else if b.remaining == 0 {
+                match b.reset_at {
+                    // Wait for the next period. When the budget's size is known, the period
+                    // starts with all of it, less this request; it ends a period later when
+                    // periods were seen end, else when its first answer says.
+                    Some(r) => {
+                        // A little after the reset: the server's clock and the header's
+                        // precision may put its period end a moment later than ours.
+                        start = r + RESET_MARGIN;
+                        lane.budget = match lane.limit {
+                            Some(l) if l > 0 => Some(Budget {
+                                reset_at: lane.period.map(|p| r + p),
+                                remaining: l - 1,
+                            }),
+                            _ => None,
+                        };
+                    }
+                    // A period of unknown end spent before any answer: wait for the answer of
+                    // a request in flight, or count no more when none is.
+                    None if lane.inflight > 0 => return Reservation::AskAgainAt(now + POLL),
+                    None => lane.budget = None,
+                }
+            } else {
+                lane.budget = Some(Budget {
+                    remaining: b.remaining - 1,
+                    ..b
+                });
+            }
+        }
         lane.next_slot = start + lane.interval;
-        start
+        lane.inflight += 1;
+        Reservation::At(start)
     }
 
-    /// Learns from a response on `endpoint`: a 429 blocks the endpoint for `wait` and widens its
-    /// spacing; a near-limit warning widens the spacing; a plain success narrows it again.
+    /// A request reserved on `endpoint` got its answer (or failed without one).
+    pub fn finished(&self, endpoint: &str) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lane) = lanes.get_mut(endpoint) {
+            lane.inflight = lane.inflight.saturating_sub(1);
+        }
+    }
+
+    /// Learns from a response on `endpoint` (before [`Pacer::finished`] for it): a 429 blocks
+    /// the endpoint for `wait` and widens its spacing; a near-limit warning widens the spacing;
+    /// a plain success narrows it again; `Remaining` and `Reset` set the period's budget.
     pub fn observe(
         &self,
         endpoint: &str,
@@ -171,15 +335,9 @@ impl Pacer {
         info: &RateLimitInfo,
     ) {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let calm = limited.is_none() && !info.near_limit;
-        if calm && !lanes.contains_key(endpoint) {
-            return;
-        }
-        let lane = lanes.entry(endpoint.to_string()).or_insert(Lane {
-            next_slot: now,
-            interval: Duration::ZERO,
-            blocked_until: None,
-        });
+        let lane = lanes
+            .entry(endpoint.to_string())
+            .or_insert_with(|| Lane::new(now));
         if let Some(wait) = limited {
             let until = now + wait;
             // Requests that were in flight together all come back 429: widen the spacing once
@@ -191,9 +349,7 @@ impl Pacer {
             lane.blocked_until = Some(lane.blocked_until.map_or(until, |b| b.max(until)));
         } else if info.near_limit {
             // Widen a little per warning (a 429 widens multiplicatively); calm answers narrow it
-            // again, so the spacing settles where warnings stop. `X-RateLimit-Reset` is not
-            // used to compute a spacing: Jira sends it to the minute and the sandbox to the
-            // second, too coarse for per-second burst limits.
+            // again, so the spacing settles where warnings stop.
             let target = lane.interval + NEAR_LIMIT_STEP;
             lane.interval = target.clamp(MIN_INTERVAL, MAX_INTERVAL);
         } else {
@@ -201,10 +357,20 @@ impl Pacer {
             if lane.interval < Duration::from_millis(1) {
                 lane.interval = Duration::ZERO;
             }
-            if lane.interval.is_zero() && lane.blocked_until.is_none_or(|b| b <= now) {
-                lanes.remove(endpoint);
-            }
         }
+        if limited.is_none() {
+            lane.learn_budget(now, info);
+        }
+    }
+
+    /// Learns the period's budget from a 429's `X-RateLimit-*` headers (a 429 is otherwise
+    /// observed with the wait it caused, [`Pacer::observe`]).
+    pub fn observe_limited_budget(&self, endpoint: &str, now: Instant, info: &RateLimitInfo) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .entry(endpoint.to_string())
+            .or_insert_with(|| Lane::new(now))
+            .learn_budget(now, info);
     }
 
     /// When a 429 blocks `endpoint` beyond `now`, until when.
@@ -309,6 +475,127 @@ mod tests {
         assert_eq!(
             RateLimitInfo::from_headers(&HeaderMap::new(), now),
             RateLimitInfo::default()
+        );
+    }
+
+    #[test]
+    fn a_reset_in_the_past_or_unparsable_is_no_wait() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        for reset in [
+            "2026-11-25T07:59:00Z",
+            "soon",
+            "",
+            "2026-13-45T99:00:00Z",
+            "-1",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("X-RateLimit-Reset", HeaderValue::from_str(reset).unwrap());
+            h.insert("X-RateLimit-Remaining", HeaderValue::from_static("0"));
+            let info = RateLimitInfo::from_headers(&h, now);
+            assert_eq!(info.reset_in, None, "{reset}");
+            assert_eq!(info.remaining, Some(0));
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "X-RateLimit-Reset",
+            HeaderValue::from_static("2026-11-25T08:00:30.250Z"),
+        );
+        assert_eq!(
+            RateLimitInfo::from_headers(&h, now).reset_in,
+            Some(Duration::from_millis(30_250))
+        );
+    }
+
+    fn budget(remaining: u64, reset_in: Duration) -> RateLimitInfo {
+        RateLimitInfo {
+            limit: Some(5),
+            remaining: Some(remaining),
+            reset_in: Some(reset_in),
+            ..RateLimitInfo::default()
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_waits_until_the_reset_without_a_429() {
+        let pacer = Pacer::default();
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        // Two requests in flight; the first answer says 3 are left: 2 may still start.
+        assert_eq!(pacer.reserve("GET e", t0), t0);
+        assert_eq!(pacer.reserve("GET e", t0), t0);
+        pacer.observe("GET e", t0, None, &budget(3, minute));
+        pacer.finished("GET e");
+        assert_eq!(pacer.reserve("GET e", t0), t0);
+        assert_eq!(pacer.reserve("GET e", t0), t0);
+        // None left: the next ones start at the reset, where the whole budget (5) is back.
+        assert_eq!(pacer.reserve("GET e", t0), t0 + minute + RESET_MARGIN);
+        assert_eq!(pacer.reserve("GET e", t0), t0 + minute + RESET_MARGIN);
+        // Another endpoint is not held back.
+        assert_eq!(pacer.reserve("GET other", t0), t0);
+        // An answer whose reset is in the past (or absent) sets no budget.
+        let p2 = Pacer::default();
+        p2.observe(
+            "GET e",
+            t0,
+            None,
+            &RateLimitInfo {
+                remaining: Some(0),
+                ..RateLimitInfo::default()
+            },
+        );
+        assert_eq!(p2.reserve("GET e", t0), t0);
+    }
+
+    #[test]
+    fn once_the_period_is_known_each_period_starts_with_the_whole_budget() {
+        let pacer = Pacer::default();
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        pacer.reserve("GET e", t0);
+        pacer.observe("GET e", t0, None, &budget(0, minute));
+        pacer.finished("GET e");
+        // The next period's first answer teaches its length.
+        let t1 = t0 + minute + RESET_MARGIN;
+        assert_eq!(pacer.reserve("GET e", t0), t1);
+        pacer.observe("GET e", t1, None, &budget(4, minute - RESET_MARGIN));
+        pacer.finished("GET e");
+        let starts: Vec<Instant> = (0..6).map(|_| pacer.reserve("GET e", t1)).collect();
+        assert_eq!(&starts[..4], &[t1; 4]);
+        // Spent again: wait for the third period, which then has 5 less this one.
+        let t2 = t0 + minute * 2 + RESET_MARGIN;
+        assert_eq!(starts[4], t2);
+        assert_eq!(starts[5], t2, "4 more fit in the third period");
+    }
+
+    #[test]
+    fn a_request_after_the_reset_starts_a_new_period_with_the_whole_budget() {
+        let pacer = Pacer::default();
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        pacer.reserve("GET e", t0);
+        pacer.observe("GET e", t0, None, &budget(0, second));
+        pacer.finished("GET e");
+        // After the reset, 5 fit again; the period's end is not known yet, so the sixth waits
+        // for an answer of one in flight instead of overshooting.
+        let later = t0 + second * 3;
+        for _ in 0..5 {
+            assert_eq!(pacer.try_reserve("GET e", later), Reservation::At(later));
+        }
+        assert!(matches!(
+            pacer.try_reserve("GET e", later),
+            Reservation::AskAgainAt(_)
+        ));
+        // The answer says the period's end; with none in flight and no budget left for it,
+        // the next waits for it.
+        pacer.observe("GET e", later, None, &budget(0, second));
+        for _ in 0..5 {
+            pacer.finished("GET e");
+        }
+        assert_eq!(
+            pacer.try_reserve("GET e", later),
+            Reservation::At(later + second + RESET_MARGIN)
         );
     }
 

@@ -2,7 +2,83 @@
 //! They are lenient (unknown fields ignored, most fields optional) because Atlassian adds fields
 //! freely; the mapping into [`crate::live`] types lives in `read.rs`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+/// The prefix of a group's ARI (`ari:cloud:identity::group/<id>`).
+pub const GROUP_ARI_PREFIX: &str = "ari:cloud:identity::group/";
+
+/// A group id as seatkeeper keeps it: the bare id. Atlassian's Organizations API shows group ids
+/// in two forms, bare (group search, group details, memberships) and as an ARI
+/// (`ari:cloud:identity::group/<id>` in the users' `groups` expansion); this is the one place
+/// both become one. Anything else that looks like an ARI, or an id with a character that
+/// cannot be a path segment, is an error that says what was received.
+pub fn normalize_group_id(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let bare = match raw.strip_prefix(GROUP_ARI_PREFIX) {
+        Some(rest) => rest,
+        None if raw.starts_with("ari:") => {
+            return Err(format!(
+                "the group id `{}` is an ARI of an unexpected form (expected \
+                 `{GROUP_ARI_PREFIX}<id>` or a bare id)",
+                raw.escape_debug()
+            ))
+        }
+        None => raw,
+    };
+    if bare.is_empty()
+        || bare
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '?' | '#' | ':'))
+    {
+        return Err(format!(
+            "the group id `{}` is neither a bare id nor `{GROUP_ARI_PREFIX}<id>`",
+            raw.escape_debug()
+        ));
+    }
+    Ok(bare.to_string())
+}
+
+/// Deserializes a group id in either documented form into the bare id ([`normalize_group_id`]).
+fn group_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    normalize_group_id(&raw).map_err(serde::de::Error::custom)
+}
+
+/// A site ARI of a product, `ari:cloud:<resource>::site/<cloud id>`, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAri {
+    /// The resource (product) part: `jira`, `jira-software`, `confluence`, ...
+    pub resource: String,
+    /// The site's cloud id.
+    pub cloud_id: String,
+}
+
+impl SiteAri {
+    /// Parses `ari:cloud:<resource>::site/<cloud id>`; anything else is an error naming it.
+    pub fn parse(raw: &str) -> Result<SiteAri, String> {
+        let bad = || {
+            format!(
+                "`{}` is not a site ARI of the form `ari:cloud:<product>::site/<cloud id>`",
+                raw.escape_debug()
+            )
+        };
+        let rest = raw.trim().strip_prefix("ari:cloud:").ok_or_else(bad)?;
+        let (resource, site) = rest.split_once("::").ok_or_else(bad)?;
+        let cloud_id = site.strip_prefix("site/").ok_or_else(bad)?;
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !ok(resource) || !ok(cloud_id) {
+            return Err(bad());
+        }
+        Ok(SiteAri {
+            resource: resource.to_string(),
+            cloud_id: cloud_id.to_string(),
+        })
+    }
+}
 
 /// Jira `User` / `UserDetails` (users/search, group/member, myself).
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +189,9 @@ pub struct AdminUser {
     pub added_to_org: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The nickname, the key of a search sorted by `nick_name`.
+    #[serde(default)]
+    pub nickname: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -154,18 +233,20 @@ pub struct ProductAccess {
     pub last_active_timestamp_snake: Option<String>,
 }
 
-/// A group named in a user's `groups` expansion.
+/// A group named in a user's `groups` expansion (its id an ARI or bare; kept bare).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AdminGroupRef {
+    #[serde(deserialize_with = "group_id")]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
 }
 
-/// Admin v2 group (groups/search).
+/// Admin v2 group (groups/search), its id kept bare.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminGroup {
+    #[serde(deserialize_with = "group_id")]
     pub id: String,
     pub name: String,
     #[serde(default)]
@@ -174,6 +255,16 @@ pub struct AdminGroup {
     pub external_synced: Option<bool>,
     #[serde(default)]
     pub managed_by: Option<serde_json::Value>,
+    /// `counts` (with `expand: ["counts.users"]`).
+    #[serde(default)]
+    pub counts: Option<GroupCounts>,
+}
+
+/// `GroupCounts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GroupCounts {
+    #[serde(default)]
+    pub users: Option<u64>,
 }
 
 impl AdminGroup {
@@ -210,6 +301,9 @@ pub struct AdminEvent {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventAttributes {
     pub time: String,
+    /// When Atlassian processed the event (the events stream's sort key).
+    #[serde(default, rename = "processedAt")]
+    pub processed_at: Option<String>,
     pub action: String,
     #[serde(default)]
     pub actor: Option<EventObject>,
@@ -217,6 +311,32 @@ pub struct EventAttributes {
     pub context: Vec<EventObject>,
     #[serde(default)]
     pub container: Vec<EventObject>,
+}
+
+/// One entry of `GET /v1/orgs/{orgId}/event-actions` (`EventActionModel`): `id` is an action
+/// key events carry in `attributes.action`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActionEntry {
+    pub id: String,
+    #[serde(default)]
+    pub attributes: Option<EventActionNames>,
+}
+
+/// The display names of an event action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventActionNames {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub group_display_name: Option<String>,
+}
+
+/// `GET /v1/orgs/{orgId}/event-actions` (`EventActions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventActionList {
+    #[serde(default)]
+    pub data: Vec<EventActionEntry>,
 }
 
 /// An object an event names: the actor, a context item or a container.
@@ -228,6 +348,66 @@ pub struct EventObject {
     pub kind: Option<String>,
     #[serde(default)]
     pub attributes: Option<serde_json::Value>,
+}
+
+/// A group's or a user's role assignment on one resource (`role-assignments` listings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    /// The resource's site ARI.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// The resource's owner (a product key such as `jira-software`).
+    #[serde(default)]
+    pub resource_owner: Option<String>,
+    /// The roles (groups; deprecated on users, where `roleAssignments` says how).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Users: each role with how it was assigned (`direct`, `group_direct`, `inferred`).
+    #[serde(default)]
+    pub role_assignments: Vec<RoleWithMethods>,
+}
+
+/// One role of a user's assignment, with how it was assigned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleWithMethods {
+    pub role: String,
+    #[serde(default)]
+    pub role_assignment_methods: Vec<String>,
+}
+
+/// The roles that give access to a product (billable): `atlassian/user` and `atlassian/admin`.
+pub fn grants_access(role: &str) -> bool {
+    matches!(role, "atlassian/user" | "atlassian/admin")
+}
+
+/// `GET /v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates`
+/// (`UserProductAccessActivityPage`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActivePage {
+    pub data: LastActiveData,
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// `UserProductAccessModel`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActiveData {
+    #[serde(default)]
+    pub product_access: Vec<LastActiveEntry>,
+}
+
+/// `UserProductLastActive`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastActiveEntry {
+    pub key: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub last_active: Option<String>,
+    #[serde(default)]
+    pub last_active_timestamp: Option<String>,
 }
 
 /// One entry of `GET /rest/api/3/applicationrole`.
@@ -268,6 +448,53 @@ mod tests {
         assert_eq!(p.next_cursor().as_deref(), Some("m"));
         let p: AdminPage<AdminGroup> = serde_json::from_str(r#"{"data":[],"links":{}}"#).unwrap();
         assert_eq!(p.next_cursor(), None);
+    }
+
+    #[test]
+    fn group_ids_in_both_documented_forms_become_one() {
+        let id = "3571b9a7-348f-414a-9087-8e1ea03a7df8";
+        assert_eq!(normalize_group_id(id).as_deref(), Ok(id));
+        assert_eq!(
+            normalize_group_id(&format!("ari:cloud:identity::group/{id}")).as_deref(),
+            Ok(id)
+        );
+        for bad in [
+            "ari:cloud:identity::team/abc",
+            "ari:cloud:jira::site/1",
+            "ari:cloud:identity::group/",
+            "a/b",
+            "",
+            "x y",
+        ] {
+            assert!(normalize_group_id(bad).is_err(), "{bad}");
+        }
+        let g: AdminGroupRef =
+            serde_json::from_str(&format!(r#"{{"id":"ari:cloud:identity::group/{id}"}}"#))
+                .expect("an ARI");
+        assert_eq!(g.id, id);
+        let err = serde_json::from_str::<AdminGroupRef>(r#"{"id":"ari:cloud:x::y/z"}"#)
+            .expect_err("refused");
+        assert!(err.to_string().contains("unexpected form"), "{err}");
+    }
+
+    #[test]
+    fn site_aris_are_taken_apart_or_refused() {
+        assert_eq!(
+            SiteAri::parse("ari:cloud:jira::site/9a8b-1"),
+            Ok(SiteAri {
+                resource: "jira".into(),
+                cloud_id: "9a8b-1".into()
+            })
+        );
+        for bad in [
+            "ari:cloud:jira::workspace/1",
+            "jira",
+            "ari:cloud:::site/1",
+            "ari:cloud:jira::site/",
+            "ari:cloud:jira::site/a/b",
+        ] {
+            assert!(SiteAri::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

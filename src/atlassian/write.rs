@@ -24,6 +24,12 @@ pub enum Change {
     AlreadyDone,
 }
 
+/// The code the spec's list gives a conflict (`ADMIN-UAM-409-2`, Resource Conflicts): what a
+/// duplicate add answers, to be confirmed by a membership check.
+pub const CONFLICT_CODE: &str = "ADMIN-UAM-409-2";
+/// The code the spec's list gives a full license (`ADMIN-UAM-409-3`).
+pub const LICENSE_CODE: &str = "ADMIN-UAM-409-3";
+
 /// Add or remove, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -105,8 +111,67 @@ impl Client {
         };
         match self.call(&call).await {
             Ok(_) => Ok(Change::Done),
+            Err(err) if op == Op::Add && self.has_admin() && err.status() == Some(409) => {
+                self.add_conflict(group_id, account_id, err).await
+            }
             Err(err) => classify_write_error(op, group_id, err),
         }
+    }
+
+    /// A 409 on an admin add. The spec documents it for "already in the group" and for a full
+    /// license, and its code list gives `ADMIN-UAM-409-3` to the license and
+    /// `ADMIN-UAM-409-2` (Resource Conflicts) to conflicts. A 409-2 is "already done" only when
+    /// one membership check (a users search filtered to the account and the group) finds the
+    /// account in the group; any other code, or no membership, is an [`ApiError::Conflict`].
+    async fn add_conflict(
+        &self,
+        group_id: &str,
+        account_id: &str,
+        err: ApiError,
+    ) -> Result<Change, ApiError> {
+        let (code, message) = match err.root() {
+            ApiError::Status { code, message, .. } => (code.clone(), message.clone()),
+            _ => return Err(err),
+        };
+        let conflict = |why: String| ApiError::Conflict {
+            group_id: group_id.to_string(),
+            code: code.clone(),
+            message: format!("{message}; {why}"),
+        };
+        match code.as_deref() {
+            Some(c) if c.eq_ignore_ascii_case(LICENSE_CODE) => {
+                classify_write_error(Op::Add, group_id, err)
+            }
+            Some(c) if c.eq_ignore_ascii_case(CONFLICT_CODE) => {
+                if self.is_member(group_id, account_id).await? {
+                    Ok(Change::AlreadyDone)
+                } else {
+                    Err(conflict(format!(
+                        "a membership check finds {account_id} is not in the group, so the \
+                         conflict is not an earlier add"
+                    )))
+                }
+            }
+            other => Err(conflict(format!(
+                "the code {} is not one the spec gives a duplicate add or a full license \
+                 ({CONFLICT_CODE}, {LICENSE_CODE}), so adding {account_id} is not known to be \
+                 done",
+                other.map_or_else(|| "(none)".to_string(), |c| format!("`{c}`"))
+            ))),
+        }
+    }
+
+    /// Whether `account_id` is in the group: one users search filtered to both.
+    async fn is_member(&self, group_id: &str, account_id: &str) -> Result<bool, ApiError> {
+        let org = self.admin_org()?;
+        let users = self
+            .admin_users(
+                &org,
+                json!({ "accountIds": [account_id], "groupIds": [group_id] }),
+                &[],
+            )
+            .await?;
+        Ok(users.iter().any(|u| u.account_id == account_id))
     }
 
     fn admin_org(&self) -> Result<String, ApiError> {
@@ -174,12 +239,14 @@ impl Client {
             .collect();
         if self.has_admin() {
             let org = self.admin_org()?;
-            let ids_json: Vec<&str> = ids.iter().copied().collect();
-            // One filtered listing for all groups; an unknown group id is a 404.
-            let users = self
-                .admin_users(&org, json!({ "groupIds": ids_json }), &["groups"])
-                .await?;
-            for u in users {
+            let ids: Vec<&str> = ids.iter().copied().collect();
+            // One filtered listing per 10 groups (`groupIds` takes at most 10), side by side;
+            // an unknown group id is a 404.
+            let listings = ids
+                .chunks(super::read::ADMIN_FILTER_MAX)
+                .map(|chunk| self.admin_users(&org, json!({ "groupIds": chunk }), &["groups"]));
+            let users = futures_util::future::try_join_all(listings).await?;
+            for u in users.into_iter().flatten() {
                 for g in u.groups {
                     if let Some(set) = out.get_mut(&g.id) {
                         set.insert(u.account_id.clone());
@@ -272,7 +339,7 @@ fn classify_write_error(op: Op, group_id: &str, err: ApiError) -> Result<Change,
     let license = text.contains("license limit")
         || text.contains("user limit")
         || (text.contains("license") && text.contains("full"));
-    if code_is("ADMIN-UAM-409-3") || license {
+    if code_is(LICENSE_CODE) || license {
         return Err(ApiError::LicenseLimit {
             group_id: group_id.to_string(),
             message,
@@ -292,9 +359,9 @@ fn classify_write_error(op: Op, group_id: &str, err: ApiError) -> Result<Change,
         });
     }
     let done = match op {
-        Op::Add => {
-            matches!(status, 400 | 409) && (text.contains("already") || code_is("ADMIN-UAM-409-1"))
-        }
+        // Jira answers a duplicate add with a 400 that says so (admin 409s are resolved with a
+        // membership check before they get here).
+        Op::Add => matches!(status, 400) && text.contains("already"),
         Op::Remove => {
             matches!(status, 400 | 404 | 409)
                 && [

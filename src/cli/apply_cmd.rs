@@ -110,7 +110,7 @@ pub fn run(
         Some(plan) => {
             verify_saved(
                 &session,
-                &args.policy,
+                &policy_args,
                 &source,
                 &plan,
                 &audit_path,
@@ -134,8 +134,8 @@ pub fn run(
                     ))
                     .map_err(exit_for)?;
             }
-            let live = session.read(&source.policy, now)?;
-            let plan = make_plan(
+            let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+            let mut plan = make_plan(
                 &source,
                 &live,
                 actor_account.as_deref(),
@@ -143,6 +143,7 @@ pub fn run(
                 args.allow_mass_removal,
                 err,
             )?;
+            session.annotate(&mut plan, &source.policy, &live, grants);
             render::render(&plan, Format::Text, &render_options(args.color, env), out)?;
             if !plan.has_changes() {
                 return Ok(Status::Success);

@@ -134,8 +134,9 @@ pub fn run(
         out,
         "1. seatkeeper plan (reads the org through the admin API)",
     )?;
-    let live = session.read(&source.policy, now)?;
-    let plan = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+    let mut plan = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    session.annotate(&mut plan, &source.policy, &live, grants);
     render::render(&plan, Format::Text, &opts, out)?;
 
     step(out, "2. seatkeeper apply --auto-approve")?;
@@ -159,8 +160,9 @@ pub fn run(
         out,
         "3. seatkeeper plan (again: nothing left to add or remove)",
     )?;
-    let live = session.read(&source.policy, now)?;
-    let again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+    let mut again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
+    session.annotate(&mut again, &source.policy, &live, grants);
     render::render(&again, Format::Text, &opts, out)?;
 
     let audit_path = source.audit_path()?;

@@ -4,8 +4,9 @@
 use super::{Env, Exit, Status};
 use crate::apply::{Directory, WriteOutcome};
 use crate::atlassian::{Change, Client, ClientConfig, CredentialSource, Credentials, ReadRequest};
+use crate::grants::Grants;
 use crate::live::LiveState;
-use crate::plan::ActionKind;
+use crate::plan::{ActionKind, Plan};
 use crate::policy::Policy;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -77,11 +78,65 @@ impl Session {
     /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
     /// the policy's longest window before `at` ([`crate::atlassian::read::events_window_start`]).
     pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> anyhow::Result<LiveState> {
+        Ok(self.read_with_grants(policy, at, &mut std::io::sink())?.0)
+    }
+
+    /// [`Session::read`], with every path that bills the policy's products beyond its groups
+    /// (admin path; `None` otherwise). Says on `err` how many people's Jira activity had to be
+    /// told apart per product (v1 last-active dates, one request each).
+    pub fn read_with_grants(
+        &self,
+        policy: &Policy,
+        at: DateTime<Utc>,
+        err: &mut dyn std::io::Write,
+    ) -> anyhow::Result<(LiveState, Option<Grants>)> {
         let request = ReadRequest::for_policy(policy, at);
         let read = self
             .block_on(self.client.read_live(&request))
             .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;
-        Ok(read.state)
+        if read.last_active_reads > 0 {
+            writeln!(
+                err,
+                "note: {} {} several Jira products; which one each was active on was read from \
+                 Atlassian's per-product last-active dates ({} v1 last-active-dates {}, at most 200 \
+                 a minute)",
+                read.last_active_reads,
+                if read.last_active_reads == 1 { "person holds" } else { "people hold" },
+                read.last_active_reads,
+                if read.last_active_reads == 1 { "request" } else { "requests" },
+            )?;
+        }
+        Ok((read.state, read.grants))
+    }
+
+    /// Adds the [`grants`](crate::grants) warnings to a plan of a live read: granting groups the
+    /// policy does not name, and people the plan frees who are still billed another way (their
+    /// direct role assignments are looked up here, one request per person freed). A failed
+    /// look-up is a warning too, never a failed plan.
+    pub fn annotate(
+        &self,
+        plan: &mut Plan,
+        policy: &Policy,
+        live: &LiveState,
+        grants: Option<Grants>,
+    ) {
+        let Some(mut grants) = grants else {
+            return;
+        };
+        let freed: Vec<String> = crate::grants::freed(policy, live, plan)
+            .into_keys()
+            .collect();
+        if !freed.is_empty() {
+            match self.block_on(self.client.direct_assignments(&freed, &grants)) {
+                Ok(direct) => grants.direct = direct,
+                Err(e) => plan.warnings.push(format!(
+                    "could not check whether the people this plan frees hold a product by a \
+                     direct role assignment: {e}"
+                )),
+            }
+        }
+        plan.warnings
+            .extend(crate::grants::warnings(policy, live, plan, &grants));
     }
 
     /// The account behind the credentials, for the `self` rail.

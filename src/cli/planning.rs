@@ -43,6 +43,9 @@ pub struct Planning {
     pub now: DateTime<Utc>,
     /// Where the live state came from, for messages.
     pub state_label: String,
+    /// The connection live state was read through, and what it said about access paths beyond
+    /// the policy's groups (admin path): [`Planning::plan`] adds their warnings.
+    pub live_session: Option<(Session, Option<crate::grants::Grants>)>,
 }
 
 /// A snapshot taken more than a day before (or any time after) the time planned for describes
@@ -100,15 +103,21 @@ impl Planning {
             None => (load_policy_source(policy, today, err), None),
         };
         let source = source?;
-        let (live, actor) = match snapshot {
+        let (live, actor, live_session) = match snapshot {
             Some((path, loaded)) => {
                 let live = report_snapshot(path, loaded, err)?;
                 warn_if_stale(path, &live, now, err)?;
-                (live, None)
+                (live, None, None)
             }
-            None => current_state(None, &source.policy, env, now, err)?,
+            None => {
+                let session = Session::connect(env, &source.policy, DEFAULT_PARALLELISM)?;
+                let actor = session.myself()?;
+                let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+                (live, actor, Some((session, grants)))
+            }
         };
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
+        planning.live_session = live_session;
         if let Some(path) = &state.snapshot {
             planning.state_label = path.display().to_string();
         }
@@ -133,6 +142,7 @@ impl Planning {
             actor,
             now,
             state_label: "the live org".into(),
+            live_session: None,
         })
     }
 
@@ -149,9 +159,14 @@ impl Planning {
         )
     }
 
-    /// Plans, marking a dirty policy work tree.
+    /// Plans, marking a dirty policy work tree; on a live read, with the warnings of access
+    /// paths beyond the policy's groups ([`Session::annotate`]).
     pub fn plan(&self, allow_mass_removal: bool) -> Plan {
-        plan_with(&self.source, &self.input(allow_mass_removal))
+        let mut plan = plan_with(&self.source, &self.input(allow_mass_removal));
+        if let Some((session, grants)) = &self.live_session {
+            session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone());
+        }
+        plan
     }
 }
 

@@ -18,6 +18,16 @@ pub struct Args {
     /// Seed of the generated org.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Sites of the generated org: each one after the first adds a Jira product on it.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    sites: usize,
+    /// Directories of the generated org: people spread over them, each with its own groups.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    directories: usize,
+    /// Seats of the generated org held outside its named groups: a legacy grant group and
+    /// direct role assignments of Jira Software.
+    #[arg(long)]
+    hidden_grants: bool,
     /// Port to bind on 127.0.0.1 (0 picks a free one and prints it).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -33,9 +43,18 @@ pub struct Args {
     /// The admin API key the sandbox accepts.
     #[arg(long, default_value = sandbox::DEFAULT_ADMIN_API_KEY)]
     admin_api_key: String,
-    /// Rate limit per endpoint and method: `10/s`, `600/m`, `10/s,burst=20`.
+    /// Rate limit per Jira endpoint and method: `10/s`, `600/m`, `10/s,burst=20` (the admin
+    /// API has its own per-minute budgets).
     #[arg(long)]
     rate_limit: Option<String>,
+    /// Serve the admin API without its documented per-minute budgets (events 50 a minute per
+    /// path and 60 per user, last-active dates 200 per org, other paths `--admin-budget`).
+    #[arg(long)]
+    no_admin_limits: bool,
+    /// Requests per minute per path for the admin paths whose budget Atlassian does not publish
+    /// (user and group search, memberships, role assignments, group details, directories).
+    #[arg(long, value_name = "N", default_value_t = sandbox::AdminLimits::DEFAULT_OTHER_PER_PATH)]
+    admin_budget: u32,
     /// Latency added to every response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency: u64,
@@ -64,6 +83,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             .map(RateLimitConfig::parse)
             .transpose()
             .map_err(bad)?,
+        admin_limits: (!args.no_admin_limits).then_some(sandbox::AdminLimits {
+            other_per_path: args.admin_budget.max(1),
+            ..sandbox::AdminLimits::DOCUMENTED
+        }),
         latency: std::time::Duration::from_millis(args.latency),
         faults: args
             .faults
@@ -73,6 +96,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             .map_err(bad)?
             .unwrap_or_default(),
         state_file: args.state.clone(),
+        shape: sandbox::OrgShape {
+            sites: args.sites.max(1),
+            directories: args.directories.max(1),
+            guard: !args.no_guard,
+            hidden_grants: args.hidden_grants,
+        },
         ..SandboxConfig::default()
     };
     let source = match (&args.org, args.generate) {

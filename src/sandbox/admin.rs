@@ -1,21 +1,23 @@
-//! Organization (admin) REST API: directory user search (v2), last-active dates (v1), group
-//! membership writes (v2) and the events stream (v1), with Bearer API-key auth and
-//! `{"errors":[{id,status,code,title,detail}]}` error bodies.
+//! Organization (admin) REST API, as Atlassian publishes it (`tests/openapi/atlassian-admin.json`,
+//! checked on every request by [`check_request`]): directory users (v2 search and the deprecated
+//! listing), user and group role assignments (v2), last-active dates (v1), group search and
+//! details (v2), group membership writes (v2), directories (v2), and the audit-log events (v1
+//! events, events stream, event actions), with Bearer API-key auth and the error bodies and
+//! codes the spec documents per operation ([`Family`]).
 //!
-//! Choices where Atlassian documents nothing (see `docs/sandbox.md`):
-//! - Membership add and remove answer **204** with no body. Adding an existing member and
-//!   removing a non-member are idempotent no-ops that also answer 204 (counted as duplicate
-//!   writes in `/__sandbox/stats`, no event recorded).
-//! - `users/search` takes `limit` 1..=100 (default 50); larger values are a 400.
-//! - `users/search` `cursor` and `events-stream` `cursor` are opaque strings; the cursor only
-//!   marks a position, so resend the same filters with it.
-//! - The directory holds `atlassian` and `app` accounts; JSM portal customers are not in it.
+//! Choices where the spec says nothing (see `docs/sandbox.md`):
+//! - Membership add and remove answer **204** with no body. Adding an existing member is the
+//!   documented **409**, code `ADMIN-UAM-409-2` (Resource Conflicts); removing a non-member is
+//!   an idempotent no-op that answers 204 (the spec says nothing). Both are counted as
+//!   duplicate writes in `/__sandbox/stats`, no event recorded.
+//! - Cursors are opaque strings that only mark a position: resend the same filters with them.
+//! - The directory holds only `atlassian` accounts (the spec's `AccountType`): apps and JSM
+//!   portal customers are not in it.
 //! - `productAccess` lists the products a user holds (grant-group membership), keyed by the
 //!   snapshot product keys (`jira-software`, `confluence`, ...), with `lastActiveTimestamp`
-//!   when known. `last-active-dates` lists every product with recorded activity.
-//! - `events-stream` takes `limit` 1..=500 (default 200, both as published; more is a 400 that
-//!   names `limit`), `from`/`to` in epoch milliseconds, `sortOrder` `asc` (default) or `desc`.
-//!   An org without Atlassian Guard ([`Org::guard`] false) answers **403** instead.
+//!   when known. `last-active-dates` lists every product with recorded activity whose key the
+//!   spec's enum knows.
+//! - An org without Atlassian Guard ([`Org::guard`] false) answers the events API with **403**.
 
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
@@ -33,7 +35,71 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// An admin API error body.
+/// Which error vocabulary a path's operations publish in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// The v2 user-access-management operations: `Errors` bodies, `ADMIN-UAM-*` codes (the
+    /// list the spec keeps as `ApiError`).
+    V2,
+    /// v1 last-active dates: `ApplicationError` codes; a 429 is a `ProxyError`.
+    LastActive,
+    /// v1 events, events stream and event actions: `ApplicationError` codes; 401 and 429 are
+    /// `ProxyError`s.
+    Events,
+}
+
+impl Family {
+    /// The family of a request path (`/admin/...`).
+    pub fn of(path: &str) -> Family {
+        if !path.starts_with("/admin/v1/") {
+            Family::V2
+        } else if path.ends_with("/last-active-dates") {
+            Family::LastActive
+        } else {
+            Family::Events
+        }
+    }
+
+    /// The documented code and title for an error status without a more specific code.
+    fn code(self, status: StatusCode) -> (&'static str, &'static str) {
+        let v2 = self == Family::V2;
+        match status.as_u16() {
+            400 if v2 => ("ADMIN-UAM-400-1", "Bad Request"),
+            400 if self == Family::LastActive => ("ADMIN-400-4", "Invalid resource"),
+            400 => ("ADMIN-400-19", "Invalid request syntax"),
+            401 if v2 => ("ADMIN-UAM-401-1", "Unauthenticated"),
+            401 => ("ADMIN-401-2", "Unauthorized"),
+            403 if v2 => ("ADMIN-UAM-403-1", "Forbidden"),
+            403 => ("ADMIN-403-3", "Not allowed to manage the org"),
+            404 if v2 => ("ADMIN-UAM-404-1", "Unknown Resource"),
+            404 => ("ADMIN-404-1", "Unknown resource"),
+            405 if v2 => ("ADMIN-UAM-405-1", "Method Not Supported"),
+            405 => ("ADMIN-405-1", "Method not supported"),
+            409 if v2 => ("ADMIN-UAM-409-2", "Resource Conflicts"),
+            409 => ("ADMIN-409-28", "Conflict"),
+            415 if v2 => ("ADMIN-UAM-415-1", "Unsupported Media Type"),
+            415 => ("ADMIN-400-24", "Invalid request body"),
+            429 => ("ADMIN-429-1", "Rate limit exceeded"),
+            _ if v2 => ("ADMIN-UAM-500-1", "Internal Error"),
+            _ => ("ADMIN-500-1", "Internal error"),
+        }
+    }
+
+    /// Whether the spec gives this status a `ProxyError` body (`{code: number, message}`).
+    fn proxy_error(self, status: StatusCode) -> bool {
+        match self {
+            Family::V2 => false,
+            Family::LastActive => status == StatusCode::TOO_MANY_REQUESTS,
+            Family::Events => {
+                status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::UNAUTHORIZED
+            }
+        }
+    }
+}
+
+/// An admin API error body with a specific code: `{"errors": [{id, status, code, title,
+/// detail}]}` (the spec's `Errors`, `Errors.ApplicationErrors.Model` and the events' error
+/// models all have this shape).
 pub fn error(app: &App, status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
     json_value(
         status,
@@ -47,6 +113,20 @@ pub fn error(app: &App, status: StatusCode, code: &str, title: &str, detail: &st
     )
 }
 
+/// The error the spec documents for `status` on `path`, with the family's code, or a
+/// `ProxyError` (`{"code": 429, "message": ...}`) where the spec gives one.
+pub fn status_error(app: &App, path: &str, status: StatusCode, detail: &str) -> Response {
+    let family = Family::of(path);
+    if family.proxy_error(status) {
+        return json_value(
+            status,
+            &json!({ "code": status.as_u16(), "message": detail }),
+        );
+    }
+    let (code, title) = family.code(status);
+    error(app, status, code, title, detail)
+}
+
 macro_rules! try_resp {
     ($e:expr) => {
         match $e {
@@ -56,84 +136,192 @@ macro_rules! try_resp {
     };
 }
 
+/// A 400 of the v2 operations.
 fn bad(app: &App, detail: &str) -> Response {
-    error(
-        app,
-        StatusCode::BAD_REQUEST,
-        "ADMIN-400",
-        "Bad Request",
-        detail,
-    )
+    bad_in(app, Family::V2, detail)
+}
+
+fn bad_in(app: &App, fam: Family, detail: &str) -> Response {
+    let (code, title) = fam.code(StatusCode::BAD_REQUEST);
+    error(app, StatusCode::BAD_REQUEST, code, title, detail)
 }
 
 fn unsupported(app: &App) -> Response {
+    let (code, title) = Family::V2.code(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     error(
         app,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "ADMIN-415",
-        "Unsupported Media Type",
+        code,
+        title,
         "Send the request body as application/json.",
     )
 }
 
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), Response> {
-    let unauthorized = || {
-        error(
-            app,
-            StatusCode::UNAUTHORIZED,
-            "ADMIN-401",
-            "Unauthorized",
-            "The API key is missing, invalid or expired. Send `Authorization: Bearer <API key>`.",
-        )
-    };
-    let value = headers
+/// Whether the request carries the admin API key as a Bearer token.
+pub fn authenticated(app: &App, headers: &HeaderMap) -> bool {
+    let Some(value) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauthorized)?;
-    let (scheme, key) = value.trim().split_once(' ').ok_or_else(unauthorized)?;
-    if scheme.eq_ignore_ascii_case("bearer")
+    else {
+        return false;
+    };
+    let Some((scheme, key)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
         && same_secret(key.trim(), &app.config.credentials.admin_api_key)
-    {
-        Ok(())
-    } else {
-        Err(unauthorized())
-    }
 }
 
-fn check_org(app: &App, org: &Org, org_id: &str) -> Result<(), Response> {
+fn authenticate(app: &App, headers: &HeaderMap, fam: Family) -> Result<(), Response> {
+    if authenticated(app, headers) {
+        return Ok(());
+    }
+    let detail =
+        "The API key is missing, invalid or expired. Send `Authorization: Bearer <API key>`.";
+    if fam.proxy_error(StatusCode::UNAUTHORIZED) {
+        return Err(json_value(
+            StatusCode::UNAUTHORIZED,
+            &json!({ "code": 401, "message": detail }),
+        ));
+    }
+    let (code, title) = fam.code(StatusCode::UNAUTHORIZED);
+    Err(error(app, StatusCode::UNAUTHORIZED, code, title, detail))
+}
+
+fn check_org(app: &App, org: &Org, org_id: &str, fam: Family) -> Result<(), Response> {
     if org_id == org.org_id {
-        Ok(())
-    } else {
-        Err(error(
-            app,
-            StatusCode::NOT_FOUND,
-            "ADMIN-404-1",
-            "Organization Not Found",
-            &format!("No organization with id '{org_id}' is accessible with this API key."),
-        ))
+        return Ok(());
     }
+    let code = if fam == Family::V2 {
+        "ADMIN-UAM-404-2"
+    } else {
+        "ADMIN-404-2"
+    };
+    Err(error(
+        app,
+        StatusCode::NOT_FOUND,
+        code,
+        "Organization not found",
+        &format!("No organization with id '{org_id}' is accessible with this API key."),
+    ))
 }
 
-fn check_directory(app: &App, org: &Org, directory_id: &str) -> Result<(), Response> {
-    if directory_id == "-" || directory_id == org.directory_id {
-        Ok(())
-    } else {
-        Err(error(
+/// The directory a path names: `None` for `-` (every directory), its index otherwise; an
+/// unknown directory is a 404.
+fn check_directory(app: &App, org: &Org, directory_id: &str) -> Result<Option<u16>, Response> {
+    if directory_id == "-" {
+        return Ok(None);
+    }
+    match org.directory_index(directory_id) {
+        Some(d) => Ok(Some(d)),
+        None => Err(error(
             app,
             StatusCode::NOT_FOUND,
-            "ADMIN-UAM-404-2",
-            "Directory Not Found",
+            "ADMIN-UAM-404-1",
+            "Unknown Resource",
             &format!("No directory with id '{directory_id}' in this organization."),
-        ))
+        )),
     }
 }
 
-fn path_error(app: &App) -> Response {
-    bad(app, "The request path could not be decoded.")
+/// The id of directory `d`.
+fn dir_id(org: &Org, d: u16) -> &str {
+    org.directories
+        .get(usize::from(d))
+        .map_or(org.directory_id.as_str(), |rec| rec.id.as_str())
 }
 
+fn path_error(app: &App, fam: Family) -> Response {
+    bad_in(app, fam, "The request path could not be decoded.")
+}
+
+/// Checks an `/admin/...` request against the operation the spec publishes for it (path and
+/// query parameters, JSON body; see [`super::spec`]) before its handler runs, and records it
+/// when the sandbox records requests. Unauthenticated requests and paths the spec does not
+/// publish pass through untouched: the handler or the router answers them (401, 404, 405).
+/// A violation is a 400 in the operation's error vocabulary whose detail names the field.
+pub async fn check_request(
+    app: &App,
+    req: axum::extract::Request,
+) -> Result<axum::extract::Request, Response> {
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix("/admin") else {
+        return Ok(req);
+    };
+    let Some((op, params)) = super::spec::operation(req.method().as_str(), rest) else {
+        return Ok(req);
+    };
+    if !authenticated(app, req.headers()) {
+        return Ok(req);
+    }
+    let query = Params::from_uri(req.uri()).0;
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Err(bad_in(
+            app,
+            Family::of(&path),
+            "The request body could not be read (at most 1 MiB).",
+        ));
+    };
+    let json: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    app.record_request(&parts.method, &path, &query, json.as_ref());
+    let malformed = json.is_none() && !bytes.iter().all(u8::is_ascii_whitespace);
+    if !malformed {
+        if let Err(v) = op.check(&params, &query, json.as_ref()) {
+            app.stats.spec_violations.fetch_add(1, Ordering::Relaxed);
+            return Err(bad_in(app, Family::of(&path), &v.detail));
+        }
+    }
+    Ok(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+}
+
+/// Whether an account is in the org's directory: the spec's `AccountType` is `atlassian` only,
+/// so apps and JSM portal customers are not.
 fn in_directory(u: &User) -> bool {
-    u.account_type != AccountType::Customer
+    u.account_type == AccountType::Atlassian
+}
+
+/// The key the users search's `productAccess` gives a product: `jira` for every Jira product
+/// (the spec keys product access by product family and site), else the product key.
+pub fn access_key(key: &str) -> &str {
+    if key.starts_with("jira-") {
+        "jira"
+    } else {
+        key
+    }
+}
+
+/// The key v1 `last-active-dates` gives a product (`UserProductLastActive.key`, an enum that
+/// spells Jira Service Management `jira-service-desk`); `None` for products the enum lacks
+/// (Jira Product Discovery, Compass), whose activity that endpoint does not report.
+pub fn last_active_key(key: &str) -> Option<&'static str> {
+    const KEYS: &[&str] = &[
+        "jira-software",
+        "jira-service-desk",
+        "jira-core",
+        "jira-ops",
+        "stride",
+        "hipchat",
+        "confluence",
+        "bitbucket",
+        "trello",
+        "opsgenie",
+        "statuspage",
+    ];
+    let key = match key {
+        "jira-servicedesk" | "jira-servicemanagement" | "jira-service-management" => {
+            "jira-service-desk"
+        }
+        k => k,
+    };
+    KEYS.iter().copied().find(|k| *k == key)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -149,17 +337,30 @@ fn statuses(u: &User) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// The cloud id of the site product `key` is on (the org's site for keys it has no product for).
+fn cloud_of<'a>(org: &'a Org, key: &str) -> &'a str {
+    org.products
+        .iter()
+        .find(|p| p.key == key)
+        .map_or(org.cloud_id.as_str(), |p| p.cloud_id.as_str())
+}
+
 fn product_ari(org: &Org, key: &str) -> String {
-    format!("ari:cloud:{key}::site/{}", org.cloud_id)
+    format!("ari:cloud:{key}::site/{}", cloud_of(org, key))
+}
+
+/// Appends the site ARI `ari:cloud:<resource>::site/<cloud>` as a JSON string.
+fn write_site_ari(out: &mut Vec<u8>, resource: &str, cloud: &str) {
+    jsonw::raw(out, "\"ari:cloud:");
+    jsonw::escaped(out, resource);
+    jsonw::raw(out, "::site/");
+    jsonw::escaped(out, cloud);
+    out.push(b'"');
 }
 
 /// Appends [`product_ari`] as a JSON string, without building it first.
 fn write_product_ari(out: &mut Vec<u8>, org: &Org, key: &str) {
-    jsonw::raw(out, "\"ari:cloud:");
-    jsonw::escaped(out, key);
-    jsonw::raw(out, "::site/");
-    jsonw::escaped(out, &org.cloud_id);
-    out.push(b'"');
+    write_site_ari(out, key, cloud_of(org, key));
 }
 
 /// Appends one `MultiDirectoryUser` (keys in serde_json's sorted order).
@@ -201,9 +402,12 @@ fn write_directory_user(
             }
             first = false;
             let group = org.group(g);
-            jsonw::raw(out, "{\"id\":");
-            jsonw::str(out, &group.id);
-            jsonw::raw(out, ",\"name\":");
+            // The expansion shows group ids as ARIs, as the spec's example does (group search
+            // and group details show them bare).
+            jsonw::raw(out, "{\"id\":\"");
+            jsonw::raw(out, GROUP_ARI_PREFIX);
+            jsonw::escaped(out, &group.id);
+            jsonw::raw(out, "\",\"name\":");
             jsonw::str(out, &group.name);
             out.push(b'}');
         }
@@ -214,7 +418,7 @@ fn write_directory_user(
     jsonw::raw(out, "/admin/v2/orgs/");
     jsonw::escaped(out, &org.org_id);
     jsonw::raw(out, "/directories/");
-    jsonw::escaped(out, &org.directory_id);
+    jsonw::escaped(out, dir_id(org, org.user_directory(u)));
     jsonw::raw(out, "/users/");
     jsonw::enc(out, &user.account_id);
     jsonw::raw(out, "\"},\"membershipStatus\":\"");
@@ -222,25 +426,49 @@ fn write_directory_user(
     jsonw::raw(out, "\",\"mfaEnabled\":false,\"name\":");
     jsonw::str(out, &user.name);
     jsonw::raw(out, ",\"nickname\":");
-    jsonw::str(out, user.name.split_whitespace().next().unwrap_or(""));
+    jsonw::str(out, nickname(user));
     if product_access {
+        // One entry per product and site, keyed as the spec keys them: `jira` for every Jira
+        // product of a site (its time the latest on any of them), else the product key.
         jsonw::raw(out, ",\"productAccess\":[");
         let mut first = true;
+        let mut done: Vec<(&str, &str)> = Vec::new();
         for (p, product) in org.products.iter().enumerate() {
             if !org.holds(p as u32, u) {
                 continue;
             }
+            let key = access_key(&product.key);
+            let cloud = product.cloud_id.as_str();
+            if done.contains(&(key, cloud)) {
+                continue;
+            }
+            done.push((key, cloud));
+            let at = if key == "jira" {
+                let jira_here: Vec<&str> = org
+                    .products
+                    .iter()
+                    .filter(|q| access_key(&q.key) == "jira" && q.cloud_id == cloud)
+                    .map(|q| q.key.as_str())
+                    .collect();
+                user.last_active
+                    .iter()
+                    .filter(|(k, _)| jira_here.contains(&k.as_str()))
+                    .map(|(_, t)| *t)
+                    .max()
+            } else {
+                user.last_active.get(&product.key).copied()
+            };
             if !first {
                 out.push(b',');
             }
             first = false;
             jsonw::raw(out, "{\"id\":");
-            write_product_ari(out, org, &product.key);
+            write_site_ari(out, key, cloud);
             jsonw::raw(out, ",\"key\":");
-            jsonw::str(out, &product.key);
-            if let Some(t) = user.last_active.get(&product.key) {
+            jsonw::str(out, key);
+            if let Some(t) = at {
                 jsonw::raw(out, ",\"lastActiveTimestamp\":");
-                jsonw::ts(out, *t);
+                jsonw::ts(out, t);
             }
             out.push(b'}');
         }
@@ -318,10 +546,14 @@ fn search_body(
     Ok(obj)
 }
 
-/// A search request's `limit`: 1 to 100, default 50.
-fn page_limit(app: &App, obj: &serde_json::Map<String, Value>) -> Result<usize, Response> {
+/// A listing's `limit`: 1 to 100, `default` when absent.
+fn page_limit(
+    app: &App,
+    obj: &serde_json::Map<String, Value>,
+    default: usize,
+) -> Result<usize, Response> {
     match obj.get("limit") {
-        None | Some(Value::Null) => Ok(50),
+        None | Some(Value::Null) => Ok(default),
         Some(v) => match v.as_u64() {
             Some(n @ 1..=100) => Ok(n as usize),
             _ => Err(bad(app, "`limit` must be a whole number from 1 to 100.")),
@@ -344,6 +576,40 @@ fn page_start(
     }
 }
 
+/// The fields of `MultiDirectoryUserSearchRequest`, which are also the query parameters of the
+/// deprecated `GET .../users` (without `emails` and `expand`).
+const USER_FILTERS: &[&str] = &[
+    "cursor",
+    "limit",
+    "accountIds",
+    "directoryIds",
+    "resourceIds",
+    "groupIds",
+    "mfaEnabled",
+    "claimStatus",
+    "status",
+    "accountStatus",
+    "membershipStatus",
+    "roleIds",
+    "emailDomains",
+    "searchTerm",
+    "emails",
+    "expand",
+    "sortBy",
+];
+
+/// The group a path or filter names, by bare id or by its ARI form
+/// (`ari:cloud:identity::group/<id>`): the spec shows group ids both ways.
+pub fn group_by_any_id(org: &Org, id: &str) -> Option<u32> {
+    org.group_index(id).or_else(|| {
+        id.strip_prefix(GROUP_ARI_PREFIX)
+            .and_then(|bare| org.group_index(bare))
+    })
+}
+
+/// The prefix of a group's ARI.
+pub const GROUP_ARI_PREFIX: &str = "ari:cloud:identity::group/";
+
 /// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search`.
 pub async fn users_search(
     State(app): State<Arc<App>>,
@@ -351,25 +617,65 @@ pub async fn users_search(
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    try_resp!(authenticate(&app, &headers, Family::V2));
     let Ok(Path((org_id, directory_id))) = path else {
-        return path_error(&app);
+        return path_error(&app, Family::V2);
     };
-    const KNOWN: &[&str] = &[
-        "cursor",
-        "limit",
-        "accountIds",
-        "emails",
-        "searchTerm",
-        "status",
-        "accountStatus",
-        "membershipStatus",
-        "groupIds",
-        "emailDomains",
-        "directoryIds",
-        "expand",
-    ];
-    let obj = &try_resp!(search_body(&app, &headers, body, KNOWN));
+    let obj = try_resp!(search_body(&app, &headers, body, USER_FILTERS));
+    users_page(&app, &org_id, &directory_id, &obj, 50)
+}
+
+/// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users` (deprecated upstream): the
+/// search's filters as query parameters (arrays as repeated keys), `limit` default 20, no
+/// expansions.
+pub async fn users_list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::V2));
+    let Ok(Path((org_id, directory_id))) = path else {
+        return path_error(&app, Family::V2);
+    };
+    let params = Params::from_uri(&uri);
+    let mut obj = serde_json::Map::new();
+    for (k, v) in &params.0 {
+        let value = match k.as_str() {
+            "limit" => match v.parse::<u64>() {
+                Ok(n) => json!(n),
+                Err(_) => return bad(&app, "`limit` must be a whole number from 1 to 100."),
+            },
+            "mfaEnabled" => json!(v == "true"),
+            "cursor" | "claimStatus" | "searchTerm" => json!(v),
+            "emails" | "expand" | "sortBy" => {
+                return bad(
+                    &app,
+                    &format!("`{k}` is not a parameter of this operation."),
+                )
+            }
+            _ => {
+                if let Some(Value::Array(items)) = obj.get_mut(k) {
+                    items.push(json!(v));
+                    continue;
+                }
+                json!([v])
+            }
+        };
+        obj.insert(k.clone(), value);
+    }
+    users_page(&app, &org_id, &directory_id, &obj, 20)
+}
+
+/// One page of directory users matching `obj` (the search request's fields).
+fn users_page(
+    app: &App,
+    org_id: &str,
+    directory_id: &str,
+    obj: &serde_json::Map<String, Value>,
+    default_limit: usize,
+) -> Response {
+    let app = &app;
     let lists = (|| -> Result<_, String> {
         Ok((
             string_list(obj, "accountIds")?,
@@ -381,6 +687,8 @@ pub async fn users_search(
             string_list(obj, "emailDomains")?,
             string_list(obj, "directoryIds")?,
             string_list(obj, "expand")?,
+            string_list(obj, "resourceIds")?,
+            string_list(obj, "roleIds")?,
         ))
     })();
     let (
@@ -393,50 +701,73 @@ pub async fn users_search(
         domains,
         directory_ids,
         expand,
+        resource_ids,
+        role_ids,
     ) = match lists {
         Ok(l) => l,
-        Err(e) => return bad(&app, &e),
+        Err(e) => return bad(app, &e),
     };
-    let limit = try_resp!(page_limit(&app, obj));
+    let limit = try_resp!(page_limit(app, obj, default_limit));
     let search_term = match obj.get("searchTerm") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.to_lowercase()),
-        Some(_) => return bad(&app, "`searchTerm` must be a string."),
+        Some(_) => return bad(app, "`searchTerm` must be a string."),
     };
     if search_term.is_some() && emails.is_some() {
-        return bad(&app, "`emails` and `searchTerm` cannot be used together.");
+        return bad(app, "`emails` and `searchTerm` cannot be used together.");
     }
+    let mfa = match obj.get("mfaEnabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return bad(app, "`mfaEnabled` must be true or false."),
+    };
+    // Nobody in the sandbox has two-step verification; every account is unmanaged.
+    let claim = obj.get("claimStatus").and_then(Value::as_str);
+    let nobody = mfa == Some(true) || claim == Some("managed");
+    let sort_desc = match obj.get("sortBy") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.pointer("/0/direction").and_then(Value::as_str) == Some("desc")),
+    };
     let expand = expand.unwrap_or_default();
     for e in &expand {
         if !matches!(
             e.as_str(),
             "productAccess" | "groups" | "platformRoles" | "counts.resources"
         ) {
-            return bad(&app, &format!("Unknown expand value `{e}` (productAccess, groups, platformRoles, counts.resources)."));
+            return bad(app, &format!("Unknown expand value `{e}` (productAccess, groups, platformRoles, counts.resources)."));
         }
     }
-    let start = try_resp!(page_start(&app, obj, USER_CURSOR_PREFIX));
+    let start = try_resp!(page_start(app, obj, USER_CURSOR_PREFIX));
     let org = app.org();
-    try_resp!(check_org(&app, &org, &org_id));
-    try_resp!(check_directory(&app, &org, &directory_id));
-    if let Some(ids) = &directory_ids {
-        if ids.iter().any(|d| d != &org.directory_id) {
-            return bad(
-                &app,
-                "`directoryIds` names a directory that is not in this organization.",
-            );
-        }
-    }
+    try_resp!(check_org(app, &org, org_id, Family::V2));
+    let in_dir = try_resp!(check_directory(app, &org, directory_id));
+    let dir_filter: Option<Vec<u16>> =
+        match &directory_ids {
+            None => None,
+            Some(ids) => {
+                let mut out = Vec::new();
+                for id in ids {
+                    match org.directory_index(id) {
+                        Some(d) => out.push(d),
+                        None => return bad(
+                            app,
+                            "`directoryIds` names a directory that is not in this organization.",
+                        ),
+                    }
+                }
+                Some(out)
+            }
+        };
     let group_filter: Option<Vec<u32>> = match &group_ids {
         None => None,
         Some(ids) => {
             let mut out = Vec::new();
             for id in ids {
-                match org.group_index(id) {
+                match group_by_any_id(&org, id) {
                     Some(g) => out.push(g),
                     None => {
                         return error(
-                            &app,
+                            app,
                             StatusCode::NOT_FOUND,
                             "ADMIN-UAM-404-3",
                             "Group Not Found",
@@ -448,12 +779,29 @@ pub async fn users_search(
             Some(out)
         }
     };
+    // Products named by `resourceIds` (site ARIs of products).
+    let product_filter: Option<Vec<u32>> = resource_ids.as_ref().map(|ids| {
+        (0..org.products.len() as u32)
+            .filter(|&p| ids.contains(&product_ari(&org, &org.products[p as usize].key)))
+            .collect()
+    });
+    // Holding a product is the `atlassian/user` role on it; the sandbox models no other role.
+    let role_user = role_ids
+        .as_ref()
+        .map(|r| r.iter().any(|x| x == "atlassian/user"));
     let emails: Option<Vec<String>> = emails.map(|e| e.iter().map(|x| x.to_lowercase()).collect());
     let domains: Option<Vec<String>> =
         domains.map(|e| e.iter().map(|x| x.to_lowercase()).collect());
+    let holds_any = |u: u32, products: &[u32]| products.iter().any(|&p| org.holds(p, u));
+    let all_products: Vec<u32> = (0..org.products.len() as u32).collect();
     let matches = |u: u32| -> bool {
         let user = org.user(u);
-        if !in_directory(user) {
+        if !in_directory(user) || nobody {
+            return false;
+        }
+        let d = org.user_directory(u);
+        if in_dir.is_some_and(|x| x != d) || dir_filter.as_ref().is_some_and(|ds| !ds.contains(&d))
+        {
             return false;
         }
         let (st, ast, mst) = statuses(user);
@@ -479,6 +827,8 @@ pub async fn users_search(
             && group_filter
                 .as_ref()
                 .is_none_or(|gs| gs.iter().any(|&g| org.is_member(g, u)))
+            && product_filter.as_ref().is_none_or(|ps| holds_any(u, ps))
+            && role_user.is_none_or(|want| want && holds_any(u, &all_products))
             && search_term.as_ref().is_none_or(|t| {
                 user.name.to_lowercase().contains(t.as_str()) || email.contains(t.as_str())
             })
@@ -487,23 +837,49 @@ pub async fn users_search(
     let want_groups = expand.iter().any(|e| e == "groups");
     let mut out = Vec::with_capacity(limit * 1024 + 128);
     jsonw::raw(&mut out, "{\"data\":[");
-    let mut count = 0;
     let mut next = None;
-    let n = org.users.len();
-    let mut u = start;
-    while u < n {
-        if matches(u as u32) {
-            if count == limit {
-                next = Some(u);
-                break;
+    // The users of the page, in order.
+    let mut page: Vec<u32> = Vec::with_capacity(limit);
+    match sort_desc {
+        None => {
+            // Seed order; the cursor is the index of the next user to look at.
+            let n = org.users.len();
+            let mut u = start;
+            while u < n {
+                if matches(u as u32) {
+                    if page.len() == limit {
+                        next = Some(u);
+                        break;
+                    }
+                    page.push(u as u32);
+                }
+                u += 1;
             }
-            if count > 0 {
-                out.push(b',');
-            }
-            count += 1;
-            write_directory_user(&mut out, &app, &org, u as u32, want_products, want_groups);
         }
-        u += 1;
+        Some(desc) => {
+            // By nickname; the cursor is the position in that order (from its end when
+            // descending) of the next user to look at.
+            let order = org.nick_order();
+            let n = order.len();
+            let mut i = start;
+            while i < n {
+                let u = if desc { order[n - 1 - i] } else { order[i] };
+                if matches(u) {
+                    if page.len() == limit {
+                        next = Some(i);
+                        break;
+                    }
+                    page.push(u);
+                }
+                i += 1;
+            }
+        }
+    }
+    for (i, &u) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_directory_user(&mut out, app, &org, u, want_products, want_groups);
     }
     drop(org);
     jsonw::raw(&mut out, "],\"links\":{");
@@ -518,25 +894,75 @@ pub async fn users_search(
     json_bytes(StatusCode::OK, out)
 }
 
-/// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search`: groups by id or name
-/// (exact, case-insensitive) or search term, cursor-paged, with `externalSynced` and
-/// `managedBy` saying whether an identity provider syncs the group.
+/// The nickname the directory shows: the first word of the name.
+fn nickname(u: &User) -> &str {
+    u.name.split_whitespace().next().unwrap_or("")
+}
+
+/// The site ARI of a product (`ari:cloud:jira-software::site/<cloud id>`), the `resourceId` of
+/// its role assignments.
+fn role_resource(org: &Org, p: u32) -> String {
+    product_ari(org, &org.products[p as usize].key)
+}
+
+/// One `MultiDirectoryGroup` (also the `data` of `MultiDirectoryGroupDetails`).
+fn group_json(app: &App, org: &Org, g: u32, users: bool, resources: bool) -> Value {
+    let group = org.group(g);
+    let mut v = json!({
+        "id": group.id,
+        "name": group.name,
+        "description": "",
+        "directoryId": dir_id(org, group.directory),
+        "externalSynced": group.synced,
+        "managedBy": if group.synced { "external" } else { "admins" },
+        "managementAccess": {
+            "deletable": !group.synced,
+            "modifiable": !group.synced,
+            "readable": true,
+        },
+        "links": { "self": format!("{}/admin/v2/orgs/{}/directories/{}/groups/{}", app.base_url, org.org_id, dir_id(org, group.directory), enc(&group.id)) },
+    });
+    let mut counts = serde_json::Map::new();
+    if users {
+        counts.insert("users".into(), json!(group.members.len()));
+    }
+    if resources {
+        counts.insert("resources".into(), json!(group.products.len()));
+    }
+    if !counts.is_empty() {
+        v["counts"] = Value::Object(counts);
+    }
+    v
+}
+
+/// `POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search`: groups by id (bare
+/// or ARI) or name (exact, case-insensitive) or search term, members (`accountIds`), role
+/// (`roleIds`: `atlassian/user` for groups that grant a product) and resource
+/// (`resourceOwners`, `resourceIds`), cursor-paged in name order (`sortBy` name asc or desc),
+/// with `externalSynced` and `managedBy` saying whether an identity provider syncs the group
+/// and `counts` when expanded.
 pub async fn groups_search(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    try_resp!(authenticate(&app, &headers, Family::V2));
     let Ok(Path((org_id, directory_id))) = path else {
-        return path_error(&app);
+        return path_error(&app, Family::V2);
     };
     const KNOWN: &[&str] = &[
         "cursor",
         "limit",
+        "sortBy",
+        "accountIds",
+        "directoryIds",
+        "roleIds",
+        "resourceOwners",
+        "resourceIds",
+        "searchTerm",
         "groupIds",
         "groupNames",
-        "searchTerm",
         "expand",
     ];
     let obj = &try_resp!(search_body(&app, &headers, body, KNOWN));
@@ -544,60 +970,365 @@ pub async fn groups_search(
         Ok((
             string_list(obj, "groupIds")?,
             string_list(obj, "groupNames")?,
+            string_list(obj, "accountIds")?,
+            string_list(obj, "directoryIds")?,
+            string_list(obj, "roleIds")?,
+            string_list(obj, "resourceOwners")?,
+            string_list(obj, "resourceIds")?,
+            string_list(obj, "expand")?,
         ))
     })();
-    let (ids, names) = match lists {
+    let (ids, names, accounts, directories, roles, owners, resources, expand) = match lists {
         Ok(l) => l,
         Err(e) => return bad(&app, &e),
     };
-    let names: Option<Vec<String>> = names.map(|n| n.iter().map(|x| x.to_lowercase()).collect());
     let term = match obj.get("searchTerm") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.to_lowercase()),
         Some(_) => return bad(&app, "`searchTerm` must be a string."),
     };
-    let limit = try_resp!(page_limit(&app, obj));
+    if names.is_some() && (ids.is_some() || term.is_some()) {
+        return bad(
+            &app,
+            "`groupNames` cannot be used together with `groupIds` or `searchTerm`.",
+        );
+    }
+    let names: Option<Vec<String>> = names.map(|n| n.iter().map(|x| x.to_lowercase()).collect());
+    let desc = obj
+        .get("sortBy")
+        .and_then(|v| v.pointer("/0/direction"))
+        .and_then(Value::as_str)
+        == Some("desc");
+    let expand = expand.unwrap_or_default();
+    let limit = try_resp!(page_limit(&app, obj, 20));
     let start = try_resp!(page_start(&app, obj, GROUP_CURSOR_PREFIX));
     let org = app.org();
-    try_resp!(check_org(&app, &org, &org_id));
-    try_resp!(check_directory(&app, &org, &directory_id));
-    let matching: Vec<&super::model::GroupRec> = org
-        .groups
+    try_resp!(check_org(&app, &org, &org_id, Family::V2));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let wanted_ids: Option<Vec<u32>> = ids.as_ref().map(|ids| {
+        ids.iter()
+            .filter_map(|id| group_by_any_id(&org, id))
+            .collect()
+    });
+    let members: Option<Vec<u32>> = accounts
+        .as_ref()
+        .map(|a| a.iter().filter_map(|id| org.user_index(id)).collect());
+    let grants =
+        |g: u32, pred: &dyn Fn(u32) -> bool| org.group(g).products.iter().any(|&p| pred(p));
+    let mut order: Vec<u32> = org
+        .groups_by_name_order
         .iter()
-        .filter(|g| ids.as_ref().is_none_or(|ids| ids.contains(&g.id)))
-        .filter(|g| {
+        .copied()
+        .filter(|&g| wanted_ids.as_ref().is_none_or(|w| w.contains(&g)))
+        .filter(|&g| {
             names
                 .as_ref()
-                .is_none_or(|ns| ns.contains(&g.name.to_lowercase()))
+                .is_none_or(|ns| ns.contains(&org.group(g).name.to_lowercase()))
         })
-        .filter(|g| {
+        .filter(|&g| {
             term.as_ref()
-                .is_none_or(|t| g.name.to_lowercase().contains(t.as_str()))
+                .is_none_or(|t| org.group(g).name.to_lowercase().contains(t.as_str()))
+        })
+        .filter(|&g| {
+            members
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|&u| org.is_member(g, u)))
+        })
+        .filter(|&g| {
+            let d = org.group(g).directory;
+            in_dir.is_none_or(|x| x == d)
+                && directories
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| id == dir_id(&org, d)))
+        })
+        .filter(|&g| {
+            roles
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|x| x == "atlassian/user") && grants(g, &|_| true))
+        })
+        .filter(|&g| {
+            owners
+                .as_ref()
+                .is_none_or(|o| grants(g, &|p| o.contains(&org.products[p as usize].key)))
+        })
+        .filter(|&g| {
+            resources
+                .as_ref()
+                .is_none_or(|r| grants(g, &|p| r.contains(&role_resource(&org, p))))
         })
         .collect();
-    let page: Vec<Value> = matching
+    if desc {
+        order.reverse();
+    }
+    let users = expand.iter().any(|e| e == "counts.users");
+    let resources = expand.iter().any(|e| e == "counts.resources");
+    let page: Vec<Value> = order
         .iter()
         .skip(start)
         .take(limit)
-        .map(|g| {
-            json!({
-                "id": g.id,
-                "name": g.name,
-                "description": "",
-                "directoryId": org.directory_id,
-                "externalSynced": g.synced,
-                "managedBy": { "type": if g.synced { "EXTERNAL" } else { "ADMINS" } },
-                "counts": { "users": g.members.len() },
-                "links": { "self": format!("{}/admin/v2/orgs/{}/directories/{}/groups/{}", app.base_url, org.org_id, org.directory_id, g.id) },
-            })
-        })
+        .map(|&g| group_json(&app, &org, g, users, resources))
         .collect();
     let mut links = json!({ "self": encode_cursor(GROUP_CURSOR_PREFIX, start as u64) });
     let next = start.saturating_add(limit);
-    if next < matching.len() {
+    if next < order.len() {
         links["next"] = json!(encode_cursor(GROUP_CURSOR_PREFIX, next as u64));
     }
     json_value(StatusCode::OK, &json!({ "data": page, "links": links }))
+}
+
+fn group_not_found(app: &App, id: &str) -> Response {
+    error(
+        app,
+        StatusCode::NOT_FOUND,
+        "ADMIN-UAM-404-3",
+        "Group Not Found",
+        &format!("Group '{id}' does not exist."),
+    )
+}
+
+/// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}`: the group's details
+/// with both counts.
+pub async fn get_group(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::V2));
+    let Ok(Path((org_id, directory_id, group_id))) = path else {
+        return path_error(&app, Family::V2);
+    };
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id, Family::V2));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let Some(g) = group_by_any_id(&org, &group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+    else {
+        return group_not_found(&app, &group_id);
+    };
+    json_value(
+        StatusCode::OK,
+        &json!({ "data": group_json(&app, &org, g, true, true) }),
+    )
+}
+
+/// The filters and paging of the role-assignment listings (`limitParam`: 1 to 100, default 20).
+struct RoleQuery {
+    start: usize,
+    limit: usize,
+    owners: Option<Vec<String>>,
+    resources: Option<Vec<String>>,
+    roles: Option<Vec<String>>,
+    directories: Option<Vec<String>>,
+}
+
+const ROLE_CURSOR_PREFIX: &str = "sbxr1.";
+
+fn role_query(app: &App, uri: &Uri) -> Result<RoleQuery, Response> {
+    let params = Params::from_uri(uri);
+    let list = |k: &str| {
+        let v: Vec<String> = params.all(k).into_iter().map(str::to_string).collect();
+        (!v.is_empty()).then_some(v)
+    };
+    let limit = match params.get("limit") {
+        None => 20,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n @ 1..=100) => n,
+            _ => return Err(bad(app, "`limit` must be a whole number from 1 to 100.")),
+        },
+    };
+    let start = match params.get("cursor") {
+        None => 0,
+        Some(c) => decode_cursor(ROLE_CURSOR_PREFIX, c)
+            .map(|n| n as usize)
+            .ok_or_else(|| bad(app, "Invalid cursor."))?,
+    };
+    Ok(RoleQuery {
+        start,
+        limit,
+        owners: list("resourceOwners"),
+        resources: list("resourceIds"),
+        roles: list("roleIds"),
+        directories: list("directoryIds"),
+    })
+}
+
+impl RoleQuery {
+    /// Whether the product `p`'s assignment with these roles, in directory `dir`, passes the
+    /// filters.
+    fn keeps(&self, org: &Org, p: u32, roles: &[&str], dir: u16) -> bool {
+        let key = &org.products[p as usize].key;
+        self.owners.as_ref().is_none_or(|o| o.contains(key))
+            && self
+                .resources
+                .as_ref()
+                .is_none_or(|r| r.contains(&role_resource(org, p)))
+            && self
+                .roles
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|x| roles.contains(&x.as_str())))
+            && self
+                .directories
+                .as_ref()
+                .is_none_or(|d| d.iter().any(|id| id == dir_id(org, dir)))
+    }
+
+    /// The page of `items` and its links.
+    fn page(&self, items: Vec<Value>) -> Value {
+        let total = items.len();
+        let data: Vec<Value> = items
+            .into_iter()
+            .skip(self.start)
+            .take(self.limit)
+            .collect();
+        let mut links = json!({ "self": encode_cursor(ROLE_CURSOR_PREFIX, self.start as u64) });
+        let next = self.start.saturating_add(self.limit);
+        if next < total {
+            links["next"] = json!(encode_cursor(ROLE_CURSOR_PREFIX, next as u64));
+        }
+        json!({ "data": data, "links": links })
+    }
+}
+
+/// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments`:
+/// one assignment per product the group grants (`resourceOwner` the product key, `resourceId`
+/// its site ARI, role `atlassian/user`).
+pub async fn group_role_assignments(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::V2));
+    let Ok(Path((org_id, directory_id, group_id))) = path else {
+        return path_error(&app, Family::V2);
+    };
+    let query = try_resp!(role_query(&app, &uri));
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id, Family::V2));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let Some(g) = group_by_any_id(&org, &group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+    else {
+        return group_not_found(&app, &group_id);
+    };
+    let dir = org.group(g).directory;
+    let items: Vec<Value> = org
+        .group(g)
+        .products
+        .iter()
+        .copied()
+        .filter(|&p| query.keeps(&org, p, &["atlassian/user"], dir))
+        .map(|p| {
+            json!({
+                "resourceId": role_resource(&org, p),
+                "resourceOwner": org.products[p as usize].key,
+                "defaultRole": null,
+                "roles": ["atlassian/user"],
+            })
+        })
+        .collect();
+    json_value(StatusCode::OK, &query.page(items))
+}
+
+/// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments`:
+/// one assignment per product the user holds, with how it was assigned (`group_direct`
+/// through a grant group).
+pub async fn user_role_assignments(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::V2));
+    let Ok(Path((org_id, directory_id, account_id))) = path else {
+        return path_error(&app, Family::V2);
+    };
+    let query = try_resp!(role_query(&app, &uri));
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id, Family::V2));
+    let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+    let Some(u) = org
+        .user_index(&account_id)
+        .filter(|&u| in_directory(org.user(u)))
+        .filter(|&u| in_dir.is_none_or(|d| d == org.user_directory(u)))
+    else {
+        return error(
+            &app,
+            StatusCode::NOT_FOUND,
+            "ADMIN-UAM-404-1",
+            "Unknown Resource",
+            &format!("User '{account_id}' is not in the directory."),
+        );
+    };
+    let (_, _, membership) = statuses(org.user(u));
+    let dir = org.user_directory(u);
+    let items: Vec<Value> = (0..org.products.len() as u32)
+        .filter(|&p| org.holds(p, u))
+        .filter(|&p| query.keeps(&org, p, &["atlassian/user"], dir))
+        .map(|p| {
+            // How the role was assigned: through a grant group, directly, or both.
+            let mut methods = Vec::new();
+            if org.holds_through_group(p, u) {
+                methods.push("group_direct");
+            }
+            if org.holds_directly(p, u) {
+                methods.push("direct");
+            }
+            json!({
+                "resourceId": role_resource(&org, p),
+                "resourceOwner": org.products[p as usize].key,
+                "roles": ["atlassian/user"],
+                "roleAssignments": [
+                    { "role": "atlassian/user", "roleAssignmentMethods": methods }
+                ],
+                "directoryId": dir_id(&org, dir),
+                "userDirectoryStatus": membership,
+            })
+        })
+        .collect();
+    json_value(StatusCode::OK, &query.page(items))
+}
+
+/// `GET /admin/v2/orgs/{orgId}/directories`: the org's directories (`searchTerm` on the name,
+/// `directoryIds`, `accountId`: the directories the user is in).
+pub async fn directories(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::V2));
+    let Ok(Path(org_id)) = path else {
+        return path_error(&app, Family::V2);
+    };
+    let query = try_resp!(role_query(&app, &uri));
+    let params = Params::from_uri(&uri);
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id, Family::V2));
+    let term = params.get("searchTerm").map(str::to_lowercase);
+    let member = params.get("accountId").map(|a| {
+        org.user_index(a)
+            .filter(|&u| in_directory(org.user(u)))
+            .map(|u| org.user_directory(u))
+    });
+    let items: Vec<Value> = org
+        .directories
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            term.as_ref()
+                .is_none_or(|t| d.name.to_lowercase().contains(t.as_str()))
+        })
+        .filter(|(_, d)| {
+            query
+                .directories
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&d.id))
+        })
+        .filter(|(i, _)| member.is_none_or(|m| m.is_some_and(|m| usize::from(m) == *i)))
+        .map(|(_, d)| json!({ "directoryId": d.id, "name": d.name }))
+        .collect();
+    json_value(StatusCode::OK, &query.page(items))
 }
 
 /// `GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates`.
@@ -606,12 +1337,12 @@ pub async fn last_active_dates(
     headers: HeaderMap,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    try_resp!(authenticate(&app, &headers, Family::LastActive));
     let Ok(Path((org_id, account_id))) = path else {
-        return path_error(&app);
+        return path_error(&app, Family::LastActive);
     };
     let org = app.org();
-    try_resp!(check_org(&app, &org, &org_id));
+    try_resp!(check_org(&app, &org, &org_id, Family::LastActive));
     let Some(u) = org
         .user_index(&account_id)
         .filter(|&u| in_directory(org.user(u)))
@@ -619,8 +1350,8 @@ pub async fn last_active_dates(
         return error(
             &app,
             StatusCode::NOT_FOUND,
-            "ADMIN-404-2",
-            "User Not Found",
+            "ADMIN-404-8",
+            "User not found",
             &format!("User '{account_id}' is not in the organization directory."),
         );
     };
@@ -628,10 +1359,11 @@ pub async fn last_active_dates(
     let product_access: Vec<Value> = user
         .last_active
         .iter()
-        .map(|(key, t)| {
+        .filter_map(|(key, t)| Some((key, last_active_key(key)?, t)))
+        .map(|(key, v1_key, t)| {
             json!({
                 "id": product_ari(&org, key),
-                "key": key,
+                "key": v1_key,
                 "last_active": t.format("%Y-%m-%d").to_string(),
                 "last_active_timestamp": ts(*t),
             })
@@ -660,18 +1392,21 @@ fn membership_body(app: &App, body: &Bytes) -> Result<String, Response> {
 fn lookup_membership(
     app: &App,
     org: &Org,
+    in_dir: Option<u16>,
     group_id: &str,
     account_id: &str,
 ) -> Result<(u32, u32), Response> {
-    let g = org.group_index(group_id).ok_or_else(|| {
-        error(
-            app,
-            StatusCode::NOT_FOUND,
-            "ADMIN-UAM-404-3",
-            "Group Not Found",
-            &format!("Group '{group_id}' does not exist."),
-        )
-    })?;
+    let g = group_by_any_id(org, group_id)
+        .filter(|&g| in_dir.is_none_or(|d| d == org.group(g).directory))
+        .ok_or_else(|| {
+            error(
+                app,
+                StatusCode::NOT_FOUND,
+                "ADMIN-UAM-404-3",
+                "Group Not Found",
+                &format!("Group '{group_id}' does not exist."),
+            )
+        })?;
     let u = org
         .user_index(account_id)
         .filter(|&u| in_directory(org.user(u)))
@@ -684,6 +1419,16 @@ fn lookup_membership(
                 &format!("User '{account_id}' is not in the directory."),
             )
         })?;
+    if org.user_directory(u) != org.group(g).directory {
+        // "The user must be in the same directory as the group."
+        return Err(bad(
+            app,
+            &format!(
+                "User '{account_id}' is not in the directory of group '{group_id}': a user must \
+                 be in the same directory as the group."
+            ),
+        ));
+    }
     Ok((g, u))
 }
 
@@ -693,8 +1438,8 @@ fn refused(app: &App, e: WriteError) -> Response {
         WriteError::Synced { group } => error(
             app,
             StatusCode::FORBIDDEN,
-            "ADMIN-UAM-403-4",
-            "Group Synced From Identity Provider",
+            "ADMIN-UAM-403-1",
+            "Forbidden",
             &format!("You can't change the members of '{group}': it is synced from an identity provider. Manage it there."),
         ),
         WriteError::ClosedAccount { account_id } => error(
@@ -714,7 +1459,18 @@ fn refused(app: &App, e: WriteError) -> Response {
     }
 }
 
-async fn finish_write(app: &Arc<App>, result: Result<WriteOutcome, WriteError>) -> Response {
+/// Which membership write a handler made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Add,
+    Remove,
+}
+
+async fn finish_write(
+    app: &Arc<App>,
+    write: Write,
+    result: Result<WriteOutcome, WriteError>,
+) -> Response {
     match result {
         Ok(WriteOutcome::Applied) => {
             app.stats.writes_applied.fetch_add(1, Ordering::Relaxed);
@@ -722,8 +1478,8 @@ async fn finish_write(app: &Arc<App>, result: Result<WriteOutcome, WriteError>) 
                 return error(
                     app,
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "ADMIN-500",
-                    "Internal Server Error",
+                    "ADMIN-UAM-500-1",
+                    "Internal Error",
                     &e,
                 );
             }
@@ -731,7 +1487,19 @@ async fn finish_write(app: &Arc<App>, result: Result<WriteOutcome, WriteError>) 
         }
         Ok(WriteOutcome::Duplicate) => {
             app.stats.duplicate_writes.fetch_add(1, Ordering::Relaxed);
-            StatusCode::NO_CONTENT.into_response()
+            match write {
+                // The spec documents a 409 for "the user is already in the group"; its code list
+                // names conflicts ADMIN-UAM-409-2.
+                Write::Add => error(
+                    app,
+                    StatusCode::CONFLICT,
+                    "ADMIN-UAM-409-2",
+                    "Resource Conflicts",
+                    "The user is already in the group.",
+                ),
+                // The spec documents no answer for removing a non-member: desired state, 204.
+                Write::Remove => StatusCode::NO_CONTENT.into_response(),
+            }
         }
         Err(e) => refused(app, e),
     }
@@ -744,9 +1512,9 @@ pub async fn add_membership(
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    try_resp!(authenticate(&app, &headers, Family::V2));
     let Ok(Path((org_id, directory_id, group_id))) = path else {
-        return path_error(&app);
+        return path_error(&app, Family::V2);
     };
     let Ok(body) = body else {
         return bad(&app, "The request body could not be read.");
@@ -758,12 +1526,18 @@ pub async fn add_membership(
     let now = app.now();
     let result = {
         let mut org = app.org_mut();
-        try_resp!(check_org(&app, &org, &org_id));
-        try_resp!(check_directory(&app, &org, &directory_id));
-        let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
+        try_resp!(check_org(&app, &org, &org_id, Family::V2));
+        let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+        let (g, u) = try_resp!(lookup_membership(
+            &app,
+            &org,
+            in_dir,
+            &group_id,
+            &account_id
+        ));
         org.add_member(g, u, now, None)
     };
-    finish_write(&app, result).await
+    finish_write(&app, Write::Add, result).await
 }
 
 /// `DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}`.
@@ -772,36 +1546,64 @@ pub async fn remove_membership(
     headers: HeaderMap,
     path: Result<Path<(String, String, String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    try_resp!(authenticate(&app, &headers, Family::V2));
     let Ok(Path((org_id, directory_id, group_id, account_id))) = path else {
-        return path_error(&app);
+        return path_error(&app, Family::V2);
     };
     let now = app.now();
     let result = {
         let mut org = app.org_mut();
-        try_resp!(check_org(&app, &org, &org_id));
-        try_resp!(check_directory(&app, &org, &directory_id));
-        let (g, u) = try_resp!(lookup_membership(&app, &org, &group_id, &account_id));
+        try_resp!(check_org(&app, &org, &org_id, Family::V2));
+        let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
+        let (g, u) = try_resp!(lookup_membership(
+            &app,
+            &org,
+            in_dir,
+            &group_id,
+            &account_id
+        ));
         org.remove_member(g, u, now, None)
     };
-    finish_write(&app, result).await
+    finish_write(&app, Write::Remove, result).await
 }
 
 const EVENT_CURSOR_PREFIX: &str = "sbxe1.";
 
-/// Appends `"email":…,` and `"id":…` and `,"name":…` of a user reference, `null` where the
-/// account is unknown (keys in sorted order, `id` in the middle).
+/// Appends `"email":…,` (when known), `"id":…` and `,"name":…` (when known) of a user reference
+/// (keys in sorted order).
 fn write_user_ref(out: &mut Vec<u8>, user: Option<&User>, id: &str) {
-    jsonw::raw(out, "\"email\":");
-    jsonw::opt_str(out, user.and_then(|u| u.email.as_deref()));
-    jsonw::raw(out, ",\"id\":");
+    if let Some(email) = user.and_then(|u| u.email.as_deref()) {
+        jsonw::raw(out, "\"email\":");
+        jsonw::str(out, email);
+        out.push(b',');
+    }
+    jsonw::raw(out, "\"id\":");
     jsonw::str(out, id);
-    jsonw::raw(out, ",\"name\":");
-    jsonw::opt_str(out, user.map(|u| u.name.as_str()));
+    if let Some(u) = user {
+        jsonw::raw(out, ",\"name\":");
+        jsonw::str(out, &u.name);
+    }
 }
 
-/// Appends one event of the events stream (keys in serde_json's sorted order).
-fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventRec) {
+/// The key the spec's events API uses for a product (its `product` filter takes `bitbucket`,
+/// `confluence`, `guard_detect`, `jira`, `loom`): every Jira product is `jira`.
+pub fn events_product_key(key: &str) -> &str {
+    if key == "jira" || key.starts_with("jira-") {
+        "jira"
+    } else {
+        key
+    }
+}
+
+/// Appends one event (keys in serde_json's sorted order). The stream's `PollingEventModel`
+/// carries `processedAt`; the query API's `EventModel` does not.
+fn write_event(
+    out: &mut Vec<u8>,
+    app: &App,
+    org: &Org,
+    e: &super::model::EventRec,
+    processed_at: bool,
+) {
     let user = org.user_index(&e.account_id).map(|u| org.user(u));
     jsonw::raw(out, "{\"attributes\":{\"action\":\"");
     jsonw::raw(out, e.action.as_str());
@@ -827,10 +1629,14 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
         ",\"type\":\"organizations\"}],\"context\":[{\"attributes\":{\"accountId\":",
     );
     jsonw::str(out, &e.account_id);
-    jsonw::raw(out, ",\"email\":");
-    jsonw::opt_str(out, user.and_then(|u| u.email.as_deref()));
-    jsonw::raw(out, ",\"name\":");
-    jsonw::opt_str(out, user.map(|u| u.name.as_str()));
+    if let Some(email) = user.and_then(|u| u.email.as_deref()) {
+        jsonw::raw(out, ",\"email\":");
+        jsonw::str(out, email);
+    }
+    if let Some(u) = user {
+        jsonw::raw(out, ",\"name\":");
+        jsonw::str(out, &u.name);
+    }
     jsonw::raw(out, "},\"id\":");
     jsonw::str(out, &e.account_id);
     jsonw::raw(out, ",\"type\":\"users\"}");
@@ -838,8 +1644,10 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
         let name = org.group_index(gid).map(|g| org.group(g).name.as_str());
         jsonw::raw(out, ",{\"attributes\":{\"groupId\":");
         jsonw::str(out, gid);
-        jsonw::raw(out, ",\"groupName\":");
-        jsonw::opt_str(out, name);
+        if let Some(name) = name {
+            jsonw::raw(out, ",\"groupName\":");
+            jsonw::str(out, name);
+        }
         jsonw::raw(out, "},\"id\":");
         jsonw::str(out, gid);
         jsonw::raw(out, ",\"type\":\"groups\"}");
@@ -851,7 +1659,14 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
         write_product_ari(out, org, p);
         jsonw::raw(out, ",\"type\":\"products\"}");
     }
-    jsonw::raw(out, "],\"location\":{\"ip\":\"127.0.0.1\"},\"time\":");
+    jsonw::raw(out, "],\"location\":{\"ip\":\"127.0.0.1\"},");
+    if processed_at {
+        // The sandbox processes an event the moment it happens.
+        jsonw::raw(out, "\"processedAt\":");
+        jsonw::ts(out, e.time);
+        out.push(b',');
+    }
+    jsonw::raw(out, "\"time\":");
     jsonw::ts(out, e.time);
     let id = format!("{:016x}", e.id);
     jsonw::raw(out, "},\"id\":\"");
@@ -869,6 +1684,17 @@ fn write_event(out: &mut Vec<u8>, app: &App, org: &Org, e: &super::model::EventR
 pub const EVENTS_PAGE_MAX: usize = 500;
 /// The events stream's page size when `limit` is not given (the published default).
 pub const EVENTS_PAGE_DEFAULT: usize = 200;
+/// The events query API's page size when `limit` is not given (the published default).
+pub const EVENTS_QUERY_PAGE_DEFAULT: usize = 30;
+
+/// Which events listing is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// `GET /v1/orgs/{orgId}/events-stream` (`PollingEventPage`).
+    Stream,
+    /// `GET /v1/orgs/{orgId}/events` (`EventPage`, with filters).
+    Query,
+}
 
 /// `GET /admin/v1/orgs/{orgId}/events-stream`.
 pub async fn events_stream(
@@ -877,17 +1703,62 @@ pub async fn events_stream(
     uri: Uri,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    try_resp!(authenticate(&app, &headers));
+    events_listing(&app, &headers, &uri, path, Listing::Stream)
+}
+
+/// `GET /admin/v1/orgs/{orgId}/events`: the same events, filtered by `action`, `actor`
+/// (account ids, comma-separated), `product` (`jira`, `confluence`, ...), `ip` and `q` (a
+/// substring of the action or the account id).
+pub async fn events_query(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    events_listing(&app, &headers, &uri, path, Listing::Query)
+}
+
+fn no_guard(app: &App) -> Response {
+    error(
+        app,
+        StatusCode::FORBIDDEN,
+        "ADMIN-403-3",
+        "Not allowed to manage the org",
+        "This organization has no Atlassian Guard subscription: its audit log events are not \
+         available through the API.",
+    )
+}
+
+fn events_listing(
+    app: &App,
+    headers: &HeaderMap,
+    uri: &Uri,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    listing: Listing,
+) -> Response {
+    try_resp!(authenticate(app, headers, Family::Events));
     let Ok(Path(org_id)) = path else {
-        return path_error(&app);
+        return path_error(app, Family::Events);
     };
-    let params = Params::from_uri(&uri);
+    let params = Params::from_uri(uri);
+    let syntax = |detail: &str| {
+        error(
+            app,
+            StatusCode::BAD_REQUEST,
+            "ADMIN-400-19",
+            "Invalid request syntax",
+            detail,
+        )
+    };
     let int = |k: &str| -> Result<Option<i64>, Response> {
         match params.get(k) {
             None => Ok(None),
             Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                bad(
-                    &app,
+                error(
+                    app,
+                    StatusCode::BAD_REQUEST,
+                    "ADMIN-400-3",
+                    "Invalid time date",
                     &format!("`{k}` must be a time in epoch milliseconds."),
                 )
             }),
@@ -895,22 +1766,25 @@ pub async fn events_stream(
     };
     let from = try_resp!(int("from"));
     let to = try_resp!(int("to"));
+    let default_limit = match listing {
+        Listing::Stream => EVENTS_PAGE_DEFAULT,
+        Listing::Query => EVENTS_QUERY_PAGE_DEFAULT,
+    };
     let limit = match params.get("limit") {
-        None => EVENTS_PAGE_DEFAULT,
+        None => default_limit,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=EVENTS_PAGE_MAX).contains(&n) => n,
             _ => {
-                return bad(
-                    &app,
-                    &format!("`limit` must be a whole number from 1 to {EVENTS_PAGE_MAX}."),
-                )
+                return syntax(&format!(
+                    "`limit` must be a whole number from 1 to {EVENTS_PAGE_MAX}."
+                ))
             }
         },
     };
     let desc = match params.get("sortOrder") {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(_) => return bad(&app, "`sortOrder` must be asc or desc."),
+        Some(_) => return syntax("`sortOrder` must be asc or desc."),
     };
     let after: Option<(i64, u64)> = match params.get("cursor") {
         None => None,
@@ -923,25 +1797,55 @@ pub async fn events_stream(
                 });
             match parsed {
                 Some(p) => Some(p),
-                None => return bad(&app, "Invalid cursor."),
+                None => {
+                    return error(
+                        app,
+                        StatusCode::BAD_REQUEST,
+                        "ADMIN-400-1",
+                        "Invalid page cursor",
+                        "The cursor is not one this API gave out.",
+                    )
+                }
             }
         }
     };
+    let list = |k: &str| -> Option<Vec<String>> {
+        params
+            .get(k)
+            .map(|v| v.split(',').map(str::to_string).collect())
+    };
+    let (action, actors, products, ips, q) = (
+        params.get("action").map(str::to_string),
+        list("actor"),
+        list("product"),
+        list("ip"),
+        params.get("q").map(str::to_lowercase),
+    );
     let org = app.org();
-    try_resp!(check_org(&app, &org, &org_id));
+    try_resp!(check_org(app, &org, &org_id, Family::Events));
     if !org.guard {
-        return error(
-            &app,
-            StatusCode::FORBIDDEN,
-            "ADMIN-403",
-            "Forbidden",
-            "This organization has no Atlassian Guard subscription: its audit log events are \
-             not available through the API.",
-        );
+        return no_guard(app);
     }
-    let in_window = |e: &&super::model::EventRec| {
+    let filtered = |e: &&super::model::EventRec| {
         let ms = e.time.timestamp_millis();
-        from.is_none_or(|f| ms >= f) && to.is_none_or(|t| ms <= t)
+        from.is_none_or(|f| ms >= f)
+            && to.is_none_or(|t| ms <= t)
+            && action.as_ref().is_none_or(|a| a == e.action.as_str())
+            && actors.as_ref().is_none_or(|a| {
+                a.iter()
+                    .any(|x| x == e.actor.as_deref().unwrap_or(&e.account_id))
+            })
+            && products.as_ref().is_none_or(|ps| {
+                e.product
+                    .as_deref()
+                    .is_some_and(|p| ps.iter().any(|x| x == events_product_key(p)))
+            })
+            && ips
+                .as_ref()
+                .is_none_or(|ips| ips.iter().any(|i| i == "127.0.0.1"))
+            && q.as_ref().is_none_or(|q| {
+                e.action.as_str().contains(q.as_str()) || e.account_id.to_lowercase().contains(q)
+            })
     };
     let past_cursor = |e: &&super::model::EventRec| match after {
         None => true,
@@ -954,7 +1858,7 @@ pub async fn events_stream(
             org.events
                 .iter()
                 .rev()
-                .filter(in_window)
+                .filter(filtered)
                 .filter(past_cursor)
                 .take(limit + 1),
         );
@@ -962,7 +1866,7 @@ pub async fn events_stream(
         page.extend(
             org.events
                 .iter()
-                .filter(in_window)
+                .filter(filtered)
                 .filter(past_cursor)
                 .take(limit + 1),
         );
@@ -980,26 +1884,27 @@ pub async fn events_stream(
     } else {
         None
     };
-    let base_query = |cursor: Option<&str>| {
-        let mut q = vec![
-            format!("limit={limit}"),
-            format!("sortOrder={}", if desc { "desc" } else { "asc" }),
-        ];
-        if let Some(f) = from {
-            q.push(format!("from={f}"));
-        }
-        if let Some(t) = to {
-            q.push(format!("to={t}"));
-        }
+    let resource = match listing {
+        Listing::Stream => "events-stream",
+        Listing::Query => "events",
+    };
+    // The page links repeat the query with the cursor replaced.
+    let page_url = |cursor: Option<&str>| {
+        let mut q: Vec<String> = params
+            .0
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
         if let Some(c) = cursor {
             q.push(format!("cursor={}", enc(c)));
         }
-        format!(
-            "{}/admin/v1/orgs/{}/events-stream?{}",
-            app.base_url,
-            org.org_id,
-            q.join("&")
-        )
+        let mut url = format!("{}/admin/v1/orgs/{}/{resource}", app.base_url, org.org_id);
+        if !q.is_empty() {
+            url.push('?');
+            url.push_str(&q.join("&"));
+        }
+        url
     };
     let mut out = Vec::with_capacity(page.len() * 1024 + 512);
     jsonw::raw(&mut out, "{\"data\":[");
@@ -1007,20 +1912,77 @@ pub async fn events_stream(
         if i > 0 {
             out.push(b',');
         }
-        write_event(&mut out, &app, &org, e);
+        write_event(&mut out, app, &org, e, listing == Listing::Stream);
     }
     jsonw::raw(&mut out, "],\"links\":{");
     if let Some(c) = &next_cursor {
         jsonw::raw(&mut out, "\"next\":");
-        jsonw::str(&mut out, &base_query(Some(c)));
+        jsonw::str(&mut out, &page_url(Some(c)));
         out.push(b',');
     }
     jsonw::raw(&mut out, "\"self\":");
-    jsonw::str(&mut out, &base_query(params.get("cursor")));
-    jsonw::raw(&mut out, "},\"meta\":{\"next\":");
-    jsonw::opt_str(&mut out, next_cursor.as_deref());
-    jsonw::raw(&mut out, ",\"page_size\":");
+    jsonw::str(&mut out, &page_url(params.get("cursor")));
+    jsonw::raw(&mut out, "},\"meta\":{");
+    if let Some(c) = &next_cursor {
+        jsonw::raw(&mut out, "\"next\":");
+        jsonw::str(&mut out, c);
+        out.push(b',');
+    }
+    jsonw::raw(&mut out, "\"page_size\":");
     jsonw::num(&mut out, page.len());
     jsonw::raw(&mut out, "}}");
     json_bytes(StatusCode::OK, out)
+}
+
+/// The event actions the sandbox records, with the display names `GET .../event-actions`
+/// lists (`EventActionModel`: `id` is the action key events carry in `attributes.action`).
+pub const EVENT_ACTIONS: &[(EventAction, &str, &str)] = &[
+    (
+        EventAction::UserLoggedIn,
+        "User logged in",
+        "Authentication",
+    ),
+    (
+        EventAction::AccessRequested,
+        "User requested product access",
+        "Product access",
+    ),
+    (
+        EventAction::UserAddedToGroup,
+        "User added to group",
+        "Group management",
+    ),
+    (
+        EventAction::UserRemovedFromGroup,
+        "User removed from group",
+        "Group management",
+    ),
+];
+
+/// `GET /admin/v1/orgs/{orgId}/event-actions`: every action key events may carry.
+pub async fn event_actions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::Events));
+    let Ok(Path(org_id)) = path else {
+        return path_error(&app, Family::Events);
+    };
+    let org = app.org();
+    try_resp!(check_org(&app, &org, &org_id, Family::Events));
+    if !org.guard {
+        return no_guard(&app);
+    }
+    let data: Vec<Value> = EVENT_ACTIONS
+        .iter()
+        .map(|(action, name, group)| {
+            json!({
+                "id": action.as_str(),
+                "type": "event-actions",
+                "attributes": { "displayName": name, "groupDisplayName": group },
+            })
+        })
+        .collect();
+    json_value(StatusCode::OK, &json!({ "data": data }))
 }

@@ -73,8 +73,12 @@ pub struct SandboxConfig {
     pub port: u16,
     /// Accepted credentials.
     pub credentials: Credentials,
-    /// Token-bucket rate limiting per endpoint and method; `None` disables it.
+    /// Token-bucket rate limiting per Jira endpoint and method (`--rate-limit`); `None`
+    /// disables it.
     pub rate_limit: Option<RateLimitConfig>,
+    /// The admin API's per-minute budgets (on unless `--no-admin-limits`); `None` leaves the
+    /// admin routes unlimited.
+    pub admin_limits: Option<AdminLimits>,
     /// Fixed latency added to every API response (`--latency`).
     pub latency: Duration,
     /// Injected faults (`--faults`).
@@ -84,6 +88,12 @@ pub struct SandboxConfig {
     /// Pins the sandbox clock at this time (it then only moves through `POST /__sandbox/clock`).
     /// `None`: the clock follows the wall clock.
     pub now: Option<DateTime<Utc>>,
+    /// The shape of a generated org (`--sites`, `--directories`, `--no-guard`,
+    /// `--hidden-grants`); ignored for other org sources.
+    pub shape: super::generate::OrgShape,
+    /// Keep every admin API request received, for tests that check what a client sends
+    /// ([`RunningSandbox::recorded_requests`](super::RunningSandbox::recorded_requests)).
+    pub record_requests: bool,
 }
 
 impl Default for SandboxConfig {
@@ -94,10 +104,13 @@ impl Default for SandboxConfig {
             port: 0,
             credentials: Credentials::default(),
             rate_limit: None,
+            admin_limits: None,
             latency: Duration::ZERO,
             faults: FaultConfig::default(),
             state_file: None,
             now: None,
+            shape: super::generate::OrgShape::default(),
+            record_requests: false,
         }
     }
 }
@@ -167,6 +180,71 @@ impl RateLimitConfig {
             }
         }
         Ok(Self { per_second, burst })
+    }
+}
+
+/// The admin (Organizations) API's rate limits: fixed one-minute windows, as its narrative
+/// documents them. Over a budget: 429 with `X-RateLimit-Limit/Remaining/Reset` and no
+/// `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminLimits {
+    /// Events, events stream and event actions: requests per minute per API path (documented:
+    /// 50).
+    pub events_per_path: u32,
+    /// Events, events stream and event actions together: requests per minute per user (the API
+    /// key; documented: 60).
+    pub events_per_user: u32,
+    /// Last-active dates: requests per minute per org (documented: 200).
+    pub last_active_per_org: u32,
+    /// Every other admin path (user and group search, memberships, role assignments, group
+    /// details, directories), per path: the spec names no number
+    /// ([`AdminLimits::DEFAULT_OTHER_PER_PATH`] unless configured).
+    pub other_per_path: u32,
+    /// The period of every budget: one minute as documented; tests may shorten it.
+    pub window: Duration,
+}
+
+impl AdminLimits {
+    /// The budget of admin paths the spec gives no number for, per path and minute.
+    pub const DEFAULT_OTHER_PER_PATH: u32 = 1000;
+
+    /// The documented budgets, with the default for the undocumented paths.
+    pub const DOCUMENTED: AdminLimits = AdminLimits {
+        events_per_path: 50,
+        events_per_user: 60,
+        last_active_per_org: 200,
+        other_per_path: Self::DEFAULT_OTHER_PER_PATH,
+        window: Duration::from_secs(60),
+    };
+
+    /// The budgets an admin request draws from, as `(key, requests per minute)`: its path's,
+    /// and for the events API also the user's. `route` is `METHOD /admin/...template`.
+    pub fn budgets(&self, route: &str) -> Vec<(String, u32)> {
+        let path = route.split_once(' ').map_or(route, |(_, p)| p);
+        let events = [
+            "/events",
+            "/events-stream",
+            "/event-actions",
+            "/events/{event_id}",
+        ]
+        .iter()
+        .any(|e| path.starts_with("/admin/v1/") && path.ends_with(e));
+        if events {
+            vec![
+                (route.to_string(), self.events_per_path),
+                ("events API per user".to_string(), self.events_per_user),
+            ]
+        } else if path.ends_with("/last-active-dates") {
+            vec![(route.to_string(), self.last_active_per_org)]
+        } else {
+            vec![(route.to_string(), self.other_per_path)]
+        }
+    }
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        Self::DOCUMENTED
     }
 }
 

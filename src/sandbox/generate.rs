@@ -37,7 +37,43 @@ pub struct GenerateOptions {
     pub now: DateTime<Utc>,
     /// Email of account 0, the admin the sandbox credentials belong to.
     pub admin_email: String,
+    /// Sites, directories, Guard and access paths beyond the default shape.
+    pub shape: OrgShape,
 }
+
+/// The shape of a generated org beyond its users (`--sites`, `--directories`, `--no-guard`,
+/// `--hidden-grants`). The default is one site, one directory, Guard, and every seat held
+/// through the product's named grant groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgShape {
+    /// Sites: the first (`acme.atlassian.net`) has Jira Software, Confluence and Jira Service
+    /// Management; each further one (`acme-2.atlassian.net`, ...) has Jira Work Management
+    /// (`jira-core`, group `jira-users-<site>`) for a share of the people.
+    pub sites: usize,
+    /// Directories: people are spread over them round-robin, each directory after the first
+    /// with its own copy of every group (`<group>-dir<N>`, granting the same products).
+    pub directories: usize,
+    /// Whether the org has Atlassian Guard (the events API needs it).
+    pub guard: bool,
+    /// Seats held outside the named groups: a legacy group that grants Jira Software
+    /// (`jira-software-users-legacy`, which a policy written for the default groups does not
+    /// name) and direct role assignments of Jira Software to a few people.
+    pub hidden_grants: bool,
+}
+
+impl Default for OrgShape {
+    fn default() -> Self {
+        Self {
+            sites: 1,
+            directories: 1,
+            guard: true,
+            hidden_grants: false,
+        }
+    }
+}
+
+/// The legacy group of [`OrgShape::hidden_grants`].
+pub const LEGACY_GROUP: &str = "jira-software-users-legacy";
 
 const FIRST: &[&str] = &[
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
@@ -321,6 +357,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
         })
         .collect();
 
+    let mut groups = groups;
     let mut ext = SandboxExtension::default();
     for (key, gs) in [
         ("jira-software", vec![JSW_GROUP, JSW_CONTRACTORS_GROUP]),
@@ -331,9 +368,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
             key.to_string(),
             ProductSeed {
                 groups: gs.into_iter().map(String::from).collect(),
+                ..ProductSeed::default()
             },
         );
     }
+    shape_org(opts, &users, &mut groups, &mut ext);
     let state = LiveState {
         format_version: SNAPSHOT_FORMAT_VERSION,
         site: "acme.atlassian.net".to_string(),
@@ -346,12 +385,135 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
         events_read: None,
     };
     let mut org = Org::from_seed(state, ext)?;
+    org.guard = opts.shape.guard;
     // License limits a little above the current seat counts.
     for p in &mut org.products {
         let headroom = (p.billable / 50).max(2);
         p.limit = Some(p.billable + headroom);
     }
     Ok(org)
+}
+
+/// Applies [`OrgShape`] to a generated org (nothing for the default shape, so a default org
+/// is the same whatever the shape code does). Deterministic: it draws no random numbers.
+fn shape_org(
+    opts: &GenerateOptions,
+    users: &[User],
+    groups: &mut Vec<Group>,
+    ext: &mut SandboxExtension,
+) {
+    let shape = opts.shape;
+    let people: Vec<&User> = users
+        .iter()
+        .filter(|u| u.account_type == AccountType::Atlassian)
+        .collect();
+    if shape.hidden_grants {
+        // Every 40th person is (also) in the legacy group; every 97th holds Jira Software by a
+        // direct assignment.
+        let legacy: Vec<String> = people
+            .iter()
+            .skip(1)
+            .step_by(40)
+            .map(|u| u.account_id.clone())
+            .collect();
+        groups.push(Group {
+            id: derived_id(&format!("group:{LEGACY_GROUP}")),
+            name: LEGACY_GROUP.to_string(),
+            members: legacy,
+            synced: false,
+        });
+        if let Some(p) = ext.products.get_mut("jira-software") {
+            p.groups.push(LEGACY_GROUP.to_string());
+            p.direct = people
+                .iter()
+                .skip(3)
+                .step_by(97)
+                .map(|u| u.account_id.clone())
+                .collect();
+        }
+    }
+    for k in 2..=shape.sites.max(1) {
+        let site = format!("acme-{k}.atlassian.net");
+        let name = format!("jira-users-acme-{k}");
+        let members: Vec<String> = people
+            .iter()
+            .skip(k)
+            .step_by(3 + k)
+            .map(|u| u.account_id.clone())
+            .collect();
+        groups.push(Group {
+            id: derived_id(&format!("group:{name}")),
+            name: name.clone(),
+            members,
+            synced: false,
+        });
+        // One more Jira product per further site (a product key is one product of the org).
+        let key = match k {
+            2 => "jira-core".to_string(),
+            3 => "jira-product-discovery".to_string(),
+            _ => format!("jira-core-{k}"),
+        };
+        ext.products.insert(
+            key,
+            ProductSeed {
+                groups: vec![name],
+                site: Some(site),
+                ..ProductSeed::default()
+            },
+        );
+    }
+    let dirs = shape.directories.max(1);
+    if dirs > 1 {
+        // Account 0 (the admin) stays in the first directory; the others go round-robin.
+        let dir_of = |i: usize| if i == 0 { 0 } else { i % dirs };
+        let index: std::collections::HashMap<&str, usize> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.account_id.as_str(), i))
+            .collect();
+        let mut seeds: Vec<super::model::DirectorySeed> = (1..dirs)
+            .map(|d| super::model::DirectorySeed {
+                id: derived_id(&format!("directory:generated:{}:{d}", opts.seed)),
+                name: Some(format!("Directory {}", d + 1)),
+                users: users
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| dir_of(*i) == d)
+                    .map(|(_, u)| u.account_id.clone())
+                    .collect(),
+                groups: Vec::new(),
+            })
+            .collect();
+        let mut copies = Vec::new();
+        for g in groups.iter_mut() {
+            for d in 1..dirs {
+                let name = format!("{}-dir{}", g.name, d + 1);
+                let members: Vec<String> = g
+                    .members
+                    .iter()
+                    .filter(|m| index.get(m.as_str()).is_some_and(|&i| dir_of(i) == d))
+                    .cloned()
+                    .collect();
+                let id = derived_id(&format!("group:{name}"));
+                seeds[d - 1].groups.push(id.clone());
+                for p in ext.products.values_mut() {
+                    if p.groups.contains(&g.name) {
+                        p.groups.push(name.clone());
+                    }
+                }
+                copies.push(Group {
+                    id,
+                    name,
+                    members,
+                    synced: g.synced,
+                });
+            }
+            g.members
+                .retain(|m| index.get(m.as_str()).is_none_or(|&i| dir_of(i) == 0));
+        }
+        groups.extend(copies);
+        ext.directories = seeds;
+    }
 }
 
 #[cfg(test)]
@@ -364,7 +526,63 @@ mod tests {
             seed,
             now: "2026-11-25T08:00:00Z".parse().expect("time"),
             admin_email: "admin@acme.test".into(),
+            shape: OrgShape::default(),
         }
+    }
+
+    #[test]
+    fn shapes_add_sites_directories_and_hidden_grants() {
+        let plain = generate(&opts(600, 3)).expect("generates");
+        let shaped = generate(&GenerateOptions {
+            shape: OrgShape {
+                sites: 3,
+                directories: 3,
+                guard: false,
+                hidden_grants: true,
+            },
+            ..opts(600, 3)
+        })
+        .expect("generates");
+        assert!(!shaped.guard && plain.guard);
+        assert_eq!(shaped.directories.len(), 3);
+        assert_eq!(plain.directories.len(), 1);
+        // Every person is in one directory, and groups hold only their directory's accounts.
+        for g in shaped.groups() {
+            for &m in &g.members {
+                assert_eq!(shaped.user_directory(m), g.directory, "{}", g.name);
+            }
+        }
+        assert!(shaped
+            .group_by_name("jira-software-users-acme-dir2")
+            .is_some());
+        let jsw = shaped.product_index("jira-software").expect("jsw");
+        let p = &shaped.products()[jsw as usize];
+        assert!(!p.direct.is_empty());
+        assert!(p
+            .groups
+            .contains(&shaped.group_by_name(LEGACY_GROUP).expect("legacy")));
+        let core = shaped.product_index("jira-core").expect("second site");
+        assert_eq!(
+            shaped.products()[core as usize].site,
+            "acme-2.atlassian.net"
+        );
+        assert_ne!(shaped.products()[core as usize].cloud_id, p.cloud_id);
+        assert!(shaped.product_index("jira-product-discovery").is_some());
+        // The default shape is the org it always was.
+        assert_eq!(
+            plain.snapshot(opts(1, 1).now).users,
+            shaped.snapshot(opts(1, 1).now).users
+        );
+        let back = Org::parse_seed(
+            &String::from_utf8(shaped.to_state_json(opts(1, 1).now).expect("json")).expect("utf8"),
+        )
+        .expect("parses")
+        .expect("valid");
+        assert_eq!(back.directories, shaped.directories);
+        assert_eq!(
+            back.products()[jsw as usize].direct,
+            shaped.products()[jsw as usize].direct
+        );
     }
 
     #[test]

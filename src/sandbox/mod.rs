@@ -27,15 +27,16 @@ pub mod jsonw;
 pub mod model;
 pub mod ratelimit;
 pub mod server;
+pub mod spec;
 
 pub use config::{
-    Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig, SpecError,
+    AdminLimits, Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig, SpecError,
     DEFAULT_ADMIN_API_KEY, DEFAULT_API_TOKEN, DEFAULT_EMAIL, DEFAULT_GENERATE_SEED,
     DEFAULT_GENERATE_USERS,
 };
-pub use generate::{generate, GenerateOptions};
+pub use generate::{generate, GenerateOptions, OrgShape};
 pub use model::{ModelError, Org};
-pub use server::{serve, RunningSandbox, ServeError, ShutdownHandle};
+pub use server::{serve, RecordedRequest, RunningSandbox, ServeError, ShutdownHandle};
 
 use std::io::Write;
 
@@ -55,6 +56,7 @@ pub fn load_org(source: &OrgSource, config: &SandboxConfig) -> Result<Org, Model
             seed: *seed,
             now: config.now.unwrap_or_else(chrono::Utc::now),
             admin_email: config.credentials.email.clone(),
+            shape: config.shape,
         }),
         OrgSource::Snapshot(state) => Org::from_live((**state).clone()),
     }
@@ -72,11 +74,18 @@ pub const ENDPOINTS: &[&str] = &[
     "GET|POST|DELETE /rest/api/3/group",
     "GET    /rest/api/3/applicationrole",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search",
-    "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search",
+    "GET    /admin/v2/orgs/{orgId}/directories/{directoryId}/users",
+    "GET    /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments",
     "GET    /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates",
+    "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search",
+    "GET    /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}",
+    "GET    /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments",
     "POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships",
     "DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}",
+    "GET    /admin/v2/orgs/{orgId}/directories",
+    "GET    /admin/v1/orgs/{orgId}/events",
     "GET    /admin/v1/orgs/{orgId}/events-stream",
+    "GET    /admin/v1/orgs/{orgId}/event-actions",
     "GET    /__sandbox/stats",
     "GET    /__sandbox/state",
     "POST   /__sandbox/events",

@@ -36,6 +36,13 @@ pub struct SandboxExtension {
     /// makes the events stream answer 403, as for an org without Guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<bool>,
+    /// More directories than the first (`directory_id`): each names the accounts and groups in
+    /// it; every other account and group is in the first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<DirectorySeed>,
+    /// Cloud ids of the org's other sites, by host name (derived from the name when absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sites: BTreeMap<String, String>,
 }
 
 /// One product's grant groups in a seed file.
@@ -45,6 +52,32 @@ pub struct ProductSeed {
     /// Group names or ids that grant the product.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Accounts holding the product by a direct role assignment, without any group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub direct: Vec<String>,
+    /// The site the product is on (a host name); the org's `site` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+/// A directory after the first, with its accounts and groups (ids).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySeed {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A directory of the org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryRec {
+    pub id: String,
+    pub name: String,
 }
 
 /// Why a seed could not become an org.
@@ -74,6 +107,8 @@ pub struct GroupRec {
     pub active_members: Vec<u32>,
     /// Products this group grants.
     pub products: Vec<u32>,
+    /// The directory the group is in (index into the org's directories).
+    pub directory: u16,
     /// Deleted through the API: kept as a tombstone so group indices stay stable, but absent
     /// from every lookup, listing and snapshot.
     pub deleted: bool,
@@ -87,8 +122,15 @@ pub struct ProductRec {
     pub limit: Option<u32>,
     /// Grant groups (indices into the groups).
     pub groups: Vec<u32>,
-    /// Per user: how many grant groups of this product the user is in.
+    /// Per user: how many grant groups of this product the user is in, plus one for a direct
+    /// role assignment.
     grants: Vec<u16>,
+    /// Users holding the product by a direct role assignment (sorted).
+    pub direct: Vec<u32>,
+    /// The cloud id of the site the product is on.
+    pub cloud_id: String,
+    /// The site's host name.
+    pub site: String,
     /// Users counting against the license: active `atlassian` accounts holding the product.
     pub billable: u32,
 }
@@ -189,10 +231,18 @@ struct EventOut<'a> {
 pub struct Org {
     pub site: String,
     pub org_id: String,
+    /// The first directory's id (every account and group a seed does not place elsewhere).
     pub directory_id: String,
+    /// The cloud id of the org's `site`.
     pub cloud_id: String,
     /// Whether the org has Atlassian Guard: without it the events stream answers 403.
     pub guard: bool,
+    /// The directories, the first being `directory_id`.
+    pub directories: Vec<DirectoryRec>,
+    /// Per user: the directory the account is in.
+    pub(crate) user_dir: Vec<u16>,
+    /// Other sites' cloud ids by host name, as seeded.
+    sites: BTreeMap<String, String>,
     pub(crate) users: Vec<User>,
     pub(crate) groups: Vec<GroupRec>,
     pub(crate) products: Vec<ProductRec>,
@@ -211,6 +261,9 @@ pub struct Org {
     user_json: Vec<OnceLock<Box<str>>>,
     /// State-file JSON of each event, parallel to `events`.
     event_json: Vec<OnceLock<Box<str>>>,
+    /// User indices by nickname (the first word of the name, lowercased), then index: the
+    /// order of a users search sorted by `nick_name`. Names never change, so it is built once.
+    nick_order: OnceLock<Vec<u32>>,
 }
 
 /// Known product keys, their display names, and the prefixes of their default group names.
@@ -376,11 +429,78 @@ impl Org {
                 members: set,
                 active_members,
                 products: Vec::new(),
+                directory: 0,
                 deleted: false,
             });
         }
         let mut groups_by_name_order: Vec<u32> = (0..recs.len() as u32).collect();
         groups_by_name_order.sort_by_key(|&g| recs[g as usize].name.to_lowercase());
+
+        // Directories: the first, then the seed's others with their accounts and groups.
+        let mut directories = vec![DirectoryRec {
+            id: directory_id.clone(),
+            name: "Primary Directory".to_string(),
+        }];
+        let mut user_dir = vec![0u16; users.len()];
+        for (d, seed) in ext.directories.iter().enumerate() {
+            let di = u16::try_from(d + 1)
+                .map_err(|_| ModelError::Invalid("too many directories".into()))?;
+            if directories.iter().any(|x| x.id == seed.id) {
+                return Err(ModelError::Invalid(format!(
+                    "directory id `{}` appears twice",
+                    seed.id
+                )));
+            }
+            directories.push(DirectoryRec {
+                id: seed.id.clone(),
+                name: seed
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("Directory {}", d + 2)),
+            });
+            for a in &seed.users {
+                let &u = user_idx.get(a).ok_or_else(|| {
+                    ModelError::Invalid(format!(
+                        "directory `{}` lists account `{a}`, which is not in users",
+                        seed.id
+                    ))
+                })?;
+                user_dir[u as usize] = di;
+            }
+            for g in &seed.groups {
+                let &gi = group_by_id.get(g).ok_or_else(|| {
+                    ModelError::Invalid(format!(
+                        "directory `{}` lists group `{g}`, which is not in groups",
+                        seed.id
+                    ))
+                })?;
+                recs[gi as usize].directory = di;
+            }
+        }
+        for g in &recs {
+            if let Some(&m) = g
+                .members
+                .iter()
+                .find(|&&m| user_dir[m as usize] != g.directory)
+            {
+                return Err(ModelError::Invalid(format!(
+                    "group `{}` lists `{}`, an account of another directory (a group's members \
+                     are in its directory)",
+                    g.name, users[m as usize].account_id
+                )));
+            }
+        }
+        let site_cloud = |host: &Option<String>| match host {
+            None => (site.clone(), cloud_id.clone()),
+            Some(h) if h.eq_ignore_ascii_case(&site) => (site.clone(), cloud_id.clone()),
+            Some(h) => (
+                h.clone(),
+                ext.sites
+                    .get(h)
+                    .cloned()
+                    .unwrap_or_else(|| derived_id(&format!("cloud:{h}"))),
+            ),
+        };
 
         // Products: explicit ones, license keys, and any known product whose groups exist.
         let mut keys: Vec<String> = ext.products.keys().cloned().collect();
@@ -423,12 +543,28 @@ impl Org {
             for &g in &gids {
                 recs[g as usize].products.push(pi);
             }
+            let seed = ext.products.get(&key);
+            let mut direct = Vec::new();
+            for a in seed.map(|s| s.direct.as_slice()).unwrap_or_default() {
+                let &u = user_idx.get(a).ok_or_else(|| {
+                    ModelError::Invalid(format!(
+                        "product `{key}` is assigned directly to `{a}`, which is not in users"
+                    ))
+                })?;
+                direct.push(u);
+            }
+            direct.sort_unstable();
+            direct.dedup();
+            let (site_name, cloud) = site_cloud(&seed.and_then(|s| s.site.clone()));
             products.push(ProductRec {
                 name: product_name(&key),
                 limit: licenses.get(&key).map(|l| l.limit),
                 key,
                 groups: gids,
                 grants: vec![0; users.len()],
+                direct,
+                cloud_id: cloud,
+                site: site_name,
                 billable: 0,
             });
         }
@@ -437,6 +573,9 @@ impl Org {
                 for &u in &recs[g as usize].members {
                     p.grants[u as usize] = p.grants[u as usize].saturating_add(1);
                 }
+            }
+            for &u in &p.direct {
+                p.grants[u as usize] = p.grants[u as usize].saturating_add(1);
             }
             p.billable = p
                 .grants
@@ -469,6 +608,9 @@ impl Org {
             directory_id,
             cloud_id,
             guard: ext.guard.unwrap_or(true),
+            directories,
+            user_dir,
+            sites: ext.sites.clone(),
             users,
             groups: recs,
             products,
@@ -482,6 +624,7 @@ impl Org {
             version: 0,
             user_json: (0..n_users).map(|_| OnceLock::new()).collect(),
             event_json: (0..n_events).map(|_| OnceLock::new()).collect(),
+            nick_order: OnceLock::new(),
         })
     }
 
@@ -593,14 +736,55 @@ impl Org {
                     .iter()
                     .map(|&g| self.groups[g as usize].id.clone())
                     .collect();
-                (p.key.clone(), ProductSeed { groups })
+                let direct = p
+                    .direct
+                    .iter()
+                    .map(|&u| self.users[u as usize].account_id.clone())
+                    .collect();
+                let site = (p.site != self.site).then(|| p.site.clone());
+                (
+                    p.key.clone(),
+                    ProductSeed {
+                        groups,
+                        direct,
+                        site,
+                    },
+                )
             })
             .collect();
+        let directories = self
+            .directories
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(d, rec)| DirectorySeed {
+                id: rec.id.clone(),
+                name: Some(rec.name.clone()),
+                users: (0..self.users.len())
+                    .filter(|&u| usize::from(self.user_dir[u]) == d)
+                    .map(|u| self.users[u].account_id.clone())
+                    .collect(),
+                groups: self
+                    .groups
+                    .iter()
+                    .filter(|g| !g.deleted && usize::from(g.directory) == d)
+                    .map(|g| g.id.clone())
+                    .collect(),
+            })
+            .collect();
+        let mut sites = self.sites.clone();
+        for p in &self.products {
+            if p.site != self.site {
+                sites.insert(p.site.clone(), p.cloud_id.clone());
+            }
+        }
         let ext = SandboxExtension {
             directory_id: Some(self.directory_id.clone()),
             cloud_id: Some(self.cloud_id.clone()),
             products,
             guard: (!self.guard).then_some(false),
+            directories,
+            sites,
         };
         let licenses: BTreeMap<&str, crate::live::License> = self
             .products
@@ -686,6 +870,7 @@ impl Org {
             members: Vec::new(),
             active_members: Vec::new(),
             products: Vec::new(),
+            directory: 0,
             deleted: false,
         });
         self.group_by_id.insert(id, g);
@@ -795,9 +980,50 @@ impl Org {
             .map(|p| p as u32)
     }
 
-    /// Whether `u` holds product `p` (is in one of its grant groups).
+    /// Whether `u` holds product `p` (is in one of its grant groups, or assigned it directly).
     pub fn holds(&self, p: u32, u: u32) -> bool {
         self.products[p as usize].grants[u as usize] > 0
+    }
+
+    /// Every user index in nickname order (see the `nick_order` field).
+    pub fn nick_order(&self) -> &[u32] {
+        self.nick_order.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.users.len() as u32).collect();
+            order.sort_by_cached_key(|&u| {
+                let nick = self.users[u as usize]
+                    .name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_lowercase();
+                (nick, u)
+            });
+            order
+        })
+    }
+
+    /// Whether `u` holds product `p` by a direct role assignment.
+    pub fn holds_directly(&self, p: u32, u: u32) -> bool {
+        self.products[p as usize].direct.binary_search(&u).is_ok()
+    }
+
+    /// Whether `u` is in a grant group of product `p`.
+    pub fn holds_through_group(&self, p: u32, u: u32) -> bool {
+        let n = self.products[p as usize].grants[u as usize];
+        n > u16::from(self.holds_directly(p, u))
+    }
+
+    /// The directory index of account `u`.
+    pub fn user_directory(&self, u: u32) -> u16 {
+        self.user_dir[u as usize]
+    }
+
+    /// The directory index of a directory id; `None` for `-` and unknown ids alike.
+    pub fn directory_index(&self, id: &str) -> Option<u16> {
+        self.directories
+            .iter()
+            .position(|d| d.id == id)
+            .and_then(|d| u16::try_from(d).ok())
     }
 
     /// Adds `u` to `g` at `now`, recording a `user_added_to_group` event.

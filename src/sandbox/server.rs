@@ -5,7 +5,7 @@
 use super::config::SandboxConfig;
 use super::faults::{Faults, SlowBody};
 use super::model::{derived_id, Org};
-use super::ratelimit::{Decision, RateLimiter};
+use super::ratelimit::{Decision, MinuteLimiter, RateLimiter};
 use super::{admin, control, jira};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -88,6 +88,8 @@ pub struct Stats {
     pub writes_applied: AtomicU64,
     pub duplicate_writes: AtomicU64,
     pub refused_writes: AtomicU64,
+    /// Admin requests that broke the published spec's request schemas (answered 400).
+    pub spec_violations: AtomicU64,
 }
 
 impl Stats {
@@ -134,8 +136,22 @@ impl Stats {
             "writes_applied": load(&self.writes_applied),
             "duplicate_writes": load(&self.duplicate_writes),
             "refused_writes": load(&self.refused_writes),
+            "spec_violations": load(&self.spec_violations),
         })
     }
+}
+
+/// An admin API request as the sandbox received it (see [`SandboxConfig::record_requests`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, `/admin/...`, percent-encoded as sent.
+    pub path: String,
+    /// The query pairs in order, decoded, repeated keys kept.
+    pub query: Vec<(String, String)>,
+    /// The JSON body, when there was one.
+    pub body: Option<serde_json::Value>,
 }
 
 /// The caller identity behind the Jira credentials.
@@ -155,6 +171,7 @@ pub struct App {
     pub clock: Mutex<Clock>,
     pub stats: Stats,
     limiter: Option<RateLimiter>,
+    admin_limiter: Option<MinuteLimiter>,
     faults: Faults,
     persisted: Mutex<Option<u64>>,
     pub myself: Myself,
@@ -163,9 +180,31 @@ pub struct App {
     /// Cached `User` JSON per user (`users/search`).
     pub user_json: Vec<OnceLock<Box<str>>>,
     error_seq: AtomicU64,
+    /// Admin requests received, when [`SandboxConfig::record_requests`] is on.
+    recorded: Option<Mutex<Vec<RecordedRequest>>>,
 }
 
 impl App {
+    /// Keeps a copy of an admin request when recording is on.
+    pub fn record_request(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) {
+        if let Some(log) = &self.recorded {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(RecordedRequest {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    query: query.to_vec(),
+                    body: body.cloned(),
+                });
+        }
+    }
+
     /// Read access to the org.
     pub fn org(&self) -> RwLockReadGuard<'_, Org> {
         self.org.read().unwrap_or_else(|e| e.into_inner())
@@ -295,6 +334,16 @@ impl RunningSandbox {
         self.app.stats.to_json()
     }
 
+    /// The admin requests received so far, when [`SandboxConfig::record_requests`] is on
+    /// (empty otherwise).
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.app
+            .recorded
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
     /// Counts of users and groups, for the banner.
     pub fn counts(&self) -> (usize, usize) {
         let org = self.app.org();
@@ -374,6 +423,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         user_json: (0..n).map(|_| OnceLock::new()).collect(),
         org: RwLock::new(org),
         limiter: config.rate_limit.map(RateLimiter::new),
+        admin_limiter: config.admin_limits.map(MinuteLimiter::new),
         faults: Faults::new(config.faults.clone(), config.latency),
         base_url,
         clock: Mutex::new(clock),
@@ -381,6 +431,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         persisted: Mutex::new(None),
         myself,
         error_seq: AtomicU64::new(1),
+        recorded: config.record_requests.then(|| Mutex::new(Vec::new())),
         config,
     });
     if let Some(path) = app.config.state_file.clone() {
@@ -474,9 +525,26 @@ fn router(app: Arc<App>) -> Router {
             post(admin::users_search),
         )
         .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/users",
+            get(admin::users_list),
+        )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/users/{account_id}/role-assignments",
+            get(admin::user_role_assignments),
+        )
+        .route(
             "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/search",
             post(admin::groups_search),
         )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/{group_id}",
+            get(admin::get_group),
+        )
+        .route(
+            "/admin/v2/orgs/{org_id}/directories/{directory_id}/groups/{group_id}/role-assignments",
+            get(admin::group_role_assignments),
+        )
+        .route("/admin/v2/orgs/{org_id}/directories", get(admin::directories))
         .route(
             "/admin/v1/orgs/{org_id}/directory/users/{account_id}/last-active-dates",
             get(admin::last_active_dates),
@@ -490,6 +558,8 @@ fn router(app: Arc<App>) -> Router {
             delete(admin::remove_membership),
         )
         .route("/admin/v1/orgs/{org_id}/events-stream", get(admin::events_stream))
+        .route("/admin/v1/orgs/{org_id}/events", get(admin::events_query))
+        .route("/admin/v1/orgs/{org_id}/event-actions", get(admin::event_actions))
         .route("/__sandbox/stats", get(control::stats))
         .route("/__sandbox/state", get(control::state))
         .route("/__sandbox/events", post(control::inject_event))
@@ -521,18 +591,12 @@ impl Api {
     }
 }
 
-/// An error body in the style of `api`.
-pub fn api_error(
-    app: &App,
-    api: Api,
-    status: StatusCode,
-    code: &str,
-    title: &str,
-    detail: &str,
-) -> Response {
+/// An error body in the style of `api`; on the admin API the code and shape are the ones the
+/// spec documents for `status` on `path` ([`admin::status_error`]).
+pub fn api_error(app: &App, api: Api, path: &str, status: StatusCode, detail: &str) -> Response {
     match api {
         Api::Jira => jira::error(status, detail),
-        Api::Admin => admin::error(app, status, code, title, detail),
+        Api::Admin => admin::status_error(app, path, status, detail),
         Api::Control => control::error(status, detail),
     }
 }
@@ -540,14 +604,7 @@ pub fn api_error(
 async fn not_found(State(app): State<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let detail = format!("No endpoint {} {path} in the sandbox", req.method());
-    api_error(
-        &app,
-        Api::of(&path),
-        StatusCode::NOT_FOUND,
-        "ADMIN-404",
-        "Not Found",
-        &detail,
-    )
+    api_error(&app, Api::of(&path), &path, StatusCode::NOT_FOUND, &detail)
 }
 
 async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -556,13 +613,16 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
     api_error(
         &app,
         Api::of(&path),
+        &path,
         StatusCode::METHOD_NOT_ALLOWED,
-        "ADMIN-405",
-        "Method Not Allowed",
         &detail,
     )
 }
 
+/// The rate-limit headers of a response. The admin API documents exactly
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (ISO 8601, UTC), so
+/// admin responses carry only those; Jira responses also carry `X-RateLimit-NearLimit` and
+/// `RateLimit-Reason`.
 fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
     let now = Utc::now();
     let reset = TimeDelta::from_std(d.reset_in)
@@ -574,13 +634,16 @@ fn rate_headers(headers: &mut HeaderMap, d: &Decision, api: Api) {
         ("x-ratelimit-remaining", d.remaining.to_string()),
         (
             "x-ratelimit-reset",
-            reset.to_rfc3339_opts(SecondsFormat::Secs, true),
+            reset.to_rfc3339_opts(SecondsFormat::Millis, true),
         ),
     ];
     for (k, v) in pairs {
         if let Ok(v) = HeaderValue::from_str(&v) {
             headers.insert(HeaderName::from_static(k), v);
         }
+    }
+    if api == Api::Admin {
+        return;
     }
     if d.near_limit() || !d.allowed {
         headers.insert(
@@ -612,20 +675,37 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
-    let decision = app.limiter.as_ref().map(|l| l.check(&key));
-    if let Some(d) = decision.filter(|d| !d.allowed) {
+    // Admin routes: the documented per-minute budgets, when configured; Jira routes: the
+    // token buckets of `--rate-limit`.
+    let decision = match api {
+        Api::Admin => app.admin_limiter.as_ref().map(|l| l.check(&key)),
+        _ => app.limiter.as_ref().map(|l| l.check(&key)),
+    };
+    if let Some(mut d) = decision.filter(|d| !d.allowed) {
         app.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let mut resp = api_error(
-            &app,
-            api,
-            StatusCode::TOO_MANY_REQUESTS,
-            "ADMIN-429",
-            "Too Many Requests",
-            "Rate limit exceeded. Retry after the time given in Retry-After.",
-        );
-        let secs = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        resp.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        let mut resp = if api == Api::Admin {
+            // No `Retry-After` (the spec documents none): the reset is when a request fits.
+            d.reset_in = d.retry_after;
+            api_error(
+                &app,
+                api,
+                req.uri().path(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after the time given in X-RateLimit-Reset.",
+            )
+        } else {
+            let mut resp = api_error(
+                &app,
+                api,
+                req.uri().path(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after the time given in Retry-After.",
+            );
+            let secs = d.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+            resp
+        };
         rate_headers(resp.headers_mut(), &d, api);
         app.stats.count_status(resp.status());
         return resp;
@@ -652,12 +732,11 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         let mut resp = api_error(
             &app,
             api,
+            req.uri().path(),
             status,
-            &format!("ADMIN-{code}"),
-            status.canonical_reason().unwrap_or("Server Error"),
             "The sandbox injected a server error (--faults).",
         );
-        if code == 503 {
+        if code == 503 && api == Api::Jira {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 HeaderValue::from_static("1"),
@@ -666,6 +745,17 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
+    let req = if api == Api::Admin {
+        match admin::check_request(&app, req).await {
+            Ok(req) => req,
+            Err(resp) => {
+                app.stats.count_status(resp.status());
+                return resp;
+            }
+        }
+    } else {
+        req
+    };
     let mut resp = next.run(req).await;
     if api == Api::Jira && resp.status() != StatusCode::UNAUTHORIZED {
         // Jira names the authenticated account on every response.

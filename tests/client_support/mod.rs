@@ -50,6 +50,9 @@ pub enum Fault {
     /// Answer with this status and a body that echoes the request's Authorization header, raw
     /// and percent-encoded, as some proxies and block pages do.
     EchoAuth(u16),
+    /// A 429 with the admin API's documented headers only: `X-RateLimit-Limit: 10`,
+    /// `X-RateLimit-Remaining: 0` and this `X-RateLimit-Reset` (verbatim), no `Retry-After`.
+    Limited(String),
 }
 
 #[derive(Debug, Default)]
@@ -65,8 +68,16 @@ pub struct World {
     windows: HashMap<String, (Instant, u32)>,
     pub log: Vec<String>,
     pub admin_page_max: usize,
-    /// Serve no admin group search (like the sandbox).
+    /// Serve no admin group search.
     pub no_group_search: bool,
+    /// Show group ids in the users' `groups` expansion as ARIs (as the spec's example does).
+    pub group_aris: bool,
+    /// The `id` of every `productAccess` entry (default `ari:cloud:jira::site/1`).
+    pub product_ari: Option<String>,
+    /// Every admin add answers 409 with this code, member or not.
+    pub add_conflict: Option<&'static str>,
+    /// The event actions the org lists (default: the four seatkeeper reads and one more).
+    pub event_actions: Option<Vec<&'static str>>,
 }
 
 #[derive(Clone)]
@@ -275,6 +286,15 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
             stream.set_zero_linger()?;
             drop(stream);
             return Ok(());
+        }
+        (Some(Fault::Limited(reset)), _) => {
+            extra.push("X-RateLimit-Limit: 10".to_string());
+            extra.push("X-RateLimit-Remaining: 0".to_string());
+            extra.push(format!("X-RateLimit-Reset: {reset}"));
+            (
+                429,
+                json!({"code": 429, "message": "Too many API requests"}),
+            )
         }
         (Some(Fault::Status(s)), _) => (
             *s,
@@ -542,6 +562,14 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                         .collect()
                 })
                 .unwrap_or_default();
+            let accounts: Vec<String> = req.body["accountIds"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             let expand: Vec<&str> = req.body["expand"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
@@ -560,6 +588,7 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .users
                 .iter()
                 .filter(|u| filter.is_empty() || filter.iter().any(|g| u.groups.contains(g)))
+                .filter(|u| accounts.is_empty() || accounts.contains(&u.id))
                 .collect();
             let data: Vec<Value> = matching
                 .iter()
@@ -571,10 +600,12 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                         "addedToOrg": "2024-02-01T00:00:00Z",
                         "links": {"self": format!("https://api.atlassian.com/admin/v2/orgs/{ORG}/directories/dir-1/users/{}", u.id)}});
                     if expand.contains(&"groups") {
-                        v["groups"] = Value::Array(w.groups.iter().filter(|g| u.groups.contains(&g.id)).map(|g| json!({"id": g.id, "name": g.name})).collect());
+                        let id = |g: &FGroup| if w.group_aris { format!("ari:cloud:identity::group/{}", g.id) } else { g.id.clone() };
+                        v["groups"] = Value::Array(w.groups.iter().filter(|g| u.groups.contains(&g.id)).map(|g| json!({"id": id(g), "name": g.name})).collect());
                     }
                     if expand.contains(&"productAccess") {
-                        v["productAccess"] = Value::Array(u.last_active.iter().map(|(k, t)| json!({"key": k, "id": "ari:cloud:jira::site/1", "lastActiveTimestamp": t})).collect());
+                        let ari = w.product_ari.clone().unwrap_or_else(|| "ari:cloud:jira::site/1".into());
+                        v["productAccess"] = Value::Array(u.last_active.iter().map(|(k, t)| json!({"key": k, "id": ari, "lastActiveTimestamp": t})).collect());
                     }
                     v
                 })
@@ -600,6 +631,22 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .map(|g| json!({"id": g.id, "name": g.name, "directoryId": "dir-1", "externalSynced": g.synced}))
                 .collect();
             (200, json!({"data": data, "links": {"next": null}}))
+        }
+        ("GET", ["admin", "v1", "orgs", org, "event-actions"]) if *org == ORG => {
+            let listed = w.event_actions.clone().unwrap_or_else(|| {
+                vec![
+                    "user_logged_in",
+                    "access_requested",
+                    "user_added_to_group",
+                    "user_removed_from_group",
+                    "api_key_created",
+                ]
+            });
+            let data: Vec<Value> = listed
+                .iter()
+            .map(|id| json!({"id": id, "type": "event-actions", "attributes": {"displayName": id, "groupDisplayName": "g"}}))
+            .collect();
+            (200, json!({ "data": data }))
         }
         ("GET", ["admin", "v1", "orgs", org, "events-stream"]) if *org == ORG => {
             // The cursor carries the whole query, as Atlassian's do.
@@ -648,12 +695,12 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 if group.full && !user.groups.contains(&gid) {
                     return admin_err(409, "ADMIN-UAM-409-3", "Product License Limit Exceeded");
                 }
+                if let Some(code) = w.add_conflict {
+                    return admin_err(409, code, "Conflict");
+                }
+                let user = w.users.iter_mut().find(|u| u.id == acc).unwrap();
                 if !user.groups.insert(gid) {
-                    return admin_err(
-                        409,
-                        "ADMIN-UAM-409-1",
-                        "User is already a member of the group",
-                    );
+                    return admin_err(409, "ADMIN-UAM-409-2", "Resource Conflicts");
                 }
                 (204, Value::Null)
             } else {
