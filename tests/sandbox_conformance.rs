@@ -1417,6 +1417,14 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
             synced: false,
         });
     }
+    // Jira Service Management for some Jira Software holders: their activity is told apart
+    // with v1 last-active dates.
+    state.groups.push(seatkeeper::live::Group {
+        id: "gid-jsm".into(),
+        name: "jira-servicedesk-users-acme".into(),
+        members: (10..30).map(account).collect(),
+        synced: false,
+    });
     let env = Env::start(state, config).await;
     let source = CredentialSource {
         email: None,
@@ -1486,6 +1494,49 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
         .remove_member("gid-1", &account(77))
         .await
         .expect("remove");
+    // A duplicate add is checked with a membership search.
+    assert_eq!(
+        client.add_member("gid-1", &account(1)).await.expect("add"),
+        seatkeeper::atlassian::Change::AlreadyDone
+    );
+    // The read plan makes: members only, long listings from both ends, safe users by email
+    // and id, granting groups, v1 last-active dates; then direct assignments of people freed.
+    let request = ReadRequest {
+        groups: vec![
+            "g10000".into(),
+            "g51".into(),
+            JSW.into(),
+            JSW2.into(),
+            "jira-servicedesk-users-acme".into(),
+        ],
+        products: vec!["jira-software".into(), "jira-servicedesk".into()],
+        product_groups: [
+            (
+                "jira-software".to_string(),
+                vec![JSW.to_string(), JSW2.to_string()],
+            ),
+            (
+                "jira-servicedesk".to_string(),
+                vec!["jira-servicedesk-users-acme".to_string()],
+            ),
+        ]
+        .into(),
+        members_only: true,
+        safe_emails: (0..150).map(|i| format!("user{i}@acme.test")).collect(),
+        safe_account_ids: (200..215).map(account).collect(),
+        ..request
+    };
+    let scoped = client.read_live(&request).await.expect("scoped read");
+    assert!(
+        scoped.last_active_reads >= 10,
+        "{}",
+        scoped.last_active_reads
+    );
+    let grants = scoped.grants.expect("grants");
+    client
+        .direct_assignments(&(0..12).map(account).collect::<Vec<_>>(), &grants)
+        .await
+        .expect("direct assignments");
 
     let recorded = env.sandbox.recorded_requests();
     assert!(recorded.len() > 5);
