@@ -380,6 +380,18 @@ fn a_saved_plan_applies_from_anywhere_without_policy() {
 }
 
 #[test]
+fn credentials_pasted_with_a_trailing_newline_work() {
+    let env = TestEnv::start(Duration::ZERO);
+    let out = env
+        .command(&["plan", "--policy", env.dir(), "--at", AT])
+        .env("ATLASSIAN_API_TOKEN", format!("{TOKEN}\n"))
+        .env("ATLASSIAN_ADMIN_API_KEY", format!(" {ADMIN_KEY}\r\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_plan_whose_groups_changed_is_stale_and_names_them() {
     let env = TestEnv::start(Duration::ZERO);
     let plan = save_plan(&env, "plan.json");

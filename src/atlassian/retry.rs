@@ -64,7 +64,7 @@ impl RetryConfig {
     pub fn after_retry_after(&self, retry_after: Duration, rng: &mut impl Rng) -> Duration {
         let spread = (retry_after / 10).min(Duration::from_secs(1));
         let jitter_ms = rng.gen_range(0..=spread.as_millis() as u64);
-        retry_after + Duration::from_millis(jitter_ms)
+        retry_after.saturating_add(Duration::from_millis(jitter_ms))
     }
 }
 
@@ -101,7 +101,11 @@ impl RateLimitInfo {
                 .map(|t| t.with_timezone(&chrono::Utc))
         };
         let retry_after = get("retry-after").and_then(|v| match v.parse::<f64>() {
-            Ok(secs) if secs.is_finite() && secs >= 0.0 => Some(Duration::from_secs_f64(secs)),
+            // 2^64 seconds or more does not fit a Duration: clamped, it is simply too long to
+            // wait (the call ends with the 429), never a panic.
+            Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+                Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+            }
             Ok(_) => None,
             Err(_) => parse_time(v).map(|t| until(t).unwrap_or_default()),
         });
@@ -425,6 +429,28 @@ mod tests {
         let draws: std::collections::HashSet<_> =
             (0..20).map(|_| cfg.backoff(3, &mut rng)).collect();
         assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn a_retry_after_beyond_any_duration_is_clamped_not_a_panic() {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "Retry-After",
+            HeaderValue::from_static("18446744073709551616"),
+        );
+        let info = RateLimitInfo::from_headers(&h, now);
+        assert_eq!(info.retry_after, Some(Duration::MAX));
+        h.insert("Retry-After", HeaderValue::from_static("1e300"));
+        assert_eq!(
+            RateLimitInfo::from_headers(&h, now).retry_after,
+            Some(Duration::MAX)
+        );
+        let mut rng = SmallRng::seed_from_u64(1);
+        assert_eq!(
+            RetryConfig::default().after_retry_after(Duration::MAX, &mut rng),
+            Duration::MAX
+        );
     }
 
     #[test]

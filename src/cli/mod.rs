@@ -168,8 +168,9 @@ impl Env {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
             email: var("ATLASSIAN_EMAIL"),
-            api_token: var("ATLASSIAN_API_TOKEN").map(Secret::new),
-            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(Secret::new),
+            // A credential pasted with its newline is the credential: trimmed, not "rejected".
+            api_token: var("ATLASSIAN_API_TOKEN").map(|v| Secret::new(v.trim())),
+            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(|v| Secret::new(v.trim())),
             api_base: var("SEATKEEPER_API_BASE"),
             actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
