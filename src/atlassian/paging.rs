@@ -50,9 +50,27 @@ where
         let call = (self.call_for)(self.cursor.as_deref());
         let page: AdminPage<T> = self.client.get_json(&call).await?;
         self.pages_read += 1;
+        let broken = |message: String| ApiError::Decode {
+            endpoint: call.endpoint.to_string(),
+            message,
+        };
         match next_cursor(&mut self.visited, page.next_cursor(), page.data.is_empty()) {
-            Some(c) => self.cursor = Some(c),
-            None => self.done = true,
+            Next::Follow(c) if self.pages_read >= MAX_PAGES => {
+                return Err(broken(format!(
+                    "the listing goes on past {MAX_PAGES} pages (cursor {c}), more than any \
+                     Atlassian org holds; stopping rather than reading forever"
+                )))
+            }
+            Next::Follow(c) => self.cursor = Some(c),
+            Next::End => self.done = true,
+            // A partial listing read as complete would plan on a third of the org.
+            Next::Repeated(c) => {
+                return Err(broken(format!(
+                    "the listing sent cursor {c} again after {} pages of data; its answers \
+                     are inconsistent, and a partial listing is never planned on (run again)",
+                    self.pages_read
+                )))
+            }
         }
         Ok(Some(page.data))
     }
@@ -64,10 +82,29 @@ where
     }
 }
 
-/// The next cursor to follow, or `None` to stop: after an empty page, or when the server sends
-/// a cursor it sent before (a loop would otherwise never end).
-fn next_cursor(visited: &mut HashSet<String>, next: Option<String>, empty: bool) -> Option<String> {
-    next.filter(|c| !empty && visited.insert(c.clone()))
+/// The most pages one listing reads: 20,000 pages is two million users at the users search's
+/// 100 a page, or ten million events at 500, well past the largest org Atlassian supports.
+pub(crate) const MAX_PAGES: usize = 20_000;
+
+/// What to do after a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    /// Read the page at this cursor.
+    Follow(String),
+    /// The listing is complete: no cursor, or an empty page.
+    End,
+    /// A page with data named a cursor the server sent before: the listing loops.
+    Repeated(String),
+}
+
+/// The next step after a page with (or without, `empty`) data and cursor `next`.
+fn next_cursor(visited: &mut HashSet<String>, next: Option<String>, empty: bool) -> Next {
+    match next {
+        None => Next::End,
+        Some(_) if empty => Next::End,
+        Some(c) if visited.insert(c.clone()) => Next::Follow(c),
+        Some(c) => Next::Repeated(c),
+    }
 }
 
 #[cfg(test)]
@@ -75,18 +112,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_loops_and_empty_pages_end_the_paging() {
+    fn a_repeated_cursor_is_an_error_and_empty_pages_end_the_paging() {
         let mut visited = HashSet::new();
         let next =
             |v: &mut HashSet<String>, c: &str, empty| next_cursor(v, Some(c.to_string()), empty);
-        assert_eq!(next(&mut visited, "a", false).as_deref(), Some("a"));
-        assert_eq!(next(&mut visited, "b", false).as_deref(), Some("b"));
+        assert_eq!(next(&mut visited, "a", false), Next::Follow("a".into()));
+        assert_eq!(next(&mut visited, "b", false), Next::Follow("b".into()));
         assert_eq!(
             next(&mut visited, "a", false),
-            None,
-            "a cycle back to a seen cursor stops"
+            Next::Repeated("a".into()),
+            "a cycle back to a seen cursor is a broken listing, not its end"
         );
-        assert_eq!(next(&mut visited, "c", true), None, "an empty page stops");
-        assert_eq!(next_cursor(&mut visited, None, false), None);
+        assert_eq!(
+            next(&mut visited, "a", true),
+            Next::End,
+            "an empty page ends it"
+        );
+        assert_eq!(next_cursor(&mut visited, None, false), Next::End);
     }
 }
