@@ -409,11 +409,11 @@ async fn persistent_failure_says_how_many_retries_and_how_long() {
 #[tokio::test]
 async fn fatal_errors_are_not_retried() {
     let fake = Fake::start(std_world(10)).await;
-    fake.fault("myself", Fault::Status(500));
+    fake.fault("myself", Fault::Status(400));
     let client = client_with(&fake, true, false, fast());
     let err = client.myself().await.unwrap_err();
     assert!(
-        matches!(err, ApiError::Status { status: 500, .. }),
+        matches!(err, ApiError::Status { status: 400, .. }),
         "{err:?}"
     );
     assert_eq!(fake.requests("myself"), 1);
@@ -608,7 +608,10 @@ async fn wrong_credentials_are_unauthorized_with_a_clear_message_and_no_secret()
 async fn no_error_of_any_kind_shows_a_secret() {
     let fake = Fake::start(std_world(3)).await;
     let client = client_with(&fake, true, true, fast());
-    fake.fault("myself", Fault::Status(500));
+    // A read answered 500 is retried a few times: fail it every time.
+    for _ in 0..4 {
+        fake.fault("myself", Fault::Status(500));
+    }
     let mut errors = vec![client.myself().await.unwrap_err()];
     errors.push(client.add_member("g-none", "acc-00001").await.unwrap_err());
     errors.push(client.add_member("", "acc-00001").await.unwrap_err());
@@ -622,6 +625,21 @@ async fn no_error_of_any_kind_shows_a_secret() {
             "{shown}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_read_page_answered_500_is_asked_again_and_a_write_is_not() {
+    let fake = Fake::start(std_world(30)).await;
+    let client = client_with(&fake, true, true, fast());
+    fake.fault("users/search", Fault::Status(500));
+    fake.fault("users/search", Fault::Status(500));
+    let read = client.read_live(&request(&[G_JIRA.1])).await;
+    assert!(read.is_ok(), "{:?}", read.err());
+    let site = client_with(&fake, true, false, fast());
+    fake.fault("group/user", Fault::Status(500));
+    let write = site.add_member("g-jira", "acc-00001").await;
+    assert!(write.is_err(), "a write answered 500 is not sent again");
+    assert_eq!(fake.requests("group/user"), 1);
 }
 
 #[tokio::test]

@@ -156,6 +156,14 @@ pub struct Client {
     pub(crate) directory_lookup: tokio::sync::Mutex<()>,
 }
 
+/// How many times a read that answered 500 is asked again.
+const READ_500_RETRIES: u32 = 3;
+
+/// Whether a call only reads: a `GET`, or one of the admin API's `POST …/search` listings.
+fn is_read(call: &Call) -> bool {
+    call.method == Method::GET || call.endpoint.ends_with("/search")
+}
+
 impl Client {
     /// Builds a client. Makes no request.
     pub fn new(creds: Credentials, config: ClientConfig) -> Result<Self, ApiError> {
@@ -280,7 +288,12 @@ impl Client {
                     }
                 }
             };
-            if !err.is_transient() || retries >= retry.max_retries {
+            // A read answered 500 is asked again a few times: nothing changes by asking twice.
+            // A write answered 500 is not: whether it landed is for apply to find out.
+            let read_500 = is_read(call)
+                && matches!(err, ApiError::Status { status: 500, .. })
+                && retries < READ_500_RETRIES;
+            if !(err.is_transient() || read_500) || retries >= retry.max_retries {
                 return Err(give_up(err, retries));
             }
             let wait = {
