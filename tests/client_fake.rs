@@ -628,6 +628,20 @@ async fn no_error_of_any_kind_shows_a_secret() {
 }
 
 #[tokio::test]
+async fn an_answer_announced_at_10_gb_is_refused_unread() {
+    let fake = Fake::start(std_world(3)).await;
+    let client = client_with(&fake, true, false, fast());
+    fake.fault("myself", Fault::HugeBody);
+    let started = Instant::now();
+    let err = client.myself().await.unwrap_err();
+    assert!(
+        err.to_string().contains("10737418240 bytes") && err.to_string().contains("refused unread"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
 async fn a_read_page_answered_500_is_asked_again_and_a_write_is_not() {
     let fake = Fake::start(std_world(30)).await;
     let client = client_with(&fake, true, true, fast());

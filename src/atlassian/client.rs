@@ -156,6 +156,42 @@ pub struct Client {
     pub(crate) directory_lookup: tokio::sync::Mutex<()>,
 }
 
+/// The largest answer read, in bytes: the largest page an endpoint documents (1,000 Jira
+/// users, 100 admin users with their groups, 500 events) is a few MiB; an answer larger than this
+/// is refused as it arrives, never held in memory whole.
+pub const MAX_BODY_BYTES: u64 = 32 << 20;
+
+/// Reads a response body, refusing one larger than [`MAX_BODY_BYTES`] as soon as its
+/// `Content-Length` or its bytes say so.
+async fn read_capped(
+    endpoint: &'static str,
+    mut response: reqwest::Response,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = |size: String| ApiError::Decode {
+        endpoint: endpoint.to_string(),
+        message: format!(
+            "the answer is {size}, more than the {} MiB any page of this API needs; refused \
+             unread",
+            MAX_BODY_BYTES >> 20
+        ),
+    };
+    if let Some(len) = response.content_length().filter(|l| *l > MAX_BODY_BYTES) {
+        return Err(too_large(format!("{len} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiError::transport(endpoint, e.without_url()))?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_BODY_BYTES {
+            return Err(too_large("larger".to_string()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
+}
+
 /// How many times a read that answered 500 is asked again.
 const READ_500_RETRIES: u32 = 3;
 
@@ -363,10 +399,7 @@ impl Client {
                 .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+            let body = read_capped(call.endpoint, response).await?;
             Ok::<_, ApiError>((status, headers, body))
         }
         .await;

@@ -47,6 +47,8 @@ pub enum Fault {
     SlowBody(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
+    /// Announce a 10 GB body with `Content-Length`, then send endless bytes.
+    HugeBody,
     /// Answer with this status and a body that echoes the request's Authorization header, raw
     /// and percent-encoded, as some proxies and block pages do.
     EchoAuth(u16),
@@ -342,7 +344,9 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
     };
     let mut head =
         format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n");
-    if status != 204 {
+    if matches!(fault, Some(Fault::HugeBody)) {
+        head.push_str("Content-Length: 10737418240\r\n");
+    } else if status != 204 {
         head.push_str(&format!("Content-Length: {}\r\n", bytes.len()));
     }
     for h in extra {
@@ -357,6 +361,14 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
                 stream.write_all(part).await?;
                 stream.flush().await?;
                 tokio::time::sleep(pause).await;
+            }
+        }
+        Some(Fault::HugeBody) => {
+            let filler = vec![b' '; 1 << 20];
+            for _ in 0..10_240 {
+                if stream.write_all(&filler).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         Some(Fault::Truncate) => {
