@@ -34,6 +34,25 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     json_value(status, &json!({ "error": message }))
 }
 
+/// A control request's JSON body, or the 400 that says why it is not one (`what` names it).
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    what: &str,
+) -> Result<T, Box<Response>> {
+    let Ok(body) = body else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )));
+    };
+    serde_json::from_slice(&body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid {what}: {e}"),
+        ))
+    })
+}
+
 /// `GET /__sandbox/stats`.
 pub async fn stats(State(app): State<Arc<App>>) -> Response {
     json_value(StatusCode::OK, &app.stats.to_json())
@@ -66,15 +85,9 @@ pub async fn inject_event(
     State(app): State<Arc<App>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "the request body could not be read",
-        );
-    };
-    let req: InjectEvent = match serde_json::from_slice(&body) {
+    let req: InjectEvent = match json_body(body, "event") {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid event: {e}")),
+        Err(refused) => return *refused,
     };
     if !matches!(
         req.action,
@@ -145,15 +158,9 @@ pub async fn record_activity(
     State(app): State<Arc<App>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "the request body could not be read",
-        );
-    };
-    let req: RecordActivity = match serde_json::from_slice(&body) {
+    let req: RecordActivity = match json_body(body, "activity") {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid activity: {e}")),
+        Err(refused) => return *refused,
     };
     let time = req.time.unwrap_or_else(|| app.now());
     let stored = {
@@ -216,20 +223,9 @@ pub async fn set_clock(
     State(app): State<Arc<App>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "the request body could not be read",
-        );
-    };
-    let req: ClockRequest = match serde_json::from_slice(&body) {
+    let req: ClockRequest = match json_body(body, "clock request") {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid clock request: {e}"),
-            )
-        }
+        Err(refused) => return *refused,
     };
     let advance = match req.advance.as_deref().map(crate::time::Duration::parse) {
         None => None,
