@@ -72,7 +72,7 @@ pub async fn reconcile(
     clock: Clock<'_>,
 ) -> Result<usize, ApplyError> {
     let plan_id = previous.id();
-    let (live, recorded) = reread(
+    let (live, recorded, _) = reread(
         api,
         previous,
         &plan_id,

@@ -219,8 +219,8 @@ pub async fn apply_plan<D: Directory>(
     let journal = Journal::beside(audit_path);
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
-    let (live, recorded) = reread(api, plan, &plan_id, audit_path, "the touched groups").await?;
-    let failed = freshness::failed_for(&read_records(audit_path)?, &plan_id);
+    let (live, recorded, failed) =
+        reread(api, plan, &plan_id, audit_path, "the touched groups").await?;
     let resume = freshness::check(plan, &live, &recorded).map_err(ApplyError::Stale)?;
 
     let mut writer = AuditWriter::open(audit_path)?;
@@ -280,7 +280,8 @@ pub async fn apply_plan<D: Directory>(
 }
 
 /// The members of every group `plan` fingerprinted, read now, and what the audit log already
-/// records for `plan_id`: what both the stale-plan check and [`journal::reconcile`] compare.
+/// records for `plan_id` (its lines that succeeded, and its attempts that failed), from one read
+/// of the log: what both the stale-plan check and [`journal::reconcile`] compare.
 /// `groups` names the groups in the error when the read fails.
 pub(super) async fn reread(
     api: &dyn AtlassianApi,
@@ -288,14 +289,18 @@ pub(super) async fn reread(
     plan_id: &str,
     audit_path: &Path,
     groups: &'static str,
-) -> Result<(BTreeMap<String, Vec<String>>, Recorded), ApplyError> {
+) -> Result<(BTreeMap<String, Vec<String>>, Recorded, Recorded), ApplyError> {
     let group_ids: Vec<String> = plan.fingerprint.keys().cloned().collect();
     let live = api
         .group_members(&group_ids)
         .await
         .map_err(|source| ApplyError::Reread { groups, source })?;
-    let recorded = recorded_for(&read_records(audit_path)?, plan_id);
-    Ok((live, recorded))
+    let records = read_records(audit_path)?;
+    Ok((
+        live,
+        recorded_for(&records, plan_id),
+        freshness::failed_for(&records, plan_id),
+    ))
 }
 
 #[cfg(test)]

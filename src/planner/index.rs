@@ -109,8 +109,6 @@ pub(crate) struct Index<'a> {
     facts: Vec<u8>,
     /// Per user: the latest login event.
     pub login: Vec<Option<Time>>,
-    /// Latest `access_requested` without a product, per user.
-    pub access_any: FxMap<UserIx, Time>,
     /// Latest `access_requested` per (user, product).
     pub access_product: FxMap<(UserIx, ProductIx), Time>,
     /// Latest `user_added_to_group` per (user, slot).
@@ -421,7 +419,6 @@ impl<'a> Index<'a> {
             last_active,
             facts: vec![0; n],
             login: vec![None; n],
-            access_any: FxMap::default(),
             access_product: FxMap::default(),
             added_event: FxMap::default(),
             ledger_began: FxMap::default(),
@@ -656,18 +653,14 @@ impl<'a> Index<'a> {
             };
             match e.action {
                 EventAction::UserLoggedIn => latest(&mut ix.login[u as usize], e.time),
-                EventAction::AccessRequested => match e.product.as_deref() {
-                    None => {
+                // A request counts for the product it names; one naming none asks for nothing
+                // in particular (DESIGN §4: evidence is per product).
+                EventAction::AccessRequested => {
+                    if let Some(p) = e.product.as_deref().and_then(product_ix) {
                         ix.facts[u as usize] |= FACT_ACCESS;
-                        latest_in(&mut ix.access_any, u, e.time);
+                        latest_in(&mut ix.access_product, (u, p), e.time);
                     }
-                    Some(p) => {
-                        if let Some(p) = product_ix(p) {
-                            ix.facts[u as usize] |= FACT_ACCESS;
-                            latest_in(&mut ix.access_product, (u, p), e.time);
-                        }
-                    }
-                },
+                }
                 EventAction::UserAddedToGroup => {
                     if let Some(&s) = e.group_id.as_deref().and_then(|g| slot_by_id.get(g)) {
                         ix.facts[u as usize] |= FACT_ADDED;
