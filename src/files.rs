@@ -5,6 +5,47 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Creates the folder `dir` holding `files` (relative path, contents) all at once: they are
+/// written into a hidden sibling folder that is then renamed to `dir`. On any failure nothing is
+/// left behind. `dir` must not exist, or be an empty folder.
+pub fn write_folder(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
+    if dir.is_dir() && std::fs::read_dir(dir)?.next().is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} is not empty", dir.display()),
+        ));
+    }
+    let parent = dir.parent().filter(|d| !d.as_os_str().is_empty());
+    let parent = parent.unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map_or_else(|| "policy".into(), |n| n.to_string_lossy().into_owned());
+    let staging = parent.join(format!(".{name}.tmp{}", std::process::id()));
+    let written = (|| {
+        std::fs::create_dir_all(&staging)?;
+        for (path, bytes) in files {
+            let path = staging.join(path);
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            write_atomically(&path, bytes)?;
+        }
+        // A rename replaces an empty folder on Unix; elsewhere remove it first.
+        if dir.is_dir() && !cfg!(unix) {
+            std::fs::remove_dir(dir)?;
+        }
+        std::fs::rename(&staging, dir)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return written;
+    }
+    if let Ok(parent) = std::fs::File::open(parent) {
+        let _ = parent.sync_all();
+    }
+    Ok(())
+}
+
 /// Writes a file via a synced temporary file and a rename, then syncs the folder, so readers
 /// never see half of it and a power loss leaves the old file or the new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -657,7 +657,7 @@ fn live_reads_see_synced_groups_and_the_planner_blocks_them() {
 }
 
 #[test]
-fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
+fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_only_removes_closed_accounts() {
     let env = TestEnv::start(Duration::ZERO);
     let out_dir = tempfile::tempdir().unwrap();
     let snapshot = out_dir.path().join("snapshot.json");
@@ -727,14 +727,27 @@ fn export_writes_a_snapshot_and_a_starting_policy_whose_plan_is_empty() {
     ]);
     assert_eq!(
         plan.status.code(),
-        Some(0),
+        Some(2),
         "{}{}",
         text(&plan.stdout),
         text(&plan.stderr)
     );
     let plan: seatkeeper::plan::Plan = serde_json::from_slice(&plan.stdout).unwrap();
-    assert_eq!(plan.counts(), (0, 0), "{:?}", plan.actions);
-    assert!(plan.blocked.is_empty(), "{:?}", plan.blocked);
+    // Only the closed accounts that hold seats are removed: they are listed for review.
+    let mut touched: Vec<String> = plan
+        .actions
+        .iter()
+        .chain(plan.blocked.iter().map(|b| &b.action))
+        .map(|a| format!("{} {}", a.kind.as_str(), a.who()))
+        .collect();
+    touched.sort();
+    touched.dedup();
+    assert_eq!(
+        touched,
+        ["remove formerstaff@acme.com", "remove nadia@acme.com"],
+        "{:?}",
+        plan.actions
+    );
 
     // Exporting over an existing policy is refused, never overwritten.
     let again = env.run(&["export", "--policy", env.dir(), "--policy-out", starting]);
@@ -1263,4 +1276,107 @@ fn apply_at_is_refused_with_no_request_unless_the_base_is_a_local_sandbox() {
         std::fs::read_to_string(env.audit_log()).unwrap(),
         audit_before
     );
+}
+
+/// `init` with only an admin API key: it finds the products and their granting groups, and
+/// writes a policy sorted by email, with explicit products and a comment per person, whose plan
+/// only removes the closed accounts that still hold seats.
+#[test]
+fn init_bootstraps_a_policy_from_credentials_alone() {
+    let env = TestEnv::start(Duration::ZERO);
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("policy");
+    let dir_arg = dir.to_str().unwrap();
+    let init = |dir: &str, extra: &[&str]| {
+        let mut args = vec!["init", dir, "--site", "acme.atlassian.net", "--at", AT];
+        args.extend_from_slice(extra);
+        env.command(&args)
+            .env_remove("ATLASSIAN_EMAIL")
+            .env_remove("ATLASSIAN_API_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let org = acme_snapshot().org_id.unwrap();
+    let out = init(dir_arg, &["--org", &org]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let main = std::fs::read_to_string(dir.join("seatkeeper.yaml")).unwrap();
+    let team = std::fs::read_to_string(dir.join("teams/exported.yaml")).unwrap();
+    // The granting groups were found through role assignments.
+    assert!(
+        main.contains("jira-software:\n    groups: [\"jira-software-users-acme\"]"),
+        "{main}"
+    );
+    assert!(main.contains("confluence-users-okta"), "{main}");
+    assert!(main.contains("\nsafety:\n"), "{main}");
+    // Sorted by email, every entry with its products and a comment saying who it is.
+    let emails: Vec<&str> = team
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - email: "))
+        .collect();
+    assert!(emails.len() > 30, "{team}");
+    let mut sorted = emails.clone();
+    sorted.sort();
+    assert_eq!(emails, sorted);
+    let entries = team.lines().filter(|l| l.starts_with("  - ")).count();
+    let products = team
+        .lines()
+        .filter(|l| l.starts_with("    products: ["))
+        .count();
+    assert_eq!(entries, products, "{team}");
+    assert!(
+        team.contains("  # Alice Moreau · joined 2024-02-01 · last active: confluence 2026-11-23")
+    );
+    // Closed accounts holding seats are listed for review, not kept.
+    assert!(
+        team.contains("#   nadia@acme.com (closed account"),
+        "{team}"
+    );
+    assert!(!team.contains("- email: \"nadia@acme.com\""));
+    assert!(!main.contains("keep:"), "{main}");
+
+    assert_eq!(
+        env.run(&["validate", "--policy", dir_arg]).status.code(),
+        Some(0)
+    );
+    let plan = env.run(&["plan", "--policy", dir_arg, "--at", AT, "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let plan: seatkeeper::plan::Plan = serde_json::from_slice(&plan.stdout).unwrap();
+    let mut touched: Vec<String> = plan
+        .actions
+        .iter()
+        .chain(plan.blocked.iter().map(|b| &b.action))
+        .map(|a| format!("{} {}", a.kind.as_str(), a.who()))
+        .collect();
+    touched.sort();
+    touched.dedup();
+    assert_eq!(
+        touched,
+        ["remove formerstaff@acme.com", "remove nadia@acme.com"],
+        "{:?}",
+        plan.actions
+    );
+
+    // A folder that is not empty is refused; a failed init leaves nothing behind.
+    let again = init(dir_arg, &["--org", &org]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+    let other = parent.path().join("other");
+    let failed = init(
+        other.to_str().unwrap(),
+        &["--org", &org, "--cloud-id", "nope"],
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert!(text(&failed.stderr).contains("no group grants a product on cloud id nope"));
+    assert!(!other.exists());
+    assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
 }

@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod discover;
 pub mod error;
 mod paging;
 mod permits;

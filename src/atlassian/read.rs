@@ -56,7 +56,7 @@ const LAST_ACTIVE_ENDPOINT: &str =
 const USER_ROLES_ENDPOINT: &str =
     "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/role-assignments";
 /// The group role-assignment listing, for pacing and messages.
-const GROUP_ROLES_ENDPOINT: &str =
+pub(crate) const GROUP_ROLES_ENDPOINT: &str =
     "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments";
 
 /// The product keys the admin API's `productAccess` may carry that seatkeeper knows: the spec's
@@ -266,7 +266,7 @@ impl Client {
         })
     }
 
-    fn org_id(&self) -> Result<&str, ApiError> {
+    pub(crate) fn org_id(&self) -> Result<&str, ApiError> {
         self.creds
             .admin
             .as_ref()

@@ -69,39 +69,57 @@ pub fn run(
         )?;
     }
     if let Some(dir) = &args.policy_out {
-        let (main, team) = starting_policy(&source.policy, &live);
-        write_policy(dir, &main, &team)?;
+        let starting = starting_policy(&source.policy, &live, "export --policy-out");
+        write_policy(dir, &starting)?;
         writeln!(
             out,
             "Wrote a starting policy to {} (seatkeeper.yaml, teams/exported.yaml)",
             dir.display()
         )?;
-        writeln!(out, "Its plan against this org is empty. Next: review the safe users, then add inactivity rules and budgets.")?;
+        if starting.closed > 0 {
+            writeln!(
+                out,
+                "Its plan against this org removes only the {} closed {} listed at the end of \
+                 teams/exported.yaml, for review.",
+                starting.closed,
+                if starting.closed == 1 {
+                    "account"
+                } else {
+                    "accounts"
+                }
+            )?;
+        } else {
+            writeln!(out, "Its plan against this org is empty.")?;
+        }
+        writeln!(
+            out,
+            "Next: review the safe users, then add inactivity rules and budgets."
+        )?;
     }
     Ok(Status::Success)
 }
 
-fn write_policy(dir: &Path, main: &str, team: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir.join("teams"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    for (path, text) in [
-        (dir.join("seatkeeper.yaml"), main),
-        (dir.join("teams/exported.yaml"), team),
-    ] {
-        if path.exists() {
-            return Err(Exit::new(
+/// Writes a starting policy into `dir` all at once ([`crate::files::write_folder`]): an
+/// existing, non-empty folder is refused, and a failure leaves nothing behind.
+pub fn write_policy(dir: &Path, policy: &StartingPolicy) -> anyhow::Result<()> {
+    let files: [(&str, &[u8]); 2] = [
+        ("seatkeeper.yaml", policy.main.as_bytes()),
+        ("teams/exported.yaml", policy.team.as_bytes()),
+    ];
+    crate::files::write_folder(dir, &files).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Exit::new(
                 Status::Error,
                 format!(
-                    "{} already exists: export into an empty folder",
-                    path.display()
+                    "{} already exists and is not empty: write the starting policy into a new folder",
+                    dir.display()
                 ),
             )
-            .into());
+            .into()
+        } else {
+            anyhow::Error::new(e).context(format!("cannot write the policy into {}", dir.display()))
         }
-        write_atomically(&path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    })
 }
 
 /// A YAML double-quoted scalar.
@@ -118,8 +136,43 @@ fn selector_yaml(s: &Selector) -> String {
     }
 }
 
-/// The text of `seatkeeper.yaml` and `teams/exported.yaml` declaring `live` as it is.
-pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
+/// The starting policy for `live`: the text of `seatkeeper.yaml` and `teams/exported.yaml`,
+/// and how many closed accounts it leaves to be removed.
+pub struct StartingPolicy {
+    /// `seatkeeper.yaml`.
+    pub main: String,
+    /// `teams/exported.yaml`.
+    pub team: String,
+    /// Closed or deactivated accounts that hold a seat: the policy does not keep them, so its
+    /// first plan removes them, for review.
+    pub closed: usize,
+}
+
+/// One line of comment about a person: name, join date and last activity per product.
+fn person_comment(user: &crate::live::User, products: &[&str]) -> String {
+    let mut parts = Vec::new();
+    let name = user.name.trim();
+    if !name.is_empty() {
+        parts.push(name.replace(['\n', '\r'], " "));
+    }
+    if let Some(joined) = user.added_to_org {
+        parts.push(format!("joined {}", joined.format("%Y-%m-%d")));
+    }
+    let activity: Vec<String> = products
+        .iter()
+        .map(|p| match user.last_active.get(p) {
+            Some(t) => format!("{p} {}", t.format("%Y-%m-%d")),
+            None => format!("{p} never"),
+        })
+        .collect();
+    parts.push(format!("last active: {}", activity.join(", ")));
+    format!("  # {}\n", parts.join(" · "))
+}
+
+/// Declares `live` as it is under `policy`'s site, org and products: everyone who holds a
+/// product becomes a safe user with exactly the products they hold, sorted by email, each with
+/// a comment saying who they are and when they were last active. `command` names what wrote it.
+pub fn starting_policy(policy: &Policy, live: &LiveState, command: &str) -> StartingPolicy {
     let index = LiveIndex::new(live);
     let ignored = |account: &str| {
         let Some(user) = index.users_by_id.get(account) else {
@@ -129,7 +182,7 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
             Matcher::Email(e) => user
                 .email
                 .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(e)),
+                .is_some_and(|u| u.to_lowercase() == e.to_lowercase()),
             Matcher::AccountId(a) => &user.account_id == a,
             Matcher::AccountType(t) => user.account_type == *t,
             Matcher::Group(g) => index
@@ -138,7 +191,7 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
                 .is_some_and(|g| g.members.iter().any(|m| m == account)),
         })
     };
-    // Account → products it holds now.
+    // Account → products it holds now, in the policy's order.
     let mut holds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for product in &policy.products {
         for group in product
@@ -154,18 +207,94 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
             }
         }
     }
+    // Sorted by email (accounts without one last, by id), as a reviewer looks people up.
+    let mut people: Vec<(&crate::live::User, Vec<&str>)> = holds
+        .into_iter()
+        .filter(|(account, _)| !ignored(account))
+        .filter_map(|(account, products)| Some((*index.users_by_id.get(account)?, products)))
+        .collect();
+    people.sort_by_cached_key(|(u, _)| {
+        (
+            u.email.is_none(),
+            u.email.as_deref().map(str::to_lowercase),
+            u.account_id.clone(),
+        )
+    });
+
+    let mut team = String::from(
+        "# Everyone who held a product when the policy was exported, with the products they \
+         held.\n# Each comment says who it is, when they joined and when they last used each \
+         product.\nusers:\n",
+    );
+    let mut closed = String::new();
+    let mut closed_count = 0;
+    let mut any_user = false;
+    for (user, mut products) in people {
+        products.sort_unstable();
+        if matches!(
+            user.status,
+            AccountStatus::Closed | AccountStatus::Deactivated
+        ) {
+            closed_count += 1;
+            let _ = writeln!(
+                closed,
+                "#   {} ({} account {}) holds {}",
+                user.email.as_deref().unwrap_or("(no email)"),
+                user.status.as_str(),
+                user.account_id,
+                products.join(", ")
+            );
+            continue;
+        }
+        any_user = true;
+        team.push_str(&person_comment(user, &products));
+        match &user.email {
+            Some(e) => {
+                let _ = writeln!(team, "  - email: {}", q(&e.to_lowercase()));
+            }
+            None => {
+                let _ = writeln!(team, "  - account_id: {}", q(&user.account_id));
+            }
+        }
+        let _ = writeln!(team, "    products: [{}]", products.join(", "));
+    }
+    if !any_user {
+        team = "# Nobody held a product when the policy was exported.\nusers: []\n".into();
+    }
+    if closed_count > 0 {
+        let _ = write!(
+            team,
+            "\n# Closed or deactivated accounts that still hold a seat. They are not safe users, \
+             so the\n# first plan removes them: review each removal, or list an account above \
+             to keep it.\n{closed}"
+        );
+    }
+
     let mut main = String::new();
     let _ = writeln!(
         main,
-        "# Starting policy exported by `seatkeeper export --policy-out` from {} at {}.",
+        "# Starting policy written by `seatkeeper {command}` from {} at {}.",
         live.site,
         live.taken_at.format("%Y-%m-%d %H:%M UTC")
     );
+    if closed_count > 0 {
+        let _ = writeln!(
+            main,
+            "# It declares the org as it is: its plan only removes the {closed_count} closed \
+             {}\n# listed at the end of teams/exported.yaml.",
+            if closed_count == 1 {
+                "account"
+            } else {
+                "accounts"
+            }
+        );
+    } else {
+        let _ = writeln!(main, "# It declares the org as it is: its plan is empty.");
+    }
     let _ = writeln!(
         main,
-        "# It declares the org as it is: its plan is empty. Review teams/exported.yaml,"
+        "# Review teams/exported.yaml, then add inactivity rules, notices and budgets."
     );
-    let _ = writeln!(main, "# then add inactivity rules, notices and budgets.");
     let _ = writeln!(main, "version: 1\nsite: {}", q(&policy.site));
     if let Some(org) = &policy.org {
         let _ = writeln!(main, "org: {}", q(org));
@@ -176,54 +305,10 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
         let _ = writeln!(main, "  {}:\n    groups: [{}]", p.key, groups.join(", "));
     }
     main.push_str("\ninclude: [teams/*.yaml]\n");
-    let mut closed: Vec<String> = Vec::new();
-    let mut team =
-        String::from("# Everyone who held a product when the policy was exported.\nusers:\n");
-    let mut any_user = false;
-    for (account, products) in &holds {
-        if ignored(account) {
-            continue;
-        }
-        let Some(user) = index.users_by_id.get(account) else {
-            continue;
-        };
-        if matches!(
-            user.status,
-            AccountStatus::Closed | AccountStatus::Deactivated
-        ) {
-            closed.push(format!(
-                "  - account_id: {}   # {} account {}, still holding a seat: review\n",
-                q(account),
-                user.status.as_str(),
-                user.email.as_deref().unwrap_or("")
-            ));
-            continue;
-        }
-        any_user = true;
-        match &user.email {
-            Some(e) => {
-                let _ = writeln!(team, "  - email: {}", q(&e.to_lowercase()));
-            }
-            None => {
-                let _ = writeln!(team, "  - account_id: {}", q(account));
-            }
-        }
-        if products.len() < policy.products.len() {
-            let mut sorted = products.clone();
-            sorted.sort_unstable();
-            let _ = writeln!(team, "    products: [{}]", sorted.join(", "));
-        }
-    }
-    if !any_user {
-        team = "# Nobody held a product when the policy was exported.\nusers: []\n".into();
-    }
-    if !policy.keep.is_empty() || !closed.is_empty() {
+    if !policy.keep.is_empty() {
         main.push_str("\nkeep:\n");
         for s in &policy.keep {
             main.push_str(&selector_yaml(s));
-        }
-        for c in &closed {
-            main.push_str(c);
         }
     }
     if !policy.ignore.is_empty() {
@@ -235,5 +320,9 @@ pub fn starting_policy(policy: &Policy, live: &LiveState) -> (String, String) {
     let _ = writeln!(main, "\naudit_log: {}", q(&policy.audit_log));
     // The rails are always written out, defaults included, so the starting policy shows them.
     main.push_str(&crate::policy::write::safety_yaml(&policy.safety));
-    (main, team)
+    StartingPolicy {
+        main,
+        team,
+        closed: closed_count,
+    }
 }

@@ -31,15 +31,8 @@ impl Session {
     /// before any request when credentials are missing or unsafe, or when the policy needs
     /// activity data that site credentials cannot give.
     pub fn connect(env: &Env, policy: &Policy, parallelism: usize) -> anyhow::Result<Self> {
-        let source = CredentialSource {
-            email: env.email.clone(),
-            api_token: env.api_token.clone(),
-            admin_api_key: env.admin_api_key.clone(),
-            api_base: env.api_base.clone(),
-        };
-        let creds = Credentials::resolve(&policy.site, policy.org.as_deref(), source)
-            .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
-        if creds.admin.is_none() {
+        let session = Self::connect_to(env, &policy.site, policy.org.as_deref(), parallelism)?;
+        if !session.client.has_admin() {
             let needs_activity: Vec<&str> = policy
                 .products
                 .iter()
@@ -58,6 +51,25 @@ impl Session {
                 .into());
             }
         }
+        Ok(session)
+    }
+
+    /// Resolves credentials from the environment for `site` and `org` and builds the client,
+    /// before any request.
+    pub fn connect_to(
+        env: &Env,
+        site: &str,
+        org: Option<&str>,
+        parallelism: usize,
+    ) -> anyhow::Result<Self> {
+        let source = CredentialSource {
+            email: env.email.clone(),
+            api_token: env.api_token.clone(),
+            admin_api_key: env.admin_api_key.clone(),
+            api_base: env.api_base.clone(),
+        };
+        let creds = Credentials::resolve(site, org, source)
+            .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
         let config = ClientConfig {
             parallelism: parallelism.max(1),
             ..ClientConfig::default()

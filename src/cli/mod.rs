@@ -9,6 +9,7 @@ mod demo;
 mod diff_cmd;
 mod explain;
 mod export;
+mod init;
 mod inputs;
 mod live;
 mod plan_cmd;
@@ -211,6 +212,8 @@ pub enum Command {
     Sandbox(sandbox_cmd::Args),
     /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
     Test(test_cmd::Args),
+    /// Write a starting policy for an org, found from its admin API key alone.
+    Init(init::Args),
     /// Write live state as a snapshot, or a starting policy whose plan is empty.
     Export(export::Args),
     /// Audit log tools.
@@ -254,6 +257,7 @@ pub fn run(
         Command::Report(args) => report_cmd::run(&args, env, out, err),
         Command::Sandbox(args) => sandbox_cmd::run(&args, out),
         Command::Test(args) => test_cmd::run(&args, env, out, err),
+        Command::Init(args) => init::run(&args, env, out, err),
         Command::Export(args) => export::run(&args, env, out, err),
         Command::Audit(args) => audit_cmd::run(&args, env, out, err),
     }
