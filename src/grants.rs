@@ -9,7 +9,7 @@
 //! into plan warnings.
 
 use crate::live::{AccountStatus, AccountType, LiveState};
-use crate::plan::{ActionKind, Plan};
+use crate::plan::{ActionKind, Plan, Warning};
 use crate::policy::Policy;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,7 +95,7 @@ pub fn freed(policy: &Policy, live: &LiveState, plan: &Plan) -> BTreeMap<String,
 
 /// The plan warnings of [`Grants`]: granting groups the policy does not name, and people the
 /// plan frees who are still billed through another group or a direct role assignment.
-pub fn warnings(policy: &Policy, live: &LiveState, plan: &Plan, grants: &Grants) -> Vec<String> {
+pub fn warnings(policy: &Policy, live: &LiveState, plan: &Plan, grants: &Grants) -> Vec<Warning> {
     let mut out = Vec::new();
     let mut by_product: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let unnamed = unnamed_groups(policy, grants);
@@ -104,16 +104,24 @@ pub fn warnings(policy: &Policy, live: &LiveState, plan: &Plan, grants: &Grants)
     }
     for (product, groups) in by_product {
         let list: Vec<String> = groups.iter().map(|g| format!("`{g}`")).collect();
-        out.push(format!(
-            "{product} is also granted by {} {} (Atlassian's group role assignments), which the \
-             policy does not name: {} members hold {product} whatever the policy says; add {} to \
-             `products.{product}.groups` to manage {}",
-            if groups.len() == 1 { "group" } else { "groups" },
-            list.join(", "),
-            if groups.len() == 1 { "its" } else { "their" },
+        let location = policy.product(product).map(|p| p.location.clone());
+        let mut warning = Warning::new(
+            "unnamed-grant-group",
+            format!(
+                "{product} is also granted by {} {} (Atlassian's group role assignments), which \
+                 the policy does not name: {} members hold {product} whatever the policy says",
+                if groups.len() == 1 { "group" } else { "groups" },
+                list.join(", "),
+                if groups.len() == 1 { "its" } else { "their" },
+            ),
+        )
+        .hint(format!(
+            "add {} to `products.{product}.groups` to manage {}",
             if groups.len() == 1 { "it" } else { "them" },
             if groups.len() == 1 { "it" } else { "them" },
         ));
+        warning.location = location;
+        out.push(warning);
     }
     let users: BTreeMap<&str, &crate::live::User> = live
         .users
@@ -148,10 +156,13 @@ pub fn warnings(policy: &Policy, live: &LiveState, plan: &Plan, grants: &Grants)
                 continue;
             }
             let who = user.email.as_deref().unwrap_or(account.as_str());
-            out.push(format!(
-                "{who} is freed from every {product} group of the policy but still billed via {}: \
-                 the seat is not freed until that goes too",
-                via.join(" and ")
+            out.push(Warning::new(
+                "still-billed",
+                format!(
+                    "{who} is freed from every {product} group of the policy but still billed via \
+                     {}: the seat is not freed until that goes too",
+                    via.join(" and ")
+                ),
             ));
         }
     }
@@ -257,17 +268,20 @@ mod tests {
         let w = warnings(&policy, &live, &plan, &grants);
         assert_eq!(w.len(), 3, "{w:#?}");
         assert!(
-            w[0].starts_with("jira-software is also granted by group `legacy`"),
+            w[0].message
+                .starts_with("jira-software is also granted by group `legacy`"),
             "{}",
             w[0]
         );
         assert!(
-            w[1].contains("a@acme.test") && w[1].contains("still billed via group `legacy`"),
+            w[1].message.contains("a@acme.test")
+                && w[1].message.contains("still billed via group `legacy`"),
             "{}",
             w[1]
         );
         assert!(
-            w[2].contains("c@acme.test") && w[2].contains("via a direct role assignment"),
+            w[2].message.contains("c@acme.test")
+                && w[2].message.contains("via a direct role assignment"),
             "{}",
             w[2]
         );

@@ -50,9 +50,10 @@ pub struct Plan {
     pub seats: BTreeMap<String, Seats>,
     /// Group id → fingerprint of its live members, for every group an action touches.
     pub fingerprint: BTreeMap<String, String>,
-    /// Non-fatal problems met while planning (a lenient ledger read, for example).
+    /// Non-fatal problems met while planning: policy lines that match nothing live, a lenient
+    /// ledger read, seats billed another way. Each has a stable code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Reclaim dates this plan announces for the first time (or moves later); `apply` records
     /// them in the audit log, even when the plan has no actions, so the dates hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +96,61 @@ impl Plan {
         let json = serde_json::to_vec(self).unwrap_or_default();
         let digest = Sha256::digest(&json);
         hex::encode(&digest[..8])
+    }
+}
+
+/// A problem met while planning that an admin should fix; it changes no action by itself.
+/// The code is stable: the same in plan, explain and `validate --live`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable kebab-case code, like `unmatched-user` or `unknown-group`.
+    pub code: String,
+    /// The policy line that causes it, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Warning {
+    /// A warning with no location or hint.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            location: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// The same warning, located at `location`.
+    pub fn at(mut self, location: &Location) -> Self {
+        self.location = Some(location.clone());
+        self
+    }
+
+    /// The same warning, with a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// `[code] file:line:column: message (hint)`: one line, as logs and reports show it.
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] ", self.code)?;
+        if let Some(at) = &self.location {
+            write!(f, "{at}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
     }
 }
 

@@ -886,3 +886,116 @@ fn a_stale_snapshot_is_planned_with_a_warning() {
     let pinned = acme_plan(&[]);
     assert!(!text(&pinned.stderr).contains("warning: the snapshot"));
 }
+
+/// Policy lines that name nothing in the org are warned about with a stable code, their line
+/// and a hint, in validate (with live state), plan and explain.
+#[test]
+fn policy_lines_that_match_nothing_in_the_org_are_warned_about_everywhere() {
+    let acme = acme_copy();
+    let dir = acme.path();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}: {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    // A typo in a real person's entry, an address nobody has, a group the org lacks, another
+    // site.
+    edit(
+        "teams/engineering.yaml",
+        "email: bruno@acme.com",
+        "email: bruno@acme.cmo",
+    );
+    edit(
+        "teams/engineering.yaml",
+        "users:\n",
+        "users:\n  - email: heidi.kim@acme.tset\n",
+    );
+    edit(
+        "seatkeeper.yaml",
+        "  - group: site-admins",
+        "  - group: site-admin",
+    );
+    edit(
+        "seatkeeper.yaml",
+        "site: acme.atlassian.net",
+        "site: acme-test.atlassian.net",
+    );
+    let policy = dir.to_str().unwrap();
+    let snapshot = "examples/acme/snapshot.json";
+
+    let validate = seatkeeper(&[
+        "validate",
+        "--policy",
+        policy,
+        "--snapshot",
+        snapshot,
+        "--at",
+        AT,
+    ]);
+    assert_eq!(
+        validate.status.code(),
+        Some(0),
+        "{}",
+        text(&validate.stderr)
+    );
+    let stderr = text(&validate.stderr);
+    for expected in [
+        "warning[site-mismatch]: the policy manages acme-test.atlassian.net, but the live state was read from acme.atlassian.net",
+        "warning[unknown-group]: seatkeeper.yaml:",
+        "keep: group `site-admin` does not exist in the org",
+        "hint: did you mean `site-admins`?",
+        "warning[unmatched-user]: teams/engineering.yaml:3:5: safe-user entry heidi.kim@acme.tset matches no account",
+        "safe-user entry bruno@acme.cmo matches no account of the org",
+        "hint: closest emails in the org: bruno@acme.com",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in\n{stderr}");
+    }
+    assert!(text(&validate.stdout).contains("4 warnings about the org"));
+    // Without live state, validate cannot know.
+    let plain = seatkeeper(&["validate", "--policy", policy, "--at", AT]);
+    assert!(!text(&plain.stderr).contains("unmatched-user"));
+
+    let plan = seatkeeper(&[
+        "plan",
+        "--policy",
+        policy,
+        "--snapshot",
+        snapshot,
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let codes: Vec<&str> = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    for code in ["site-mismatch", "unknown-group", "unmatched-user"] {
+        assert!(codes.contains(&code), "{codes:?}");
+    }
+    let bruno = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["message"].as_str().unwrap().contains("bruno@acme.cmo"))
+        .unwrap();
+    assert_eq!(bruno["location"]["file"], "teams/engineering.yaml");
+    assert_eq!(bruno["hint"], "closest emails in the org: bruno@acme.com");
+
+    let explain = seatkeeper(&[
+        "explain",
+        "bruno@acme.com",
+        "--policy",
+        policy,
+        "--snapshot",
+        snapshot,
+        "--at",
+        AT,
+    ]);
+    assert_eq!(explain.status.code(), Some(0), "{}", text(&explain.stderr));
+    assert!(text(&explain.stderr).contains("warning[unmatched-user]"));
+}

@@ -756,13 +756,13 @@ async fn granting_groups_and_direct_assignments_are_seen_and_warned_about() {
         assert!(grants.direct[*a].contains("jira-software"), "{a}");
     }
     let warnings = seatkeeper::grants::warnings(&policy, &read.state, &plan, &grants);
-    assert!(warnings[0].contains(LEGACY_GROUP), "{warnings:#?}");
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("still billed via group `jira-software-users-legacy`")));
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("still billed via a direct role assignment")));
+    assert!(warnings[0].message.contains(LEGACY_GROUP), "{warnings:#?}");
+    assert!(warnings.iter().any(|w| w
+        .message
+        .contains("still billed via group `jira-software-users-legacy`")));
+    assert!(warnings.iter().any(|w| w
+        .message
+        .contains("still billed via a direct role assignment")));
 }
 
 /// Issue 11: a plan needs only the members of its groups and its safe users. Read that way

@@ -111,7 +111,11 @@ fn full_plan() -> Plan {
             account_id: "5b10ivan".into(),
             email: None,
         }],
-        warnings: vec!["audit log line 14: hash chain broken".into()],
+        warnings: vec![seatkeeper::plan::Warning::new(
+            "audit-log",
+            "audit log line 14: hash chain broken",
+        )
+        .hint("run `seatkeeper audit verify`")],
         ..empty_plan()
     };
     plan.seats.insert(

@@ -32,6 +32,11 @@ pub fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
+    // The policy lines that match nothing live change what anyone may hold: say them here too.
+    super::inputs::print_warnings(
+        &planner::live_checks(&planning.source.policy, &planning.live),
+        err,
+    )?;
     let Some(explanation) = planner::explain(&planning.input(false), &args.user) else {
         return Err(Exit::new(
             Status::Error,

@@ -151,6 +151,26 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic], err: &mut dyn Write) -> std
     Ok(())
 }
 
+/// Prints plan warnings the way policy diagnostics read: `warning[code]: file:line:column:
+/// message`, then the hint.
+pub fn print_warnings(
+    warnings: &[crate::plan::Warning],
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    for w in warnings {
+        let at = w
+            .location
+            .as_ref()
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
+        writeln!(err, "warning[{}]: {at}{}", w.code, w.message)?;
+        if let Some(hint) = &w.hint {
+            writeln!(err, "  hint: {hint}")?;
+        }
+    }
+    Ok(())
+}
+
 fn invalid(what: &str, label: &str, diagnostics: &[Diagnostic]) -> Exit {
     let errors = diagnostics
         .iter()

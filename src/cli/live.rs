@@ -141,9 +141,12 @@ impl Session {
         if !freed.is_empty() {
             match self.block_on(self.client.direct_assignments(&freed, &grants)) {
                 Ok(direct) => grants.direct = direct,
-                Err(e) => plan.warnings.push(format!(
-                    "could not check whether the people this plan frees hold a product by a \
-                     direct role assignment: {e}"
+                Err(e) => plan.warnings.push(crate::plan::Warning::new(
+                    "direct-assignments-unread",
+                    format!(
+                        "could not check whether the people this plan frees hold a product by a \
+                         direct role assignment: {e}"
+                    ),
                 )),
             }
         }

@@ -124,7 +124,7 @@ pub(crate) struct Index<'a> {
     /// The audit log holds no line: seatkeeper's first run against the org.
     pub first_run: bool,
     /// Problems found while indexing, in a deterministic order.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::plan::Warning>,
 }
 
 /// Email `u` of emails packed as in [`UserRead`].
@@ -372,10 +372,13 @@ impl<'a> Index<'a> {
             let to = email_off.get(e as usize + 1).copied().unwrap_or(0) as usize;
             email_user.get(from..to).unwrap_or(&[])
         };
-        let mut warnings: Vec<String> = Vec::new();
+        let mut warnings: Vec<crate::plan::Warning> = Vec::new();
         if duplicates > 0 {
-            warnings.push(format!(
-                "live state lists {duplicates} account id(s) more than once; the first entry of each is used"
+            warnings.push(crate::plan::Warning::new(
+                "duplicate-accounts",
+                format!(
+                    "live state lists {duplicates} account id(s) more than once; the first entry of each is used"
+                ),
             ));
         }
         let n = users.len();
@@ -435,15 +438,12 @@ impl<'a> Index<'a> {
             if let Some(&s) = slot_by_name.get(name) {
                 return Some(s);
             }
-            let Some(g) = live_by_name.get(name).copied() else {
-                ix.warnings.push(format!(
-                    "{what}: group `{name}` does not exist in the live state"
-                ));
-                return None;
-            };
+            // A group the org lacks is a `live_checks` warning, with its line.
+            let g = live_by_name.get(name).copied()?;
             if ix.groups.len() >= usize::from(Slot::MAX) {
-                ix.warnings.push(format!(
-                    "{what}: too many groups; `{name}` is not considered"
+                ix.warnings.push(crate::plan::Warning::new(
+                    "too-many-groups",
+                    format!("{what}: too many groups; `{name}` is not considered"),
                 ));
                 return None;
             }
@@ -462,12 +462,7 @@ impl<'a> Index<'a> {
                     }
                 }
             }
-            if slots.is_empty() {
-                ix.warnings.push(format!(
-                    "product {}: none of its groups exists in the live state; nothing is planned for it",
-                    p.key
-                ));
-            }
+
             // `now - t > window` is `t < now - window`: one comparison per user instead of a
             // date subtraction. When `now - window` is out of range, nothing is that old.
             let cutoff = |window: crate::time::Duration| {

@@ -30,6 +30,8 @@
 //!   product, all of them are blocked, since the seat is only freed when every group is left.
 //! - `max_removals` counts accounts losing the product, against the product's current holders.
 
+mod checks;
+pub use checks::live_checks;
 mod evaluate;
 mod hash;
 mod index;
@@ -43,7 +45,7 @@ use crate::live::{AccountStatus, LiveState};
 use crate::par::join;
 use crate::plan::{
     AccessRequest, Action, ActionKind, Announcement, Blocked, Decision, Explanation, Notice,
-    NoticeKind, Observation, Outcome, Plan, Rule, Seats, PLAN_FORMAT_VERSION,
+    NoticeKind, Observation, Outcome, Plan, Rule, Seats, Warning, PLAN_FORMAT_VERSION,
 };
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
@@ -320,9 +322,19 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         first_run: ix.first_run,
         policy_dir: None,
         fingerprint: BTreeMap::new(),
-        warnings: input.ledger.warnings.clone(),
+        warnings: input
+            .ledger
+            .warnings
+            .iter()
+            .map(|w| {
+                Warning::new("audit-log", w.clone())
+                    .hint("run `seatkeeper audit verify` to see what is wrong with the log")
+            })
+            .collect(),
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
+    plan.warnings
+        .extend(checks::live_checks(input.policy, input.live));
 
     let mut acc: Vec<Acc<'_>> = ix
         .products
@@ -360,17 +372,23 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         } = a;
 
         if !pc.unknown_members.is_empty() {
-            plan.warnings.push(format!(
-                "product {key}: {} member(s) of its groups are not in the live user list and are left alone: {}",
-                pc.unknown_members.len(),
-                examples(pc.unknown_members.clone())
+            plan.warnings.push(Warning::new(
+                "unknown-members",
+                format!(
+                    "product {key}: {} member(s) of its groups are not in the live user list and are left alone: {}",
+                    pc.unknown_members.len(),
+                    examples(pc.unknown_members.clone())
+                ),
             ));
         }
         if !no_evidence.is_empty() {
-            plan.warnings.push(format!(
-                "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
-                no_evidence.len(),
-                examples(no_evidence)
+            plan.warnings.push(Warning::new(
+                "no-evidence",
+                format!(
+                    "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
+                    no_evidence.len(),
+                    examples(no_evidence)
+                ),
             ));
         }
 

@@ -1201,7 +1201,7 @@ fn seats_fingerprints_and_budget() {
     }
     assert!(!p.fingerprint.contains_key("g-emp"));
     assert!(
-        p.warnings.iter().any(|w| w.contains("not-a-user")),
+        p.warnings.iter().any(|w| w.message.contains("not-a-user")),
         "{:?}",
         p.warnings
     );
@@ -1260,7 +1260,12 @@ fn warnings_for_missing_groups_and_missing_evidence() {
     f.safe("new").requested = Some(d("2026-11-20"));
     f.find("new");
     let p = f.plan();
-    let all = p.warnings.join("\n");
+    let all = p
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(all.contains("ghost-group"), "{all}");
     assert!(all.contains("nobody"), "{all}");
     assert!(all.contains("no activity evidence"), "{all}");
@@ -1719,7 +1724,8 @@ fn a_product_s_own_eligible_groups_grant_that_product_only() {
     assert!(
         p.warnings
             .iter()
-            .any(|w| w == "product jira-software: eligible_groups: group `ghost-safe-users` does not exist in the live state"),
+            .any(|w| w.code == "unknown-group"
+                && w.message == "product jira-software: eligible group `ghost-safe-users` does not exist in the org; nobody is eligible through it"),
         "{:?}",
         p.warnings
     );

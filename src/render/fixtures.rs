@@ -167,7 +167,9 @@ impl PlanBuilder {
     }
 
     pub(crate) fn warning(mut self, w: &str) -> Self {
-        self.plan.warnings.push(w.into());
+        self.plan
+            .warnings
+            .push(crate::plan::Warning::new("audit-log", w));
         self
     }
 

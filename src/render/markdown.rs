@@ -227,7 +227,17 @@ fn summary(plan: &Plan) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(s, "**Warnings**\n");
         for w in plan.warnings.iter().take(SUMMARY_WARNINGS) {
-            let _ = writeln!(s, "- {}", escape(w));
+            let at = w
+                .location
+                .as_ref()
+                .map(|l| format!("{}: ", escape(&l.to_string())))
+                .unwrap_or_default();
+            let hint = w
+                .hint
+                .as_ref()
+                .map(|h| format!(" ({})", escape(h)))
+                .unwrap_or_default();
+            let _ = writeln!(s, "- `{}` {at}{}{hint}", w.code, escape(&w.message));
         }
         if plan.warnings.len() > SUMMARY_WARNINGS {
             let _ = writeln!(s, "- … and {} more", plan.warnings.len() - SUMMARY_WARNINGS);

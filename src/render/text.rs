@@ -403,7 +403,20 @@ fn warnings(plan: &Plan, style: Style, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", style.yellow(&style.bold("Warnings:")))?;
     for w in &plan.warnings {
-        writeln!(out, "  ! {}", terminal_safe(w))?;
+        let at = w
+            .location
+            .as_ref()
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  ! [{}] {at}{}",
+            terminal_safe(&w.code),
+            terminal_safe(&w.message)
+        )?;
+        if let Some(hint) = &w.hint {
+            writeln!(out, "    hint: {}", terminal_safe(hint))?;
+        }
     }
     Ok(())
 }

@@ -260,7 +260,7 @@ impl AccessReport {
             changes: src
                 .since
                 .map(|s| history::changes_since(src.records, s, src.policy, now)),
-            warnings: src.plan.warnings.clone(),
+            warnings: src.plan.warnings.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -445,7 +445,7 @@ mod tests {
             safety_defaults: Vec::new(),
             policy_dir: None,
             fingerprint: Default::default(),
-            warnings: vec!["a warning".into()],
+            warnings: vec![crate::plan::Warning::new("test", "a warning")],
         }
     }
 
@@ -532,7 +532,7 @@ mod tests {
             since: None,
         };
         let report = AccessReport::from_sources(&src, Some(&mut origins));
-        assert_eq!(report.warnings, vec!["a warning".to_string()]);
+        assert_eq!(report.warnings, vec!["[test] a warning".to_string()]);
         assert!(report.changes.is_none());
         let jira = report
             .products
