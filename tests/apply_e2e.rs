@@ -1380,3 +1380,95 @@ fn init_bootstraps_a_policy_from_credentials_alone() {
     assert!(!other.exists());
     assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
 }
+
+/// Every exit code the README's table documents, each reached the way it says, in one place:
+/// CI branches on these.
+#[test]
+fn every_documented_exit_path() {
+    let env = TestEnv::start(Duration::ZERO);
+    let code = |out: &Output| out.status.code();
+    let plan_args = |extra: &[&str]| {
+        let mut args = vec!["plan", "--policy", env.dir(), "--at", AT];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+
+    // 0: success.
+    assert_eq!(
+        code(&env.run(&["validate", "--policy", env.dir()])),
+        Some(0)
+    );
+    // 1: usage errors, bad input, and a network that is not there.
+    let usage = env.run(&["plan", "--detailed-exitcode", "--snapshto", "x"]);
+    assert_eq!(code(&usage), Some(1), "{}", text(&usage.stderr));
+    let missing = env.run(&["validate", "--policy", "/nonexistent/policy"]);
+    assert_eq!(code(&missing), Some(1));
+    let unreachable = env
+        .command(&["plan", "--policy", env.dir(), "--at", AT])
+        .env("SEATKEEPER_API_BASE", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(code(&unreachable), Some(1), "{}", text(&unreachable.stderr));
+    // 3: a rail held actions back and a human must look (acme's plan removes more than 10%
+    // of confluence's holders without `--allow-mass-removal` when the rail is the default).
+    let rails = env.policy.path().join("seatkeeper.yaml");
+    let original = std::fs::read_to_string(&rails).unwrap();
+    std::fs::write(
+        &rails,
+        original.replace("max_removals: 35%", "max_removals: 1"),
+    )
+    .unwrap();
+    let held = plan_args(&["--detailed-exitcode"]);
+    assert_eq!(code(&held), Some(3), "{}", text(&held.stdout));
+    std::fs::write(&rails, &original).unwrap();
+    // 2: changes present.
+    assert_eq!(code(&plan_args(&["--detailed-exitcode"])), Some(2));
+    // 3: apply refuses without a plan or a terminal to confirm on.
+    let unconfirmed = env
+        .command(&["apply", "--policy", env.dir(), "--at", AT])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&unconfirmed), Some(3), "{}", text(&unconfirmed.stderr));
+    // 4: a saved plan whose groups changed since (someone adds a member by hand).
+    let plan = save_plan(&env, "plan.json");
+    let state = env.state();
+    let group = state
+        .groups
+        .iter()
+        .find(|g| g.name == "jira-software-users-acme")
+        .unwrap();
+    let outsider = state
+        .users
+        .iter()
+        .find(|u| u.email.as_deref() == Some("guest@partner.example"))
+        .unwrap();
+    let url = format!("{}/rest/api/3/group/user?groupId={}", env.base, group.id);
+    let added = env.runtime.block_on(async {
+        reqwest::blocking_free_client()
+            .post(url)
+            .basic_auth(EMAIL, Some(TOKEN))
+            .json(&serde_json::json!({ "accountId": outsider.account_id }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(added.as_u16(), 201);
+    let stale = env.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(code(&stale), Some(4), "{}", text(&stale.stderr));
+    // 0: applied; then with --detailed-exitcode, nothing left to do.
+    let applied = env.run(&["apply", "--policy", env.dir(), "--at", AT, "--auto-approve"]);
+    assert_eq!(code(&applied), Some(0), "{}", text(&applied.stderr));
+    assert_eq!(code(&plan_args(&["--detailed-exitcode"])), Some(0));
+
+    // 5: partially applied (a full licence refuses the additions).
+    let mut state = acme_snapshot();
+    state
+        .licenses
+        .insert("confluence".into(), seatkeeper::live::License { limit: 30 });
+    let full = TestEnv::start_with(state, Duration::ZERO);
+    let plan = save_plan(&full, "plan.json");
+    let partial = full.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(code(&partial), Some(5), "{}", text(&partial.stderr));
+}
