@@ -1642,8 +1642,16 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
         .direct_assignments(&(0..12).map(account).collect::<Vec<_>>(), &grants)
         .await
         .expect("direct assignments");
+    // The org listing `seatkeeper init` reads with the key alone.
+    let orgs = client.org_ids().await.expect("orgs");
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].id, env.org_id);
 
     let recorded = env.sandbox.recorded_requests();
+    assert!(
+        recorded.iter().any(|r| r.path == "/admin/v1/orgs"),
+        "the org listing is recorded"
+    );
     assert!(recorded.len() > 5);
     for r in &recorded {
         let path = r.path.strip_prefix("/admin").expect("admin path");

@@ -205,7 +205,7 @@ impl Credentials {
     }
 
     /// Admin credentials from the API key alone, before the org id is known: enough to list
-    /// the orgs the key manages and nothing else (every other admin path names the org, and
+    /// the orgs the key manages ([`crate::atlassian::Client::org_ids`]) and nothing else (every other admin path names the org, and
     /// says so when it is missing). The site credentials of `source` are not used. The admin API is `SEATKEEPER_API_BASE` when set, else
     /// `https://api.atlassian.com`, with the same refusal of plain `http://` to a remote host.
     pub fn resolve_for_discovery(source: CredentialSource) -> Result<Self, CredentialsError> {
