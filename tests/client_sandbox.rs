@@ -841,3 +841,98 @@ async fn a_members_only_read_sees_the_same_groups_with_fewer_requests() {
         full.stats
     );
 }
+
+/// A client from the admin API key alone (no org id yet: `seatkeeper init`) finds the org:
+/// `org_ids` lists the sandbox's one org, paced on the listing's budget headers and through
+/// injected faults; calls that need the org say so before any request; a wrong key is a 401.
+#[tokio::test]
+async fn the_admin_key_alone_finds_the_org() {
+    let discovery = |env: &Env, key: &str, config: ClientConfig| {
+        let source = CredentialSource {
+            email: None,
+            api_token: None,
+            admin_api_key: Some(Secret::new(key)),
+            api_base: Some(env.base.clone()),
+        };
+        Client::new(Credentials::resolve_for_discovery(source).unwrap(), config).unwrap()
+    };
+    let window = Duration::from_millis(300);
+    let config = SandboxConfig {
+        admin_limits: Some(sandbox::AdminLimits {
+            other_per_path: 1,
+            window,
+            ..sandbox::AdminLimits::DOCUMENTED
+        }),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let paced = ClientConfig {
+        request_timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    };
+    let c = discovery(&env, ADMIN_KEY, paced.clone());
+    assert!(
+        !c.has_admin(),
+        "a key without an org id reads and writes nothing"
+    );
+    let expected = vec![seatkeeper::atlassian::OrgSummary {
+        id: env.org_id.clone(),
+        name: Some("acme".into()),
+    }];
+    // One request a window: the client waits for the reset instead of running into 429s.
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(c.org_ids().await.unwrap(), expected);
+    }
+    assert!(started.elapsed() >= window, "{:?}", started.elapsed());
+    let s = c.stats();
+    assert_eq!((s.requests, s.rate_limited), (3, 0), "{s:?}");
+    assert_eq!(env.sandbox.stats()["rate_limited"], 0);
+
+    // The org-scoped admin calls need the org id, and say so without a request.
+    let err = c
+        .direct_assignments(&[account(1)], &Default::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("needs an org id"), "{err}");
+    assert_eq!(c.stats().requests, 3);
+
+    // The same key with the org id lists it too (a new client, which learns the spent budget
+    // from a 429 and waits for its reset).
+    assert_eq!(
+        client(&env, false, true, paced).org_ids().await.unwrap(),
+        expected
+    );
+
+    // A wrong key (on a sandbox without budgets: the spent one would answer 429 first).
+    let env = Env::fixture().await;
+    let wrong = discovery(&env, "wrong-admin-key-654321", fast());
+    let err = wrong.org_ids().await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("wrong-admin-key-654321"));
+    assert_eq!(wrong.stats().retries, 0);
+
+    // Site credentials alone cannot list orgs.
+    let site_only = client(&env, true, false, fast());
+    assert!(matches!(
+        site_only.org_ids().await.unwrap_err(),
+        ApiError::MissingCredential { .. }
+    ));
+
+    // Injected server errors and resets are retried like on every admin read.
+    let env = Env::start(
+        fixture(),
+        SandboxConfig {
+            faults: FaultConfig::parse("5xx=0.3,reset=0.1,seed=5").unwrap(),
+            ..SandboxConfig::default()
+        },
+    )
+    .await;
+    let c = discovery(&env, ADMIN_KEY, fast());
+    for _ in 0..5 {
+        let orgs = c.org_ids().await.unwrap();
+        assert_eq!(orgs.len(), 1);
+        assert_eq!(orgs[0].id, env.org_id);
+    }
+    assert!(c.stats().retries > 0, "{:?}", c.stats());
+}

@@ -838,6 +838,7 @@ async fn every_admin_operation_matches_the_openapi_document() {
     const EVENTS: &str = "/v1/orgs/{orgId}/events";
     const STREAM: &str = "/v1/orgs/{orgId}/events-stream";
     const ACTIONS: &str = "/v1/orgs/{orgId}/event-actions";
+    const ORGS: &str = "/v1/orgs";
 
     let search = format!("/admin/v2/orgs/{org}/directories/-/users/search");
     let eleven: Vec<String> = (0..11).map(|i| format!("gid-{i}")).collect();
@@ -1206,6 +1207,22 @@ async fn every_admin_operation_matches_the_openapi_document() {
         None,
         404,
     ));
+    // The org listing: one page; its only documented 400 is an invalid page cursor, which an
+    // undeclared parameter answers too.
+    for (q, expect) in [
+        ("", 200),
+        ("?cursor=bogus", 400),
+        ("?cursor=", 400),
+        ("?limit=1", 400),
+    ] {
+        cases.push(admin_case(
+            get.clone(),
+            ORGS,
+            format!("/admin/v1/orgs{q}"),
+            None,
+            expect,
+        ));
+    }
 
     // Unauthenticated variants of every operation.
     let unauthenticated: Vec<Case> = cases
@@ -1275,6 +1292,93 @@ async fn every_admin_operation_matches_the_openapi_document() {
     // No case answered a status the spec leaves undocumented by accident.
     let stats = env.stats().await;
     assert!(stats["spec_violations"].as_u64().unwrap_or(0) > 0);
+}
+
+/// `GET /v1/orgs` (getOrgs) lists the sandbox's one org in the `OrgPage` shape, with the
+/// documented rate-limit headers, and an injected server error keeps to the documented 500.
+#[tokio::test]
+async fn the_org_listing_names_the_sandbox_org_as_the_document_says() {
+    let spec = AdminSpec::load();
+    let env = Env::start(
+        fixture(),
+        SandboxConfig {
+            admin_limits: Some(seatkeeper::sandbox::AdminLimits::DOCUMENTED),
+            ..SandboxConfig::default()
+        },
+    )
+    .await;
+    let resp = env
+        .admin(Method::GET, "/admin/v1/orgs")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers().clone();
+    // The spec names no budget for the listing: the sandbox's default for such paths.
+    assert_eq!(
+        h["x-ratelimit-limit"],
+        seatkeeper::sandbox::AdminLimits::DEFAULT_OTHER_PER_PATH.to_string()
+    );
+    assert!(h.contains_key("x-ratelimit-remaining") && h.contains_key("x-ratelimit-reset"));
+    assert!(h.get("retry-after").is_none() && h.get("x-ratelimit-nearlimit").is_none());
+    let body = resp.text().await.expect("body");
+    spec.check(&Method::GET, "/v1/orgs", 200, &body, false);
+    let page: Value = serde_json::from_str(&body).expect("json");
+    let data = page["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "{body}");
+    assert_eq!(data[0]["id"], json!(env.org_id));
+    assert_eq!(data[0]["type"], "orgs");
+    assert_eq!(
+        data[0]["attributes"]["name"], "acme",
+        "the site's first label"
+    );
+    assert!(page["links"].get("next").is_none(), "one page: {body}");
+    // `links.self` fetches the same page again.
+    let again = page["links"]["self"].as_str().expect("self link");
+    let resp = env
+        .client
+        .get(again)
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["data"],
+        page["data"]
+    );
+
+    // Injected faults answer the documented 500 (`Error.InternalError`) among the others.
+    let env = Env::start(
+        fixture(),
+        SandboxConfig {
+            faults: seatkeeper::sandbox::FaultConfig::parse("5xx=1,seed=7").expect("faults"),
+            ..SandboxConfig::default()
+        },
+    )
+    .await;
+    let mut seen_500 = false;
+    for _ in 0..40 {
+        let resp = env
+            .admin(Method::GET, "/admin/v1/orgs")
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        assert!(status >= 500, "every answer is a fault: {status}");
+        if status == 500 {
+            spec.check(
+                &Method::GET,
+                "/v1/orgs",
+                500,
+                &resp.text().await.expect("body"),
+                false,
+            );
+            seen_500 = true;
+            break;
+        }
+    }
+    assert!(seen_500, "one of 40 faults is a 500");
 }
 
 #[tokio::test]
@@ -1357,6 +1461,7 @@ async fn admin_rate_limited_answers_match_the_document() {
                 account(0)
             ),
         ),
+        ("/v1/orgs", Method::GET, "/admin/v1/orgs".to_string()),
     ] {
         let mut last = None;
         for _ in 0..2 {
@@ -1537,8 +1642,16 @@ async fn every_request_the_client_sends_keeps_to_the_admin_spec() {
         .direct_assignments(&(0..12).map(account).collect::<Vec<_>>(), &grants)
         .await
         .expect("direct assignments");
+    // The org listing `seatkeeper init` reads with the key alone.
+    let orgs = client.org_ids().await.expect("orgs");
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].id, env.org_id);
 
     let recorded = env.sandbox.recorded_requests();
+    assert!(
+        recorded.iter().any(|r| r.path == "/admin/v1/orgs"),
+        "the org listing is recorded"
+    );
     assert!(recorded.len() > 5);
     for r in &recorded {
         let path = r.path.strip_prefix("/admin").expect("admin path");

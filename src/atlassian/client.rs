@@ -243,9 +243,30 @@ impl Client {
         }
     }
 
-    /// Whether admin credentials (key and org id) are configured.
+    /// Whether admin credentials (key and org id) are configured. A key without an org id
+    /// ([`Credentials::resolve_for_discovery`]) only lists orgs: the reads and writes take the
+    /// site path then.
     pub fn has_admin(&self) -> bool {
-        self.creds.admin.is_some()
+        self.creds
+            .admin
+            .as_ref()
+            .is_some_and(|a| a.org_id.is_some())
+    }
+
+    /// The org id of the admin credentials, for `operation`; an error that names what is
+    /// missing without it (no admin key, or a key resolved without an org id).
+    pub(crate) fn admin_org_id(&self, operation: &'static str) -> Result<&str, ApiError> {
+        match &self.creds.admin {
+            Some(admin) => admin.org_id.as_deref().ok_or(ApiError::MissingCredential {
+                operation,
+                needs: "an org id (`org:` in the policy): the admin API key alone only lists \
+                            the orgs it manages",
+            }),
+            None => Err(ApiError::MissingCredential {
+                operation,
+                needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
+            }),
+        }
     }
 
     /// Whether site credentials (email and token) are configured.

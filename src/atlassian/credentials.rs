@@ -1,7 +1,8 @@
 //! Credentials and where they are sent. [`Secret`] wraps every token and key so that `Debug` and
 //! `Display` print `***`; [`Credentials::resolve`] turns the environment-like values the CLI
 //! collected ([`CredentialSource`]) into the base URLs and auth of the site and admin APIs, and
-//! refuses plain `http://` to anything but a loopback host.
+//! refuses plain `http://` to anything but a loopback host. [`Credentials::resolve_for_discovery`]
+//! takes the admin API key alone, before any org id is known, to list the orgs it manages.
 
 use reqwest::Url;
 use std::fmt;
@@ -58,11 +59,12 @@ pub struct SiteAuth {
     pub token: Secret,
 }
 
-/// Org admin credentials: a Bearer API key for one organization.
+/// Org admin credentials: a Bearer API key, for one organization once its id is known.
 #[derive(Debug, Clone)]
 pub struct AdminAuth {
-    /// The organization id (from the policy's `org:`).
-    pub org_id: String,
+    /// The organization id (from the policy's `org:`). `None` only in credentials from
+    /// [`Credentials::resolve_for_discovery`], which can list the key's orgs and nothing else.
+    pub org_id: Option<String>,
     /// The admin API key.
     pub key: Secret,
 }
@@ -92,7 +94,8 @@ pub struct Credentials {
     pub admin_base: Url,
     /// Site credentials, when email and token are set.
     pub site: Option<SiteAuth>,
-    /// Admin credentials, when the key is set and the policy names an org.
+    /// Admin credentials, when the key is set and the policy names an org (or, from
+    /// [`Credentials::resolve_for_discovery`], the key alone).
     pub admin: Option<AdminAuth>,
 }
 
@@ -101,6 +104,8 @@ pub struct Credentials {
 pub enum CredentialsError {
     #[error("no Atlassian credentials: set ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (site API), or ATLASSIAN_ADMIN_API_KEY with `org:` in the policy (admin API)")]
     Missing,
+    #[error("no admin API key: set ATLASSIAN_ADMIN_API_KEY to an organization admin API key (Atlassian Administration > Settings > API keys) to look up the orgs it manages")]
+    MissingAdminKey,
     #[error("ATLASSIAN_API_TOKEN is set but ATLASSIAN_EMAIL is not: site API tokens are used together with the email of their account")]
     MissingEmail,
     #[error("ATLASSIAN_EMAIL is set but ATLASSIAN_API_TOKEN is not: create a token at https://id.atlassian.com/manage-profile/security/api-tokens")]
@@ -150,7 +155,7 @@ impl Credentials {
         };
         let admin_auth = match (key, org.map(str::trim).filter(|o| !o.is_empty())) {
             (Some(key), Some(org_id)) => Some(AdminAuth {
-                org_id: org_id.to_string(),
+                org_id: Some(org_id.to_string()),
                 key,
             }),
             _ => None,
@@ -196,6 +201,28 @@ impl Credentials {
             admin_base,
             site: site_auth,
             admin: admin_auth,
+        })
+    }
+
+    /// Admin credentials from the API key alone, before the org id is known: enough to list
+    /// the orgs the key manages ([`crate::atlassian::Client::org_ids`]) and nothing else (every other admin path names the org, and
+    /// says so when it is missing). The site credentials of `source` are not used. The admin API is `SEATKEEPER_API_BASE` when set, else
+    /// `https://api.atlassian.com`, with the same refusal of plain `http://` to a remote host.
+    pub fn resolve_for_discovery(source: CredentialSource) -> Result<Self, CredentialsError> {
+        let key = source
+            .admin_api_key
+            .filter(|s| !s.expose().trim().is_empty())
+            .ok_or(CredentialsError::MissingAdminKey)?;
+        let admin_base = match source.api_base.filter(|b| !b.trim().is_empty()) {
+            Some(base) => parse_base("SEATKEEPER_API_BASE", &base)?,
+            None => parse_base("admin API", DEFAULT_ADMIN_BASE)?,
+        };
+        Ok(Self {
+            // No site is known; with no site credentials nothing is ever sent there.
+            site_base: admin_base.clone(),
+            admin_base,
+            site: None,
+            admin: Some(AdminAuth { org_id: None, key }),
         })
     }
 }
@@ -292,7 +319,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.site_base.as_str(), "https://acme.atlassian.net/");
         assert_eq!(c.admin_base.as_str(), "https://api.atlassian.com/");
-        assert_eq!(c.admin.unwrap().org_id, "o");
+        assert_eq!(c.admin.unwrap().org_id.as_deref(), Some("o"));
     }
 
     #[test]
@@ -418,5 +445,29 @@ mod tests {
             CredentialsError::Missing
         );
         assert!(Credentials::resolve("s", Some("org"), src("", "", "k", "")).is_ok());
+    }
+
+    #[test]
+    fn discovery_needs_only_the_admin_key() {
+        let c = Credentials::resolve_for_discovery(src("a@b.c", "t", "k", "")).unwrap();
+        assert_eq!(c.admin_base.as_str(), "https://api.atlassian.com/");
+        assert!(c.site.is_none(), "site credentials are not used");
+        let admin = c.admin.expect("admin");
+        assert_eq!((admin.key.expose(), admin.org_id), ("k", None));
+        let local =
+            Credentials::resolve_for_discovery(src("", "", "k", "http://127.0.0.1:9")).unwrap();
+        assert_eq!(local.admin_base.as_str(), "http://127.0.0.1:9/");
+        for missing in [src("a@b.c", "t", "", ""), src("", "", "  ", "")] {
+            assert_eq!(
+                Credentials::resolve_for_discovery(missing).unwrap_err(),
+                CredentialsError::MissingAdminKey
+            );
+        }
+        let err =
+            Credentials::resolve_for_discovery(src("", "", "k", "http://example.com")).unwrap_err();
+        assert!(
+            matches!(err, CredentialsError::InsecureUrl { .. }),
+            "{err:?}"
+        );
     }
 }

@@ -11,6 +11,8 @@
 //! - [`retry`]: capped exponential backoff with jitter, `Retry-After`, per-endpoint pacing.
 //! - [`client`]: the one place requests are sent (concurrency bound, counts, error mapping).
 //! - [`read`]: [`ReadRequest`] → [`LiveRead`] (admin path or site path).
+//! - [`orgs`]: the orgs an admin API key manages ([`Client::org_ids`] → [`OrgSummary`]), to
+//!   learn the org id from the key alone.
 //! - `paging`: one cursor pager for the admin listings, with the guard against cursor loops.
 //! - [`write`](mod@write): add/remove member ([`Change`]), group members and fingerprints, `myself`.
 //! - [`wire`]: raw serde types of the Atlassian JSON.
@@ -19,6 +21,7 @@ pub mod client;
 pub mod credentials;
 pub mod discover;
 pub mod error;
+pub mod orgs;
 mod paging;
 mod permits;
 pub mod read;
@@ -29,6 +32,7 @@ pub mod write;
 pub use client::{Client, ClientConfig, RequestStats, EVENTS_PAGE_MAX};
 pub use credentials::{is_loopback_base, CredentialSource, Credentials, CredentialsError, Secret};
 pub use error::{Api, ApiError, TransportKind};
+pub use orgs::OrgSummary;
 pub use read::{LiveRead, ReadPath, ReadRequest};
 pub use retry::RetryConfig;
 pub use write::Change;

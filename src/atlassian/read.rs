@@ -267,14 +267,7 @@ impl Client {
     }
 
     pub(crate) fn org_id(&self) -> Result<&str, ApiError> {
-        self.creds
-            .admin
-            .as_ref()
-            .map(|a| a.org_id.as_str())
-            .ok_or(ApiError::MissingCredential {
-                operation: "the admin API",
-                needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
-            })
+        self.admin_org_id("the admin API")
     }
 
     // ---------------------------------------------------------------- admin path

@@ -172,6 +172,22 @@ impl<T> AdminPage<T> {
     }
 }
 
+/// One organization of `GET /v1/orgs` (`OrgModel`: `{id, type: "orgs", attributes: {name},
+/// relationships, links}`); only the id and the name are read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminOrg {
+    pub id: String,
+    #[serde(default)]
+    pub attributes: Option<OrgAttributes>,
+}
+
+/// `attributes` of an org (`OrgModel.attributes`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OrgAttributes {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// Admin v2 `MultiDirectoryUser` (users/search with `expand: [productAccess, groups]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -448,6 +464,28 @@ mod tests {
         assert_eq!(p.next_cursor().as_deref(), Some("m"));
         let p: AdminPage<AdminGroup> = serde_json::from_str(r#"{"data":[],"links":{}}"#).unwrap();
         assert_eq!(p.next_cursor(), None);
+    }
+
+    #[test]
+    fn an_org_page_reads_ids_names_and_the_next_link() {
+        let p: AdminPage<AdminOrg> = serde_json::from_str(
+            r#"{"data":[{"id":"o-1","type":"orgs","attributes":{"name":"Acme"},"relationships":{},"links":{"self":"u"},"extra":1},
+                        {"id":"o-2"}],
+                "links":{"self":"https://api.atlassian.com/admin/v1/orgs","next":"https://api.atlassian.com/admin/v1/orgs?cursor=c2"}}"#,
+        )
+        .expect("an OrgPage");
+        let names: Vec<(&str, Option<&str>)> = p
+            .data
+            .iter()
+            .map(|o| {
+                (
+                    o.id.as_str(),
+                    o.attributes.as_ref().and_then(|a| a.name.as_deref()),
+                )
+            })
+            .collect();
+        assert_eq!(names, [("o-1", Some("Acme")), ("o-2", None)]);
+        assert_eq!(p.next_cursor().as_deref(), Some("c2"));
     }
 
     #[test]

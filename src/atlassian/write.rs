@@ -175,14 +175,8 @@ impl Client {
     }
 
     fn admin_org(&self) -> Result<String, ApiError> {
-        self.creds
-            .admin
-            .as_ref()
-            .map(|a| a.org_id.clone())
-            .ok_or(ApiError::MissingCredential {
-                operation: "admin membership writes",
-                needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
-            })
+        self.admin_org_id("admin membership writes")
+            .map(str::to_string)
     }
 
     /// The directory of a group (admin writes address the group inside its directory): learned

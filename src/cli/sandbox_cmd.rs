@@ -52,7 +52,8 @@ pub struct Args {
     #[arg(long)]
     no_admin_limits: bool,
     /// Requests per minute per path for the admin paths whose budget Atlassian does not publish
-    /// (user and group search, memberships, role assignments, group details, directories).
+    /// (user and group search, memberships, role assignments, group details, directories, the
+    /// org listing).
     #[arg(long, value_name = "N", default_value_t = sandbox::AdminLimits::DEFAULT_OTHER_PER_PATH)]
     admin_budget: u32,
     /// Latency added to every response, in milliseconds.

@@ -1,9 +1,10 @@
 //! Organization (admin) REST API, as Atlassian publishes it (`tests/openapi/atlassian-admin.json`,
 //! checked on every request by [`check_request`]): directory users (v2 search and the deprecated
 //! listing), user and group role assignments (v2), last-active dates (v1), group search and
-//! details (v2), group membership writes (v2), directories (v2), and the audit-log events (v1
-//! events, events stream, event actions), with Bearer API-key auth and the error bodies and
-//! codes the spec documents per operation ([`Family`]).
+//! details (v2), group membership writes (v2), directories (v2), the audit-log events (v1
+//! events, events stream, event actions) and the org listing (v1 `GET /orgs`: the sandbox's one
+//! org), with Bearer API-key auth and the error bodies and codes the spec documents per
+//! operation ([`Family`]).
 //!
 //! Choices where the spec says nothing (see `docs/sandbox.md`):
 //! - Membership add and remove answer **204** with no body. Adding an existing member is the
@@ -18,6 +19,9 @@
 //!   when known. `last-active-dates` lists every product with recorded activity whose key the
 //!   spec's enum knows.
 //! - An org without Atlassian Guard ([`Org::guard`] false) answers the events API with **403**.
+//! - `GET /v1/orgs` lists the one org the sandbox serves, named after its site's first label
+//!   (`acme` for `acme.atlassian.net`); its links point where Atlassian's do (`/v1/orgs/{id}`,
+//!   `.../domains`, `.../users`), operations the sandbox does not serve.
 
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
@@ -46,6 +50,9 @@ pub enum Family {
     /// v1 events, events stream and event actions: `ApplicationError` codes; 401 and 429 are
     /// `ProxyError`s.
     Events,
+    /// v1 org listing (`GET /v1/orgs`): its only documented 400 is `Error.InvalidPageCursor`
+    /// (`ADMIN-400-1`); 401 and 429 are `ProxyError`s.
+    Orgs,
 }
 
 impl Family {
@@ -53,6 +60,8 @@ impl Family {
     pub fn of(path: &str) -> Family {
         if !path.starts_with("/admin/v1/") {
             Family::V2
+        } else if path.trim_end_matches('/') == "/admin/v1/orgs" {
+            Family::Orgs
         } else if path.ends_with("/last-active-dates") {
             Family::LastActive
         } else {
@@ -66,6 +75,7 @@ impl Family {
         match status.as_u16() {
             400 if v2 => ("ADMIN-UAM-400-1", "Bad Request"),
             400 if self == Family::LastActive => ("ADMIN-400-4", "Invalid resource"),
+            400 if self == Family::Orgs => ("ADMIN-400-1", "Invalid page cursor"),
             400 => ("ADMIN-400-19", "Invalid request syntax"),
             401 if v2 => ("ADMIN-UAM-401-1", "Unauthenticated"),
             401 => ("ADMIN-401-2", "Unauthorized"),
@@ -90,7 +100,7 @@ impl Family {
         match self {
             Family::V2 => false,
             Family::LastActive => status == StatusCode::TOO_MANY_REQUESTS,
-            Family::Events => {
+            Family::Events | Family::Orgs => {
                 status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::UNAUTHORIZED
             }
         }
@@ -1985,4 +1995,83 @@ pub async fn event_actions(
         })
         .collect();
     json_value(StatusCode::OK, &json!({ "data": data }))
+}
+
+/// Orgs a page of `GET /admin/v1/orgs` holds (the spec publishes no `limit` for it).
+const ORGS_PAGE: usize = 20;
+
+const ORG_CURSOR_PREFIX: &str = "sbxo1.";
+
+/// The name `GET /v1/orgs` gives the sandbox's org: its site's first label (`acme` for
+/// `acme.atlassian.net`).
+fn org_name(org: &Org) -> &str {
+    let site = org
+        .site
+        .split_once("://")
+        .map_or(org.site.as_str(), |(_, s)| s);
+    site.split(['.', '/', ':'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(site)
+}
+
+/// `GET /admin/v1/orgs`: the organizations the API key can manage (`OrgPage`), which in the
+/// sandbox is its one org. `cursor` is a position the listing gave out; any other cursor is
+/// the documented 400 (`Error.InvalidPageCursor`). The links are URLs, as `LinkPageModel` and
+/// `LinkSelfModel` describe them.
+pub async fn orgs(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    try_resp!(authenticate(&app, &headers, Family::Orgs));
+    let params = Params::from_uri(&uri);
+    let org = app.org();
+    let all = [&*org];
+    let start = match params.get("cursor") {
+        None => 0,
+        Some(c) => match decode_cursor(ORG_CURSOR_PREFIX, c)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n < all.len())
+        {
+            Some(n) => n,
+            None => {
+                return error(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "ADMIN-400-1",
+                    "Invalid page cursor",
+                    "The cursor is not one this API gave out.",
+                )
+            }
+        },
+    };
+    let listing = format!("{}/admin/v1/orgs", app.base_url);
+    let page_url = |at: usize| match at {
+        0 => listing.clone(),
+        n => format!(
+            "{listing}?cursor={}",
+            enc(&encode_cursor(ORG_CURSOR_PREFIX, n as u64))
+        ),
+    };
+    let data: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(ORGS_PAGE)
+        .map(|o| {
+            let url = format!("{listing}/{}", enc(&o.org_id));
+            json!({
+                "id": o.org_id,
+                "type": "orgs",
+                "attributes": { "name": org_name(o) },
+                "relationships": {
+                    "domains": { "links": { "related": format!("{url}/domains") } },
+                    "users": { "links": { "related": format!("{url}/users") } },
+                },
+                "links": { "self": url },
+            })
+        })
+        .collect();
+    let mut links = json!({ "self": page_url(start) });
+    let next = start.saturating_add(ORGS_PAGE);
+    if next < all.len() {
+        links["next"] = json!(page_url(next));
+    }
+    json_value(StatusCode::OK, &json!({ "data": data, "links": links }))
 }

@@ -197,7 +197,7 @@ pub struct AdminLimits {
     /// Last-active dates: requests per minute per org (documented: 200).
     pub last_active_per_org: u32,
     /// Every other admin path (user and group search, memberships, role assignments, group
-    /// details, directories), per path: the spec names no number
+    /// details, directories, the org listing), per path: the spec names no number
     /// ([`AdminLimits::DEFAULT_OTHER_PER_PATH`] unless configured).
     pub other_per_path: u32,
     /// The period of every budget: one minute as documented; tests may shorten it.

@@ -560,6 +560,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/admin/v1/orgs/{org_id}/events-stream", get(admin::events_stream))
         .route("/admin/v1/orgs/{org_id}/events", get(admin::events_query))
         .route("/admin/v1/orgs/{org_id}/event-actions", get(admin::event_actions))
+        .route("/admin/v1/orgs", get(admin::orgs))
         .route("/__sandbox/stats", get(control::stats))
         .route("/__sandbox/state", get(control::state))
         .route("/__sandbox/events", post(control::inject_event))
