@@ -1296,8 +1296,8 @@ fn init_bootstraps_a_policy_from_credentials_alone() {
             .output()
             .unwrap()
     };
-    let org = acme_snapshot().org_id.unwrap();
-    let out = init(dir_arg, &["--org", &org]);
+    // The org is found from the key.
+    let out = init(dir_arg, &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1363,7 +1363,7 @@ fn init_bootstraps_a_policy_from_credentials_alone() {
     );
 
     // A folder that is not empty is refused; a failed init leaves nothing behind.
-    let again = init(dir_arg, &["--org", &org]);
+    let again = init(dir_arg, &[]);
     assert_eq!(again.status.code(), Some(1));
     assert!(
         text(&again.stderr).contains("not empty"),
@@ -1371,6 +1371,7 @@ fn init_bootstraps_a_policy_from_credentials_alone() {
         text(&again.stderr)
     );
     let other = parent.path().join("other");
+    let org = acme_snapshot().org_id.unwrap();
     let failed = init(
         other.to_str().unwrap(),
         &["--org", &org, "--cloud-id", "nope"],

@@ -9,6 +9,7 @@ use super::live::Session;
 use super::planning::{make_plan, resolve_at};
 use super::{parse_parallelism, Env, Exit, Status, DEFAULT_PARALLELISM};
 use crate::atlassian::discover::Discovery;
+use crate::atlassian::Credentials;
 use crate::live::AccountStatus;
 use crate::plan::ActionKind;
 use crate::policy::source::MemFiles;
@@ -66,7 +67,7 @@ pub fn run(
     let now = resolve_at(args.at.as_deref(), env)?;
     let org = match &args.org {
         Some(org) => org.clone(),
-        None => discover_org(env, &args.site, args.parallelism)?,
+        None => discover_org(env, args.parallelism)?,
     };
     let session = Session::connect_to(env, &args.site, Some(&org), args.parallelism)?;
     let discovery = session
@@ -159,8 +160,36 @@ pub fn run(
 }
 
 /// The org of the admin API key, when it can see exactly one.
-fn discover_org(_env: &Env, _site: &str, _parallelism: usize) -> anyhow::Result<String> {
-    Err(Exit::new(Status::Error, "say which org with --org").into())
+fn discover_org(env: &Env, parallelism: usize) -> anyhow::Result<String> {
+    let creds = Credentials::resolve_for_discovery(Session::credential_source(env))
+        .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+    let session = Session::with_credentials(creds, parallelism)?;
+    let orgs = session
+        .block_on(session.client.org_ids())
+        .map_err(|e| Exit::new(Status::Error, format!("listing the key's orgs failed: {e}")))?;
+    match orgs.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(Exit::new(
+            Status::Error,
+            "the admin API key manages no org: check ATLASSIAN_ADMIN_API_KEY",
+        )
+        .into()),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|o| format!("{} ({})", o.id, o.name.as_deref().unwrap_or("unnamed")))
+                .collect();
+            Err(Exit::new(
+                Status::Error,
+                format!(
+                    "the admin API key manages {} orgs: say which with --org ({})",
+                    many.len(),
+                    list.join(", ")
+                ),
+            )
+            .into())
+        }
+    }
 }
 
 /// The cloud id whose products the policy manages: the one site, or the one `--cloud-id` names.

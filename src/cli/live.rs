@@ -62,14 +62,23 @@ impl Session {
         org: Option<&str>,
         parallelism: usize,
     ) -> anyhow::Result<Self> {
-        let source = CredentialSource {
+        let creds = Credentials::resolve(site, org, Self::credential_source(env))
+            .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+        Self::with_credentials(creds, parallelism)
+    }
+
+    /// The credentials source of the environment.
+    pub fn credential_source(env: &Env) -> CredentialSource {
+        CredentialSource {
             email: env.email.clone(),
             api_token: env.api_token.clone(),
             admin_api_key: env.admin_api_key.clone(),
             api_base: env.api_base.clone(),
-        };
-        let creds = Credentials::resolve(site, org, source)
-            .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+        }
+    }
+
+    /// Builds the client for resolved credentials, before any request.
+    pub fn with_credentials(creds: Credentials, parallelism: usize) -> anyhow::Result<Self> {
         let config = ClientConfig {
             parallelism: parallelism.max(1),
             ..ClientConfig::default()
