@@ -1432,7 +1432,7 @@ fn github_workflows_run_against_the_sandbox() {
     );
     let comment = std::fs::read_to_string(artifact.join("comment.md")).unwrap();
     assert!(comment.contains("### seatkeeper diff"), "{comment}");
-    assert!(comment.contains("1 budget changes"), "{comment}");
+    assert!(comment.contains("1 budget change,"), "{comment}");
     assert!(
         comment.contains("### seatkeeper plan for acme.atlassian.net"),
         "{comment}"

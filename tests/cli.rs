@@ -531,6 +531,31 @@ fn diff_shows_access_changes_and_the_plan_delta_of_a_pull_request() {
     let md = text(&seatkeeper(&md_args).stdout);
     assert!(md.starts_with("### seatkeeper diff"), "{md}");
 
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = seatkeeper(&json_args);
+    assert_eq!(json.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["has_changes"], true);
+    assert_eq!(
+        json["policy"]["granted"]["jira-software"][0],
+        "quinn@acme.com"
+    );
+    assert_eq!(json["policy"]["revoked"]["confluence"][0], "rosa@acme.com");
+    assert!(json["plan"]["introduced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["email"] == "rosa@acme.com" && a["kind"] == "remove"));
+
+    // Colour on request: additions green, removals red; never on a pipe by default.
+    let mut color_args = args.to_vec();
+    color_args.extend(["--color", "always"]);
+    let colored = text(&seatkeeper(&color_args).stdout);
+    assert!(colored.contains("\u{1b}[32m+ quinn@acme.com"), "{colored}");
+    assert!(colored.contains("\u{1b}[31m- rosa@acme.com"), "{colored}");
+    assert!(!stdout.contains('\u{1b}'));
+
     let same = seatkeeper(&[
         "diff",
         "--policy",
@@ -595,6 +620,18 @@ fn policy_self_tests_pass_on_the_example_and_fail_readably() {
         "{}",
         text(&ok.stdout)
     );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = seatkeeper(&json_args);
+    assert_eq!(json.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["passed"], 6);
+    assert_eq!(json["failed"], 0);
+    assert_eq!(json["tests"].as_array().unwrap().len(), 6);
+    assert!(json["tests"][0]["place"]
+        .as_str()
+        .unwrap()
+        .starts_with("tests/access.yaml"));
 
     std::fs::write(
         acme.path().join("tests/extra.yaml"),
@@ -998,4 +1035,59 @@ fn policy_lines_that_match_nothing_in_the_org_are_warned_about_everywhere() {
     ]);
     assert_eq!(explain.status.code(), Some(0), "{}", text(&explain.stderr));
     assert!(text(&explain.stderr).contains("warning[unmatched-user]"));
+}
+
+/// `validate --format json`: one object with the verdict and every diagnostic, valid or not;
+/// `--color` works on validate like on every command.
+#[test]
+fn validate_speaks_json_and_colour() {
+    let acme = acme_copy();
+    let policy = acme.path().to_str().unwrap();
+    let ok = seatkeeper(&["validate", "--policy", policy, "--format", "json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["products"], 3);
+    assert_eq!(v["errors"], 0);
+
+    let live = seatkeeper(&[
+        "validate",
+        "--policy",
+        policy,
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert_eq!(v["org_checked"], true);
+    assert_eq!(v["org_warnings"].as_array().unwrap().len(), 0, "{v}");
+
+    let main = acme.path().join("seatkeeper.yaml");
+    let text_before = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        text_before.replace("inactivity: 90d", "inactivty: 90d"),
+    )
+    .unwrap();
+    let bad = seatkeeper(&["validate", "--policy", policy, "--format", "json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "unknown-key");
+    assert!(d["location"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("seatkeeper.yaml"));
+    assert!(d["hint"].as_str().unwrap().contains("inactivity"));
+    std::fs::write(&main, text_before).unwrap();
+
+    let colored = seatkeeper(&["validate", "--policy", policy, "--color", "always"]);
+    assert!(text(&colored.stdout).contains("\u{1b}[32mvalid\u{1b}[0m"));
+    let plain = seatkeeper(&["--color", "never", "validate", "--policy", policy]);
+    assert!(!text(&plain.stdout).contains('\u{1b}'));
 }

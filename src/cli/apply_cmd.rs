@@ -14,7 +14,7 @@ use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
 use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
-use crate::render::{self, ColorChoice, Format};
+use crate::render::{self, Format};
 use anyhow::Context;
 use chrono::SecondsFormat;
 use std::io::{BufRead, Write};
@@ -40,9 +40,6 @@ pub struct Args {
     /// Remove an apply lock left behind by a killed run, then exit.
     #[arg(long)]
     force_unlock: bool,
-    /// Colour: auto (on a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
     /// Sandbox rehearsals only (SEATKEEPER_API_BASE on 127.0.0.1, ::1 or localhost): the time
     /// of this apply. Without PLAN it plans for this time; the audit lines are stamped with it
     /// (with PLAN, not earlier than the plan's generated_at). RFC 3339, a date, or `+30d`.
@@ -144,7 +141,7 @@ pub fn run(
                 err,
             )?;
             session.annotate(&mut plan, &source.policy, &live, grants);
-            render::render(&plan, Format::Text, &render_options(args.color, env), out)?;
+            render::render(&plan, Format::Text, &render_options(env), out)?;
             if !plan.has_changes() {
                 return Ok(Status::Success);
             }

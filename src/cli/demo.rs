@@ -11,7 +11,7 @@ use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::apply::run::{ApplyOptions, AuditClock};
 use crate::atlassian::Secret;
 use crate::audit::{verify, Verification};
-use crate::render::{self, ColorChoice, Format};
+use crate::render::{self, Format};
 use crate::sandbox::{self, OrgSource, SandboxConfig};
 use anyhow::Context;
 use std::io::Write;
@@ -56,9 +56,6 @@ pub struct Args {
     /// Where to put the demo policy repo (default: a new folder under the temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Colour: auto (on a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
 }
 
 fn step(out: &mut dyn Write, title: &str) -> std::io::Result<()> {
@@ -128,7 +125,7 @@ pub fn run(
     let source = load_policy_at(&dir, None, env.policy_today(now), err)?;
     let session = Session::connect(&demo_env, &source.policy, DEFAULT_PARALLELISM)?;
     let actor_account = session.myself()?;
-    let opts = render_options(args.color, env);
+    let opts = render_options(env);
 
     step(
         out,

@@ -19,6 +19,8 @@ pub enum DiffFormat {
     Text,
     /// A PR comment.
     Markdown,
+    /// For scripts.
+    Json,
 }
 
 /// `diff` arguments.
@@ -125,8 +127,9 @@ pub fn run(
         files,
     };
     match args.format {
-        DiffFormat::Text => crate::render::diff::text(&report, out)?,
+        DiffFormat::Text => crate::render::diff::text(&report, &super::render_options(env), out)?,
         DiffFormat::Markdown => crate::render::diff::markdown(&report, out)?,
+        DiffFormat::Json => crate::render::diff::json(&report, out)?,
     }
     Ok(if args.detailed_exitcode && report.has_changes() {
         Status::Changes

@@ -4,7 +4,7 @@
 use super::planning::{Planning, StateArgs};
 use super::{render_options, Env, Exit, PolicyArgs, Status};
 use crate::planner;
-use crate::render::{ColorChoice, Format};
+use crate::render::Format;
 use std::io::Write;
 
 /// `explain` arguments.
@@ -19,9 +19,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Colour: auto (on a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
 }
 
 /// Runs `explain`.
@@ -47,11 +44,6 @@ pub fn run(
         )
         .into());
     };
-    crate::render::render_explanation(
-        &explanation,
-        args.format,
-        &render_options(args.color, env),
-        out,
-    )?;
+    crate::render::render_explanation(&explanation, args.format, &render_options(env), out)?;
     Ok(Status::Success)
 }

@@ -57,6 +57,16 @@ pub fn load_policy_at(
     today: NaiveDate,
     err: &mut dyn Write,
 ) -> anyhow::Result<PolicySource> {
+    load_policy_quietly(dir, rev, today)?.report(err)
+}
+
+/// Loads the policy in `dir` (at `rev`) without printing: [`Loaded`] keeps the diagnostics.
+/// Fails only when the folder or revision cannot be read at all.
+pub fn load_policy_quietly(
+    dir: &Path,
+    rev: Option<&str>,
+    today: NaiveDate,
+) -> anyhow::Result<Loaded> {
     let (files, commit, dirty, label): (Box<dyn PolicyFiles>, _, _, _) = match rev {
         Some(rev) => {
             let tree = RevisionTree::open(dir, rev)
@@ -82,9 +92,8 @@ pub fn load_policy_at(
         }
     };
     match policy::load_at(files.as_ref(), today) {
-        Ok(loaded) => {
-            print_diagnostics(&in_folder(loaded.warnings, dir), err)?;
-            Ok(PolicySource {
+        Ok(loaded) => Ok(Loaded {
+            source: Ok(PolicySource {
                 policy: loaded.policy,
                 dir: dir.to_path_buf(),
                 commit,
@@ -92,12 +101,30 @@ pub fn load_policy_at(
                 label,
                 read: loaded.files,
                 files,
-            })
-        }
-        Err(diagnostics) => {
-            print_diagnostics(&in_folder(diagnostics.clone(), dir), err)?;
-            Err(invalid("policy", &label, &diagnostics).into())
-        }
+            }),
+            diagnostics: in_folder(loaded.warnings, dir),
+        }),
+        Err(diagnostics) => Ok(Loaded {
+            source: Err(label),
+            diagnostics: in_folder(diagnostics, dir),
+        }),
+    }
+}
+
+/// A policy as loaded, with its diagnostics not yet printed.
+pub struct Loaded {
+    /// The policy, or the label of the policy that has errors.
+    pub source: Result<PolicySource, String>,
+    /// Every error and warning, sorted by place.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// Prints the diagnostics to `err`; errors become exit 1.
+    pub fn report(self, err: &mut dyn Write) -> anyhow::Result<PolicySource> {
+        print_diagnostics(&self.diagnostics, err)?;
+        self.source
+            .map_err(|label| invalid("policy", &label, &self.diagnostics).into())
     }
 }
 

@@ -136,6 +136,8 @@ pub struct Env {
     pub actor: Option<String>,
     /// `NO_COLOR` is set.
     pub no_color: bool,
+    /// `--color` (a flag of every command).
+    pub color: crate::render::ColorChoice,
     /// Whether stdout is a terminal.
     pub stdout_is_terminal: bool,
     /// Whether stdin is a terminal (for apply's question).
@@ -175,6 +177,7 @@ impl Env {
             api_base: var("SEATKEEPER_API_BASE"),
             actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            color: crate::render::ColorChoice::Auto,
             stdout_is_terminal: std::io::stdout().is_terminal(),
             stdin_is_terminal: std::io::stdin().is_terminal(),
             now: Utc::now(),
@@ -189,6 +192,9 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, global = true, default_value_t = crate::render::ColorChoice::Auto)]
+    pub color: crate::render::ColorChoice,
 }
 
 /// Subcommands.
@@ -231,13 +237,10 @@ pub struct PolicyArgs {
     pub git_ref: Option<String>,
 }
 
-/// Render options for a `--color` choice in this environment.
-pub fn render_options(
-    choice: crate::render::ColorChoice,
-    env: &Env,
-) -> crate::render::RenderOptions {
+/// Render options for stdout: the `--color` choice in this environment.
+pub fn render_options(env: &Env) -> crate::render::RenderOptions {
     let no_color = env.no_color.then_some("1");
-    crate::render::RenderOptions::for_terminal(choice, env.stdout_is_terminal, no_color)
+    crate::render::RenderOptions::for_terminal(env.color, env.stdout_is_terminal, no_color)
 }
 
 /// Runs one command.
@@ -247,6 +250,10 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &Env {
+        color: cli.color,
+        ..env.clone()
+    };
     match cli.command {
         Command::Validate(args) => validate::run(&args, env, out, err),
         Command::Plan(args) => plan_cmd::run(&args, env, out, err),

@@ -3,7 +3,7 @@
 use super::planning::{Planning, StateArgs};
 use super::{render_options, write_atomically, Env, PolicyArgs, Status};
 use crate::plan::{Plan, Rail};
-use crate::render::{self, ColorChoice, Format};
+use crate::render::{self, Format};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,9 +24,6 @@ pub struct Args {
     /// Exit 2 when the plan has changes (0 when none, 1 on error).
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Colour: auto (on a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
     /// Lift the max-removals rail for this plan.
     #[arg(long)]
     allow_mass_removal: bool,
@@ -62,7 +59,7 @@ pub fn run(
         write_atomically(path, &json)
             .with_context(|| format!("cannot write plan {}", path.display()))?;
     }
-    render::render(&plan, args.format, &render_options(args.color, env), out)?;
+    render::render(&plan, args.format, &render_options(env), out)?;
     let status = detailed_status(&plan, args.detailed_exitcode);
     // Freeing a large org, its policy and its plan one allocation at a time takes a tenth of a
     // second at 100,000 users, and the process exits right after: let a thread do it (or the

@@ -102,7 +102,36 @@ impl Planning {
             }
             None => (load_policy_source(policy, today, err), None),
         };
-        let source = source?;
+        Self::with_state(source?, snapshot, now, env, err)
+    }
+
+    /// Like [`Planning::load`], for a policy already loaded.
+    pub fn from_source(
+        source: PolicySource,
+        state: &StateArgs,
+        env: &Env,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<Self> {
+        let now = resolve_at(state.at.as_deref(), env)?;
+        let snapshot = state
+            .snapshot
+            .as_deref()
+            .map(|path| (path, crate::live::load_snapshot(path)));
+        Self::with_state(source, snapshot, now, env, err)
+    }
+
+    /// The live state (a loaded snapshot, or a read from Atlassian) and the ledger for
+    /// `source`.
+    fn with_state(
+        source: PolicySource,
+        snapshot: Option<(&Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>,
+        now: DateTime<Utc>,
+        env: &Env,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<Self> {
+        let label = snapshot
+            .as_ref()
+            .map(|(path, _)| path.display().to_string());
         let (live, actor, live_session) = match snapshot {
             Some((path, loaded)) => {
                 let live = report_snapshot(path, loaded, err)?;
@@ -118,8 +147,8 @@ impl Planning {
         };
         let mut planning = Self::from_parts(source, live, actor, now, err)?;
         planning.live_session = live_session;
-        if let Some(path) = &state.snapshot {
-            planning.state_label = path.display().to_string();
+        if let Some(label) = label {
+            planning.state_label = label;
         }
         Ok(planning)
     }

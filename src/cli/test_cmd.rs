@@ -8,6 +8,15 @@ use crate::policy::source::MAX_POLICY_FILE_BYTES;
 use crate::selftest::{run_case, TestFile};
 use std::io::Write;
 
+/// Output formats of `test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    /// `ok`/`FAIL` lines and a count.
+    Text,
+    /// One JSON object: every case with its failures, and the counts.
+    Json,
+}
+
 /// `test` arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,6 +24,9 @@ pub struct Args {
     policy: PolicyArgs,
     #[command(flatten)]
     state: StateArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    format: TestFormat,
 }
 
 /// Runs `test`.
@@ -53,7 +65,9 @@ pub fn run(
     let plan = planning.plan(false);
     let source = &planning.source;
 
+    let style = crate::render::Style::new(&super::render_options(env));
     let (mut passed, mut failed) = (0, 0);
+    let mut cases = Vec::new();
     for file in &test_files {
         let bytes = source
             .files
@@ -71,19 +85,40 @@ pub fn run(
         })?;
         for (i, case) in parsed.tests.iter().enumerate() {
             let result = run_case(case, &input, &plan, format!("{file}: tests[{i}]"));
-            if result.failures.is_empty() {
+            let ok = result.failures.is_empty();
+            if ok {
                 passed += 1;
-                writeln!(out, "ok    {}  ({})", result.name, result.place)?;
             } else {
                 failed += 1;
-                writeln!(out, "FAIL  {}  ({})", result.name, result.place)?;
+            }
+            if args.format == TestFormat::Text {
+                let verdict = if ok {
+                    style.green("ok   ")
+                } else {
+                    style.red("FAIL ")
+                };
+                writeln!(out, "{verdict} {}  ({})", result.name, result.place)?;
                 for f in &result.failures {
                     writeln!(out, "        {f}")?;
                 }
             }
+            cases.push(serde_json::json!({
+                "name": result.name,
+                "place": result.place,
+                "ok": ok,
+                "failures": result.failures,
+            }));
         }
     }
-    writeln!(out, "\n{passed} passed, {failed} failed.")?;
+    match args.format {
+        TestFormat::Text => writeln!(out, "\n{passed} passed, {failed} failed.")?,
+        TestFormat::Json => {
+            let value = serde_json::json!({ "passed": passed, "failed": failed, "tests": cases });
+            let mut text = serde_json::to_string_pretty(&value)?;
+            text.push('\n');
+            out.write_all(text.as_bytes())?;
+        }
+    }
     if failed > 0 {
         return Err(Exit::new(Status::Error, format!("{failed} policy self-tests failed")).into());
     }

@@ -3,6 +3,7 @@
 //! comments (summary first, under GitHub's comment limit).
 
 use super::markdown::{escape, GITHUB_COMMENT_LIMIT};
+use super::{plural, terminal_safe, RenderOptions, Style};
 use crate::diff::{PlanDelta, PolicyDiff};
 use crate::plan::Action;
 use std::io::{self, Write};
@@ -72,15 +73,21 @@ fn summary(report: &DiffReport) -> String {
     let granted: usize = report.policy.granted.values().map(Vec::len).sum();
     let revoked: usize = report.policy.revoked.values().map(Vec::len).sum();
     let mut s = format!(
-        "{granted} grants, {revoked} revocations, {} rule changes, {} budget changes, {} rail changes",
-        report.policy.rules.len(),
-        report.policy.budgets.len(),
-        report.policy.rails.len()
+        "{}, {}, {}, {}, {}",
+        plural(granted, "grant", "grants"),
+        plural(revoked, "revocation", "revocations"),
+        plural(report.policy.rules.len(), "rule change", "rule changes"),
+        plural(
+            report.policy.budgets.len(),
+            "budget change",
+            "budget changes"
+        ),
+        plural(report.policy.rails.len(), "rail change", "rail changes"),
     );
     if let Some(plan) = &report.plan {
         s.push_str(&format!(
-            "; applying it would run {} more actions and cancel {}, with {} newly blocked",
-            plan.introduced.len(),
+            "; the plan gains {}, loses {} and has {} newly blocked",
+            plural(plan.introduced.len(), "action", "actions"),
             plan.cancelled.len(),
             plan.newly_blocked.len()
         ));
@@ -88,9 +95,26 @@ fn summary(report: &DiffReport) -> String {
     s
 }
 
-/// Renders the report as text.
-pub fn text(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "seatkeeper diff {}..{}", report.base, report.head)?;
+/// Renders the report as text: `+` green, `-` red, with colour when `opts` says so.
+pub fn text(report: &DiffReport, opts: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    let style = Style::new(opts);
+    let sign = |symbol: char, line: &str| -> String {
+        let line = format!("{symbol} {}", terminal_safe(line));
+        match symbol {
+            '+' => style.green(&line).into_owned(),
+            '-' => style.red(&line).into_owned(),
+            _ => style.yellow(&line).into_owned(),
+        }
+    };
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "seatkeeper diff {}..{}",
+            terminal_safe(&report.base),
+            terminal_safe(&report.head)
+        ))
+    )?;
     if !report.has_changes() {
         writeln!(out, "\nNo access changes.")?;
     } else {
@@ -107,7 +131,7 @@ pub fn text(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
         for (product, users) in map {
             writeln!(out, "  {product}")?;
             for u in users {
-                writeln!(out, "    {symbol} {u}")?;
+                writeln!(out, "    {}", sign(symbol, u))?;
             }
         }
     }
@@ -119,7 +143,7 @@ pub fn text(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
         if !lines.is_empty() {
             writeln!(out, "\n{title}:")?;
             for l in lines {
-                writeln!(out, "  ~ {l}")?;
+                writeln!(out, "  {}", sign('~', l))?;
             }
         }
     }
@@ -132,19 +156,63 @@ pub fn text(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  none")?;
         }
         for a in &plan.introduced {
-            writeln!(out, "  {}", action_line(a))?;
+            let line = action_line(a);
+            let (symbol, rest) = line.split_at(1);
+            writeln!(
+                out,
+                "  {}",
+                sign(symbol.chars().next().unwrap_or('~'), rest.trim_start())
+            )?;
         }
         for a in &plan.cancelled {
-            writeln!(out, "  cancelled: {}", action_line(a))?;
+            let line = terminal_safe(&action_line(a)).into_owned();
+            writeln!(out, "  cancelled: {}", style.yellow(&line))?;
         }
         for (a, rail) in &plan.newly_blocked {
-            writeln!(out, "  blocked by {rail}: {}", action_line(a))?;
+            let line = terminal_safe(&action_line(a)).into_owned();
+            writeln!(out, "  blocked by {rail}: {}", style.yellow(&line))?;
         }
     }
     for (path, diff) in &report.files {
         writeln!(out, "\n{path}:\n{diff}")?;
     }
     Ok(())
+}
+
+/// Renders the report as JSON: the access diff, the plan delta (`null` without live state) and
+/// the changed files, with `has_changes` as `--detailed-exitcode` reads it.
+pub fn json(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
+    let plan = report.plan.as_ref().map(|p| {
+        serde_json::json!({
+            "introduced": p.introduced,
+            "cancelled": p.cancelled,
+            "newly_blocked": p
+                .newly_blocked
+                .iter()
+                .map(|(action, rail)| serde_json::json!({ "action": action, "rail": rail }))
+                .collect::<Vec<_>>(),
+        })
+    });
+    let files: Vec<serde_json::Value> = report
+        .files
+        .iter()
+        .map(|(path, diff)| serde_json::json!({ "path": path, "diff": diff }))
+        .collect();
+    let value = serde_json::json!({
+        "base": report.base,
+        "head": report.head,
+        "has_changes": report.has_changes(),
+        "policy": {
+            "granted": report.policy.granted,
+            "revoked": report.policy.revoked,
+            "rules": report.policy.rules,
+            "budgets": report.policy.budgets,
+            "rails": report.policy.rails,
+        },
+        "plan": plan,
+        "files": files,
+    });
+    super::write_json(&value, out)
 }
 
 /// Renders the report as a PR comment under `limit` bytes, collapsing long lists.
@@ -291,8 +359,15 @@ mod tests {
         );
         assert!(md.contains("more\n"));
         let mut text_out = Vec::new();
-        text(&report, &mut text_out).unwrap();
+        text(&report, &RenderOptions { color: false }, &mut text_out).unwrap();
         assert!(String::from_utf8(text_out).unwrap().contains("+b"));
+        let mut json_out = Vec::new();
+        json(&report, &mut json_out).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json_out).unwrap();
+        assert_eq!(value["has_changes"], true);
+        assert_eq!(value["policy"]["granted"].as_object().unwrap().len(), 1);
+        assert_eq!(value["files"][0]["path"], "teams/eng.yaml");
+        assert!(value["plan"].is_null());
     }
 
     #[test]

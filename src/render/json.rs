@@ -48,9 +48,18 @@
 //!   ],
 //!   "seats": { "jira-software": { "before": 212, "after": 211, "budget": 250 } },
 //!   "fingerprint": { "a1b2c3": "sha256:…" },
-//!   "warnings": ["audit log line 14: hash chain broken (read leniently)"]
+//!   "warnings": [
+//!     { "code": "unmatched-user", "location": { "file": "teams/eng.yaml", "line": 3, "column": 5 },
+//!       "message": "safe-user entry bob.bernrad@acme.com matches no account of the org: it grants nothing",
+//!       "hint": "closest emails in the org: bob.bernard@acme.com" }
+//!   ],
+//!   "summary": { "add": 0, "remove": 1, "blocked": 1, "notices": 1, "announce": 0,
+//!     "observed": 1, "requests": 0, "warnings": 1, "has_changes": true }
 //! }
 //! ```
+//!
+//! `summary` counts what the plan holds, for scripts and CI; it is written by `--format json`
+//! and ignored when a plan is read back (the saved plan `plan --out` writes has none).
 //!
 //! - `kind` (actions and blocked): `add` | `remove`.
 //! - `rule`: `not-eligible`, `expired`, `account-closed`, `inactive`, `eligible`, `requested`,
@@ -67,11 +76,66 @@
 
 use super::write_json;
 use crate::plan::Plan;
+use serde::Serialize;
 use std::io::{self, Write};
 
-/// Writes `plan` as pretty JSON with a trailing newline (the contract above).
+/// The counts of a plan, for scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Additions to execute.
+    pub add: usize,
+    /// Removals to execute.
+    pub remove: usize,
+    /// Changes a rail holds back.
+    pub blocked: usize,
+    /// Notices (reclaims soon, dormant people, drift).
+    pub notices: usize,
+    /// Reclaim dates announced for the first time.
+    pub announce: usize,
+    /// Memberships granted outside seatkeeper, recorded by apply.
+    pub observed: usize,
+    /// Access requests awaiting approval.
+    pub requests: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// Whether apply would change anything (`--detailed-exitcode` exits 2).
+    pub has_changes: bool,
+}
+
+impl Summary {
+    /// The counts of `plan`.
+    pub fn of(plan: &Plan) -> Self {
+        let (add, remove) = plan.counts();
+        Self {
+            add,
+            remove,
+            blocked: plan.blocked.len(),
+            notices: plan.notices.len(),
+            announce: plan.announce.len(),
+            observed: plan.observed.len(),
+            requests: plan.requests.len(),
+            warnings: plan.warnings.len(),
+            has_changes: plan.has_changes(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WithSummary<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    summary: Summary,
+}
+
+/// Writes `plan` as pretty JSON with a trailing newline (the contract above), its summary last.
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    write_json(plan, out)
+    write_json(
+        &WithSummary {
+            plan,
+            summary: Summary::of(plan),
+        },
+        out,
+    )
 }
 
 #[cfg(test)]
@@ -105,11 +169,18 @@ mod tests {
     }
 
     #[test]
-    fn is_the_serde_form_pretty_printed() {
+    fn is_the_serde_form_pretty_printed_with_its_summary() {
         let plan = sample_plan();
-        let expected = serde_json::to_string_pretty(&plan).expect("serialize") + "\n";
-        assert_eq!(json(&plan), expected);
-        let value: serde_json::Value = serde_json::from_str(&expected).expect("json");
+        let text = json(&plan);
+        let bare = serde_json::to_string_pretty(&plan).expect("serialize");
+        // The plan's own fields come first, exactly as serde writes them; the summary last.
+        assert!(text.starts_with(bare.trim_end_matches("\n}")), "{text}");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let (add, remove) = plan.counts();
+        assert_eq!(value["summary"]["add"], add);
+        assert_eq!(value["summary"]["remove"], remove);
+        assert_eq!(value["summary"]["blocked"], plan.blocked.len());
+        assert_eq!(value["summary"]["has_changes"], plan.has_changes());
         assert_eq!(value["format_version"], 1);
         assert_eq!(value["blocked"][0]["rail"], "seat-budget");
         assert_eq!(value["actions"][0]["rule"], "logged-in");
