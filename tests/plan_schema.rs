@@ -412,3 +412,137 @@ fn schema_enums_match_the_wire_names() {
         assert_eq!(serde_json::to_value(r).expect("rail"), json!(r.as_str()));
     }
 }
+
+// ----------------------------------------------------------------------------- GitHub markdown
+
+/// The markdown as GitHub renders it: comrak with GitHub's extensions (tables, strikethrough,
+/// autolinks, task lists), HTML as a PR comment shows it.
+fn github_html(markdown: &str) -> String {
+    let mut options = comrak::Options::default();
+    options.extension.table = true;
+    options.extension.strikethrough = true;
+    options.extension.autolink = true;
+    options.extension.tasklist = true;
+    options.render.r#unsafe = true; // GitHub keeps <details> and <summary>.
+    comrak::markdown_to_html(markdown, &options)
+}
+
+/// The table rows (`<tr>…</tr>`) of `html` whose first cell is `sign`.
+fn rows_signed<'a>(html: &'a str, sign: &str) -> Vec<&'a str> {
+    html.split("<tr>")
+        .filter(|row| {
+            row.trim_start()
+                .starts_with(&format!("<td><code>{sign}</code></td>"))
+        })
+        .collect()
+}
+
+fn markdown(plan: &Plan) -> String {
+    let mut out = Vec::new();
+    seatkeeper::render::render(
+        plan,
+        seatkeeper::render::Format::Markdown,
+        &seatkeeper::render::RenderOptions { color: false },
+        &mut out,
+    )
+    .expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn the_markdown_plan_keeps_adds_removes_and_blocked_apart_on_github() {
+    let plan = full_plan();
+    let html = github_html(&markdown(&plan));
+    // Every action is a table row led by its sign in a code span, never a nested list.
+    assert!(
+        !html.contains("<li><ul>") && !html.contains("<ul>\n<li><ul>"),
+        "{html}"
+    );
+    let adds = rows_signed(&html, "+");
+    let removes = rows_signed(&html, "-");
+    assert!(adds.iter().any(|r| r.contains("alice@acme.com")), "{html}");
+    assert!(removes.iter().any(|r| r.contains("bob@x.io")), "{html}");
+    assert!(!adds.iter().any(|r| r.contains("bob@x.io")));
+    // Blocked rows sit under their own heading and name the rail.
+    let blocked = html
+        .split("<strong>Blocked (never attempted)</strong>")
+        .nth(1)
+        .expect("a blocked section");
+    let blocked_row = rows_signed(blocked, "+")
+        .into_iter()
+        .find(|r| r.contains("dave@acme.com"))
+        .expect("dave's blocked row");
+    assert!(blocked_row.contains("seat-budget"), "{blocked_row}");
+    // The summary renders as bold text and the per-product tables as tables.
+    assert!(
+        html.contains("<strong>Plan: 2 to add, 1 to remove, 1 blocked.</strong>"),
+        "{html}"
+    );
+    assert!(html.matches("<table>").count() >= 3);
+}
+
+#[test]
+fn the_markdown_diff_keeps_its_signs_on_github() {
+    let base = empty_plan();
+    let head = full_plan();
+    let report = seatkeeper::render::diff::DiffReport {
+        base: "origin/main".into(),
+        head: "HEAD".into(),
+        policy: seatkeeper::diff::PolicyDiff::default(),
+        plan: Some(seatkeeper::diff::plan_delta(&base, &head)),
+        files: Vec::new(),
+    };
+    let md = seatkeeper::render::diff::markdown_string(&report, 65_536);
+    let html = github_html(&md);
+    let items: Vec<&str> = html.split("<li>").skip(1).collect();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.starts_with("<code>+</code>") && i.contains("alice@acme.com")),
+        "{html}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.starts_with("<code>-</code>") && i.contains("bob@x.io")),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<li>\n<ul>"),
+        "a sign became a nested list: {html}"
+    );
+}
+
+#[test]
+fn a_plan_of_a_100k_user_org_fits_in_one_github_comment() {
+    let (policy, live) = seatkeeper::planner::synth::synth_org(100_000, 7);
+    let ledger = seatkeeper::ledger::Ledger::default();
+    let plan = seatkeeper::planner::plan(&seatkeeper::planner::PlanInput {
+        policy: &policy,
+        live: &live,
+        ledger: &ledger,
+        now: seatkeeper::planner::synth::synth_now(),
+        actor: None,
+        policy_commit: None,
+        allow_mass_removal: true,
+    });
+    assert!(plan.actions.len() > 1_000, "{} actions", plan.actions.len());
+    let md = markdown(&plan);
+    assert!(
+        md.chars().count() < 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    let html = github_html(&md);
+    // The summary and the per-product table survive whole; the lists are cut to fit.
+    let (adds, removes) = plan.counts();
+    assert!(
+        html.contains(&format!(
+            "<strong>Plan: {adds} to add, {removes} to remove, {} blocked",
+            plan.blocked.len()
+        )),
+        "{}",
+        &html[..html.len().min(2_000)]
+    );
+    assert!(html.contains("<table>"));
+}
