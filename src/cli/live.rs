@@ -16,6 +16,8 @@ pub struct Session {
     /// The HTTP client.
     pub client: Arc<Client>,
     runtime: tokio::runtime::Runtime,
+    /// How long reads show their progress on stderr.
+    progress: super::progress::ProgressMode,
 }
 
 /// Builds a tokio runtime for one command.
@@ -64,7 +66,9 @@ impl Session {
     ) -> anyhow::Result<Self> {
         let creds = Credentials::resolve(site, org, Self::credential_source(env))
             .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
-        Self::with_credentials(creds, parallelism)
+        let mut session = Self::with_credentials(creds, parallelism)?;
+        session.progress = super::progress::ProgressMode::for_stderr(env.stderr_is_terminal);
+        Ok(session)
     }
 
     /// The credentials source of the environment.
@@ -88,6 +92,7 @@ impl Session {
         Ok(Self {
             client: Arc::new(client),
             runtime: runtime()?,
+            progress: super::progress::ProgressMode::Off,
         })
     }
 
@@ -113,7 +118,13 @@ impl Session {
     ) -> anyhow::Result<(LiveState, Option<Grants>)> {
         let request = ReadRequest::for_policy(policy, at);
         let read = self
-            .block_on(self.client.read_live(&request))
+            .block_on(super::progress::with_progress(
+                self.client.read_live(&request),
+                "reading live state",
+                self.progress,
+                || self.client.stats(),
+                err,
+            ))
             .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;
         if read.last_active_reads > 0 {
             writeln!(

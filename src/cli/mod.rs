@@ -14,6 +14,7 @@ mod inputs;
 mod live;
 mod plan_cmd;
 mod planning;
+mod progress;
 mod report_cmd;
 mod sandbox_cmd;
 mod test_cmd;
@@ -140,6 +141,8 @@ pub struct Env {
     pub color: crate::render::ColorChoice,
     /// Whether stdout is a terminal.
     pub stdout_is_terminal: bool,
+    /// Whether stderr is a terminal (progress is rewritten in place there).
+    pub stderr_is_terminal: bool,
     /// Whether stdin is a terminal (for apply's question).
     pub stdin_is_terminal: bool,
     /// The current time.
@@ -179,6 +182,7 @@ impl Env {
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             color: crate::render::ColorChoice::Auto,
             stdout_is_terminal: std::io::stdout().is_terminal(),
+            stderr_is_terminal: std::io::stderr().is_terminal(),
             stdin_is_terminal: std::io::stdin().is_terminal(),
             now: Utc::now(),
         }
