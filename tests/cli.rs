@@ -1091,3 +1091,126 @@ fn validate_speaks_json_and_colour() {
     let plain = seatkeeper(&["--color", "never", "validate", "--policy", policy]);
     assert!(!text(&plain.stdout).contains('\u{1b}'));
 }
+
+// --------------------------------------------------------------------------- README commands
+
+/// One `$ command` of a `console` block, with the output shown under it.
+struct Shown {
+    line: usize,
+    command: String,
+    expected: Vec<String>,
+    exit: i32,
+}
+
+/// The `$` commands of every ```console block of a markdown file, with their shown output
+/// (`...` on a line of its own stands for any number of lines) and, from a trailing
+/// `# exit N` comment, their exit code (0 otherwise).
+fn console_commands(markdown: &str) -> Vec<Shown> {
+    let mut out: Vec<Shown> = Vec::new();
+    let mut in_console = false;
+    for (i, line) in markdown.lines().enumerate() {
+        if line.starts_with("```") {
+            in_console = !in_console && line.trim() == "```console";
+            continue;
+        }
+        if !in_console {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix("$ ") {
+            let exit = command
+                .rsplit_once("# exit ")
+                .and_then(|(_, n)| n.trim().parse().ok())
+                .unwrap_or(0);
+            out.push(Shown {
+                line: i + 1,
+                command: command.to_string(),
+                expected: Vec::new(),
+                exit,
+            });
+        } else if let Some(last) = out.last_mut() {
+            last.expected.push(line.trim_end().to_string());
+        }
+    }
+    out
+}
+
+/// Whether `actual` shows `expected`: line by line, `...` matching any run of lines.
+fn shows(expected: &[String], actual: &[&str]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((first, rest)) if first == "..." => {
+            (0..=actual.len()).any(|skip| shows(rest, &actual[skip..]))
+        }
+        Some((first, rest)) => actual
+            .split_first()
+            .is_some_and(|(line, more)| line.trim_end() == first && shows(rest, more)),
+    }
+}
+
+#[test]
+fn readme_commands_print_what_the_readme_shows() {
+    // The README and every doc: their `console` blocks all run.
+    let mut files = vec![root().join("README.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    let commands: Vec<(String, Shown)> = files
+        .iter()
+        .flat_map(|f| {
+            let name = f.strip_prefix(root()).unwrap().display().to_string();
+            console_commands(&std::fs::read_to_string(f).unwrap())
+                .into_iter()
+                .map(move |c| (name.clone(), c))
+        })
+        .collect();
+    assert!(commands.len() >= 10, "{} console commands", commands.len());
+    // A scratch folder with a copy of examples/, and `seatkeeper` on PATH.
+    let scratch = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples"), &scratch.path().join("examples"));
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_seatkeeper"), bin.join("seatkeeper")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut failures = Vec::new();
+    for (file, shown) in &commands {
+        let out = Command::new("bash")
+            .args(["-c", &shown.command])
+            .current_dir(scratch.path())
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", scratch.path())
+            .output()
+            .unwrap();
+        let mut all = text(&out.stdout);
+        all.push_str(&text(&out.stderr));
+        let lines: Vec<&str> = all.lines().collect();
+        if out.status.code() != Some(shown.exit) || !shows(&shown.expected, &lines) {
+            failures.push(format!(
+                "{file}:{}: $ {}\nexit {:?} (shown: {})\n--- printed ---\n{all}--- shown ---\n{}\n",
+                shown.line,
+                shown.command,
+                out.status.code(),
+                shown.exit,
+                shown.expected.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn elided_output_matching_is_strict_where_it_shows_lines() {
+    let exp = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(shows(&exp(&["a", "...", "d"]), &["a", "b", "c", "d"]));
+    assert!(shows(&exp(&["..."]), &[]));
+    assert!(!shows(&exp(&["a", "d"]), &["a", "b", "d"]));
+    assert!(!shows(&exp(&["...", "x"]), &["a", "b"]));
+    assert!(!shows(&exp(&["a"]), &["a", "b"]));
+}
