@@ -191,8 +191,9 @@ fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
     } else {
         "from"
     };
+    // The notice's kind already says `drift`; the words say what is held back and why.
     format!(
-        "drift: report: would {} {to} {group}: {reason}",
+        "not applied (`drift: report`): would {} {to} {group}; {reason}",
         kind.as_str()
     )
 }
