@@ -1214,3 +1214,23 @@ fn elided_output_matching_is_strict_where_it_shows_lines() {
     assert!(!shows(&exp(&["...", "x"]), &["a", "b"]));
     assert!(!shows(&exp(&["a"]), &["a", "b"]));
 }
+
+/// A forecast from a snapshot counts from the snapshot's time, so it reads the same any day.
+#[test]
+fn a_relative_at_counts_from_the_snapshot() {
+    let out = seatkeeper(&[
+        "plan",
+        "--policy",
+        "examples/acme",
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        "+30d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["generated_at"], "2026-12-25T08:00:00Z");
+    assert!(!text(&out.stderr).contains("taken at"), "{}", text(&out.stderr));
+}

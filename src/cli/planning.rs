@@ -22,9 +22,17 @@ pub struct StateArgs {
     /// Read live state from this snapshot file instead of Atlassian.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
-    /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
+    /// Plan as of this time: RFC 3339, a date, or `+30d` from now (with `--snapshot`: from the
+    /// snapshot's time, a forecast of the org it holds).
     #[arg(long)]
     pub at: Option<String>,
+}
+
+impl StateArgs {
+    /// `--at` when it is relative (`+30d`).
+    fn relative_at(&self) -> Option<&str> {
+        self.at.as_deref().filter(|a| a.starts_with('+'))
+    }
 }
 
 /// Everything the planner reads, loaded for one command.
@@ -88,6 +96,14 @@ impl Planning {
         env: &Env,
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
+        if let (Some(at), Some(path)) = (state.relative_at(), state.snapshot.as_deref()) {
+            // A forecast from a snapshot counts from the snapshot's time, not the wall clock's.
+            let loaded = crate::live::load_snapshot(path);
+            let base = loaded.as_ref().map_or(env.now, |l| l.taken_at);
+            let now = resolve_at_from(at, env, base)?;
+            let source = load_policy_source(policy, env.policy_today(now), err)?;
+            return Self::with_state(source, Some((path, loaded)), now, true, env, err);
+        }
         let now = resolve_at(state.at.as_deref(), env)?;
         let today = env.policy_today(now);
         // A snapshot file needs nothing from the policy: read it on a second thread while the
@@ -102,7 +118,7 @@ impl Planning {
             }
             None => (load_policy_source(policy, today, err), None),
         };
-        Self::with_state(source?, snapshot, now, env, err)
+        Self::with_state(source?, snapshot, now, false, env, err)
     }
 
     /// Like [`Planning::load`], for a policy already loaded.
@@ -112,20 +128,26 @@ impl Planning {
         env: &Env,
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
-        let now = resolve_at(state.at.as_deref(), env)?;
         let snapshot = state
             .snapshot
             .as_deref()
             .map(|path| (path, crate::live::load_snapshot(path)));
-        Self::with_state(source, snapshot, now, env, err)
+        let base = match (&snapshot, state.relative_at()) {
+            (Some((_, Ok(live))), Some(_)) => live.taken_at,
+            _ => env.now,
+        };
+        let now = resolve_at_from(state.at.as_deref().unwrap_or_default(), env, base)?;
+        let forecast = state.relative_at().is_some() && snapshot.is_some();
+        Self::with_state(source, snapshot, now, forecast, env, err)
     }
 
     /// The live state (a loaded snapshot, or a read from Atlassian) and the ledger for
-    /// `source`.
+    /// `source`. A `forecast` plans a snapshot ahead of its time on purpose: no stale warning.
     fn with_state(
         source: PolicySource,
         snapshot: Option<(&Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>,
         now: DateTime<Utc>,
+        forecast: bool,
         env: &Env,
         err: &mut dyn Write,
     ) -> anyhow::Result<Self> {
@@ -135,7 +157,9 @@ impl Planning {
         let (live, actor, live_session) = match snapshot {
             Some((path, loaded)) => {
                 let live = report_snapshot(path, loaded, err)?;
-                warn_if_stale(path, &live, now, err)?;
+                if !forecast {
+                    warn_if_stale(path, &live, now, err)?;
+                }
                 (live, None, None)
             }
             None => {
@@ -306,6 +330,15 @@ pub fn resolve_write_at(
         .into());
     }
     resolve_at(Some(text), env).map(Some)
+}
+
+/// Resolves `--at`, a relative one (`+30d`) counted from `base`; no `--at` is the clock's now.
+fn resolve_at_from(at: &str, env: &Env, base: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    if at.is_empty() {
+        return Ok(env.now);
+    }
+    crate::time::parse_at(at, base)
+        .map_err(|e| Exit::new(Status::Error, format!("--at: {e}")).into())
 }
 
 /// Resolves `--at` against the clock.
