@@ -163,4 +163,22 @@ mod tests {
             "no temporary left"
         );
     }
+
+    #[test]
+    fn a_folder_is_written_whole_or_not_at_all() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("policy");
+        let files: [(&str, &[u8]); 2] = [("a.yaml", b"a"), ("teams/b.yaml", b"b")];
+        write_folder(&dir, &files).unwrap();
+        assert_eq!(std::fs::read(dir.join("teams/b.yaml")).unwrap(), b"b");
+        // Not over a folder with something in it.
+        assert!(write_folder(&dir, &files).is_err());
+        // A failure half-way (`a.yaml` is a file, so `a.yaml/c` cannot be written) leaves
+        // nothing behind: no folder, no staging folder.
+        let broken = parent.path().join("broken");
+        let files: [(&str, &[u8]); 2] = [("a.yaml", b"a"), ("a.yaml/c", b"c")];
+        assert!(write_folder(&broken, &files).is_err());
+        assert!(!broken.exists());
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+    }
 }
