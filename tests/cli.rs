@@ -1232,5 +1232,9 @@ fn a_relative_at_counts_from_the_snapshot() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["generated_at"], "2026-12-25T08:00:00Z");
-    assert!(!text(&out.stderr).contains("taken at"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("taken at"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -322,6 +322,45 @@ mod no_panics {
         std::fs::read_to_string(p).unwrap()
     }
 
+    /// What a load of mangled text must give: a policy, or at least one error, every
+    /// diagnostic with a code, a message and a place in a file that was read (line 0 only for a
+    /// whole-file problem), and a located error never pointing past the file's last line.
+    fn well_formed(
+        result: Result<policy::Loaded, Vec<Diagnostic>>,
+        files: &[(&str, &str)],
+    ) -> Result<(), TestCaseError> {
+        let diagnostics = match result {
+            Ok(loaded) => loaded.warnings,
+            Err(diagnostics) => {
+                prop_assert!(
+                    diagnostics
+                        .iter()
+                        .any(|d| d.severity == policy::Severity::Error),
+                    "a failed load names an error: {diagnostics:?}"
+                );
+                diagnostics
+            }
+        };
+        for d in &diagnostics {
+            prop_assert!(!d.code.is_empty() && !d.message.trim().is_empty(), "{d:?}");
+            let Some((_, text)) = files.iter().find(|(name, _)| *name == &*d.location.file) else {
+                return Err(TestCaseError::fail(format!(
+                    "diagnostic in an unread file: {d:?}"
+                )));
+            };
+            let lines = text.lines().count().max(1) as u32 + 1;
+            prop_assert!(d.location.line <= lines, "line past the end: {d:?}");
+        }
+        Ok(())
+    }
+
+    fn load_one(text: &str) -> Result<(), TestCaseError> {
+        well_formed(
+            policy::load(&MemFiles::new().with("seatkeeper.yaml", text.to_string())),
+            &[("seatkeeper.yaml", text)],
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
 
@@ -335,8 +374,11 @@ mod no_panics {
             let mangled = format!("{}{junk}{}", a, &b[..cut - at]);
             let files = MemFiles::new()
                 .with("seatkeeper.yaml", mangled.clone())
-                .with("teams/platform.yaml", mangled);
-            let _ = policy::load(&files);
+                .with("teams/platform.yaml", mangled.clone());
+            well_formed(
+                policy::load(&files),
+                &[("seatkeeper.yaml", &mangled), ("teams/platform.yaml", &mangled)],
+            )?;
         }
 
         /// Any text in any value position.
@@ -351,26 +393,36 @@ mod no_panics {
                     text.push_str(&format!("{v:?}"));
                 }
             }
-            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text.replace("\"", "")));
-            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+            load_one(&text.replace('"', ""))?;
+            load_one(&text)?;
         }
 
         /// Any text as YAML.
         #[test]
         fn any_text(text in "\\PC{0,80}") {
-            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+            load_one(&text)?;
         }
 
         /// Text made of YAML's punctuation.
         #[test]
         fn yaml_punctuation(text in "[\\[\\]{}:,&*!|>'\"\n \t#?%@`a1-]{0,60}") {
-            let _ = policy::load(&MemFiles::new().with("seatkeeper.yaml", text));
+            load_one(&text)?;
         }
 
         /// Any bytes as a snapshot.
         #[test]
         fn mangled_snapshots(text in "[ -~\n]{0,200}") {
-            let _ = parse_snapshot("s.json", &text);
+            // Random text is never a valid snapshot: it must say why, located in the file.
+            match parse_snapshot("s.json", &text) {
+                Ok(state) => prop_assert!(false, "accepted {text:?} as {state:?}"),
+                Err(diagnostics) => {
+                    prop_assert!(!diagnostics.is_empty());
+                    for d in &diagnostics {
+                        prop_assert_eq!(&*d.location.file, "s.json");
+                        prop_assert!(!d.message.trim().is_empty());
+                    }
+                }
+            }
         }
     }
 }

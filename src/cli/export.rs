@@ -12,7 +12,7 @@ use super::{
 use crate::live::{AccountStatus, LiveIndex, LiveState};
 use crate::policy::{Matcher, Policy, Selector};
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -174,23 +174,37 @@ fn person_comment(user: &crate::live::User, products: &[&str]) -> String {
 /// a comment saying who they are and when they were last active. `command` names what wrote it.
 pub fn starting_policy(policy: &Policy, live: &LiveState, command: &str) -> StartingPolicy {
     let index = LiveIndex::new(live);
-    let ignored = |account: &str| {
-        let Some(user) = index.users_by_id.get(account) else {
-            return false;
-        };
-        policy.ignore.iter().any(|s| match &s.matcher {
-            Matcher::Email(e) => user
-                .email
-                .as_deref()
-                .is_some_and(|u| u.to_lowercase() == e.to_lowercase()),
-            Matcher::AccountId(a) => &user.account_id == a,
-            Matcher::AccountType(t) => user.account_type == *t,
-            Matcher::Group(g) => index
-                .groups_by_name
-                .get(g.as_str())
-                .is_some_and(|g| g.members.iter().any(|m| m == account)),
-        })
-    };
+    // Who `ignore:` matches, worked out once: a group entry adds its members (one pass per
+    // group, not one scan per account).
+    let mut ignored: HashSet<&str> = HashSet::new();
+    for s in &policy.ignore {
+        match &s.matcher {
+            Matcher::Group(g) => {
+                if let Some(group) = index.groups_by_name.get(g.as_str()) {
+                    ignored.extend(group.members.iter().map(String::as_str));
+                }
+            }
+            Matcher::Email(e) => {
+                let e = e.to_lowercase();
+                ignored.extend(
+                    live.users
+                        .iter()
+                        .filter(|u| u.email.as_deref().is_some_and(|m| m.to_lowercase() == e))
+                        .map(|u| u.account_id.as_str()),
+                );
+            }
+            Matcher::AccountId(a) => {
+                ignored.insert(a.as_str());
+            }
+            Matcher::AccountType(t) => ignored.extend(
+                live.users
+                    .iter()
+                    .filter(|u| u.account_type == *t)
+                    .map(|u| u.account_id.as_str()),
+            ),
+        }
+    }
+    let ignored = |account: &str| ignored.contains(account);
     // Account → products it holds now, in the policy's order.
     let mut holds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for product in &policy.products {
