@@ -13,13 +13,14 @@
 
 #![allow(clippy::print_stdout)]
 
+use seatkeeper::files::load_policy_dir as load_dir;
 use seatkeeper::ledger::{AuditKind, AuditRecord, AuditResult, Ledger};
 use seatkeeper::live::LiveState;
 use seatkeeper::plan::{ActionKind, Plan};
 use seatkeeper::planner::synth::{synth_now, synth_org};
 use seatkeeper::planner::{plan, PlanInput};
 use seatkeeper::policy::write::to_yaml;
-use seatkeeper::policy::{load_dir, Policy};
+use seatkeeper::policy::Policy;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 

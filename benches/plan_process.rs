@@ -146,11 +146,11 @@ fn main() {
     let mut steps: Vec<[Duration; 5]> = Vec::new();
     for _ in 0..runs.min(5) {
         let t = Instant::now();
-        let loaded = seatkeeper::policy::load_dir(&policy_dir).unwrap();
+        let loaded = seatkeeper::files::load_policy_dir(&policy_dir).unwrap();
         let policy_commit = seatkeeper::gitinfo::policy_commit(&policy_dir);
         let t_policy = t.elapsed();
         let t = Instant::now();
-        let live = seatkeeper::live::load_snapshot(&snapshot).unwrap();
+        let live = seatkeeper::files::load_snapshot(&snapshot).unwrap();
         let t_snapshot = t.elapsed();
         let t = Instant::now();
         let ledger = Ledger::empty();

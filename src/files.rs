@@ -1,9 +1,188 @@
-//! Files other runs read (saved plans, snapshots, exported policy, the apply journal): a
-//! reader, or a run after a crash or a power loss, must never see half of one. And where the
-//! audit log lives: inside the policy folder, however it is reached.
+//! The file system edge. Files other runs read (saved plans, snapshots, exported policy, the
+//! apply journal): a reader, or a run after a crash or a power loss, must never see half of one.
+//! Where the audit log lives: inside the policy folder, however it is reached. And reading a
+//! policy folder ([`DirFiles`]) and a snapshot file ([`load_snapshot`]) for the pure core, which
+//! touches no file itself.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use crate::diagnostics::{Diagnostic, Location};
+use crate::live::snapshot::{parse_snapshot_bytes, too_large, MAX_SNAPSHOT_BYTES};
+use crate::live::LiveState;
+use crate::policy::source::{
+    check_relative, parse_pattern, PolicyFiles, SourceError, MATCH_OPTIONS,
+};
+use crate::policy::Loaded;
+use chrono::NaiveDate;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Loads and validates the policy in the folder `path` (dates checked against today's date
+/// by the wall clock; see [`crate::policy::load`]).
+pub fn load_policy_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
+    crate::policy::load(&DirFiles::new(path.as_ref()))
+}
+
+/// [`load_policy_dir`], with `today` as the date `requested:` dates may not be after.
+pub fn load_policy_dir_at(
+    path: impl AsRef<Path>,
+    today: NaiveDate,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    crate::policy::load_at(&DirFiles::new(path.as_ref()), today)
+}
+
+/// Policy files in a folder.
+#[derive(Debug, Clone)]
+pub struct DirFiles {
+    root: PathBuf,
+}
+
+impl DirFiles {
+    /// The policy folder at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn canonical_root(&self) -> Result<PathBuf, SourceError> {
+        self.root.canonicalize().map_err(|e| io_error(&e))
+    }
+
+    /// `path` under the root, resolved through symlinks and checked to stay inside.
+    fn resolve(&self, path: &str) -> Result<PathBuf, SourceError> {
+        check_relative(path)?;
+        let root = self.canonical_root()?;
+        let full = self
+            .root
+            .join(path)
+            .canonicalize()
+            .map_err(|e| io_error(&e))?;
+        if !full.starts_with(&root) {
+            return Err(SourceError::Escapes(path.to_string()));
+        }
+        Ok(full)
+    }
+}
+
+fn io_error(e: &std::io::Error) -> SourceError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SourceError::NotFound
+    } else {
+        SourceError::Io(e.to_string())
+    }
+}
+
+impl PolicyFiles for DirFiles {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+        let full = self.resolve(path)?;
+        // Checked before opening: opening a FIFO waits for a writer forever.
+        if !std::fs::metadata(&full)
+            .map_err(|e| io_error(&e))?
+            .is_file()
+        {
+            return Err(SourceError::Io("not a regular file".into()));
+        }
+        let file = std::fs::File::open(&full).map_err(|e| io_error(&e))?;
+        let meta = file.metadata().map_err(|e| io_error(&e))?;
+        if !meta.is_file() {
+            return Err(SourceError::Io("not a regular file".into()));
+        }
+        if meta.len() > limit {
+            return Err(SourceError::TooLarge {
+                size: meta.len(),
+                limit,
+            });
+        }
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error(&e))?;
+        if bytes.len() as u64 > limit {
+            return Err(SourceError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn glob(&self, pattern: &str) -> Result<Vec<String>, SourceError> {
+        parse_pattern(pattern)?;
+        let root = self.canonical_root()?;
+        let root_text = root
+            .to_str()
+            .ok_or_else(|| SourceError::Io("the policy folder path is not UTF-8".into()))?;
+        let full = format!("{}/{pattern}", glob::Pattern::escape(root_text));
+        let paths = glob::glob_with(&full, MATCH_OPTIONS).map_err(|e| SourceError::BadPattern {
+            pattern: pattern.to_string(),
+            reason: e.msg.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for entry in paths {
+            let path = entry.map_err(|e| SourceError::Io(e.to_string()))?;
+            let Ok(real) = path.canonicalize() else {
+                continue;
+            };
+            if !real.starts_with(&root) {
+                return Err(SourceError::Escapes(pattern.to_string()));
+            }
+            if !real.is_file() {
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(&root) else {
+                continue;
+            };
+            let parts: Vec<String> = rel
+                .components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// Reads a snapshot file from disk and parses it ([`crate::live::parse_snapshot`]). The path
+/// names the file in diagnostics.
+pub fn load_snapshot(path: &Path) -> Result<LiveState, Vec<Diagnostic>> {
+    let label = path.display().to_string();
+    let whole = || Location::whole_file(&label);
+    let io = |e: std::io::Error| {
+        let (code, msg) = if e.kind() == std::io::ErrorKind::NotFound {
+            ("missing-file", "file not found".to_string())
+        } else {
+            ("io-error", format!("cannot read the file: {e}"))
+        };
+        vec![Diagnostic::error(code, whole(), msg)]
+    };
+    // Checked before opening: opening a FIFO waits for a writer forever.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(vec![Diagnostic::error(
+            "io-error",
+            whole(),
+            "not a regular file: a snapshot is a JSON file written by `seatkeeper export --snapshot`",
+        )]);
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len > MAX_SNAPSHOT_BYTES {
+        return Err(vec![too_large(&label, len)]);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(MAX_SNAPSHOT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    parse_snapshot_bytes(&label, bytes)
+}
 
 /// Creates the folder `dir` holding `files` (relative path, contents) all at once: they are
 /// written into a hidden sibling folder that is then renamed to `dir`. On any failure nothing is
@@ -180,5 +359,53 @@ mod tests {
         assert!(write_folder(&broken, &files).is_err());
         assert!(!broken.exists());
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn dir_files_glob_sorted_and_relative() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("teams/sub")).unwrap();
+        for f in [
+            "teams/b.yaml",
+            "teams/a.yaml",
+            "teams/sub/c.yaml",
+            "teams/.hidden.yaml",
+        ] {
+            std::fs::write(dir.path().join(f), "users: []\n").unwrap();
+        }
+        let files = DirFiles::new(dir.path());
+        assert_eq!(
+            files.glob("teams/*.yaml").unwrap(),
+            ["teams/a.yaml", "teams/b.yaml"]
+        );
+        assert_eq!(files.glob("teams/**/*.yaml").unwrap().len(), 3);
+        assert_eq!(
+            files.glob("./teams/*.yaml").unwrap(),
+            ["teams/a.yaml", "teams/b.yaml"]
+        );
+        assert_eq!(files.read("teams/a.yaml", 100).unwrap(), b"users: []\n");
+        assert!(matches!(
+            files.read("teams/a.yaml", 3),
+            Err(SourceError::TooLarge { .. })
+        ));
+        assert_eq!(files.read("nope.yaml", 100), Err(SourceError::NotFound));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_root_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.yaml"), "users: []\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        let files = DirFiles::new(dir.path());
+        assert!(matches!(
+            files.glob("link/*.yaml"),
+            Err(SourceError::Escapes(_))
+        ));
+        assert!(matches!(
+            files.read("link/x.yaml", 100),
+            Err(SourceError::Escapes(_))
+        ));
     }
 }

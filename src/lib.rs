@@ -25,6 +25,7 @@ pub mod apply;
 pub mod atlassian;
 pub mod audit;
 pub mod cli;
+pub mod diagnostics;
 pub mod diff;
 pub mod files;
 pub mod gitinfo;

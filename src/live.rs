@@ -6,7 +6,7 @@
 pub mod rfc3339;
 pub mod snapshot;
 
-pub use snapshot::{load_snapshot, parse_snapshot};
+pub use snapshot::{parse_snapshot, parse_snapshot_bytes};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,8 @@
 //! The JSON form (`plan --format json` and saved plan files) is a contract (DESIGN §5.1). It
 //! carries `format_version`, and fields are only ever added.
 
+use crate::diagnostics::Location;
 use crate::live::EventsRead;
-use crate::policy::Location;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -36,7 +36,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn acme_snapshot() -> LiveState {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme/snapshot.json");
-    seatkeeper::live::load_snapshot(&path).unwrap()
+    seatkeeper::files::load_snapshot(&path).unwrap()
 }
 
 impl TestEnv {
@@ -1024,7 +1024,7 @@ fn export_snapshot(env: &TestEnv, extra: &[&str]) -> LiveState {
         text(&out.stdout),
         text(&out.stderr)
     );
-    seatkeeper::live::load_snapshot(&path).unwrap()
+    seatkeeper::files::load_snapshot(&path).unwrap()
 }
 
 fn t(s: &str) -> chrono::DateTime<chrono::Utc> {

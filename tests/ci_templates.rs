@@ -721,7 +721,7 @@ impl Harness {
             .build()
             .unwrap();
         let state: LiveState =
-            seatkeeper::live::load_snapshot(&manifest().join("examples/acme/snapshot.json"))
+            seatkeeper::files::load_snapshot(&manifest().join("examples/acme/snapshot.json"))
                 .unwrap();
         let at = state
             .taken_at

@@ -59,7 +59,7 @@ fn valid_policies_load() {
     let dirs = fixtures("policy/valid");
     assert!(dirs.len() >= 4);
     for dir in dirs {
-        match policy::load_dir(&dir) {
+        match seatkeeper::files::load_policy_dir(&dir) {
             Ok(loaded) => assert_eq!(actual(&loaded.warnings), expected(&dir), "{}", name(&dir)),
             Err(diags) => panic!("{} should load, got:\n{diags:#?}", name(&dir)),
         }
@@ -80,7 +80,7 @@ fn invalid_policies_fail_with_the_expected_diagnostics() {
             "{}: expected.txt is missing or empty",
             name(&dir)
         );
-        let diags = match policy::load_dir(&dir) {
+        let diags = match seatkeeper::files::load_policy_dir(&dir) {
             Ok(l) => panic!("{} should fail, but loaded: {:#?}", name(&dir), l.policy),
             Err(diags) => diags,
         };
@@ -124,7 +124,7 @@ fn invalid_policies_fail_with_the_expected_diagnostics() {
 #[test]
 fn full_fixture_builds_the_expected_model() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/valid/full");
-    let loaded = policy::load_dir(dir).unwrap();
+    let loaded = seatkeeper::files::load_policy_dir(dir).unwrap();
     let p = &loaded.policy;
     assert_eq!(loaded.files, ["seatkeeper.yaml", "teams/platform.yaml"]);
     assert_eq!(
@@ -180,7 +180,7 @@ fn full_fixture_builds_the_expected_model() {
 #[test]
 fn includes_expand_in_path_order() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/valid/includes");
-    let loaded = policy::load_dir(dir).unwrap();
+    let loaded = seatkeeper::files::load_policy_dir(dir).unwrap();
     assert_eq!(
         loaded.files,
         [
@@ -273,7 +273,7 @@ pub fn yaml_files(dir: &Path) -> Vec<String> {
 fn multi_error_fixture_renders() {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/invalid/multi-error");
-    let diags = policy::load_dir(dir).unwrap_err();
+    let diags = seatkeeper::files::load_policy_dir(dir).unwrap_err();
     let mut out = Vec::new();
     render_diagnostics(&diags, &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
@@ -430,8 +430,9 @@ mod no_panics {
 /// Mistakes too big (or too odd) to commit as fixture folders.
 #[test]
 fn generated_mistakes() {
-    let codes =
-        |dir: &Path| -> Vec<String> { actual(&policy::load_dir(dir).expect_err("should fail")) };
+    let codes = |dir: &Path| -> Vec<String> {
+        actual(&seatkeeper::files::load_policy_dir(dir).expect_err("should fail"))
+    };
     let dir = tempfile::tempdir().unwrap();
     let main = dir.path().join("seatkeeper.yaml");
     let huge = format!("# {}\n", "x".repeat(5 * 1024 * 1024));

@@ -24,7 +24,7 @@ fn example() -> PathBuf {
 
 fn acme_report() -> AccessReport {
     let dir = example();
-    let policy = match seatkeeper::policy::load_dir(&dir) {
+    let policy = match seatkeeper::files::load_policy_dir(&dir) {
         Ok(loaded) => loaded.policy,
         Err(diags) => panic!("examples/acme does not load: {diags:?}"),
     };

@@ -2,10 +2,11 @@
 //! (the ledger). Diagnostics go to stderr; a bad input is exit 1 before any network access.
 
 use super::{Exit, PolicyArgs, Status};
+use crate::files::DirFiles;
 use crate::gitinfo::RevisionTree;
 use crate::ledger::Ledger;
 use crate::live::LiveState;
-use crate::policy::source::{DirFiles, PolicyFiles};
+use crate::policy::source::PolicyFiles;
 use crate::policy::{self, Diagnostic, Policy, Severity};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -130,7 +131,7 @@ impl Loaded {
 
 /// Loads a snapshot file (DESIGN §5.1).
 pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
-    report_snapshot(path, crate::live::load_snapshot(path), err)
+    report_snapshot(path, crate::files::load_snapshot(path), err)
 }
 
 /// Prints a snapshot's diagnostics, if it did not load.

@@ -98,7 +98,7 @@ impl Planning {
     ) -> anyhow::Result<Self> {
         if let (Some(at), Some(path)) = (state.relative_at(), state.snapshot.as_deref()) {
             // A forecast from a snapshot counts from the snapshot's time, not the wall clock's.
-            let loaded = crate::live::load_snapshot(path);
+            let loaded = crate::files::load_snapshot(path);
             let base = loaded.as_ref().map_or(env.now, |l| l.taken_at);
             let now = resolve_at_from(at, env, base)?;
             let source = load_policy_source(policy, env.policy_today(now), err)?;
@@ -112,7 +112,7 @@ impl Planning {
             Some(path) => {
                 let (source, loaded) = crate::par::join(
                     || load_policy_source(policy, today, err),
-                    || crate::live::load_snapshot(path),
+                    || crate::files::load_snapshot(path),
                 );
                 (source, Some((path, loaded)))
             }
@@ -131,7 +131,7 @@ impl Planning {
         let snapshot = state
             .snapshot
             .as_deref()
-            .map(|path| (path, crate::live::load_snapshot(path)));
+            .map(|path| (path, crate::files::load_snapshot(path)));
         let base = match (&snapshot, state.relative_at()) {
             (Some((_, Ok(live))), Some(_)) => live.taken_at,
             _ => env.now,

@@ -7,10 +7,8 @@
 //! [`MAX_REPORTED`] times, so a 100,000-user snapshot loads in tens of milliseconds.
 
 use super::{EventAction, LiveState, SNAPSHOT_FORMAT_VERSION};
-use crate::policy::{Diagnostic, Location};
+use crate::diagnostics::{Diagnostic, Location};
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::path::Path;
 
 /// Snapshots larger than this are rejected before parsing.
 pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
@@ -38,50 +36,25 @@ pub const CODES: &[&str] = &[
     "unknown-account",
 ];
 
-/// Reads a snapshot file from disk. `label` names it in diagnostics.
-pub fn load_snapshot(path: &Path) -> Result<LiveState, Vec<Diagnostic>> {
-    let label = path.display().to_string();
-    let whole = || Location::whole_file(&label);
-    let io = |e: std::io::Error| {
-        let (code, msg) = if e.kind() == std::io::ErrorKind::NotFound {
-            ("missing-file", "file not found".to_string())
-        } else {
-            ("io-error", format!("cannot read the file: {e}"))
-        };
-        vec![Diagnostic::error(code, whole(), msg)]
-    };
-    // Checked before opening: opening a FIFO waits for a writer forever.
-    if !std::fs::metadata(path).map_err(io)?.is_file() {
-        return Err(vec![Diagnostic::error(
-            "io-error",
-            whole(),
-            "not a regular file: a snapshot is a JSON file written by `seatkeeper export --snapshot`",
-        )]);
-    }
-    let file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    if len > MAX_SNAPSHOT_BYTES {
-        return Err(vec![too_large(&label, len)]);
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(MAX_SNAPSHOT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+/// Parses the bytes of a snapshot file: UTF-8, then [`parse_snapshot`]. `label` names the
+/// file in diagnostics.
+pub fn parse_snapshot_bytes(label: &str, bytes: Vec<u8>) -> Result<LiveState, Vec<Diagnostic>> {
     if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
-        return Err(vec![too_large(&label, bytes.len() as u64)]);
+        return Err(vec![too_large(label, bytes.len() as u64)]);
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let loc = location_at(&label, valid, valid.len());
+        let loc = location_at(label, valid, valid.len());
         vec![
             Diagnostic::error("not-utf8", loc, "the file is not valid UTF-8")
                 .with_hint("snapshots are UTF-8 JSON as written by `seatkeeper export --snapshot`"),
         ]
     })?;
-    parse_snapshot(&label, &text)
+    parse_snapshot(label, &text)
 }
 
-fn too_large(label: &str, size: u64) -> Diagnostic {
+/// The diagnostic of a snapshot larger than [`MAX_SNAPSHOT_BYTES`].
+pub fn too_large(label: &str, size: u64) -> Diagnostic {
     Diagnostic::error(
         "file-too-large",
         Location::at(label, 1, 1),

@@ -3,21 +3,18 @@
 //! serde types that mirror the YAML, [`validate`] turns raw files into a [`Policy`] while
 //! collecting every problem as a [`Diagnostic`], and [`source`] reads a policy folder.
 
-pub mod diagnostics;
 pub mod raw;
 pub mod source;
 pub mod validate;
 pub mod write;
 
-pub use diagnostics::{render_diagnostics, Diagnostic, Severity};
-pub use source::{DirFiles, PolicyFiles, MAIN_FILE};
+pub use crate::diagnostics::{render_diagnostics, Diagnostic, Location, Severity};
+pub use source::{PolicyFiles, MAIN_FILE};
 
 use crate::live::AccountType;
 use crate::time::Duration;
 use chrono::NaiveDate;
 use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
 
 /// A policy that passed validation, with the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -43,86 +40,6 @@ pub fn load(files: &dyn PolicyFiles) -> Result<Loaded, Vec<Diagnostic>> {
 /// [`load`], with `today` as the date that `requested:` dates may not be after.
 pub fn load_at(files: &dyn PolicyFiles, today: NaiveDate) -> Result<Loaded, Vec<Diagnostic>> {
     validate::load(files, today)
-}
-
-/// [`load`] from a policy folder.
-pub fn load_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
-    load(&DirFiles::new(path.as_ref()))
-}
-
-/// [`load_at`] from a policy folder.
-pub fn load_dir_at(path: impl AsRef<Path>, today: NaiveDate) -> Result<Loaded, Vec<Diagnostic>> {
-    load_at(&DirFiles::new(path.as_ref()), today)
-}
-
-/// Where something was written: a policy file relative to the policy root, and a 1-based line
-/// and column.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-pub struct Location {
-    /// Path relative to the policy folder, with `/` separators. Shared: a policy holds
-    /// hundreds of thousands of locations in a handful of files.
-    #[serde(with = "shared_str")]
-    pub file: Arc<str>,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub column: u32,
-}
-
-impl Location {
-    /// A place in `file`.
-    pub fn at(file: &str, line: u32, column: u32) -> Self {
-        Self {
-            file: Arc::from(file),
-            line,
-            column,
-        }
-    }
-
-    /// A place in `file`, sharing the file name (no allocation).
-    pub fn in_shared(file: &Arc<str>, line: u32, column: u32) -> Self {
-        Self {
-            file: Arc::clone(file),
-            line,
-            column,
-        }
-    }
-
-    /// The whole of `file` (line and column 0).
-    pub fn whole_file(file: &str) -> Self {
-        Self::at(file, 0, 0)
-    }
-}
-
-/// Serde for [`Location::file`]: a plain string.
-mod shared_str {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::sync::Arc;
-
-    pub fn serialize<S: Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(value)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-        String::deserialize(d).map(Arc::from)
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
 }
 
 /// A validated policy (format version 1).

@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(since.commit.as_deref(), Some(first.as_str()));
         assert_eq!(since.cutoff.to_rfc3339(), "2026-01-01T00:00:00+00:00");
         assert_eq!(since.label, format!("HEAD~1 ({})", &first[..12]));
-        let head = crate::policy::load_dir(&policy).unwrap().policy;
+        let head = crate::files::load_policy_dir(&policy).unwrap().policy;
         let diff = crate::diff::policy_diff(
             since.base_policy.as_ref().unwrap(),
             &head,

@@ -1,8 +1,79 @@
-//! Diagnostics: one problem in a policy or snapshot, with a stable kebab-case code, where it is,
-//! a message and a hint. Validation collects all of them and reports them at once.
+//! Diagnostics: one problem in a policy or snapshot, with a stable kebab-case code, where it is
+//! ([`Location`]), a message and a hint. Validation collects all of them and reports them at
+//! once. Shared by the policy and the live-state readers, so neither depends on the other.
 
-use super::Location;
 use std::fmt;
+use std::sync::Arc;
+
+/// Where something was written: a policy file relative to the policy root, and a 1-based line
+/// and column.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Location {
+    /// Path relative to the policy folder, with `/` separators. Shared: a policy holds
+    /// hundreds of thousands of locations in a handful of files.
+    #[serde(with = "shared_str")]
+    pub file: Arc<str>,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl Location {
+    /// A place in `file`.
+    pub fn at(file: &str, line: u32, column: u32) -> Self {
+        Self {
+            file: Arc::from(file),
+            line,
+            column,
+        }
+    }
+
+    /// A place in `file`, sharing the file name (no allocation).
+    pub fn in_shared(file: &Arc<str>, line: u32, column: u32) -> Self {
+        Self {
+            file: Arc::clone(file),
+            line,
+            column,
+        }
+    }
+
+    /// The whole of `file` (line and column 0).
+    pub fn whole_file(file: &str) -> Self {
+        Self::at(file, 0, 0)
+    }
+}
+
+/// Serde for [`Location::file`]: a plain string.
+mod shared_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
