@@ -30,7 +30,7 @@
 //! to the minimum, ratio within 1.2.
 //!
 //! `cargo bench --bench client_read -- budgets [USERS...]` (default 10000 100000) instead reads a
-//! generated org the way `plan` does (`ReadRequest::for_policy`: members of the policy's
+//! generated org the way `plan` does (`ops::read_request`: members of the policy's
 //! groups and its safe users, listings side by side) through the admin API, against the
 //! sandbox at the admin API's documented per-minute budgets with 50 ms latency, and compares
 //! the wall time with the larger of the rate-limit floor and the cursor-chain floor (see
@@ -366,7 +366,7 @@ fn budget_policy(org_id: &str, safe: &[String]) -> seatkeeper::policy::Policy {
 /// A live read of a generated org through the admin API against the sandbox at its documented
 /// per-minute budgets (events 50 a minute per path and 60 per user, last-active dates 200 per
 /// org, other paths the sandbox's default 1000 per path) with 50 ms latency, as `plan` makes it
-/// (`ReadRequest::for_policy`). Two floors:
+/// (`ops::read_request`). Two floors:
 ///
 /// ```text
 /// rate floor  = max over budgets b of (ceil(n_b / B_b) - 1) * 60 s + L
@@ -406,7 +406,7 @@ async fn budgets(server: tokio::runtime::Handle, users: usize) -> bool {
         .unwrap();
     let snapshot = running.snapshot();
     let policy = budget_policy(&running.org_id(), &safe);
-    let request = ReadRequest::for_policy(&policy, now);
+    let request = seatkeeper::ops::read_request(&policy, now);
 
     // The floors, from the sandbox's own state.
     let l = latency.as_secs_f64();

@@ -32,6 +32,7 @@ pub mod gitinfo;
 pub mod grants;
 pub mod ledger;
 pub mod live;
+pub mod ops;
 pub mod par;
 pub mod plan;
 pub mod planner;

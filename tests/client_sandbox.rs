@@ -714,7 +714,7 @@ async fn granting_groups_and_direct_assignments_are_seen_and_warned_about() {
     let policy = seatkeeper::policy::load(&files).unwrap().policy;
     let c = client(&env, false, true, fast());
     let read = c
-        .read_live(&ReadRequest::for_policy(&policy, now()))
+        .read_live(&seatkeeper::ops::read_request(&policy, now()))
         .await
         .unwrap();
     let grants = read

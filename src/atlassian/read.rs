@@ -24,7 +24,6 @@ use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, EventsRead, Group, License,
     LiveState, User, SNAPSHOT_FORMAT_VERSION,
 };
-use crate::policy::{Matcher, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::try_join_all;
 use reqwest::Method;
@@ -80,38 +79,6 @@ pub const ADMIN_PRODUCT_KEYS: &[&str] = &[
     "trello",
 ];
 
-/// The shortest event window a live read takes: with no inactivity rule, or only short ones,
-/// 30 days of logins and access requests are still read (they are demand after a reclaim).
-pub const MIN_EVENT_DAYS: i64 = 30;
-
-/// How far back the events a plan needs reach: the longest `inactivity + grace + notice` of any
-/// product with an inactivity rule (DESIGN §4: a membership that began earlier cannot protect a
-/// seat anyway), and at least [`MIN_EVENT_DAYS`]. Pure: it depends on the policy alone.
-pub fn events_window(policy: &Policy) -> chrono::TimeDelta {
-    let floor = chrono::TimeDelta::days(MIN_EVENT_DAYS);
-    policy
-        .products
-        .iter()
-        .filter_map(|p| {
-            let inactivity = p.inactivity?.as_seconds();
-            let notice = p.notice.map_or(0, |n| n.as_seconds());
-            let total = inactivity
-                .saturating_add(p.grace.as_seconds())
-                .saturating_add(notice);
-            Some(chrono::TimeDelta::try_seconds(total).unwrap_or(chrono::TimeDelta::MAX))
-        })
-        .fold(floor, chrono::TimeDelta::max)
-}
-
-/// The start of the event window of a plan made for `at` (`--at`, else now): `at` minus
-/// [`events_window`], never before 1970 (the events API takes epoch milliseconds). The read
-/// asks for events from this time up to `at`, and [`EventsRead::wanted_from`] holds it.
-pub fn events_window_start(policy: &Policy, at: DateTime<Utc>) -> DateTime<Utc> {
-    at.checked_sub_signed(events_window(policy))
-        .unwrap_or(DateTime::UNIX_EPOCH)
-        .max(DateTime::UNIX_EPOCH)
-}
-
 /// What to read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRequest {
@@ -126,7 +93,7 @@ pub struct ReadRequest {
     /// are matched on any site.
     pub product_groups: BTreeMap<String, Vec<String>>,
     /// Read org events from this time to `now` (admin path only); `None` reads no events.
-    /// [`ReadRequest::for_policy`] sets it to [`events_window_start`].
+    /// `ops::read_request` sets it to [`Policy::events_window_start`](crate::policy::Policy::events_window_start).
     pub events_since: Option<DateTime<Utc>>,
     /// The time the state is taken at (`taken_at`, end of the events window).
     pub now: DateTime<Utc>,
@@ -142,64 +109,6 @@ pub struct ReadRequest {
     pub safe_emails: Vec<String>,
     /// The safe users named by account id (with [`ReadRequest::members_only`]).
     pub safe_account_ids: Vec<String>,
-}
-
-impl ReadRequest {
-    /// What a plan of `policy` for `at` needs: every product's groups, `eligible_groups`,
-    /// `keep`/`ignore` groups and explicit admin groups; the events from
-    /// [`events_window_start`] up to `at`; the state taken at `at`.
-    pub fn for_policy(policy: &Policy, at: DateTime<Utc>) -> Self {
-        let mut groups: BTreeSet<String> = BTreeSet::new();
-        for p in &policy.products {
-            groups.extend(p.groups.iter().cloned());
-        }
-        groups.extend(policy.eligible_groups.iter().cloned());
-        for p in &policy.products {
-            groups.extend(p.eligible_groups.iter().cloned());
-        }
-        for sel in policy.keep.iter().chain(&policy.ignore) {
-            if let Matcher::Group(g) = &sel.matcher {
-                groups.insert(g.clone());
-            }
-        }
-        if let Some(admin) = &policy.safety.admin_groups {
-            groups.extend(admin.iter().cloned());
-        }
-        Self {
-            site: policy.site.clone(),
-            groups: groups.into_iter().collect(),
-            products: policy.products.iter().map(|p| p.key.clone()).collect(),
-            product_groups: policy
-                .products
-                .iter()
-                .map(|p| (p.key.clone(), p.groups.clone()))
-                .collect(),
-            events_since: Some(events_window_start(policy, at)),
-            now: at,
-            licenses: true,
-            members_only: true,
-            safe_emails: policy
-                .users
-                .iter()
-                .filter_map(|u| match &u.who {
-                    crate::policy::UserRef::Email(e) => Some(e.clone()),
-                    crate::policy::UserRef::AccountId(_) => None,
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-            safe_account_ids: policy
-                .users
-                .iter()
-                .filter_map(|u| match &u.who {
-                    crate::policy::UserRef::AccountId(a) => Some(a.clone()),
-                    crate::policy::UserRef::Email(_) => None,
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-        }
-    }
 }
 
 /// Which API the state was read from.
@@ -2051,67 +1960,6 @@ mod tests {
     fn keys(raw: &str, products: &[&str]) -> Vec<String> {
         let products: Vec<String> = products.iter().map(|s| s.to_string()).collect();
         product_keys(raw, &products)
-    }
-
-    fn policy(products: &str) -> Policy {
-        let text =
-            format!("version: 1\nsite: acme.atlassian.net\norg: org-1\nproducts:\n{products}");
-        let files = crate::policy::source::MemFiles::new().with(crate::policy::MAIN_FILE, text);
-        match crate::policy::load(&files) {
-            Ok(loaded) => loaded.policy,
-            Err(ds) => panic!("{ds:?}"),
-        }
-    }
-
-    fn at() -> DateTime<Utc> {
-        "2026-11-25T08:00:00Z".parse().unwrap()
-    }
-
-    #[test]
-    fn the_event_window_is_the_longest_inactivity_grace_and_notice() {
-        // jira: 90d + 2d + 14d = 106 days; confluence: 120d + 1d (default grace) = 121 days.
-        let p = policy(
-            "  jira-software:\n    groups: [jira-users]\n    inactivity: 90d\n    grace: 2d\n    notice: 14d\n  confluence:\n    groups: [confluence-users]\n    inactivity: 120d\n",
-        );
-        assert_eq!(events_window(&p), chrono::TimeDelta::days(121));
-        assert_eq!(
-            events_window_start(&p, at()),
-            at() - chrono::TimeDelta::days(121)
-        );
-        let r = ReadRequest::for_policy(&p, at());
-        assert_eq!(r.events_since, Some(at() - chrono::TimeDelta::days(121)));
-        assert_eq!(r.now, at(), "the window ends at the plan's time");
-
-        // Hours of grace count too: 20w + 36h + 4w.
-        let p = policy(
-            "  jira-software:\n    groups: [jira-users]\n    inactivity: 20w\n    grace: 36h\n    notice: 4w\n",
-        );
-        assert_eq!(
-            events_window(&p),
-            chrono::TimeDelta::days(24 * 7) + chrono::TimeDelta::hours(36)
-        );
-    }
-
-    #[test]
-    fn the_event_window_is_at_least_30_days() {
-        let none = policy("  confluence:\n    groups: [confluence-users]\n");
-        assert_eq!(
-            events_window(&none),
-            chrono::TimeDelta::days(MIN_EVENT_DAYS)
-        );
-        let short = policy(
-            "  confluence:\n    groups: [confluence-users]\n    inactivity: 7d\n    notice: 7d\n",
-        );
-        assert_eq!(events_window(&short), chrono::TimeDelta::days(30));
-        // Counted back from the plan's time, whatever the wall clock says.
-        let past: DateTime<Utc> = "2020-01-31T00:00:00Z".parse().unwrap();
-        assert_eq!(
-            events_window_start(&none, past),
-            "2020-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
-        // Never before the epoch the events API counts from.
-        let early: DateTime<Utc> = "1970-01-10T00:00:00Z".parse().unwrap();
-        assert_eq!(events_window_start(&none, early), DateTime::UNIX_EPOCH);
     }
 
     #[test]

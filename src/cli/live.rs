@@ -3,7 +3,7 @@
 
 use super::{Env, Exit, Status};
 use crate::apply::{Directory, WriteOutcome};
-use crate::atlassian::{Change, Client, ClientConfig, CredentialSource, Credentials, ReadRequest};
+use crate::atlassian::{Change, Client, ClientConfig, CredentialSource, Credentials};
 use crate::grants::Grants;
 use crate::live::LiveState;
 use crate::plan::{ActionKind, Plan};
@@ -102,7 +102,7 @@ impl Session {
     }
 
     /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
-    /// the policy's longest window before `at` ([`crate::atlassian::read::events_window_start`]).
+    /// the policy's longest window before `at` ([`crate::policy::Policy::events_window_start`]).
     pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> anyhow::Result<LiveState> {
         Ok(self.read_with_grants(policy, at, &mut std::io::sink())?.0)
     }
@@ -116,7 +116,7 @@ impl Session {
         at: DateTime<Utc>,
         err: &mut dyn std::io::Write,
     ) -> anyhow::Result<(LiveState, Option<Grants>)> {
-        let request = ReadRequest::for_policy(policy, at);
+        let request = crate::ops::read_request(policy, at);
         let read = self
             .block_on(super::progress::with_progress(
                 self.client.read_live(&request),

@@ -16,6 +16,10 @@ use crate::time::Duration;
 use chrono::NaiveDate;
 use std::fmt;
 
+/// The shortest event window a live read takes: with no inactivity rule, or only short ones,
+/// 30 days of logins and access requests are still read (they are demand after a reclaim).
+pub const MIN_EVENT_DAYS: i64 = 30;
+
 /// A policy that passed validation, with the warnings found on the way.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -66,6 +70,82 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Every group the policy names: each product's groups and eligible groups, the policy-wide
+    /// `eligible_groups`, `keep`/`ignore` group entries and explicit admin groups; sorted, once
+    /// each. What a live read must read the members of.
+    pub fn named_groups(&self) -> Vec<String> {
+        let mut groups: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for p in &self.products {
+            groups.extend(p.groups.iter().map(String::as_str));
+            groups.extend(p.eligible_groups.iter().map(String::as_str));
+        }
+        groups.extend(self.eligible_groups.iter().map(String::as_str));
+        for sel in self.keep.iter().chain(&self.ignore) {
+            if let Matcher::Group(g) = &sel.matcher {
+                groups.insert(g);
+            }
+        }
+        if let Some(admin) = &self.safety.admin_groups {
+            groups.extend(admin.iter().map(String::as_str));
+        }
+        groups.into_iter().map(str::to_string).collect()
+    }
+
+    /// The safe users named by email, sorted, once each.
+    pub fn safe_emails(&self) -> Vec<String> {
+        let emails: std::collections::BTreeSet<&str> = self
+            .users
+            .iter()
+            .filter_map(|u| match &u.who {
+                UserRef::Email(e) => Some(e.as_str()),
+                UserRef::AccountId(_) => None,
+            })
+            .collect();
+        emails.into_iter().map(str::to_string).collect()
+    }
+
+    /// The safe users named by account id, sorted, once each.
+    pub fn safe_account_ids(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<&str> = self
+            .users
+            .iter()
+            .filter_map(|u| match &u.who {
+                UserRef::AccountId(a) => Some(a.as_str()),
+                UserRef::Email(_) => None,
+            })
+            .collect();
+        ids.into_iter().map(str::to_string).collect()
+    }
+
+    /// How far back the events a plan needs reach: the longest `inactivity + grace + notice`
+    /// of any product with an inactivity rule (DESIGN §4: a membership that began earlier
+    /// cannot protect a seat anyway), and at least [`MIN_EVENT_DAYS`].
+    pub fn events_window(&self) -> chrono::TimeDelta {
+        let floor = chrono::TimeDelta::days(MIN_EVENT_DAYS);
+        self.products
+            .iter()
+            .filter_map(|p| {
+                let inactivity = p.inactivity?.as_seconds();
+                let notice = p.notice.map_or(0, |n| n.as_seconds());
+                let total = inactivity
+                    .saturating_add(p.grace.as_seconds())
+                    .saturating_add(notice);
+                Some(chrono::TimeDelta::try_seconds(total).unwrap_or(chrono::TimeDelta::MAX))
+            })
+            .fold(floor, chrono::TimeDelta::max)
+    }
+
+    /// The start of the event window of a plan made for `at`: `at` minus
+    /// [`Policy::events_window`], never before 1970 (the events API takes epoch milliseconds).
+    pub fn events_window_start(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        at.checked_sub_signed(self.events_window())
+            .unwrap_or(chrono::DateTime::UNIX_EPOCH)
+            .max(chrono::DateTime::UNIX_EPOCH)
+    }
+
     /// The product with this key.
     pub fn product(&self, key: &str) -> Option<&Product> {
         self.products.iter().find(|p| p.key == key)
@@ -315,5 +395,73 @@ impl Safety {
             Some(groups) => groups.iter().any(|g| g == group),
             None => group == "site-admins" || group == "org-admins" || group.contains("-admins"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(products: &str) -> Policy {
+        let text =
+            format!("version: 1\nsite: acme.atlassian.net\norg: org-1\nproducts:\n{products}");
+        let files = source::MemFiles::new().with(MAIN_FILE, text);
+        match load(&files) {
+            Ok(loaded) => loaded.policy,
+            Err(ds) => panic!("{ds:?}"),
+        }
+    }
+
+    fn at() -> chrono::DateTime<chrono::Utc> {
+        "2026-11-25T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn the_event_window_is_the_longest_inactivity_grace_and_notice() {
+        // jira: 90d + 2d + 14d = 106 days; confluence: 120d + 1d (default grace) = 121 days.
+        let p = policy(
+            "  jira-software:\n    groups: [jira-users]\n    inactivity: 90d\n    grace: 2d\n    notice: 14d\n  confluence:\n    groups: [confluence-users]\n    inactivity: 120d\n",
+        );
+        assert_eq!(p.events_window(), chrono::TimeDelta::days(121));
+        assert_eq!(
+            p.events_window_start(at()),
+            at() - chrono::TimeDelta::days(121)
+        );
+
+        // Hours of grace count too: 20w + 36h + 4w.
+        let p = policy(
+            "  jira-software:\n    groups: [jira-users]\n    inactivity: 20w\n    grace: 36h\n    notice: 4w\n",
+        );
+        assert_eq!(
+            p.events_window(),
+            chrono::TimeDelta::days(24 * 7) + chrono::TimeDelta::hours(36)
+        );
+    }
+
+    #[test]
+    fn the_event_window_is_at_least_30_days() {
+        let none = policy("  confluence:\n    groups: [confluence-users]\n");
+        assert_eq!(
+            none.events_window(),
+            chrono::TimeDelta::days(MIN_EVENT_DAYS)
+        );
+        let short = policy(
+            "  confluence:\n    groups: [confluence-users]\n    inactivity: 7d\n    notice: 7d\n",
+        );
+        assert_eq!(short.events_window(), chrono::TimeDelta::days(30));
+        // Counted back from the plan's time, whatever the wall clock says.
+        let past: chrono::DateTime<chrono::Utc> = "2020-01-31T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            none.events_window_start(past),
+            "2020-01-01T00:00:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+        );
+        // Never before the epoch the events API counts from.
+        let early: chrono::DateTime<chrono::Utc> = "1970-01-10T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            none.events_window_start(early),
+            chrono::DateTime::UNIX_EPOCH
+        );
     }
 }
