@@ -1238,3 +1238,71 @@ fn a_relative_at_counts_from_the_snapshot() {
         text(&out.stderr)
     );
 }
+
+/// The pure core (`src/domain/`) imports no runtime, network, web server, git or file system
+/// crate: inputs come in as values. An import that breaks the fence fails here, naming it.
+#[test]
+fn the_core_imports_no_io() {
+    const FORBIDDEN: &[&str] = &[
+        "tokio",
+        "reqwest",
+        "axum",
+        "hyper",
+        "git2",
+        "std::fs",
+        "std::net",
+        "std::env",
+        "std::process",
+        "crate::atlassian",
+        "crate::sandbox",
+        "crate::cli",
+        "crate::apply",
+        "crate::files",
+        "crate::gitinfo",
+        "crate::audit",
+        "crate::render",
+        "crate::report",
+        "crate::ops",
+    ];
+    fn visit(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    visit(&root().join("src/domain"), &mut files);
+    assert!(files.len() > 20, "{} files in the core", files.len());
+    let mut breaches = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for name in FORBIDDEN {
+                let hit = code.match_indices(name).any(|(at, _)| {
+                    let before = code[..at].chars().next_back();
+                    let after = code[at + name.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                        && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if hit {
+                    breaches.push(format!(
+                        "{}:{}: {}",
+                        file.strip_prefix(root()).unwrap().display(),
+                        i + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        breaches.is_empty(),
+        "the core must not do I/O:\n{}",
+        breaches.join("\n")
+    );
+}
