@@ -8,8 +8,7 @@
 
 use super::config::FaultConfig;
 use axum::body::{Body, Bytes, HttpBody};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use crate::planner::synth::XorShift;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -84,8 +83,7 @@ impl Faults {
             *slot += 1;
             *slot
         };
-        let mut rng =
-            SmallRng::seed_from_u64(splitmix(self.config.seed ^ splitmix(key ^ splitmix(n))));
+        let mut rng = XorShift::new(splitmix(self.config.seed ^ splitmix(key ^ splitmix(n))));
         let c = &self.config;
         let p = |rate: f64| {
             if rate.is_finite() {
@@ -97,16 +95,16 @@ impl Faults {
         let jitter = if c.jitter.is_zero() {
             Duration::ZERO
         } else {
-            Duration::from_micros(rng.gen_range(0..c.jitter.as_micros().max(1) as u64))
+            Duration::from_micros(rng.below(c.jitter.as_micros().max(1) as u64))
         };
-        let reset = rng.gen_bool(p(c.reset_rate));
-        let reset_after_handler = rng.gen_bool(0.5);
-        let error = if rng.gen_bool(p(c.error_rate)) {
-            Some([503, 503, 500, 502, 504][rng.gen_range(0..5)])
+        let reset = rng.chance(p(c.reset_rate));
+        let reset_after_handler = rng.chance(0.5);
+        let error = if rng.chance(p(c.error_rate)) {
+            Some([503, 503, 500, 502, 504][rng.index(5)])
         } else {
             None
         };
-        let slow_body = rng.gen_bool(p(c.slow_body_rate));
+        let slow_body = rng.chance(p(c.slow_body_rate));
         FaultPlan {
             delay: self.base_latency + c.latency + jitter,
             reset,

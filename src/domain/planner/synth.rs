@@ -19,7 +19,8 @@ use crate::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use std::collections::BTreeMap;
 
-/// A tiny deterministic PRNG (xorshift64*).
+/// A tiny deterministic PRNG (xorshift64*), ours so that a seed gives the same org, faults
+/// and plans on every platform and in every version (a library's PRNG may change its stream).
 #[derive(Debug, Clone)]
 pub struct XorShift(u64);
 
@@ -56,6 +57,21 @@ impl XorShift {
         } else {
             self.next_u64() % n
         }
+    }
+
+    /// An index into a slice of `len` items (0 when empty).
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+
+    /// A float in `[lo, hi)`.
+    pub fn between(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// 128 random bits.
+    pub fn next_u128(&mut self) -> u128 {
+        (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())
     }
 }
 
