@@ -37,5 +37,5 @@ pub mod report;
 pub mod sandbox;
 
 pub use domain::{
-    diagnostics, diff, grants, ledger, live, par, plan, planner, policy, selftest, time,
+    diagnostics, diff, grants, ledger, live, par, plan, planner, policy, selftest, time, yaml,
 };

@@ -1306,3 +1306,32 @@ fn the_core_imports_no_io() {
         breaches.join("\n")
     );
 }
+
+/// Self-test files are read by the same YAML reader as the policy: a mistake is located, with
+/// a code and a hint.
+#[test]
+fn a_broken_self_test_file_is_located_like_a_policy_mistake() {
+    let acme = acme_copy();
+    std::fs::write(
+        acme.path().join("tests/typo.yaml"),
+        "tests:\n  - name: alice keeps Jira\n    user: alice@acme.com\n    hold: [jira-software]\n",
+    )
+    .unwrap();
+    let out = seatkeeper(&[
+        "test",
+        "--policy",
+        acme.path().to_str().unwrap(),
+        "--snapshot",
+        "examples/acme/snapshot.json",
+        "--at",
+        AT,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "error[unknown-key]: tests/typo.yaml:4:5: unknown key `hold` (did you mean `holds`?)"
+        ),
+        "{stderr}"
+    );
+}

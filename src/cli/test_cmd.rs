@@ -73,16 +73,16 @@ pub fn run(
             .files
             .read(file, MAX_POLICY_FILE_BYTES)
             .map_err(|e| Exit::new(Status::Error, format!("{file}: {e}")))?;
-        let parsed: TestFile = serde_yaml::from_slice(&bytes).map_err(|e| {
-            let place = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            Exit::new(
-                Status::Error,
-                format!("{file}{place}: not a valid test file: {e}"),
-            )
-        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let parsed: TestFile = match crate::yaml::from_yaml(file, &text) {
+            Ok(parsed) => parsed,
+            Err(diagnostics) => {
+                super::inputs::print_diagnostics(&diagnostics, err)?;
+                return Err(
+                    Exit::new(Status::Error, format!("{file}: not a valid test file")).into(),
+                );
+            }
+        };
         for (i, case) in parsed.tests.iter().enumerate() {
             let result = run_case(case, &input, &plan, format!("{file}: tests[{i}]"));
             let ok = result.failures.is_empty();

@@ -15,3 +15,4 @@ pub mod planner;
 pub mod policy;
 pub mod selftest;
 pub mod time;
+pub mod yaml;

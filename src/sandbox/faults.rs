@@ -7,8 +7,8 @@
 //! requests interleave.
 
 use super::config::FaultConfig;
-use axum::body::{Body, Bytes, HttpBody};
 use crate::planner::synth::XorShift;
+use axum::body::{Body, Bytes, HttpBody};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;

@@ -21,8 +21,8 @@ use crate::live::{
     AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
     SNAPSHOT_FORMAT_VERSION,
 };
-use chrono::{DateTime, TimeDelta, Utc};
 use crate::planner::synth::XorShift;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, HashSet};
 
 /// Parameters of a generated org.
@@ -301,9 +301,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
                     });
                 }
             }
-            if !product_groups.contains(&jsw)
-                && !product_groups.contains(&jswc)
-                && rng.chance(0.02)
+            if !product_groups.contains(&jsw) && !product_groups.contains(&jswc) && rng.chance(0.02)
             {
                 events.push(Event {
                     time: now - days(rng.between(0.0, 14.0)),

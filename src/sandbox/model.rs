@@ -652,7 +652,12 @@ impl Org {
         let mut value: serde_json::Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| e.to_string())?
         } else {
-            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+            crate::yaml::from_yaml("seed", text).map_err(|d| {
+                d.iter()
+                    .map(|d| format!("line {}: {}", d.location.line, d.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?
         };
         let Some(obj) = value.as_object_mut() else {
             return Err("the top level must be a mapping".to_string());

@@ -6,9 +6,9 @@
 //! every *structural* problem it finds (YAML syntax, wrong types, unknown, duplicate and missing
 //! keys) and keeps going; the semantic checks live in [`super::validate`].
 //!
-//! The raw types also derive `serde::Deserialize` with `deny_unknown_fields`, so tools that only
-//! want the shape (and no locations) can read a policy with `serde_yaml`; a test keeps the two
-//! readers in agreement.
+//! The raw types also derive `serde::Deserialize` with `deny_unknown_fields`, so the same tree
+//! can be read with serde ([`crate::yaml::from_node`], as every other YAML file of a policy repo
+//! is); a test keeps the two readers in agreement.
 
 use super::{Diagnostic, Location};
 use serde::Deserialize;
