@@ -332,6 +332,10 @@ impl Client {
             if !(err.is_transient() || read_500) || retries >= retry.max_retries {
                 return Err(give_up(err, retries));
             }
+            // A write that may have landed is not sent again blindly: the caller looks first.
+            if !is_read(call) && err.is_ambiguous() {
+                return Err(give_up(err, retries));
+            }
             let wait = {
                 let mut rng = rand::thread_rng();
                 match err.retry_after() {
@@ -353,6 +357,16 @@ impl Client {
             retries += 1;
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Waits the backoff before retry number `retry` (0-based) of a call that failed without
+    /// telling how long to wait, and counts the retry.
+    pub(crate) async fn back_off(&self, retry: u32) {
+        let wait = self.config.retry.backoff(retry, &mut rand::thread_rng());
+        if self.config.retry.delays {
+            tokio::time::sleep(wait).await;
+        }
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.

@@ -170,6 +170,20 @@ impl ApiError {
         }
     }
 
+    /// Whether the request may have reached the server and done its work although no answer
+    /// said so: a reset or a timeout after it was sent, or a gateway's 502 or 504 (the origin
+    /// behind it may have finished). A write that failed this way is looked up before it is
+    /// sent again. A refused connection, a 429 and a 503 are answered before any work.
+    pub fn is_ambiguous(&self) -> bool {
+        match self.root() {
+            ApiError::Transport { kind, .. } => {
+                matches!(kind, TransportKind::Timeout | TransportKind::Reset)
+            }
+            ApiError::Status { status, .. } => matches!(status, 502 | 504),
+            _ => false,
+        }
+    }
+
     /// The server's `Retry-After`, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -172,9 +172,6 @@ impl Directory for ApiDirectory {
     }
 
     async fn is_member(&self, group_id: &str, account_id: &str) -> anyhow::Result<bool> {
-        let members = self.0.group_members(&[group_id.to_string()]).await?;
-        Ok(members
-            .get(group_id)
-            .is_some_and(|m| m.iter().any(|a| a == account_id)))
+        Ok(self.0.membership(group_id, account_id).await?)
     }
 }
