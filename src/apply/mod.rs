@@ -17,7 +17,7 @@ pub mod rails;
 pub mod run;
 
 use crate::plan::{Action, ActionKind, Plan};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,13 +116,18 @@ pub trait ApplyObserver {
     fn on_event(&mut self, event: &ApplyEvent<'_>) -> anyhow::Result<()>;
 }
 
-/// Seats each licensed product has free for additions before removals free more: the
-/// licence's seats minus its billable holders, for the products whose licence the plan knows.
-/// Additions of such a product start only while a seat is free or once its removals have all
-/// finished, so a plan that ends within the licence applies cleanly the first time instead of
-/// failing additions that ran before the removals that make room for them.
+/// Seats each licensed product has free for additions before removals free more, and the
+/// accounts that hold no billed seat. Built from the state read when the apply starts (its
+/// billed holders, not the plan's, which a resumed run has already changed). Additions of such a
+/// product start only while a seat is free or once its removals have all finished, and only a
+/// removal of a billed account frees a seat, so a plan that ends within the licence applies
+/// cleanly the first time instead of failing additions that ran before the removals that make
+/// room for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headroom(HashMap<String, i64>);
+pub struct Headroom {
+    free: HashMap<String, i64>,
+    unbilled: HashSet<String>,
+}
 
 impl Headroom {
     /// No product is gated: additions start as soon as a slot is free.
@@ -130,17 +135,42 @@ impl Headroom {
         Self::default()
     }
 
-    /// The headroom the plan's seat table gives.
-    pub fn of(plan: &Plan) -> Self {
-        Self(
-            plan.seats
+    /// The headroom of `seats` (a plan's seat table, made from the state read now): the
+    /// licence's seats minus the billable holders; none for a product whose licence is not known
+    /// (Atlassian tells only the Jira products' licences), so that its additions never outrun
+    /// its removals either. `unbilled` names the accounts that take or free no billed seat
+    /// (apps, customers, suspended, deactivated and closed accounts).
+    pub fn new(
+        seats: &std::collections::BTreeMap<String, crate::plan::Seats>,
+        unbilled: HashSet<String>,
+    ) -> Self {
+        Self {
+            free: seats
                 .iter()
-                .filter_map(|(product, s)| {
-                    s.licensed
-                        .map(|l| (product.clone(), i64::from(l) - s.before as i64))
+                .map(|(product, s)| {
+                    let free = s.licensed.map_or(0, |l| i64::from(l) - s.before as i64);
+                    (product.clone(), free)
                 })
                 .collect(),
-        )
+            unbilled,
+        }
+    }
+
+    /// The headroom of the state `live` for `plan`, a plan made from `live`: its seat table,
+    /// and the accounts of its actions that hold no billed seat ([`Headroom::unbilled`]).
+    pub fn of(plan: &Plan, live: &crate::live::LiveState) -> Self {
+        Self::new(&plan.seats, Self::unbilled(plan, live))
+    }
+
+    /// The accounts of `plan`'s actions that `live` shows hold no billed seat. An account
+    /// `live` does not list counts as billed, as in the plan's seat table.
+    pub fn unbilled(plan: &Plan, live: &crate::live::LiveState) -> HashSet<String> {
+        let accounts: HashSet<&str> = plan.actions.iter().map(|a| a.account_id.as_str()).collect();
+        live.users
+            .iter()
+            .filter(|u| accounts.contains(u.account_id.as_str()) && !crate::planner::is_billed(u))
+            .map(|u| u.account_id.clone())
+            .collect()
     }
 }
 
@@ -148,6 +178,7 @@ impl Headroom {
 /// free, or once the product has no removal left to run.
 struct Gate {
     free: HashMap<String, i64>,
+    unbilled: HashSet<String>,
     removals_left: HashMap<String, usize>,
     /// (account, product) → (removals not finished, one of them failed): the seat is freed
     /// when the last one finishes and none failed.
@@ -166,20 +197,27 @@ impl Gate {
                 .0 += 1;
         }
         Self {
-            free: headroom.0,
+            free: headroom.free,
+            unbilled: headroom.unbilled,
             removals_left,
             per_seat,
         }
     }
 
+    /// Whether the action takes or frees a billed seat of a gated product.
+    fn counts(&self, a: &Action) -> bool {
+        self.free.contains_key(&a.product) && !self.unbilled.contains(&a.account_id)
+    }
+
     fn may_start(&self, a: &Action) -> bool {
         a.kind == ActionKind::Remove
+            || !self.counts(a)
             || self.free.get(&a.product).is_none_or(|free| *free > 0)
             || self.removals_left.get(&a.product).is_none_or(|n| *n == 0)
     }
 
     fn started(&mut self, a: &Action) {
-        if a.kind == ActionKind::Add {
+        if a.kind == ActionKind::Add && self.counts(a) {
             if let Some(free) = self.free.get_mut(&a.product) {
                 *free -= 1;
             }
@@ -187,12 +225,13 @@ impl Gate {
     }
 
     fn finished(&mut self, a: &Action, ok: bool) {
+        let counts = self.counts(a);
         let Some(free) = self.free.get_mut(&a.product) else {
             return;
         };
         match a.kind {
             // A failed addition took no seat.
-            ActionKind::Add if !ok => *free += 1,
+            ActionKind::Add if !ok && counts => *free += 1,
             ActionKind::Add => {}
             ActionKind::Remove => {
                 if let Some(n) = self.removals_left.get_mut(&a.product) {
@@ -202,7 +241,8 @@ impl Gate {
                 if let Some((left, failed)) = self.per_seat.get_mut(&key) {
                     *left = left.saturating_sub(1);
                     *failed |= !ok;
-                    if *left == 0 && !*failed {
+                    // An account that was not billed frees no seat when it goes.
+                    if *left == 0 && !*failed && counts {
                         *free += 1;
                     }
                 }
@@ -470,6 +510,72 @@ mod tests {
         assert!(started(Vec::new(), 1, Headroom::unlimited()).is_empty());
     }
 
+    /// Confluence with `free` seats; `unbilled` accounts hold none.
+    fn headroom(free: i64, unbilled: &[&str]) -> Headroom {
+        Headroom {
+            free: [("confluence".to_string(), free)].into(),
+            unbilled: unbilled.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_product_of_unknown_licence_has_no_seat_to_spare_and_a_licensed_one_its_difference() {
+        let seats = |licensed: Option<u32>| crate::plan::Seats {
+            before: 10,
+            after: 10,
+            budget: None,
+            not_billed: 0,
+            licensed,
+        };
+        let table = [
+            ("confluence".to_string(), seats(None)),
+            ("jira-software".to_string(), seats(Some(12))),
+        ]
+        .into();
+        let headroom = Headroom::new(&table, ["app".to_string()].into());
+        assert_eq!(
+            headroom.free,
+            [
+                ("confluence".to_string(), 0),
+                ("jira-software".to_string(), 2)
+            ]
+            .into()
+        );
+        // Unknown licence: the addition waits for a removal to finish, as at a full licence
+        // (with nothing gated, it would start between the two removals).
+        let actions = vec![
+            action(ActionKind::Add, "a1"),
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+        ];
+        assert_eq!(started(actions, 4, headroom), ["-r1", "-r2", "+a1"]);
+    }
+
+    #[test]
+    fn only_the_removal_of_a_billed_account_frees_a_seat_and_unbilled_additions_never_wait() {
+        // r1 is a closed account: removing it frees nothing, so a1 waits for r2.
+        let actions = vec![
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+            action(ActionKind::Add, "a1"),
+        ];
+        assert_eq!(
+            started(actions, 1, headroom(0, &["r1"])),
+            ["-r1", "-r2", "+a1"]
+        );
+        // An app takes no seat: it starts at once, while a1 waits for a removal to finish.
+        let actions = vec![
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+            action(ActionKind::Add, "app"),
+            action(ActionKind::Add, "a1"),
+        ];
+        assert_eq!(
+            started(actions, 4, headroom(0, &["app"]))[..3],
+            ["-r1", "+app", "-r2"]
+        );
+    }
+
     #[test]
     fn at_the_licence_an_addition_starts_only_after_a_removal_frees_a_seat() {
         let actions = vec![
@@ -478,7 +584,7 @@ mod tests {
             action(ActionKind::Remove, "r1"),
             action(ActionKind::Remove, "r2"),
         ];
-        let full = Headroom([("confluence".to_string(), 0)].into());
+        let full = headroom(0, &[]);
         for parallelism in [1, 4] {
             let order = started(actions.clone(), parallelism, full.clone());
             // At every point, the additions started never outnumber the removals started
@@ -495,7 +601,7 @@ mod tests {
             assert_eq!(order.len(), 4, "{order:?}");
         }
         // One seat free: the first addition need not wait.
-        let one = Headroom([("confluence".to_string(), 1)].into());
+        let one = headroom(1, &[]);
         assert_eq!(
             started(actions.clone(), 4, one)[..2],
             ["-r1".to_string(), "+a1".to_string()]

@@ -69,6 +69,9 @@ pub struct ApplyJob<'a> {
     pub actor_account: Option<&'a str>,
     /// How to apply.
     pub options: ApplyOptions,
+    /// The seats free under each licence and the accounts that hold none, as read when the
+    /// apply started ([`super::Headroom`]).
+    pub headroom: &'a super::Headroom,
 }
 
 /// Why an apply stopped before its writes. Each kind is a separate variant because the command
@@ -199,6 +202,7 @@ pub async fn apply_plan<D: Directory>(
         actor,
         actor_account,
         options,
+        headroom,
     } = *job;
     rails::check(plan, policy, actor_account, options.allow_mass_removal)?;
     let plan_id = plan.id();
@@ -270,7 +274,7 @@ pub async fn apply_plan<D: Directory>(
         resume.pending,
         resume.recorded + resume.in_effect.len(),
         options.parallelism,
-        super::Headroom::of(plan),
+        headroom.clone(),
         &mut [&mut audit, progress],
     )
     .await?;

@@ -13,6 +13,7 @@ use crate::apply::journal::Journal;
 use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
+use crate::apply::Headroom;
 use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
 use crate::render::{self, ColorChoice, Format};
 use anyhow::Context;
@@ -106,9 +107,9 @@ pub fn run(
         .clone()
         .or(actor_account.clone())
         .unwrap_or_else(|| "unknown".into());
-    let plan = match saved {
+    let (plan, headroom) = match saved {
         Some(plan) => {
-            verify_saved(
+            let headroom = verify_saved(
                 &session,
                 &policy_args,
                 &source,
@@ -117,7 +118,7 @@ pub fn run(
                 env,
                 err,
             )?;
-            plan
+            (plan, headroom)
         }
         None => {
             // Every apply records an interrupted run's writes before anything else; here, before
@@ -165,7 +166,8 @@ pub fn run(
                     return Err(Exit::new(Status::Refused, "apply cancelled").into());
                 }
             }
-            plan
+            let headroom = Headroom::of(&plan, &live);
+            (plan, headroom)
         }
     };
     let options = ApplyOptions {
@@ -176,7 +178,7 @@ pub fn run(
     let outcome = apply_plan(
         &session,
         &source,
-        &plan,
+        (&plan, &headroom),
         &actor,
         actor_account.as_deref(),
         &options,
@@ -189,7 +191,8 @@ pub fn run(
 /// A saved plan is verified, not trusted: the actions are re-derived from the policy at the
 /// plan's commit (the folder as it is when the plan was made from uncommitted changes or
 /// outside git) and the live state read now, for the plan's time
-/// ([`crate::apply::rails::check_derivation`]).
+/// ([`crate::apply::rails::check_derivation`]). Returns the licence headroom of the state read
+/// (the derived plan's seat table: the seats as they are now, which a resumed run has changed).
 fn verify_saved(
     session: &Session,
     policy_args: &PolicyArgs,
@@ -198,7 +201,7 @@ fn verify_saved(
     audit_path: &Path,
     env: &Env,
     err: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Headroom> {
     let at_commit;
     let policy_source = match (&plan.policy_commit, plan.policy_dirty) {
         (Some(commit), false) if source.commit.as_deref() != Some(commit.as_str()) => {
@@ -250,7 +253,11 @@ fn verify_saved(
         crate::apply::freshness::is_recorded(&recorded, a)
             || (a.kind == ActionKind::Add) == in_group
     };
-    crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)
+    crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)?;
+    Ok(Headroom::new(
+        &derived.seats,
+        Headroom::unbilled(plan, &live),
+    ))
 }
 
 /// The policy folder: `--policy` when given (or when the working folder holds a policy);
@@ -328,12 +335,13 @@ pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-/// Applies `plan` through `session` ([`crate::apply::run::apply_plan`]), with progress on
-/// `err`, and maps the outcome to an exit status.
+/// Applies `plan` through `session` ([`crate::apply::run::apply_plan`]), with the licence
+/// `headroom` of the state it was checked against and progress on `err`, and maps the outcome
+/// to an exit status.
 pub fn apply_plan(
     session: &Session,
     source: &PolicySource,
-    plan: &Plan,
+    (plan, headroom): (&Plan, &Headroom),
     actor: &str,
     actor_account: Option<&str>,
     options: &ApplyOptions,
@@ -347,6 +355,7 @@ pub fn apply_plan(
         actor,
         actor_account,
         options: *options,
+        headroom,
     };
     let directory = Arc::new(ApiDirectory(session.client.clone()));
     let mut progress = ProgressObserver::new(err);

@@ -149,7 +149,7 @@ pub fn run(
     let status = apply_plan(
         &session,
         &source,
-        &plan,
+        (&plan, &crate::apply::Headroom::of(&plan, &live)),
         "seatkeeper-demo",
         actor_account.as_deref(),
         &options,
