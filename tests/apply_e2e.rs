@@ -1264,3 +1264,6 @@ fn apply_at_is_refused_with_no_request_unless_the_base_is_a_local_sandbox() {
         audit_before
     );
 }
+
+#[path = "apply_e2e/soak.rs"]
+mod soak;
