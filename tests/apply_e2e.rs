@@ -597,6 +597,47 @@ fn wrong_credentials_fail_clearly_and_no_secret_is_ever_printed() {
 }
 
 #[test]
+fn a_host_that_cannot_be_reached_is_named_within_10_seconds() {
+    let env = TestEnv::start(Duration::ZERO);
+    // A closed port: connections are refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap();
+    drop(closed);
+    // A port whose accept queue is full: connection attempts go unanswered, as to a host that
+    // drops them.
+    let silent = env.runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(0).unwrap()
+    });
+    let dropped = silent.local_addr().unwrap();
+    let _queued: Vec<_> = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&dropped, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    for (addr, why) in [(refused, "refused"), (dropped, "connect timeout")] {
+        let started = Instant::now();
+        let out = env
+            .command(&["plan", "--policy", env.dir(), "--at", AT])
+            .env("SEATKEEPER_API_BASE", format!("http://{addr}"))
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = text(&out.stderr);
+        eprintln!("{why}: {took:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("could not connect to {addr}"))
+                && stderr.contains(why)
+                && stderr.contains(&format!("check SEATKEEPER_API_BASE (http://{addr})")),
+            "{stderr}"
+        );
+        assert!(took < Duration::from_secs(10), "{why}: {took:?}");
+    }
+}
+
+#[test]
 fn apply_without_a_plan_or_a_terminal_refuses_to_guess() {
     let env = TestEnv::start(Duration::ZERO);
     let out = env

@@ -94,6 +94,8 @@ pub struct Credentials {
     pub site: Option<SiteAuth>,
     /// Admin credentials, when the key is set and the policy names an org.
     pub admin: Option<AdminAuth>,
+    /// Whether both bases come from `SEATKEEPER_API_BASE` (a sandbox or a proxy), for messages.
+    pub via_api_base: bool,
 }
 
 /// Why credentials could not be resolved. Raised before any request is made.
@@ -159,6 +161,7 @@ impl Credentials {
             return Err(CredentialsError::Missing);
         }
 
+        let via_api_base = base.is_some();
         let (site_base, admin_base) = match base {
             Some(base) => {
                 let url = parse_base("SEATKEEPER_API_BASE", &base)?;
@@ -196,6 +199,7 @@ impl Credentials {
             admin_base,
             site: site_auth,
             admin: admin_auth,
+            via_api_base,
         })
     }
 }

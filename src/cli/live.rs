@@ -142,11 +142,12 @@ impl Session {
     /// The account behind the credentials, for the `self` rail.
     pub fn myself(&self) -> anyhow::Result<Option<String>> {
         self.block_on(self.client.myself()).map_err(|e| {
-            Exit::new(
-                Status::Error,
-                format!("checking the credentials failed: {e}"),
-            )
-            .into()
+            let message = match e {
+                // Nothing was checked: the host never answered.
+                crate::atlassian::ApiError::Unreachable { .. } => e.to_string(),
+                e => format!("checking the credentials failed: {e}"),
+            };
+            Exit::new(Status::Error, message).into()
         })
     }
 }
