@@ -22,6 +22,35 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// When a command must stop, and the limit it was given (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// The instant the time runs out.
+    pub at: Instant,
+    /// The limit it was set from.
+    pub limit: Duration,
+}
+
+impl std::fmt::Display for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.limit.as_secs();
+        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let mut text = String::new();
+        for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+            if n > 0 {
+                text.push_str(&format!("{n}{unit}"));
+            }
+        }
+        if text.is_empty() {
+            text = format!("{}ms", self.limit.as_millis());
+        }
+        write!(
+            f,
+            "the time limit of {text} (--timeout or SEATKEEPER_TIMEOUT)"
+        )
+    }
+}
+
 /// What a membership write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -91,7 +120,17 @@ pub enum ApplyEvent<'a> {
         /// How it ended.
         result: &'a ActionResult,
     },
-    /// Every action has finished.
+    /// The deadline stopped the apply: these actions were never started, and these were
+    /// still in flight when the time to finish them ran out (whether they landed is recorded by
+    /// the next apply, from the journal).
+    Stopped {
+        /// Not started.
+        not_started: Vec<&'a Action>,
+        /// Started, never finished.
+        unfinished: Vec<&'a Action>,
+    },
+    /// Every action has finished, or the deadline stopped the apply (then after
+    /// [`ApplyEvent::Stopped`]).
     Finished(&'a ApplySummary),
 }
 
@@ -106,9 +145,19 @@ pub struct ApplySummary {
     pub failed: usize,
     /// Recorded by an earlier run of the same plan.
     pub recorded: usize,
+    /// Not started: the deadline passed first.
+    pub not_started: usize,
+    /// Started, but still in flight when the time given to finish them ran out.
+    pub unfinished: usize,
+    /// Whether the deadline stopped the apply before every action had run.
+    pub stopped: bool,
     /// Wall time.
     pub elapsed: Duration,
 }
+
+/// How long the writes in flight when the deadline passes are given to finish (each request
+/// is bounded by the client's own timeout, 60 s).
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(60);
 
 /// Receives apply events. An observer error stops the apply (the audit log must not miss lines).
 pub trait ApplyObserver {
@@ -255,13 +304,17 @@ impl Gate {
 /// as it finishes. Removals and additions alternate (removals first), each kind in plan order:
 /// rate limits are per endpoint and method, and adds and removes are different endpoints, so
 /// alternating keeps both budgets busy. Additions of a product at its licence wait for its
-/// removals ([`Headroom`]).
+/// removals ([`Headroom`]). With `stop = Some((deadline, grace))`, no action starts once the
+/// deadline has passed; the ones in flight are given until `grace` after it to finish and be
+/// reported ([`IN_FLIGHT_GRACE`] for an apply), and the summary says what was not started or
+/// not finished.
 pub async fn execute<D: Directory>(
     directory: Arc<D>,
     actions: Vec<Action>,
     recorded: usize,
     parallelism: usize,
     headroom: Headroom,
+    stop: Option<(Instant, Duration)>,
     observers: &mut [&mut dyn ApplyObserver],
 ) -> anyhow::Result<ApplySummary> {
     let start = Instant::now();
@@ -287,8 +340,11 @@ pub async fn execute<D: Directory>(
     let mut in_flight = 0usize;
     let mut removal_turn = true;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut running: HashSet<usize> = HashSet::new();
+    let mut stopping = false;
     loop {
-        while in_flight < limit {
+        stopping |= stop.is_some_and(|(d, _)| Instant::now() >= d);
+        while in_flight < limit && !stopping {
             let add_ready = adds.front().is_some_and(|&i| gate.may_start(&actions[i]));
             let next = match (removal_turn, add_ready) {
                 (true, _) | (false, false) => removes
@@ -319,9 +375,35 @@ pub async fn execute<D: Directory>(
                 };
                 (index, result)
             });
+            running.insert(index);
             in_flight += 1;
         }
-        let Some(joined) = tasks.join_next().await else {
+        let joined = match stop {
+            // Past the deadline: wait for the writes in flight until the grace ends.
+            Some((d, grace)) if stopping => {
+                let finish_by = tokio::time::Instant::from_std(d + grace);
+                match tokio::time::timeout_at(finish_by, tasks.join_next()).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        tasks.abort_all();
+                        break;
+                    }
+                }
+            }
+            // Before it: a write finishing, or the deadline, whichever comes first.
+            Some((d, _)) => {
+                let deadline = tokio::time::Instant::from_std(d);
+                match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                    Ok(joined) => joined,
+                    Err(_) => continue,
+                }
+            }
+            None => tasks.join_next().await,
+        };
+        let Some(joined) = joined else {
+            if stopping {
+                break;
+            }
             // Nothing in flight: either everything ran, or only gated additions are left, which
             // cannot happen (they are released once their product has no removal left).
             match adds.pop_front() {
@@ -337,6 +419,7 @@ pub async fn execute<D: Directory>(
             Ok(done) => done,
             Err(e) => anyhow::bail!("an apply task stopped unexpectedly: {e}"),
         };
+        running.remove(&index);
         gate.finished(&actions[index], !matches!(result, ActionResult::Failed(_)));
         match &result {
             ActionResult::Ok(WriteOutcome::Done) => summary.done += 1,
@@ -351,6 +434,22 @@ pub async fn execute<D: Directory>(
             tasks.abort_all();
             return Err(e);
         }
+    }
+    let not_started: Vec<&Action> = removes.iter().chain(&adds).map(|&i| &actions[i]).collect();
+    let mut unfinished: Vec<usize> = running.into_iter().collect();
+    unfinished.sort_unstable();
+    let unfinished: Vec<&Action> = unfinished.into_iter().map(|i| &actions[i]).collect();
+    summary.not_started = not_started.len();
+    summary.unfinished = unfinished.len();
+    summary.stopped = summary.not_started + summary.unfinished > 0;
+    if summary.stopped {
+        notify(
+            observers,
+            &ApplyEvent::Stopped {
+                not_started,
+                unfinished,
+            },
+        )?;
     }
     summary.elapsed = start.elapsed();
     notify(observers, &ApplyEvent::Finished(&summary))?;
@@ -415,6 +514,7 @@ mod tests {
                 0,
                 parallelism,
                 headroom,
+                None,
                 &mut [],
             ))
             .unwrap();
@@ -465,6 +565,7 @@ mod tests {
                 0,
                 2,
                 Headroom::unlimited(),
+                None,
                 &mut [],
             ))
             .unwrap();
@@ -486,10 +587,103 @@ mod tests {
                 0,
                 1,
                 Headroom::unlimited(),
+                None,
                 &mut [],
             ))
             .unwrap();
         assert_eq!((summary.done, summary.failed), (0, 1));
+    }
+
+    /// Writes take `pause`; writes of an account named `hang*` never finish. Records when
+    /// each write started.
+    struct Slow {
+        pause: Duration,
+        starts: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl Directory for Slow {
+        async fn write(
+            &self,
+            _: ActionKind,
+            _: &str,
+            account: &str,
+        ) -> anyhow::Result<WriteOutcome> {
+            if let Ok(mut starts) = self.starts.lock() {
+                starts.push(Instant::now());
+            }
+            if account.starts_with("hang") {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(self.pause).await;
+            Ok(WriteOutcome::Done)
+        }
+    }
+
+    fn run_until(
+        actions: Vec<Action>,
+        parallelism: usize,
+        pause: Duration,
+        stop: (Instant, Duration),
+    ) -> (ApplySummary, Vec<Instant>) {
+        let directory = Arc::new(Slow {
+            pause,
+            starts: std::sync::Mutex::new(Vec::new()),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let summary = runtime
+            .block_on(execute(
+                Arc::clone(&directory),
+                actions,
+                0,
+                parallelism,
+                Headroom::unlimited(),
+                Some(stop),
+                &mut [],
+            ))
+            .unwrap();
+        let starts = directory.starts.lock().unwrap().clone();
+        (summary, starts)
+    }
+
+    #[test]
+    fn after_the_deadline_no_write_starts_and_those_in_flight_finish() {
+        let actions: Vec<Action> = (0..10)
+            .map(|i| action(ActionKind::Remove, &format!("r{i}")))
+            .collect();
+        let deadline = Instant::now() + Duration::from_millis(250);
+        let pause = Duration::from_millis(100);
+        let (summary, starts) = run_until(actions, 2, pause, (deadline, Duration::from_secs(5)));
+        assert!(starts.iter().all(|&t| t < deadline), "a write started late");
+        assert_eq!(summary.done, starts.len(), "every write started finished");
+        assert!(summary.done >= 2 && summary.not_started >= 1, "{summary:?}");
+        assert_eq!(summary.done + summary.not_started, 10);
+        assert_eq!((summary.unfinished, summary.stopped), (0, true));
+        // A deadline that never comes stops nothing.
+        let later = Instant::now() + Duration::from_secs(600);
+        let actions = vec![action(ActionKind::Add, "a1")];
+        let (summary, _) = run_until(actions, 1, pause, (later, Duration::ZERO));
+        assert_eq!((summary.done, summary.stopped), (1, false));
+    }
+
+    #[test]
+    fn a_write_that_does_not_finish_in_the_grace_is_reported_unfinished() {
+        let actions = vec![
+            action(ActionKind::Remove, "hang1"),
+            action(ActionKind::Remove, "r1"),
+            action(ActionKind::Remove, "r2"),
+        ];
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let pause = Duration::from_millis(20);
+        let (summary, _) = run_until(actions, 2, pause, (deadline, Duration::from_millis(200)));
+        assert_eq!(
+            (summary.done, summary.unfinished, summary.not_started),
+            (2, 1, 0),
+            "{summary:?}"
+        );
+        assert!(summary.stopped);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Args {
     /// (with PLAN, not earlier than the plan's generated_at). RFC 3339, a date, or `+30d`.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
 }
 
 /// Runs `apply`.
@@ -61,6 +63,7 @@ pub fn run(
     // `--at` writes simulated times into the audit log: refused before anything else unless the
     // writes go to a local sandbox. One time for the whole apply: the plan's (when it plans),
     // the policy's `today`, and every audit line's.
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_APPLY_TIMEOUT)?;
     let at = resolve_write_at("apply", args.at.as_deref(), env)?;
     let now = at.unwrap_or(env.now);
     let clock = at.map_or(AuditClock::Wall, AuditClock::At);
@@ -107,6 +110,8 @@ pub fn run(
         .clone()
         .or(actor_account.clone())
         .unwrap_or_else(|| "unknown".into());
+    // A human's time at the prompt is not the apply's: the deadline moves by it.
+    let mut deadline = session.deadline;
     let (plan, headroom) = match saved {
         Some(plan) => {
             let headroom = verify_saved(
@@ -126,13 +131,16 @@ pub fn run(
             if Journal::beside(&audit_path).path().exists() {
                 let mut progress = ProgressObserver::new(err);
                 session
-                    .block_on(run::reconcile_interrupted(
-                        session.client.as_ref(),
-                        &audit_path,
-                        &actor,
-                        clock,
-                        &mut progress,
-                    ))
+                    .within(
+                        "recording an interrupted apply, before any write",
+                        run::reconcile_interrupted(
+                            session.client.as_ref(),
+                            &audit_path,
+                            &actor,
+                            clock,
+                            &mut progress,
+                        ),
+                    )?
                     .map_err(exit_for)?;
             }
             let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
@@ -144,7 +152,7 @@ pub fn run(
                 args.allow_mass_removal,
                 err,
             )?;
-            session.annotate(&mut plan, &source.policy, &live, grants);
+            session.annotate(&mut plan, &source.policy, &live, grants)?;
             render::render(&plan, Format::Text, &render_options(args.color, env), out)?;
             if !plan.has_changes() {
                 return Ok(Status::Success);
@@ -160,8 +168,12 @@ pub fn run(
                 }
                 write!(out, "\nApply these changes? Only 'yes' is accepted: ")?;
                 out.flush()?;
+                let asked = std::time::Instant::now();
                 let mut answer = String::new();
                 std::io::stdin().lock().read_line(&mut answer)?;
+                if let Some(d) = deadline.as_mut() {
+                    d.at += asked.elapsed();
+                }
                 if answer.trim() != "yes" {
                     return Err(Exit::new(Status::Refused, "apply cancelled").into());
                 }
@@ -174,6 +186,7 @@ pub fn run(
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
         clock,
+        deadline,
     };
     let outcome = apply_plan(
         &session,
@@ -367,6 +380,35 @@ pub fn apply_plan(
             &mut progress,
         ))
         .map_err(exit_for)?;
+    if summary.stopped {
+        let deadline = options
+            .deadline
+            .map_or_else(|| "the time limit".to_string(), |d| d.to_string());
+        let failed = match summary.failed {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        };
+        let unfinished = match summary.unfinished {
+            0 => String::new(),
+            n => format!(
+                ", {n} still in flight when it stopped (whether they landed is recorded by the \
+                 next apply)"
+            ),
+        };
+        return Err(Exit::new(
+            Status::Partial,
+            format!(
+                "stopped at {deadline}: {} of {} actions are done and in the audit log ({} by \
+                 earlier runs){failed}{unfinished}, {} not started; nothing was done twice: run \
+                 `seatkeeper apply` with the same plan again to do the rest",
+                summary.recorded + summary.done + summary.already,
+                plan.actions.len(),
+                summary.recorded,
+                summary.not_started,
+            ),
+        )
+        .into());
+    }
     if summary.failed > 0 {
         return Err(Exit::new(
             Status::Partial,
@@ -389,7 +431,9 @@ fn exit_for(error: ApplyError) -> anyhow::Error {
         ApplyError::Other(e) => return e,
         ApplyError::Rail(_) | ApplyError::Lock(_) => Status::Refused,
         ApplyError::Stale(_) => Status::Stale,
-        ApplyError::Mismatch { .. } | ApplyError::Reread { .. } => Status::Error,
+        ApplyError::Mismatch { .. } | ApplyError::Reread { .. } | ApplyError::Deadline { .. } => {
+            Status::Error
+        }
     };
     Exit::new(status, error.to_string()).into()
 }

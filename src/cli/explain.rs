@@ -2,7 +2,7 @@
 //! and why.
 
 use super::planning::{Planning, StateArgs};
-use super::{render_options, Env, Exit, PolicyArgs, Status};
+use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
 use crate::planner;
 use crate::render::{ColorChoice, Format};
 use std::io::Write;
@@ -31,6 +31,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
     let Some(explanation) = planner::explain(&planning.input(false), &args.user) else {
         return Err(Exit::new(

@@ -25,6 +25,8 @@ pub struct StateArgs {
     /// Plan as of this time: RFC 3339, a date, or `+30d` from now.
     #[arg(long)]
     pub at: Option<String>,
+    #[command(flatten)]
+    pub timeout: super::TimeoutArgs,
 }
 
 /// Everything the planner reads, loaded for one command.
@@ -161,12 +163,12 @@ impl Planning {
 
     /// Plans, marking a dirty policy work tree; on a live read, with the warnings of access
     /// paths beyond the policy's groups ([`Session::annotate`]).
-    pub fn plan(&self, allow_mass_removal: bool) -> Plan {
+    pub fn plan(&self, allow_mass_removal: bool) -> anyhow::Result<Plan> {
         let mut plan = plan_with(&self.source, &self.input(allow_mass_removal));
         if let Some((session, grants)) = &self.live_session {
-            session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone());
+            session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone())?;
         }
-        plan
+        Ok(plan)
     }
 }
 
