@@ -5,8 +5,9 @@
 //! membership written twice, and the org is what the plan meant it to be.
 //!
 //! The kill points come from a seeded RNG whose seed is printed; `SEATKEEPER_SOAK_SEED=N`
-//! replays the same kill points (the faults follow their own fixed seed; thread timing still
-//! varies from run to run).
+//! draws the same kill points again: each is a number of audit lines into a run plus a few
+//! milliseconds. The faults follow their own fixed seed; how the requests of a run interleave
+//! still varies with thread timing.
 
 use super::*;
 use rand::rngs::SmallRng;
@@ -145,7 +146,7 @@ fn fault_soak_five_kills_during_a_3000_user_apply_converge_with_one_line_per_cha
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("fault soak: seed {seed} (SEATKEEPER_SOAK_SEED={seed} replays the kill points)");
+    eprintln!("fault soak: seed {seed} (SEATKEEPER_SOAK_SEED={seed} draws the same kill points)");
     let mut rng = SmallRng::seed_from_u64(seed);
 
     let env = TestEnv::generated(USERS, FAULTS);
