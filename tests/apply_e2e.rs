@@ -597,6 +597,149 @@ fn wrong_credentials_fail_clearly_and_no_secret_is_ever_printed() {
 }
 
 #[test]
+fn a_host_that_cannot_be_reached_is_named_within_10_seconds() {
+    let env = TestEnv::start(Duration::ZERO);
+    // A closed port: connections are refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap();
+    drop(closed);
+    // A port whose accept queue is full: connection attempts go unanswered, as to a host that
+    // drops them.
+    let silent = env.runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(0).unwrap()
+    });
+    let dropped = silent.local_addr().unwrap();
+    let _queued: Vec<_> = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&dropped, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    for (addr, why) in [(refused, "refused"), (dropped, "connect timeout")] {
+        let started = Instant::now();
+        let out = env
+            .command(&["plan", "--policy", env.dir(), "--at", AT])
+            .env("SEATKEEPER_API_BASE", format!("http://{addr}"))
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = text(&out.stderr);
+        eprintln!("{why}: {took:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("could not connect to {addr}"))
+                && stderr.contains(why)
+                && stderr.contains(&format!("check SEATKEEPER_API_BASE (http://{addr})")),
+            "{stderr}"
+        );
+        assert!(took < Duration::from_secs(10), "{why}: {took:?}");
+    }
+}
+
+#[test]
+fn a_time_limit_stops_reads_and_apply_cleanly_and_a_rerun_finishes_without_writing_twice() {
+    let env = TestEnv::start(Duration::from_millis(200));
+    // A read stops at the limit (flag or environment), with exit 1.
+    for (flag, var) in [(Some("1s"), None), (None, Some("1s"))] {
+        let mut cmd = env.command(&["plan", "--policy", env.dir(), "--at", AT]);
+        if let Some(flag) = flag {
+            cmd.args(["--timeout", flag]);
+        }
+        if let Some(var) = var {
+            cmd.env("SEATKEEPER_TIMEOUT", var);
+        }
+        let started = Instant::now();
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(
+                "stopped at the time limit of 1s (--timeout or SEATKEEPER_TIMEOUT) while"
+            ),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    // Apply: a limit that passes during the writes (each takes 200 ms, one at a time). The
+    // reads before them take about as long as a plan's: limits from there up until one lands.
+    let plan = save_plan(&env, "plan.json");
+    let started = Instant::now();
+    let (adds, removes) = changes(&env);
+    let read = started.elapsed().as_secs() + 1;
+    let total = adds + removes;
+    let mut stopped = None;
+    for extra in [2, 3, 5] {
+        let limit = format!("{}s", read + extra);
+        let out = env.run(&[
+            "apply",
+            plan.to_str().unwrap(),
+            "--policy",
+            env.dir(),
+            "--parallelism",
+            "1",
+            "--timeout",
+            &limit,
+        ]);
+        let stderr = text(&out.stderr);
+        match out.status.code() {
+            // The limit passed while reading: nothing was written; try a longer one.
+            Some(1) if stderr.contains("before any write") || stderr.contains("nothing was") => {
+                assert_eq!(env.stats()["writes_applied"], 0, "{stderr}");
+            }
+            Some(5) => {
+                stopped = Some((limit, stderr));
+                break;
+            }
+            code => panic!("apply --timeout {limit} exited {code:?}: {stderr}"),
+        }
+    }
+    let (limit, stderr) = stopped.expect("a limit that stops the apply mid-write");
+    let writes = |env: &TestEnv| {
+        let keys = audit_keys(env);
+        keys.into_iter()
+            .filter(|k| k.0 == "add" || k.0 == "remove")
+            .collect::<Vec<_>>()
+    };
+    let done = writes(&env).len();
+    assert!(done > 0 && done < total, "{done} of {total}: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stopped at the time limit of {limit} (--timeout or SEATKEEPER_TIMEOUT): {done} of \
+             {total} actions are done and in the audit log (0 by earlier runs), {} not started",
+            total - done
+        )) && stderr.contains(&format!("Not started ({}):", total - done)),
+        "{stderr}"
+    );
+    let verify = env.run(&["audit", "verify", env.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    let audit = env.policy.path().join("audit");
+    for leftover in ["seatkeeper.jsonl.lock", "seatkeeper.jsonl.inflight.json"] {
+        assert!(!audit.join(leftover).exists(), "{leftover} is left behind");
+    }
+    assert_eq!(env.stats()["writes_applied"], done);
+
+    // The rerun without a limit does the rest, and nothing twice.
+    let rerun = env.run(&["apply", plan.to_str().unwrap(), "--policy", env.dir()]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun.stderr));
+    assert!(text(&rerun.stderr).contains(&format!(
+        "Resuming: {done} actions were already applied by an earlier run."
+    )));
+    assert_eq!(changes(&env), (0, 0));
+    let keys = writes(&env);
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((keys.len(), unique.len()), (total, total), "{keys:?}");
+    assert!(keys.iter().all(|k| k.3 == "ok"), "{keys:?}");
+    let stats = env.stats();
+    assert_eq!(stats["writes_applied"], total, "{stats}");
+    assert_eq!(stats["duplicate_writes"], 0, "{stats}");
+    assert_eq!(stats["membership_writes"]["repeated"], 0, "{stats}");
+}
+
+#[test]
 fn apply_without_a_plan_or_a_terminal_refuses_to_guess() {
     let env = TestEnv::start(Duration::ZERO);
     let out = env
@@ -955,8 +1098,13 @@ fn after_a_kill_a_new_plan_still_records_every_write_the_killed_run_made() {
     let env = TestEnv::start(Duration::from_millis(150));
     let plan = save_plan(&env, "plan.json");
     kill_apply_after(&env, &plan, "4", 2);
-    // Let the writes the killed run had in flight land.
-    std::thread::sleep(Duration::from_millis(400));
+    // Let the writes the killed run had in flight land: wait until the sandbox is answering
+    // none (no fixed sleep, which a loaded machine can outrun).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.stats()["in_flight"] != 0 {
+        assert!(Instant::now() < deadline, "requests stay in flight");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(env
         .policy
         .path()
@@ -1473,3 +1621,6 @@ fn every_documented_exit_path() {
     let partial = full.run(&["apply", plan.to_str().unwrap()]);
     assert_eq!(code(&partial), Some(5), "{}", text(&partial.stderr));
 }
+
+#[path = "apply_e2e/soak.rs"]
+mod soak;

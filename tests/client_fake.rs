@@ -657,6 +657,46 @@ async fn a_read_page_answered_500_is_asked_again_and_a_write_is_not() {
 }
 
 #[tokio::test]
+async fn a_write_whose_answer_was_lost_is_looked_up_before_it_is_sent_again() {
+    for (site, admin, write, look) in [
+        (true, false, "group/user", "user/groups"),
+        (false, true, "/memberships", "users/search"),
+    ] {
+        let fake = Fake::start(std_world(10)).await;
+        let client = client_with(&fake, site, admin, fast());
+        // The add lands and its answer is lost: one look finds it done, nothing is sent again.
+        fake.fault(write, Fault::ResetAfter);
+        let added = client.add_member("g-conf", "acc-00001").await.unwrap();
+        assert_eq!(added, Change::Done);
+        fake.fault(write, Fault::ResetAfter);
+        let removed = client.remove_member("g-conf", "acc-00001").await.unwrap();
+        assert_eq!(removed, Change::Done);
+        assert_eq!(fake.requests(write), 2, "{:?}", fake.log());
+        assert_eq!(fake.requests(look), 2, "{:?}", fake.log());
+        // Lost before it landed (a reset, a gateway's 504): the look finds it not done, and it
+        // is sent again.
+        fake.clear_log();
+        fake.fault(write, Fault::Reset);
+        fake.fault(write, Fault::Status(504));
+        let added = client.add_member("g-conf", "acc-00002").await.unwrap();
+        assert_eq!(added, Change::Done);
+        assert_eq!(fake.requests(write), 3, "{:?}", fake.log());
+        assert_eq!(fake.requests(look), 2, "{:?}", fake.log());
+        // A 503 or a 429 is answered before any work: sent again without a look.
+        fake.clear_log();
+        fake.fault(write, Fault::Status(503));
+        let removed = client.remove_member("g-conf", "acc-00002").await.unwrap();
+        assert_eq!(removed, Change::Done);
+        assert_eq!(
+            (fake.requests(write), fake.requests(look)),
+            (2, 0),
+            "{:?}",
+            fake.log()
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_server_that_echoes_the_authorization_header_never_gets_it_shown() {
     use base64::Engine as _;
     let fake = Fake::start(std_world(3)).await;

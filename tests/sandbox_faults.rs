@@ -336,3 +336,68 @@ async fn slow_bodies_arrive_slowly_and_intact() {
     assert_eq!(page["values"].as_array().map(Vec::len), Some(50));
     assert_eq!(env.stats().await["faults"]["slow_body"], 1);
 }
+
+#[tokio::test]
+async fn stats_count_writes_per_membership_and_the_requests_in_flight() {
+    let config = SandboxConfig {
+        latency: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    };
+    let env = Env::start(fixture(), config).await;
+    let (again, once) = (account(100), account(101));
+    let memberships = format!(
+        "/admin/v2/orgs/{}/directories/-/groups/gid-1/memberships",
+        env.org_id
+    );
+    // One membership written four times (an add, a duplicate add, a removal, a duplicate
+    // removal), over both APIs; another written once; a refused write counts for nothing.
+    let jira_add = |who: &str| {
+        env.jira(Method::POST, "/rest/api/3/group/user?groupId=gid-1")
+            .json(&json!({ "accountId": who }))
+    };
+    assert_eq!(jira_add(&again).send().await.unwrap().status(), 201);
+    let dup = env
+        .admin(Method::POST, &memberships)
+        .json(&json!({ "accountId": again }));
+    assert_eq!(dup.send().await.unwrap().status(), 409);
+    let del = env.admin(Method::DELETE, &format!("{memberships}/{again}"));
+    assert_eq!(del.send().await.unwrap().status(), 204);
+    let path = format!("/rest/api/3/group/user?groupId=gid-1&accountId={again}");
+    assert_eq!(
+        env.jira(Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(jira_add(&once).send().await.unwrap().status(), 201);
+    let synced = env
+        .jira(Method::POST, "/rest/api/3/group/user?groupId=gid-emp")
+        .json(&json!({ "accountId": once }));
+    assert_eq!(synced.send().await.unwrap().status(), 403);
+    let stats = env.stats().await;
+    assert_eq!(
+        stats["membership_writes"],
+        json!({
+            "memberships": 2,
+            "writes": 5,
+            "repeated": 3,
+            "most_written": [{ "group_id": "gid-1", "account_id": again, "writes": 4 }],
+        })
+    );
+    assert_eq!(stats["in_flight"], 0);
+
+    // A request being answered (here: its latency) is in flight until it is.
+    let slow = env
+        .jira(Method::GET, "/rest/api/3/group/member?groupId=gid-1")
+        .send();
+    let watch = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.stats().await["in_flight"].clone()
+    };
+    let (answer, during) = tokio::join!(slow, watch);
+    assert_eq!(answer.unwrap().status(), 200);
+    assert_eq!(during, 1);
+    assert_eq!(env.stats().await["in_flight"], 0);
+}

@@ -159,6 +159,24 @@ impl ApplyObserver for AuditObserver<'_> {
     }
 }
 
+/// How many not-started actions a stopped apply lists by name.
+const SHOWN: usize = 20;
+
+/// `+ alice@acme.com to jira-users`.
+fn describe(action: &Action) -> String {
+    format!(
+        "{} {} {} {}",
+        action.kind.symbol(),
+        action.who(),
+        if action.kind == ActionKind::Add {
+            "to"
+        } else {
+            "from"
+        },
+        action.group
+    )
+}
+
 /// Prints one line per finished action and a summary, to a terminal or a CI log. Progress is a
 /// courtesy: when its output goes away (a closed pipe), it falls silent and the apply goes on.
 pub struct ProgressObserver<'o> {
@@ -217,17 +235,47 @@ impl ProgressObserver<'_> {
                 };
                 writeln!(
                     self.out,
-                    "[{}/{}] {} {} {} {}: {status}",
+                    "[{}/{}] {}: {status}",
                     self.finished,
                     self.total,
-                    action.kind.symbol(),
-                    action.who(),
-                    if action.kind == ActionKind::Add {
-                        "to"
-                    } else {
-                        "from"
-                    },
-                    action.group,
+                    describe(action)
+                )?;
+            }
+            ApplyEvent::Stopped {
+                not_started,
+                unfinished,
+            } => {
+                let list = |out: &mut dyn Write, what: &str, actions: &[&Action]| {
+                    if actions.is_empty() {
+                        return Ok(());
+                    }
+                    writeln!(out, "{what} ({}):", actions.len())?;
+                    for a in actions.iter().take(SHOWN) {
+                        writeln!(out, "  {}", describe(a))?;
+                    }
+                    if actions.len() > SHOWN {
+                        writeln!(out, "  ... and {} more", actions.len() - SHOWN)?;
+                    }
+                    Ok::<_, std::io::Error>(())
+                };
+                list(
+                    self.out,
+                    "Stopped at the time limit; still in flight, recorded by the next apply",
+                    unfinished,
+                )?;
+                list(self.out, "Not started", not_started)?;
+            }
+            ApplyEvent::Finished(summary) if summary.stopped => {
+                writeln!(
+                    self.out,
+                    "Apply stopped at the time limit: {} done, {} already in effect, {} failed, {} \
+                     not started, {} unfinished in {:.1}s.",
+                    summary.done,
+                    summary.already,
+                    summary.failed,
+                    summary.not_started,
+                    summary.unfinished,
+                    summary.elapsed.as_secs_f64()
                 )?;
             }
             ApplyEvent::Finished(summary) => {
@@ -323,6 +371,7 @@ mod tests {
             0,
             4,
             crate::apply::Headroom::unlimited(),
+            None,
             &mut [&mut audit, &mut progress],
         )
         .await

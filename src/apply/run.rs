@@ -27,6 +27,10 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// The time every audit line of this apply is stamped with.
     pub clock: AuditClock,
+    /// When to stop: reads before the writes stop there ([`ApplyError::Deadline`]); no write
+    /// starts after it, and the writes in flight are finished and recorded
+    /// ([`super::execute`]).
+    pub deadline: Option<super::Deadline>,
 }
 
 /// The time an apply stamps on its audit lines: every line it writes (the actions, the
@@ -69,6 +73,9 @@ pub struct ApplyJob<'a> {
     pub actor_account: Option<&'a str>,
     /// How to apply.
     pub options: ApplyOptions,
+    /// The seats free under each licence and the accounts that hold none, as read when the
+    /// apply started ([`super::Headroom`]).
+    pub headroom: &'a super::Headroom,
 }
 
 /// Why an apply stopped before its writes. Each kind is a separate variant because the command
@@ -98,6 +105,14 @@ pub enum ApplyError {
         groups: &'static str,
         /// The API failure.
         source: ApiError,
+    },
+    /// The deadline passed before the writes began: nothing was written.
+    #[error("stopped at {deadline} while {during}, before any write; run `seatkeeper apply` again, with a longer --timeout if it needs one")]
+    Deadline {
+        /// The deadline.
+        deadline: super::Deadline,
+        /// What the apply was doing.
+        during: &'static str,
     },
     /// Groups the plan touches changed since it was made.
     #[error("the plan is stale: {} changed since it was made; run `seatkeeper plan` again", stale_names(.0))]
@@ -182,6 +197,23 @@ async fn reconcile_journal(
     Ok(found)
 }
 
+/// `future`, or [`ApplyError::Deadline`] when `deadline` passes first.
+async fn before<T>(
+    deadline: Option<super::Deadline>,
+    during: &'static str,
+    future: impl std::future::Future<Output = Result<T, ApplyError>>,
+) -> Result<T, ApplyError> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d.at.into(), future)
+            .await
+            .unwrap_or(Err(ApplyError::Deadline {
+                deadline: d,
+                during,
+            })),
+        None => future.await,
+    }
+}
+
 /// Applies `job.plan`: rails, lock, the journal of an interrupted run, freshness,
 /// observations, writes through `directory`, audit. Groups are re-read through `api`.
 /// `progress` sees every [`ApplyEvent`] after the audit log has recorded it. A summary with
@@ -199,6 +231,7 @@ pub async fn apply_plan<D: Directory>(
         actor,
         actor_account,
         options,
+        headroom,
     } = *job;
     rails::check(plan, policy, actor_account, options.allow_mass_removal)?;
     let plan_id = plan.id();
@@ -215,12 +248,15 @@ pub async fn apply_plan<D: Directory>(
 
     // A run that was killed leaves its plan in the journal: record what it wrote before
     // anything else, so no audit line is lost even when the next apply is a new plan.
-    reconcile_journal(api, audit_path, actor, options.clock, progress).await?;
+    let deadline = options.deadline;
+    let interrupted = reconcile_journal(api, audit_path, actor, options.clock, progress);
+    before(deadline, "recording an interrupted apply", interrupted).await?;
     let journal = Journal::beside(audit_path);
 
     // Fresh? Re-read every touched group and compare, discounting what this plan already did.
+    let touched = reread(api, plan, &plan_id, audit_path, "the touched groups");
     let (live, recorded, failed) =
-        reread(api, plan, &plan_id, audit_path, "the touched groups").await?;
+        before(deadline, "re-reading the groups the plan touches", touched).await?;
     let resume = freshness::check(plan, &live, &recorded).map_err(ApplyError::Stale)?;
 
     let mut writer = AuditWriter::open(audit_path)?;
@@ -270,12 +306,17 @@ pub async fn apply_plan<D: Directory>(
         resume.pending,
         resume.recorded + resume.in_effect.len(),
         options.parallelism,
-        super::Headroom::of(plan),
+        headroom.clone(),
+        deadline.map(|d| (d.at, super::IN_FLIGHT_GRACE)),
         &mut [&mut audit, progress],
     )
     .await?;
-    // Every action finished and is in the audit log: the journal has done its job.
-    journal.finish()?;
+    // Every action started finished and is in the audit log: the journal has done its job.
+    // Writes still in flight when a deadline stopped the apply may land unrecorded: the journal
+    // stays for the next apply to record them.
+    if summary.unfinished == 0 {
+        journal.finish()?;
+    }
     Ok(summary)
 }
 

@@ -28,8 +28,13 @@ pub struct ClientConfig {
     pub retry: RetryConfig,
     /// Limit for one request, body included.
     pub request_timeout: Duration,
-    /// Limit for opening a connection.
+    /// Limit for opening a connection (name lookup, TCP and TLS).
     pub connect_timeout: Duration,
+    /// While a host has not answered yet, how long a call may spend on connection attempts to
+    /// it, waits between them included, before it fails with [`ApiError::Unreachable`]: a wrong
+    /// `SEATKEEPER_API_BASE`, a stopped sandbox or no network is said at once, not after the
+    /// minute of backoff a blip of a host that did answer is worth.
+    pub unreachable_after: Duration,
     /// Page size of the admin user listing (`limit`).
     pub admin_page_size: u32,
     /// On the admin path with site credentials too, look group ids up with the admin v2 group
@@ -48,7 +53,8 @@ impl Default for ClientConfig {
             parallelism: 8,
             retry: RetryConfig::default(),
             request_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            unreachable_after: Duration::from_secs(9),
             admin_page_size: 100,
             events_page_size: EVENTS_PAGE_MAX,
             prefer_admin_group_search: true,
@@ -154,6 +160,8 @@ pub struct Client {
     pub(crate) group_search_unsupported: AtomicBool,
     /// Serializes directory look-ups, so concurrent writes to one group look it up once.
     pub(crate) directory_lookup: tokio::sync::Mutex<()>,
+    /// Whether the site and the admin API's hosts have answered (any HTTP response).
+    answered: [AtomicBool; 2],
 }
 
 /// The largest answer read, in bytes: the largest page an endpoint documents (1,000 Jira
@@ -226,6 +234,7 @@ impl Client {
             user_directories: Mutex::new(BTreeSet::new()),
             group_search_unsupported: AtomicBool::new(false),
             directory_lookup: tokio::sync::Mutex::new(()),
+            answered: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }
 
@@ -323,6 +332,67 @@ impl Client {
         crate::redact::Redactor::new(site.into_iter().chain(admin)).redact(text)
     }
 
+    fn answered(&self, api: Api) -> &AtomicBool {
+        &self.answered[usize::from(api == Api::Admin)]
+    }
+
+    /// The error of a call that could not connect to `api`'s host after `attempts` attempts:
+    /// which host, why, and what to check.
+    fn unreachable(&self, api: Api, err: &ApiError, attempts: u32, elapsed: Duration) -> ApiError {
+        let base = match api {
+            Api::Site => &self.creds.site_base,
+            Api::Admin => &self.creds.admin_base,
+        };
+        let host = match (base.host_str(), base.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => base.to_string(),
+        };
+        let reason = match err.root() {
+            ApiError::Transport {
+                source: Some(e), ..
+            } => {
+                let mut cause: &(dyn std::error::Error + 'static) = e;
+                while let Some(next) = cause.source() {
+                    cause = next;
+                }
+                if e.is_timeout() {
+                    format!(
+                        "no connection within {} (connect timeout)",
+                        super::error::fmt_duration(self.config.connect_timeout)
+                    )
+                } else {
+                    cause.to_string()
+                }
+            }
+            other => other.to_string(),
+        };
+        let hint = if self.creds.via_api_base {
+            format!(
+                "check SEATKEEPER_API_BASE ({}): is the sandbox or proxy it names running, on \
+                 that port?",
+                base.as_str().trim_end_matches('/')
+            )
+        } else {
+            let policy = match api {
+                Api::Site => " and the policy's `site:`",
+                Api::Admin => "",
+            };
+            format!(
+                "check the network from this machine to {host} (DNS, proxy settings such as \
+                 HTTPS_PROXY, firewall){policy}; SEATKEEPER_API_BASE is not set, so requests go \
+                 to Atlassian Cloud"
+            )
+        };
+        ApiError::Unreachable {
+            host,
+            reason,
+            attempts,
+            elapsed,
+            hint,
+        }
+    }
+
     /// Sends `call`, retrying transient failures, and returns the body of a 2xx response.
     pub(crate) async fn call(&self, call: &Call) -> Result<Reply, ApiError> {
         let started = Instant::now();
@@ -335,7 +405,15 @@ impl Client {
                 Err(err) => err,
             };
             let give_up = |err: ApiError, retries: u32| {
-                if retries == 0 {
+                if matches!(
+                    err,
+                    ApiError::Transport {
+                        kind: TransportKind::Connect,
+                        ..
+                    }
+                ) {
+                    self.unreachable(call.api, &err, retries + 1, started.elapsed())
+                } else if retries == 0 {
                     err
                 } else {
                     ApiError::GaveUp {
@@ -345,12 +423,38 @@ impl Client {
                     }
                 }
             };
+            // A host that never answered and refuses or drops connections is most likely the
+            // wrong one, or not running: retried only within `unreachable_after`.
+            if matches!(
+                err,
+                ApiError::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                }
+            ) && !self.answered(call.api).load(Ordering::Relaxed)
+            {
+                let wait = retry.backoff(retries, &mut rand::thread_rng());
+                let next_ends = started.elapsed() + wait + self.config.connect_timeout;
+                if retries >= retry.max_retries || next_ends > self.config.unreachable_after {
+                    return Err(give_up(err, retries));
+                }
+                if retry.delays {
+                    tokio::time::sleep(wait).await;
+                }
+                retries += 1;
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             // A read answered 500 is asked again a few times: nothing changes by asking twice.
             // A write answered 500 is not: whether it landed is for apply to find out.
             let read_500 = is_read(call)
                 && matches!(err, ApiError::Status { status: 500, .. })
                 && retries < READ_500_RETRIES;
             if !(err.is_transient() || read_500) || retries >= retry.max_retries {
+                return Err(give_up(err, retries));
+            }
+            // A write that may have landed is not sent again blindly: the caller looks first.
+            if !is_read(call) && err.is_ambiguous() {
                 return Err(give_up(err, retries));
             }
             let wait = {
@@ -374,6 +478,16 @@ impl Client {
             retries += 1;
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Waits the backoff before retry number `retry` (0-based) of a call that failed without
+    /// telling how long to wait, and counts the retry.
+    pub(crate) async fn back_off(&self, retry: u32) {
+        let wait = self.config.retry.backoff(retry, &mut rand::thread_rng());
+        if self.config.retry.delays {
+            tokio::time::sleep(wait).await;
+        }
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.
@@ -418,6 +532,7 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| ApiError::transport(call.endpoint, e.without_url()))?;
+            self.answered(call.api).store(true, Ordering::Relaxed);
             let status = response.status();
             let headers = response.headers().clone();
             let body = read_capped(call.endpoint, response).await?;

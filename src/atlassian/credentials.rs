@@ -97,6 +97,8 @@ pub struct Credentials {
     /// Admin credentials, when the key is set and the policy names an org (or, from
     /// [`Credentials::resolve_for_discovery`], the key alone).
     pub admin: Option<AdminAuth>,
+    /// Whether both bases come from `SEATKEEPER_API_BASE` (a sandbox or a proxy), for messages.
+    pub via_api_base: bool,
 }
 
 /// Why credentials could not be resolved. Raised before any request is made.
@@ -164,6 +166,7 @@ impl Credentials {
             return Err(CredentialsError::Missing);
         }
 
+        let via_api_base = base.is_some();
         let (site_base, admin_base) = match base {
             Some(base) => {
                 let url = parse_base("SEATKEEPER_API_BASE", &base)?;
@@ -201,6 +204,7 @@ impl Credentials {
             admin_base,
             site: site_auth,
             admin: admin_auth,
+            via_api_base,
         })
     }
 
@@ -213,7 +217,9 @@ impl Credentials {
             .admin_api_key
             .filter(|s| !s.expose().trim().is_empty())
             .ok_or(CredentialsError::MissingAdminKey)?;
-        let admin_base = match source.api_base.filter(|b| !b.trim().is_empty()) {
+        let base = source.api_base.filter(|b| !b.trim().is_empty());
+        let via_api_base = base.is_some();
+        let admin_base = match base {
             Some(base) => parse_base("SEATKEEPER_API_BASE", &base)?,
             None => parse_base("admin API", DEFAULT_ADMIN_BASE)?,
         };
@@ -223,6 +229,7 @@ impl Credentials {
             admin_base,
             site: None,
             admin: Some(AdminAuth { org_id: None, key }),
+            via_api_base,
         })
     }
 }

@@ -107,6 +107,22 @@ pub enum ApiError {
         operation: &'static str,
         needs: &'static str,
     },
+    /// No connection could be made to the API's host (refused, unreachable, a name that does
+    /// not resolve), also after the retries that fit in
+    /// [`ClientConfig::unreachable_after`](crate::atlassian::ClientConfig::unreachable_after).
+    #[error("could not connect to {host}: {reason} ({attempts} {} in {}); {hint}", if *attempts == 1 { "attempt" } else { "attempts" }, fmt_duration(*elapsed))]
+    Unreachable {
+        /// `host:port` as the base URL names it.
+        host: String,
+        /// Why, in the words of the innermost error (`Connection refused`, `timed out`).
+        reason: String,
+        /// Connection attempts made.
+        attempts: u32,
+        /// Time spent, waits included.
+        elapsed: Duration,
+        /// What to check: `SEATKEEPER_API_BASE`, or the network to Atlassian Cloud.
+        hint: String,
+    },
     /// A transient failure kept happening.
     #[error("{last} (failed after {retries} {} in {})", if *retries == 1 { "retry" } else { "retries" }, fmt_duration(*elapsed))]
     GaveUp {
@@ -170,6 +186,20 @@ impl ApiError {
         }
     }
 
+    /// Whether the request may have reached the server and done its work although no answer
+    /// said so: a reset or a timeout after it was sent, or a gateway's 502 or 504 (the origin
+    /// behind it may have finished). A write that failed this way is looked up before it is
+    /// sent again. A refused connection, a 429 and a 503 are answered before any work.
+    pub fn is_ambiguous(&self) -> bool {
+        match self.root() {
+            ApiError::Transport { kind, .. } => {
+                matches!(kind, TransportKind::Timeout | TransportKind::Reset)
+            }
+            ApiError::Status { status, .. } => matches!(status, 502 | 504),
+            _ => false,
+        }
+    }
+
     /// The server's `Retry-After`, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -227,8 +257,13 @@ impl ApiError {
     }
 }
 
-/// Classifies a reqwest failure: timeouts, refused connections and resets are transient.
+/// Classifies a reqwest failure: timeouts, refused connections and resets are transient. A
+/// connection that could not be made is [`TransportKind::Connect`] whatever the cause, a
+/// connect timeout included: nothing was sent.
 pub(crate) fn classify_transport(err: &reqwest::Error) -> TransportKind {
+    if err.is_connect() {
+        return TransportKind::Connect;
+    }
     if err.is_timeout() {
         return TransportKind::Timeout;
     }

@@ -109,13 +109,66 @@ impl Client {
                 .query("accountId", account_id),
             }
         };
-        match self.call(&call).await {
-            Ok(_) => Ok(Change::Done),
-            Err(err) if op == Op::Add && self.has_admin() && err.status() == Some(409) => {
-                self.add_conflict(group_id, account_id, err).await
+        let started = std::time::Instant::now();
+        let mut looked = 0u32;
+        loop {
+            let err = match self.call(&call).await {
+                Ok(_) => return Ok(Change::Done),
+                Err(err) => err,
+            };
+            if err.is_ambiguous() {
+                // The answer was lost, not the write: look before writing again, so that a
+                // write that landed is never sent twice.
+                let wanted = op == Op::Add;
+                match self.membership(group_id, account_id).await {
+                    Ok(member) if member == wanted => return Ok(Change::Done),
+                    Ok(_) if looked < self.config.retry.max_retries => {
+                        self.back_off(looked).await;
+                        looked += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
+                let err = match err {
+                    ApiError::GaveUp { .. } => err,
+                    _ if looked == 0 => err,
+                    last => ApiError::GaveUp {
+                        retries: looked,
+                        elapsed: started.elapsed(),
+                        last: Box::new(last),
+                    },
+                };
+                return classify_write_error(op, group_id, err);
             }
-            Err(err) => classify_write_error(op, group_id, err),
+            return match err {
+                err if op == Op::Add && self.has_admin() && err.status() == Some(409) => {
+                    self.add_conflict(group_id, account_id, err).await
+                }
+                err => classify_write_error(op, group_id, err),
+            };
         }
+    }
+
+    /// Whether `account_id` is in the group `group_id` now, in one request: the admin users
+    /// search filtered to both with an admin key, else Jira's `user/groups` of the account.
+    /// Asked after a write whose answer was lost, before writing again or logging a failure.
+    pub async fn membership(&self, group_id: &str, account_id: &str) -> Result<bool, ApiError> {
+        check_id("group id", group_id)?;
+        check_id("account id", account_id)?;
+        if self.has_admin() {
+            return self.is_member(group_id, account_id).await;
+        }
+        let call = Call::new(
+            Api::Site,
+            Method::GET,
+            "GET /rest/api/3/user/groups",
+            &["rest", "api", "3", "user", "groups"],
+        )
+        .query("accountId", account_id);
+        let groups: Vec<super::wire::JiraGroup> = self.get_json(&call).await?;
+        Ok(groups
+            .iter()
+            .any(|g| g.group_id.as_deref() == Some(group_id)))
     }
 
     /// A 409 on an admin add. The spec documents it for "already in the group" and for a full

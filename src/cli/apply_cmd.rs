@@ -13,6 +13,7 @@ use crate::apply::journal::Journal;
 use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
+use crate::apply::Headroom;
 use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
 use crate::render::{self, Format};
 use anyhow::Context;
@@ -45,6 +46,8 @@ pub struct Args {
     /// (with PLAN, not earlier than the plan's generated_at). RFC 3339, a date, or `+30d`.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
 }
 
 /// Runs `apply`.
@@ -57,6 +60,7 @@ pub fn run(
     // `--at` writes simulated times into the audit log: refused before anything else unless the
     // writes go to a local sandbox. One time for the whole apply: the plan's (when it plans),
     // the policy's `today`, and every audit line's.
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_APPLY_TIMEOUT)?;
     let at = resolve_write_at("apply", args.at.as_deref(), env)?;
     let now = at.unwrap_or(env.now);
     let clock = at.map_or(AuditClock::Wall, AuditClock::At);
@@ -103,9 +107,11 @@ pub fn run(
         .clone()
         .or(actor_account.clone())
         .unwrap_or_else(|| "unknown".into());
-    let plan = match saved {
+    // A human's time at the prompt is not the apply's: the deadline moves by it.
+    let mut deadline = session.deadline;
+    let (plan, headroom) = match saved {
         Some(plan) => {
-            verify_saved(
+            let headroom = verify_saved(
                 &session,
                 &policy_args,
                 &source,
@@ -114,7 +120,7 @@ pub fn run(
                 env,
                 err,
             )?;
-            plan
+            (plan, headroom)
         }
         None => {
             // Every apply records an interrupted run's writes before anything else; here, before
@@ -122,13 +128,16 @@ pub fn run(
             if Journal::beside(&audit_path).path().exists() {
                 let mut progress = ProgressObserver::new(err);
                 session
-                    .block_on(run::reconcile_interrupted(
-                        session.client.as_ref(),
-                        &audit_path,
-                        &actor,
-                        clock,
-                        &mut progress,
-                    ))
+                    .within(
+                        "recording an interrupted apply, before any write",
+                        run::reconcile_interrupted(
+                            session.client.as_ref(),
+                            &audit_path,
+                            &actor,
+                            clock,
+                            &mut progress,
+                        ),
+                    )?
                     .map_err(exit_for)?;
             }
             let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
@@ -140,7 +149,7 @@ pub fn run(
                 args.allow_mass_removal,
                 err,
             )?;
-            session.annotate(&mut plan, &source.policy, &live, grants);
+            session.annotate(&mut plan, &source.policy, &live, grants)?;
             render::render(&plan, Format::Text, &render_options(env), out)?;
             if !plan.has_changes() {
                 return Ok(Status::Success);
@@ -156,24 +165,30 @@ pub fn run(
                 }
                 write!(out, "\nApply these changes? Only 'yes' is accepted: ")?;
                 out.flush()?;
+                let asked = std::time::Instant::now();
                 let mut answer = String::new();
                 std::io::stdin().lock().read_line(&mut answer)?;
+                if let Some(d) = deadline.as_mut() {
+                    d.at += asked.elapsed();
+                }
                 if answer.trim() != "yes" {
                     return Err(Exit::new(Status::Refused, "apply cancelled").into());
                 }
             }
-            plan
+            let headroom = Headroom::of(&plan, &live);
+            (plan, headroom)
         }
     };
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         parallelism: args.parallelism,
         clock,
+        deadline,
     };
     let outcome = apply_plan(
         &session,
         &source,
-        &plan,
+        (&plan, &headroom),
         &actor,
         actor_account.as_deref(),
         &options,
@@ -186,7 +201,8 @@ pub fn run(
 /// A saved plan is verified, not trusted: the actions are re-derived from the policy at the
 /// plan's commit (the folder as it is when the plan was made from uncommitted changes or
 /// outside git) and the live state read now, for the plan's time
-/// ([`crate::apply::rails::check_derivation`]).
+/// ([`crate::apply::rails::check_derivation`]). Returns the licence headroom of the state read
+/// (the derived plan's seat table: the seats as they are now, which a resumed run has changed).
 fn verify_saved(
     session: &Session,
     policy_args: &PolicyArgs,
@@ -195,7 +211,7 @@ fn verify_saved(
     audit_path: &Path,
     env: &Env,
     err: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Headroom> {
     let at_commit;
     let policy_source = match (&plan.policy_commit, plan.policy_dirty) {
         (Some(commit), false) if source.commit.as_deref() != Some(commit.as_str()) => {
@@ -247,7 +263,11 @@ fn verify_saved(
         crate::apply::freshness::is_recorded(&recorded, a)
             || (a.kind == ActionKind::Add) == in_group
     };
-    crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)
+    crate::apply::rails::check_derivation(plan, &derived, &live, done).map_err(exit_for)?;
+    Ok(Headroom::new(
+        &derived.seats,
+        Headroom::unbilled(plan, &live),
+    ))
 }
 
 /// The policy folder: `--policy` when given (or when the working folder holds a policy);
@@ -325,12 +345,13 @@ pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-/// Applies `plan` through `session` ([`crate::apply::run::apply_plan`]), with progress on
-/// `err`, and maps the outcome to an exit status.
+/// Applies `plan` through `session` ([`crate::apply::run::apply_plan`]), with the licence
+/// `headroom` of the state it was checked against and progress on `err`, and maps the outcome
+/// to an exit status.
 pub fn apply_plan(
     session: &Session,
     source: &PolicySource,
-    plan: &Plan,
+    (plan, headroom): (&Plan, &Headroom),
     actor: &str,
     actor_account: Option<&str>,
     options: &ApplyOptions,
@@ -344,6 +365,7 @@ pub fn apply_plan(
         actor,
         actor_account,
         options: *options,
+        headroom,
     };
     let directory = Arc::new(ApiDirectory(session.client.clone()));
     let mut progress = ProgressObserver::new(err);
@@ -355,6 +377,35 @@ pub fn apply_plan(
             &mut progress,
         ))
         .map_err(exit_for)?;
+    if summary.stopped {
+        let deadline = options
+            .deadline
+            .map_or_else(|| "the time limit".to_string(), |d| d.to_string());
+        let failed = match summary.failed {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        };
+        let unfinished = match summary.unfinished {
+            0 => String::new(),
+            n => format!(
+                ", {n} still in flight when it stopped (whether they landed is recorded by the \
+                 next apply)"
+            ),
+        };
+        return Err(Exit::new(
+            Status::Partial,
+            format!(
+                "stopped at {deadline}: {} of {} actions are done and in the audit log ({} by \
+                 earlier runs){failed}{unfinished}, {} not started; nothing was done twice: run \
+                 `seatkeeper apply` with the same plan again to do the rest",
+                summary.recorded + summary.done + summary.already,
+                plan.actions.len(),
+                summary.recorded,
+                summary.not_started,
+            ),
+        )
+        .into());
+    }
     if summary.failed > 0 {
         return Err(Exit::new(
             Status::Partial,
@@ -377,7 +428,9 @@ fn exit_for(error: ApplyError) -> anyhow::Error {
         ApplyError::Other(e) => return e,
         ApplyError::Rail(_) | ApplyError::Lock(_) => Status::Refused,
         ApplyError::Stale(_) => Status::Stale,
-        ApplyError::Mismatch { .. } | ApplyError::Reread { .. } => Status::Error,
+        ApplyError::Mismatch { .. } | ApplyError::Reread { .. } | ApplyError::Deadline { .. } => {
+            Status::Error
+        }
     };
     Exit::new(status, error.to_string()).into()
 }

@@ -133,7 +133,7 @@ pub fn run(
     )?;
     let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
     let mut plan = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
-    session.annotate(&mut plan, &source.policy, &live, grants);
+    session.annotate(&mut plan, &source.policy, &live, grants)?;
     render::render(&plan, Format::Text, &opts, out)?;
 
     step(out, "2. seatkeeper apply --auto-approve")?;
@@ -142,11 +142,12 @@ pub fn run(
         allow_mass_removal: false,
         parallelism: DEFAULT_PARALLELISM,
         clock: AuditClock::At(now),
+        deadline: None,
     };
     let status = apply_plan(
         &session,
         &source,
-        &plan,
+        (&plan, &crate::apply::Headroom::of(&plan, &live)),
         "seatkeeper-demo",
         actor_account.as_deref(),
         &options,
@@ -159,7 +160,7 @@ pub fn run(
     )?;
     let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
     let mut again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
-    session.annotate(&mut again, &source.policy, &live, grants);
+    session.annotate(&mut again, &source.policy, &live, grants)?;
     render::render(&again, Format::Text, &opts, out)?;
 
     let audit_path = source.audit_path()?;

@@ -48,6 +48,8 @@ pub struct Args {
     /// Exit 2 when the PR changes access or the plan.
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
 }
 
 fn read_text(source: &PolicySource, path: &str) -> String {
@@ -65,6 +67,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
     let now = resolve_at(args.at.as_deref(), env)?;
     let base = load_policy_at(&args.policy, Some(&args.base), env.policy_today(now), err).map_err(
         |e| {

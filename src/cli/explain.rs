@@ -2,7 +2,7 @@
 //! and why.
 
 use super::planning::{Planning, StateArgs};
-use super::{render_options, Env, Exit, PolicyArgs, Status};
+use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
 use crate::planner;
 use crate::render::Format;
 use std::io::Write;
@@ -28,6 +28,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
     // The policy lines that match nothing live change what anyone may hold: say them here too.
     super::inputs::print_warnings(

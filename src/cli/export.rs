@@ -34,6 +34,8 @@ pub struct Args {
     /// At most this many requests in flight (1 to 64).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
     parallelism: usize,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
 }
 
 /// Runs `export`.
@@ -43,6 +45,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
     if args.snapshot.is_none() && args.policy_out.is_none() {
         return Err(Exit::new(
             Status::Error,

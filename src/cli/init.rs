@@ -37,6 +37,8 @@ pub struct Args {
     /// At most this many requests in flight (1 to 64).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = parse_parallelism)]
     parallelism: usize,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
 }
 
 /// Runs `init`.
@@ -64,6 +66,7 @@ pub fn run(
         )
         .into());
     }
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
     let now = resolve_at(args.at.as_deref(), env)?;
     let org = match &args.org {
         Some(org) => org.clone(),
@@ -71,7 +74,7 @@ pub fn run(
     };
     let session = Session::connect_to(env, &args.site, Some(&org), args.parallelism)?;
     let discovery = session
-        .block_on(session.client.discover_products())
+        .within("discovering products", session.client.discover_products())?
         .map_err(|e| Exit::new(Status::Error, format!("discovering products failed: {e}")))?;
     let cloud = pick_site(&discovery, args.cloud_id.as_deref())?;
     for (key, group) in &discovery.unmanaged {
@@ -163,9 +166,10 @@ pub fn run(
 fn discover_org(env: &Env, parallelism: usize) -> anyhow::Result<String> {
     let creds = Credentials::resolve_for_discovery(Session::credential_source(env))
         .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
-    let session = Session::with_credentials(creds, parallelism)?;
+    let mut session = Session::with_credentials(creds, parallelism)?;
+    session.deadline = env.deadline;
     let orgs = session
-        .block_on(session.client.org_ids())
+        .within("listing the key's orgs", session.client.org_ids())?
         .map_err(|e| Exit::new(Status::Error, format!("listing the key's orgs failed: {e}")))?;
     match orgs.as_slice() {
         [one] => Ok(one.id.clone()),

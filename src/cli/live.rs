@@ -1,7 +1,7 @@
 //! Talking to Atlassian (or a sandbox) from the CLI: credentials from [`Env`], the client, the
 //! live read a plan needs, and the adapter the apply executor writes through.
 
-use super::{Env, Exit, Status};
+use super::{Deadline, Env, Exit, Status};
 use crate::apply::{Directory, WriteOutcome};
 use crate::atlassian::{Change, Client, ClientConfig, CredentialSource, Credentials};
 use crate::grants::Grants;
@@ -11,13 +11,15 @@ use crate::policy::Policy;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-/// A connection to Atlassian: the client and a runtime to drive it.
+/// A connection to Atlassian: the client, a runtime to drive it, and when the command must stop.
 pub struct Session {
     /// The HTTP client.
     pub client: Arc<Client>,
     runtime: tokio::runtime::Runtime,
     /// How long reads show their progress on stderr.
     progress: super::progress::ProgressMode,
+    /// The command's deadline ([`Env::until`]), if it has one.
+    pub deadline: Option<Deadline>,
 }
 
 /// Builds a tokio runtime for one command.
@@ -68,6 +70,7 @@ impl Session {
             .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
         let mut session = Self::with_credentials(creds, parallelism)?;
         session.progress = super::progress::ProgressMode::for_stderr(env.stderr_is_terminal);
+        session.deadline = env.deadline;
         Ok(session)
     }
 
@@ -93,12 +96,36 @@ impl Session {
             client: Arc::new(client),
             runtime: runtime()?,
             progress: super::progress::ProgressMode::Off,
+            deadline: None,
         })
     }
 
     /// Runs a future on the session's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// Runs a future on the session's runtime until the command's deadline; past it the
+    /// future is dropped and the command stops with an error that says it was `doing` that.
+    pub fn within<F: std::future::Future>(
+        &self,
+        doing: &str,
+        future: F,
+    ) -> anyhow::Result<F::Output> {
+        let Some(deadline) = self.deadline else {
+            return Ok(self.block_on(future));
+        };
+        self.block_on(async {
+            tokio::time::timeout_at(deadline.at.into(), future)
+                .await
+                .map_err(|_| {
+                    Exit::new(
+                        Status::Error,
+                        format!("stopped at {deadline} while {doing}; nothing was changed"),
+                    )
+                    .into()
+                })
+        })
     }
 
     /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
@@ -118,13 +145,16 @@ impl Session {
     ) -> anyhow::Result<(LiveState, Option<Grants>)> {
         let request = crate::ops::read_request(policy, at);
         let read = self
-            .block_on(super::progress::with_progress(
-                self.client.read_live(&request),
+            .within(
                 "reading live state",
-                self.progress,
-                || self.client.stats(),
-                err,
-            ))
+                super::progress::with_progress(
+                    self.client.read_live(&request),
+                    "reading live state",
+                    self.progress,
+                    || self.client.stats(),
+                    err,
+                ),
+            )?
             .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;
         if read.last_active_reads > 0 {
             writeln!(
@@ -151,15 +181,16 @@ impl Session {
         policy: &Policy,
         live: &LiveState,
         grants: Option<Grants>,
-    ) {
+    ) -> anyhow::Result<()> {
         let Some(mut grants) = grants else {
-            return;
+            return Ok(());
         };
         let freed: Vec<String> = crate::grants::freed(policy, live, plan)
             .into_keys()
             .collect();
         if !freed.is_empty() {
-            match self.block_on(self.client.direct_assignments(&freed, &grants)) {
+            let doing = "checking the direct role assignments of the people the plan frees";
+            match self.within(doing, self.client.direct_assignments(&freed, &grants))? {
                 Ok(direct) => grants.direct = direct,
                 Err(e) => plan.warnings.push(crate::plan::Warning::new(
                     "direct-assignments-unread",
@@ -172,16 +203,19 @@ impl Session {
         }
         plan.warnings
             .extend(crate::grants::warnings(policy, live, plan, &grants));
+        Ok(())
     }
 
     /// The account behind the credentials, for the `self` rail.
     pub fn myself(&self) -> anyhow::Result<Option<String>> {
-        self.block_on(self.client.myself()).map_err(|e| {
-            Exit::new(
-                Status::Error,
-                format!("checking the credentials failed: {e}"),
-            )
-            .into()
+        let doing = "checking the credentials";
+        self.within(doing, self.client.myself())?.map_err(|e| {
+            let message = match e {
+                // Nothing was checked: the host never answered.
+                crate::atlassian::ApiError::Unreachable { .. } => e.to_string(),
+                e => format!("checking the credentials failed: {e}"),
+            };
+            Exit::new(Status::Error, message).into()
         })
     }
 }
@@ -207,9 +241,6 @@ impl Directory for ApiDirectory {
     }
 
     async fn is_member(&self, group_id: &str, account_id: &str) -> anyhow::Result<bool> {
-        let members = self.0.group_members(&[group_id.to_string()]).await?;
-        Ok(members
-            .get(group_id)
-            .is_some_and(|m| m.iter().any(|a| a == account_id)))
+        Ok(self.0.membership(group_id, account_id).await?)
     }
 }

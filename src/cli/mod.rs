@@ -22,12 +22,70 @@ mod validate;
 
 pub use crate::files::write_atomically;
 
+pub use crate::apply::Deadline;
 use crate::atlassian::Secret;
 use anyhow::Error;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_seconds_minutes_or_hours_and_says_what_is_wrong() {
+        for (text, secs) in [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400)] {
+            assert_eq!(parse_timeout(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        for (text, why) in [
+            ("30", "`30` has no unit"),
+            ("0s", "more than 0"),
+            ("3d", "`d` is not a unit"),
+            ("m", "a number must come before `m`"),
+            ("200h", "more than 7 days"),
+            ("", "more than 0"),
+        ] {
+            let e = parse_timeout(text).unwrap_err();
+            assert!(e.contains(why) && e.contains("`30m`"), "{text}: {e}");
+        }
+        let deadline = |secs| Deadline {
+            at: Instant::now(),
+            limit: Duration::from_secs(secs),
+        };
+        assert_eq!(
+            deadline(5400).to_string(),
+            "the time limit of 1h30m (--timeout or SEATKEEPER_TIMEOUT)"
+        );
+        assert!(deadline(2).to_string().contains(" 2s "));
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_environment_which_wins_over_the_default() {
+        let env = Env {
+            timeout: Some("2m".into()),
+            ..Env::default()
+        };
+        let limit = |e: &Env| e.deadline.map(|d| d.limit);
+        let flag = Some(Duration::from_secs(5));
+        assert_eq!(limit(&env.until(flag, DEFAULT_TIMEOUT).unwrap()), flag);
+        let from_env = env.until(None, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(limit(&from_env), Some(Duration::from_secs(120)));
+        let default = Env::default().until(None, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(limit(&default), Some(DEFAULT_TIMEOUT));
+        let bad = Env {
+            timeout: Some("soon".into()),
+            ..Env::default()
+        };
+        let e = bad.until(None, DEFAULT_TIMEOUT).unwrap_err().to_string();
+        assert!(
+            e.starts_with("SEATKEEPER_TIMEOUT: `soon` is not a time limit"),
+            "{e}"
+        );
+    }
+}
 
 /// Exit statuses of the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +100,8 @@ pub enum Status {
     Refused,
     /// 4: the saved plan is stale.
     Stale,
-    /// 5: partially applied; rerun to converge.
+    /// 5: partially applied (some actions failed, or the time limit stopped apply); rerun to
+    /// converge.
     Partial,
 }
 
@@ -89,6 +148,64 @@ pub fn parse_parallelism(text: &str) -> Result<usize, String> {
         Ok(n @ 1..=64) => Ok(n),
         _ => Err(format!("`{text}` is not a number from 1 to 64")),
     }
+}
+
+/// How long `apply` may run by default (`--timeout`, `SEATKEEPER_TIMEOUT`).
+pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// How long every other command that talks to Atlassian may run by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Parses a `--timeout` (or `SEATKEEPER_TIMEOUT`): whole numbers with `s`, `m` (minutes here)
+/// or `h`, one or more of them (`90s`, `30m`, `1h30m`), more than 0 and at most 7 days.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| {
+        format!("`{text}` is not a time limit: {why}; write it like `90s`, `30m` or `1h30m`")
+    };
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            's' | 'm' | 'h' => {
+                let n: u64 = digits
+                    .parse()
+                    .map_err(|_| bad(&format!("a number must come before `{c}`")))?;
+                let unit = match c {
+                    's' => 1,
+                    'm' => 60,
+                    _ => 3600,
+                };
+                total = n
+                    .checked_mul(unit)
+                    .and_then(|v| total.checked_add(v))
+                    .ok_or_else(|| bad("it is too long"))?;
+                digits.clear();
+            }
+            other => return Err(bad(&format!("`{other}` is not a unit (s, m or h)"))),
+        }
+    }
+    if !digits.is_empty() {
+        return Err(bad(&format!("`{digits}` has no unit (s, m or h)")));
+    }
+    match total {
+        0 => Err(bad("it must be more than 0")),
+        t if t > 7 * 24 * 3600 => Err(bad("it is more than 7 days")),
+        t => Ok(Duration::from_secs(t)),
+    }
+}
+
+/// `--timeout`: the time limit of a command that talks to Atlassian.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct TimeoutArgs {
+    /// Stop after this long: `90s`, `30m`, `2h`, `1h30m` (`m` is minutes). Default:
+    /// SEATKEEPER_TIMEOUT, else 60m for apply and 30m for other commands.
+    ///
+    /// A read stops at the limit and the command exits 1. Apply starts no write after it,
+    /// finishes and records the writes in flight (up to a minute more), lists what it did not
+    /// start, and exits 5: run it again to finish. Whatever the limit, a host that cannot be
+    /// connected to is reported within 10 s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
 }
 
 /// Maps an error to its exit status.
@@ -147,6 +264,10 @@ pub struct Env {
     pub stdin_is_terminal: bool,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// `SEATKEEPER_TIMEOUT`, as written (checked by [`Env::until`]).
+    pub timeout: Option<String>,
+    /// When the running command must stop ([`Env::until`]); `None` for no limit.
+    pub deadline: Option<Deadline>,
 }
 
 impl Env {
@@ -169,6 +290,24 @@ impl Env {
         .redactor()
     }
 
+    /// This environment with the deadline of a command that talks to Atlassian: `--timeout`
+    /// (`flag`), else `SEATKEEPER_TIMEOUT`, else `default`, from now.
+    pub fn until(&self, flag: Option<Duration>, default: Duration) -> anyhow::Result<Env> {
+        let limit = match (flag, self.timeout.as_deref()) {
+            (Some(limit), _) => limit,
+            (None, Some(text)) => parse_timeout(text)
+                .map_err(|e| Exit::new(Status::Error, format!("SEATKEEPER_TIMEOUT: {e}")))?,
+            (None, None) => default,
+        };
+        Ok(Env {
+            deadline: Some(Deadline {
+                at: Instant::now() + limit,
+                limit,
+            }),
+            ..self.clone()
+        })
+    }
+
     /// Reads the process environment and the clock.
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -185,6 +324,8 @@ impl Env {
             stderr_is_terminal: std::io::stderr().is_terminal(),
             stdin_is_terminal: std::io::stdin().is_terminal(),
             now: Utc::now(),
+            timeout: var("SEATKEEPER_TIMEOUT"),
+            deadline: None,
         }
     }
 }

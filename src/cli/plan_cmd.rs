@@ -1,7 +1,7 @@
 //! `seatkeeper plan`: loads policy, live state and ledger, plans, renders.
 
 use super::planning::{Planning, StateArgs};
-use super::{render_options, write_atomically, Env, PolicyArgs, Status};
+use super::{render_options, write_atomically, Env, PolicyArgs, Status, DEFAULT_TIMEOUT};
 use crate::plan::{Plan, Rail};
 use crate::render::{self, Format};
 use anyhow::Context;
@@ -52,8 +52,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
-    let plan = planning.plan(args.allow_mass_removal);
+    let plan = planning.plan(args.allow_mass_removal)?;
     if let Some(path) = &args.out {
         let json = serde_json::to_vec_pretty(&plan)?;
         write_atomically(path, &json)

@@ -26,6 +26,8 @@ pub struct StateArgs {
     /// snapshot's time, a forecast of the org it holds).
     #[arg(long)]
     pub at: Option<String>,
+    #[command(flatten)]
+    pub timeout: super::TimeoutArgs,
 }
 
 impl StateArgs {
@@ -214,12 +216,12 @@ impl Planning {
 
     /// Plans, marking a dirty policy work tree; on a live read, with the warnings of access
     /// paths beyond the policy's groups ([`Session::annotate`]).
-    pub fn plan(&self, allow_mass_removal: bool) -> Plan {
+    pub fn plan(&self, allow_mass_removal: bool) -> anyhow::Result<Plan> {
         let mut plan = plan_with(&self.source, &self.input(allow_mass_removal));
         if let Some((session, grants)) = &self.live_session {
-            session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone());
+            session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone())?;
         }
-        plan
+        Ok(plan)
     }
 }
 

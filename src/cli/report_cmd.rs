@@ -3,7 +3,7 @@
 //! `--since`, what changed since the last review.
 
 use super::planning::{Planning, StateArgs};
-use super::{Env, Exit, PolicyArgs, Status};
+use super::{Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
 use crate::report::{self, ReportFormat, ReportOptions};
 use std::io::Write;
 
@@ -29,6 +29,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
     let log = std::fs::read_to_string(&planning.audit_log).ok();
     let options = ReportOptions {

@@ -3,7 +3,7 @@
 
 use super::inputs::load_policy_source;
 use super::planning::{current_state, resolve_at, Planning, StateArgs};
-use super::{Env, Exit, PolicyArgs, Status};
+use super::{Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
 use crate::policy::source::MAX_POLICY_FILE_BYTES;
 use crate::selftest::{run_case, TestFile};
 use std::io::Write;
@@ -36,6 +36,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let now = resolve_at(args.state.at.as_deref(), env)?;
     let source = load_policy_source(&args.policy, env.policy_today(now), err)?;
     let test_files = source
@@ -62,7 +63,7 @@ pub fn run(
     )?;
     let planning = Planning::from_parts(source, live, actor, now, err)?;
     let input = planning.input(false);
-    let plan = planning.plan(false);
+    let plan = planning.plan(false)?;
     let source = &planning.source;
 
     let style = crate::render::Style::new(&super::render_options(env));

@@ -34,6 +34,8 @@ pub struct Args {
     /// Check dates as of this time: RFC 3339, a date, or `+30d` from now.
     #[arg(long)]
     at: Option<String>,
+    #[command(flatten)]
+    timeout: super::TimeoutArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     format: ValidateFormat,
@@ -46,6 +48,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
     let now = resolve_at(args.at.as_deref(), env)?;
     let loaded = load_policy_quietly(
         &args.policy.policy,
@@ -92,6 +95,7 @@ fn state_args(args: &Args) -> StateArgs {
     StateArgs {
         snapshot: args.snapshot.clone(),
         at: args.at.clone(),
+        timeout: args.timeout,
     }
 }
 

@@ -1480,7 +1480,11 @@ async fn finish_write(
     app: &Arc<App>,
     write: Write,
     result: Result<WriteOutcome, WriteError>,
+    (group_id, account_id): (String, String),
 ) -> Response {
+    if result.is_ok() {
+        app.stats.count_membership_write(&group_id, &account_id);
+    }
     match result {
         Ok(WriteOutcome::Applied) => {
             app.stats.writes_applied.fetch_add(1, Ordering::Relaxed);
@@ -1534,7 +1538,7 @@ pub async fn add_membership(
     }
     let account_id = try_resp!(membership_body(&app, &body));
     let now = app.now();
-    let result = {
+    let (result, key) = {
         let mut org = app.org_mut();
         try_resp!(check_org(&app, &org, &org_id, Family::V2));
         let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
@@ -1545,9 +1549,10 @@ pub async fn add_membership(
             &group_id,
             &account_id
         ));
-        org.add_member(g, u, now, None)
+        let key = (org.group(g).id.clone(), account_id.clone());
+        (org.add_member(g, u, now, None), key)
     };
-    finish_write(&app, Write::Add, result).await
+    finish_write(&app, Write::Add, result, key).await
 }
 
 /// `DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}`.
@@ -1561,7 +1566,7 @@ pub async fn remove_membership(
         return path_error(&app, Family::V2);
     };
     let now = app.now();
-    let result = {
+    let (result, key) = {
         let mut org = app.org_mut();
         try_resp!(check_org(&app, &org, &org_id, Family::V2));
         let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
@@ -1572,9 +1577,10 @@ pub async fn remove_membership(
             &group_id,
             &account_id
         ));
-        org.remove_member(g, u, now, None)
+        let key = (org.group(g).id.clone(), account_id.clone());
+        (org.remove_member(g, u, now, None), key)
     };
-    finish_write(&app, Write::Remove, result).await
+    finish_write(&app, Write::Remove, result, key).await
 }
 
 const EVENT_CURSOR_PREFIX: &str = "sbxe1.";

@@ -3,7 +3,8 @@
 //!
 //! - `GET /__sandbox/stats`: request counts per `METHOD /route`, responses per status, 429s,
 //!   injected faults, writes applied, duplicate writes (adds of existing members, removes of
-//!   non-members) and refused writes.
+//!   non-members), refused writes, membership writes per (group, account) (how many were
+//!   written again), and the API requests in flight.
 //! - `GET /__sandbox/state`: the state in the snapshot format (DESIGN §5.1).
 //! - `POST /__sandbox/events`: `{"action": "user_logged_in" | "access_requested",
 //!   "account_id": "...", "product": "jira-software", "time": "RFC 3339"}`; `product` is

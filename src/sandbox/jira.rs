@@ -710,6 +710,9 @@ pub async fn add_user_to_group(
         };
         let outcome = org.add_member(g, u, now, Some(app.myself.account_id.clone()));
         let group = org.group(g);
+        if outcome.is_ok() {
+            app.stats.count_membership_write(&group.id, &account_id);
+        }
         let body = json!({
             "name": group.name,
             "groupId": group.id,
@@ -767,8 +770,12 @@ pub async fn remove_user_from_group(
             return user_not_found(account_id);
         };
         let name = org.group(g).name.clone();
-        org.remove_member(g, u, now, Some(app.myself.account_id.clone()))
-            .map(|o| (o, name))
+        let group_id = org.group(g).id.clone();
+        let outcome = org.remove_member(g, u, now, Some(app.myself.account_id.clone()));
+        if outcome.is_ok() {
+            app.stats.count_membership_write(&group_id, account_id);
+        }
+        outcome.map(|o| (o, name))
     };
     match result {
         Ok((WriteOutcome::Applied, _)) => {

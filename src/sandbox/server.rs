@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +90,21 @@ pub struct Stats {
     pub refused_writes: AtomicU64,
     /// Admin requests that broke the published spec's request schemas (answered 400).
     pub spec_violations: AtomicU64,
+    /// Membership writes that reached the org (applied or duplicate), per (group id, account id).
+    memberships: Mutex<HashMap<(String, String), u32>>,
+    /// API requests being answered now (a client killed mid-request leaves none behind once its
+    /// connections are closed).
+    in_flight: AtomicU64,
+}
+
+/// Counts an API request as in flight until dropped (answered, or abandoned with its
+/// connection).
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Stats {
@@ -106,6 +121,42 @@ impl Stats {
     fn count_status(&self, status: StatusCode) {
         let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry(status.as_u16()).or_insert(0) += 1;
+    }
+
+    /// Counts a membership write that reached the org, applied or not (a duplicate): a second
+    /// write of one (group, account) is a repeated write.
+    pub fn count_membership_write(&self, group_id: &str, account_id: &str) {
+        let mut map = self.memberships.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((group_id.to_string(), account_id.to_string()))
+            .or_insert(0) += 1;
+    }
+
+    /// Marks an API request in flight for the guard's lifetime.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// `membership_writes`: how many (group, account) pairs were written, how many writes went
+    /// to a pair written before, and the most written pairs (at most 10, only repeated ones).
+    fn memberships_json(&self) -> serde_json::Value {
+        let map = self.memberships.lock().unwrap_or_else(|e| e.into_inner());
+        let repeated: u64 = map.values().map(|&n| u64::from(n.saturating_sub(1))).sum();
+        let mut most: Vec<(&(String, String), &u32)> = map.iter().filter(|(_, &n)| n > 1).collect();
+        most.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let most: Vec<serde_json::Value> = most
+            .into_iter()
+            .take(10)
+            .map(|((group_id, account_id), n)| {
+                serde_json::json!({ "group_id": group_id, "account_id": account_id, "writes": n })
+            })
+            .collect();
+        serde_json::json!({
+            "memberships": map.len(),
+            "writes": map.values().map(|&n| u64::from(n)).sum::<u64>(),
+            "repeated": repeated,
+            "most_written": most,
+        })
     }
 
     /// The JSON document of `GET /__sandbox/stats`.
@@ -137,6 +188,8 @@ impl Stats {
             "duplicate_writes": load(&self.duplicate_writes),
             "refused_writes": load(&self.refused_writes),
             "spec_violations": load(&self.spec_violations),
+            "membership_writes": self.memberships_json(),
+            "in_flight": load(&self.in_flight),
         })
     }
 }
@@ -676,6 +729,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         app.stats.count_status(resp.status());
         return resp;
     }
+    let _in_flight = app.stats.in_flight();
     // Admin routes: the documented per-minute budgets, when configured; Jira routes: the
     // token buckets of `--rate-limit`.
     let decision = match api {

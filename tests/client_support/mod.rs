@@ -41,6 +41,9 @@ pub enum Fault {
     Status(u16),
     /// TCP reset before any response byte.
     Reset,
+    /// Carry out the request (a write lands), then reset the connection before any response
+    /// byte: the answer is lost, not the work.
+    ResetAfter,
     /// Wait this long, then answer normally.
     Latency(Duration),
     /// Send the headers, then the body in small chunks with this pause between them.
@@ -289,6 +292,12 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
             drop(stream);
             return Ok(());
         }
+        (Some(Fault::ResetAfter), _) => {
+            route(&mut world.lock().unwrap(), &req);
+            stream.set_zero_linger()?;
+            drop(stream);
+            return Ok(());
+        }
         (Some(Fault::Limited(reset)), _) => {
             extra.push("X-RateLimit-Limit: 10".to_string());
             extra.push("X-RateLimit-Remaining: 0".to_string());
@@ -513,6 +522,19 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 200,
                 json!({"startAt": start, "maxResults": size, "total": members.len(), "isLast": start + values.len() >= members.len(), "values": values}),
             )
+        }
+        ("GET", ["rest", "api", "3", "user", "groups"]) => {
+            let acc = req.q("accountId").unwrap_or_default();
+            let Some(user) = w.users.iter().find(|u| u.id == acc) else {
+                return jira_err(404, "The user does not exist");
+            };
+            let groups: Vec<Value> = w
+                .groups
+                .iter()
+                .filter(|g| user.groups.contains(&g.id))
+                .map(|g| json!({"name": g.name, "groupId": g.id}))
+                .collect();
+            (200, Value::Array(groups))
         }
         (m @ ("POST" | "DELETE"), ["rest", "api", "3", "group", "user"]) => {
             let gid = req.q("groupId").unwrap_or_default().to_string();
