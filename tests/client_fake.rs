@@ -642,6 +642,37 @@ async fn an_answer_announced_at_10_gb_is_refused_unread() {
 }
 
 #[tokio::test]
+async fn answers_are_capped_per_endpoint() {
+    let fake = Fake::start(std_world(3)).await;
+    let client = client_with(&fake, true, false, fast());
+    // `myself` documents a small answer: 5 MiB is refused.
+    fake.fault("myself", Fault::PaddedBody(5 << 20));
+    let err = client.myself().await.unwrap_err();
+    assert!(err.to_string().contains("more than the 4 MiB"), "{err}");
+    // A users page may be large: 8 MiB is read.
+    fake.fault("users/search", Fault::PaddedBody(8 << 20));
+    let read = client.read_live(&request(&[G_JIRA.1])).await;
+    assert!(read.is_ok(), "{:?}", read.err());
+}
+
+#[tokio::test]
+async fn a_listing_that_ignores_start_at_stops_at_the_item_cap() {
+    let mut world = std_world(60);
+    world.ignore_start_at = true;
+    let fake = Fake::start(world).await;
+    let client = client_with(&fake, true, false, fast());
+    let err = client
+        .read_live(&request(&[G_JIRA.1]))
+        .await
+        .expect_err("a listing that never ends is an error");
+    assert!(
+        err.to_string().contains("past 250000 entries")
+            && err.to_string().contains("ignore `startAt`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_read_page_answered_500_is_asked_again_and_a_write_is_not() {
     let fake = Fake::start(std_world(30)).await;
     let client = client_with(&fake, true, true, fast());

@@ -164,26 +164,45 @@ pub struct Client {
     answered: [AtomicBool; 2],
 }
 
-/// The largest answer read, in bytes: the largest page an endpoint documents (1,000 Jira
-/// users, 100 admin users with their groups, 500 events) is a few MiB; an answer larger than this
-/// is refused as it arrives, never held in memory whole.
+/// The largest answer a listing page may be, in bytes: the largest page an endpoint documents
+/// (1,000 Jira users, 100 admin users with their groups, 500 events) is a few MiB.
 pub const MAX_BODY_BYTES: u64 = 32 << 20;
 
-/// Reads a response body, refusing one larger than [`MAX_BODY_BYTES`] as soon as its
-/// `Content-Length` or its bytes say so.
+/// The largest answer any other request may be (a write, `myself`, a group search page, role
+/// assignments, last-active dates, event actions): each documents at most some hundreds of KiB.
+pub const MAX_SMALL_BODY_BYTES: u64 = 4 << 20;
+
+/// The most bytes an answer to `endpoint` may have: [`MAX_BODY_BYTES`] for the listings of
+/// users, group members and events, [`MAX_SMALL_BODY_BYTES`] for everything else.
+pub fn body_limit(endpoint: &str) -> u64 {
+    let listing = endpoint.ends_with("/users/search")
+        || endpoint.ends_with("/users")
+        || endpoint.ends_with("/group/member")
+        || endpoint.ends_with("/events")
+        || endpoint.ends_with("/events-stream");
+    if listing {
+        MAX_BODY_BYTES
+    } else {
+        MAX_SMALL_BODY_BYTES
+    }
+}
+
+/// Reads a response body, refusing one larger than [`body_limit`] allows `endpoint` as soon as
+/// its `Content-Length` or its bytes say so.
 async fn read_capped(
     endpoint: &'static str,
     mut response: reqwest::Response,
 ) -> Result<bytes::Bytes, ApiError> {
+    let limit = body_limit(endpoint);
     let too_large = |size: String| ApiError::Decode {
         endpoint: endpoint.to_string(),
         message: format!(
-            "the answer is {size}, more than the {} MiB any page of this API needs; refused \
-             unread",
-            MAX_BODY_BYTES >> 20
+            "the answer is {size}, more than the {} MiB any answer of this endpoint needs; \
+             refused unread",
+            limit >> 20
         ),
     };
-    if let Some(len) = response.content_length().filter(|l| *l > MAX_BODY_BYTES) {
+    if let Some(len) = response.content_length().filter(|l| *l > limit) {
         return Err(too_large(format!("{len} bytes")));
     }
     let mut body = Vec::new();
@@ -192,12 +211,40 @@ async fn read_capped(
         .await
         .map_err(|e| ApiError::transport(endpoint, e.without_url()))?
     {
-        if (body.len() + chunk.len()) as u64 > MAX_BODY_BYTES {
+        if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large("larger".to_string()));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(bytes::Bytes::from(body))
+}
+
+#[cfg(test)]
+mod body_limit_tests {
+    use super::*;
+
+    #[test]
+    fn listings_may_be_large_and_everything_else_small() {
+        for listing in [
+            "GET /rest/api/3/users/search",
+            "GET /rest/api/3/group/member",
+            "POST /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search",
+            "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users",
+            "GET /admin/v1/orgs/{orgId}/events",
+            "GET /admin/v1/orgs/{orgId}/events-stream",
+        ] {
+            assert_eq!(body_limit(listing), MAX_BODY_BYTES, "{listing}");
+        }
+        for small in [
+            "GET /rest/api/3/myself",
+            "POST /rest/api/3/group/user",
+            "DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}",
+            "GET /admin/v1/orgs/{orgId}/event-actions",
+            "GET /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/role-assignments",
+        ] {
+            assert_eq!(body_limit(small), MAX_SMALL_BODY_BYTES, "{small}");
+        }
+    }
 }
 
 /// How many times a read that answered 500 is asked again.

@@ -111,6 +111,25 @@ pub struct ReadRequest {
     pub safe_account_ids: Vec<String>,
 }
 
+/// The most items one `startAt` listing reads: Atlassian's largest orgs hold 200,000 users;
+/// past this a server that ignores `startAt` (the same page forever) is stopped, not followed
+/// until memory runs out.
+pub const MAX_LISTED_ITEMS: usize = 250_000;
+
+/// Fails a `startAt` listing that has already read [`MAX_LISTED_ITEMS`].
+fn check_listed(endpoint: &str, listed: usize) -> Result<(), ApiError> {
+    if listed < MAX_LISTED_ITEMS {
+        return Ok(());
+    }
+    Err(ApiError::Decode {
+        endpoint: endpoint.to_string(),
+        message: format!(
+            "the listing goes on past {MAX_LISTED_ITEMS} entries, more than any Atlassian org \
+             holds (does the server ignore `startAt`?); stopping rather than reading forever"
+        ),
+    })
+}
+
 /// Which API the state was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadPath {
@@ -1133,6 +1152,7 @@ impl Client {
         let mut out: Vec<JiraUser> = Vec::new();
         let mut start = 0u64;
         loop {
+            check_listed("GET /rest/api/3/users/search", out.len())?;
             let call = Call::new(
                 Api::Site,
                 Method::GET,
@@ -1175,6 +1195,7 @@ impl Client {
                 for n in chunk {
                     call = call.query("groupName", n);
                 }
+                check_listed("GET /rest/api/3/group/bulk", out.len())?;
                 let page: JiraPage<JiraGroup> = self.get_json(&call).await?;
                 let n = page.values.len() as u64;
                 out.extend(page.values);
@@ -1253,6 +1274,7 @@ impl Client {
         }
         // Without `total`, or when the group grew while we read it: continue page by page.
         while !last {
+            check_listed("GET /rest/api/3/group/member", members.len())?;
             let p = page_at(next, size, Priority::Chain).await?;
             next = next.saturating_add(p.values.len() as u64);
             last = is_last_page(&p, size) || p.values.is_empty();

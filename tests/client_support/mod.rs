@@ -52,6 +52,8 @@ pub enum Fault {
     Truncate,
     /// Announce a 10 GB body with `Content-Length`, then send endless bytes.
     HugeBody,
+    /// The normal answer, padded with whitespace to this many bytes (still valid JSON).
+    PaddedBody(usize),
     /// Answer with this status and a body that echoes the request's Authorization header, raw
     /// and percent-encoded, as some proxies and block pages do.
     EchoAuth(u16),
@@ -83,6 +85,9 @@ pub struct World {
     pub add_conflict: Option<&'static str>,
     /// The event actions the org lists (default: the four seatkeeper reads and one more).
     pub event_actions: Option<Vec<&'static str>>,
+    /// Jira listings answer the first page whatever `startAt` asks, never saying it is the last
+    /// (a broken server or proxy).
+    pub ignore_start_at: bool,
 }
 
 #[derive(Clone)]
@@ -346,11 +351,14 @@ async fn serve(mut stream: TcpStream, world: Arc<Mutex<World>>) -> std::io::Resu
     if let Some(Fault::Latency(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
-    let bytes = if body.is_null() {
+    let mut bytes = if body.is_null() {
         Vec::new()
     } else {
         serde_json::to_vec(&body).unwrap()
     };
+    if let Some(Fault::PaddedBody(size)) = &fault {
+        bytes.resize((*size).max(bytes.len()), b' ');
+    }
     let mut head =
         format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n");
     if matches!(fault, Some(Fault::HugeBody)) {
@@ -516,6 +524,13 @@ fn route(w: &mut World, req: &Req) -> (u16, Value) {
                 .map(jira_user)
                 .collect();
             let size = req.qn("maxResults", 50).min(50);
+            if w.ignore_start_at {
+                let values = page_of(&members, 0, size);
+                return (
+                    200,
+                    json!({"startAt": 0, "maxResults": size, "isLast": false, "values": values}),
+                );
+            }
             let start = req.qn("startAt", 0);
             let values = page_of(&members, start, size);
             (
