@@ -3,10 +3,10 @@
 //! applies and plans again (the second plan has nothing left to add or remove), and says where
 //! the audit log is.
 
-use super::apply_cmd::apply_plan;
+use super::apply::apply_plan;
 use super::inputs::load_policy_at;
-use super::live::Session;
 use super::planning::make_plan;
+use super::session::Session;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::apply::run::{ApplyOptions, AuditClock};
 use crate::atlassian::Secret;
@@ -94,7 +94,7 @@ pub fn run(
     let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(snapshot)), &config)?;
 
     // The sandbox runs on its own runtime thread; the CLI session drives requests on another.
-    let server_rt = super::live::runtime()?;
+    let server_rt = super::session::runtime()?;
     let running = server_rt.block_on(sandbox::serve(config.clone(), org))?;
     writeln!(out, "seatkeeper demo: a sandbox Atlassian org and the acme policy repo, nothing leaves this machine.")?;
     writeln!(

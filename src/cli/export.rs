@@ -4,8 +4,8 @@
 //! policy given with `--policy` manages (site, org, products and their groups).
 
 use super::inputs::load_policy_source;
-use super::live::Session;
 use super::planning::resolve_at;
+use super::session::Session;
 use super::{
     parse_parallelism, write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };

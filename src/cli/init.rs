@@ -5,8 +5,8 @@
 
 use super::export::{starting_policy, write_policy};
 use super::inputs::load_policy_at;
-use super::live::Session;
 use super::planning::{make_plan, resolve_at};
+use super::session::Session;
 use super::{parse_parallelism, Env, Exit, Status, DEFAULT_PARALLELISM};
 use crate::atlassian::discover::Discovery;
 use crate::atlassian::Credentials;

@@ -3,21 +3,21 @@
 //! 0 success or no changes, 1 error, 2 changes present (`--detailed-exitcode`), 3 refused or
 //! blocked by a safety rail, 4 stale plan, 5 partially applied.
 
-mod apply_cmd;
-mod audit_cmd;
+mod apply;
+mod audit;
 mod demo;
-mod diff_cmd;
+mod diff;
 mod explain;
 mod export;
 mod init;
 mod inputs;
-mod live;
-mod plan_cmd;
+mod plan;
 mod planning;
 mod progress;
-mod report_cmd;
-mod sandbox_cmd;
-mod test_cmd;
+mod report;
+mod sandbox;
+mod session;
+mod test;
 mod validate;
 
 pub use crate::files::write_atomically;
@@ -348,27 +348,27 @@ pub enum Command {
     /// Check a policy folder and report every problem at once (exit 0 or 1).
     Validate(validate::Args),
     /// Show what seatkeeper would change, and why.
-    Plan(plan_cmd::Args),
+    Plan(plan::Args),
     /// Execute a saved plan (or plan, show and ask), with the stale-plan check and the audit log.
-    Apply(apply_cmd::Args),
+    Apply(apply::Args),
     /// Explain, for every product, whether a user holds it and why.
     Explain(explain::Args),
     /// Sandbox + plan + apply + plan again, with no setup.
     Demo(demo::Args),
     /// Show what a pull request changes: access diff and plan delta between two revisions.
-    Diff(diff_cmd::Args),
+    Diff(diff::Args),
     /// The access review: who holds which product, why, and since when (markdown, csv, json, html).
-    Report(report_cmd::Args),
+    Report(report::Args),
     /// Serve a local Atlassian Cloud (Jira v3 and admin APIs) for rehearsals and tests.
-    Sandbox(sandbox_cmd::Args),
+    Sandbox(sandbox::Args),
     /// Run the policy's self-tests (tests/*.yaml) against a snapshot.
-    Test(test_cmd::Args),
+    Test(test::Args),
     /// Write a starting policy for an org, found from its admin API key alone.
     Init(init::Args),
     /// Write live state as a snapshot, or a starting policy whose plan is empty.
     Export(export::Args),
     /// Audit log tools.
-    Audit(audit_cmd::Args),
+    Audit(audit::Args),
 }
 
 /// Where a policy comes from (shared by several commands).
@@ -401,16 +401,16 @@ pub fn run(
     };
     match cli.command {
         Command::Validate(args) => validate::run(&args, env, out, err),
-        Command::Plan(args) => plan_cmd::run(&args, env, out, err),
-        Command::Apply(args) => apply_cmd::run(&args, env, out, err),
+        Command::Plan(args) => plan::run(&args, env, out, err),
+        Command::Apply(args) => apply::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
         Command::Demo(args) => demo::run(&args, env, out, err),
-        Command::Diff(args) => diff_cmd::run(&args, env, out, err),
-        Command::Report(args) => report_cmd::run(&args, env, out, err),
-        Command::Sandbox(args) => sandbox_cmd::run(&args, out),
-        Command::Test(args) => test_cmd::run(&args, env, out, err),
+        Command::Diff(args) => diff::run(&args, env, out, err),
+        Command::Report(args) => report::run(&args, env, out, err),
+        Command::Sandbox(args) => sandbox::run(&args, out),
+        Command::Test(args) => test::run(&args, env, out, err),
         Command::Init(args) => init::run(&args, env, out, err),
         Command::Export(args) => export::run(&args, env, out, err),
-        Command::Audit(args) => audit_cmd::run(&args, env, out, err),
+        Command::Audit(args) => audit::run(&args, env, out, err),
     }
 }

@@ -5,7 +5,7 @@
 use super::inputs::{
     load_ledger, load_policy_source, load_snapshot, report_snapshot, PolicySource,
 };
-use super::live::Session;
+use super::session::Session;
 use super::{Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::ledger::Ledger;
 use crate::live::LiveState;

@@ -1,6 +1,6 @@
 //! `seatkeeper sandbox`: serves a local Atlassian Cloud until interrupted.
 
-use super::live::runtime;
+use super::session::runtime;
 use super::{Exit, Status};
 use crate::sandbox::{self, Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig};
 use std::io::Write;

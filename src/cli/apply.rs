@@ -4,8 +4,8 @@
 //! on the terminal and exit codes.
 
 use super::inputs::{load_ledger, load_policy_at, load_policy_source, PolicySource};
-use super::live::{ApiDirectory, Session};
 use super::planning::{input_for, make_plan, resolve_write_at};
+use super::session::{ApiDirectory, Session};
 use super::{
     parse_parallelism, render_options, Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM,
 };
