@@ -57,6 +57,10 @@ fn github_files() -> Vec<PathBuf> {
     files
 }
 
+fn release_workflow() -> PathBuf {
+    manifest().join(".github/workflows/release.yml")
+}
+
 fn gitlab_file() -> PathBuf {
     ci_dir().join("gitlab/.gitlab-ci.yml")
 }
@@ -601,6 +605,125 @@ fn the_templates_have_a_policy_matrix_approval_concurrency_and_secrets_only_from
         !text.contains("ATLASSIAN_API_TOKEN:"),
         "no credentials in the GitLab file"
     );
+}
+
+/// The step of a GitHub job that `uses:` this action (any version).
+fn uses_step<'a>(job: &'a Value, action: &str) -> Option<&'a Value> {
+    job["steps"]
+        .as_sequence()?
+        .iter()
+        .find(|step| s(&step["uses"]).split('@').next() == Some(action))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The project's own release workflow and image.
+
+fn step_named<'a>(job: &'a Value, name: &str) -> &'a Value {
+    job["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|step| s(&step["name"]) == name)
+        .unwrap_or_else(|| panic!("no step `{name}`"))
+}
+
+#[test]
+fn the_release_workflow_builds_every_platform_with_checksums_on_version_tags() {
+    let wf = load_yaml(&release_workflow());
+    // Version tags only: no branch, no pull request.
+    let on = map(&wf["on"]);
+    assert_eq!(on.len(), 1, "{on:?}");
+    let tags: Vec<&str> = wf["on"]["push"]["tags"]
+        .as_sequence()
+        .expect("on: push: tags")
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(tags, ["v[0-9]+.[0-9]+.[0-9]+*"]);
+    assert!(wf["on"]["push"]["branches"].is_null());
+    // A tag that does not name Cargo.toml's version fails before anything is built.
+    let check = s(&step_named(&wf["jobs"]["version"], "Compare the tag with Cargo.toml")["run"]);
+    assert!(check.contains(r#"[ "$TAG" != "v$version" ]"#), "{check}");
+    let build = &wf["jobs"]["build"];
+    assert_eq!(s(&build["needs"]), "version");
+
+    // The platforms.
+    let include = build["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap();
+    let legs: Vec<(String, String)> = include
+        .iter()
+        .map(|leg| (s(&leg["target"]).to_string(), s(&leg["os"]).to_string()))
+        .collect();
+    for (prefix, os) in [
+        ("x86_64-unknown-linux-", "ubuntu-"),
+        ("aarch64-unknown-linux-", "ubuntu-"),
+        ("x86_64-apple-darwin", "macos-"),
+        ("aarch64-apple-darwin", "macos-"),
+        ("x86_64-pc-windows-", "windows-"),
+    ] {
+        let (target, runner) = legs
+            .iter()
+            .find(|(t, _)| t.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* build: {legs:?}"));
+        assert!(runner.starts_with(os), "{target} on {runner}");
+        if prefix.contains("linux") {
+            assert!(
+                target.ends_with("-musl") || target.ends_with("-gnu"),
+                "{target}"
+            );
+        }
+    }
+    assert_eq!(s(&build["env"]["TARGET"]), "${{ matrix.target }}");
+    let cargo = s(&step_named(build, "Build")["run"]);
+    assert!(
+        cargo.contains(r#"cargo build --locked --profile dist --target "$TARGET""#),
+        "{cargo}"
+    );
+    let manifest_text = std::fs::read_to_string(manifest().join("Cargo.toml")).unwrap();
+    let dist = manifest_text
+        .split("[profile.dist]")
+        .nth(1)
+        .expect("Cargo.toml: [profile.dist]");
+    assert!(dist.contains("inherits = \"release\"") && dist.contains("strip = true"));
+
+    // Checksums: taken next to each archive, checked again and gathered before publishing.
+    let package = s(&step_named(build, "Package")["run"]);
+    assert!(
+        package.contains("sha256sum") && package.contains(".sha256"),
+        "{package}"
+    );
+    let upload = uses_step(build, "actions/upload-artifact").unwrap();
+    assert_eq!(s(&upload["with"]["path"]), "dist/");
+    let release = &wf["jobs"]["release"];
+    let needs: Vec<&str> = release["needs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    assert!(needs.contains(&"build"), "{needs:?}");
+    let sums = s(&step_named(release, "Checksums")["run"]);
+    assert!(sums.contains("sha256sum --check --strict") && sums.contains("> SHA256SUMS"));
+    let publish = s(&step_named(release, "Publish")["run"]);
+    assert!(
+        publish.contains(r#"gh release create "$TAG" --verify-tag"#) && publish.contains("dist/*"),
+        "{publish}"
+    );
+    // Write access for the publishing job only.
+    assert_eq!(s(&wf["permissions"]["contents"]), "read");
+    assert_eq!(s(&release["permissions"]["contents"]), "write");
+    for (name, job) in map(&wf["jobs"]) {
+        if s(&name) != "release" {
+            assert!(job["permissions"].is_null(), "{}", s(&name));
+        }
+    }
+    // Expressions reach scripts through env only.
+    for (_, job) in map(&wf["jobs"]) {
+        for step in job["steps"].as_sequence().unwrap() {
+            assert!(!s(&step["run"]).contains("${{"), "{step:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
