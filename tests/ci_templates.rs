@@ -782,7 +782,7 @@ fn the_policy_folders_and_the_version_are_written_once_and_no_job_builds_seatkee
 }
 
 // ---------------------------------------------------------------------------------------------
-// The project's own release workflow.
+// The project's own release workflow and image.
 
 fn step_named<'a>(job: &'a Value, name: &str) -> &'a Value {
     job["steps"]
@@ -888,6 +888,143 @@ fn the_release_workflow_builds_every_platform_with_checksums_on_version_tags() {
     for (_, job) in map(&wf["jobs"]) {
         for step in job["steps"].as_sequence().unwrap() {
             assert!(!s(&step["run"]).contains("${{"), "{step:?}");
+        }
+    }
+}
+
+/// The Dockerfile's instructions per stage: (INSTRUCTION, arguments), continuations joined.
+fn dockerfile_stages() -> Vec<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(manifest().join("Dockerfile")).unwrap();
+    let mut stages: Vec<Vec<(String, String)>> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || (line.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line);
+        let full = std::mem::take(&mut current);
+        let (instruction, args) = full.split_once(' ').unwrap_or((&full, ""));
+        let instruction = instruction.to_uppercase();
+        if instruction == "FROM" {
+            stages.push(Vec::new());
+        }
+        stages
+            .last_mut()
+            .expect("FROM first")
+            .push((instruction, args.trim().to_string()));
+    }
+    stages
+}
+
+#[test]
+fn the_dockerfile_builds_a_small_non_root_image_in_two_stages() {
+    let stages = dockerfile_stages();
+    assert_eq!(stages.len(), 2, "a build stage and a run stage");
+    let arg = |stage: &[(String, String)], instruction: &str| -> Vec<String> {
+        stage
+            .iter()
+            .filter(|(i, _)| i == instruction)
+            .map(|(_, a)| a.clone())
+            .collect()
+    };
+    let (build, run) = (&stages[0], &stages[1]);
+    let from = &arg(build, "FROM")[0];
+    assert!(
+        from.starts_with("rust:") && from.ends_with(" AS build"),
+        "{from}"
+    );
+    let cargo = arg(build, "RUN").join("\n");
+    assert!(
+        cargo.contains("cargo build --locked --profile dist"),
+        "{cargo}"
+    );
+    let base = &arg(run, "FROM")[0];
+    assert!(
+        base.starts_with("gcr.io/distroless/static") || base.contains("-slim"),
+        "a small base: {base}"
+    );
+    // The run stage holds the binary the build stage made, and nothing else of it.
+    let copies = arg(run, "COPY");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let (source, _) = copies[0]
+        .strip_prefix("--from=build ")
+        .expect("COPY --from=build")
+        .split_once(' ')
+        .unwrap();
+    assert!(
+        cargo.contains(source),
+        "{source} is where the build put seatkeeper"
+    );
+    // Not root.
+    let user = arg(run, "USER");
+    assert_eq!(user.len(), 1, "{user:?}");
+    let uid = user[0].split(':').next().unwrap();
+    assert!(uid != "root" && uid != "0", "{user:?}");
+    let entrypoint = arg(run, "ENTRYPOINT");
+    assert_eq!(entrypoint, [r#"["seatkeeper"]"#]);
+
+    // The build context keeps what the build reads: the files the binary includes.
+    let ignore = std::fs::read_to_string(manifest().join(".dockerignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_start_matches('/'))
+        .collect();
+    for needed in ["target", ".git"] {
+        assert!(
+            patterns.contains(&needed),
+            "{needed} stays out of the build context"
+        );
+    }
+    let mut read = vec![
+        "Cargo.toml".to_string(),
+        "Cargo.lock".into(),
+        "src/main.rs".into(),
+        "benches/plan.rs".into(),
+    ];
+    let mut folders = vec![manifest().join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for piece in text.split("include_str!(\"").skip(1) {
+                let relative = piece.split('"').next().unwrap();
+                let mut full = path.parent().unwrap().to_path_buf();
+                for part in Path::new(relative).components() {
+                    match part {
+                        std::path::Component::ParentDir => {
+                            full.pop();
+                        }
+                        other => full.push(other),
+                    }
+                }
+                let inside = full.strip_prefix(manifest()).unwrap();
+                read.push(inside.to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(
+        read.iter().any(|r| r.starts_with("tests/openapi/")),
+        "{read:?}"
+    );
+    for file in &read {
+        assert!(manifest().join(file).exists(), "{file}");
+        for pattern in &patterns {
+            assert!(
+                !(file == pattern || file.starts_with(&format!("{pattern}/"))),
+                ".dockerignore `{pattern}` leaves {file} out of the build"
+            );
         }
     }
 }
