@@ -281,6 +281,79 @@ fn detailed_exitcode_is_2_with_changes_and_out_saves_the_plan() {
 }
 
 #[test]
+fn plan_from_renders_a_saved_plan_as_planning_would_without_reading_anything_else() {
+    let acme = acme_copy();
+    let plan_acme = |extra: &[&str]| {
+        let mut args = vec!["plan", "--policy", acme.path().to_str().unwrap()];
+        args.extend_from_slice(&["--snapshot", "examples/acme/snapshot.json", "--at", AT]);
+        args.extend_from_slice(extra);
+        seatkeeper(&args)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let saved_arg = saved.to_str().unwrap();
+    let made = plan_acme(&["--out", saved_arg, "--color", "never"]);
+    assert_eq!(made.status.code(), Some(0), "{}", text(&made.stderr));
+    // Every format renders the saved plan exactly as the planning run renders it, from a folder
+    // holding no policy, with no snapshot and no credentials.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for format in ["text", "markdown", "json"] {
+        let direct = plan_acme(&["--format", format, "--color", "never"]);
+        let from = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(["plan", "--from", saved_arg, "--format", format])
+            .args(["--color", "never"])
+            .current_dir(elsewhere.path())
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(from.status.code(), Some(0), "{}", text(&from.stderr));
+        assert!(
+            from.stdout == direct.stdout,
+            "--format {format} differs:\n{}",
+            text(&from.stdout)
+        );
+        assert!(from.stderr.is_empty(), "{}", text(&from.stderr));
+    }
+    let changes = seatkeeper(&["plan", "--from", saved_arg, "--detailed-exitcode"]);
+    assert_eq!(changes.status.code(), Some(2), "{}", text(&changes.stderr));
+
+    // It renders, it does not plan: the planning inputs are refused alongside it (usage, 1).
+    for extra in [
+        &["--snapshot", "examples/acme/snapshot.json"][..],
+        &["--policy", "examples/acme"],
+        &["--at", AT],
+        &["--out", "other.json"],
+    ] {
+        let mut args = vec!["plan", "--from", saved_arg];
+        args.extend_from_slice(extra);
+        let out = seatkeeper(&args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(
+            text(&out.stderr).contains("cannot be used with"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // What is not a saved plan is located, as `apply` locates it.
+    std::fs::write(
+        &saved,
+        "{\n  \"format_version\": 1,\n  \"actions\": [oops]\n}\n",
+    )
+    .unwrap();
+    let out = seatkeeper(&["plan", "--from", saved_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("plan.json:3:")
+            && text(&out.stderr).contains("not a seatkeeper plan"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = seatkeeper(&["plan", "--from", "/nonexistent/plan.json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("cannot read plan /nonexistent/plan.json"));
+}
+
+#[test]
 fn explain_names_rule_evidence_and_policy_entry() {
     let out = seatkeeper(&[
         "explain",

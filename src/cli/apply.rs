@@ -14,7 +14,7 @@ use crate::apply::lock::{force_unlock, lock_path};
 use crate::apply::observers::ProgressObserver;
 use crate::apply::run::{self, ApplyError, ApplyJob, ApplyOptions, AuditClock};
 use crate::apply::Headroom;
-use crate::plan::{ActionKind, Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{ActionKind, Plan};
 use crate::render::{self, Format};
 use anyhow::Context;
 use chrono::SecondsFormat;
@@ -308,28 +308,9 @@ fn policy_for(args: &Args) -> anyhow::Result<PolicyArgs> {
     }
 }
 
-/// Reads and checks a saved plan.
+/// Reads and checks a saved plan: it must be for the policy's site.
 pub fn read_plan(path: &Path, source: &PolicySource) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read plan {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        Exit::new(
-            Status::Error,
-            format!(
-                "{}:{}:{}: not a seatkeeper plan: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    if plan.format_version > PLAN_FORMAT_VERSION {
-        return Err(Exit::new(
-            Status::Error,
-            format!("{} has plan format {}, newer than this seatkeeper reads ({PLAN_FORMAT_VERSION}): upgrade seatkeeper", path.display(), plan.format_version),
-        )
-        .into());
-    }
+    let plan = super::plan::read_saved(path)?;
     if plan.site != source.policy.site {
         return Err(Exit::new(
             Status::Refused,

@@ -1,12 +1,14 @@
-//! `seatkeeper plan`: loads policy, live state and ledger, plans, renders.
+//! `seatkeeper plan`: loads policy, live state and ledger, plans, renders. `plan --from PLAN`
+//! renders a plan saved by `plan --out` instead, reading nothing else: one plan shown in
+//! several formats (a CI log in text, a pull-request comment in markdown) without planning twice.
 
 use super::planning::{Planning, StateArgs};
-use super::{render_options, write_atomically, Env, PolicyArgs, Status, DEFAULT_TIMEOUT};
-use crate::plan::{Plan, Rail};
+use super::{render_options, write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
+use crate::plan::{Plan, Rail, PLAN_FORMAT_VERSION};
 use crate::render::{self, Format};
 use anyhow::Context;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `plan` arguments.
 #[derive(Debug, clap::Args)]
@@ -27,6 +29,14 @@ pub struct Args {
     /// Lift the max-removals rail for this plan.
     #[arg(long)]
     allow_mass_removal: bool,
+    /// Render this plan, saved by `plan --out`, instead of planning: no policy, snapshot or
+    /// Atlassian is read. `--format` and `--detailed-exitcode` apply to it.
+    #[arg(
+        long,
+        value_name = "PLAN",
+        conflicts_with_all = ["policy", "git_ref", "snapshot", "at", "out", "allow_mass_removal"]
+    )]
+    from: Option<PathBuf>,
 }
 
 /// `--detailed-exitcode`: 3 when a mass-change rail (`max-removals`, `max-additions`) holds
@@ -52,6 +62,11 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    if let Some(path) = &args.from {
+        let plan = read_saved(path)?;
+        render::render(&plan, args.format, &render_options(env), out)?;
+        return Ok(detailed_status(&plan, args.detailed_exitcode));
+    }
     let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
     let planning = Planning::load(&args.policy, &args.state, env, err)?;
     let plan = planning.plan(args.allow_mass_removal)?;
@@ -76,4 +91,35 @@ pub fn run(
         .name("free-plan".into())
         .spawn(move || drop((plan, live, ledger, policy)));
     Ok(status)
+}
+
+/// Reads a plan saved by `plan --out`: a located message when it is not one, and a refusal when
+/// a newer seatkeeper wrote it.
+pub fn read_saved(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        Exit::new(
+            Status::Error,
+            format!(
+                "{}:{}:{}: not a seatkeeper plan: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if plan.format_version > PLAN_FORMAT_VERSION {
+        return Err(Exit::new(
+            Status::Error,
+            format!(
+                "{} has plan format {}, newer than this seatkeeper reads ({PLAN_FORMAT_VERSION}): \
+                 upgrade seatkeeper",
+                path.display(),
+                plan.format_version
+            ),
+        )
+        .into());
+    }
+    Ok(plan)
 }
