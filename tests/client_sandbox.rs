@@ -936,3 +936,43 @@ async fn the_admin_key_alone_finds_the_org() {
     }
     assert!(c.stats().retries > 0, "{:?}", c.stats());
 }
+
+/// A plan's read of a generated org is a valid snapshot: every event it keeps names an
+/// account it read (the snapshot format refuses anything else).
+#[tokio::test]
+async fn a_members_only_read_is_a_valid_snapshot() {
+    let config = SandboxConfig {
+        now: Some(now()),
+        ..SandboxConfig::default()
+    };
+    let org = sandbox::load_org(
+        &OrgSource::Generate {
+            users: 2000,
+            seed: 1,
+        },
+        &config,
+    )
+    .unwrap();
+    let env = Env::start_org(org, config).await;
+    let text = format!(
+        "version: 1\nsite: acme.atlassian.net\norg: {}\nproducts:\n  jira-software:\n    groups: [{}]\n    inactivity: 90d\n",
+        env.org_id,
+        sandbox::generate::JSW_GROUP,
+    );
+    let files =
+        seatkeeper::policy::source::MemFiles::new().with(seatkeeper::policy::MAIN_FILE, text);
+    let policy = seatkeeper::policy::load(&files).unwrap().policy;
+    let c = client(&env, false, true, fast());
+    let read = c
+        .read_live(&seatkeeper::ops::read_request(&policy, now()))
+        .await
+        .unwrap();
+    assert!(!read.state.events.is_empty());
+    let json = serde_json::to_string(&read.state).unwrap();
+    let parsed = seatkeeper::live::parse_snapshot("read.json", &json);
+    assert!(
+        parsed.is_ok(),
+        "{:?}",
+        parsed.err().map(|d| d[0].message.clone())
+    );
+}

@@ -295,6 +295,14 @@ impl Client {
             ),
             _ => (Vec::new(), None),
         };
+        // A members-only read keeps the events of the people it read: anyone else holds no
+        // product the policy manages and is no safe user, so their logins and group changes
+        // decide nothing, and a snapshot may only name accounts it lists.
+        let mut events = events;
+        if req.members_only {
+            let read: BTreeSet<&str> = users.iter().map(|u| u.account_id.as_str()).collect();
+            events.retain(|e| read.contains(e.account_id.as_str()));
+        }
         // Without a group listing, the groups come from the users' `groups` expansion (groups
         // without members are then unknown, and nothing says whether a group is synced).
         let groups = match groups {
