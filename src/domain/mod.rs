@@ -2,7 +2,7 @@
 //! earlier applies, the planner and its plan, the diff of two policies, self-tests, time and
 //! diagnostics. It reads no clock, no environment, no file and no network: inputs come in as
 //! values, and the edges (the Atlassian client, the sandbox, files, git, the terminal) live
-//! outside this folder. `tests/cli.rs` fails the build on an import that would break that.
+//! outside this folder. `tests/it/cli.rs` fails the build on an import that would break that.
 
 pub mod diagnostics;
 pub mod diff;

@@ -17,7 +17,7 @@
 //!   write to a `&mut dyn Write`.
 //!
 //! The CSV and the HTML report carry the same numbers: both are rendered from the same
-//! [`AccessReport`] and a browser test (`tests/report_html.rs`) checks it.
+//! [`AccessReport`] and a browser test (`tests/it/report_html.rs`) checks it.
 
 pub mod build;
 pub mod csv;

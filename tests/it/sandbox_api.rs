@@ -1,10 +1,8 @@
 //! Sandbox behaviour over real sockets: pagination edges, auth on both APIs, 404s, writes
 //! visible in every read path, the admin API, control endpoints and the state file.
 
-mod sandbox_support;
-
+use crate::sandbox_support::*;
 use reqwest::Method;
-use sandbox_support::*;
 use seatkeeper::sandbox::SandboxConfig;
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! Rate limiting (429 and its headers) and every fault kind, over real sockets.
 
-mod sandbox_support;
-
+use crate::sandbox_support::*;
 use reqwest::Method;
-use sandbox_support::*;
 use seatkeeper::sandbox::{FaultConfig, RateLimitConfig, SandboxConfig};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

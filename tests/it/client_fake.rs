@@ -1,12 +1,10 @@
-//! The Atlassian client against a scripted fake server on 127.0.0.1:0 (tests/client_support):
+//! The Atlassian client against a scripted fake server on 127.0.0.1:0 (tests/it/client_support):
 //! exact requests and page parameters, every fault kind, 429 storms, credentials, writes.
 
 #![allow(clippy::unwrap_used)]
 
-mod client_support;
-
+use crate::client_support::*;
 use chrono::{DateTime, Utc};
-use client_support::*;
 use seatkeeper::atlassian::{
     ApiError, AtlassianApi, Change, Client, ClientConfig, CredentialSource, Credentials,
     CredentialsError, ReadPath, ReadRequest, RetryConfig, Secret,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn schema() -> Value {
-    serde_json::from_str(include_str!("../schema/plan.schema.json")).expect("schema is JSON")
+    serde_json::from_str(include_str!("../../schema/plan.schema.json")).expect("schema is JSON")
 }
 
 fn validator() -> jsonschema::Validator {

@@ -18,7 +18,7 @@
 //! the billable holders, and the audit log accounts for every membership change.
 //!
 //! Everything random comes from one seeded xorshift generator, so a failure replays exactly:
-//! `cargo test --test reclaim_simulation -- --nocapture` prints what the run exercised, and
+//! `cargo test --test it reclaim_simulation:: -- --nocapture` prints what the run exercised, and
 //! `SIM_SEED=N` replays another history.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]

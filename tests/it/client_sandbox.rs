@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod sandbox_support;
-
-use sandbox_support::*;
+use crate::sandbox_support::*;
 use seatkeeper::atlassian::{
     ApiError, Change, Client, ClientConfig, CredentialSource, Credentials, ReadPath, ReadRequest,
     RetryConfig, Secret,

@@ -3,10 +3,8 @@
 //! operation documents, except 401 and 429, which the API narrative documents for every
 //! operation. Error bodies without a documented schema must be `ErrorCollection`s.
 
-mod sandbox_support;
-
+use crate::sandbox_support::*;
 use reqwest::Method;
-use sandbox_support::*;
 use seatkeeper::sandbox::{RateLimitConfig, SandboxConfig};
 use serde_json::{json, Value};
 
