@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+use crate::support::{copy_dir, text};
 use seatkeeper::live::LiveState;
 use seatkeeper::sandbox::{self, OrgSource, RunningSandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
@@ -19,19 +20,6 @@ struct TestEnv {
     sandbox: Option<RunningSandbox>,
     base: String,
     policy: tempfile::TempDir,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn acme_snapshot() -> LiveState {
@@ -124,10 +112,6 @@ impl Drop for TestEnv {
             self.runtime.block_on(s.shutdown());
         }
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 const AT: &str = "2026-11-25T08:00:00Z";

@@ -27,6 +27,7 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::expect_used)]
 
+use crate::support::copy_dir;
 use clap::Parser;
 use seatkeeper::cli::Cli;
 use seatkeeper::live::LiveState;
@@ -1064,19 +1065,6 @@ fn write_executable(path: &Path, body: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The "release binary": the built seatkeeper behind a shim that records the call and pins the

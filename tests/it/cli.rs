@@ -3,14 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use crate::support::{copy_dir, root, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const AT: &str = "2026-11-25T08:00:00Z";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn seatkeeper(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
@@ -20,23 +17,6 @@ fn seatkeeper(args: &[&str]) -> Output {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .expect("run seatkeeper")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A copy of examples/acme outside any git repository, so rendered plans carry no commit id.

@@ -6,6 +6,7 @@
 
 mod client_support;
 mod sandbox_support;
+mod support;
 
 mod apply_e2e;
 mod ci_templates;

@@ -23,6 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+use crate::support::text;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use seatkeeper::live::{AccountStatus, AccountType, Activity, EventAction, Group, LiveState, User};
 use seatkeeper::plan::{ActionKind, NoticeKind, Plan, Rail, Rule};
@@ -814,10 +815,6 @@ impl Drop for Sim {
             self.runtime.block_on(s.shutdown());
         }
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ok(out: &Output, what: &str) {

@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+use crate::support::root;
 use seatkeeper::policy::raw;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -47,10 +48,6 @@ const SNAPSHOT_SEMANTIC_ONLY: &[&str] = &[
 
 /// Invalid snapshot fixtures that are not a JSON document.
 const SNAPSHOT_NOT_A_DOCUMENT: &[&str] = &["empty", "json-syntax"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn schema(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("schema").join(name)).unwrap();
