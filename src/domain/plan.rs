@@ -100,8 +100,10 @@ impl Plan {
 }
 
 /// A problem met while planning that an admin should fix; it changes no action by itself.
-/// The code is stable: the same in plan, explain and `validate --live`.
+/// The code is stable: the same in plan, explain and `validate --live`. A plan saved by an
+/// earlier version, whose warnings were plain text, reads back with the code `warning`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WarningForm")]
 pub struct Warning {
     /// Stable kebab-case code, like `unmatched-user` or `unknown-group`.
     pub code: String,
@@ -113,6 +115,40 @@ pub struct Warning {
     /// How to fix it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+}
+
+/// How a warning is read: the structured form, or the plain text of earlier plans.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WarningForm {
+    Text(String),
+    Full {
+        code: String,
+        #[serde(default)]
+        location: Option<Location>,
+        message: String,
+        #[serde(default)]
+        hint: Option<String>,
+    },
+}
+
+impl From<WarningForm> for Warning {
+    fn from(form: WarningForm) -> Self {
+        match form {
+            WarningForm::Text(message) => Warning::new("warning", message),
+            WarningForm::Full {
+                code,
+                location,
+                message,
+                hint,
+            } => Warning {
+                code,
+                location,
+                message,
+                hint,
+            },
+        }
+    }
 }
 
 impl Warning {
@@ -628,5 +664,17 @@ mod tests {
         let expected = format!("sha256:{}", hex::encode(hasher.finalize()));
         assert_eq!(fingerprint_members(ids), expected);
         assert_eq!(fingerprint_members(ids.iter().rev().copied()), expected);
+    }
+
+    #[test]
+    fn warnings_of_earlier_plans_read_back_as_text() {
+        let old: Vec<Warning> =
+            serde_json::from_str(r#"["audit log line 3: skipped"]"#).expect("reads");
+        assert_eq!(old[0].code, "warning");
+        assert_eq!(old[0].message, "audit log line 3: skipped");
+        let new = Warning::new("unknown-group", "g").hint("h");
+        let back: Warning =
+            serde_json::from_str(&serde_json::to_string(&new).expect("json")).expect("reads");
+        assert_eq!(back, new);
     }
 }
