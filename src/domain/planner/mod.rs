@@ -35,6 +35,8 @@ pub use checks::live_checks;
 mod evaluate;
 mod hash;
 mod index;
+#[cfg(test)]
+mod oracle;
 mod rails;
 pub mod synth;
 #[cfg(test)]
