@@ -1,15 +1,14 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
 //! Layout:
-//! - `index` builds, once per plan, the lookups every decision needs: users by account id
-//!   (packed ids in a compact string table), membership bitmaps of the groups the policy names,
+//! - `index` builds, once per plan, the lookups every decision needs: users by account id,
+//!   membership bitmaps of the groups the policy names,
 //!   safe-user entries per user, activity, events and ledger facts per user. Planning is
 //!   linear in the size of the org and never scans users or groups per user.
 //! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
 //!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
 //! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
 //!   seat budget.
-//! - `hash` holds the fast hasher and string table the index uses.
 //! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
@@ -33,7 +32,6 @@
 mod checks;
 pub use checks::live_checks;
 mod evaluate;
-mod hash;
 mod index;
 #[cfg(test)]
 mod oracle;
@@ -975,7 +973,7 @@ fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
 }
 
 /// Interns strings into their rank in sorted order, so that sort keys compare integers first.
-struct Ranks<'a>(hash::FxMap<&'a str, u32>);
+struct Ranks<'a>(rustc_hash::FxHashMap<&'a str, u32>);
 
 impl<'a> Ranks<'a> {
     fn new(mut names: Vec<&'a str>) -> Self {
