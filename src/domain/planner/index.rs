@@ -4,8 +4,8 @@
 //!
 //! Users are numbered by their position in the snapshot ([`UserIx`]); the groups the policy
 //! names (grant groups, eligible groups, keep/ignore groups) get a *slot* ([`Slot`]) with a
-//! dense membership bitmap. Events and ledger entries are folded into per-user facts keyed by
-//! those numbers.
+//! dense membership bitmap. Events and ledger entries are folded into maps keyed by those
+//! numbers.
 //!
 //! The maps hash with `rustc_hash`'s Fx hasher: the index hashes hundreds of thousands of short
 //! account ids per plan, where std's SipHash would cost a good part of the planning time. Their
@@ -55,19 +55,6 @@ pub(crate) struct IdOrder {
     off: Vec<u32>,
 }
 
-/// `Index::facts` bit: an `access_requested` event.
-pub(crate) const FACT_ACCESS: u8 = 1;
-/// `Index::facts` bit: a `user_added_to_group` event for a policy group.
-pub(crate) const FACT_ADDED: u8 = 2;
-/// `Index::facts` bit: a ledger membership.
-pub(crate) const FACT_BEGAN: u8 = 4;
-/// `Index::facts` bit: a ledger reclaim.
-pub(crate) const FACT_RECLAIM: u8 = 8;
-/// `Index::facts` bit: a failed ledger removal.
-pub(crate) const FACT_FAILED: u8 = 16;
-/// `Index::facts` bit: a ledger announcement of a reclaim.
-pub(crate) const FACT_ANNOUNCED: u8 = 32;
-
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
@@ -98,28 +85,22 @@ pub(crate) struct Index<'a> {
     entries: Vec<Vec<u32>>,
     /// Slot → members that are not in the user list (sorted, unique).
     pub unknown: Vec<Vec<&'a str>>,
-    /// Per policy entry: bit `p` set when the entry covers product `p` (products beyond 64 are
-    /// checked by name).
-    entry_mask: Vec<u64>,
     /// Per (user, product), row-major: last activity on the product.
     last_active: Vec<Option<Time>>,
-    /// Per user: which of the sparse maps below hold anything for the user (`FACT_*` bits), so
-    /// that most users need no hash lookup at all.
-    facts: Vec<u8>,
     /// Per user: the latest login event.
     pub login: Vec<Option<Time>>,
     /// Latest `access_requested` per (user, product).
-    pub access_product: FxHashMap<(UserIx, ProductIx), Time>,
+    access: FxHashMap<(UserIx, ProductIx), Time>,
     /// Latest `user_added_to_group` per (user, slot).
-    pub added_event: FxHashMap<(UserIx, Slot), Time>,
+    added_event: FxHashMap<(UserIx, Slot), Time>,
     /// Ledger: when the membership (user, slot) began.
-    pub ledger_began: FxHashMap<(UserIx, Slot), Time>,
+    ledger_began: FxHashMap<(UserIx, Slot), Time>,
     /// Ledger: the last reclaim of (user, product).
-    pub ledger_reclaim: FxHashMap<(UserIx, ProductIx), Time>,
+    ledger_reclaim: FxHashMap<(UserIx, ProductIx), Time>,
     /// Ledger: a removal of (user, slot) that failed, with nothing since.
-    pub ledger_failed: FxHashMap<(UserIx, Slot), Time>,
+    ledger_failed: FxHashMap<(UserIx, Slot), Time>,
     /// Ledger: the reclaim date announced for (user, product) since its last reclaim.
-    pub ledger_announced: FxHashMap<(UserIx, ProductIx), Time>,
+    ledger_announced: FxHashMap<(UserIx, ProductIx), Time>,
     /// The audit log holds no line: seatkeeper's first run against the org.
     pub first_run: bool,
     /// Problems found while indexing, in a deterministic order.
@@ -352,19 +333,6 @@ impl<'a> Index<'a> {
                 entries[u as usize].push(i as u32);
             }
         }
-        let entry_mask = policy
-            .users
-            .iter()
-            .map(|e| match &e.products {
-                None => u64::MAX,
-                Some(ps) => ps
-                    .iter()
-                    .filter_map(|p| product_ix.get(p.as_str()))
-                    .filter(|&&i| i < 64)
-                    .fold(0u64, |m, &i| m | (1u64 << i)),
-            })
-            .collect();
-
         let mut ix = Index {
             policy,
             now,
@@ -380,11 +348,9 @@ impl<'a> Index<'a> {
             kept: Vec::new(),
             entries,
             unknown: Vec::new(),
-            entry_mask,
             last_active,
-            facts: vec![0; n],
             login: vec![None; n],
-            access_product: FxHashMap::default(),
+            access: FxHashMap::default(),
             added_event: FxHashMap::default(),
             ledger_began: FxHashMap::default(),
             ledger_reclaim: FxHashMap::default(),
@@ -458,13 +424,11 @@ impl<'a> Index<'a> {
                 // in particular (DESIGN §4: evidence is per product).
                 EventAction::AccessRequested => {
                     if let Some(p) = e.product.as_deref().and_then(product_of) {
-                        ix.facts[u as usize] |= FACT_ACCESS;
-                        latest_in(&mut ix.access_product, (u, p), e.time);
+                        latest_in(&mut ix.access, (u, p), e.time);
                     }
                 }
                 EventAction::UserAddedToGroup => {
                     if let Some(&s) = e.group_id.as_deref().and_then(|g| slot_by_id.get(g)) {
-                        ix.facts[u as usize] |= FACT_ADDED;
                         latest_in(&mut ix.added_event, (u, s), e.time);
                     }
                 }
@@ -475,25 +439,21 @@ impl<'a> Index<'a> {
         // Ledger.
         for (acct, gid, t) in ledger.memberships() {
             if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
-                ix.facts[u as usize] |= FACT_BEGAN;
                 latest_in(&mut ix.ledger_began, (u, s), t);
             }
         }
         for (acct, product, t) in ledger.reclaims() {
             if let (Some(u), Some(p)) = (ix.user_of(acct), product_of(product)) {
-                ix.facts[u as usize] |= FACT_RECLAIM;
                 latest_in(&mut ix.ledger_reclaim, (u, p), t);
             }
         }
         for (acct, product, t) in ledger.announcements() {
             if let (Some(u), Some(p)) = (ix.user_of(acct), product_of(product)) {
-                ix.facts[u as usize] |= FACT_ANNOUNCED;
                 latest_in(&mut ix.ledger_announced, (u, p), t);
             }
         }
         for (acct, gid, t) in ledger.failed_removals() {
             if let (Some(u), Some(&s)) = (ix.user_of(acct), slot_by_id.get(gid)) {
-                ix.facts[u as usize] |= FACT_FAILED;
                 latest_in(&mut ix.ledger_failed, (u, s), t);
             }
         }
@@ -555,56 +515,44 @@ impl<'a> Index<'a> {
 
     /// The latest access request of user `u` for product `p`.
     pub(crate) fn access_request(&self, u: UserIx, p: ProductIx) -> Option<Time> {
-        if self.has(u, FACT_ACCESS) {
-            self.access_product.get(&(u, p)).copied()
-        } else {
-            None
-        }
+        self.access.get(&(u, p)).copied()
     }
 
-    /// Whether the sparse maps hold any of the `FACT_*` facts in `mask` for user `u`.
-    #[inline]
-    pub(crate) fn has(&self, u: UserIx, mask: u8) -> bool {
-        self.facts.get(u as usize).is_some_and(|f| f & mask != 0)
+    /// When user `u`'s current membership of `slot` began, as far as the ledger and the
+    /// group-addition events tell (the later of the two).
+    pub(crate) fn membership_began(&self, u: UserIx, slot: Slot) -> Option<Time> {
+        let ledger = self.ledger_began.get(&(u, slot)).copied();
+        let event = self.added_event.get(&(u, slot)).copied();
+        ledger.max(event)
     }
 
     /// Whether the ledger holds user `u`'s membership of `slot`: seatkeeper added or observed it
     /// and has not removed it since.
-    #[inline]
     pub(crate) fn ledger_holds(&self, u: UserIx, slot: Slot) -> bool {
-        self.has(u, FACT_BEGAN) && self.ledger_began.contains_key(&(u, slot))
+        self.ledger_began.contains_key(&(u, slot))
     }
 
     /// Whether the ledger's last word on user `u`'s membership of `slot` is a removal that
     /// failed.
-    #[inline]
     pub(crate) fn removal_failed(&self, u: UserIx, slot: Slot) -> bool {
-        self.has(u, FACT_FAILED) && self.ledger_failed.contains_key(&(u, slot))
+        self.ledger_failed.contains_key(&(u, slot))
+    }
+
+    /// When the ledger last shows user `u`'s seat of product `p` reclaimed.
+    pub(crate) fn reclaimed(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        self.ledger_reclaim.get(&(u, p)).copied()
+    }
+
+    /// The reclaim date the ledger shows announced for user `u`'s seat of product `p` since its
+    /// last reclaim.
+    pub(crate) fn announced(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        self.ledger_announced.get(&(u, p)).copied()
     }
 
     /// Whether user `u` is a member of the group in `slot`.
     #[inline]
     pub(crate) fn is_member(&self, slot: Slot, u: UserIx) -> bool {
         self.member[usize::from(slot)][u as usize]
-    }
-
-    /// Whether policy entry `entry` (an index into `policy.users`) covers product `p`.
-    #[inline]
-    pub(crate) fn entry_covers(&self, entry: u32, p: ProductIx) -> bool {
-        if p < 64 {
-            self.entry_mask
-                .get(entry as usize)
-                .is_some_and(|m| m & (1u64 << p) != 0)
-        } else {
-            let key = self
-                .products
-                .get(p)
-                .map_or("", |pc| pc.product.key.as_str());
-            self.policy
-                .users
-                .get(entry as usize)
-                .is_some_and(|e| e.covers(key))
-        }
     }
 
     /// User `u`'s last activity on product `p`.
@@ -614,12 +562,12 @@ impl<'a> Index<'a> {
         self.last_active.get(u as usize * np + p).copied().flatten()
     }
 
-    /// The safe-user entries naming user `u` with their policy index, in policy order.
-    pub(crate) fn entries_ix(&self, u: UserIx) -> impl Iterator<Item = (u32, &'a SafeUser)> + '_ {
+    /// The safe-user entries naming user `u`, in policy order.
+    pub(crate) fn entries(&self, u: UserIx) -> impl Iterator<Item = &'a SafeUser> + '_ {
         let users = &self.policy.users;
         self.entries[u as usize]
             .iter()
-            .filter_map(move |&e| users.get(e as usize).map(|s| (e, s)))
+            .filter_map(move |&e| users.get(e as usize))
     }
 
     /// The first `keep` entry matching user `u`.

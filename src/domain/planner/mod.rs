@@ -926,7 +926,7 @@ fn granting_line(
         Some(email) => format!("email: {}", email.to_lowercase()),
         None => format!("account_id: {}", ix.account_id(u)),
     };
-    let existing = ix.entries_ix(u).map(|(_, e)| e).next();
+    let existing = ix.entries(u).next();
     let mut products: Vec<&str> = existing
         .and_then(|e| e.products.as_ref())
         .map(|ps| ps.iter().map(String::as_str).collect())
