@@ -46,15 +46,6 @@ pub(crate) struct ProductCtx<'a> {
     pub licensed: Option<u32>,
 }
 
-/// Account ids packed in byte order: `arena[off[r]..off[r + 1]]` is the id of rank `r` and a
-/// newline; `rank[u]` is user `u`'s rank.
-#[derive(Debug)]
-pub(crate) struct IdOrder {
-    rank: Vec<u32>,
-    arena: Vec<u8>,
-    off: Vec<u32>,
-}
-
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
@@ -72,9 +63,6 @@ pub(crate) struct Index<'a> {
     member: Vec<Vec<bool>>,
     /// Slot → number of distinct members (unknown accounts included).
     pub member_count: Vec<usize>,
-    /// Slot → the live member list is in byte order without repeats (as snapshots list it),
-    /// so that its fingerprint needs no sort ([`Index::fingerprint_in_order`]).
-    pub members_in_order: Vec<bool>,
     pub products: Vec<ProductCtx<'a>>,
     /// Per user: the first matching `ignore` entry.
     ignored: Vec<Option<&'a Selector>>,
@@ -125,7 +113,6 @@ struct Membership<'a> {
     bits: Vec<bool>,
     count: usize,
     unknown: Vec<&'a str>,
-    in_order: bool,
 }
 
 /// Takes `t` into `slot` when it is later than what is there.
@@ -342,7 +329,6 @@ impl<'a> Index<'a> {
             groups,
             member: Vec::new(),
             member_count: Vec::new(),
-            members_in_order: Vec::new(),
             products,
             ignored: Vec::new(),
             kept: Vec::new(),
@@ -366,7 +352,6 @@ impl<'a> Index<'a> {
             ix.member_count.push(m.count + m.unknown.len());
             ix.member.push(m.bits);
             ix.unknown.push(m.unknown);
-            ix.members_in_order.push(m.in_order);
         }
         for pc in &mut ix.products {
             let mut unknown: Vec<&'a str> = pc
@@ -460,18 +445,13 @@ impl<'a> Index<'a> {
         ix
     }
 
-    /// The members of `g` as a bitmap over users, how many there are, the members that are not
-    /// in the user list (sorted, unique), and whether the list is in byte order without repeats.
+    /// The members of `g` as a bitmap over users, how many there are, and the members that are
+    /// not in the user list (sorted, unique).
     fn membership(&self, g: &'a Group) -> Membership<'a> {
         let mut bits = vec![false; self.users.len()];
         let mut count = 0usize;
         let mut unknown: FxHashSet<&'a str> = FxHashSet::default();
-        // Checked on the way, while each id is in cache anyway.
-        let mut in_order = true;
-        let mut prev: &[u8] = &[];
-        for (i, m) in g.members.iter().enumerate() {
-            in_order &= i == 0 || prev < m.as_bytes();
-            prev = m.as_bytes();
+        for m in &g.members {
             match self.user_of(m) {
                 Some(u) => {
                     if let Some(bit) = bits.get_mut(u as usize) {
@@ -492,7 +472,6 @@ impl<'a> Index<'a> {
             bits,
             count,
             unknown,
-            in_order,
         }
     }
 
@@ -578,91 +557,6 @@ impl<'a> Index<'a> {
     /// The first `ignore` entry matching user `u`.
     pub(crate) fn ignored(&self, u: UserIx) -> Option<&'a Selector> {
         self.ignored[u as usize]
-    }
-
-    /// The fingerprint of the group in `slot` when its live member list is already in byte order
-    /// without repeats, as `export --snapshot` writes it: the list is hashed as it stands, with
-    /// no sort. `None` when it is not in that order ([`Index::fingerprint`] then does the work).
-    pub(crate) fn fingerprint_in_order(&self, slot: Slot) -> Option<String> {
-        use sha2::{Digest, Sha256};
-        if !self.members_in_order.get(usize::from(slot)).copied()? {
-            return None;
-        }
-        let members = &self.groups.get(usize::from(slot))?.members;
-        let mut buf: Vec<u8> = Vec::with_capacity(members.iter().map(|m| m.len() + 1).sum());
-        for m in members {
-            buf.extend_from_slice(m.as_bytes());
-            buf.push(b'\n');
-        }
-        Some(format!("sha256:{}", hex::encode(Sha256::digest(&buf))))
-    }
-
-    /// The fingerprint of the group in `slot`, exactly as [`crate::plan::fingerprint_members`]
-    /// computes it (SHA-256 of the sorted, unique member ids, each followed by a newline), but
-    /// from the membership bitmap and the ids packed in sorted order ([`Index::id_order`])
-    /// instead of sorting every group's member list.
-    pub(crate) fn fingerprint(&self, slot: Slot, ord: &IdOrder) -> String {
-        use sha2::{Digest, Sha256};
-        let n = self.users.len();
-        let mut ranked = vec![false; n];
-        for (u, _) in self.member[usize::from(slot)]
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b)
-        {
-            if let Some(&r) = ord.rank.get(u) {
-                ranked[r as usize] = true;
-            }
-        }
-        let mut buf: Vec<u8> = Vec::with_capacity(self.member_count[usize::from(slot)] * 26);
-        let mut unknown = self.unknown[usize::from(slot)].iter().peekable();
-        for r in (0..n).filter(|&r| ranked[r]) {
-            let (from, to) = (ord.off[r] as usize, ord.off[r + 1] as usize);
-            let line = &ord.arena[from..to];
-            let id = &line[..line.len().saturating_sub(1)];
-            while let Some(x) = unknown.next_if(|x| x.as_bytes() < id) {
-                buf.extend_from_slice(x.as_bytes());
-                buf.push(b'\n');
-            }
-            buf.extend_from_slice(line);
-        }
-        for x in unknown {
-            buf.extend_from_slice(x.as_bytes());
-            buf.push(b'\n');
-        }
-        format!("sha256:{}", hex::encode(Sha256::digest(&buf)))
-    }
-
-    /// Every account id in byte order, packed, for [`Index::fingerprint`].
-    pub(crate) fn id_order(&self) -> IdOrder {
-        let n = self.users.len();
-        let id = |u: UserIx| self.account_id(u).as_bytes();
-        let mut keys: Vec<(u128, UserIx)> = (0..n as UserIx).map(|u| (prefix(id(u)), u)).collect();
-        keys.sort_unstable();
-        let mut order: Vec<UserIx> = keys.iter().map(|&(_, u)| u).collect();
-        // Ids sharing a 16-byte prefix: order those runs by the full id.
-        let mut start = 0;
-        while start < keys.len() {
-            let mut end = start + 1;
-            while end < keys.len() && keys[end].0 == keys[start].0 {
-                end += 1;
-            }
-            if end - start > 1 {
-                order[start..end].sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
-            }
-            start = end;
-        }
-        let mut rank = vec![0u32; n];
-        let mut off = Vec::with_capacity(n + 1);
-        let mut arena = Vec::new();
-        for (r, &u) in order.iter().enumerate() {
-            rank[u as usize] = r as u32;
-            off.push(arena.len() as u32);
-            arena.extend_from_slice(id(u));
-            arena.push(b'\n');
-        }
-        off.push(arena.len() as u32);
-        IdOrder { rank, arena, off }
     }
 
     /// Finds a user by account id or (case-insensitive) email. Not for hot loops.

@@ -503,7 +503,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut by_weight: Vec<&(usize, Part, usize)> = parts.iter().collect();
     by_weight.sort_by_key(|p| std::cmp::Reverse(p.2));
     let (mut here, mut there) = (Vec::new(), Vec::new());
-    let (mut here_load, mut there_load) = (0, fingerprint_weight(ix, &touched));
+    let (mut here_load, mut there_load) = (0, 0);
     for &&(i, part, w) in &by_weight {
         if here_load <= there_load {
             here.push((i, part));
@@ -594,48 +594,14 @@ struct Lists {
     announce: Vec<Announcement>,
 }
 
-/// The fingerprinting of `slots` in units of one written record (about 0.6 µs), measured on
-/// the benchmark org: a group whose members come in id order costs 1/23 of a unit per member,
-/// any other 1/17, plus once 1/9 per user to put every id in order.
-fn fingerprint_weight(ix: &Index<'_>, slots: &[Slot]) -> usize {
-    let (mut weight, mut any_unordered) = (0, false);
-    for &s in slots {
-        let members = ix.member_count.get(usize::from(s)).copied().unwrap_or(0);
-        if ix
-            .members_in_order
-            .get(usize::from(s))
-            .copied()
-            .unwrap_or(false)
-        {
-            weight += members / 23;
-        } else {
-            weight += members / 17;
-            any_unordered = true;
-        }
-    }
-    if any_unordered {
-        weight += ix.users.len() / 9;
-    }
-    weight
-}
-
-/// Group id -> fingerprint of the groups in `slots`.
+/// Group id → fingerprint of the live members, for the groups in `slots`.
 fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
-    if slots.is_empty() {
-        return BTreeMap::new();
-    }
-    // Groups listed in id order (as snapshots are written) are hashed as they stand; the ids
-    // are put in order once, and only if some group needs it.
-    let mut by_id = None;
     slots
         .iter()
-        .filter_map(|&s| {
-            let g = ix.groups.get(usize::from(s))?;
-            let fingerprint = ix.fingerprint_in_order(s).unwrap_or_else(|| {
-                let by_id = by_id.get_or_insert_with(|| ix.id_order());
-                ix.fingerprint(s, by_id)
-            });
-            Some((g.id.clone(), fingerprint))
+        .filter_map(|&s| ix.groups.get(usize::from(s)))
+        .map(|g| {
+            let members = g.members.iter().map(String::as_str);
+            (g.id.clone(), crate::plan::fingerprint_members(members))
         })
         .collect()
 }
