@@ -487,6 +487,13 @@ impl<'a> Index<'a> {
             .map_or("", |user| user.account_id.as_str())
     }
 
+    /// The name of the group in `slot`.
+    pub(crate) fn group_name(&self, slot: Slot) -> &'a str {
+        self.groups
+            .get(usize::from(slot))
+            .map_or("", |g| g.name.as_str())
+    }
+
     /// User `u`'s email as the live state gives it.
     pub(crate) fn email(&self, u: UserIx) -> Option<&'a str> {
         self.users.get(u as usize)?.email.as_deref()
@@ -574,14 +581,4 @@ impl<'a> Index<'a> {
             })
             .map(|u| u as UserIx)
     }
-}
-
-/// The first 16 bytes of `s`, big-endian and zero-padded: comparing prefixes orders strings
-/// like comparing the strings (ties need the full string).
-pub(crate) fn prefix(s: impl AsRef<[u8]>) -> u128 {
-    let s = s.as_ref();
-    let mut buf = [0u8; 16];
-    let n = s.len().min(16);
-    buf[..n].copy_from_slice(&s[..n]);
-    u128::from_be_bytes(buf)
 }

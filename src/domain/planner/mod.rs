@@ -50,8 +50,8 @@ use crate::plan::{
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
-use index::{prefix, Index, ProductIx, Slot, UserIx};
-use rails::{member_slots, Addition, Blocks, Removal};
+use index::{Index, ProductIx, Slot, UserIx};
+use rails::{member_slots, Addition, Block, Blocks, Removal};
 use std::collections::BTreeMap;
 
 /// Everything the planner reads. Nothing else influences the plan.
@@ -469,7 +469,6 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         let key = |d: &ProductPlan<'_>| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
         key(a).cmp(&key(b))
     });
-    let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
     let mut touched: Vec<Slot> = Vec::new();
     for d in &decided {
         let Some(pc) = ix.products.get(d.p) else {
@@ -519,7 +518,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             .filter_map(|&(i, part)| {
                 let d = decided.get(i)?;
                 let lists = match part {
-                    Part::Changes => write_changes(ix, &groups, d),
+                    Part::Changes => write_changes(ix, d),
                     Part::Notices => write_notices(ix, d),
                 };
                 Some(((i, part), lists))
@@ -674,51 +673,24 @@ pub fn is_billed(user: &crate::live::User) -> bool {
     user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 
-/// How the plan orders a user: by email (accounts without one first), then account id. The
-/// email's first bytes as an integer make most comparisons one integer comparison.
-fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (u128, &'x str, &'x str) {
-    let email = ix.email(u).unwrap_or("");
-    (prefix(email), email, ix.account_id(u))
-}
-
-/// The order that sorts `keys`: positions, smallest key first.
-fn sorted_order<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<usize> {
-    let mut keyed: Vec<(K, usize)> = keys.zip(0..).collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Appends `items` to `out` in `order` (positions in `items`), moving each item, not cloning.
-fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
-    out.reserve_exact(items.len());
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    out.extend(
-        order
-            .into_iter()
-            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
-    );
+/// How the plan orders users: by email (accounts without one first), then account id.
+fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (&'x str, &'x str) {
+    (ix.email(u).unwrap_or(""), ix.account_id(u))
 }
 
 /// Writes one product's actions, blocked actions and observations, each in plan order: actions
-/// by (group, kind, email, account id), blocked ones by that and the rail, observations by
-/// (group, email, account id).
-///
-/// Records are built in user order, which reads users, their strings and their policy entries
-/// in the order they sit in memory, and are then moved into plan order.
-fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lists {
-    let mut plan = Lists::default();
+/// and blocked actions by (group, kind, email, account id), observations by (group, email,
+/// account id).
+fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
+    let mut lists = Lists::default();
     let Some(pc) = ix.products.get(d.p) else {
-        return plan;
+        return lists;
     };
     let key = pc.product.key.as_str();
-    let rank = |s: Slot| {
-        ix.groups
-            .get(usize::from(s))
-            .map_or(u32::MAX, |g| groups.of(&g.name))
-    };
 
-    // Actions, blocked or not.
-    let changes = d
+    // One change per group: a removal leaves every grant group the user is in, an addition
+    // joins one.
+    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = d
         .removals
         .iter()
         .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
@@ -726,59 +698,37 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lis
             d.adds
                 .iter()
                 .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
-        );
-    let (mut actions, mut blocked) = (Vec::new(), Vec::new());
-    let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
+        )
+        .collect();
+    changes.sort_by_key(|&(slot, kind, _, ev)| (ix.group_name(slot), kind, user_key(ix, ev.u)));
     for (slot, kind, block, ev) in changes {
-        let u = ev.u;
         let fallback = match kind {
             ActionKind::Remove => Rule::NotEligible,
             ActionKind::Add => Rule::Eligible,
         };
         let rule = ev.rule().unwrap_or(fallback);
         let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
-        let sort_key = (rank(slot), kind, user_key(ix, u));
         match block {
-            None => {
-                actions.push(a);
-                action_keys.push(sort_key);
-            }
-            Some(b) => {
-                blocked.push(Blocked {
-                    action: a,
-                    rail: b.0,
-                    rail_detail: d.blocks.detail(b).to_string(),
-                });
-                blocked_keys.push((sort_key, b.0));
-            }
+            None => lists.actions.push(a),
+            Some(b) => lists.blocked.push(Blocked {
+                action: a,
+                rail: b.0,
+                rail_detail: d.blocks.detail(b).to_string(),
+            }),
         }
     }
-    extend_in_order(
-        &mut plan.actions,
-        actions,
-        sorted_order(action_keys.into_iter()),
-    );
-    extend_in_order(
-        &mut plan.blocked,
-        blocked,
-        sorted_order(blocked_keys.into_iter()),
-    );
 
-    // Observations.
-    let observed: Vec<(Slot, UserIx)> = d
+    let mut observed: Vec<(Slot, UserIx)> = d
         .observed
         .iter()
         .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
         .collect();
-    let order = sorted_order(observed.iter().map(|&(s, u)| (rank(s), user_key(ix, u))));
-    for i in order {
-        let Some(&(s, u)) = observed.get(i) else {
+    observed.sort_by_key(|&(s, u)| (ix.group_name(s), user_key(ix, u)));
+    for (s, u) in observed {
+        let Some(g) = ix.groups.get(usize::from(s)) else {
             continue;
         };
-        let (Some(g), Some(_)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize)) else {
-            continue;
-        };
-        plan.observed.push(Observation {
+        lists.observed.push(Observation {
             product: key.to_string(),
             group: g.name.clone(),
             group_id: g.id.clone(),
@@ -786,7 +736,7 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lis
             email: ix.email(u).map(str::to_string),
         });
     }
-    plan
+    lists
 }
 
 /// Writes one product's notices in plan order: by (kind, email, account id, detail), built in
@@ -832,22 +782,20 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
             })
         })
         .collect();
-    let order = sorted_order(notices.iter().map(|n| {
-        let email = n.email.as_deref().unwrap_or("");
-        (
-            n.kind,
-            prefix(email),
-            email,
-            n.account_id.as_str(),
-            n.detail.as_str(),
-        )
-    }));
-    extend_in_order(&mut plan.notices, notices, order);
+    plan.notices = notices;
+    plan.notices
+        .sort_by(|a, b| notice_order(a).cmp(&notice_order(b)));
     plan.announce.sort_by(|a, b| {
-        let email = |x: &Announcement| x.email.clone().unwrap_or_default();
-        (email(a), &a.account_id).cmp(&(email(b), &b.account_id))
+        (a.email.as_deref().unwrap_or(""), &a.account_id)
+            .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
     });
     plan
+}
+
+/// How the plan orders a product's notices: by kind, email, account id and words.
+fn notice_order(n: &Notice) -> (NoticeKind, &str, &str, &str) {
+    let email = n.email.as_deref().unwrap_or("");
+    (n.kind, email, n.account_id.as_str(), n.detail.as_str())
 }
 
 /// The product's access requests awaiting approval, by email then account id, each with the
@@ -936,28 +884,6 @@ fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
     ev.write_own_activity(key, &mut out);
     out.push(')');
     out
-}
-
-/// Interns strings into their rank in sorted order, so that sort keys compare integers first.
-struct Ranks<'a>(rustc_hash::FxHashMap<&'a str, u32>);
-
-impl<'a> Ranks<'a> {
-    fn new(mut names: Vec<&'a str>) -> Self {
-        names.sort_unstable();
-        names.dedup();
-        Ranks(
-            names
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| (n, i as u32))
-                .collect(),
-        )
-    }
-
-    /// The rank of `name`; names the index does not know sort last.
-    fn of(&self, name: &str) -> u32 {
-        self.0.get(name).copied().unwrap_or(u32::MAX)
-    }
 }
 
 /// What a plan does per (product, account id), looked up in O(1) by [`decide`].
