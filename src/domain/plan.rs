@@ -540,21 +540,13 @@ fn is_zero(n: &usize) -> bool {
 
 /// The fingerprint of a group's membership: `sha256:` and the hex digest of its sorted member ids.
 pub fn fingerprint_members<'a>(members: impl IntoIterator<Item = &'a str>) -> String {
-    // Sorted by (first 8 bytes as a big-endian number, zero-padded; the whole id): the same
-    // order as sorting the ids, but most comparisons are one integer comparison.
-    let mut ids: Vec<(u64, &str)> = members
-        .into_iter()
-        .map(|id| {
-            let mut head = [0u8; 8];
-            let n = id.len().min(8);
-            head[..n].copy_from_slice(&id.as_bytes()[..n]);
-            (u64::from_be_bytes(head), id)
-        })
-        .collect();
+    let mut ids: Vec<&str> = members.into_iter().collect();
+    // Snapshots and Atlassian list members in id order already, and a sorted list sorts in
+    // linear time.
     ids.sort_unstable();
     ids.dedup();
     let mut hasher = Sha256::new();
-    for (_, id) in ids {
+    for id in ids {
         hasher.update(id.as_bytes());
         hasher.update(b"\n");
     }

@@ -3,10 +3,7 @@
 //! disagree. It allocates nothing: words are produced later, and only for the pairs that end up
 //! in the plan or in an explanation.
 
-use super::index::{
-    Index, ProductCtx, ProductIx, Slot, UserIx, FACT_ACCESS, FACT_ADDED, FACT_ANNOUNCED,
-    FACT_BEGAN, FACT_RECLAIM,
-};
+use super::index::{Index, ProductCtx, ProductIx, Slot, UserIx};
 use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
 use crate::policy::{SafeUser, Selector};
@@ -170,20 +167,17 @@ fn eligibility<'a>(
     ) {
         return Err(Ineligible::Closed(user.status));
     }
+    let Some(pc) = ix.products.get(p) else {
+        return Err(Ineligible::NoGrant);
+    };
     let mut lapsed = None;
-    for (i, entry) in ix.entries_ix(u) {
-        if ix.entry_covers(i, p) {
-            if !expired(entry, ix.today) {
-                return Ok(Eligibility::Entry(entry));
-            }
-            lapsed.get_or_insert(entry);
+    for entry in ix.entries(u).filter(|e| e.covers(&pc.product.key)) {
+        if !expired(entry, ix.today) {
+            return Ok(Eligibility::Entry(entry));
         }
+        lapsed.get_or_insert(entry);
     }
-    let own = ix
-        .products
-        .get(p)
-        .map_or(&[][..], |pc| pc.eligible.as_slice());
-    for &s in own {
+    for &s in &pc.eligible {
         if ix.is_member(s, u) {
             return Ok(Eligibility::Group(s));
         }
@@ -252,28 +246,19 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
             return Some(ev);
         }
     }
-    if ix.has(u, FACT_RECLAIM) {
-        ev.reclaimed = ix.ledger_reclaim.get(&(u, p)).copied();
-    }
+    ev.reclaimed = ix.reclaimed(u, p);
 
     // Evidence E(U,P), in tie-break order.
     let mut e = Ev::NONE;
     ev.last_active = ix.last_active(u, p);
     e.offer(EvidenceSource::LastActive, ev.last_active);
-    let mut began: Option<Time> = None;
-    if member && ix.has(u, FACT_BEGAN | FACT_ADDED) {
-        for &s in &pc.slots {
-            if ix.is_member(s, u) {
-                let ledger = ix.ledger_began.get(&(u, s)).copied();
-                let event = ix.added_event.get(&(u, s)).copied();
-                for t in [ledger, event].into_iter().flatten() {
-                    if began.is_none_or(|b| t > b) {
-                        began = Some(t);
-                    }
-                }
-            }
-        }
-    }
+    // When the membership began: the latest start of any grant group the user is in.
+    let mut began = pc
+        .slots
+        .iter()
+        .filter(|&&s| ix.is_member(s, u))
+        .filter_map(|&s| ix.membership_began(u, s))
+        .max();
     e.offer(EvidenceSource::MembershipBegan, began);
     let requested = ev
         .entry
@@ -283,11 +268,7 @@ pub(crate) fn evaluate<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx) -> Option<Ev
     // A login is an event of the account, not of a product: never activity evidence (it is
     // demand after a reclaim, below). An access request names its product.
     let login = ix.login[u as usize];
-    let access = if ix.has(u, FACT_ACCESS) {
-        ix.access_product.get(&(u, p)).copied()
-    } else {
-        None
-    };
+    let access = ix.access_request(u, p);
     e.offer(EvidenceSource::AccessRequest, access);
     if e.at.is_none() {
         e.offer(EvidenceSource::AddedToOrg, user.added_to_org);
@@ -442,12 +423,7 @@ fn schedule(
     if let Some(b) = began {
         natural = natural.max(far(b, delta(pc.product.grace)));
     }
-    let announced = if ix.has(u, FACT_ANNOUNCED) {
-        ix.ledger_announced.get(&(u, p)).copied()
-    } else {
-        None
-    };
-    if let Some(d) = announced.filter(|d| *d >= natural) {
+    if let Some(d) = ix.announced(u, p).filter(|d| *d >= natural) {
         return Schedule {
             on: d,
             window_end: natural,

@@ -1,22 +1,21 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
 //! Layout:
-//! - `index` builds, once per plan, the lookups every decision needs: users by account id
-//!   (packed ids in a compact string table), membership bitmaps of the groups the policy names,
+//! - `index` builds, once per plan, the lookups every decision needs: users by account id,
+//!   membership bitmaps of the groups the policy names,
 //!   safe-user entries per user, activity, events and ledger facts per user. Planning is
 //!   linear in the size of the org and never scans users or groups per user.
 //! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
 //!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
 //! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
 //!   seat budget.
-//! - `hash` holds the fast hasher and string table the index uses.
 //! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
 //! on the order of users, groups, members or events in the snapshot: every list in the plan is
-//! sorted. It uses a second thread for half of the work when one can be started
-//! ([`crate::par::join`]);
-//! what each thread computes is fixed in advance, so the plan never depends on scheduling.
+//! sorted. It evaluates the users in two halves, the second on another thread when one can be
+//! started ([`crate::par::join`]); the halves' records are joined in user order, so the plan
+//! never depends on scheduling.
 //!
 //! Readings of the contract worth knowing:
 //! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
@@ -33,8 +32,9 @@
 mod checks;
 pub use checks::live_checks;
 mod evaluate;
-mod hash;
 mod index;
+#[cfg(test)]
+mod oracle;
 mod rails;
 pub mod synth;
 #[cfg(test)]
@@ -50,8 +50,8 @@ use crate::plan::{
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
-use index::{prefix, Index, ProductIx, Slot, UserIx};
-use rails::{member_slots, Addition, Blocks, Removal};
+use index::{Index, ProductIx, Slot, UserIx};
+use rails::{member_slots, Addition, Block, Blocks, Removal};
 use std::collections::BTreeMap;
 
 /// Everything the planner reads. Nothing else influences the plan.
@@ -235,6 +235,7 @@ enum About {
 
 /// What one product accumulates while users are evaluated: small records naming users, so
 /// that nothing is formatted or allocated per user before the rails and the sort.
+#[derive(Default)]
 struct Acc<'a> {
     removals: Vec<Removal<'a>>,
     adds: Vec<Addition<'a>>,
@@ -245,27 +246,12 @@ struct Acc<'a> {
     requests: Vec<(UserIx, Rule)>,
     /// Members of any grant group.
     before: usize,
-    /// Of those, the ones Atlassian bills (active accounts, and members whose status is
-    /// unknown because the live state does not list them).
+    /// Of those, the ones Atlassian bills (active accounts).
     billed: usize,
     no_evidence: Vec<&'a str>,
 }
 
 impl Acc<'_> {
-    /// Nothing yet, with `unknown` members (billed, as far as anyone can tell) counted already.
-    fn new(unknown: usize) -> Self {
-        Acc {
-            removals: Vec::new(),
-            adds: Vec::new(),
-            notices: Vec::new(),
-            observed: Vec::new(),
-            requests: Vec::new(),
-            before: unknown,
-            billed: unknown,
-            no_evidence: Vec::new(),
-        }
-    }
-
     /// Takes in the records of `other`, which covers later users.
     fn extend(&mut self, other: Self) {
         self.removals.extend(other.removals);
@@ -289,15 +275,12 @@ struct ProductPlan<'a> {
     observed: Vec<UserIx>,
 }
 
-/// Plans in three steps. First every (user, product) is evaluated, user by user so that each
-/// user's data is read while it is in cache, into small records (the users in two halves, one
-/// per thread). Then, per product, `drift: report`, the rails and the seat count work on those
-/// records. Last, each product's actions, notices and observations are written out, in user
-/// order and then moved into plan order (a product's changes and its notices are separate
-/// tasks, shared out over two threads; the second also fingerprints the touched groups), and
-/// joined into lists of their final size. Removals and additions carry their evaluation to the
-/// writing; `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are
-/// only ever formatted for what reaches the plan.
+/// Plans in three steps, like DESIGN §4 reads. First every (user, product) is evaluated into
+/// small records (the users in two halves, one per thread). Then, per product, `drift: report`,
+/// the rails and the seat count work on those records. Last, each product's records are put in
+/// plan order and written out. Removals and additions carry their evaluation to the writing;
+/// `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are only
+/// ever formatted for what reaches the plan.
 fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -337,27 +320,17 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     plan.warnings
         .extend(checks::live_checks(input.policy, input.live));
 
-    let mut acc: Vec<Acc<'_>> = ix
-        .products
-        .iter()
-        .map(|pc| Acc::new(pc.unknown_members.len()))
-        .collect();
-    // Users in two halves, one per thread; the halves' records are joined in user order.
+    // 1. Records: the users in two halves, one per thread, joined in user order.
     let n = ix.users.len() as UserIx;
-    let half = n / 2;
-    let second: Vec<Acc<'_>> = ix.products.iter().map(|_| Acc::new(0)).collect();
-    let ((), second) = join(
-        || collect_users(ix, 0..half, &mut acc),
-        move || {
-            let mut second = second;
-            collect_users(ix, half..n, &mut second);
-            second
-        },
+    let (mut acc, second) = join(
+        || collect_users(ix, 0..n / 2),
+        || collect_users(ix, n / 2..n),
     );
     for (a, b) in acc.iter_mut().zip(second) {
         a.extend(b);
     }
 
+    // 2. Per product: `drift: report`, the rails and the seats.
     let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
     for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
         let key = pc.product.key.as_str();
@@ -371,13 +344,15 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             billed,
             no_evidence,
         } = a;
+        // Members the live state does not list are billed, as far as anyone can tell.
+        let unknown = pc.unknown_members.len();
+        let (before, billed) = (before + unknown, billed + unknown);
 
-        if !pc.unknown_members.is_empty() {
+        if unknown > 0 {
             plan.warnings.push(Warning::new(
                 "unknown-members",
                 format!(
-                    "product {key}: {} member(s) of its groups are not in the live user list and are left alone: {}",
-                    pc.unknown_members.len(),
+                    "product {key}: {unknown} member(s) of its groups are not in the live user list and are left alone: {}",
                     examples(pc.unknown_members.clone())
                 ),
             ));
@@ -464,14 +439,21 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         });
     }
 
-    // Every list of the plan sorts by product key first: write the products out in key order.
-    decided.sort_by(|a, b| {
-        let key = |d: &ProductPlan<'_>| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
-        key(a).cmp(&key(b))
-    });
-    let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
-    let mut touched: Vec<Slot> = Vec::new();
+    // 3. Writing, product by product in key order: every list of the plan sorts by product
+    // key first.
+    decided.sort_by_key(|d| ix.products.get(d.p).map(|pc| pc.product.key.as_str()));
     for d in &decided {
+        write_changes(ix, d, &mut plan);
+        write_notices(ix, d, &mut plan);
+    }
+    plan.fingerprint = fingerprints(ix, &decided);
+    plan
+}
+
+/// Group id → fingerprint of the live members, for every group an action touches.
+fn fingerprints(ix: &Index<'_>, decided: &[ProductPlan<'_>]) -> BTreeMap<String, String> {
+    let mut touched: Vec<Slot> = Vec::new();
+    for d in decided {
         let Some(pc) = ix.products.get(d.p) else {
             continue;
         };
@@ -482,171 +464,25 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     }
     touched.sort_unstable();
     touched.dedup();
-
-    // Write on two threads. The work comes in parts (a product's changes, a product's notices),
-    // each given to the less loaded thread, largest first; the second thread also fingerprints
-    // the touched groups, which starts it off with that work's weight.
-    let parts: Vec<(usize, Part, usize)> = decided
+    touched
         .iter()
-        .enumerate()
-        .flat_map(|(i, d)| {
-            [
-                (
-                    i,
-                    Part::Changes,
-                    d.removals.len() + d.adds.len() + d.observed.len(),
-                ),
-                (i, Part::Notices, d.notices.len()),
-            ]
-        })
-        .collect();
-    let mut by_weight: Vec<&(usize, Part, usize)> = parts.iter().collect();
-    by_weight.sort_by_key(|p| std::cmp::Reverse(p.2));
-    let (mut here, mut there) = (Vec::new(), Vec::new());
-    let (mut here_load, mut there_load) = (0, fingerprint_weight(ix, &touched));
-    for &&(i, part, w) in &by_weight {
-        if here_load <= there_load {
-            here.push((i, part));
-            here_load += w;
-        } else {
-            there.push((i, part));
-            there_load += w;
-        }
-    }
-    let write = |which: &[(usize, Part)]| -> Vec<((usize, Part), Lists)> {
-        which
-            .iter()
-            .filter_map(|&(i, part)| {
-                let d = decided.get(i)?;
-                let lists = match part {
-                    Part::Changes => write_changes(ix, &groups, d),
-                    Part::Notices => write_notices(ix, d),
-                };
-                Some(((i, part), lists))
-            })
-            .collect()
-    };
-    let (mut written, (theirs, fingerprint)) = join(
-        || write(&here),
-        || (write(&there), fingerprints(ix, &touched)),
-    );
-    written.extend(theirs);
-    // Each list is filled by one part of a product: in (product, part) order they join up
-    // in plan order.
-    written.sort_by_key(|(key, _)| *key);
-    // Join the products' lists, actions on one thread and notices on the other.
-    let (mut actions, mut blocked, mut notices, mut observed, mut announce) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (_, l) in written {
-        actions.push(l.actions);
-        blocked.push(l.blocked);
-        notices.push(l.notices);
-        observed.push(l.observed);
-        announce.push(l.announce);
-    }
-    let Plan {
-        actions: plan_actions,
-        blocked: plan_blocked,
-        notices: plan_notices,
-        observed: plan_observed,
-        announce: plan_announce,
-        ..
-    } = &mut plan;
-    join(
-        || {
-            concat_into(plan_actions, actions);
-            concat_into(plan_blocked, blocked);
-        },
-        || {
-            concat_into(plan_notices, notices);
-            concat_into(plan_observed, observed);
-            concat_into(plan_announce, announce);
-        },
-    );
-    plan.fingerprint = fingerprint;
-    plan
-}
-
-/// Appends `parts` to `out` in order, growing `out` once.
-fn concat_into<T>(out: &mut Vec<T>, parts: Vec<Vec<T>>) {
-    out.reserve_exact(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        out.extend(part);
-    }
-}
-
-/// What one writing task covers of a product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Part {
-    /// Actions, blocked actions and observations ([`write_changes`]).
-    Changes,
-    /// Notices ([`write_notices`]).
-    Notices,
-}
-
-/// One product's part of each list of the plan, in plan order.
-#[derive(Debug, Default)]
-struct Lists {
-    actions: Vec<Action>,
-    blocked: Vec<Blocked>,
-    notices: Vec<Notice>,
-    observed: Vec<Observation>,
-    announce: Vec<Announcement>,
-}
-
-/// The fingerprinting of `slots` in units of one written record (about 0.6 µs), measured on
-/// the benchmark org: a group whose members come in id order costs 1/23 of a unit per member,
-/// any other 1/17, plus once 1/9 per user to put every id in order.
-fn fingerprint_weight(ix: &Index<'_>, slots: &[Slot]) -> usize {
-    let (mut weight, mut any_unordered) = (0, false);
-    for &s in slots {
-        let members = ix.member_count.get(usize::from(s)).copied().unwrap_or(0);
-        if ix
-            .members_in_order
-            .get(usize::from(s))
-            .copied()
-            .unwrap_or(false)
-        {
-            weight += members / 23;
-        } else {
-            weight += members / 17;
-            any_unordered = true;
-        }
-    }
-    if any_unordered {
-        weight += ix.users.len() / 9;
-    }
-    weight
-}
-
-/// Group id -> fingerprint of the groups in `slots`.
-fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
-    if slots.is_empty() {
-        return BTreeMap::new();
-    }
-    // Groups listed in id order (as snapshots are written) are hashed as they stand; the ids
-    // are put in order once, and only if some group needs it.
-    let mut by_id = None;
-    slots
-        .iter()
-        .filter_map(|&s| {
-            let g = ix.groups.get(usize::from(s))?;
-            let fingerprint = ix.fingerprint_in_order(s).unwrap_or_else(|| {
-                let by_id = by_id.get_or_insert_with(|| ix.id_order());
-                ix.fingerprint(s, by_id)
-            });
-            Some((g.id.clone(), fingerprint))
+        .filter_map(|&s| ix.groups.get(usize::from(s)))
+        .map(|g| {
+            let members = g.members.iter().map(String::as_str);
+            (g.id.clone(), crate::plan::fingerprint_members(members))
         })
         .collect()
 }
 
-/// [`collect`] for every product of the users in `users`.
-fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>, acc: &mut [Acc<'a>]) {
+/// The records of every product for the users in `users`.
+fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>) -> Vec<Acc<'a>> {
+    let mut acc: Vec<Acc<'a>> = ix.products.iter().map(|_| Acc::default()).collect();
     for u in users {
         for (p, a) in acc.iter_mut().enumerate() {
             collect(ix, p, u, a);
         }
     }
+    acc
 }
 
 /// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
@@ -708,51 +544,23 @@ pub fn is_billed(user: &crate::live::User) -> bool {
     user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 
-/// How the plan orders a user: by email (accounts without one first), then account id. The
-/// email's first bytes as an integer make most comparisons one integer comparison.
-fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (u128, &'x str, &'x str) {
-    let email = ix.email(u).unwrap_or("");
-    (prefix(email), email, ix.account_id(u))
+/// How the plan orders users: by email (accounts without one first), then account id.
+fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (&'x str, &'x str) {
+    (ix.email(u).unwrap_or(""), ix.account_id(u))
 }
 
-/// The order that sorts `keys`: positions, smallest key first.
-fn sorted_order<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<usize> {
-    let mut keyed: Vec<(K, usize)> = keys.zip(0..).collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Appends `items` to `out` in `order` (positions in `items`), moving each item, not cloning.
-fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
-    out.reserve_exact(items.len());
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
-    out.extend(
-        order
-            .into_iter()
-            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
-    );
-}
-
-/// Writes one product's actions, blocked actions and observations, each in plan order: actions
-/// by (group, kind, email, account id), blocked ones by that and the rail, observations by
+/// Writes one product's actions, blocked actions and observations into `plan`, each in plan
+/// order: actions and blocked actions by (group, kind, email, account id), observations by
 /// (group, email, account id).
-///
-/// Records are built in user order, which reads users, their strings and their policy entries
-/// in the order they sit in memory, and are then moved into plan order.
-fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lists {
-    let mut plan = Lists::default();
+fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
     let Some(pc) = ix.products.get(d.p) else {
-        return plan;
+        return;
     };
     let key = pc.product.key.as_str();
-    let rank = |s: Slot| {
-        ix.groups
-            .get(usize::from(s))
-            .map_or(u32::MAX, |g| groups.of(&g.name))
-    };
 
-    // Actions, blocked or not.
-    let changes = d
+    // One change per group: a removal leaves every grant group the user is in, an addition
+    // joins one.
+    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = d
         .removals
         .iter()
         .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
@@ -760,56 +568,34 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lis
             d.adds
                 .iter()
                 .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
-        );
-    let (mut actions, mut blocked) = (Vec::new(), Vec::new());
-    let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
+        )
+        .collect();
+    changes.sort_by_key(|&(slot, kind, _, ev)| (ix.group_name(slot), kind, user_key(ix, ev.u)));
     for (slot, kind, block, ev) in changes {
-        let u = ev.u;
         let fallback = match kind {
             ActionKind::Remove => Rule::NotEligible,
             ActionKind::Add => Rule::Eligible,
         };
         let rule = ev.rule().unwrap_or(fallback);
         let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
-        let sort_key = (rank(slot), kind, user_key(ix, u));
         match block {
-            None => {
-                actions.push(a);
-                action_keys.push(sort_key);
-            }
-            Some(b) => {
-                blocked.push(Blocked {
-                    action: a,
-                    rail: b.0,
-                    rail_detail: d.blocks.detail(b).to_string(),
-                });
-                blocked_keys.push((sort_key, b.0));
-            }
+            None => plan.actions.push(a),
+            Some(b) => plan.blocked.push(Blocked {
+                action: a,
+                rail: b.0,
+                rail_detail: d.blocks.detail(b).to_string(),
+            }),
         }
     }
-    extend_in_order(
-        &mut plan.actions,
-        actions,
-        sorted_order(action_keys.into_iter()),
-    );
-    extend_in_order(
-        &mut plan.blocked,
-        blocked,
-        sorted_order(blocked_keys.into_iter()),
-    );
 
-    // Observations.
-    let observed: Vec<(Slot, UserIx)> = d
+    let mut observed: Vec<(Slot, UserIx)> = d
         .observed
         .iter()
         .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
         .collect();
-    let order = sorted_order(observed.iter().map(|&(s, u)| (rank(s), user_key(ix, u))));
-    for i in order {
-        let Some(&(s, u)) = observed.get(i) else {
-            continue;
-        };
-        let (Some(g), Some(_)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize)) else {
+    observed.sort_by_key(|&(s, u)| (ix.group_name(s), user_key(ix, u)));
+    for (s, u) in observed {
+        let Some(g) = ix.groups.get(usize::from(s)) else {
             continue;
         };
         plan.observed.push(Observation {
@@ -820,18 +606,17 @@ fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lis
             email: ix.email(u).map(str::to_string),
         });
     }
-    plan
 }
 
-/// Writes one product's notices in plan order: by (kind, email, account id, detail), built in
-/// user order like [`write_changes`].
-fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
-    let mut plan = Lists::default();
+/// Writes one product's notices into `plan` in plan order, by (kind, email, account id,
+/// detail), and the announcements of its `reclaim-soon` notices by (email, account id).
+fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
     let Some(pc) = ix.products.get(d.p) else {
-        return plan;
+        return;
     };
     let key = pc.product.key.as_str();
-    let notices: Vec<Notice> = d
+    let mut announce: Vec<Announcement> = Vec::new();
+    let mut notices: Vec<Notice> = d
         .notices
         .iter()
         .filter_map(|&n| {
@@ -853,7 +638,7 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
                     let ev = evaluate(ix, d.p, u)?;
                     let detail = reclaim_soon_detail(ix, &ev);
                     if let (false, Some(on)) = (ev.announced, ev.reclaim_at) {
-                        plan.announce.push(Announcement {
+                        announce.push(Announcement {
                             product: key.to_string(),
                             account_id: ix.account_id(u).to_string(),
                             email: ix.email(u).map(str::to_string),
@@ -866,22 +651,19 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
             })
         })
         .collect();
-    let order = sorted_order(notices.iter().map(|n| {
-        let email = n.email.as_deref().unwrap_or("");
-        (
-            n.kind,
-            prefix(email),
-            email,
-            n.account_id.as_str(),
-            n.detail.as_str(),
-        )
-    }));
-    extend_in_order(&mut plan.notices, notices, order);
-    plan.announce.sort_by(|a, b| {
-        let email = |x: &Announcement| x.email.clone().unwrap_or_default();
-        (email(a), &a.account_id).cmp(&(email(b), &b.account_id))
+    notices.sort_by(|a, b| notice_order(a).cmp(&notice_order(b)));
+    plan.notices.extend(notices);
+    announce.sort_by(|a, b| {
+        (a.email.as_deref().unwrap_or(""), &a.account_id)
+            .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
     });
-    plan
+    plan.announce.extend(announce);
+}
+
+/// How the plan orders a product's notices: by kind, email, account id and words.
+fn notice_order(n: &Notice) -> (NoticeKind, &str, &str, &str) {
+    let email = n.email.as_deref().unwrap_or("");
+    (n.kind, email, n.account_id.as_str(), n.detail.as_str())
 }
 
 /// The product's access requests awaiting approval, by email then account id, each with the
@@ -926,7 +708,7 @@ fn granting_line(
         Some(email) => format!("email: {}", email.to_lowercase()),
         None => format!("account_id: {}", ix.account_id(u)),
     };
-    let existing = ix.entries_ix(u).map(|(_, e)| e).next();
+    let existing = ix.entries(u).next();
     let mut products: Vec<&str> = existing
         .and_then(|e| e.products.as_ref())
         .map(|ps| ps.iter().map(String::as_str).collect())
@@ -970,28 +752,6 @@ fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
     ev.write_own_activity(key, &mut out);
     out.push(')');
     out
-}
-
-/// Interns strings into their rank in sorted order, so that sort keys compare integers first.
-struct Ranks<'a>(hash::FxMap<&'a str, u32>);
-
-impl<'a> Ranks<'a> {
-    fn new(mut names: Vec<&'a str>) -> Self {
-        names.sort_unstable();
-        names.dedup();
-        Ranks(
-            names
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| (n, i as u32))
-                .collect(),
-        )
-    }
-
-    /// The rank of `name`; names the index does not know sort last.
-    fn of(&self, name: &str) -> u32 {
-        self.0.get(name).copied().unwrap_or(u32::MAX)
-    }
 }
 
 /// What a plan does per (product, account id), looked up in O(1) by [`decide`].

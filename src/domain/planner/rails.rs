@@ -7,7 +7,7 @@
 //! for the product are blocked with it (the user keeps the seat either way).
 
 use super::evaluate::Eval;
-use super::index::{prefix, Index, ProductCtx, Slot, UserIx};
+use super::index::{Index, ProductCtx, Slot, UserIx};
 use crate::plan::Rail;
 use crate::policy::Limit;
 
@@ -127,7 +127,7 @@ pub(crate) fn removal_rails(
             let user = ix.users.get(r.ev.u as usize);
             let email = user.and_then(|u| u.email.as_deref()).unwrap_or("");
             let account = user.map_or("", |u| u.account_id.as_str());
-            (first, prefix(email), email, account)
+            (first, email, account)
         };
         let mut order: Vec<usize> = removals
             .iter()

@@ -169,28 +169,3 @@ impl StrTable {
         self.slots[i] = self.tag(h) | (value.saturating_add(1) & self.value_mask());
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn str_table_finds_what_was_inserted_and_nothing_else() {
-        for n in [0usize, 1, 7, 1_000, 70_000] {
-            let words: Vec<String> = (0..n).map(|i| format!("acc-{i:06}")).collect();
-            let mut t = StrTable::with_capacity(n);
-            for (i, w) in words.iter().enumerate() {
-                let h = hash_bytes(w.as_bytes());
-                assert_eq!(t.find(h, |v| words[v as usize] == *w), None);
-                t.insert(h, i as u32);
-            }
-            for (i, w) in words.iter().enumerate() {
-                let h = hash_bytes(w.as_bytes());
-                assert_eq!(t.find(h, |v| words[v as usize] == *w), Some(i as u32));
-            }
-            let absent = "not-there";
-            let h = hash_bytes(absent.as_bytes());
-            assert_eq!(t.find(h, |v| words[v as usize] == absent), None);
-        }
-    }
-}

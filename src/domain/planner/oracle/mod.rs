@@ -1,0 +1,1041 @@
+//! The planner as it stood before issue 14's simplification, kept only as a test oracle: the
+//! simplified planner must plan every generated org byte-identically. Deleted once it does.
+
+#![allow(dead_code)]
+mod evaluate;
+mod hash;
+mod index;
+mod rails;
+#[cfg(test)]
+mod tests;
+
+use super::PlanInput;
+use crate::live::AccountStatus;
+use crate::par::join;
+use crate::plan::{
+    AccessRequest, Action, ActionKind, Announcement, Blocked, Decision, Explanation, Notice,
+    NoticeKind, Observation, Outcome, Plan, Rule, Seats, Warning, PLAN_FORMAT_VERSION,
+};
+use crate::policy::Drift;
+use chrono::{DateTime, Utc};
+use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
+use index::{prefix, Index, ProductIx, Slot, UserIx};
+use rails::{member_slots, Addition, Blocks, Removal};
+use std::collections::BTreeMap;
+
+/// Plans. Deterministic: the same input gives the same plan.
+///
+/// `drift: report` (per product): every action that *reverts* a change made outside seatkeeper
+/// is turned into a `drift` notice instead of being planned. The audit log tells which changes
+/// seatkeeper made, so reverting actions are: removing someone the policy does not grant
+/// (`not-eligible`) from a group seatkeeper did not add them to, and adding someone whom
+/// seatkeeper had added and who was removed outside it. Everything else carries out the policy
+/// or seatkeeper's own schedule and still runs: reclaims, expired `until`s, closed accounts,
+/// new safe users, and seats given back on demand after a reclaim.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    build(&ix, input)
+}
+
+/// Explains every product decision for one user, named by email (case-insensitive) or account
+/// id. `None` when the live state has no such user. The decisions agree with [`plan`] for the
+/// same input, rails included.
+pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let u = ix.find_user(user)?;
+    let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
+    let account = *ix.users.get(u as usize)?;
+    let products = (0..ix.products.len())
+        .filter_map(|p| decide(&ix, &facts, p, u))
+        .collect();
+    Some(Explanation {
+        account_id: account.account_id.clone(),
+        email: account.email.clone(),
+        name: account.name.clone(),
+        status: account.status.as_str().to_string(),
+        account_type: account.account_type.as_str().to_string(),
+        products,
+    })
+}
+
+/// Explains every user of the live state at once, in live-state order, building the plan only
+/// once (calling [`explain`] per user would rebuild it per user). Each explanation equals what
+/// [`explain`] gives for that user. Used by access reports.
+pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
+    plan_and_explain(input).1
+}
+
+/// [`plan`] and [`explain_all`] from one index and one plan build.
+pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
+    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let plan = build(&ix, input);
+    let facts = PlanFacts::new(&plan);
+    let explanations = (0..ix.users.len() as UserIx)
+        .filter_map(|u| {
+            let account = *ix.users.get(u as usize)?;
+            Some(Explanation {
+                account_id: account.account_id.clone(),
+                email: account.email.clone(),
+                name: account.name.clone(),
+                status: account.status.as_str().to_string(),
+                account_type: account.account_type.as_str().to_string(),
+                products: (0..ix.products.len())
+                    .filter_map(|p| decide(&ix, &facts, p, u))
+                    .collect(),
+            })
+        })
+        .collect();
+    (plan, explanations)
+}
+
+fn action(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    kind: ActionKind,
+    slot: Slot,
+    rule: Rule,
+    reason: String,
+) -> Action {
+    let group = ix.groups.get(usize::from(slot));
+    Action {
+        kind,
+        product: ix
+            .products
+            .get(ev.product)
+            .map(|p| p.product.key.clone())
+            .unwrap_or_default(),
+        group: group.map(|g| g.name.clone()).unwrap_or_default(),
+        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
+        account_id: ix.account_id(ev.u).to_string(),
+        email: ix.email(ev.u).map(str::to_string),
+        rule,
+        reason,
+        evidence: ev.evidence(),
+    }
+}
+
+/// A notice about user `u`.
+fn notice(
+    ix: &Index<'_>,
+    u: UserIx,
+    product: &str,
+    kind: NoticeKind,
+    detail: String,
+    at: Option<DateTime<Utc>>,
+) -> Notice {
+    Notice {
+        kind,
+        product: product.to_string(),
+        account_id: ix.account_id(u).to_string(),
+        email: ix.email(u).map(str::to_string),
+        detail,
+        at,
+    }
+}
+
+/// The words of a `drift` notice: the action that `drift: report` holds back.
+fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
+    let to = if kind == ActionKind::Add {
+        "to"
+    } else {
+        "from"
+    };
+    // The notice's kind already says `drift`; the words say what is held back and why.
+    format!(
+        "not applied (`drift: report`): would {} {to} {group}; {reason}",
+        kind.as_str()
+    )
+}
+
+/// How many example accounts a summary warning names.
+const WARN_EXAMPLES: usize = 5;
+
+fn examples(mut who: Vec<&str>) -> String {
+    who.sort_unstable();
+    let more = who.len().saturating_sub(WARN_EXAMPLES);
+    let mut s = who
+        .into_iter()
+        .take(WARN_EXAMPLES)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
+}
+
+/// A notice before it is written out: whose, and what about.
+#[derive(Debug, Clone, Copy)]
+struct PendingNotice {
+    u: UserIx,
+    about: About,
+}
+
+/// What a pending notice is about; it carries what its words need.
+#[derive(Debug, Clone, Copy)]
+enum About {
+    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
+    ReclaimSoon,
+    /// Eligible, not added, and why: all the words need (no second evaluation).
+    Dormant(Dormancy),
+    /// `drift: report` holds back this action on this group.
+    Drift(Slot, ActionKind),
+}
+
+/// What one product accumulates while users are evaluated: small records naming users, so
+/// that nothing is formatted or allocated per user before the rails and the sort.
+struct Acc<'a> {
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
+    notices: Vec<PendingNotice>,
+    /// Holders re-granted outside seatkeeper after a reclaim.
+    observed: Vec<UserIx>,
+    /// Access requests from users the policy does not let hold the product.
+    requests: Vec<(UserIx, Rule)>,
+    /// Members of any grant group.
+    before: usize,
+    /// Of those, the ones Atlassian bills (active accounts, and members whose status is
+    /// unknown because the live state does not list them).
+    billed: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+impl Acc<'_> {
+    /// Nothing yet, with `unknown` members (billed, as far as anyone can tell) counted already.
+    fn new(unknown: usize) -> Self {
+        Acc {
+            removals: Vec::new(),
+            adds: Vec::new(),
+            notices: Vec::new(),
+            observed: Vec::new(),
+            requests: Vec::new(),
+            before: unknown,
+            billed: unknown,
+            no_evidence: Vec::new(),
+        }
+    }
+
+    /// Takes in the records of `other`, which covers later users.
+    fn extend(&mut self, other: Self) {
+        self.removals.extend(other.removals);
+        self.adds.extend(other.adds);
+        self.notices.extend(other.notices);
+        self.observed.extend(other.observed);
+        self.requests.extend(other.requests);
+        self.before += other.before;
+        self.billed += other.billed;
+        self.no_evidence.extend(other.no_evidence);
+    }
+}
+
+/// One product's decisions after its rails, ready to be written out.
+struct ProductPlan<'a> {
+    p: ProductIx,
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
+    blocks: Blocks,
+    notices: Vec<PendingNotice>,
+    observed: Vec<UserIx>,
+}
+
+/// Plans in three steps. First every (user, product) is evaluated, user by user so that each
+/// user's data is read while it is in cache, into small records (the users in two halves, one
+/// per thread). Then, per product, `drift: report`, the rails and the seat count work on those
+/// records. Last, each product's actions, notices and observations are written out, in user
+/// order and then moved into plan order (a product's changes and its notices are separate
+/// tasks, shared out over two threads; the second also fingerprints the touched groups), and
+/// joined into lists of their final size. Removals and additions carry their evaluation to the
+/// writing; `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are
+/// only ever formatted for what reaches the plan.
+fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
+    let mut plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        site: input.policy.site.clone(),
+        policy_commit: input.policy_commit.map(str::to_string),
+        policy_dirty: false,
+        generated_at: input.now,
+        actions: Vec::new(),
+        blocked: Vec::new(),
+        notices: Vec::new(),
+        observed: Vec::new(),
+        seats: BTreeMap::new(),
+        announce: Vec::new(),
+        requests: Vec::new(),
+        events: input.live.events_read.clone(),
+        safety_defaults: input
+            .policy
+            .safety
+            .defaulted
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        first_run: ix.first_run,
+        policy_dir: None,
+        fingerprint: BTreeMap::new(),
+        warnings: input
+            .ledger
+            .warnings
+            .iter()
+            .map(|w| {
+                Warning::new("audit-log", w.clone())
+                    .hint("run `seatkeeper audit verify` to see what is wrong with the log")
+            })
+            .collect(),
+    };
+    plan.warnings.extend(ix.warnings.iter().cloned());
+    plan.warnings
+        .extend(super::live_checks(input.policy, input.live));
+
+    let mut acc: Vec<Acc<'_>> = ix
+        .products
+        .iter()
+        .map(|pc| Acc::new(pc.unknown_members.len()))
+        .collect();
+    // Users in two halves, one per thread; the halves' records are joined in user order.
+    let n = ix.users.len() as UserIx;
+    let half = n / 2;
+    let second: Vec<Acc<'_>> = ix.products.iter().map(|_| Acc::new(0)).collect();
+    let ((), second) = join(
+        || collect_users(ix, 0..half, &mut acc),
+        move || {
+            let mut second = second;
+            collect_users(ix, half..n, &mut second);
+            second
+        },
+    );
+    for (a, b) in acc.iter_mut().zip(second) {
+        a.extend(b);
+    }
+
+    let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
+    for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
+        let key = pc.product.key.as_str();
+        let Acc {
+            mut removals,
+            mut adds,
+            mut notices,
+            observed,
+            requests,
+            before,
+            billed,
+            no_evidence,
+        } = a;
+
+        if !pc.unknown_members.is_empty() {
+            plan.warnings.push(Warning::new(
+                "unknown-members",
+                format!(
+                    "product {key}: {} member(s) of its groups are not in the live user list and are left alone: {}",
+                    pc.unknown_members.len(),
+                    examples(pc.unknown_members.clone())
+                ),
+            ));
+        }
+        if !no_evidence.is_empty() {
+            plan.warnings.push(Warning::new(
+                "no-evidence",
+                format!(
+                    "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
+                    no_evidence.len(),
+                    examples(no_evidence)
+                ),
+            ));
+        }
+
+        if pc.product.drift == Drift::Report {
+            removals.retain(|r| {
+                let reverts = r.ev.reverts_outside_change(ix);
+                if reverts {
+                    notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
+                        u: r.ev.u,
+                        about: About::Drift(s, ActionKind::Remove),
+                    }));
+                }
+                !reverts
+            });
+            adds.retain(|a| {
+                let reverts = a.ev.reverts_outside_change(ix);
+                if reverts {
+                    notices.push(PendingNotice {
+                        u: a.ev.u,
+                        about: About::Drift(a.slot, ActionKind::Add),
+                    });
+                }
+                !reverts
+            });
+        }
+
+        let mut blocks = Blocks::default();
+        rails::removal_rails(
+            ix,
+            pc,
+            &mut removals,
+            &mut blocks,
+            before,
+            input.actor,
+            input.allow_mass_removal,
+        );
+        // Seats follow billing: only active accounts count, before and after.
+        let freed = removals
+            .iter()
+            .filter(|r| r.block.is_none() && is_billed(r.ev.user))
+            .count();
+        rails::addition_rails(
+            ix,
+            pc,
+            &mut adds,
+            &mut blocks,
+            before,
+            billed.saturating_sub(freed),
+        );
+        let added = adds
+            .iter()
+            .filter(|a| a.block.is_none() && is_billed(a.ev.user))
+            .count();
+        plan.seats.insert(
+            key.to_string(),
+            Seats {
+                before: billed,
+                after: billed.saturating_sub(freed) + added,
+                not_billed: before.saturating_sub(billed),
+                budget: pc.product.seats,
+                licensed: pc.licensed,
+            },
+        );
+        plan.requests.extend(write_requests(ix, key, p, &requests));
+        decided.push(ProductPlan {
+            p,
+            removals,
+            adds,
+            blocks,
+            notices,
+            observed,
+        });
+    }
+
+    // Every list of the plan sorts by product key first: write the products out in key order.
+    decided.sort_by(|a, b| {
+        let key = |d: &ProductPlan<'_>| ix.products.get(d.p).map(|pc| pc.product.key.as_str());
+        key(a).cmp(&key(b))
+    });
+    let groups = Ranks::new(ix.groups.iter().map(|g| g.name.as_str()).collect());
+    let mut touched: Vec<Slot> = Vec::new();
+    for d in &decided {
+        let Some(pc) = ix.products.get(d.p) else {
+            continue;
+        };
+        for r in &d.removals {
+            touched.extend(member_slots(ix, pc, r.ev.u));
+        }
+        touched.extend(d.adds.iter().map(|a| a.slot));
+    }
+    touched.sort_unstable();
+    touched.dedup();
+
+    // Write on two threads. The work comes in parts (a product's changes, a product's notices),
+    // each given to the less loaded thread, largest first; the second thread also fingerprints
+    // the touched groups, which starts it off with that work's weight.
+    let parts: Vec<(usize, Part, usize)> = decided
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            [
+                (
+                    i,
+                    Part::Changes,
+                    d.removals.len() + d.adds.len() + d.observed.len(),
+                ),
+                (i, Part::Notices, d.notices.len()),
+            ]
+        })
+        .collect();
+    let mut by_weight: Vec<&(usize, Part, usize)> = parts.iter().collect();
+    by_weight.sort_by_key(|p| std::cmp::Reverse(p.2));
+    let (mut here, mut there) = (Vec::new(), Vec::new());
+    let (mut here_load, mut there_load) = (0, fingerprint_weight(ix, &touched));
+    for &&(i, part, w) in &by_weight {
+        if here_load <= there_load {
+            here.push((i, part));
+            here_load += w;
+        } else {
+            there.push((i, part));
+            there_load += w;
+        }
+    }
+    let write = |which: &[(usize, Part)]| -> Vec<((usize, Part), Lists)> {
+        which
+            .iter()
+            .filter_map(|&(i, part)| {
+                let d = decided.get(i)?;
+                let lists = match part {
+                    Part::Changes => write_changes(ix, &groups, d),
+                    Part::Notices => write_notices(ix, d),
+                };
+                Some(((i, part), lists))
+            })
+            .collect()
+    };
+    let (mut written, (theirs, fingerprint)) = join(
+        || write(&here),
+        || (write(&there), fingerprints(ix, &touched)),
+    );
+    written.extend(theirs);
+    // Each list is filled by one part of a product: in (product, part) order they join up
+    // in plan order.
+    written.sort_by_key(|(key, _)| *key);
+    // Join the products' lists, actions on one thread and notices on the other.
+    let (mut actions, mut blocked, mut notices, mut observed, mut announce) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (_, l) in written {
+        actions.push(l.actions);
+        blocked.push(l.blocked);
+        notices.push(l.notices);
+        observed.push(l.observed);
+        announce.push(l.announce);
+    }
+    let Plan {
+        actions: plan_actions,
+        blocked: plan_blocked,
+        notices: plan_notices,
+        observed: plan_observed,
+        announce: plan_announce,
+        ..
+    } = &mut plan;
+    join(
+        || {
+            concat_into(plan_actions, actions);
+            concat_into(plan_blocked, blocked);
+        },
+        || {
+            concat_into(plan_notices, notices);
+            concat_into(plan_observed, observed);
+            concat_into(plan_announce, announce);
+        },
+    );
+    plan.fingerprint = fingerprint;
+    plan
+}
+
+/// Appends `parts` to `out` in order, growing `out` once.
+fn concat_into<T>(out: &mut Vec<T>, parts: Vec<Vec<T>>) {
+    out.reserve_exact(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+}
+
+/// What one writing task covers of a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    /// Actions, blocked actions and observations ([`write_changes`]).
+    Changes,
+    /// Notices ([`write_notices`]).
+    Notices,
+}
+
+/// One product's part of each list of the plan, in plan order.
+#[derive(Debug, Default)]
+struct Lists {
+    actions: Vec<Action>,
+    blocked: Vec<Blocked>,
+    notices: Vec<Notice>,
+    observed: Vec<Observation>,
+    announce: Vec<Announcement>,
+}
+
+/// The fingerprinting of `slots` in units of one written record (about 0.6 µs), measured on
+/// the benchmark org: a group whose members come in id order costs 1/23 of a unit per member,
+/// any other 1/17, plus once 1/9 per user to put every id in order.
+fn fingerprint_weight(ix: &Index<'_>, slots: &[Slot]) -> usize {
+    let (mut weight, mut any_unordered) = (0, false);
+    for &s in slots {
+        let members = ix.member_count.get(usize::from(s)).copied().unwrap_or(0);
+        if ix
+            .members_in_order
+            .get(usize::from(s))
+            .copied()
+            .unwrap_or(false)
+        {
+            weight += members / 23;
+        } else {
+            weight += members / 17;
+            any_unordered = true;
+        }
+    }
+    if any_unordered {
+        weight += ix.users.len() / 9;
+    }
+    weight
+}
+
+/// Group id -> fingerprint of the groups in `slots`.
+fn fingerprints(ix: &Index<'_>, slots: &[Slot]) -> BTreeMap<String, String> {
+    if slots.is_empty() {
+        return BTreeMap::new();
+    }
+    // Groups listed in id order (as snapshots are written) are hashed as they stand; the ids
+    // are put in order once, and only if some group needs it.
+    let mut by_id = None;
+    slots
+        .iter()
+        .filter_map(|&s| {
+            let g = ix.groups.get(usize::from(s))?;
+            let fingerprint = ix.fingerprint_in_order(s).unwrap_or_else(|| {
+                let by_id = by_id.get_or_insert_with(|| ix.id_order());
+                ix.fingerprint(s, by_id)
+            });
+            Some((g.id.clone(), fingerprint))
+        })
+        .collect()
+}
+
+/// [`collect`] for every product of the users in `users`.
+fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>, acc: &mut [Acc<'a>]) {
+    for u in users {
+        for (p, a) in acc.iter_mut().enumerate() {
+            collect(ix, p, u, a);
+        }
+    }
+}
+
+/// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
+fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
+    let Some(ev) = evaluate(ix, p, u) else {
+        return;
+    };
+    if ev.member {
+        acc.before += 1;
+        if is_billed(ev.user) {
+            acc.billed += 1;
+        }
+    }
+    let pending = |about| PendingNotice { u, about };
+    if let Verdict::Absent(why) | Verdict::RemoveIneligible(why) = ev.verdict {
+        if matches!(why, Ineligible::NoGrant | Ineligible::Expired(_))
+            && ix.access_request(u, p).is_some()
+        {
+            acc.requests.push((u, why.rule()));
+        }
+    }
+    match ev.verdict {
+        Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+            acc.removals.push(Removal { block: None, ev });
+        }
+        Verdict::Add(_) => {
+            if let Some(&slot) = ix.products.get(p).and_then(|pc| pc.slots.first()) {
+                acc.adds.push(Addition {
+                    slot,
+                    block: None,
+                    ev,
+                });
+            }
+        }
+        Verdict::Dormant(d) => acc.notices.push(pending(About::Dormant(d))),
+        Verdict::Hold => {
+            if ev.reclaim_soon {
+                acc.notices.push(pending(About::ReclaimSoon));
+            }
+            if ev.observe {
+                acc.observed.push(u);
+            }
+            if ev.no_evidence {
+                acc.no_evidence.push(
+                    ev.user
+                        .email
+                        .as_deref()
+                        .unwrap_or(ev.user.account_id.as_str()),
+                );
+            }
+        }
+        Verdict::Ignored(_) | Verdict::Kept(_) | Verdict::Absent(_) | Verdict::AbsentSuspended => {}
+    }
+}
+
+/// Whether Atlassian bills the account for a product it holds: an active person's account.
+/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
+pub fn is_billed(user: &crate::live::User) -> bool {
+    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
+}
+
+/// How the plan orders a user: by email (accounts without one first), then account id. The
+/// email's first bytes as an integer make most comparisons one integer comparison.
+fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (u128, &'x str, &'x str) {
+    let email = ix.email(u).unwrap_or("");
+    (prefix(email), email, ix.account_id(u))
+}
+
+/// The order that sorts `keys`: positions, smallest key first.
+fn sorted_order<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<usize> {
+    let mut keyed: Vec<(K, usize)> = keys.zip(0..).collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Appends `items` to `out` in `order` (positions in `items`), moving each item, not cloning.
+fn extend_in_order<T>(out: &mut Vec<T>, items: Vec<T>, order: Vec<usize>) {
+    out.reserve_exact(items.len());
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    out.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
+}
+
+/// Writes one product's actions, blocked actions and observations, each in plan order: actions
+/// by (group, kind, email, account id), blocked ones by that and the rail, observations by
+/// (group, email, account id).
+///
+/// Records are built in user order, which reads users, their strings and their policy entries
+/// in the order they sit in memory, and are then moved into plan order.
+fn write_changes(ix: &Index<'_>, groups: &Ranks<'_>, d: &ProductPlan<'_>) -> Lists {
+    let mut plan = Lists::default();
+    let Some(pc) = ix.products.get(d.p) else {
+        return plan;
+    };
+    let key = pc.product.key.as_str();
+    let rank = |s: Slot| {
+        ix.groups
+            .get(usize::from(s))
+            .map_or(u32::MAX, |g| groups.of(&g.name))
+    };
+
+    // Actions, blocked or not.
+    let changes = d
+        .removals
+        .iter()
+        .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
+        .chain(
+            d.adds
+                .iter()
+                .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
+        );
+    let (mut actions, mut blocked) = (Vec::new(), Vec::new());
+    let (mut action_keys, mut blocked_keys) = (Vec::new(), Vec::new());
+    for (slot, kind, block, ev) in changes {
+        let u = ev.u;
+        let fallback = match kind {
+            ActionKind::Remove => Rule::NotEligible,
+            ActionKind::Add => Rule::Eligible,
+        };
+        let rule = ev.rule().unwrap_or(fallback);
+        let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
+        let sort_key = (rank(slot), kind, user_key(ix, u));
+        match block {
+            None => {
+                actions.push(a);
+                action_keys.push(sort_key);
+            }
+            Some(b) => {
+                blocked.push(Blocked {
+                    action: a,
+                    rail: b.0,
+                    rail_detail: d.blocks.detail(b).to_string(),
+                });
+                blocked_keys.push((sort_key, b.0));
+            }
+        }
+    }
+    extend_in_order(
+        &mut plan.actions,
+        actions,
+        sorted_order(action_keys.into_iter()),
+    );
+    extend_in_order(
+        &mut plan.blocked,
+        blocked,
+        sorted_order(blocked_keys.into_iter()),
+    );
+
+    // Observations.
+    let observed: Vec<(Slot, UserIx)> = d
+        .observed
+        .iter()
+        .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
+        .collect();
+    let order = sorted_order(observed.iter().map(|&(s, u)| (rank(s), user_key(ix, u))));
+    for i in order {
+        let Some(&(s, u)) = observed.get(i) else {
+            continue;
+        };
+        let (Some(g), Some(_)) = (ix.groups.get(usize::from(s)), ix.users.get(u as usize)) else {
+            continue;
+        };
+        plan.observed.push(Observation {
+            product: key.to_string(),
+            group: g.name.clone(),
+            group_id: g.id.clone(),
+            account_id: ix.account_id(u).to_string(),
+            email: ix.email(u).map(str::to_string),
+        });
+    }
+    plan
+}
+
+/// Writes one product's notices in plan order: by (kind, email, account id, detail), built in
+/// user order like [`write_changes`].
+fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>) -> Lists {
+    let mut plan = Lists::default();
+    let Some(pc) = ix.products.get(d.p) else {
+        return plan;
+    };
+    let key = pc.product.key.as_str();
+    let notices: Vec<Notice> = d
+        .notices
+        .iter()
+        .filter_map(|&n| {
+            let u = n.u;
+            Some(match n.about {
+                About::Dormant(why) => {
+                    let mut detail = String::with_capacity(96);
+                    write_dormant(&mut detail, why, ix.now, pc.product.inactivity);
+                    let (Dormancy::Reclaimed(at) | Dormancy::Inactive(at)) = why;
+                    notice(ix, u, key, NoticeKind::Dormant, detail, Some(at))
+                }
+                About::Drift(slot, kind) => {
+                    let ev = evaluate(ix, d.p, u)?;
+                    let group = ix.groups.get(usize::from(slot)).map_or("", |g| &g.name);
+                    let detail = drift_detail(kind, group, &ev.reason(ix));
+                    notice(ix, u, key, NoticeKind::Drift, detail, None)
+                }
+                About::ReclaimSoon => {
+                    let ev = evaluate(ix, d.p, u)?;
+                    let detail = reclaim_soon_detail(ix, &ev);
+                    if let (false, Some(on)) = (ev.announced, ev.reclaim_at) {
+                        plan.announce.push(Announcement {
+                            product: key.to_string(),
+                            account_id: ix.account_id(u).to_string(),
+                            email: ix.email(u).map(str::to_string),
+                            reclaim_on: on,
+                            detail: detail.clone(),
+                        });
+                    }
+                    notice(ix, u, key, NoticeKind::ReclaimSoon, detail, ev.reclaim_at)
+                }
+            })
+        })
+        .collect();
+    let order = sorted_order(notices.iter().map(|n| {
+        let email = n.email.as_deref().unwrap_or("");
+        (
+            n.kind,
+            prefix(email),
+            email,
+            n.account_id.as_str(),
+            n.detail.as_str(),
+        )
+    }));
+    extend_in_order(&mut plan.notices, notices, order);
+    plan.announce.sort_by(|a, b| {
+        let email = |x: &Announcement| x.email.clone().unwrap_or_default();
+        (email(a), &a.account_id).cmp(&(email(b), &b.account_id))
+    });
+    plan
+}
+
+/// The product's access requests awaiting approval, by email then account id, each with the
+/// `users:` entry that would grant it.
+fn write_requests(
+    ix: &Index<'_>,
+    key: &str,
+    p: ProductIx,
+    requests: &[(UserIx, Rule)],
+) -> Vec<AccessRequest> {
+    let mut out: Vec<AccessRequest> = requests
+        .iter()
+        .filter_map(|&(u, rule)| {
+            let requested_at = ix.access_request(u, p)?;
+            let (policy_line, replaces) = granting_line(ix, u, key);
+            Some(AccessRequest {
+                product: key.to_string(),
+                account_id: ix.account_id(u).to_string(),
+                email: ix.email(u).map(str::to_string),
+                requested_at,
+                rule,
+                policy_line,
+                replaces,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.email.as_deref().unwrap_or(""), &a.account_id)
+            .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
+    });
+    out
+}
+
+/// A `users:` entry, in YAML flow style, that grants product `key` to user `u`: the user's
+/// first entry with the product added (and a lapsed `until` dropped), or a new entry.
+fn granting_line(
+    ix: &Index<'_>,
+    u: UserIx,
+    key: &str,
+) -> (String, Option<crate::policy::Location>) {
+    let who = match ix.email(u) {
+        Some(email) => format!("email: {}", email.to_lowercase()),
+        None => format!("account_id: {}", ix.account_id(u)),
+    };
+    let existing = ix.entries_ix(u).map(|(_, e)| e).next();
+    let mut products: Vec<&str> = existing
+        .and_then(|e| e.products.as_ref())
+        .map(|ps| ps.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    if !products.contains(&key) {
+        products.push(key);
+    }
+    let mut line = format!("- {{ {who}, products: [{}]", products.join(", "));
+    if let Some(d) = existing.and_then(|e| e.requested) {
+        line.push_str(&format!(", requested: {d}"));
+    }
+    line.push_str(" }");
+    (line, existing.map(|e| e.location.clone()))
+}
+
+/// "reclaim on 2026-12-03 unless active on jira-software (last active 2026-09-04)", with
+/// "(announced)" after the date when an applied plan announced it, and the product's own
+/// last-active time when other evidence decided.
+fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
+    // One buffer and the planner's own date writer: tens of thousands of these per plan.
+    let key = ix
+        .products
+        .get(ev.product)
+        .map_or("", |p| p.product.key.as_str());
+    let mut out = String::with_capacity(80);
+    out.push_str("reclaim on ");
+    if let Some(t) = ev.reclaim_at {
+        Day(t).push_to(&mut out);
+    }
+    if ev.announced {
+        out.push_str(" (announced)");
+    }
+    out.push_str(" unless active on ");
+    out.push_str(key);
+    out.push_str(" (");
+    out.push_str(ev.evidence.source.describe());
+    out.push(' ');
+    if let Some(t) = ev.evidence.at {
+        Day(t).push_to(&mut out);
+    }
+    ev.write_own_activity(key, &mut out);
+    out.push(')');
+    out
+}
+
+/// Interns strings into their rank in sorted order, so that sort keys compare integers first.
+struct Ranks<'a>(hash::FxMap<&'a str, u32>);
+
+impl<'a> Ranks<'a> {
+    fn new(mut names: Vec<&'a str>) -> Self {
+        names.sort_unstable();
+        names.dedup();
+        Ranks(
+            names
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| (n, i as u32))
+                .collect(),
+        )
+    }
+
+    /// The rank of `name`; names the index does not know sort last.
+    fn of(&self, name: &str) -> u32 {
+        self.0.get(name).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// What a plan does per (product, account id), looked up in O(1) by [`decide`].
+struct PlanFacts<'p> {
+    /// Pairs with an action.
+    acted: std::collections::HashSet<(&'p str, &'p str)>,
+    /// Pairs with a blocked action (the first in plan order).
+    blocked: std::collections::HashMap<(&'p str, &'p str), &'p Blocked>,
+    /// Pairs with a `drift` notice.
+    reported: std::collections::HashSet<(&'p str, &'p str)>,
+}
+
+impl<'p> PlanFacts<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let mut blocked = std::collections::HashMap::new();
+        for b in &plan.blocked {
+            blocked
+                .entry((b.action.product.as_str(), b.action.account_id.as_str()))
+                .or_insert(b);
+        }
+        Self {
+            acted: plan
+                .actions
+                .iter()
+                .map(|a| (a.product.as_str(), a.account_id.as_str()))
+                .collect(),
+            blocked,
+            reported: plan
+                .notices
+                .iter()
+                .filter(|n| n.kind == NoticeKind::Drift)
+                .map(|n| (n.product.as_str(), n.account_id.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// The decision for one (user, product), reconciled with the plan's rails and drift mode.
+fn decide(ix: &Index<'_>, facts: &PlanFacts<'_>, p: ProductIx, u: UserIx) -> Option<Decision> {
+    let ev = evaluate(ix, p, u)?;
+    let pc = ix.products.get(p)?;
+    let key = pc.product.key.as_str();
+    let acct = ev.user.account_id.as_str();
+    let groups_now = pc
+        .slots
+        .iter()
+        .filter(|&&s| ix.is_member(s, u))
+        .filter_map(|&s| ix.groups.get(usize::from(s)).map(|g| g.name.clone()))
+        .collect();
+    let acted = facts.acted.contains(&(key, acct));
+    let blocked = facts.blocked.get(&(key, acct)).copied();
+    let reported = facts.reported.contains(&(key, acct));
+    let mut reason = ev.reason(ix);
+    let change = |done: Outcome, reason: &mut String| {
+        if acted {
+            done
+        } else if let Some(b) = blocked {
+            reason.push_str(&format!("; blocked by {}: {}", b.rail, b.rail_detail));
+            Outcome::Blocked(b.rail)
+        } else if reported {
+            reason.push_str("; drift: report, so only reported");
+            Outcome::Reported
+        } else if done == Outcome::Remove {
+            Outcome::Keep
+        } else {
+            reason.push_str("; no grant group exists in the live state");
+            Outcome::None
+        }
+    };
+    let outcome = match ev.verdict {
+        Verdict::Ignored(_) => Outcome::Ignored,
+        Verdict::Kept(_) | Verdict::Hold => Outcome::Keep,
+        Verdict::Dormant(_) => Outcome::Dormant,
+        Verdict::Absent(_) | Verdict::AbsentSuspended => Outcome::None,
+        Verdict::RemoveIneligible(_) | Verdict::RemoveInactive(_) => {
+            change(Outcome::Remove, &mut reason)
+        }
+        Verdict::Add(_) => change(Outcome::Add, &mut reason),
+    };
+    let holds_after = match outcome {
+        Outcome::Remove => false,
+        Outcome::Add => true,
+        _ => ev.member,
+    };
+    Some(Decision {
+        product: key.to_string(),
+        groups_now,
+        holds_now: ev.member,
+        holds_after,
+        outcome,
+        rule: ev.rule(),
+        reason,
+        evidence: ev.evidence(),
+        reclaim_announced: ev.member && ev.announced,
+        reclaim_at: if ev.member { ev.reclaim_at } else { None },
+    })
+}
