@@ -208,17 +208,20 @@ fn pick_site(discovery: &Discovery, wanted: Option<&str>) -> anyhow::Result<Stri
             .collect();
         format!("{cloud}: {}", products.join("; "))
     };
+    let listed = || {
+        sites
+            .iter()
+            .map(|s| describe(s))
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
     match (wanted, sites.as_slice()) {
         (Some(w), _) if sites.contains(&w) => Ok(w.to_string()),
         (Some(w), _) => Err(Exit::new(
             Status::Error,
             format!(
                 "no group grants a product on cloud id {w}; the org's sites are:\n  {}",
-                sites
-                    .iter()
-                    .map(|s| describe(s))
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                listed()
             ),
         )
         .into()),
@@ -235,10 +238,7 @@ fn pick_site(discovery: &Discovery, wanted: Option<&str>) -> anyhow::Result<Stri
                 "the org has products on {} sites; a policy manages one. Say which with \
                  --cloud-id:\n  {}",
                 many.len(),
-                many.iter()
-                    .map(|s| describe(s))
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                listed()
             ),
         )
         .into()),

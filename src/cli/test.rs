@@ -115,9 +115,7 @@ pub fn run(
         TestFormat::Text => writeln!(out, "\n{passed} passed, {failed} failed.")?,
         TestFormat::Json => {
             let value = serde_json::json!({ "passed": passed, "failed": failed, "tests": cases });
-            let mut text = serde_json::to_string_pretty(&value)?;
-            text.push('\n');
-            out.write_all(text.as_bytes())?;
+            crate::render::write_json(&value, out)?;
         }
     }
     if failed > 0 {

@@ -141,9 +141,7 @@ fn json(
         "org_checked": with_org && errors == 0,
         "org_warnings": warnings,
     });
-    let mut text = serde_json::to_string_pretty(&value)?;
-    text.push('\n');
-    out.write_all(text.as_bytes())?;
+    crate::render::write_json(&value, out)?;
     if errors > 0 {
         return Err(Exit::new(
             Status::Error,

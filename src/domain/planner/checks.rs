@@ -5,6 +5,7 @@
 
 use crate::live::LiveState;
 use crate::plan::Warning;
+use crate::policy::raw::edits_within;
 use crate::policy::{Matcher, Policy, UserRef};
 use std::collections::HashSet;
 
@@ -175,30 +176,6 @@ fn closest_emails(email: &str, emails: &HashSet<String>) -> Vec<String> {
         .take(CLOSEST)
         .map(|(_, e)| e.clone())
         .collect()
-}
-
-/// The Levenshtein distance of `a` and `b` when it is at most `max`; stops as soon as a row
-/// exceeds it, so comparing one email with a whole org stays cheap.
-fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > max {
-        return None;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        if cur.iter().min().copied().unwrap_or(0) > max {
-            return None;
-        }
-        prev = cur;
-    }
-    prev.last().copied().filter(|&d| d <= max)
 }
 
 #[cfg(test)]

@@ -1369,17 +1369,31 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
+    edits_within(a, b, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// The Levenshtein distance of `a` and `b` when it is at most `max`; stops as soon as a row
+/// exceeds it, so comparing one word with a whole org's emails stays cheap.
+pub fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
+            let sub = prev[j] + usize::from(ca != cb);
             cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        if cur.iter().min().copied().unwrap_or(0) > max {
+            return None;
         }
         prev = cur;
     }
-    prev[b.len()]
+    prev.last().copied().filter(|&d| d <= max)
 }
 
 #[cfg(test)]
