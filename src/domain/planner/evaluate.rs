@@ -171,7 +171,7 @@ fn eligibility<'a>(
         return Err(Ineligible::NoGrant);
     };
     let mut lapsed = None;
-    for entry in ix.entries(u).filter(|e| e.covers(&pc.product.key)) {
+    for entry in ix.entries_for(u, p) {
         if !expired(entry, ix.today) {
             return Ok(Eligibility::Entry(entry));
         }

@@ -71,6 +71,8 @@ pub(crate) struct Index<'a> {
     /// Per user: the `users:` entries naming the user, as positions in `policy.users`, in
     /// policy order.
     entries: Vec<Vec<u32>>,
+    /// Per (`users:` entry, product), row-major: whether the entry covers the product.
+    covers: Vec<bool>,
     /// Slot → members that are not in the user list (sorted, unique).
     pub unknown: Vec<Vec<&'a str>>,
     /// Per (user, product), row-major: last activity on the product.
@@ -277,49 +279,60 @@ impl<'a> Index<'a> {
             }
         }
 
-        // Users per email the policy names (policy emails are lowercase; users' are matched
-        // lowercased), in user order.
-        let mut by_email: FxHashMap<&str, Vec<UserIx>> = FxHashMap::default();
-        let entry_emails = policy.users.iter().filter_map(|e| match &e.who {
-            UserRef::Email(email) => Some(email.as_str()),
-            UserRef::AccountId(_) => None,
-        });
-        let selector_emails =
-            policy
-                .keep
-                .iter()
-                .chain(&policy.ignore)
-                .filter_map(|s| match &s.matcher {
-                    Matcher::Email(email) => Some(email.as_str()),
-                    _ => None,
-                });
-        for email in entry_emails.chain(selector_emails) {
-            by_email.entry(email).or_default();
+        // The `users:` entries naming each email, and the users each keep/ignore email matches.
+        // Policy emails are lowercase; a user's email is matched lowercased.
+        let mut entries_by_email: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        for (i, entry) in policy.users.iter().enumerate() {
+            if let UserRef::Email(email) = &entry.who {
+                entries_by_email.entry(email).or_default().push(i as u32);
+            }
         }
-        if !by_email.is_empty() {
+        let mut by_email: FxHashMap<&str, Vec<UserIx>> = FxHashMap::default();
+        for sel in policy.keep.iter().chain(&policy.ignore) {
+            if let Matcher::Email(email) = &sel.matcher {
+                by_email.entry(email).or_default();
+            }
+        }
+        // Safe-user entries per user, in policy order.
+        let mut entries: Vec<Vec<u32>> = vec![Vec::new(); n];
+        if !entries_by_email.is_empty() || !by_email.is_empty() {
             for (u, user) in users.iter().enumerate() {
                 let Some(email) = user.email.as_deref() else {
                     continue;
                 };
-                if let Some(named) = by_email.get_mut(lower(email).as_ref()) {
-                    named.push(u as UserIx);
+                let email = lower(email);
+                if let Some(named) = entries_by_email.get(email.as_ref()) {
+                    entries[u].clone_from(named);
+                }
+                if let Some(matched) = by_email.get_mut(email.as_ref()) {
+                    matched.push(u as UserIx);
                 }
             }
         }
-        let users_with_email =
-            |email: &str| -> &[UserIx] { by_email.get(email).map_or(&[], Vec::as_slice) };
-
-        // Safe-user entries per user, in policy order.
-        let mut entries: Vec<Vec<u32>> = vec![Vec::new(); n];
         for (i, entry) in policy.users.iter().enumerate() {
-            let named: &[UserIx] = match &entry.who {
-                UserRef::Email(email) => users_with_email(email),
-                UserRef::AccountId(id) => by_id.get(id.as_str()).map_or(&[], std::slice::from_ref),
-            };
-            for &u in named {
-                entries[u as usize].push(i as u32);
+            if let UserRef::AccountId(id) = &entry.who {
+                if let Some(&u) = by_id.get(id.as_str()) {
+                    entries[u as usize].push(i as u32);
+                }
             }
         }
+        // A user named by email and by account id: back into policy order.
+        for list in &mut entries {
+            list.sort_unstable();
+        }
+        // Which products each entry covers, its product keys resolved once.
+        let mut covers = vec![false; policy.users.len() * np];
+        for (row, entry) in covers.chunks_mut(np.max(1)).zip(&policy.users) {
+            match &entry.products {
+                None => row.fill(true),
+                Some(keys) => {
+                    for &p in keys.iter().filter_map(|k| product_ix.get(k.as_str())) {
+                        row[p] = true;
+                    }
+                }
+            }
+        }
+
         let mut ix = Index {
             policy,
             now,
@@ -333,6 +346,7 @@ impl<'a> Index<'a> {
             ignored: Vec::new(),
             kept: Vec::new(),
             entries,
+            covers,
             unknown: Vec::new(),
             last_active,
             login: vec![None; n],
@@ -367,7 +381,7 @@ impl<'a> Index<'a> {
         // keep / ignore: the first matching entry of each list.
         let matching = |sel: &Selector| -> Vec<UserIx> {
             match &sel.matcher {
-                Matcher::Email(email) => users_with_email(email).to_vec(),
+                Matcher::Email(email) => by_email.get(email.as_str()).cloned().unwrap_or_default(),
                 Matcher::AccountId(id) => ix.user_of(id).into_iter().collect(),
                 Matcher::Group(name) => match slot_by_name.get(name.as_str()) {
                     Some(&s) => (0..n as UserIx).filter(|&u| ix.is_member(s, u)).collect(),
@@ -553,6 +567,19 @@ impl<'a> Index<'a> {
         let users = &self.policy.users;
         self.entries[u as usize]
             .iter()
+            .filter_map(move |&e| users.get(e as usize))
+    }
+
+    /// The safe-user entries naming user `u` that cover product `p`, in policy order.
+    pub(crate) fn entries_for(
+        &self,
+        u: UserIx,
+        p: ProductIx,
+    ) -> impl Iterator<Item = &'a SafeUser> + '_ {
+        let (users, np) = (&self.policy.users, self.products.len());
+        self.entries[u as usize]
+            .iter()
+            .filter(move |&&e| self.covers.get(e as usize * np + p) == Some(&true))
             .filter_map(move |&e| users.get(e as usize))
     }
 

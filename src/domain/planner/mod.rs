@@ -50,7 +50,7 @@ use crate::plan::{
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
-use index::{Index, ProductIx, Slot, UserIx};
+use index::{Index, ProductCtx, ProductIx, Slot, UserIx};
 use rails::{member_slots, Addition, Block, Blocks, Removal};
 use std::collections::BTreeMap;
 
@@ -233,10 +233,10 @@ enum About {
     Drift(Slot, ActionKind),
 }
 
-/// What one product accumulates while users are evaluated: small records naming users, so
-/// that nothing is formatted or allocated per user before the rails and the sort.
+/// What the evaluation of one product gathers: small records naming users, so that nothing
+/// is formatted or allocated per user before the rails and the sort.
 #[derive(Default)]
-struct Acc<'a> {
+struct Records<'a> {
     removals: Vec<Removal<'a>>,
     adds: Vec<Addition<'a>>,
     notices: Vec<PendingNotice>,
@@ -251,36 +251,25 @@ struct Acc<'a> {
     no_evidence: Vec<&'a str>,
 }
 
-impl Acc<'_> {
-    /// Takes in the records of `other`, which covers later users.
-    fn extend(&mut self, other: Self) {
-        self.removals.extend(other.removals);
-        self.adds.extend(other.adds);
-        self.notices.extend(other.notices);
-        self.observed.extend(other.observed);
-        self.requests.extend(other.requests);
-        self.before += other.before;
-        self.billed += other.billed;
-        self.no_evidence.extend(other.no_evidence);
-    }
-}
-
-/// One product's decisions after its rails, ready to be written out.
-struct ProductPlan<'a> {
+/// One product's part of the plan, each list in plan order.
+struct ProductPart {
     p: ProductIx,
-    removals: Vec<Removal<'a>>,
-    adds: Vec<Addition<'a>>,
-    blocks: Blocks,
-    notices: Vec<PendingNotice>,
-    observed: Vec<UserIx>,
+    actions: Vec<Action>,
+    blocked: Vec<Blocked>,
+    notices: Vec<Notice>,
+    observed: Vec<Observation>,
+    announce: Vec<Announcement>,
+    requests: Vec<AccessRequest>,
+    warnings: Vec<Warning>,
+    seats: Seats,
+    /// Group id → fingerprint, for the groups the product's actions touch.
+    fingerprint: Vec<(String, String)>,
 }
 
-/// Plans in three steps, like DESIGN §4 reads. First every (user, product) is evaluated into
-/// small records (the users in two halves, one per thread). Then, per product, `drift: report`,
-/// the rails and the seat count work on those records. Last, each product's records are put in
-/// plan order and written out. Removals and additions carry their evaluation to the writing;
-/// `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are only
-/// ever formatted for what reaches the plan.
+/// Plans product by product ([`plan_product`]). The products are taken in key order, in two
+/// halves, the second on another thread; every list of the plan sorts by product key first, so
+/// the products' lists join up in plan order. Warnings, seats and access requests follow the
+/// policy's order of products.
 fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -317,151 +306,184 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             .collect(),
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
-    plan.warnings
-        .extend(checks::live_checks(input.policy, input.live));
 
-    // 1. Records: the users in two halves, one per thread, joined in user order.
-    let n = ix.users.len() as UserIx;
-    let (mut acc, second) = join(
-        || collect_users(ix, 0..n / 2),
-        || collect_users(ix, n / 2..n),
+    // The products in key order, in two halves: the second on another thread, the first here
+    // after checking the live state against the policy (which takes about as long as planning
+    // a product, so this thread takes the smaller half).
+    let mut by_key: Vec<ProductIx> = (0..ix.products.len()).collect();
+    by_key.sort_by_key(|&p| ix.products.get(p).map(|pc| pc.product.key.as_str()));
+    let (first, second) = by_key.split_at(by_key.len() / 2);
+    let plan_products = |products: &[ProductIx]| -> Vec<ProductPart> {
+        products
+            .iter()
+            .filter_map(|&p| plan_product(ix, input, p))
+            .collect()
+    };
+    let ((checked, mut parts), rest) = join(
+        || {
+            let checked = checks::live_checks(input.policy, input.live);
+            (checked, plan_products(first))
+        },
+        || plan_products(second),
     );
-    for (a, b) in acc.iter_mut().zip(second) {
-        a.extend(b);
+    plan.warnings.extend(checked);
+    parts.extend(rest);
+
+    for part in &mut parts {
+        plan.actions.append(&mut part.actions);
+        plan.blocked.append(&mut part.blocked);
+        plan.notices.append(&mut part.notices);
+        plan.observed.append(&mut part.observed);
+        plan.announce.append(&mut part.announce);
+        plan.fingerprint.extend(part.fingerprint.drain(..));
     }
-
-    // 2. Per product: `drift: report`, the rails and the seats.
-    let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
-    for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
-        let key = pc.product.key.as_str();
-        let Acc {
-            mut removals,
-            mut adds,
-            mut notices,
-            observed,
-            requests,
-            before,
-            billed,
-            no_evidence,
-        } = a;
-        // Members the live state does not list are billed, as far as anyone can tell.
-        let unknown = pc.unknown_members.len();
-        let (before, billed) = (before + unknown, billed + unknown);
-
-        if unknown > 0 {
-            plan.warnings.push(Warning::new(
-                "unknown-members",
-                format!(
-                    "product {key}: {unknown} member(s) of its groups are not in the live user list and are left alone: {}",
-                    examples(pc.unknown_members.clone())
-                ),
-            ));
-        }
-        if !no_evidence.is_empty() {
-            plan.warnings.push(Warning::new(
-                "no-evidence",
-                format!(
-                    "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
-                    no_evidence.len(),
-                    examples(no_evidence)
-                ),
-            ));
-        }
-
-        if pc.product.drift == Drift::Report {
-            removals.retain(|r| {
-                let reverts = r.ev.reverts_outside_change(ix);
-                if reverts {
-                    notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
-                        u: r.ev.u,
-                        about: About::Drift(s, ActionKind::Remove),
-                    }));
-                }
-                !reverts
-            });
-            adds.retain(|a| {
-                let reverts = a.ev.reverts_outside_change(ix);
-                if reverts {
-                    notices.push(PendingNotice {
-                        u: a.ev.u,
-                        about: About::Drift(a.slot, ActionKind::Add),
-                    });
-                }
-                !reverts
-            });
-        }
-
-        let mut blocks = Blocks::default();
-        rails::removal_rails(
-            ix,
-            pc,
-            &mut removals,
-            &mut blocks,
-            before,
-            input.actor,
-            input.allow_mass_removal,
-        );
-        // Seats follow billing: only active accounts count, before and after.
-        let freed = removals
-            .iter()
-            .filter(|r| r.block.is_none() && is_billed(r.ev.user))
-            .count();
-        rails::addition_rails(
-            ix,
-            pc,
-            &mut adds,
-            &mut blocks,
-            before,
-            billed.saturating_sub(freed),
-        );
-        let added = adds
-            .iter()
-            .filter(|a| a.block.is_none() && is_billed(a.ev.user))
-            .count();
-        plan.seats.insert(
-            key.to_string(),
-            Seats {
-                before: billed,
-                after: billed.saturating_sub(freed) + added,
-                not_billed: before.saturating_sub(billed),
-                budget: pc.product.seats,
-                licensed: pc.licensed,
-            },
-        );
-        plan.requests.extend(write_requests(ix, key, p, &requests));
-        decided.push(ProductPlan {
-            p,
-            removals,
-            adds,
-            blocks,
-            notices,
-            observed,
-        });
+    parts.sort_by_key(|part| part.p);
+    for part in parts {
+        let Some(pc) = ix.products.get(part.p) else {
+            continue;
+        };
+        plan.warnings.extend(part.warnings);
+        plan.seats.insert(pc.product.key.clone(), part.seats);
+        plan.requests.extend(part.requests);
     }
-
-    // 3. Writing, product by product in key order: every list of the plan sorts by product
-    // key first.
-    decided.sort_by_key(|d| ix.products.get(d.p).map(|pc| pc.product.key.as_str()));
-    for d in &decided {
-        write_changes(ix, d, &mut plan);
-        write_notices(ix, d, &mut plan);
-    }
-    plan.fingerprint = fingerprints(ix, &decided);
     plan
 }
 
-/// Group id → fingerprint of the live members, for every group an action touches.
-fn fingerprints(ix: &Index<'_>, decided: &[ProductPlan<'_>]) -> BTreeMap<String, String> {
-    let mut touched: Vec<Slot> = Vec::new();
-    for d in decided {
-        let Some(pc) = ix.products.get(d.p) else {
-            continue;
-        };
-        for r in &d.removals {
-            touched.extend(member_slots(ix, pc, r.ev.u));
-        }
-        touched.extend(d.adds.iter().map(|a| a.slot));
+/// DESIGN §4 for product `p`: every user is evaluated against the table into small records;
+/// `drift: report` holds back what would revert changes made outside seatkeeper; the rails and
+/// the seat budget decide what may run; and the product's part of the plan is written out.
+/// Removals and additions carry their evaluation to the writing; `reclaim-soon` and `drift`
+/// notices are evaluated again, and words are only ever formatted for what reaches the plan.
+fn plan_product(ix: &Index<'_>, input: &PlanInput<'_>, p: ProductIx) -> Option<ProductPart> {
+    let pc = ix.products.get(p)?;
+    let key = pc.product.key.as_str();
+    let mut records = Records::default();
+    for u in 0..ix.users.len() as UserIx {
+        collect(ix, p, u, &mut records);
     }
+    let Records {
+        mut removals,
+        mut adds,
+        mut notices,
+        observed,
+        requests,
+        before,
+        billed,
+        no_evidence,
+    } = records;
+    // Members the live state does not list are billed, as far as anyone can tell.
+    let unknown = pc.unknown_members.len();
+    let (before, billed) = (before + unknown, billed + unknown);
+
+    let mut warnings = Vec::new();
+    if unknown > 0 {
+        warnings.push(Warning::new(
+            "unknown-members",
+            format!(
+                "product {key}: {unknown} member(s) of its groups are not in the live user list and are left alone: {}",
+                examples(pc.unknown_members.clone())
+            ),
+        ));
+    }
+    if !no_evidence.is_empty() {
+        warnings.push(Warning::new(
+            "no-evidence",
+            format!(
+                "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
+                no_evidence.len(),
+                examples(no_evidence)
+            ),
+        ));
+    }
+
+    if pc.product.drift == Drift::Report {
+        removals.retain(|r| {
+            let reverts = r.ev.reverts_outside_change(ix);
+            if reverts {
+                notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
+                    u: r.ev.u,
+                    about: About::Drift(s, ActionKind::Remove),
+                }));
+            }
+            !reverts
+        });
+        adds.retain(|a| {
+            let reverts = a.ev.reverts_outside_change(ix);
+            if reverts {
+                notices.push(PendingNotice {
+                    u: a.ev.u,
+                    about: About::Drift(a.slot, ActionKind::Add),
+                });
+            }
+            !reverts
+        });
+    }
+
+    let mut blocks = Blocks::default();
+    rails::removal_rails(
+        ix,
+        pc,
+        &mut removals,
+        &mut blocks,
+        before,
+        input.actor,
+        input.allow_mass_removal,
+    );
+    // Seats follow billing: only active accounts count, before and after.
+    let freed = removals
+        .iter()
+        .filter(|r| r.block.is_none() && is_billed(r.ev.user))
+        .count();
+    rails::addition_rails(
+        ix,
+        pc,
+        &mut adds,
+        &mut blocks,
+        before,
+        billed.saturating_sub(freed),
+    );
+    let added = adds
+        .iter()
+        .filter(|a| a.block.is_none() && is_billed(a.ev.user))
+        .count();
+
+    let mut part = ProductPart {
+        p,
+        actions: Vec::new(),
+        blocked: Vec::new(),
+        notices: Vec::new(),
+        observed: Vec::new(),
+        announce: Vec::new(),
+        requests: write_requests(ix, key, p, &requests),
+        warnings,
+        seats: Seats {
+            before: billed,
+            after: billed.saturating_sub(freed) + added,
+            not_billed: before.saturating_sub(billed),
+            budget: pc.product.seats,
+            licensed: pc.licensed,
+        },
+        fingerprint: Vec::new(),
+    };
+    write_changes(ix, pc, &removals, &adds, &blocks, &mut part);
+    write_observed(ix, pc, &observed, &mut part);
+    write_notices(ix, p, &notices, &mut part);
+    part.fingerprint = fingerprints(ix, pc, &removals, &adds);
+    Some(part)
+}
+
+/// Group id → fingerprint of the live members, for every group the changes touch.
+fn fingerprints(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    removals: &[Removal<'_>],
+    adds: &[Addition<'_>],
+) -> Vec<(String, String)> {
+    let mut touched: Vec<Slot> = removals
+        .iter()
+        .flat_map(|r| member_slots(ix, pc, r.ev.u))
+        .chain(adds.iter().map(|a| a.slot))
+        .collect();
     touched.sort_unstable();
     touched.dedup();
     touched
@@ -474,19 +496,8 @@ fn fingerprints(ix: &Index<'_>, decided: &[ProductPlan<'_>]) -> BTreeMap<String,
         .collect()
 }
 
-/// The records of every product for the users in `users`.
-fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>) -> Vec<Acc<'a>> {
-    let mut acc: Vec<Acc<'a>> = ix.products.iter().map(|_| Acc::default()).collect();
-    for u in users {
-        for (p, a) in acc.iter_mut().enumerate() {
-            collect(ix, p, u, a);
-        }
-    }
-    acc
-}
-
 /// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
-fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
+fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Records<'a>) {
     let Some(ev) = evaluate(ix, p, u) else {
         return;
     };
@@ -549,24 +560,23 @@ fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (&'x str, &'x str) {
     (ix.email(u).unwrap_or(""), ix.account_id(u))
 }
 
-/// Writes one product's actions, blocked actions and observations into `plan`, each in plan
-/// order: actions and blocked actions by (group, kind, email, account id), observations by
-/// (group, email, account id).
-fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
-    let Some(pc) = ix.products.get(d.p) else {
-        return;
-    };
-    let key = pc.product.key.as_str();
-
+/// Writes a product's actions and blocked actions, each in plan order: by (group, kind,
+/// email, account id).
+fn write_changes(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    removals: &[Removal<'_>],
+    adds: &[Addition<'_>],
+    blocks: &Blocks,
+    part: &mut ProductPart,
+) {
     // One change per group: a removal leaves every grant group the user is in, an addition
     // joins one.
-    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = d
-        .removals
+    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = removals
         .iter()
         .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
         .chain(
-            d.adds
-                .iter()
+            adds.iter()
                 .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
         )
         .collect();
@@ -579,17 +589,25 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
         let rule = ev.rule().unwrap_or(fallback);
         let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
         match block {
-            None => plan.actions.push(a),
-            Some(b) => plan.blocked.push(Blocked {
+            None => part.actions.push(a),
+            Some(b) => part.blocked.push(Blocked {
                 action: a,
                 rail: b.0,
-                rail_detail: d.blocks.detail(b).to_string(),
+                rail_detail: blocks.detail(b).to_string(),
             }),
         }
     }
+}
 
-    let mut observed: Vec<(Slot, UserIx)> = d
-        .observed
+/// Writes the observations of re-granted holders, one per grant group they are in, in plan
+/// order: by (group, email, account id).
+fn write_observed(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    observed: &[UserIx],
+    part: &mut ProductPart,
+) {
+    let mut observed: Vec<(Slot, UserIx)> = observed
         .iter()
         .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
         .collect();
@@ -598,8 +616,8 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
         let Some(g) = ix.groups.get(usize::from(s)) else {
             continue;
         };
-        plan.observed.push(Observation {
-            product: key.to_string(),
+        part.observed.push(Observation {
+            product: pc.product.key.clone(),
             group: g.name.clone(),
             group_id: g.id.clone(),
             account_id: ix.account_id(u).to_string(),
@@ -608,16 +626,15 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
     }
 }
 
-/// Writes one product's notices into `plan` in plan order, by (kind, email, account id,
-/// detail), and the announcements of its `reclaim-soon` notices by (email, account id).
-fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
-    let Some(pc) = ix.products.get(d.p) else {
+/// Writes product `p`'s notices in plan order, by (kind, email, account id, detail), and the
+/// announcements of its `reclaim-soon` notices by (email, account id).
+fn write_notices(ix: &Index<'_>, p: ProductIx, pending: &[PendingNotice], part: &mut ProductPart) {
+    let Some(pc) = ix.products.get(p) else {
         return;
     };
     let key = pc.product.key.as_str();
     let mut announce: Vec<Announcement> = Vec::new();
-    let mut notices: Vec<Notice> = d
-        .notices
+    let mut notices: Vec<Notice> = pending
         .iter()
         .filter_map(|&n| {
             let u = n.u;
@@ -629,13 +646,13 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
                     notice(ix, u, key, NoticeKind::Dormant, detail, Some(at))
                 }
                 About::Drift(slot, kind) => {
-                    let ev = evaluate(ix, d.p, u)?;
+                    let ev = evaluate(ix, p, u)?;
                     let group = ix.groups.get(usize::from(slot)).map_or("", |g| &g.name);
                     let detail = drift_detail(kind, group, &ev.reason(ix));
                     notice(ix, u, key, NoticeKind::Drift, detail, None)
                 }
                 About::ReclaimSoon => {
-                    let ev = evaluate(ix, d.p, u)?;
+                    let ev = evaluate(ix, p, u)?;
                     let detail = reclaim_soon_detail(ix, &ev);
                     if let (false, Some(on)) = (ev.announced, ev.reclaim_at) {
                         announce.push(Announcement {
@@ -652,12 +669,12 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
         })
         .collect();
     notices.sort_by(|a, b| notice_order(a).cmp(&notice_order(b)));
-    plan.notices.extend(notices);
+    part.notices = notices;
     announce.sort_by(|a, b| {
         (a.email.as_deref().unwrap_or(""), &a.account_id)
             .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
     });
-    plan.announce.extend(announce);
+    part.announce = announce;
 }
 
 /// How the plan orders a product's notices: by kind, email, account id and words.
