@@ -32,6 +32,7 @@ type Time = DateTime<Utc>;
 /// One managed product with its grant groups resolved.
 #[derive(Debug)]
 pub(crate) struct ProductCtx<'a> {
+    /// The product as the policy states it.
     pub product: &'a Product,
     /// Grant groups that exist in the live state, in policy order; additions go to the first.
     pub slots: Vec<Slot>,
@@ -49,7 +50,9 @@ pub(crate) struct ProductCtx<'a> {
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
+    /// The policy planned for.
     pub policy: &'a Policy,
+    /// The time planned for.
     pub now: Time,
     /// `now`'s date: a `users:` entry whose `until` is before it has expired.
     pub today: chrono::NaiveDate,
@@ -63,6 +66,7 @@ pub(crate) struct Index<'a> {
     member: Vec<Vec<bool>>,
     /// Slot → number of distinct members (unknown accounts included).
     pub member_count: Vec<usize>,
+    /// The policy's products, in policy order.
     pub products: Vec<ProductCtx<'a>>,
     /// Per user: the first matching `ignore` entry.
     ignored: Vec<Option<&'a Selector>>,
@@ -73,8 +77,6 @@ pub(crate) struct Index<'a> {
     entries: Vec<Vec<u32>>,
     /// Per (`users:` entry, product), row-major: whether the entry covers the product.
     covers: Vec<bool>,
-    /// Slot → members that are not in the user list (sorted, unique).
-    pub unknown: Vec<Vec<&'a str>>,
     /// Per (user, product), row-major: last activity on the product.
     last_active: Vec<Option<Time>>,
     /// Per user: the latest login event.
@@ -126,23 +128,14 @@ fn latest(slot: &mut Option<Time>, t: Time) {
 
 /// Takes `t` as the value of `k` when it is later than what is there.
 fn latest_in<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Time>, k: K, t: Time) {
-    latest_of(map.entry(k), t);
-}
-
-fn latest_of<K>(entry: Entry<'_, K, Time>, t: Time) {
-    match entry {
-        Entry::Occupied(mut cur) => {
-            if t > *cur.get() {
-                cur.insert(t);
-            }
-        }
-        Entry::Vacant(v) => {
-            v.insert(t);
-        }
+    let cur = map.entry(k).or_insert(t);
+    if t > *cur {
+        *cur = t;
     }
 }
 
 impl<'a> Index<'a> {
+    /// Indexes `policy`, `live` and `ledger` for planning at `now`.
     pub(crate) fn new(
         policy: &'a Policy,
         live: &'a LiveState,
@@ -312,13 +305,12 @@ impl<'a> Index<'a> {
         for (i, entry) in policy.users.iter().enumerate() {
             if let UserRef::AccountId(id) = &entry.who {
                 if let Some(&u) = by_id.get(id.as_str()) {
-                    entries[u as usize].push(i as u32);
+                    let named = &mut entries[u as usize];
+                    named.push(i as u32);
+                    // A user named by email too: keep the entries in policy order.
+                    named.sort_unstable();
                 }
             }
-        }
-        // A user named by email and by account id: back into policy order.
-        for list in &mut entries {
-            list.sort_unstable();
         }
         // Which products each entry covers, its product keys resolved once.
         let mut covers = vec![false; policy.users.len() * np];
@@ -347,7 +339,6 @@ impl<'a> Index<'a> {
             kept: Vec::new(),
             entries,
             covers,
-            unknown: Vec::new(),
             last_active,
             login: vec![None; n],
             access: FxHashMap::default(),
@@ -360,18 +351,19 @@ impl<'a> Index<'a> {
             warnings,
         };
 
-        // Every slot's members as a bitmap.
-        let membership: Vec<Membership<'a>> = ix.groups.iter().map(|g| ix.membership(g)).collect();
-        for m in membership {
+        // Every slot's members as a bitmap, and the members the user list lacks.
+        let mut unknown_in: Vec<Vec<&'a str>> = Vec::with_capacity(ix.groups.len());
+        for g in &ix.groups {
+            let m = ix.membership(g);
             ix.member_count.push(m.count + m.unknown.len());
             ix.member.push(m.bits);
-            ix.unknown.push(m.unknown);
+            unknown_in.push(m.unknown);
         }
         for pc in &mut ix.products {
             let mut unknown: Vec<&'a str> = pc
                 .slots
                 .iter()
-                .flat_map(|&s| ix.unknown[usize::from(s)].iter().copied())
+                .flat_map(|&s| unknown_in[usize::from(s)].iter().copied())
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();

@@ -1,21 +1,22 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
-//! Layout:
+//! It follows DESIGN §4:
 //! - `index` builds, once per plan, the lookups every decision needs: users by account id,
-//!   membership bitmaps of the groups the policy names,
-//!   safe-user entries per user, activity, events and ledger facts per user. Planning is
-//!   linear in the size of the org and never scans users or groups per user.
-//! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
-//!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
-//! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
-//!   seat budget.
+//!   membership bitmaps of the groups the policy names, safe-user entries per user, activity
+//!   per (user, product), and event and ledger facts keyed by user. Planning is linear in the
+//!   size of the org and never scans users or groups per user.
+//! - `evaluate` is §4's decision table for one (user, product). [`plan`] and [`explain`] both
+//!   call it, so they never disagree.
+//! - [`plan`] goes product by product: every user is evaluated into small records, then
+//!   `drift: report`, the safety rails and the seat budget (`rails`) work on those records,
+//!   and last the product's actions, notices and observations are written out in plan order.
 //! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
 //! on the order of users, groups, members or events in the snapshot: every list in the plan is
-//! sorted. It evaluates the users in two halves, the second on another thread when one can be
-//! started ([`crate::par::join`]); the halves' records are joined in user order, so the plan
-//! never depends on scheduling.
+//! sorted. The products are planned in two halves, the second on another thread when one can
+//! be started ([`crate::par::join`]); the halves join up in product order, so the plan never
+//! depends on scheduling.
 //!
 //! Readings of the contract worth knowing:
 //! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
@@ -139,131 +140,10 @@ pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
     (plan, explanations)
 }
 
-fn action(
-    ix: &Index<'_>,
-    ev: &Eval<'_>,
-    kind: ActionKind,
-    slot: Slot,
-    rule: Rule,
-    reason: String,
-) -> Action {
-    let group = ix.groups.get(usize::from(slot));
-    Action {
-        kind,
-        product: ix
-            .products
-            .get(ev.product)
-            .map(|p| p.product.key.clone())
-            .unwrap_or_default(),
-        group: group.map(|g| g.name.clone()).unwrap_or_default(),
-        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
-        account_id: ix.account_id(ev.u).to_string(),
-        email: ix.email(ev.u).map(str::to_string),
-        rule,
-        reason,
-        evidence: ev.evidence(),
-    }
-}
-
-/// A notice about user `u`.
-fn notice(
-    ix: &Index<'_>,
-    u: UserIx,
-    product: &str,
-    kind: NoticeKind,
-    detail: String,
-    at: Option<DateTime<Utc>>,
-) -> Notice {
-    Notice {
-        kind,
-        product: product.to_string(),
-        account_id: ix.account_id(u).to_string(),
-        email: ix.email(u).map(str::to_string),
-        detail,
-        at,
-    }
-}
-
-/// The words of a `drift` notice: the action that `drift: report` holds back.
-fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
-    let to = if kind == ActionKind::Add {
-        "to"
-    } else {
-        "from"
-    };
-    // The notice's kind already says `drift`; the words say what is held back and why.
-    format!(
-        "not applied (`drift: report`): would {} {to} {group}; {reason}",
-        kind.as_str()
-    )
-}
-
-/// How many example accounts a summary warning names.
-const WARN_EXAMPLES: usize = 5;
-
-fn examples(mut who: Vec<&str>) -> String {
-    who.sort_unstable();
-    let more = who.len().saturating_sub(WARN_EXAMPLES);
-    let mut s = who
-        .into_iter()
-        .take(WARN_EXAMPLES)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if more > 0 {
-        s.push_str(&format!(" and {more} more"));
-    }
-    s
-}
-
-/// A notice before it is written out: whose, and what about.
-#[derive(Debug, Clone, Copy)]
-struct PendingNotice {
-    u: UserIx,
-    about: About,
-}
-
-/// What a pending notice is about; it carries what its words need.
-#[derive(Debug, Clone, Copy)]
-enum About {
-    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
-    ReclaimSoon,
-    /// Eligible, not added, and why: all the words need (no second evaluation).
-    Dormant(Dormancy),
-    /// `drift: report` holds back this action on this group.
-    Drift(Slot, ActionKind),
-}
-
-/// What the evaluation of one product gathers: small records naming users, so that nothing
-/// is formatted or allocated per user before the rails and the sort.
-#[derive(Default)]
-struct Records<'a> {
-    removals: Vec<Removal<'a>>,
-    adds: Vec<Addition<'a>>,
-    notices: Vec<PendingNotice>,
-    /// Holders re-granted outside seatkeeper after a reclaim.
-    observed: Vec<UserIx>,
-    /// Access requests from users the policy does not let hold the product.
-    requests: Vec<(UserIx, Rule)>,
-    /// Members of any grant group.
-    before: usize,
-    /// Of those, the ones Atlassian bills (active accounts).
-    billed: usize,
-    no_evidence: Vec<&'a str>,
-}
-
-/// One product's part of the plan, each list in plan order.
-struct ProductPart {
-    p: ProductIx,
-    actions: Vec<Action>,
-    blocked: Vec<Blocked>,
-    notices: Vec<Notice>,
-    observed: Vec<Observation>,
-    announce: Vec<Announcement>,
-    requests: Vec<AccessRequest>,
-    warnings: Vec<Warning>,
-    seats: Seats,
-    /// Group id → fingerprint, for the groups the product's actions touch.
-    fingerprint: Vec<(String, String)>,
+/// Whether Atlassian bills the account for a product it holds: an active person's account.
+/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
+pub fn is_billed(user: &crate::live::User) -> bool {
+    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 
 /// Plans product by product ([`plan_product`]). The products are taken in key order, in two
@@ -347,6 +227,21 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
         plan.requests.extend(part.requests);
     }
     plan
+}
+
+/// One product's part of the plan, each list in plan order.
+struct ProductPart {
+    p: ProductIx,
+    actions: Vec<Action>,
+    blocked: Vec<Blocked>,
+    notices: Vec<Notice>,
+    observed: Vec<Observation>,
+    announce: Vec<Announcement>,
+    requests: Vec<AccessRequest>,
+    warnings: Vec<Warning>,
+    seats: Seats,
+    /// Group id → fingerprint, for the groups the product's actions touch.
+    fingerprint: Vec<(String, String)>,
 }
 
 /// DESIGN §4 for product `p`: every user is evaluated against the table into small records;
@@ -472,28 +367,40 @@ fn plan_product(ix: &Index<'_>, input: &PlanInput<'_>, p: ProductIx) -> Option<P
     Some(part)
 }
 
-/// Group id → fingerprint of the live members, for every group the changes touch.
-fn fingerprints(
-    ix: &Index<'_>,
-    pc: &ProductCtx<'_>,
-    removals: &[Removal<'_>],
-    adds: &[Addition<'_>],
-) -> Vec<(String, String)> {
-    let mut touched: Vec<Slot> = removals
-        .iter()
-        .flat_map(|r| member_slots(ix, pc, r.ev.u))
-        .chain(adds.iter().map(|a| a.slot))
-        .collect();
-    touched.sort_unstable();
-    touched.dedup();
-    touched
-        .iter()
-        .filter_map(|&s| ix.groups.get(usize::from(s)))
-        .map(|g| {
-            let members = g.members.iter().map(String::as_str);
-            (g.id.clone(), crate::plan::fingerprint_members(members))
-        })
-        .collect()
+/// What the evaluation of one product gathers: small records naming users, so that nothing
+/// is formatted or allocated per user before the rails and the sort.
+#[derive(Default)]
+struct Records<'a> {
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
+    notices: Vec<PendingNotice>,
+    /// Holders re-granted outside seatkeeper after a reclaim.
+    observed: Vec<UserIx>,
+    /// Access requests from users the policy does not let hold the product.
+    requests: Vec<(UserIx, Rule)>,
+    /// Members of any grant group.
+    before: usize,
+    /// Of those, the ones Atlassian bills (active accounts).
+    billed: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+/// A notice before it is written out: whose, and what about.
+#[derive(Debug, Clone, Copy)]
+struct PendingNotice {
+    u: UserIx,
+    about: About,
+}
+
+/// What a pending notice is about; it carries what its words need.
+#[derive(Debug, Clone, Copy)]
+enum About {
+    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
+    ReclaimSoon,
+    /// Eligible, not added, and why: all the words need (no second evaluation).
+    Dormant(Dormancy),
+    /// `drift: report` holds back this action on this group.
+    Drift(Slot, ActionKind),
 }
 
 /// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
@@ -549,10 +456,28 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Records<'a>) {
     }
 }
 
-/// Whether Atlassian bills the account for a product it holds: an active person's account.
-/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
-pub fn is_billed(user: &crate::live::User) -> bool {
-    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
+/// Group id → fingerprint of the live members, for every group the changes touch.
+fn fingerprints(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    removals: &[Removal<'_>],
+    adds: &[Addition<'_>],
+) -> Vec<(String, String)> {
+    let mut touched: Vec<Slot> = removals
+        .iter()
+        .flat_map(|r| member_slots(ix, pc, r.ev.u))
+        .chain(adds.iter().map(|a| a.slot))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    touched
+        .iter()
+        .filter_map(|&s| ix.groups.get(usize::from(s)))
+        .map(|g| {
+            let members = g.members.iter().map(String::as_str);
+            (g.id.clone(), crate::plan::fingerprint_members(members))
+        })
+        .collect()
 }
 
 /// How the plan orders users: by email (accounts without one first), then account id.
@@ -769,6 +694,82 @@ fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
     ev.write_own_activity(key, &mut out);
     out.push(')');
     out
+}
+
+fn action(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    kind: ActionKind,
+    slot: Slot,
+    rule: Rule,
+    reason: String,
+) -> Action {
+    let group = ix.groups.get(usize::from(slot));
+    Action {
+        kind,
+        product: ix
+            .products
+            .get(ev.product)
+            .map(|p| p.product.key.clone())
+            .unwrap_or_default(),
+        group: group.map(|g| g.name.clone()).unwrap_or_default(),
+        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
+        account_id: ix.account_id(ev.u).to_string(),
+        email: ix.email(ev.u).map(str::to_string),
+        rule,
+        reason,
+        evidence: ev.evidence(),
+    }
+}
+
+/// A notice about user `u`.
+fn notice(
+    ix: &Index<'_>,
+    u: UserIx,
+    product: &str,
+    kind: NoticeKind,
+    detail: String,
+    at: Option<DateTime<Utc>>,
+) -> Notice {
+    Notice {
+        kind,
+        product: product.to_string(),
+        account_id: ix.account_id(u).to_string(),
+        email: ix.email(u).map(str::to_string),
+        detail,
+        at,
+    }
+}
+
+/// The words of a `drift` notice: the action that `drift: report` holds back.
+fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
+    let to = if kind == ActionKind::Add {
+        "to"
+    } else {
+        "from"
+    };
+    // The notice's kind already says `drift`; the words say what is held back and why.
+    format!(
+        "not applied (`drift: report`): would {} {to} {group}; {reason}",
+        kind.as_str()
+    )
+}
+
+/// How many example accounts a summary warning names.
+const WARN_EXAMPLES: usize = 5;
+
+fn examples(mut who: Vec<&str>) -> String {
+    who.sort_unstable();
+    let more = who.len().saturating_sub(WARN_EXAMPLES);
+    let mut s = who
+        .into_iter()
+        .take(WARN_EXAMPLES)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
 }
 
 /// What a plan does per (product, account id), looked up in O(1) by [`decide`].
