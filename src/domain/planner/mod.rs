@@ -209,6 +209,18 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     plan.warnings.extend(checked);
     parts.extend(rest);
 
+    // Each list grows once, to its final size: growing by doubling would hold the biggest lists
+    // twice at the peak.
+    plan.actions
+        .reserve_exact(parts.iter().map(|part| part.actions.len()).sum());
+    plan.blocked
+        .reserve_exact(parts.iter().map(|part| part.blocked.len()).sum());
+    plan.notices
+        .reserve_exact(parts.iter().map(|part| part.notices.len()).sum());
+    plan.observed
+        .reserve_exact(parts.iter().map(|part| part.observed.len()).sum());
+    plan.announce
+        .reserve_exact(parts.iter().map(|part| part.announce.len()).sum());
     for part in &mut parts {
         plan.actions.append(&mut part.actions);
         plan.blocked.append(&mut part.blocked);
