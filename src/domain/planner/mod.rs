@@ -34,8 +34,6 @@ mod checks;
 pub use checks::live_checks;
 mod evaluate;
 mod index;
-#[cfg(test)]
-mod oracle;
 mod rails;
 pub mod synth;
 #[cfg(test)]
