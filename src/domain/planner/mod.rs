@@ -82,17 +82,26 @@ pub struct PlanInput<'a> {
 /// or seatkeeper's own schedule and still runs: reclaims, expired `until`s, closed accounts,
 /// new safe users, and seats given back on demand after a reclaim.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
-    build(&ix, input)
+    let (ix, checked) = index_and_check(input);
+    build(&ix, input, checked)
+}
+
+/// The index, and the live state checked against the policy (`live_checks`) beside it: the
+/// two are independent and take about as long as each other.
+fn index_and_check<'a>(input: &PlanInput<'a>) -> (Index<'a>, Vec<Warning>) {
+    join(
+        || Index::new(input.policy, input.live, input.ledger, input.now),
+        || checks::live_checks(input.policy, input.live),
+    )
 }
 
 /// Explains every product decision for one user, named by email (case-insensitive) or account
 /// id. `None` when the live state has no such user. The decisions agree with [`plan`] for the
 /// same input, rails included.
 pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let (ix, checked) = index_and_check(input);
     let u = ix.find_user(user)?;
-    let plan = build(&ix, input);
+    let plan = build(&ix, input, checked);
     let facts = PlanFacts::new(&plan);
     let account = *ix.users.get(u as usize)?;
     let products = (0..ix.products.len())
@@ -117,8 +126,8 @@ pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
 
 /// [`plan`] and [`explain_all`] from one index and one plan build.
 pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
-    let plan = build(&ix, input);
+    let (ix, checked) = index_and_check(input);
+    let plan = build(&ix, input, checked);
     let facts = PlanFacts::new(&plan);
     let explanations = (0..ix.users.len() as UserIx)
         .filter_map(|u| {
@@ -148,7 +157,7 @@ pub fn is_billed(user: &crate::live::User) -> bool {
 /// halves, the second on another thread; every list of the plan sorts by product key first, so
 /// the products' lists join up in plan order. Warnings, seats and access requests follow the
 /// policy's order of products.
-fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
+fn build(ix: &Index<'_>, input: &PlanInput<'_>, checked: Vec<Warning>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         site: input.policy.site.clone(),
@@ -185,9 +194,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
 
-    // The products in key order, in two halves: the second on another thread, the first here
-    // after checking the live state against the policy (which takes about as long as planning
-    // a product, so this thread takes the smaller half).
+    // The products in key order, in two halves: the second on another thread.
     let mut by_key: Vec<ProductIx> = (0..ix.products.len()).collect();
     by_key.sort_by_key(|&p| ix.products.get(p).map(|pc| pc.product.key.as_str()));
     let (first, second) = by_key.split_at(by_key.len() / 2);
@@ -197,13 +204,7 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             .filter_map(|&p| plan_product(ix, input, p))
             .collect()
     };
-    let ((checked, mut parts), rest) = join(
-        || {
-            let checked = checks::live_checks(input.policy, input.live);
-            (checked, plan_products(first))
-        },
-        || plan_products(second),
-    );
+    let (mut parts, rest) = join(|| plan_products(first), || plan_products(second));
     plan.warnings.extend(checked);
     parts.extend(rest);
 
