@@ -1,6 +1,6 @@
 //! Two pieces of work side by side on the machine's cores, with a fallback to one thread.
 //!
-//! Used by the planner (which evaluates its users in two halves) and by the commands that read a
+//! Used by the planner (which plans its products in two halves) and by the commands that read a
 //! snapshot file while the policy loads. Results never depend on scheduling: each side
 //! computes a fixed share.
 
@@ -9,7 +9,7 @@
 /// writers.
 ///
 /// Memory the second thread allocates comes from its own allocator arena, which cannot reuse
-/// what this thread freed: the planner hands it only the evaluation of half of the users.
+/// what this thread freed: the planner hands it half of the products.
 pub fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
     let task = std::sync::Mutex::new(Some(b));
     // Whoever takes the task runs it: the second thread, or this one if none started.

@@ -8,7 +8,7 @@ use crate::live::{AccountStatus, User};
 use crate::plan::{Evidence, EvidenceSource, Rule};
 use crate::policy::{SafeUser, Selector};
 use crate::time::{start_of_day, whole_days};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt::{self, Write as _};
 
 type Time = DateTime<Utc>;
@@ -171,7 +171,7 @@ fn eligibility<'a>(
         return Err(Ineligible::NoGrant);
     };
     let mut lapsed = None;
-    for entry in ix.entries(u).filter(|e| e.covers(&pc.product.key)) {
+    for entry in ix.entries_for(u, p) {
         if !expired(entry, ix.today) {
             return Ok(Eligibility::Entry(entry));
         }
@@ -678,57 +678,20 @@ impl<'a> Eval<'a> {
     }
 }
 
-/// A time's UTC date as `YYYY-MM-DD`, written without chrono's general formatter.
+/// A time's UTC date as `YYYY-MM-DD`, as reasons and notices write it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Day(pub Time);
 
 impl Day {
-    /// The ten bytes of `YYYY-MM-DD`, for years 0 to 9999.
-    fn bytes(self) -> Option<[u8; 10]> {
-        let d = self.0.date_naive();
-        let (y, m, day) = (d.year(), d.month(), d.day());
-        let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
-        let digit = |n: u32| b'0' + (n % 10) as u8;
-        Some([
-            digit(y / 1000),
-            digit(y / 100),
-            digit(y / 10),
-            digit(y),
-            b'-',
-            digit(m / 10),
-            digit(m),
-            b'-',
-            digit(day / 10),
-            digit(day),
-        ])
-    }
-
-    /// Appends the date to `out`, without the formatting machinery on the common path (the
-    /// planner writes one or two dates into each of up to 100,000 records).
+    /// Appends the date to `out`.
     pub(crate) fn push_to(self, out: &mut String) {
-        match self
-            .bytes()
-            .as_ref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            Some(s) => out.push_str(s),
-            None => {
-                let _ = write!(out, "{}", self.0.date_naive());
-            }
-        }
+        let _ = write!(out, "{self}");
     }
 }
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self
-            .bytes()
-            .as_ref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            Some(s) => f.write_str(s),
-            None => write!(f, "{}", self.0.date_naive()),
-        }
+        self.0.date_naive().fmt(f)
     }
 }
 

@@ -32,6 +32,7 @@ type Time = DateTime<Utc>;
 /// One managed product with its grant groups resolved.
 #[derive(Debug)]
 pub(crate) struct ProductCtx<'a> {
+    /// The product as the policy states it.
     pub product: &'a Product,
     /// Grant groups that exist in the live state, in policy order; additions go to the first.
     pub slots: Vec<Slot>,
@@ -49,7 +50,9 @@ pub(crate) struct ProductCtx<'a> {
 /// Everything the evaluation of one (user, product) reads.
 #[derive(Debug)]
 pub(crate) struct Index<'a> {
+    /// The policy planned for.
     pub policy: &'a Policy,
+    /// The time planned for.
     pub now: Time,
     /// `now`'s date: a `users:` entry whose `until` is before it has expired.
     pub today: chrono::NaiveDate,
@@ -63,6 +66,7 @@ pub(crate) struct Index<'a> {
     member: Vec<Vec<bool>>,
     /// Slot → number of distinct members (unknown accounts included).
     pub member_count: Vec<usize>,
+    /// The policy's products, in policy order.
     pub products: Vec<ProductCtx<'a>>,
     /// Per user: the first matching `ignore` entry.
     ignored: Vec<Option<&'a Selector>>,
@@ -71,8 +75,8 @@ pub(crate) struct Index<'a> {
     /// Per user: the `users:` entries naming the user, as positions in `policy.users`, in
     /// policy order.
     entries: Vec<Vec<u32>>,
-    /// Slot → members that are not in the user list (sorted, unique).
-    pub unknown: Vec<Vec<&'a str>>,
+    /// Per (`users:` entry, product), row-major: whether the entry covers the product.
+    covers: Vec<bool>,
     /// Per (user, product), row-major: last activity on the product.
     last_active: Vec<Option<Time>>,
     /// Per user: the latest login event.
@@ -124,23 +128,14 @@ fn latest(slot: &mut Option<Time>, t: Time) {
 
 /// Takes `t` as the value of `k` when it is later than what is there.
 fn latest_in<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Time>, k: K, t: Time) {
-    latest_of(map.entry(k), t);
-}
-
-fn latest_of<K>(entry: Entry<'_, K, Time>, t: Time) {
-    match entry {
-        Entry::Occupied(mut cur) => {
-            if t > *cur.get() {
-                cur.insert(t);
-            }
-        }
-        Entry::Vacant(v) => {
-            v.insert(t);
-        }
+    let cur = map.entry(k).or_insert(t);
+    if t > *cur {
+        *cur = t;
     }
 }
 
 impl<'a> Index<'a> {
+    /// Indexes `policy`, `live` and `ledger` for planning at `now`.
     pub(crate) fn new(
         policy: &'a Policy,
         live: &'a LiveState,
@@ -277,49 +272,59 @@ impl<'a> Index<'a> {
             }
         }
 
-        // Users per email the policy names (policy emails are lowercase; users' are matched
-        // lowercased), in user order.
-        let mut by_email: FxHashMap<&str, Vec<UserIx>> = FxHashMap::default();
-        let entry_emails = policy.users.iter().filter_map(|e| match &e.who {
-            UserRef::Email(email) => Some(email.as_str()),
-            UserRef::AccountId(_) => None,
-        });
-        let selector_emails =
-            policy
-                .keep
-                .iter()
-                .chain(&policy.ignore)
-                .filter_map(|s| match &s.matcher {
-                    Matcher::Email(email) => Some(email.as_str()),
-                    _ => None,
-                });
-        for email in entry_emails.chain(selector_emails) {
-            by_email.entry(email).or_default();
+        // The `users:` entries naming each email, and the users each keep/ignore email matches.
+        // Policy emails are lowercase; a user's email is matched lowercased.
+        let mut entries_by_email: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        for (i, entry) in policy.users.iter().enumerate() {
+            if let UserRef::Email(email) = &entry.who {
+                entries_by_email.entry(email).or_default().push(i as u32);
+            }
         }
-        if !by_email.is_empty() {
+        let mut by_email: FxHashMap<&str, Vec<UserIx>> = FxHashMap::default();
+        for sel in policy.keep.iter().chain(&policy.ignore) {
+            if let Matcher::Email(email) = &sel.matcher {
+                by_email.entry(email).or_default();
+            }
+        }
+        // Safe-user entries per user, in policy order.
+        let mut entries: Vec<Vec<u32>> = vec![Vec::new(); n];
+        if !entries_by_email.is_empty() || !by_email.is_empty() {
             for (u, user) in users.iter().enumerate() {
                 let Some(email) = user.email.as_deref() else {
                     continue;
                 };
-                if let Some(named) = by_email.get_mut(lower(email).as_ref()) {
-                    named.push(u as UserIx);
+                let email = lower(email);
+                if let Some(named) = entries_by_email.get(email.as_ref()) {
+                    entries[u].clone_from(named);
+                }
+                if let Some(matched) = by_email.get_mut(email.as_ref()) {
+                    matched.push(u as UserIx);
                 }
             }
         }
-        let users_with_email =
-            |email: &str| -> &[UserIx] { by_email.get(email).map_or(&[], Vec::as_slice) };
-
-        // Safe-user entries per user, in policy order.
-        let mut entries: Vec<Vec<u32>> = vec![Vec::new(); n];
         for (i, entry) in policy.users.iter().enumerate() {
-            let named: &[UserIx] = match &entry.who {
-                UserRef::Email(email) => users_with_email(email),
-                UserRef::AccountId(id) => by_id.get(id.as_str()).map_or(&[], std::slice::from_ref),
-            };
-            for &u in named {
-                entries[u as usize].push(i as u32);
+            if let UserRef::AccountId(id) = &entry.who {
+                if let Some(&u) = by_id.get(id.as_str()) {
+                    let named = &mut entries[u as usize];
+                    named.push(i as u32);
+                    // A user named by email too: keep the entries in policy order.
+                    named.sort_unstable();
+                }
             }
         }
+        // Which products each entry covers, its product keys resolved once.
+        let mut covers = vec![false; policy.users.len() * np];
+        for (row, entry) in covers.chunks_mut(np.max(1)).zip(&policy.users) {
+            match &entry.products {
+                None => row.fill(true),
+                Some(keys) => {
+                    for &p in keys.iter().filter_map(|k| product_ix.get(k.as_str())) {
+                        row[p] = true;
+                    }
+                }
+            }
+        }
+
         let mut ix = Index {
             policy,
             now,
@@ -333,7 +338,7 @@ impl<'a> Index<'a> {
             ignored: Vec::new(),
             kept: Vec::new(),
             entries,
-            unknown: Vec::new(),
+            covers,
             last_active,
             login: vec![None; n],
             access: FxHashMap::default(),
@@ -346,18 +351,19 @@ impl<'a> Index<'a> {
             warnings,
         };
 
-        // Every slot's members as a bitmap.
-        let membership: Vec<Membership<'a>> = ix.groups.iter().map(|g| ix.membership(g)).collect();
-        for m in membership {
+        // Every slot's members as a bitmap, and the members the user list lacks.
+        let mut unknown_in: Vec<Vec<&'a str>> = Vec::with_capacity(ix.groups.len());
+        for g in &ix.groups {
+            let m = ix.membership(g);
             ix.member_count.push(m.count + m.unknown.len());
             ix.member.push(m.bits);
-            ix.unknown.push(m.unknown);
+            unknown_in.push(m.unknown);
         }
         for pc in &mut ix.products {
             let mut unknown: Vec<&'a str> = pc
                 .slots
                 .iter()
-                .flat_map(|&s| ix.unknown[usize::from(s)].iter().copied())
+                .flat_map(|&s| unknown_in[usize::from(s)].iter().copied())
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();
@@ -367,7 +373,7 @@ impl<'a> Index<'a> {
         // keep / ignore: the first matching entry of each list.
         let matching = |sel: &Selector| -> Vec<UserIx> {
             match &sel.matcher {
-                Matcher::Email(email) => users_with_email(email).to_vec(),
+                Matcher::Email(email) => by_email.get(email.as_str()).cloned().unwrap_or_default(),
                 Matcher::AccountId(id) => ix.user_of(id).into_iter().collect(),
                 Matcher::Group(name) => match slot_by_name.get(name.as_str()) {
                     Some(&s) => (0..n as UserIx).filter(|&u| ix.is_member(s, u)).collect(),
@@ -553,6 +559,19 @@ impl<'a> Index<'a> {
         let users = &self.policy.users;
         self.entries[u as usize]
             .iter()
+            .filter_map(move |&e| users.get(e as usize))
+    }
+
+    /// The safe-user entries naming user `u` that cover product `p`, in policy order.
+    pub(crate) fn entries_for(
+        &self,
+        u: UserIx,
+        p: ProductIx,
+    ) -> impl Iterator<Item = &'a SafeUser> + '_ {
+        let (users, np) = (&self.policy.users, self.products.len());
+        self.entries[u as usize]
+            .iter()
+            .filter(move |&&e| self.covers.get(e as usize * np + p) == Some(&true))
             .filter_map(move |&e| users.get(e as usize))
     }
 

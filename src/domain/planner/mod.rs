@@ -1,21 +1,22 @@
 //! The planner: a pure function of (policy, live state, ledger, now) to a [`Plan`].
 //!
-//! Layout:
+//! It follows DESIGN §4:
 //! - `index` builds, once per plan, the lookups every decision needs: users by account id,
-//!   membership bitmaps of the groups the policy names,
-//!   safe-user entries per user, activity, events and ledger facts per user. Planning is
-//!   linear in the size of the org and never scans users or groups per user.
-//! - `evaluate` implements DESIGN §4's decision table for one (user, product), without
-//!   allocating. [`plan`] and [`explain`] both call it, so they never disagree.
-//! - `rails` applies what needs the whole product: `drift: report`, the safety rails and the
-//!   seat budget.
+//!   membership bitmaps of the groups the policy names, safe-user entries per user, activity
+//!   per (user, product), and event and ledger facts keyed by user. Planning is linear in the
+//!   size of the org and never scans users or groups per user.
+//! - `evaluate` is §4's decision table for one (user, product). [`plan`] and [`explain`] both
+//!   call it, so they never disagree.
+//! - [`plan`] goes product by product: every user is evaluated into small records, then
+//!   `drift: report`, the safety rails and the seat budget (`rails`) work on those records,
+//!   and last the product's actions, notices and observations are written out in plan order.
 //! - [`synth`] generates large realistic orgs for benchmarks, tests and the sandbox.
 //!
 //! The planner reads no clock, environment or file, and no output depends on hash-map order or
 //! on the order of users, groups, members or events in the snapshot: every list in the plan is
-//! sorted. It evaluates the users in two halves, the second on another thread when one can be
-//! started ([`crate::par::join`]); the halves' records are joined in user order, so the plan
-//! never depends on scheduling.
+//! sorted. The products are planned in two halves, the second on another thread when one can
+//! be started ([`crate::par::join`]); the halves join up in product order, so the plan never
+//! depends on scheduling.
 //!
 //! Readings of the contract worth knowing:
 //! - `keep` means *never removed*: a kept member is kept whatever the rules say, and a kept
@@ -33,8 +34,6 @@ mod checks;
 pub use checks::live_checks;
 mod evaluate;
 mod index;
-#[cfg(test)]
-mod oracle;
 mod rails;
 pub mod synth;
 #[cfg(test)]
@@ -50,7 +49,7 @@ use crate::plan::{
 use crate::policy::{Drift, Policy};
 use chrono::{DateTime, Utc};
 use evaluate::{evaluate, write_dormant, Day, Dormancy, Eval, Ineligible, Verdict};
-use index::{Index, ProductIx, Slot, UserIx};
+use index::{Index, ProductCtx, ProductIx, Slot, UserIx};
 use rails::{member_slots, Addition, Block, Blocks, Removal};
 use std::collections::BTreeMap;
 
@@ -83,17 +82,26 @@ pub struct PlanInput<'a> {
 /// or seatkeeper's own schedule and still runs: reclaims, expired `until`s, closed accounts,
 /// new safe users, and seats given back on demand after a reclaim.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
-    build(&ix, input)
+    let (ix, checked) = index_and_check(input);
+    build(&ix, input, checked)
+}
+
+/// The index, and the live state checked against the policy (`live_checks`) beside it: the
+/// two are independent and take about as long as each other.
+fn index_and_check<'a>(input: &PlanInput<'a>) -> (Index<'a>, Vec<Warning>) {
+    join(
+        || Index::new(input.policy, input.live, input.ledger, input.now),
+        || checks::live_checks(input.policy, input.live),
+    )
 }
 
 /// Explains every product decision for one user, named by email (case-insensitive) or account
 /// id. `None` when the live state has no such user. The decisions agree with [`plan`] for the
 /// same input, rails included.
 pub fn explain(input: &PlanInput<'_>, user: &str) -> Option<Explanation> {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
+    let (ix, checked) = index_and_check(input);
     let u = ix.find_user(user)?;
-    let plan = build(&ix, input);
+    let plan = build(&ix, input, checked);
     let facts = PlanFacts::new(&plan);
     let account = *ix.users.get(u as usize)?;
     let products = (0..ix.products.len())
@@ -118,8 +126,8 @@ pub fn explain_all(input: &PlanInput<'_>) -> Vec<Explanation> {
 
 /// [`plan`] and [`explain_all`] from one index and one plan build.
 pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
-    let ix = Index::new(input.policy, input.live, input.ledger, input.now);
-    let plan = build(&ix, input);
+    let (ix, checked) = index_and_check(input);
+    let plan = build(&ix, input, checked);
     let facts = PlanFacts::new(&plan);
     let explanations = (0..ix.users.len() as UserIx)
         .filter_map(|u| {
@@ -139,149 +147,17 @@ pub fn plan_and_explain(input: &PlanInput<'_>) -> (Plan, Vec<Explanation>) {
     (plan, explanations)
 }
 
-fn action(
-    ix: &Index<'_>,
-    ev: &Eval<'_>,
-    kind: ActionKind,
-    slot: Slot,
-    rule: Rule,
-    reason: String,
-) -> Action {
-    let group = ix.groups.get(usize::from(slot));
-    Action {
-        kind,
-        product: ix
-            .products
-            .get(ev.product)
-            .map(|p| p.product.key.clone())
-            .unwrap_or_default(),
-        group: group.map(|g| g.name.clone()).unwrap_or_default(),
-        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
-        account_id: ix.account_id(ev.u).to_string(),
-        email: ix.email(ev.u).map(str::to_string),
-        rule,
-        reason,
-        evidence: ev.evidence(),
-    }
+/// Whether Atlassian bills the account for a product it holds: an active person's account.
+/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
+pub fn is_billed(user: &crate::live::User) -> bool {
+    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
 }
 
-/// A notice about user `u`.
-fn notice(
-    ix: &Index<'_>,
-    u: UserIx,
-    product: &str,
-    kind: NoticeKind,
-    detail: String,
-    at: Option<DateTime<Utc>>,
-) -> Notice {
-    Notice {
-        kind,
-        product: product.to_string(),
-        account_id: ix.account_id(u).to_string(),
-        email: ix.email(u).map(str::to_string),
-        detail,
-        at,
-    }
-}
-
-/// The words of a `drift` notice: the action that `drift: report` holds back.
-fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
-    let to = if kind == ActionKind::Add {
-        "to"
-    } else {
-        "from"
-    };
-    // The notice's kind already says `drift`; the words say what is held back and why.
-    format!(
-        "not applied (`drift: report`): would {} {to} {group}; {reason}",
-        kind.as_str()
-    )
-}
-
-/// How many example accounts a summary warning names.
-const WARN_EXAMPLES: usize = 5;
-
-fn examples(mut who: Vec<&str>) -> String {
-    who.sort_unstable();
-    let more = who.len().saturating_sub(WARN_EXAMPLES);
-    let mut s = who
-        .into_iter()
-        .take(WARN_EXAMPLES)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if more > 0 {
-        s.push_str(&format!(" and {more} more"));
-    }
-    s
-}
-
-/// A notice before it is written out: whose, and what about.
-#[derive(Debug, Clone, Copy)]
-struct PendingNotice {
-    u: UserIx,
-    about: About,
-}
-
-/// What a pending notice is about; it carries what its words need.
-#[derive(Debug, Clone, Copy)]
-enum About {
-    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
-    ReclaimSoon,
-    /// Eligible, not added, and why: all the words need (no second evaluation).
-    Dormant(Dormancy),
-    /// `drift: report` holds back this action on this group.
-    Drift(Slot, ActionKind),
-}
-
-/// What one product accumulates while users are evaluated: small records naming users, so
-/// that nothing is formatted or allocated per user before the rails and the sort.
-#[derive(Default)]
-struct Acc<'a> {
-    removals: Vec<Removal<'a>>,
-    adds: Vec<Addition<'a>>,
-    notices: Vec<PendingNotice>,
-    /// Holders re-granted outside seatkeeper after a reclaim.
-    observed: Vec<UserIx>,
-    /// Access requests from users the policy does not let hold the product.
-    requests: Vec<(UserIx, Rule)>,
-    /// Members of any grant group.
-    before: usize,
-    /// Of those, the ones Atlassian bills (active accounts).
-    billed: usize,
-    no_evidence: Vec<&'a str>,
-}
-
-impl Acc<'_> {
-    /// Takes in the records of `other`, which covers later users.
-    fn extend(&mut self, other: Self) {
-        self.removals.extend(other.removals);
-        self.adds.extend(other.adds);
-        self.notices.extend(other.notices);
-        self.observed.extend(other.observed);
-        self.requests.extend(other.requests);
-        self.before += other.before;
-        self.billed += other.billed;
-        self.no_evidence.extend(other.no_evidence);
-    }
-}
-
-/// One product's decisions after its rails, ready to be written out.
-struct ProductPlan<'a> {
-    p: ProductIx,
-    removals: Vec<Removal<'a>>,
-    adds: Vec<Addition<'a>>,
-    blocks: Blocks,
-    notices: Vec<PendingNotice>,
-    observed: Vec<UserIx>,
-}
-
-/// Plans in three steps, like DESIGN §4 reads. First every (user, product) is evaluated into
-/// small records (the users in two halves, one per thread). Then, per product, `drift: report`,
-/// the rails and the seat count work on those records. Last, each product's records are put in
-/// plan order and written out. Removals and additions carry their evaluation to the writing;
-/// `reclaim-soon` and `drift` notices are evaluated again (they are few), and words are only
-/// ever formatted for what reaches the plan.
-fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
+/// Plans product by product ([`plan_product`]). The products are taken in key order, in two
+/// halves, the second on another thread; every list of the plan sorts by product key first, so
+/// the products' lists join up in plan order. Warnings, seats and access requests follow the
+/// policy's order of products.
+fn build(ix: &Index<'_>, input: &PlanInput<'_>, checked: Vec<Warning>) -> Plan {
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         site: input.policy.site.clone(),
@@ -317,176 +193,229 @@ fn build(ix: &Index<'_>, input: &PlanInput<'_>) -> Plan {
             .collect(),
     };
     plan.warnings.extend(ix.warnings.iter().cloned());
-    plan.warnings
-        .extend(checks::live_checks(input.policy, input.live));
 
-    // 1. Records: the users in two halves, one per thread, joined in user order.
-    let n = ix.users.len() as UserIx;
-    let (mut acc, second) = join(
-        || collect_users(ix, 0..n / 2),
-        || collect_users(ix, n / 2..n),
-    );
-    for (a, b) in acc.iter_mut().zip(second) {
-        a.extend(b);
-    }
-
-    // 2. Per product: `drift: report`, the rails and the seats.
-    let mut decided: Vec<ProductPlan<'_>> = Vec::with_capacity(acc.len());
-    for (p, (pc, a)) in ix.products.iter().zip(acc).enumerate() {
-        let key = pc.product.key.as_str();
-        let Acc {
-            mut removals,
-            mut adds,
-            mut notices,
-            observed,
-            requests,
-            before,
-            billed,
-            no_evidence,
-        } = a;
-        // Members the live state does not list are billed, as far as anyone can tell.
-        let unknown = pc.unknown_members.len();
-        let (before, billed) = (before + unknown, billed + unknown);
-
-        if unknown > 0 {
-            plan.warnings.push(Warning::new(
-                "unknown-members",
-                format!(
-                    "product {key}: {unknown} member(s) of its groups are not in the live user list and are left alone: {}",
-                    examples(pc.unknown_members.clone())
-                ),
-            ));
-        }
-        if !no_evidence.is_empty() {
-            plan.warnings.push(Warning::new(
-                "no-evidence",
-                format!(
-                    "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
-                    no_evidence.len(),
-                    examples(no_evidence)
-                ),
-            ));
-        }
-
-        if pc.product.drift == Drift::Report {
-            removals.retain(|r| {
-                let reverts = r.ev.reverts_outside_change(ix);
-                if reverts {
-                    notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
-                        u: r.ev.u,
-                        about: About::Drift(s, ActionKind::Remove),
-                    }));
-                }
-                !reverts
-            });
-            adds.retain(|a| {
-                let reverts = a.ev.reverts_outside_change(ix);
-                if reverts {
-                    notices.push(PendingNotice {
-                        u: a.ev.u,
-                        about: About::Drift(a.slot, ActionKind::Add),
-                    });
-                }
-                !reverts
-            });
-        }
-
-        let mut blocks = Blocks::default();
-        rails::removal_rails(
-            ix,
-            pc,
-            &mut removals,
-            &mut blocks,
-            before,
-            input.actor,
-            input.allow_mass_removal,
-        );
-        // Seats follow billing: only active accounts count, before and after.
-        let freed = removals
+    // The products in key order, in two halves: the second on another thread.
+    let mut by_key: Vec<ProductIx> = (0..ix.products.len()).collect();
+    by_key.sort_by_key(|&p| ix.products.get(p).map(|pc| pc.product.key.as_str()));
+    let (first, second) = by_key.split_at(by_key.len() / 2);
+    let plan_products = |products: &[ProductIx]| -> Vec<ProductPart> {
+        products
             .iter()
-            .filter(|r| r.block.is_none() && is_billed(r.ev.user))
-            .count();
-        rails::addition_rails(
-            ix,
-            pc,
-            &mut adds,
-            &mut blocks,
-            before,
-            billed.saturating_sub(freed),
-        );
-        let added = adds
-            .iter()
-            .filter(|a| a.block.is_none() && is_billed(a.ev.user))
-            .count();
-        plan.seats.insert(
-            key.to_string(),
-            Seats {
-                before: billed,
-                after: billed.saturating_sub(freed) + added,
-                not_billed: before.saturating_sub(billed),
-                budget: pc.product.seats,
-                licensed: pc.licensed,
-            },
-        );
-        plan.requests.extend(write_requests(ix, key, p, &requests));
-        decided.push(ProductPlan {
-            p,
-            removals,
-            adds,
-            blocks,
-            notices,
-            observed,
-        });
-    }
+            .filter_map(|&p| plan_product(ix, input, p))
+            .collect()
+    };
+    let (mut parts, rest) = join(|| plan_products(first), || plan_products(second));
+    plan.warnings.extend(checked);
+    parts.extend(rest);
 
-    // 3. Writing, product by product in key order: every list of the plan sorts by product
-    // key first.
-    decided.sort_by_key(|d| ix.products.get(d.p).map(|pc| pc.product.key.as_str()));
-    for d in &decided {
-        write_changes(ix, d, &mut plan);
-        write_notices(ix, d, &mut plan);
+    // Each list grows once, to its final size: growing by doubling would hold the biggest lists
+    // twice at the peak.
+    plan.actions
+        .reserve_exact(parts.iter().map(|part| part.actions.len()).sum());
+    plan.blocked
+        .reserve_exact(parts.iter().map(|part| part.blocked.len()).sum());
+    plan.notices
+        .reserve_exact(parts.iter().map(|part| part.notices.len()).sum());
+    plan.observed
+        .reserve_exact(parts.iter().map(|part| part.observed.len()).sum());
+    plan.announce
+        .reserve_exact(parts.iter().map(|part| part.announce.len()).sum());
+    for part in &mut parts {
+        plan.actions.append(&mut part.actions);
+        plan.blocked.append(&mut part.blocked);
+        plan.notices.append(&mut part.notices);
+        plan.observed.append(&mut part.observed);
+        plan.announce.append(&mut part.announce);
+        plan.fingerprint.extend(part.fingerprint.drain(..));
     }
-    plan.fingerprint = fingerprints(ix, &decided);
+    parts.sort_by_key(|part| part.p);
+    for part in parts {
+        let Some(pc) = ix.products.get(part.p) else {
+            continue;
+        };
+        plan.warnings.extend(part.warnings);
+        plan.seats.insert(pc.product.key.clone(), part.seats);
+        plan.requests.extend(part.requests);
+    }
     plan
 }
 
-/// Group id → fingerprint of the live members, for every group an action touches.
-fn fingerprints(ix: &Index<'_>, decided: &[ProductPlan<'_>]) -> BTreeMap<String, String> {
-    let mut touched: Vec<Slot> = Vec::new();
-    for d in decided {
-        let Some(pc) = ix.products.get(d.p) else {
-            continue;
-        };
-        for r in &d.removals {
-            touched.extend(member_slots(ix, pc, r.ev.u));
-        }
-        touched.extend(d.adds.iter().map(|a| a.slot));
-    }
-    touched.sort_unstable();
-    touched.dedup();
-    touched
-        .iter()
-        .filter_map(|&s| ix.groups.get(usize::from(s)))
-        .map(|g| {
-            let members = g.members.iter().map(String::as_str);
-            (g.id.clone(), crate::plan::fingerprint_members(members))
-        })
-        .collect()
+/// One product's part of the plan, each list in plan order.
+struct ProductPart {
+    p: ProductIx,
+    actions: Vec<Action>,
+    blocked: Vec<Blocked>,
+    notices: Vec<Notice>,
+    observed: Vec<Observation>,
+    announce: Vec<Announcement>,
+    requests: Vec<AccessRequest>,
+    warnings: Vec<Warning>,
+    seats: Seats,
+    /// Group id → fingerprint, for the groups the product's actions touch.
+    fingerprint: Vec<(String, String)>,
 }
 
-/// The records of every product for the users in `users`.
-fn collect_users<'a>(ix: &Index<'a>, users: std::ops::Range<UserIx>) -> Vec<Acc<'a>> {
-    let mut acc: Vec<Acc<'a>> = ix.products.iter().map(|_| Acc::default()).collect();
-    for u in users {
-        for (p, a) in acc.iter_mut().enumerate() {
-            collect(ix, p, u, a);
-        }
+/// DESIGN §4 for product `p`: every user is evaluated against the table into small records;
+/// `drift: report` holds back what would revert changes made outside seatkeeper; the rails and
+/// the seat budget decide what may run; and the product's part of the plan is written out.
+/// Removals and additions carry their evaluation to the writing; `reclaim-soon` and `drift`
+/// notices are evaluated again, and words are only ever formatted for what reaches the plan.
+fn plan_product(ix: &Index<'_>, input: &PlanInput<'_>, p: ProductIx) -> Option<ProductPart> {
+    let pc = ix.products.get(p)?;
+    let key = pc.product.key.as_str();
+    let mut records = Records::default();
+    for u in 0..ix.users.len() as UserIx {
+        collect(ix, p, u, &mut records);
     }
-    acc
+    let Records {
+        mut removals,
+        mut adds,
+        mut notices,
+        observed,
+        requests,
+        before,
+        billed,
+        no_evidence,
+    } = records;
+    // Members the live state does not list are billed, as far as anyone can tell.
+    let unknown = pc.unknown_members.len();
+    let (before, billed) = (before + unknown, billed + unknown);
+
+    let mut warnings = Vec::new();
+    if unknown > 0 {
+        warnings.push(Warning::new(
+            "unknown-members",
+            format!(
+                "product {key}: {unknown} member(s) of its groups are not in the live user list and are left alone: {}",
+                examples(pc.unknown_members.clone())
+            ),
+        ));
+    }
+    if !no_evidence.is_empty() {
+        warnings.push(Warning::new(
+            "no-evidence",
+            format!(
+                "product {key}: {} holder(s) have no activity evidence at all and are never reclaimed: {}",
+                no_evidence.len(),
+                examples(no_evidence)
+            ),
+        ));
+    }
+
+    if pc.product.drift == Drift::Report {
+        removals.retain(|r| {
+            let reverts = r.ev.reverts_outside_change(ix);
+            if reverts {
+                notices.extend(member_slots(ix, pc, r.ev.u).map(|s| PendingNotice {
+                    u: r.ev.u,
+                    about: About::Drift(s, ActionKind::Remove),
+                }));
+            }
+            !reverts
+        });
+        adds.retain(|a| {
+            let reverts = a.ev.reverts_outside_change(ix);
+            if reverts {
+                notices.push(PendingNotice {
+                    u: a.ev.u,
+                    about: About::Drift(a.slot, ActionKind::Add),
+                });
+            }
+            !reverts
+        });
+    }
+
+    let mut blocks = Blocks::default();
+    rails::removal_rails(
+        ix,
+        pc,
+        &mut removals,
+        &mut blocks,
+        before,
+        input.actor,
+        input.allow_mass_removal,
+    );
+    // Seats follow billing: only active accounts count, before and after.
+    let freed = removals
+        .iter()
+        .filter(|r| r.block.is_none() && is_billed(r.ev.user))
+        .count();
+    rails::addition_rails(
+        ix,
+        pc,
+        &mut adds,
+        &mut blocks,
+        before,
+        billed.saturating_sub(freed),
+    );
+    let added = adds
+        .iter()
+        .filter(|a| a.block.is_none() && is_billed(a.ev.user))
+        .count();
+
+    let mut part = ProductPart {
+        p,
+        actions: Vec::new(),
+        blocked: Vec::new(),
+        notices: Vec::new(),
+        observed: Vec::new(),
+        announce: Vec::new(),
+        requests: write_requests(ix, key, p, &requests),
+        warnings,
+        seats: Seats {
+            before: billed,
+            after: billed.saturating_sub(freed) + added,
+            not_billed: before.saturating_sub(billed),
+            budget: pc.product.seats,
+            licensed: pc.licensed,
+        },
+        fingerprint: Vec::new(),
+    };
+    write_changes(ix, pc, &removals, &adds, &blocks, &mut part);
+    write_observed(ix, pc, &observed, &mut part);
+    write_notices(ix, p, &notices, &mut part);
+    part.fingerprint = fingerprints(ix, pc, &removals, &adds);
+    Some(part)
+}
+
+/// What the evaluation of one product gathers: small records naming users, so that nothing
+/// is formatted or allocated per user before the rails and the sort.
+#[derive(Default)]
+struct Records<'a> {
+    removals: Vec<Removal<'a>>,
+    adds: Vec<Addition<'a>>,
+    notices: Vec<PendingNotice>,
+    /// Holders re-granted outside seatkeeper after a reclaim.
+    observed: Vec<UserIx>,
+    /// Access requests from users the policy does not let hold the product.
+    requests: Vec<(UserIx, Rule)>,
+    /// Members of any grant group.
+    before: usize,
+    /// Of those, the ones Atlassian bills (active accounts).
+    billed: usize,
+    no_evidence: Vec<&'a str>,
+}
+
+/// A notice before it is written out: whose, and what about.
+#[derive(Debug, Clone, Copy)]
+struct PendingNotice {
+    u: UserIx,
+    about: About,
+}
+
+/// What a pending notice is about; it carries what its words need.
+#[derive(Debug, Clone, Copy)]
+enum About {
+    /// The seat will be reclaimed within the `notice` window (words from a new evaluation).
+    ReclaimSoon,
+    /// Eligible, not added, and why: all the words need (no second evaluation).
+    Dormant(Dormancy),
+    /// `drift: report` holds back this action on this group.
+    Drift(Slot, ActionKind),
 }
 
 /// Evaluates (user `u`, product `p`) and files the result as small records in `acc`.
-fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
+fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Records<'a>) {
     let Some(ev) = evaluate(ix, p, u) else {
         return;
     };
@@ -538,10 +467,28 @@ fn collect<'a>(ix: &Index<'a>, p: ProductIx, u: UserIx, acc: &mut Acc<'a>) {
     }
 }
 
-/// Whether Atlassian bills the account for a product it holds: an active person's account.
-/// Apps, customers and suspended, deactivated or closed accounts hold no billed seat.
-pub fn is_billed(user: &crate::live::User) -> bool {
-    user.status == AccountStatus::Active && user.account_type == crate::live::AccountType::Atlassian
+/// Group id → fingerprint of the live members, for every group the changes touch.
+fn fingerprints(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    removals: &[Removal<'_>],
+    adds: &[Addition<'_>],
+) -> Vec<(String, String)> {
+    let mut touched: Vec<Slot> = removals
+        .iter()
+        .flat_map(|r| member_slots(ix, pc, r.ev.u))
+        .chain(adds.iter().map(|a| a.slot))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    touched
+        .iter()
+        .filter_map(|&s| ix.groups.get(usize::from(s)))
+        .map(|g| {
+            let members = g.members.iter().map(String::as_str);
+            (g.id.clone(), crate::plan::fingerprint_members(members))
+        })
+        .collect()
 }
 
 /// How the plan orders users: by email (accounts without one first), then account id.
@@ -549,24 +496,23 @@ fn user_key<'x>(ix: &'x Index<'_>, u: UserIx) -> (&'x str, &'x str) {
     (ix.email(u).unwrap_or(""), ix.account_id(u))
 }
 
-/// Writes one product's actions, blocked actions and observations into `plan`, each in plan
-/// order: actions and blocked actions by (group, kind, email, account id), observations by
-/// (group, email, account id).
-fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
-    let Some(pc) = ix.products.get(d.p) else {
-        return;
-    };
-    let key = pc.product.key.as_str();
-
+/// Writes a product's actions and blocked actions, each in plan order: by (group, kind,
+/// email, account id).
+fn write_changes(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    removals: &[Removal<'_>],
+    adds: &[Addition<'_>],
+    blocks: &Blocks,
+    part: &mut ProductPart,
+) {
     // One change per group: a removal leaves every grant group the user is in, an addition
     // joins one.
-    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = d
-        .removals
+    let mut changes: Vec<(Slot, ActionKind, Option<Block>, &Eval<'_>)> = removals
         .iter()
         .flat_map(|r| member_slots(ix, pc, r.ev.u).map(|s| (s, ActionKind::Remove, r.block, &r.ev)))
         .chain(
-            d.adds
-                .iter()
+            adds.iter()
                 .map(|a| (a.slot, ActionKind::Add, a.block, &a.ev)),
         )
         .collect();
@@ -579,17 +525,25 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
         let rule = ev.rule().unwrap_or(fallback);
         let a = action(ix, ev, kind, slot, rule, ev.reason(ix));
         match block {
-            None => plan.actions.push(a),
-            Some(b) => plan.blocked.push(Blocked {
+            None => part.actions.push(a),
+            Some(b) => part.blocked.push(Blocked {
                 action: a,
                 rail: b.0,
-                rail_detail: d.blocks.detail(b).to_string(),
+                rail_detail: blocks.detail(b).to_string(),
             }),
         }
     }
+}
 
-    let mut observed: Vec<(Slot, UserIx)> = d
-        .observed
+/// Writes the observations of re-granted holders, one per grant group they are in, in plan
+/// order: by (group, email, account id).
+fn write_observed(
+    ix: &Index<'_>,
+    pc: &ProductCtx<'_>,
+    observed: &[UserIx],
+    part: &mut ProductPart,
+) {
+    let mut observed: Vec<(Slot, UserIx)> = observed
         .iter()
         .flat_map(|&u| member_slots(ix, pc, u).map(move |s| (s, u)))
         .collect();
@@ -598,8 +552,8 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
         let Some(g) = ix.groups.get(usize::from(s)) else {
             continue;
         };
-        plan.observed.push(Observation {
-            product: key.to_string(),
+        part.observed.push(Observation {
+            product: pc.product.key.clone(),
             group: g.name.clone(),
             group_id: g.id.clone(),
             account_id: ix.account_id(u).to_string(),
@@ -608,16 +562,15 @@ fn write_changes(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
     }
 }
 
-/// Writes one product's notices into `plan` in plan order, by (kind, email, account id,
-/// detail), and the announcements of its `reclaim-soon` notices by (email, account id).
-fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
-    let Some(pc) = ix.products.get(d.p) else {
+/// Writes product `p`'s notices in plan order, by (kind, email, account id, detail), and the
+/// announcements of its `reclaim-soon` notices by (email, account id).
+fn write_notices(ix: &Index<'_>, p: ProductIx, pending: &[PendingNotice], part: &mut ProductPart) {
+    let Some(pc) = ix.products.get(p) else {
         return;
     };
     let key = pc.product.key.as_str();
     let mut announce: Vec<Announcement> = Vec::new();
-    let mut notices: Vec<Notice> = d
-        .notices
+    let mut notices: Vec<Notice> = pending
         .iter()
         .filter_map(|&n| {
             let u = n.u;
@@ -629,13 +582,13 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
                     notice(ix, u, key, NoticeKind::Dormant, detail, Some(at))
                 }
                 About::Drift(slot, kind) => {
-                    let ev = evaluate(ix, d.p, u)?;
+                    let ev = evaluate(ix, p, u)?;
                     let group = ix.groups.get(usize::from(slot)).map_or("", |g| &g.name);
                     let detail = drift_detail(kind, group, &ev.reason(ix));
                     notice(ix, u, key, NoticeKind::Drift, detail, None)
                 }
                 About::ReclaimSoon => {
-                    let ev = evaluate(ix, d.p, u)?;
+                    let ev = evaluate(ix, p, u)?;
                     let detail = reclaim_soon_detail(ix, &ev);
                     if let (false, Some(on)) = (ev.announced, ev.reclaim_at) {
                         announce.push(Announcement {
@@ -651,13 +604,15 @@ fn write_notices(ix: &Index<'_>, d: &ProductPlan<'_>, plan: &mut Plan) {
             })
         })
         .collect();
-    notices.sort_by(|a, b| notice_order(a).cmp(&notice_order(b)));
-    plan.notices.extend(notices);
+    // No two notices of a product share a key, so an unstable sort gives the same order, and it
+    // sorts in place (a stable sort copies the notices aside).
+    notices.sort_unstable_by(|a, b| notice_order(a).cmp(&notice_order(b)));
+    part.notices = notices;
     announce.sort_by(|a, b| {
         (a.email.as_deref().unwrap_or(""), &a.account_id)
             .cmp(&(b.email.as_deref().unwrap_or(""), &b.account_id))
     });
-    plan.announce.extend(announce);
+    part.announce = announce;
 }
 
 /// How the plan orders a product's notices: by kind, email, account id and words.
@@ -752,6 +707,82 @@ fn reclaim_soon_detail(ix: &Index<'_>, ev: &Eval<'_>) -> String {
     ev.write_own_activity(key, &mut out);
     out.push(')');
     out
+}
+
+fn action(
+    ix: &Index<'_>,
+    ev: &Eval<'_>,
+    kind: ActionKind,
+    slot: Slot,
+    rule: Rule,
+    reason: String,
+) -> Action {
+    let group = ix.groups.get(usize::from(slot));
+    Action {
+        kind,
+        product: ix
+            .products
+            .get(ev.product)
+            .map(|p| p.product.key.clone())
+            .unwrap_or_default(),
+        group: group.map(|g| g.name.clone()).unwrap_or_default(),
+        group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
+        account_id: ix.account_id(ev.u).to_string(),
+        email: ix.email(ev.u).map(str::to_string),
+        rule,
+        reason,
+        evidence: ev.evidence(),
+    }
+}
+
+/// A notice about user `u`.
+fn notice(
+    ix: &Index<'_>,
+    u: UserIx,
+    product: &str,
+    kind: NoticeKind,
+    detail: String,
+    at: Option<DateTime<Utc>>,
+) -> Notice {
+    Notice {
+        kind,
+        product: product.to_string(),
+        account_id: ix.account_id(u).to_string(),
+        email: ix.email(u).map(str::to_string),
+        detail,
+        at,
+    }
+}
+
+/// The words of a `drift` notice: the action that `drift: report` holds back.
+fn drift_detail(kind: ActionKind, group: &str, reason: &str) -> String {
+    let to = if kind == ActionKind::Add {
+        "to"
+    } else {
+        "from"
+    };
+    // The notice's kind already says `drift`; the words say what is held back and why.
+    format!(
+        "not applied (`drift: report`): would {} {to} {group}; {reason}",
+        kind.as_str()
+    )
+}
+
+/// How many example accounts a summary warning names.
+const WARN_EXAMPLES: usize = 5;
+
+fn examples(mut who: Vec<&str>) -> String {
+    who.sort_unstable();
+    let more = who.len().saturating_sub(WARN_EXAMPLES);
+    let mut s = who
+        .into_iter()
+        .take(WARN_EXAMPLES)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
 }
 
 /// What a plan does per (product, account id), looked up in O(1) by [`decide`].
