@@ -233,11 +233,23 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schemas_name_exactly_the_keys_the_loader_accepts() {
     let p = schema("policy.schema.json");
-    assert_eq!(keys(&p), set(raw::POLICY_KEYS));
-    assert_eq!(keys(&p["$defs"]["product"]), set(raw::PRODUCT_KEYS));
-    assert_eq!(keys(&p["$defs"]["user"]), set(raw::USER_KEYS));
-    assert_eq!(keys(&p["$defs"]["selector"]), set(raw::SELECTOR_KEYS));
-    assert_eq!(keys(&p["properties"]["safety"]), set(raw::SAFETY_KEYS));
+    assert_eq!(keys(&p), set(raw::keys_of::<raw::RawPolicy>()));
+    assert_eq!(
+        keys(&p["$defs"]["product"]),
+        set(raw::keys_of::<raw::RawProduct>())
+    );
+    assert_eq!(
+        keys(&p["$defs"]["user"]),
+        set(raw::keys_of::<raw::RawUser>())
+    );
+    assert_eq!(
+        keys(&p["$defs"]["selector"]),
+        set(raw::keys_of::<raw::RawSelector>())
+    );
+    assert_eq!(
+        keys(&p["properties"]["safety"]),
+        set(raw::keys_of::<raw::RawSafety>())
+    );
     let inc = schema("policy-include.schema.json");
     assert_eq!(inc["properties"]["users"], p["properties"]["users"]);
     for (k, def) in inc["$defs"].as_object().unwrap() {

@@ -449,11 +449,11 @@ impl MarkedEventReceiver for Builder {
 /// `text` as one of the key names a policy file may hold.
 fn known_key(text: &str) -> Option<&'static str> {
     [
-        POLICY_KEYS,
-        PRODUCT_KEYS,
-        USER_KEYS,
-        SELECTOR_KEYS,
-        SAFETY_KEYS,
+        keys_of::<RawPolicy>(),
+        keys_of::<RawProduct>(),
+        keys_of::<RawUser>(),
+        keys_of::<RawSelector>(),
+        keys_of::<RawSafety>(),
     ]
     .into_iter()
     .flatten()
@@ -530,6 +530,60 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     }
 }
 
+/// The keys a raw type accepts: the field names serde derives for it. Each raw struct declares
+/// its keys once, as its fields; the reader, its suggestions and the schema test ask here.
+pub fn keys_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    let mut keys: &'static [&'static str] = &[];
+    // A derived struct asks for `deserialize_struct` with its field names first thing.
+    let _ = T::deserialize(FieldNames(&mut keys));
+    keys
+}
+
+/// A deserializer that only takes note of the field names a struct asks for.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+/// Stops deserialising once the field names are known.
+#[derive(Debug)]
+struct Stop;
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field names only")
+    }
+}
+
+impl std::error::Error for Stop {}
+
+impl serde::de::Error for Stop {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Stop
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = Stop;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+        Err(Stop)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Stop> {
+        *self.0 = fields;
+        Err(Stop)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
 /// A list of strings with locations.
 pub type StrList = Spanned<Vec<Spanned<String>>>;
 
@@ -563,21 +617,6 @@ pub struct RawPolicy {
     /// `safety:`.
     pub safety: Option<RawSafety>,
 }
-
-/// The keys `seatkeeper.yaml` may hold.
-pub const POLICY_KEYS: &[&str] = &[
-    "version",
-    "site",
-    "org",
-    "products",
-    "include",
-    "users",
-    "eligible_groups",
-    "keep",
-    "ignore",
-    "audit_log",
-    "safety",
-];
 
 /// `products:`: product key → product, in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -636,18 +675,6 @@ pub struct RawProduct {
     #[serde(skip)]
     pub location: Location,
 }
-
-/// The keys a product may hold.
-pub const PRODUCT_KEYS: &[&str] = &[
-    "groups",
-    "seats",
-    "inactivity",
-    "notice",
-    "grace",
-    "drift",
-    "eligible_groups",
-    "restore_on_login",
-];
 
 /// One entry of `users:`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -725,9 +752,6 @@ impl PartialEq for KeyList {
     }
 }
 
-/// The keys a user entry may hold.
-pub const USER_KEYS: &[&str] = &["email", "account_id", "products", "until", "requested"];
-
 /// One entry of `keep:` or `ignore:`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -749,9 +773,6 @@ pub struct RawSelector {
     pub keys: KeyList,
 }
 
-/// The keys a keep/ignore entry may hold.
-pub const SELECTOR_KEYS: &[&str] = &["email", "account_id", "group", "account_type"];
-
 /// `safety:`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -763,9 +784,6 @@ pub struct RawSafety {
     /// `admin_groups:`.
     pub admin_groups: Option<StrList>,
 }
-
-/// The keys `safety:` may hold.
-pub const SAFETY_KEYS: &[&str] = &["max_removals", "max_additions", "admin_groups"];
 
 /// A limit as written: a number, or a string like `10%`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -1116,18 +1134,24 @@ impl Reader<'_> {
                 location: item.location.clone(),
                 ..RawUser::default()
             };
-            let is_map = self.mapping(item, &path, USER_KEYS, "unknown-key", |r, key, _, v| {
-                let p = Path::Key(&path, key);
-                u.keys.push(key);
-                match key {
-                    "email" => u.email = r.string(v, &p),
-                    "account_id" => u.account_id = r.string(v, &p),
-                    "products" => u.products = r.string_list(v, &p),
-                    "until" => u.until = r.string(v, &p),
-                    "requested" => u.requested = r.string(v, &p),
-                    _ => {}
-                }
-            });
+            let is_map = self.mapping(
+                item,
+                &path,
+                keys_of::<RawUser>(),
+                "unknown-key",
+                |r, key, _, v| {
+                    let p = Path::Key(&path, key);
+                    u.keys.push(key);
+                    match key {
+                        "email" => u.email = r.string(v, &p),
+                        "account_id" => u.account_id = r.string(v, &p),
+                        "products" => u.products = r.string_list(v, &p),
+                        "until" => u.until = r.string(v, &p),
+                        "requested" => u.requested = r.string(v, &p),
+                        _ => {}
+                    }
+                },
+            );
             if is_map {
                 out.push(u);
             }
@@ -1144,17 +1168,23 @@ impl Reader<'_> {
                 location: item.location.clone(),
                 ..RawSelector::default()
             };
-            let is_map = self.mapping(item, &path, SELECTOR_KEYS, "unknown-key", |r, key, _, v| {
-                let p = Path::Key(&path, key);
-                s.keys.push(key);
-                match key {
-                    "email" => s.email = r.string(v, &p),
-                    "account_id" => s.account_id = r.string(v, &p),
-                    "group" => s.group = r.string(v, &p),
-                    "account_type" => s.account_type = r.string(v, &p),
-                    _ => {}
-                }
-            });
+            let is_map = self.mapping(
+                item,
+                &path,
+                keys_of::<RawSelector>(),
+                "unknown-key",
+                |r, key, _, v| {
+                    let p = Path::Key(&path, key);
+                    s.keys.push(key);
+                    match key {
+                        "email" => s.email = r.string(v, &p),
+                        "account_id" => s.account_id = r.string(v, &p),
+                        "group" => s.group = r.string(v, &p),
+                        "account_type" => s.account_type = r.string(v, &p),
+                        _ => {}
+                    }
+                },
+            );
             if is_map {
                 out.push(s);
             }
@@ -1187,20 +1217,26 @@ impl Reader<'_> {
                 return;
             }
             let path = Path::Key(path, &name.value);
-            let is_map = r.mapping(v, &path, PRODUCT_KEYS, "unknown-key", |r, field, _, fv| {
-                let fp = Path::Key(&path, field);
-                match field {
-                    "groups" => p.groups = r.string_list(fv, &fp),
-                    "seats" => p.seats = r.int(fv, &fp),
-                    "inactivity" => p.inactivity = r.string(fv, &fp),
-                    "notice" => p.notice = r.string(fv, &fp),
-                    "grace" => p.grace = r.string(fv, &fp),
-                    "drift" => p.drift = r.string(fv, &fp),
-                    "eligible_groups" => p.eligible_groups = r.string_list(fv, &fp),
-                    "restore_on_login" => p.restore_on_login = r.boolean(fv, &fp),
-                    _ => {}
-                }
-            });
+            let is_map = r.mapping(
+                v,
+                &path,
+                keys_of::<RawProduct>(),
+                "unknown-key",
+                |r, field, _, fv| {
+                    let fp = Path::Key(&path, field);
+                    match field {
+                        "groups" => p.groups = r.string_list(fv, &fp),
+                        "seats" => p.seats = r.int(fv, &fp),
+                        "inactivity" => p.inactivity = r.string(fv, &fp),
+                        "notice" => p.notice = r.string(fv, &fp),
+                        "grace" => p.grace = r.string(fv, &fp),
+                        "drift" => p.drift = r.string(fv, &fp),
+                        "eligible_groups" => p.eligible_groups = r.string_list(fv, &fp),
+                        "restore_on_login" => p.restore_on_login = r.boolean(fv, &fp),
+                        _ => {}
+                    }
+                },
+            );
             if is_map {
                 out.push((name, p));
             }
@@ -1213,15 +1249,21 @@ impl Reader<'_> {
 
     fn safety(&mut self, node: Node, path: &Path<'_>) -> Option<RawSafety> {
         let mut s = RawSafety::default();
-        let is_map = self.mapping(node, path, SAFETY_KEYS, "unknown-key", |r, key, _, v| {
-            let p = Path::Key(path, key);
-            match key {
-                "max_removals" => s.max_removals = r.limit(v, &p),
-                "max_additions" => s.max_additions = r.limit(v, &p),
-                "admin_groups" => s.admin_groups = r.string_list(v, &p),
-                _ => {}
-            }
-        });
+        let is_map = self.mapping(
+            node,
+            path,
+            keys_of::<RawSafety>(),
+            "unknown-key",
+            |r, key, _, v| {
+                let p = Path::Key(path, key);
+                match key {
+                    "max_removals" => s.max_removals = r.limit(v, &p),
+                    "max_additions" => s.max_additions = r.limit(v, &p),
+                    "admin_groups" => s.admin_groups = r.string_list(v, &p),
+                    _ => {}
+                }
+            },
+        );
         is_map.then_some(s)
     }
 }
@@ -1241,7 +1283,7 @@ pub fn read_policy_tree(root: Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
     let is_map = r.mapping(
         root,
         &Path::Root,
-        POLICY_KEYS,
+        keys_of::<RawPolicy>(),
         "unknown-key",
         |r, key, _, v| {
             present.push(key);
@@ -1312,7 +1354,7 @@ pub fn read_include_tree(root: Node, diags: &mut Vec<Diagnostic>) -> RawIncludeF
     r.mapping(
         root,
         &Path::Root,
-        &["users"],
+        keys_of::<RawIncludeFile>(),
         "include-disallowed-key",
         |r, _, _, v| {
             if !matches!(v.kind, NodeKind::Null) {
@@ -1497,8 +1539,17 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_typos_only() {
-        assert_eq!(did_you_mean("inactivty", PRODUCT_KEYS), Some("inactivity"));
-        assert_eq!(did_you_mean("emial", USER_KEYS), Some("email"));
-        assert_eq!(did_you_mean("colour", USER_KEYS), None);
+        assert_eq!(
+            keys_of::<RawUser>(),
+            ["email", "account_id", "products", "until", "requested"],
+            "a raw type's keys are its fields, in declaration order"
+        );
+        assert_eq!(keys_of::<RawIncludeFile>(), ["users"]);
+        assert_eq!(
+            did_you_mean("inactivty", keys_of::<RawProduct>()),
+            Some("inactivity")
+        );
+        assert_eq!(did_you_mean("emial", keys_of::<RawUser>()), Some("email"));
+        assert_eq!(did_you_mean("colour", keys_of::<RawUser>()), None);
     }
 }
