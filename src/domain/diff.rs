@@ -230,6 +230,7 @@ mod tests {
             ignore: vec![],
             audit_log: "audit/seatkeeper.jsonl".into(),
             safety: Safety::default(),
+            notify: None,
         }
     }
 

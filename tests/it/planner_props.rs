@@ -339,6 +339,7 @@ fn build(k: &Knobs) -> Org {
         keep,
         ignore,
         audit_log: "audit.jsonl".into(),
+        notify: None,
         safety: Safety {
             max_removals: k.max_removals.map(Limit::Count),
             max_additions: None,

@@ -27,6 +27,7 @@ const POLICY_SEMANTIC_ONLY: &[&str] = &[
     "include-bad-glob",            // glob syntax
     "inactivity-without-org",      // depends on another key
     "misspelled-product",          // depends on `users:` in every file
+    "notify-template",             // template files, and `before_reclaim` needing `email`
     "requested-in-future",         // depends on today's date
     "secret-value",                // content of comments and values
     "unknown-product",             // depends on `products:`

@@ -332,6 +332,7 @@ pub fn synth_org(users: usize, seed: u64) -> (Policy, LiveState) {
             location: loc("seatkeeper.yaml", 54),
         }],
         audit_log: "audit/seatkeeper.jsonl".to_string(),
+        notify: None,
         safety: Safety {
             max_removals: Some(Limit::Percent(50.0)),
             max_additions: None,

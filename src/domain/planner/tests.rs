@@ -70,6 +70,7 @@ impl Fx {
             ignore: Vec::new(),
             audit_log: "audit/seatkeeper.jsonl".into(),
             safety: Safety::default(),
+            notify: None,
         };
         let group = |id: &str, name: &str| Group {
             id: id.into(),

@@ -3,6 +3,7 @@
 //! serde types that mirror the YAML, [`validate`] turns raw files into a [`Policy`] while
 //! collecting every problem as a [`Diagnostic`], and [`source`] reads a policy folder.
 
+pub mod notify;
 pub mod raw;
 pub mod source;
 pub mod validate;
@@ -67,6 +68,8 @@ pub struct Policy {
     pub audit_log: String,
     /// Safety rails.
     pub safety: Safety,
+    /// `notify:`: email and chat, when set.
+    pub notify: Option<notify::Notify>,
 }
 
 impl Policy {

@@ -454,6 +454,9 @@ fn known_key(text: &str) -> Option<&'static str> {
         keys_of::<RawUser>(),
         keys_of::<RawSelector>(),
         keys_of::<RawSafety>(),
+        keys_of::<RawNotify>(),
+        keys_of::<RawEmail>(),
+        keys_of::<RawChat>(),
     ]
     .into_iter()
     .flatten()
@@ -616,6 +619,8 @@ pub struct RawPolicy {
     pub audit_log: Option<Spanned<String>>,
     /// `safety:`.
     pub safety: Option<RawSafety>,
+    /// `notify:`.
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 /// `products:`: product key → product, in file order.
@@ -783,6 +788,46 @@ pub struct RawSafety {
     pub max_additions: Option<Spanned<RawLimit>>,
     /// `admin_groups:`.
     pub admin_groups: Option<StrList>,
+}
+
+/// `notify:`: who is told what, and how.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// `email:`.
+    pub email: Option<Spanned<RawEmail>>,
+    /// `chat:`.
+    pub chat: Option<Spanned<RawChat>>,
+    /// `before_reclaim:`.
+    pub before_reclaim: Option<Spanned<bool>>,
+    /// `after_reclaim:`.
+    pub after_reclaim: Option<Spanned<bool>>,
+    /// `digest:`.
+    pub digest: Option<Spanned<bool>>,
+    /// `templates:` (a folder).
+    pub templates: Option<Spanned<String>>,
+    /// `rate:` (like `1/s` or `30/min`).
+    pub rate: Option<Spanned<String>>,
+}
+
+/// `notify.email:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    /// `smtp:` (a URL).
+    pub smtp: Option<Spanned<String>>,
+    /// `from:`.
+    pub from: Option<Spanned<String>>,
+    /// `reply_to:`.
+    pub reply_to: Option<Spanned<String>>,
+}
+
+/// `notify.chat:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChat {
+    /// `format:`.
+    pub format: Option<Spanned<String>>,
 }
 
 /// A limit as written: a number, or a string like `10%`.
@@ -1266,6 +1311,69 @@ impl Reader<'_> {
         );
         is_map.then_some(s)
     }
+
+    fn notify(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<RawNotify>> {
+        let location = node.location.clone();
+        let mut n = RawNotify::default();
+        let is_map = self.mapping(
+            node,
+            path,
+            keys_of::<RawNotify>(),
+            "unknown-key",
+            |r, key, _, v| {
+                let p = Path::Key(path, key);
+                match key {
+                    "email" => n.email = r.email(v, &p),
+                    "chat" => n.chat = r.chat(v, &p),
+                    "before_reclaim" => n.before_reclaim = r.boolean(v, &p),
+                    "after_reclaim" => n.after_reclaim = r.boolean(v, &p),
+                    "digest" => n.digest = r.boolean(v, &p),
+                    "templates" => n.templates = r.string(v, &p),
+                    "rate" => n.rate = r.string(v, &p),
+                    _ => {}
+                }
+            },
+        );
+        is_map.then_some(Spanned { value: n, location })
+    }
+
+    fn email(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<RawEmail>> {
+        let location = node.location.clone();
+        let mut e = RawEmail::default();
+        let is_map = self.mapping(
+            node,
+            path,
+            keys_of::<RawEmail>(),
+            "unknown-key",
+            |r, key, _, v| {
+                let p = Path::Key(path, key);
+                match key {
+                    "smtp" => e.smtp = r.string(v, &p),
+                    "from" => e.from = r.string(v, &p),
+                    "reply_to" => e.reply_to = r.string(v, &p),
+                    _ => {}
+                }
+            },
+        );
+        is_map.then_some(Spanned { value: e, location })
+    }
+
+    fn chat(&mut self, node: Node, path: &Path<'_>) -> Option<Spanned<RawChat>> {
+        let location = node.location.clone();
+        let mut c = RawChat::default();
+        let is_map = self.mapping(
+            node,
+            path,
+            keys_of::<RawChat>(),
+            "unknown-key",
+            |r, key, _, v| {
+                if key == "format" {
+                    c.format = r.string(v, &Path::Key(path, key));
+                }
+            },
+        );
+        is_map.then_some(Spanned { value: c, location })
+    }
 }
 
 /// Reads the main policy file's tree. Structural problems go to `diags`; what could be read is
@@ -1313,6 +1421,7 @@ pub fn read_policy_tree(root: Node, diags: &mut Vec<Diagnostic>) -> RawPolicy {
                 "ignore" => p.ignore = r.selectors(v, &path),
                 "audit_log" => p.audit_log = r.string(v, &path),
                 "safety" => p.safety = r.safety(v, &path),
+                "notify" => p.notify = r.notify(v, &path),
                 _ => {}
             }
         },

@@ -4,6 +4,7 @@
 //!
 //! Diagnostic codes are stable (tests and users grep for them); see [`CODES`].
 
+use super::notify::{self, ChatFormat, MessageKind, Notify, Rate, Template, Templates};
 use super::raw::{
     self, did_you_mean, is_secret_key, Node, NodeKind, RawLimit, RawPolicy, RawSelector, RawUser,
     Spanned,
@@ -91,6 +92,13 @@ pub const CODES: &[(&str, Severity)] = &[
     ("include-matches-nothing", Severity::Warning),
     ("include-disallowed-key", Severity::Error),
     ("secret-in-policy", Severity::Error),
+    ("invalid-smtp-url", Severity::Error),
+    ("invalid-address", Severity::Error),
+    ("notify-needs-email", Severity::Error),
+    ("notify-needs-chat", Severity::Error),
+    ("unknown-template", Severity::Error),
+    ("unknown-placeholder", Severity::Error),
+    ("template-without-subject", Severity::Error),
 ];
 
 /// Loads and validates the policy in `files`; `requested:` dates may not be after `today`.
@@ -166,7 +174,11 @@ pub fn load(files: &dyn PolicyFiles, today: NaiveDate) -> Result<Loaded, Vec<Dia
         }
     }
 
-    let policy = v.build(raw, users);
+    let notify_settings = raw.notify.take().and_then(|n| v.notify(n, files));
+    let mut policy = v.build(raw, users);
+    if let Some(policy) = &mut policy {
+        policy.notify = notify_settings;
+    }
     let order: HashMap<&str, usize> = read_files
         .iter()
         .enumerate()
@@ -752,7 +764,221 @@ impl Validator {
             ignore,
             audit_log,
             safety,
+            notify: None,
         })
+    }
+
+    /// `notify:`: checks the settings and reads the templates folder. Secrets may not be
+    /// written here; the scan for them covers the whole file already.
+    fn notify(&mut self, raw: Spanned<raw::RawNotify>, files: &dyn PolicyFiles) -> Option<Notify> {
+        let Spanned {
+            value: raw,
+            location,
+        } = raw;
+        let email = raw.email.as_ref().and_then(|Spanned { value: e, location: at }| {
+            let Some(smtp) = &e.smtp else {
+                self.error(
+                    "missing-key",
+                    at,
+                    "`notify.email` needs `smtp`",
+                    "write `smtp: smtp://mail.acme.com:587` (the credentials come from SEATKEEPER_SMTP_USERNAME and SEATKEEPER_SMTP_PASSWORD)",
+                );
+                return None;
+            };
+            if let Err(why) = notify::check_smtp_url(&smtp.value) {
+                self.error(
+                    "invalid-smtp-url",
+                    &smtp.location,
+                    format!("`notify.email.smtp`: {why}"),
+                    "write `smtp://host:587` (STARTTLS) or `smtps://host:465` (TLS)",
+                );
+            }
+            let Some(from) = &e.from else {
+                self.error(
+                    "missing-key",
+                    at,
+                    "`notify.email` needs `from`",
+                    "write `from: \"Atlassian licences <it@acme.com>\"`",
+                );
+                return None;
+            };
+            for (key, mailbox) in [("from", Some(from)), ("reply_to", e.reply_to.as_ref())] {
+                let Some(mailbox) = mailbox else { continue };
+                if notify::mailbox_address(&mailbox.value).is_none() {
+                    self.error(
+                        "invalid-address",
+                        &mailbox.location,
+                        format!("`notify.email.{key}`: `{}` is not an email address", mailbox.value),
+                        "write `it@acme.com` or `\"Atlassian licences <it@acme.com>\"`",
+                    );
+                }
+            }
+            Some(notify::Email {
+                smtp: smtp.value.clone(),
+                from: from.value.clone(),
+                reply_to: e.reply_to.as_ref().map(|r| r.value.clone()),
+            })
+        });
+        let chat = raw.chat.as_ref().and_then(|Spanned { value: c, location: at }| {
+            let Some(format) = &c.format else {
+                self.error(
+                    "missing-key",
+                    at,
+                    "`notify.chat` needs `format`",
+                    "write `format: slack`, `teams` or `json` (the webhook URL comes from SEATKEEPER_CHAT_WEBHOOK_URL)",
+                );
+                return None;
+            };
+            let found = ChatFormat::ALL.iter().find(|(name, _)| *name == format.value);
+            if found.is_none() {
+                self.error(
+                    "invalid-value",
+                    &format.location,
+                    format!("`notify.chat.format`: `{}` is not a chat format", format.value),
+                    "write `slack`, `teams` or `json`",
+                );
+            }
+            found.map(|&(_, f)| f)
+        });
+        // Telling people is on once there is a way to reach them; switching it off is explicit.
+        let flag =
+            |f: &Option<Spanned<bool>>, default: bool| f.as_ref().map_or(default, |b| b.value);
+        let before_reclaim = flag(&raw.before_reclaim, raw.email.is_some());
+        let after_reclaim = flag(&raw.after_reclaim, raw.email.is_some());
+        let digest = flag(&raw.digest, raw.chat.is_some());
+        for (key, on, written) in [
+            ("before_reclaim", before_reclaim, &raw.before_reclaim),
+            ("after_reclaim", after_reclaim, &raw.after_reclaim),
+        ] {
+            if on && raw.email.is_none() {
+                let at = written.as_ref().map_or(&location, |w| &w.location);
+                self.error(
+                    "notify-needs-email",
+                    at,
+                    format!("`notify.{key}` sends email, but `notify.email` is not set"),
+                    "add `email:` with `smtp` and `from` under `notify:`",
+                );
+            }
+        }
+        if digest && raw.chat.is_none() {
+            let at = raw.digest.as_ref().map_or(&location, |w| &w.location);
+            self.error(
+                "notify-needs-chat",
+                at,
+                "`notify.digest` posts to chat, but `notify.chat` is not set",
+                "add `chat: { format: slack }` under `notify:` and set SEATKEEPER_CHAT_WEBHOOK_URL",
+            );
+        }
+        let rate = match &raw.rate {
+            None => Rate::default(),
+            Some(r) => Rate::parse(&r.value).unwrap_or_else(|| {
+                self.error(
+                    "invalid-value",
+                    &r.location,
+                    format!("`notify.rate`: `{}` is not a rate", r.value),
+                    "write messages per second, minute or hour, like `1/s` or `30/min`",
+                );
+                Rate::default()
+            }),
+        };
+        let mut templates = Templates::default();
+        if let Some(folder) = &raw.templates {
+            self.templates(folder, files, &mut templates);
+        }
+        Some(Notify {
+            email,
+            chat,
+            before_reclaim,
+            after_reclaim,
+            digest,
+            templates,
+            rate,
+        })
+    }
+
+    /// Reads `KIND.txt` files of the `templates:` folder over the defaults.
+    fn templates(
+        &mut self,
+        folder: &Spanned<String>,
+        files: &dyn PolicyFiles,
+        templates: &mut Templates,
+    ) {
+        let dir = folder.value.trim_end_matches('/');
+        if source::check_relative(dir).is_err() {
+            self.error(
+                "path-escapes-root",
+                &folder.location,
+                format!("`notify.templates`: `{dir}` leads outside the policy folder"),
+                "use a folder inside the policy repo, like `notify/`",
+            );
+            return;
+        }
+        let paths = match files.glob(&format!("{dir}/*")) {
+            Ok(paths) => paths,
+            Err(e) => {
+                self.error(
+                    "io-error",
+                    &folder.location,
+                    format!("cannot list `{dir}`: {e}"),
+                    "check the folder",
+                );
+                return;
+            }
+        };
+        if paths.is_empty() {
+            self.error(
+                "missing-file",
+                &folder.location,
+                format!("`notify.templates`: `{dir}/` holds no template"),
+                "add `reclaim-soon.txt` or `reclaimed.txt`, or remove `templates:` to use the built-in wording",
+            );
+        }
+        let names: Vec<String> = MessageKind::ALL
+            .iter()
+            .map(|k| format!("{k}.txt"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        for path in paths {
+            let name = path.rsplit('/').next().unwrap_or(&path);
+            let Some(kind) = name.strip_suffix(".txt").and_then(MessageKind::from_name) else {
+                let hint = match did_you_mean(name, &names) {
+                    Some(meant) => format!("did you mean `{meant}`?"),
+                    None => format!("templates are named {}", names.join(" and ")),
+                };
+                self.error(
+                    "unknown-template",
+                    &Location::at(&path, 1, 1),
+                    format!("`{name}` is not a message seatkeeper sends"),
+                    hint,
+                );
+                continue;
+            };
+            let text = match files.read(&path, MAX_POLICY_FILE_BYTES) {
+                Ok(bytes) => String::from_utf8(bytes),
+                Err(e) => {
+                    self.error(
+                        "io-error",
+                        &Location::whole_file(&path),
+                        format!("cannot read the template: {e}"),
+                        "check the file",
+                    );
+                    continue;
+                }
+            };
+            let Ok(text) = text else {
+                self.error(
+                    "not-utf8",
+                    &Location::whole_file(&path),
+                    "the template is not UTF-8",
+                    "save the file as UTF-8",
+                );
+                continue;
+            };
+            match Template::parse(&path, &text) {
+                Ok(t) => templates.set(kind, t),
+                Err(diags) => self.diags.extend(diags),
+            }
+        }
     }
 
     fn group_list(&mut self, list: &Option<raw::StrList>, what: &str) -> Vec<String> {
