@@ -76,6 +76,56 @@ pub enum AuditKind {
     /// another tool) when the plan was applied: the membership ended, not by seatkeeper.
     #[serde(rename = "observed-removal")]
     ObservedRemoval,
+    /// About to send a message (`rule` is its kind, like `reclaim-soon`; `reclaim_on` its
+    /// date). Written before sending, so a run killed while sending leaves a message in doubt,
+    /// which the next run sends again with the same Message-ID. Not a membership change.
+    Notifying,
+    /// A message was accepted by the mail server or webhook (`ok`, `reason` says what it
+    /// answered) or refused (`failed`, with `error`). Not a membership change.
+    Notified,
+}
+
+impl AuditKind {
+    /// Whether this line records a message rather than an action on the org.
+    pub fn is_message(self) -> bool {
+        matches!(self, AuditKind::Notifying | AuditKind::Notified)
+    }
+}
+
+/// Which message a `notifying`/`notified` line is about: delivered once per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    /// The message kind, like `reclaim-soon` or `reclaimed`.
+    pub kind: String,
+    /// Account id.
+    pub account_id: String,
+    /// Product key.
+    pub product: String,
+    /// The date the message is about (the announced reclaim date, or when the reclaim ran).
+    pub date: DateTime<Utc>,
+}
+
+impl MessageKey {
+    /// The key of a message record; `None` for other records.
+    pub fn of(r: &AuditRecord) -> Option<MessageKey> {
+        Some(MessageKey {
+            kind: r.rule.clone(),
+            account_id: r.account_id.clone(),
+            product: r.product.clone(),
+            date: r.reclaim_on.filter(|_| r.kind.is_message())?,
+        })
+    }
+}
+
+/// What the audit log says about one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// Accepted at this time.
+    Sent(DateTime<Utc>),
+    /// Refused (the latest attempt failed); sent again on the next run.
+    Failed(DateTime<Utc>),
+    /// A send began and no answer was recorded: the run was killed while sending.
+    InDoubt(DateTime<Utc>),
 }
 
 /// Whether the action succeeded.
@@ -101,6 +151,11 @@ pub struct Ledger {
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the latest reclaim date announced since the last reclaim.
     announced: HashMap<(String, String), DateTime<Utc>>,
+    /// (account id, product) → when the first `reclaim-soon` email since the last reclaim was
+    /// accepted.
+    reclaim_soon_sent: HashMap<(String, String), DateTime<Utc>>,
+    /// Every message the log records, by key: its latest state.
+    messages: HashMap<MessageKey, MessageState>,
     /// How many records were read: none means seatkeeper has never run against the org.
     records: usize,
     /// Problems met while reading (bad lines, broken chain); warnings, not errors.
@@ -125,6 +180,11 @@ impl Ledger {
     /// Folds one record into the ledger. Failed actions changed nothing; only a failed removal
     /// is remembered, so that the planner knows the membership is what is left of it.
     pub fn record(&mut self, r: &AuditRecord) {
+        if let Some(key) = MessageKey::of(r) {
+            // Messages change nothing in the org: they do not end a first run.
+            self.record_message(key, r);
+            return;
+        }
         self.records += 1;
         if r.kind == AuditKind::Announced {
             if let (AuditResult::Ok, Some(on)) = (r.result, r.reclaim_on) {
@@ -160,11 +220,53 @@ impl Ledger {
                     let product_key = (r.account_id.clone(), r.product.clone());
                     // The reclaim carried out what was announced: a later one is announced anew.
                     self.announced.remove(&product_key);
+                    self.reclaim_soon_sent.remove(&product_key);
                     self.reclaimed.insert(product_key, r.time);
                 }
             }
-            AuditKind::Announced => {}
+            AuditKind::Announced | AuditKind::Notifying | AuditKind::Notified => {}
         }
+    }
+
+    fn record_message(&mut self, key: MessageKey, r: &AuditRecord) {
+        let state = match (r.kind, r.result) {
+            (AuditKind::Notified, AuditResult::Ok) => MessageState::Sent(r.time),
+            (AuditKind::Notified, AuditResult::Failed) => MessageState::Failed(r.time),
+            _ => MessageState::InDoubt(r.time),
+        };
+        if let MessageState::Sent(at) = state {
+            if key.kind == "reclaim-soon" {
+                self.reclaim_soon_sent
+                    .entry((key.account_id.clone(), key.product.clone()))
+                    .or_insert(at);
+            }
+        }
+        // Once sent, a message stays sent: a later line about it changes nothing.
+        let slot = self.messages.entry(key).or_insert(state);
+        if !matches!(slot, MessageState::Sent(_)) {
+            *slot = state;
+        }
+    }
+
+    /// What the log says about a message, if anything.
+    pub fn message(&self, key: &MessageKey) -> Option<MessageState> {
+        self.messages.get(key).copied()
+    }
+
+    /// When the first `reclaim-soon` email to this account about this product was accepted,
+    /// since its last reclaim.
+    pub fn reclaim_soon_sent(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
+        self.reclaim_soon_sent
+            .get(&(account_id.to_string(), product.to_string()))
+            .copied()
+    }
+
+    /// Every (account id, product, accepted) of [`Ledger::reclaim_soon_sent`], in no
+    /// particular order.
+    pub fn reclaim_soon_emails(&self) -> impl Iterator<Item = (&str, &str, DateTime<Utc>)> + '_ {
+        self.reclaim_soon_sent
+            .iter()
+            .map(|((a, p), t)| (a.as_str(), p.as_str(), *t))
     }
 
     /// Reads an audit log leniently: unreadable lines are skipped with a warning each, and the

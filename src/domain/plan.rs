@@ -339,6 +339,9 @@ pub enum Rail {
     SyncedGroup,
     /// The product's licence has no seat left after the plan's removals.
     LicenceLimit,
+    /// `notify.before_reclaim`: the person's `reclaim-soon` email was not accepted at least
+    /// the product's `notice` before (or not at all yet).
+    NotNotified,
 }
 
 impl Rail {
@@ -352,6 +355,7 @@ impl Rail {
             Rail::LastAdmin => "last-admin",
             Rail::SyncedGroup => "synced-group",
             Rail::LicenceLimit => "licence-limit",
+            Rail::NotNotified => "not-notified",
         }
     }
 }

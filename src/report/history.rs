@@ -117,7 +117,7 @@ pub fn seat_history(
                         .or_default()
                         .insert(group.clone());
                 }
-                AuditKind::Announced => {}
+                AuditKind::Announced | AuditKind::Notifying | AuditKind::Notified => {}
             }
         }
         rest = earlier;
@@ -188,8 +188,9 @@ pub fn changes_since(
             AuditKind::Add | AuditKind::Observed => changes.grants.push(change),
             AuditKind::Remove if r.rule == "inactive" => changes.reclaims.push(change),
             AuditKind::Remove | AuditKind::ObservedRemoval => changes.revocations.push(change),
-            // Announcements change no membership; the plan and report list them as notices.
-            AuditKind::Announced => {}
+            // Announcements and messages change no membership; the plan and report list
+            // announcements as notices.
+            AuditKind::Announced | AuditKind::Notifying | AuditKind::Notified => {}
         }
     }
     for list in [

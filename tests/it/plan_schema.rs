@@ -321,11 +321,12 @@ fn all_rails() -> Vec<Rail> {
         LastAdmin,
         SyncedGroup,
         LicenceLimit,
+        NotNotified,
     ];
     for r in &all {
         match r {
             SeatBudget | MaxRemovals | MaxAdditions | SelfAccount | LastAdmin | SyncedGroup
-            | LicenceLimit => {}
+            | LicenceLimit | NotNotified => {}
         }
     }
     all

@@ -93,6 +93,8 @@ pub(crate) struct Index<'a> {
     ledger_failed: FxHashMap<(UserIx, Slot), Time>,
     /// Ledger: the reclaim date announced for (user, product) since its last reclaim.
     ledger_announced: FxHashMap<(UserIx, ProductIx), Time>,
+    /// When the `reclaim-soon` email about each (user, product) was accepted.
+    reclaim_soon_sent: FxHashMap<(UserIx, ProductIx), Time>,
     /// The audit log holds no line: seatkeeper's first run against the org.
     pub first_run: bool,
     /// Problems found while indexing, in a deterministic order.
@@ -347,6 +349,7 @@ impl<'a> Index<'a> {
             ledger_reclaim: FxHashMap::default(),
             ledger_failed: FxHashMap::default(),
             ledger_announced: FxHashMap::default(),
+            reclaim_soon_sent: FxHashMap::default(),
             first_run: ledger.is_first_run(),
             warnings,
         };
@@ -441,6 +444,11 @@ impl<'a> Index<'a> {
         for (acct, product, t) in ledger.announcements() {
             if let (Some(u), Some(p)) = (ix.user_of(acct), product_of(product)) {
                 latest_in(&mut ix.ledger_announced, (u, p), t);
+            }
+        }
+        for (acct, product, t) in ledger.reclaim_soon_emails() {
+            if let (Some(u), Some(p)) = (ix.user_of(acct), product_of(product)) {
+                latest_in(&mut ix.reclaim_soon_sent, (u, p), t);
             }
         }
         for (acct, gid, t) in ledger.failed_removals() {
@@ -539,6 +547,12 @@ impl<'a> Index<'a> {
     /// last reclaim.
     pub(crate) fn announced(&self, u: UserIx, p: ProductIx) -> Option<Time> {
         self.ledger_announced.get(&(u, p)).copied()
+    }
+
+    /// When the `reclaim-soon` email to user `u` about product `p` was accepted, since the
+    /// last reclaim.
+    pub(crate) fn reclaim_soon_sent(&self, u: UserIx, p: ProductIx) -> Option<Time> {
+        self.reclaim_soon_sent.get(&(u, p)).copied()
     }
 
     /// Whether user `u` is a member of the group in `slot`.

@@ -73,6 +73,33 @@ pub(crate) fn member_slots<'x>(
         .filter(move |&s| ix.is_member(s, u))
 }
 
+/// With `notify.before_reclaim`, a reclaim waits until the person's `reclaim-soon` email was
+/// accepted at least the product's `notice` earlier: notice means notified, not only announced.
+/// Why it waits, or `None` when it may go ahead.
+fn not_notified(ix: &Index<'_>, pc: &ProductCtx<'_>, r: &Removal<'_>) -> Option<String> {
+    ix.policy.notify.as_ref().filter(|n| n.before_reclaim)?;
+    if !matches!(r.ev.verdict, super::evaluate::Verdict::RemoveInactive(_)) {
+        return None;
+    }
+    let who = r.ev.user.email.as_deref().unwrap_or(&r.ev.user.account_id);
+    let notice = pc.product.notice.map_or(0, |n| n.as_seconds());
+    match ix.reclaim_soon_sent(r.ev.u, r.ev.product) {
+        None => Some(format!(
+            "no reclaim-soon email to {who} was accepted yet; `seatkeeper notify` sends it"
+        )),
+        Some(sent) => {
+            let ready = sent + chrono::TimeDelta::seconds(notice);
+            (ready > ix.now).then(|| {
+                format!(
+                    "the reclaim-soon email to {who} was accepted on {}; the reclaim waits until {}",
+                    super::evaluate::Day(sent),
+                    super::evaluate::Day(ready)
+                )
+            })
+        }
+    }
+}
+
 fn limit_words(limit: Limit, resolved: usize, base: usize) -> String {
     match limit {
         Limit::Count(_) => format!("{resolved}"),
@@ -106,6 +133,10 @@ pub(crate) fn removal_rails(
             .find(|g| g.synced);
         if let Some(g) = synced {
             r.block = Some(blocks.synced(&g.name));
+            continue;
+        }
+        if let Some(detail) = not_notified(ix, pc, r) {
+            r.block = Some(blocks.add(Rail::NotNotified, detail));
         }
     }
 

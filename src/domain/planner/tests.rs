@@ -1762,3 +1762,75 @@ fn additions_beyond_the_licence_are_blocked_after_the_removals_free_seats() {
     assert_eq!(p.seats[P].licensed, Some(3));
     assert_eq!(p.seats[P].after, 3);
 }
+
+/// `notify.before_reclaim`: a reclaim waits for the person's `reclaim-soon` email, accepted at
+/// least `notice` (14 days) before; an email is only counted since the last reclaim.
+#[test]
+fn a_reclaim_waits_until_its_email_was_accepted_a_notice_earlier() {
+    let email_sent = |f: &mut Fx, name: &str, at: &str| {
+        f.record(AuditKind::Notified, name, "", "reclaim-soon", at);
+        if let Some(r) = f.records.last_mut() {
+            r.reclaim_on = Some(t("2026-11-25T08:00:00Z"));
+        }
+    };
+    let setup = |f: &mut Fx| {
+        f.policy.notify = Some(crate::policy::notify::Notify {
+            email: None,
+            chat: None,
+            before_reclaim: true,
+            after_reclaim: false,
+            digest: false,
+            templates: Default::default(),
+            rate: Default::default(),
+        });
+        for name in ["never", "late", "early"] {
+            f.holder(name);
+            f.active(name, "2026-07-01");
+            f.announced(name, "2026-11-25T08:00:00Z");
+        }
+    };
+    let mut f = Fx::new();
+    setup(&mut f);
+    email_sent(&mut f, "late", "2026-11-20T08:00:00Z");
+    email_sent(&mut f, "early", "2026-11-11T08:00:00Z");
+    let p = f.plan();
+    assert_eq!(actions(&p), ["remove jira-users early inactive"]);
+    assert_eq!(
+        blocked(&p),
+        [
+            "remove jira-users late not-notified",
+            "remove jira-users never not-notified"
+        ]
+    );
+    let details: Vec<&str> = p.blocked.iter().map(|b| b.rail_detail.as_str()).collect();
+    assert!(
+        details[0].contains("accepted on 2026-11-20")
+            && details[0].contains("waits until 2026-12-04"),
+        "{details:?}"
+    );
+    assert!(
+        details[1].contains("no reclaim-soon email to never@acme.com"),
+        "{details:?}"
+    );
+
+    // Without `before_reclaim`, an announcement is enough, as before.
+    let mut f = Fx::new();
+    setup(&mut f);
+    f.policy.notify = None;
+    assert_eq!(actions(&f.plan()).len(), 3);
+
+    // A failed send, or a message in doubt, is not a notification.
+    let mut f = Fx::new();
+    setup(&mut f);
+    email_sent(&mut f, "early", "2026-11-01T08:00:00Z");
+    f.records.last_mut().unwrap().result = AuditResult::Failed;
+    f.record(
+        AuditKind::Notifying,
+        "late",
+        "",
+        "reclaim-soon",
+        "2026-11-01T08:00:00Z",
+    );
+    f.records.last_mut().unwrap().reclaim_on = Some(t("2026-11-25T08:00:00Z"));
+    assert_eq!(blocked(&f.plan()).len(), 3);
+}
