@@ -439,6 +439,12 @@ pub struct Notice {
     /// The relevant date (reclaim date for `reclaim-soon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
+    /// `reclaim-soon`: the person's name, for the email that tells them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `reclaim-soon`: the evidence the reclaim rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// Kinds of notices.

@@ -131,6 +131,8 @@ impl PlanBuilder {
             email: Some(email.into()),
             detail: detail.into(),
             at: at.map(t),
+            name: None,
+            evidence: None,
         });
         self
     }

@@ -513,6 +513,8 @@ mod tests {
             email: None,
             detail: String::new(),
             at: None,
+            name: None,
+            evidence: None,
         });
         let mut origins = BTreeMap::from([(
             ("teams/eng.yaml".to_string(), 2),

@@ -103,6 +103,13 @@ fn full_plan() -> Plan {
             email: Some("erin@acme.com".into()),
             detail: "reclaimed on 2026-12-03 unless active".into(),
             at: Some(t("2026-12-03T00:00:00Z")),
+            name: Some("Erin".into()),
+            evidence: Some(Evidence {
+                source: EvidenceSource::LastActive,
+                at: Some(t("2026-08-30T00:00:00Z")),
+                entry: None,
+                last_active: Some(t("2026-08-30T00:00:00Z")),
+            }),
         }],
         observed: vec![Observation {
             product: "jira-software".into(),
@@ -171,6 +178,8 @@ fn every_variant_plan() -> Plan {
             email: None,
             detail: kind.as_str().into(),
             at: None,
+            name: None,
+            evidence: None,
         });
     }
     plan

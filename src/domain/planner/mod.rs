@@ -599,7 +599,11 @@ fn write_notices(ix: &Index<'_>, p: ProductIx, pending: &[PendingNotice], part: 
                             detail: detail.clone(),
                         });
                     }
-                    notice(ix, u, key, NoticeKind::ReclaimSoon, detail, ev.reclaim_at)
+                    Notice {
+                        name: Some(ev.user.name.clone()).filter(|n| !n.is_empty()),
+                        evidence: Some(ev.evidence()),
+                        ..notice(ix, u, key, NoticeKind::ReclaimSoon, detail, ev.reclaim_at)
+                    }
                 }
             })
         })
@@ -751,6 +755,8 @@ fn notice(
         email: ix.email(u).map(str::to_string),
         detail,
         at,
+        name: None,
+        evidence: None,
     }
 }
 
