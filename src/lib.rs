@@ -37,5 +37,6 @@ pub mod report;
 pub mod sandbox;
 
 pub use domain::{
-    diagnostics, diff, grants, ledger, live, par, plan, planner, policy, selftest, time, yaml,
+    diagnostics, diff, grants, ledger, live, messages, par, plan, planner, policy, selftest, time,
+    yaml,
 };

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod grants;
 pub mod ledger;
 pub mod live;
+pub mod messages;
 pub mod par;
 pub mod plan;
 pub mod planner;

@@ -1,0 +1,428 @@
+//! Which messages are due, and their words. Pure: a plan, the ledger and the `notify:` settings
+//! in; [`Email`]s and a [`Digest`] out. Sending them, and recording that they were sent, is the
+//! `notify` edge.
+//!
+//! Every email has a [`MessageKey`] (kind, person, product, date), and the audit log records
+//! each key once it is accepted, so a message is delivered once however often `notify` and
+//! `apply` run. Its Message-ID derives from the key: a message sent again after a run was
+//! killed mid-send carries the same id, which mail systems show once.
+
+use crate::ledger::{Ledger, MessageKey, MessageState};
+use crate::plan::{Action, Evidence, EvidenceSource, NoticeKind, Plan, Rule};
+use crate::policy::notify::{self, Field, MessageKind, Notify};
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+/// One email to one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    /// What it is about; recorded in the audit log once accepted.
+    pub key: MessageKey,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// The person's address.
+    pub to: String,
+    /// The person's name, if known.
+    pub to_name: Option<String>,
+    /// The subject.
+    pub subject: String,
+    /// The body, plain text.
+    pub body: String,
+    /// The Message-ID (without angle brackets), the same for every attempt of this message.
+    pub message_id: String,
+    /// The audit log shows an attempt that was never answered: this is that message again.
+    pub retry_of_in_doubt: bool,
+}
+
+/// What a person is told about, before the words are chosen.
+struct About<'a> {
+    kind: MessageKind,
+    account_id: &'a str,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    product: &'a str,
+    date: DateTime<Utc>,
+    evidence: Option<&'a Evidence>,
+}
+
+/// The `reclaim-soon` emails that `plan` calls for and the ledger does not show accepted: one
+/// per (person, product, announced date). People without an email are skipped (and counted).
+pub fn reclaim_soon_emails(plan: &Plan, ledger: &Ledger, notify: &Notify) -> (Vec<Email>, usize) {
+    let about = plan
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::ReclaimSoon)
+        .filter_map(|n| {
+            Some(About {
+                kind: MessageKind::ReclaimSoon,
+                account_id: &n.account_id,
+                email: n.email.as_deref(),
+                name: n.name.as_deref(),
+                product: &n.product,
+                date: n.at?,
+                evidence: n.evidence.as_ref(),
+            })
+        });
+    due(about, &plan.site, ledger, notify)
+}
+
+/// The `reclaimed` emails for reclaims an apply carried out: `(action, when it was done)`.
+/// Only reclaims (`inactive` removals) are told; one email per (person, product) even when the
+/// seat was held through several groups.
+pub fn reclaimed_emails(
+    done: &[(&Action, DateTime<Utc>)],
+    names: &dyn Fn(&str) -> Option<String>,
+    site: &str,
+    ledger: &Ledger,
+    notify: &Notify,
+) -> (Vec<Email>, usize) {
+    let named: Vec<Option<String>> = done.iter().map(|(a, _)| names(&a.account_id)).collect();
+    let mut about: Vec<About<'_>> = Vec::new();
+    for ((action, at), name) in done.iter().zip(&named) {
+        if action.rule != Rule::Inactive {
+            continue;
+        }
+        if about
+            .iter()
+            .any(|a| a.account_id == action.account_id && a.product == action.product)
+        {
+            continue;
+        }
+        about.push(About {
+            kind: MessageKind::Reclaimed,
+            account_id: &action.account_id,
+            email: action.email.as_deref(),
+            name: name.as_deref(),
+            product: &action.product,
+            date: *at,
+            evidence: Some(&action.evidence),
+        });
+    }
+    due(about.into_iter(), site, ledger, notify)
+}
+
+fn due<'a>(
+    about: impl Iterator<Item = About<'a>>,
+    site: &str,
+    ledger: &Ledger,
+    notify: &Notify,
+) -> (Vec<Email>, usize) {
+    let mut out: Vec<Email> = Vec::new();
+    let mut without_email = 0;
+    for a in about {
+        let key = MessageKey {
+            kind: a.kind.as_str().to_string(),
+            account_id: a.account_id.to_string(),
+            product: a.product.to_string(),
+            date: a.date,
+        };
+        let state = ledger.message(&key);
+        if matches!(state, Some(MessageState::Sent(_))) || out.iter().any(|e| e.key == key) {
+            continue;
+        }
+        let Some(to) = a.email.filter(|e| notify::mailbox_address(e).is_some()) else {
+            without_email += 1;
+            continue;
+        };
+        let (subject, body) = words(&a, to, site, notify);
+        out.push(Email {
+            message_id: message_id(&key, site),
+            kind: a.kind,
+            to: to.to_string(),
+            to_name: a.name.map(str::to_string),
+            subject,
+            body,
+            retry_of_in_doubt: matches!(state, Some(MessageState::InDoubt(_))),
+            key,
+        });
+    }
+    out.sort_by(|a, b| (&a.to, &a.key).cmp(&(&b.to, &b.key)));
+    (out, without_email)
+}
+
+/// The template of the message's kind, filled in.
+fn words(a: &About<'_>, to: &str, site: &str, notify: &Notify) -> (String, String) {
+    let product = notify::product_name(a.product);
+    let reply_to = notify
+        .email
+        .as_ref()
+        .map_or_else(String::new, |e| e.reply_address().to_string());
+    notify.templates.get(a.kind).render(|field| match field {
+        Field::Name => a.name.unwrap_or(to).to_string(),
+        Field::Email => to.to_string(),
+        Field::Product => product.clone(),
+        Field::ProductKey => a.product.to_string(),
+        Field::Date => a.date.format("%Y-%m-%d").to_string(),
+        Field::Evidence => evidence_words(a.evidence, &product),
+        Field::Site => site.to_string(),
+        Field::RequestLink => notify::request_link(site, a.product),
+        Field::ReplyTo => reply_to.clone(),
+    })
+}
+
+/// The evidence in a person's words: "last used Jira Software on 2026-08-30".
+pub fn evidence_words(evidence: Option<&Evidence>, product: &str) -> String {
+    let day = |t: Option<DateTime<Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string());
+    let Some(e) = evidence else {
+        return format!("{product} has not been used for a while");
+    };
+    match (e.source, day(e.at)) {
+        (EvidenceSource::LastActive, Some(d)) => format!("last used {product} on {d}"),
+        (EvidenceSource::MembershipBegan, Some(d)) => {
+            format!("{product} has not been used since the seat was given on {d}")
+        }
+        (EvidenceSource::AddedToOrg, Some(d)) => {
+            format!("{product} has not been used since the account was created on {d}")
+        }
+        (
+            EvidenceSource::Login | EvidenceSource::AccessRequest | EvidenceSource::Requested,
+            Some(d),
+        ) => {
+            format!("{product} has not been used since {d}")
+        }
+        _ => format!("{product} has not been used for a while"),
+    }
+}
+
+/// The Message-ID of a message: derived from its key and the site, so every attempt of one
+/// message carries the same id.
+pub fn message_id(key: &MessageKey, site: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        key.kind.as_str(),
+        key.account_id.as_str(),
+        key.product.as_str(),
+        &key.date.to_rfc3339(),
+        site,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = hex::encode(&h.finalize()[..12]);
+    format!("{digest}.seatkeeper@{site}")
+}
+
+/// A summary for admins, posted to chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// One line, like `seatkeeper plan for acme.atlassian.net`.
+    pub title: String,
+    /// A line each: counts, failures, requests awaiting approval.
+    pub lines: Vec<String>,
+}
+
+/// The digest of a plan and the emails a `notify` run sent for it.
+pub fn plan_digest(plan: &Plan, sent: usize, failed: usize) -> Digest {
+    let count = |kind| plan.actions.iter().filter(|a| a.kind == kind).count();
+    let soon = plan
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::ReclaimSoon)
+        .count();
+    let mut lines = vec![
+        format!(
+            "Plan: {} to add, {} to remove, {} blocked.",
+            count(crate::plan::ActionKind::Add),
+            count(crate::plan::ActionKind::Remove),
+            plan.blocked.len()
+        ),
+        format!("{soon} seat(s) to be reclaimed soon; {sent} email(s) sent now, {failed} failed."),
+    ];
+    lines.extend(requests_line(plan));
+    Digest {
+        title: format!("seatkeeper: licences on {}", plan.site),
+        lines,
+    }
+}
+
+/// The digest of an apply: what it did and what failed.
+pub fn apply_digest(plan: &Plan, done: usize, failed: usize, emails_sent: usize) -> Digest {
+    let mut lines = vec![format!(
+        "Applied: {done} change(s) done, {failed} failed{}.",
+        if failed > 0 {
+            " (rerun apply to retry)"
+        } else {
+            ""
+        }
+    )];
+    if emails_sent > 0 {
+        lines.push(format!("{emails_sent} reclaimed-seat email(s) sent."));
+    }
+    lines.extend(requests_line(plan));
+    Digest {
+        title: format!("seatkeeper apply on {}", plan.site),
+        lines,
+    }
+}
+
+fn requests_line(plan: &Plan) -> Option<String> {
+    (!plan.requests.is_empty()).then(|| {
+        let who: Vec<String> = plan
+            .requests
+            .iter()
+            .take(5)
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.email.as_deref().unwrap_or(&r.account_id),
+                    r.product
+                )
+            })
+            .collect();
+        let more = plan.requests.len().saturating_sub(who.len());
+        format!(
+            "{} access request(s) awaiting approval: {}{}",
+            plan.requests.len(),
+            who.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{AuditKind, AuditRecord, AuditResult};
+    use crate::plan::Notice;
+    use crate::policy::notify::{Email as EmailSettings, Rate, Templates};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn settings() -> Notify {
+        Notify {
+            email: Some(EmailSettings {
+                smtp: "smtp://mail.acme.com:587".into(),
+                from: "Licences <it@acme.com>".into(),
+                reply_to: None,
+            }),
+            chat: None,
+            before_reclaim: true,
+            after_reclaim: true,
+            digest: false,
+            templates: Templates::default(),
+            rate: Rate::default(),
+        }
+    }
+
+    fn plan_with(notices: Vec<Notice>) -> Plan {
+        let mut plan: Plan = serde_json::from_value(serde_json::json!({
+            "format_version": 1, "site": "acme.atlassian.net", "generated_at": "2026-11-25T08:00:00Z",
+            "actions": [], "blocked": [], "notices": [], "seats": {}, "fingerprint": {}
+        }))
+        .unwrap();
+        plan.notices = notices;
+        plan
+    }
+
+    fn soon(who: &str, product: &str, on: &str) -> Notice {
+        Notice {
+            kind: NoticeKind::ReclaimSoon,
+            product: product.into(),
+            account_id: format!("acc-{who}"),
+            email: Some(format!("{who}@acme.com")),
+            detail: String::new(),
+            at: Some(t(on)),
+            name: Some(who.to_uppercase()),
+            evidence: Some(Evidence {
+                source: EvidenceSource::LastActive,
+                at: Some(t("2026-08-30T10:00:00Z")),
+                entry: None,
+                last_active: Some(t("2026-08-30T10:00:00Z")),
+            }),
+        }
+    }
+
+    fn record(kind: AuditKind, result: AuditResult, n: &Notice) -> AuditRecord {
+        serde_json::from_value(serde_json::json!({
+            "time": "2026-11-25T09:00:00Z", "kind": kind, "product": n.product, "group": "",
+            "group_id": "", "account_id": n.account_id, "rule": "reclaim-soon", "result": result,
+            "reclaim_on": n.at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_announced_reclaim_is_emailed_once_with_its_date_evidence_and_ways_back() {
+        let ana = soon("ana", "jira-software", "2026-12-09T08:00:00Z");
+        let plan = plan_with(vec![
+            ana.clone(),
+            soon("bo", "confluence", "2026-12-09T08:00:00Z"),
+        ]);
+        let (emails, skipped) = reclaim_soon_emails(&plan, &Ledger::empty(), &settings());
+        assert_eq!(skipped, 0);
+        assert_eq!(emails.len(), 2);
+        let e = &emails[0];
+        assert_eq!(
+            (e.to.as_str(), e.to_name.as_deref()),
+            ("ana@acme.com", Some("ANA"))
+        );
+        assert_eq!(
+            e.subject,
+            "Your Jira Software seat will be reclaimed on 2026-12-09"
+        );
+        for words in [
+            "Hello ANA,",
+            "last used Jira Software on 2026-08-30",
+            "https://acme.atlassian.net/jira",
+            "reply to it@acme.com",
+        ] {
+            assert!(
+                e.body.contains(words),
+                "{words:?} missing from:\n{}",
+                e.body
+            );
+        }
+        assert!(emails[1].body.contains("https://acme.atlassian.net/wiki"));
+
+        // Accepted once: not due again. A failed or unanswered attempt is due again, with the
+        // same Message-ID.
+        let sent = Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Ok, &ana)]);
+        let (emails_after, _) = reclaim_soon_emails(&plan, &sent, &settings());
+        assert_eq!(emails_after.len(), 1);
+        assert_eq!(emails_after[0].to, "bo@acme.com");
+        let in_doubt = Ledger::from_records(&[record(AuditKind::Notifying, AuditResult::Ok, &ana)]);
+        let (again, _) = reclaim_soon_emails(&plan, &in_doubt, &settings());
+        assert!(again[0].retry_of_in_doubt);
+        assert_eq!(again[0].message_id, e.message_id);
+        let failed =
+            Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Failed, &ana)]);
+        assert_eq!(reclaim_soon_emails(&plan, &failed, &settings()).0.len(), 2);
+        assert!(in_doubt.is_first_run(), "messages never end a first run");
+    }
+
+    #[test]
+    fn people_without_an_email_are_counted_not_sent_to() {
+        let mut n = soon("ana", "jira-software", "2026-12-09T08:00:00Z");
+        n.email = None;
+        let (emails, skipped) =
+            reclaim_soon_emails(&plan_with(vec![n]), &Ledger::empty(), &settings());
+        assert!(emails.is_empty());
+        assert_eq!(skipped, 1);
+    }
+
+    #[test]
+    fn message_ids_differ_per_message_and_hold_per_key() {
+        let key = |date: &str| MessageKey {
+            kind: "reclaim-soon".into(),
+            account_id: "a".into(),
+            product: "confluence".into(),
+            date: t(date),
+        };
+        let a = message_id(&key("2026-12-09T08:00:00Z"), "acme.atlassian.net");
+        assert_eq!(
+            a,
+            message_id(&key("2026-12-09T08:00:00Z"), "acme.atlassian.net")
+        );
+        assert_ne!(
+            a,
+            message_id(&key("2026-12-10T08:00:00Z"), "acme.atlassian.net")
+        );
+        assert!(a.ends_with(".seatkeeper@acme.atlassian.net"), "{a}");
+    }
+}
