@@ -27,6 +27,7 @@ pub mod jsonw;
 pub mod model;
 pub mod ratelimit;
 pub mod server;
+pub mod smtp;
 pub mod spec;
 
 pub use config::{
