@@ -7,8 +7,8 @@
 //! `apply` run. Its Message-ID derives from the key: a message sent again after a run was
 //! killed mid-send carries the same id, which mail systems show once.
 
-use crate::ledger::{Ledger, MessageKey, MessageState};
-use crate::plan::{Action, Evidence, EvidenceSource, NoticeKind, Plan, Rule};
+use crate::ledger::{AuditKind, AuditRecord, AuditResult, Ledger, MessageKey, MessageState};
+use crate::plan::{Evidence, EvidenceSource, NoticeKind, Plan, Rule};
 use crate::policy::notify::{self, Field, MessageKind, Notify};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
@@ -66,39 +66,74 @@ pub fn reclaim_soon_emails(plan: &Plan, ledger: &Ledger, notify: &Notify) -> (Ve
     due(about, &plan.site, ledger, notify)
 }
 
-/// The `reclaimed` emails for reclaims an apply carried out: `(action, when it was done)`.
-/// Only reclaims (`inactive` removals) are told; one email per (person, product) even when the
-/// seat was held through several groups.
+/// A reclaim carried out, as the audit log and the plan tell it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reclaim {
+    /// Account id.
+    pub account_id: String,
+    /// Email, when known.
+    pub email: Option<String>,
+    /// The person's name, when known.
+    pub name: Option<String>,
+    /// Product key.
+    pub product: String,
+    /// When the seat was reclaimed.
+    pub at: DateTime<Utc>,
+    /// The evidence it rested on, when the plan that did it is at hand.
+    pub evidence: Option<Evidence>,
+}
+
+/// How far back an unsent `reclaimed` email is still sent: turning `after_reclaim` on does not
+/// write to everyone reclaimed since the audit log began.
+pub const RECLAIMED_EMAIL_DAYS: i64 = 7;
+
+/// The successful reclaims (`inactive` removals) in `records` since `since`, one per (person,
+/// product, day), in log order.
+pub fn reclaims_since(records: &[AuditRecord], since: DateTime<Utc>) -> Vec<Reclaim> {
+    let mut out: Vec<Reclaim> = Vec::new();
+    for r in records {
+        let reclaim = r.kind == AuditKind::Remove
+            && r.result == AuditResult::Ok
+            && r.rule == Rule::Inactive.as_str()
+            && r.time >= since;
+        let day = crate::time::start_of_day(r.time.date_naive());
+        if !reclaim
+            || out
+                .iter()
+                .any(|o| o.account_id == r.account_id && o.product == r.product && o.at == day)
+        {
+            continue;
+        }
+        out.push(Reclaim {
+            account_id: r.account_id.clone(),
+            email: r.email.clone(),
+            name: None,
+            product: r.product.clone(),
+            at: day,
+            evidence: None,
+        });
+    }
+    out
+}
+
+/// The `reclaimed` emails the ledger does not show accepted: one per (person, product, day of
+/// the reclaim).
 pub fn reclaimed_emails(
-    done: &[(&Action, DateTime<Utc>)],
-    names: &dyn Fn(&str) -> Option<String>,
+    reclaims: &[Reclaim],
     site: &str,
     ledger: &Ledger,
     notify: &Notify,
 ) -> (Vec<Email>, usize) {
-    let named: Vec<Option<String>> = done.iter().map(|(a, _)| names(&a.account_id)).collect();
-    let mut about: Vec<About<'_>> = Vec::new();
-    for ((action, at), name) in done.iter().zip(&named) {
-        if action.rule != Rule::Inactive {
-            continue;
-        }
-        if about
-            .iter()
-            .any(|a| a.account_id == action.account_id && a.product == action.product)
-        {
-            continue;
-        }
-        about.push(About {
-            kind: MessageKind::Reclaimed,
-            account_id: &action.account_id,
-            email: action.email.as_deref(),
-            name: name.as_deref(),
-            product: &action.product,
-            date: *at,
-            evidence: Some(&action.evidence),
-        });
-    }
-    due(about.into_iter(), site, ledger, notify)
+    let about = reclaims.iter().map(|r| About {
+        kind: MessageKind::Reclaimed,
+        account_id: &r.account_id,
+        email: r.email.as_deref(),
+        name: r.name.as_deref(),
+        product: &r.product,
+        date: r.at,
+        evidence: r.evidence.as_ref(),
+    });
+    due(about, site, ledger, notify)
 }
 
 fn due<'a>(
@@ -286,7 +321,6 @@ fn requests_line(plan: &Plan) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{AuditKind, AuditRecord, AuditResult};
     use crate::plan::Notice;
     use crate::policy::notify::{Email as EmailSettings, Rate, Templates};
 
@@ -424,5 +458,64 @@ mod tests {
             message_id(&key("2026-12-10T08:00:00Z"), "acme.atlassian.net")
         );
         assert!(a.ends_with(".seatkeeper@acme.atlassian.net"), "{a}");
+    }
+
+    #[test]
+    fn a_reclaim_is_told_once_and_only_recent_ones_are() {
+        let remove = |who: &str, product: &str, at: &str, rule: &str| -> AuditRecord {
+            serde_json::from_value(serde_json::json!({
+                "time": at, "kind": "remove", "product": product, "group": "g", "group_id": "g1",
+                "account_id": format!("acc-{who}"), "email": format!("{who}@acme.com"),
+                "rule": rule, "result": "ok",
+            }))
+            .unwrap()
+        };
+        let records = vec![
+            remove("old", "confluence", "2026-11-01T08:00:00Z", "inactive"),
+            remove("ana", "jira-software", "2026-11-24T08:00:00Z", "inactive"),
+            // The same reclaim through a second group, and a removal that is not a reclaim.
+            remove("ana", "jira-software", "2026-11-24T08:00:05Z", "inactive"),
+            remove(
+                "bo",
+                "jira-software",
+                "2026-11-24T08:00:00Z",
+                "not-eligible",
+            ),
+        ];
+        let since = t("2026-11-25T08:00:00Z") - chrono::TimeDelta::days(RECLAIMED_EMAIL_DAYS);
+        let reclaims = reclaims_since(&records, since);
+        assert_eq!(reclaims.len(), 1);
+        assert_eq!(
+            (reclaims[0].account_id.as_str(), reclaims[0].at),
+            ("acc-ana", t("2026-11-24T00:00:00Z"))
+        );
+        let (emails, _) = reclaimed_emails(
+            &reclaims,
+            "acme.atlassian.net",
+            &Ledger::empty(),
+            &settings(),
+        );
+        assert_eq!(emails.len(), 1);
+        assert_eq!(
+            emails[0].subject,
+            "Your Jira Software seat was reclaimed on 2026-11-24"
+        );
+        assert!(
+            emails[0]
+                .body
+                .contains("request access at https://acme.atlassian.net/jira"),
+            "{}",
+            emails[0].body
+        );
+        let mut sent: AuditRecord = records[1].clone();
+        sent.kind = AuditKind::Notified;
+        sent.rule = "reclaimed".into();
+        sent.reclaim_on = Some(t("2026-11-24T00:00:00Z"));
+        let ledger = Ledger::from_records(&[sent]);
+        assert!(
+            reclaimed_emails(&reclaims, "acme.atlassian.net", &ledger, &settings())
+                .0
+                .is_empty()
+        );
     }
 }
