@@ -74,19 +74,13 @@ pub fn run(
         }
     };
     match ops::apply::apply(&request, ctx, &mut confirm)? {
-        Applied::Unlocked {
-            lock,
-            holder: Some(holder),
-        } => writeln!(
-            out,
-            "Removed the apply lock {} (was: {holder})",
-            lock.display()
-        )?,
-        Applied::Unlocked { lock, holder: None } => {
-            writeln!(out, "No apply lock at {}", lock.display())?
+        Applied::Unlocked(lock, Some(holder)) => {
+            let lock = lock.display();
+            writeln!(out, "Removed the apply lock {lock} (was: {holder})")?
         }
+        Applied::Unlocked(lock, None) => writeln!(out, "No apply lock at {}", lock.display())?,
         Applied::NoChanges => {}
-        Applied::Done { audit_log } => writeln!(out, "Audit log: {}", audit_log.display())?,
+        Applied::Done(audit_log) => writeln!(out, "Audit log: {}", audit_log.display())?,
     }
     Ok(Status::Success)
 }

@@ -49,7 +49,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Status, CommandError> {
-    if env.admin_api_key.is_none() {
+    if env.credentials.admin_api_key.is_none() {
         return Err(failed(
             "init needs ATLASSIAN_ADMIN_API_KEY: only the org admin API says which groups grant \
              which product (create a key in admin.atlassian.com > Settings > API keys)",

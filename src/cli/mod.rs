@@ -2,7 +2,7 @@
 //! the operations' [`Context`], one file per subcommand (its arguments, its request, one
 //! [`crate::ops`] call, rendering, apply's prompt), and the exit codes of outcomes (DESIGN §5):
 //! 0 success or no changes, 2 changes present (`--detailed-exitcode`), 3 a rail that needs a
-//! human; a failure exits with its [`ErrorKind`]'s code (1 error, 3 refused, 4 stale plan, 5
+//! human; a failure exits with its [`crate::ops::ErrorKind`]'s code (1 error, 3 refused, 4 stale plan, 5
 //! partially applied).
 
 mod apply;
@@ -12,7 +12,6 @@ mod diff;
 mod explain;
 mod export;
 mod init;
-
 mod plan;
 mod report;
 mod sandbox;
@@ -22,7 +21,7 @@ mod validate;
 pub use crate::apply::Deadline;
 use crate::atlassian::{CredentialSource, Secret};
 pub use crate::ops::DEFAULT_PARALLELISM;
-use crate::ops::{Clock, CommandError, Context, ErrorKind, PolicyRef, StateRequest};
+use crate::ops::{Clock, CommandError, Context, PolicyRef, StateRequest};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -86,25 +85,21 @@ mod tests {
 }
 
 /// Exit statuses of a command that did not fail; a failure exits with the code of its
-/// [`ErrorKind`].
+/// [`crate::ops::ErrorKind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// 0: success, or no changes.
-    Success,
+    Success = 0,
     /// 2: changes are present (only with `--detailed-exitcode`).
-    Changes,
+    Changes = 2,
     /// 3: a mass-change rail holds actions back (only with `--detailed-exitcode`).
-    Refused,
+    Refused = 3,
 }
 
 impl Status {
     /// The process exit code.
     pub fn code(self) -> u8 {
-        match self {
-            Status::Success => 0,
-            Status::Changes => 2,
-            Status::Refused => ErrorKind::Refused.code(),
-        }
+        self as u8
     }
 }
 
@@ -178,14 +173,9 @@ pub struct TimeoutArgs {
 /// environment, so tests can pin every input.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    /// `ATLASSIAN_EMAIL`.
-    pub email: Option<String>,
-    /// `ATLASSIAN_API_TOKEN` (secret).
-    pub api_token: Option<Secret>,
-    /// `ATLASSIAN_ADMIN_API_KEY` (secret).
-    pub admin_api_key: Option<Secret>,
-    /// `SEATKEEPER_API_BASE`: points both APIs at a sandbox.
-    pub api_base: Option<String>,
+    /// `ATLASSIAN_EMAIL`, `ATLASSIAN_API_TOKEN` and `ATLASSIAN_ADMIN_API_KEY` (secrets), and
+    /// `SEATKEEPER_API_BASE` (points both APIs at a sandbox).
+    pub credentials: CredentialSource,
     /// `SEATKEEPER_ACTOR`: who runs apply, for the audit log (default: the account behind the
     /// credentials, else `$USER`).
     pub actor: Option<String>,
@@ -206,23 +196,13 @@ pub struct Env {
 }
 
 impl Env {
-    /// Where credentials come from, and where Atlassian is.
-    pub fn credentials(&self) -> CredentialSource {
-        CredentialSource {
-            email: self.email.clone(),
-            api_token: self.api_token.clone(),
-            admin_api_key: self.admin_api_key.clone(),
-            api_base: self.api_base.clone(),
-        }
-    }
-
     /// A redactor for the credentials in this environment: everything seatkeeper prints passes
     /// through it at the edge, whatever the inner layers did.
     pub fn redactor(&self) -> crate::redact::Redactor {
         let api_base = None;
         CredentialSource {
             api_base,
-            ..self.credentials()
+            ..self.credentials.clone()
         }
         .redactor()
     }
@@ -255,7 +235,7 @@ impl Env {
         err: &'a mut dyn Write,
     ) -> Result<Context<'a>, CommandError> {
         Ok(Context {
-            credentials: self.credentials(),
+            credentials: self.credentials.clone(),
             actor: self.actor.clone(),
             clock: Clock::System(self.now),
             deadline: Some(self.deadline(timeout, default)?),
@@ -268,11 +248,13 @@ impl Env {
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
-            email: var("ATLASSIAN_EMAIL"),
-            // A credential pasted with its newline is the credential: trimmed, not "rejected".
-            api_token: var("ATLASSIAN_API_TOKEN").map(|v| Secret::new(v.trim())),
-            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(|v| Secret::new(v.trim())),
-            api_base: var("SEATKEEPER_API_BASE"),
+            credentials: CredentialSource {
+                email: var("ATLASSIAN_EMAIL"),
+                // A credential pasted with its newline is the credential: trimmed, not "rejected".
+                api_token: var("ATLASSIAN_API_TOKEN").map(|v| Secret::new(v.trim())),
+                admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(|v| Secret::new(v.trim())),
+                api_base: var("SEATKEEPER_API_BASE"),
+            },
             actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             color: crate::render::ColorChoice::Auto,

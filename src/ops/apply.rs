@@ -38,20 +38,12 @@ pub struct ApplyRequest {
 
 /// How an apply ended, when it did not fail.
 pub enum Applied {
-    /// The apply lock was removed (`force_unlock`); `holder` held it, if there was one.
-    Unlocked {
-        /// The lock file.
-        lock: PathBuf,
-        /// Who held it.
-        holder: Option<String>,
-    },
+    /// The apply lock (this file) was removed (`force_unlock`); who held it, if anyone did.
+    Unlocked(PathBuf, Option<String>),
     /// The plan made now has no changes: nothing was written.
     NoChanges,
-    /// Every action is done and recorded in `audit_log`.
-    Done {
-        /// The audit log.
-        audit_log: PathBuf,
-    },
+    /// Every action is done and recorded in this audit log.
+    Done(PathBuf),
 }
 
 /// Applies. Without a saved plan it plans now and hands the plan to `confirm`, which shows it
@@ -74,7 +66,7 @@ pub fn apply(
     if request.force_unlock {
         let lock = lock_path(&audit_path);
         let holder = force_unlock(&lock)?;
-        return Ok(Applied::Unlocked { lock, holder });
+        return Ok(Applied::Unlocked(lock, holder));
     }
     // Bad input (a plan file) is refused before anything reaches the network.
     let saved = request
@@ -151,9 +143,7 @@ pub fn apply(
         &options,
         ctx.err,
     )?;
-    Ok(Applied::Done {
-        audit_log: audit_path,
-    })
+    Ok(Applied::Done(audit_path))
 }
 
 /// A saved plan is verified, not trusted: the actions are re-derived from the policy at the

@@ -65,20 +65,19 @@ impl Context<'_> {
 
     /// Resolves `--at` against the clock; no `--at` is the clock's time.
     pub fn resolve_at(&self, at: Option<&str>) -> Result<DateTime<Utc>, CommandError> {
-        self.resolve_at_from(at.unwrap_or_default(), self.clock.start())
+        self.resolve_at_from(at, self.clock.start())
     }
 
-    /// Resolves `--at`, a relative one (`+30d`) counted from `base`; an empty one is the clock's
+    /// Resolves `--at`, a relative one (`+30d`) counted from `base`; no `--at` is the clock's
     /// time.
     pub fn resolve_at_from(
         &self,
-        at: &str,
+        at: Option<&str>,
         base: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, CommandError> {
-        if at.is_empty() {
-            return Ok(self.clock.start());
-        }
-        crate::time::parse_at(at, base).map_err(|e| failed(format!("--at: {e}")))
+        at.map_or(Ok(self.clock.start()), |at| {
+            crate::time::parse_at(at, base).map_err(|e| failed(format!("--at: {e}")))
+        })
     }
 
     /// This context with another sink: a JSON command that keeps its notes out of its one

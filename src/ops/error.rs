@@ -8,25 +8,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// 1: an error (bad input, a failed read, a file that cannot be written).
-    Error,
+    Error = 1,
     /// 3: refused: a rail that needs a human, a held lock, no terminal to confirm on.
-    Refused,
+    Refused = 3,
     /// 4: the saved plan is stale.
-    Stale,
+    Stale = 4,
     /// 5: partially applied (some actions failed, or the time limit stopped apply); rerun to
     /// converge.
-    Partial,
+    Partial = 5,
 }
 
 impl ErrorKind {
     /// The process exit code.
     pub fn code(self) -> u8 {
-        match self {
-            ErrorKind::Error => 1,
-            ErrorKind::Refused => 3,
-            ErrorKind::Stale => 4,
-            ErrorKind::Partial => 5,
-        }
+        self as u8
     }
 }
 

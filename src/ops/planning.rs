@@ -99,7 +99,7 @@ impl Planning {
             // A forecast from a snapshot counts from the snapshot's time, not the wall clock's.
             let loaded = crate::files::load_snapshot(path);
             let base = loaded.as_ref().map_or(ctx.clock.start(), |l| l.taken_at);
-            let now = ctx.resolve_at_from(at, base)?;
+            let now = ctx.resolve_at_from(Some(at), base)?;
             let source = load_policy(policy, ctx.today(now), ctx.err)?;
             return Self::with_state(source, Some((path, loaded)), now, true, ctx);
         }
@@ -135,7 +135,7 @@ impl Planning {
             (Some((_, Ok(live))), Some(_)) => live.taken_at,
             _ => ctx.clock.start(),
         };
-        let now = ctx.resolve_at_from(state.at.as_deref().unwrap_or_default(), base)?;
+        let now = ctx.resolve_at_from(state.at.as_deref(), base)?;
         let forecast = state.relative_at().is_some() && snapshot.is_some();
         Self::with_state(source, snapshot, now, forecast, ctx)
     }
