@@ -350,7 +350,9 @@ mod tests {
             policy_commit: None,
             actor: "ci".into(),
         };
-        let mut audit = AuditObserver::new(&mut writer, context, Clock::System(chrono::Utc::now()));
+        // A fixed clock pins every line's time, as the demo and `apply --at` do.
+        let at = "2026-11-25T08:00:00Z".parse().unwrap();
+        let mut audit = AuditObserver::new(&mut writer, context, Clock::Fixed(at));
         let mut shown = Vec::new();
         let mut progress = ProgressObserver::new(&mut shown);
         let groups = Arc::new(Groups::default());
@@ -395,6 +397,7 @@ mod tests {
             .filter(|r| r.result == AuditResult::Failed)
             .collect();
         assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].time, at);
         assert!(failed[0]
             .error
             .as_deref()

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+/// How a hint starts, on a line of its own under the message.
+const HINT: &str = "\n  hint: ";
+
 /// What kind of failure it is; each kind exits with its own code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -38,12 +41,16 @@ pub struct CommandError {
 }
 
 impl CommandError {
-    /// A failure of `kind` that says `message`.
+    /// A failure of `kind` that says `message`. The lower layers write their hints into their
+    /// messages (`...\n  hint: ...`): those lines become hints here.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut parts = message.split(HINT);
+        let headline = parts.next().unwrap_or_default().to_string();
         Self {
             kind,
-            error: anyhow::Error::msg(message.into()),
-            hints: Vec::new(),
+            error: anyhow::Error::msg(headline),
+            hints: parts.map(str::to_string).collect(),
         }
     }
 
@@ -64,7 +71,7 @@ impl CommandError {
             }
         }
         for hint in &self.hints {
-            text.push_str(&format!("\n  hint: {hint}"));
+            text.push_str(&format!("{HINT}{hint}"));
         }
         text
     }
@@ -80,10 +87,13 @@ impl CommandError {
     }
 }
 
-/// The message alone, as it reads inside another message.
+/// The message and its hints, as they read inside another message.
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        self.error.fmt(f)?;
+        self.hints
+            .iter()
+            .try_for_each(|hint| write!(f, "{HINT}{hint}"))
     }
 }
 
@@ -117,7 +127,9 @@ mod tests {
              `seatkeeper plan --out p.json`"
         );
         assert_eq!(e.kind.code(), 1);
-        assert_eq!(CommandError::new(ErrorKind::Stale, "stale").kind.code(), 4);
+        let lock = CommandError::new(ErrorKind::Refused, "the lock is held\n  hint: wait");
+        assert_eq!((lock.hints.len(), lock.kind.code()), (1, 3));
+        assert_eq!(lock.render(), "error: the lock is held\n  hint: wait");
         let pipe = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed");
         assert!(CommandError::from(pipe).is_broken_pipe());
     }

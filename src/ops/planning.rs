@@ -28,10 +28,25 @@ pub struct StateRequest {
     pub at: Option<String>,
 }
 
+/// A snapshot file and what loading it gave: the state, or why it did not load.
+type Snapshot<'a> = Option<(&'a Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>;
+
 impl StateRequest {
-    /// `--at` when it is relative (`+30d`).
-    fn relative_at(&self) -> Option<&str> {
-        self.at.as_deref().filter(|a| a.starts_with('+'))
+    /// Whether this plans a snapshot ahead of its time: a relative `--at` (`+30d`) counts from
+    /// the snapshot's time, not the clock's.
+    fn forecast(&self) -> bool {
+        self.snapshot.is_some() && self.at.as_deref().is_some_and(|a| a.starts_with('+'))
+    }
+
+    /// The snapshot, loaded, and the time planned for.
+    fn load_snapshot(&self, ctx: &Context) -> Result<(Snapshot<'_>, DateTime<Utc>), CommandError> {
+        let snapshot = self.snapshot.as_deref();
+        let snapshot = snapshot.map(|path| (path, crate::files::load_snapshot(path)));
+        let base = match &snapshot {
+            Some((_, Ok(live))) if self.forecast() => live.taken_at,
+            _ => ctx.clock.start(),
+        };
+        Ok((snapshot, ctx.resolve_at_from(self.at.as_deref(), base)?))
     }
 }
 
@@ -95,30 +110,21 @@ impl Planning {
         state: &StateRequest,
         ctx: &mut Context,
     ) -> Result<Self, CommandError> {
-        if let (Some(at), Some(path)) = (state.relative_at(), state.snapshot.as_deref()) {
-            // A forecast from a snapshot counts from the snapshot's time, not the wall clock's.
-            let loaded = crate::files::load_snapshot(path);
-            let base = loaded.as_ref().map_or(ctx.clock.start(), |l| l.taken_at);
-            let now = ctx.resolve_at_from(Some(at), base)?;
-            let source = load_policy(policy, ctx.today(now), ctx.err)?;
-            return Self::with_state(source, Some((path, loaded)), now, true, ctx);
-        }
-        let now = ctx.resolve_at(state.at.as_deref())?;
-        let today = ctx.today(now);
         // A snapshot file needs nothing from the policy: read it on a second thread while the
         // policy loads. Policy problems are reported first (and alone), as when run in turn.
-        let (source, snapshot) = match state.snapshot.as_deref() {
-            Some(path) => {
-                let err = &mut *ctx.err;
-                let (source, loaded) = crate::par::join(
-                    || load_policy(policy, today, err),
-                    || crate::files::load_snapshot(path),
-                );
-                (source, Some((path, loaded)))
-            }
-            None => (load_policy(policy, today, ctx.err), None),
-        };
-        Self::with_state(source?, snapshot, now, false, ctx)
+        // A forecast from a snapshot waits for it: its time counts from the snapshot's.
+        if let Some(path) = state.snapshot.as_deref().filter(|_| !state.forecast()) {
+            let now = ctx.resolve_at(state.at.as_deref())?;
+            let (today, err) = (ctx.today(now), &mut *ctx.err);
+            let (source, loaded) = crate::par::join(
+                || load_policy(policy, today, err),
+                || crate::files::load_snapshot(path),
+            );
+            return Self::with_state(source?, Some((path, loaded)), now, state, ctx);
+        }
+        let (snapshot, now) = state.load_snapshot(ctx)?;
+        let source = load_policy(policy, ctx.today(now), ctx.err)?;
+        Self::with_state(source, snapshot, now, state, ctx)
     }
 
     /// Like [`Planning::load`], for a policy already loaded.
@@ -127,26 +133,17 @@ impl Planning {
         state: &StateRequest,
         ctx: &mut Context,
     ) -> Result<Self, CommandError> {
-        let snapshot = state
-            .snapshot
-            .as_deref()
-            .map(|path| (path, crate::files::load_snapshot(path)));
-        let base = match (&snapshot, state.relative_at()) {
-            (Some((_, Ok(live))), Some(_)) => live.taken_at,
-            _ => ctx.clock.start(),
-        };
-        let now = ctx.resolve_at_from(state.at.as_deref(), base)?;
-        let forecast = state.relative_at().is_some() && snapshot.is_some();
-        Self::with_state(source, snapshot, now, forecast, ctx)
+        let (snapshot, now) = state.load_snapshot(ctx)?;
+        Self::with_state(source, snapshot, now, state, ctx)
     }
 
     /// The live state (a loaded snapshot, or a read from Atlassian) and the ledger for
-    /// `source`. A `forecast` plans a snapshot ahead of its time on purpose: no stale warning.
+    /// `source`. A forecast plans a snapshot ahead of its time on purpose: no stale warning.
     fn with_state(
         source: PolicySource,
-        snapshot: Option<(&Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>,
+        snapshot: Snapshot<'_>,
         now: DateTime<Utc>,
-        forecast: bool,
+        state: &StateRequest,
         ctx: &mut Context,
     ) -> Result<Self, CommandError> {
         let label = snapshot
@@ -155,7 +152,7 @@ impl Planning {
         let (live, actor, live_session) = match snapshot {
             Some((path, loaded)) => {
                 let live = report_snapshot(path, loaded, ctx.err)?;
-                if !forecast {
+                if !state.forecast() {
                     warn_if_stale(path, &live, now, ctx.err)?;
                 }
                 (live, None, None)
