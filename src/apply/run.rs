@@ -1,7 +1,7 @@
 //! One apply of a plan, start to finish: the rails again ([`rails`]), the apply lock, the
 //! journal of an interrupted run ([`journal`]), the stale-plan check ([`freshness`]), `observed`
-//! lines, the writes and their audit lines. The command line calls [`apply_plan`], shows
-//! progress through an observer, and maps [`ApplyError`] to exit codes.
+//! lines, the writes and their audit lines. [`crate::ops::apply`] calls [`apply_plan`], shows
+//! progress through an observer, and maps [`ApplyError`] to error kinds (exit codes).
 
 use super::freshness::{self, recorded_for, Recorded, StaleGroup};
 use super::journal::{self, Journal};
@@ -56,8 +56,8 @@ pub struct ApplyJob<'a> {
     pub headroom: &'a super::Headroom,
 }
 
-/// Why an apply stopped before its writes. Each kind is a separate variant because the command
-/// line gives each its own exit code; [`ApplyError::Other`] is everything unexpected (files,
+/// Why an apply stopped before its writes. Each kind is a separate variant because each has its
+/// own exit code ([`crate::ops::ErrorKind`]); [`ApplyError::Other`] is everything unexpected (files,
 /// the audit log), kept whole so its causes can be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
