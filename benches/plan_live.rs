@@ -66,7 +66,7 @@ fn child(args: &[String]) {
     let status = match seatkeeper::cli::run(cli, &env, &mut sink, &mut err) {
         Ok(s) => s.code(),
         Err(e) => {
-            eprintln!("{}", seatkeeper::cli::describe_error(&e));
+            eprintln!("{}", e.render());
             1
         }
     };

@@ -11,7 +11,6 @@ use crate::policy::source::{
     check_relative, parse_pattern, PolicyFiles, SourceError, MATCH_OPTIONS,
 };
 use crate::policy::Loaded;
-use chrono::NaiveDate;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -19,14 +18,6 @@ use std::path::{Component, Path, PathBuf};
 /// by the wall clock; see [`crate::policy::load`]).
 pub fn load_policy_dir(path: impl AsRef<Path>) -> Result<Loaded, Vec<Diagnostic>> {
     crate::policy::load(&DirFiles::new(path.as_ref()))
-}
-
-/// [`load_policy_dir`], with `today` as the date `requested:` dates may not be after.
-pub fn load_policy_dir_at(
-    path: impl AsRef<Path>,
-    today: NaiveDate,
-) -> Result<Loaded, Vec<Diagnostic>> {
-    crate::policy::load_at(&DirFiles::new(path.as_ref()), today)
 }
 
 /// Policy files in a folder.

@@ -12,12 +12,14 @@
 //! The pure core is [`domain`]: [`policy`] (model and validation), [`live`] (the live-state
 //! model and its snapshot format), [`ledger`] (what earlier applies did), [`planner`], [`plan`],
 //! [`diff`], [`selftest`], [`time`] and [`diagnostics`], re-exported here. It reads no clock, no
-//! environment, no file and no network; time comes in as a value. [`ops`] sits between the
-//! command line and the backends. The edges are [`render`] (writes to a `&mut dyn Write`),
+//! environment, no file and no network; time comes in as a value. [`ops`] is what each command
+//! does, between the command line and the backends: a request and a context (credentials,
+//! clock, deadline, warnings sink) in, an outcome or a `CommandError` out. The edges are
+//! [`render`] (writes to a `&mut dyn Write`),
 //! [`atlassian`] (the HTTP client), [`apply`] and [`audit`] (executing plans and recording
 //! them), [`files`] (reading policy folders and snapshots, atomic writes), [`gitinfo`] (the
-//! policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, exit
-//! codes).
+//! policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments,
+//! rendering, apply's prompt, exit codes).
 //! [`grants`] holds every path that bills a product (granting groups the policy does not name,
 //! direct role assignments) and the plan warnings they give.
 //! Access reviews ([`report`]) combine the planner's explanations with the audit log and git

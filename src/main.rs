@@ -22,17 +22,17 @@ fn main() -> ExitCode {
     let stderr = std::io::stderr();
     let mut out = stdout.lock();
     let mut err = stderr.lock();
-    let status = match cli::run(cli, &env, &mut out, &mut err) {
-        Ok(code) => code,
+    let code = match cli::run(cli, &env, &mut out, &mut err) {
+        Ok(status) => status.code(),
         Err(error) => {
-            if cli::is_broken_pipe(&error) {
+            if error.is_broken_pipe() {
                 return ExitCode::SUCCESS;
             }
-            let text = env.redactor().redact(&cli::describe_error(&error));
+            let text = env.redactor().redact(&error.render());
             let _ = writeln!(err, "{text}");
-            cli::exit_code_for(&error)
+            error.kind.code()
         }
     };
     let _ = out.flush();
-    ExitCode::from(status.code())
+    ExitCode::from(code)
 }

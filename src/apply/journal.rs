@@ -6,10 +6,11 @@
 
 use super::freshness::is_recorded;
 use super::observers::{AuditContext, AuditObserver};
-use super::run::{reread, ApplyError, Clock};
+use super::run::{reread, ApplyError};
 use crate::atlassian::AtlassianApi;
 use crate::audit::AuditWriter;
 use crate::files::write_atomically;
+use crate::ops::Clock;
 use crate::plan::{ActionKind, Plan};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -69,7 +70,7 @@ pub async fn reconcile(
     previous: &Plan,
     audit_path: &Path,
     actor: &str,
-    clock: Clock<'_>,
+    clock: Clock,
 ) -> Result<usize, ApplyError> {
     let plan_id = previous.id();
     let (live, recorded, _) = reread(

@@ -4,8 +4,8 @@
 use super::{ActionResult, ApplyEvent, ApplyObserver, WriteOutcome};
 use crate::audit::AuditWriter;
 use crate::ledger::{AuditKind, AuditRecord, AuditResult};
+use crate::ops::Clock;
 use crate::plan::{Action, ActionKind, Announcement, Observation};
-use chrono::{DateTime, Utc};
 use std::io::Write;
 
 /// Who and what an apply's audit lines name.
@@ -23,16 +23,12 @@ pub struct AuditContext {
 pub struct AuditObserver<'w> {
     writer: &'w mut AuditWriter,
     context: AuditContext,
-    clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
+    clock: Clock,
 }
 
 impl<'w> AuditObserver<'w> {
     /// An observer writing to `writer`, timestamping lines with `clock`.
-    pub fn new(
-        writer: &'w mut AuditWriter,
-        context: AuditContext,
-        clock: Box<dyn Fn() -> DateTime<Utc> + 'w>,
-    ) -> Self {
+    pub fn new(writer: &'w mut AuditWriter, context: AuditContext, clock: Clock) -> Self {
         Self {
             writer,
             context,
@@ -69,7 +65,7 @@ impl<'w> AuditObserver<'w> {
     /// Records a membership granted outside seatkeeper after a reclaim.
     pub fn record_observed(&mut self, observation: &Observation) -> anyhow::Result<()> {
         let record = AuditRecord {
-            time: (self.clock)(),
+            time: self.clock.now(),
             kind: AuditKind::Observed,
             product: observation.product.clone(),
             group: observation.group.clone(),
@@ -96,7 +92,7 @@ impl<'w> AuditObserver<'w> {
     /// Records a reclaim date the plan announced, so that later plans hold to it.
     pub fn record_announced(&mut self, announcement: &Announcement) -> anyhow::Result<()> {
         let record = AuditRecord {
-            time: (self.clock)(),
+            time: self.clock.now(),
             kind: AuditKind::Announced,
             product: announcement.product.clone(),
             group: String::new(),
@@ -120,7 +116,7 @@ impl<'w> AuditObserver<'w> {
 
     fn record(&self, action: &Action, result: AuditResult, error: Option<String>) -> AuditRecord {
         AuditRecord {
-            time: (self.clock)(),
+            time: self.clock.now(),
             kind: match action.kind {
                 ActionKind::Add => AuditKind::Add,
                 ActionKind::Remove => AuditKind::Remove,
@@ -354,7 +350,9 @@ mod tests {
             policy_commit: None,
             actor: "ci".into(),
         };
-        let mut audit = AuditObserver::new(&mut writer, context, Box::new(Utc::now));
+        // A fixed clock pins every line's time, as the demo and `apply --at` do.
+        let at = "2026-11-25T08:00:00Z".parse().unwrap();
+        let mut audit = AuditObserver::new(&mut writer, context, Clock::Fixed(at));
         let mut shown = Vec::new();
         let mut progress = ProgressObserver::new(&mut shown);
         let groups = Arc::new(Groups::default());
@@ -399,6 +397,7 @@ mod tests {
             .filter(|r| r.result == AuditResult::Failed)
             .collect();
         assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].time, at);
         assert!(failed[0]
             .error
             .as_deref()

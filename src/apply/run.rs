@@ -1,7 +1,7 @@
 //! One apply of a plan, start to finish: the rails again ([`rails`]), the apply lock, the
 //! journal of an interrupted run ([`journal`]), the stale-plan check ([`freshness`]), `observed`
-//! lines, the writes and their audit lines. The command line calls [`apply_plan`], shows
-//! progress through an observer, and maps [`ApplyError`] to exit codes.
+//! lines, the writes and their audit lines. [`crate::ops::apply`] calls [`apply_plan`], shows
+//! progress through an observer, and maps [`ApplyError`] to error kinds (exit codes).
 
 use super::freshness::{self, recorded_for, Recorded, StaleGroup};
 use super::journal::{self, Journal};
@@ -11,9 +11,10 @@ use super::{execute, rails, ApplyEvent, ApplyObserver, ApplySummary, Directory};
 use crate::atlassian::{ApiError, AtlassianApi};
 use crate::audit::{read_records, AuditWriter};
 use crate::ledger::AuditKind;
+use crate::ops::Clock;
 use crate::plan::Plan;
 use crate::policy::Policy;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,38 +26,15 @@ pub struct ApplyOptions {
     pub allow_mass_removal: bool,
     /// At most this many writes in flight.
     pub parallelism: usize,
-    /// The time every audit line of this apply is stamped with.
-    pub clock: AuditClock,
+    /// The time every audit line of this apply is stamped with: every line it writes (the
+    /// actions, the `observed` lines, and the lines it records for an interrupted run) reads
+    /// this one clock.
+    pub clock: Clock,
     /// When to stop: reads before the writes stop there ([`ApplyError::Deadline`]); no write
     /// starts after it, and the writes in flight are finished and recorded
     /// ([`super::execute`]).
     pub deadline: Option<super::Deadline>,
 }
-
-/// The time an apply stamps on its audit lines: every line it writes (the actions, the
-/// `observed` lines, and the lines it records for an interrupted run) reads this one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuditClock {
-    /// The wall clock when each line is written (Atlassian Cloud).
-    #[default]
-    Wall,
-    /// Every line at this time: `apply --at` against a local sandbox, and the demo, which
-    /// replays a fixed day.
-    At(DateTime<Utc>),
-}
-
-impl AuditClock {
-    /// The time to stamp a line written now.
-    pub fn now(self) -> DateTime<Utc> {
-        match self {
-            AuditClock::Wall => Utc::now(),
-            AuditClock::At(at) => at,
-        }
-    }
-}
-
-/// The time source audit lines are stamped with.
-pub type Clock<'a> = Box<dyn Fn() -> DateTime<Utc> + 'a>;
 
 /// One plan to apply and where and for whom.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +56,8 @@ pub struct ApplyJob<'a> {
     pub headroom: &'a super::Headroom,
 }
 
-/// Why an apply stopped before its writes. Each kind is a separate variant because the command
-/// line gives each its own exit code; [`ApplyError::Other`] is everything unexpected (files,
+/// Why an apply stopped before its writes. Each kind is a separate variant because each has its
+/// own exit code ([`crate::ops::ErrorKind`]); [`ApplyError::Other`] is everything unexpected (files,
 /// the audit log), kept whole so its causes can be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -138,7 +116,7 @@ pub async fn reconcile_interrupted(
     api: &dyn AtlassianApi,
     audit_path: &Path,
     actor: &str,
-    clock: AuditClock,
+    clock: Clock,
     progress: &mut dyn ApplyObserver,
 ) -> Result<usize, ApplyError> {
     let holder = Holder {
@@ -157,21 +135,14 @@ async fn reconcile_journal(
     api: &dyn AtlassianApi,
     audit_path: &Path,
     actor: &str,
-    clock: AuditClock,
+    clock: Clock,
     progress: &mut dyn ApplyObserver,
 ) -> Result<usize, ApplyError> {
     let journal = Journal::beside(audit_path);
     let Some(previous) = journal.read()? else {
         return Ok(0);
     };
-    let reconciled = journal::reconcile(
-        api,
-        &previous,
-        audit_path,
-        actor,
-        Box::new(move || clock.now()),
-    )
-    .await;
+    let reconciled = journal::reconcile(api, &previous, audit_path, actor, clock).await;
     let found = match reconciled {
         Ok(found) => found,
         // Every later apply would stop here: say which file holds it and how to go on.
@@ -244,7 +215,6 @@ pub async fn apply_plan<D: Directory>(
         since: Utc::now(),
     };
     let _lock = ApplyLock::acquire(&lock_path(audit_path), &holder)?;
-    let clock = move || options.clock.now();
 
     // A run that was killed leaves its plan in the journal: record what it wrote before
     // anything else, so no audit line is lost even when the next apply is a new plan.
@@ -265,7 +235,7 @@ pub async fn apply_plan<D: Directory>(
         policy_commit: plan.policy_commit.clone(),
         actor: actor.to_string(),
     };
-    let mut audit = AuditObserver::new(&mut writer, context, Box::new(clock));
+    let mut audit = AuditObserver::new(&mut writer, context, options.clock);
     for observation in &plan.observed {
         let key = (
             AuditKind::Observed,

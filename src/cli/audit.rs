@@ -1,7 +1,8 @@
 //! `seatkeeper audit verify [LOG]`: checks the audit log's hash chain.
 
-use super::{Env, Exit, Status};
+use super::{Env, Status};
 use crate::audit::{verify, Verification};
+use crate::ops::{failed, CommandError};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,14 +32,14 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     match &args.command {
         AuditCommand::Verify { log, policy } => {
             let log = match log {
                 Some(log) => log.clone(),
                 None => {
-                    let source =
-                        super::inputs::load_policy_at(policy, None, env.now.date_naive(), err)?;
+                    let today = env.now.date_naive();
+                    let source = crate::ops::inputs::load_policy_at(policy, None, today, err)?;
                     source.audit_path()?
                 }
             };
@@ -51,11 +52,9 @@ pub fn run(
                     writeln!(out, "{}: {n} records, hash chain intact", log.display())?;
                     Ok(Status::Success)
                 }
-                Verification::Broken { line, problem } => Err(Exit::new(
-                    Status::Error,
-                    format!("{}:{line}: {problem}", log.display()),
-                )
-                .into()),
+                Verification::Broken { line, problem } => {
+                    Err(failed(format!("{}:{line}: {problem}", log.display())))
+                }
             }
         }
     }

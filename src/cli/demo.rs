@@ -3,17 +3,18 @@
 //! applies and plans again (the second plan has nothing left to add or remove), and says where
 //! the audit log is.
 
-use super::apply::apply_plan;
-use super::inputs::load_policy_at;
-use super::planning::make_plan;
-use super::session::Session;
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
-use crate::apply::run::{ApplyOptions, AuditClock};
-use crate::atlassian::Secret;
+use crate::apply::run::ApplyOptions;
+use crate::atlassian::{CredentialSource, Secret};
 use crate::audit::{verify, Verification};
+use crate::ops::apply::apply_plan;
+use crate::ops::inputs::load_policy_at;
+use crate::ops::planning::plan_live;
+use crate::ops::session::{runtime, Session};
+use crate::ops::{Clock, CommandError, Context};
 use crate::render::{self, Format};
 use crate::sandbox::{self, OrgSource, SandboxConfig};
-use anyhow::Context;
+use anyhow::Context as _;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -68,7 +69,7 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("seatkeeper-demo-{}", std::process::id())),
@@ -94,7 +95,7 @@ pub fn run(
     let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(snapshot)), &config)?;
 
     // The sandbox runs on its own runtime thread; the CLI session drives requests on another.
-    let server_rt = super::session::runtime()?;
+    let server_rt = runtime()?;
     let running = server_rt.block_on(sandbox::serve(config.clone(), org))?;
     writeln!(out, "seatkeeper demo: a sandbox Atlassian org and the acme policy repo, nothing leaves this machine.")?;
     writeln!(
@@ -114,26 +115,30 @@ pub fn run(
     )?;
 
     let creds = &config.credentials;
-    let demo_env = Env {
-        email: Some(creds.email.clone()),
-        api_token: Some(Secret::new(creds.api_token.clone())),
-        admin_api_key: Some(Secret::new(creds.admin_api_key.clone())),
-        api_base: Some(running.base_url()),
+    let ctx = Context {
+        credentials: CredentialSource {
+            email: Some(creds.email.clone()),
+            api_token: Some(Secret::new(creds.api_token.clone())),
+            admin_api_key: Some(Secret::new(creds.admin_api_key.clone())),
+            api_base: Some(running.base_url()),
+        },
         actor: Some("seatkeeper-demo".into()),
-        ..env.clone()
+        clock: Clock::System(env.now),
+        deadline: None,
+        progress: crate::ops::progress::ProgressMode::for_stderr(env.stderr_is_terminal),
+        err,
     };
-    let source = load_policy_at(&dir, None, env.policy_today(now), err)?;
-    let session = Session::connect(&demo_env, &source.policy, DEFAULT_PARALLELISM)?;
+    let source = load_policy_at(&dir, None, ctx.today(now), ctx.err)?;
+    let session = Session::connect(&ctx, &source.policy, DEFAULT_PARALLELISM)?;
     let actor_account = session.myself()?;
+    let at = (actor_account.as_deref(), now);
     let opts = render_options(env);
 
     step(
         out,
         "1. seatkeeper plan (reads the org through the admin API)",
     )?;
-    let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
-    let mut plan = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
-    session.annotate(&mut plan, &source.policy, &live, grants)?;
+    let (plan, live) = plan_live(&session, &source, at, false, ctx.err)?;
     render::render(&plan, Format::Text, &opts, out)?;
 
     step(out, "2. seatkeeper apply --auto-approve")?;
@@ -141,26 +146,18 @@ pub fn run(
     let options = ApplyOptions {
         allow_mass_removal: false,
         parallelism: DEFAULT_PARALLELISM,
-        clock: AuditClock::At(now),
+        clock: Clock::Fixed(now),
         deadline: None,
     };
-    let status = apply_plan(
-        &session,
-        &source,
-        (&plan, &crate::apply::Headroom::of(&plan, &live)),
-        "seatkeeper-demo",
-        actor_account.as_deref(),
-        &options,
-        out,
-    )?;
+    let headroom = crate::apply::Headroom::of(&plan, &live);
+    let actor = ("seatkeeper-demo", actor_account.as_deref());
+    apply_plan(&session, &source, (&plan, &headroom), actor, &options, out)?;
 
     step(
         out,
         "3. seatkeeper plan (again: nothing left to add or remove)",
     )?;
-    let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
-    let mut again = make_plan(&source, &live, actor_account.as_deref(), now, false, err)?;
-    session.annotate(&mut again, &source.policy, &live, grants)?;
+    let (again, _) = plan_live(&session, &source, at, false, ctx.err)?;
     render::render(&again, Format::Text, &opts, out)?;
 
     let audit_path = source.audit_path()?;
@@ -185,7 +182,7 @@ pub fn run(
     drop(session);
     server_rt.block_on(running.shutdown());
     if adds + removes > 0 {
-        anyhow::bail!("the second plan still has {adds} additions and {removes} removals: the demo did not converge");
+        return Err(crate::ops::failed(format!("the second plan still has {adds} additions and {removes} removals: the demo did not converge")));
     }
-    Ok(status)
+    Ok(Status::Success)
 }

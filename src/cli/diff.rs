@@ -1,14 +1,8 @@
 //! `seatkeeper diff --base REV [--head REV]`: what a pull request changes, in access terms, and
 //! what applying the head would do that the base would not.
 
-use super::inputs::{load_ledger, load_policy_at, PolicySource};
-use super::planning::{current_state, input_for, resolve_at};
-use super::{Env, Exit, Status};
-use crate::diff::{plan_delta, policy_diff};
-use crate::planner;
-use crate::policy::source::MAX_POLICY_FILE_BYTES;
-use crate::render::diff::{file_diff, DiffReport};
-use std::collections::BTreeSet;
+use super::{Env, Status};
+use crate::ops::{self, diff::DiffRequest, CommandError};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -52,83 +46,22 @@ pub struct Args {
     timeout: super::TimeoutArgs,
 }
 
-fn read_text(source: &PolicySource, path: &str) -> String {
-    source
-        .files
-        .read(path, MAX_POLICY_FILE_BYTES)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
 /// Runs `diff`.
 pub fn run(
     args: &Args,
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
-    let now = resolve_at(args.at.as_deref(), env)?;
-    let base = load_policy_at(&args.policy, Some(&args.base), env.policy_today(now), err).map_err(
-        |e| {
-            Exit::new(
-                Status::Error,
-                format!("the base policy ({}) does not load: {e}", args.base),
-            )
-        },
-    )?;
-    let head = load_policy_at(
-        &args.policy,
-        args.head.as_deref(),
-        env.policy_today(now),
-        err,
-    )
-    .map_err(|e| {
-        let name = args.head.as_deref().unwrap_or("work tree");
-        Exit::new(
-            Status::Error,
-            format!("the head policy ({name}) does not load: {e}"),
-        )
-    })?;
-    let policy = policy_diff(&base.policy, &head.policy, now.date_naive());
-
-    // The plan delta needs live state: a snapshot, or Atlassian when credentials are set.
-    let has_credentials = env.api_token.is_some() || env.admin_api_key.is_some();
-    let plan = match (&args.snapshot, has_credentials) {
-        (None, false) => None,
-        (snapshot, _) => {
-            let (live, _) = current_state(snapshot.as_deref(), &head.policy, env, now, err)?;
-            let (ledger, _) = load_ledger(&head.dir, &head.policy)?;
-            let plan_for = |source: &PolicySource| {
-                planner::plan(&input_for(source, &live, &ledger, now, None, false))
-            };
-            let (base_plan, head_plan) = (plan_for(&base), plan_for(&head));
-            Some(plan_delta(&base_plan, &head_plan))
-        }
-    };
-
-    let paths: BTreeSet<&String> = base.read.iter().chain(&head.read).collect();
-    let files = paths
-        .into_iter()
-        .map(|p| {
-            (
-                p.clone(),
-                file_diff(p, &read_text(&base, p), &read_text(&head, p)),
-            )
-        })
-        .filter(|(_, d)| !d.is_empty())
-        .collect();
-    let report = DiffReport {
+) -> Result<Status, CommandError> {
+    let ctx = &mut env.context(args.timeout.timeout, super::DEFAULT_TIMEOUT, err)?;
+    let request = DiffRequest {
+        policy: args.policy.clone(),
         base: args.base.clone(),
-        head: match &args.head {
-            Some(rev) => rev.clone(),
-            None if head.dirty => "work tree (uncommitted changes)".into(),
-            None => "work tree".into(),
-        },
-        policy,
-        plan,
-        files,
+        head: args.head.clone(),
+        snapshot: args.snapshot.clone(),
+        at: args.at.clone(),
     };
+    let report = ops::diff::diff(&request, ctx)?;
     match args.format {
         DiffFormat::Text => crate::render::diff::text(&report, &super::render_options(env), out)?,
         DiffFormat::Markdown => crate::render::diff::markdown(&report, out)?,

@@ -1,9 +1,8 @@
 //! `seatkeeper explain USER`: every product, whether the user holds it now and after the plan,
 //! and why.
 
-use super::planning::{Planning, StateArgs};
-use super::{render_options, Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
-use crate::planner;
+use super::{render_options, Env, PolicyArgs, StateArgs, Status, DEFAULT_TIMEOUT};
+use crate::ops::{self, explain::ExplainRequest, CommandError};
 use crate::render::Format;
 use std::io::Write;
 
@@ -27,24 +26,14 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
-    let planning = Planning::load(&args.policy, &args.state, env, err)?;
-    // The policy lines that match nothing live change what anyone may hold: say them here too.
-    super::inputs::print_warnings(
-        &planner::live_checks(&planning.source.policy, &planning.live),
-        err,
-    )?;
-    let Some(explanation) = planner::explain(&planning.input(false), &args.user) else {
-        return Err(Exit::new(
-            Status::Error,
-            format!(
-                "no account with email or account id `{}` in {}",
-                args.user, planning.state_label
-            ),
-        )
-        .into());
+) -> Result<Status, CommandError> {
+    let ctx = &mut env.context(args.state.timeout.timeout, DEFAULT_TIMEOUT, err)?;
+    let request = ExplainRequest {
+        user: args.user.clone(),
+        policy: args.policy.request(),
+        state: args.state.request(),
     };
+    let explanation = ops::explain::explain(&request, ctx)?;
     crate::render::render_explanation(&explanation, args.format, &render_options(env), out)?;
     Ok(Status::Success)
 }

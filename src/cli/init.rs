@@ -3,14 +3,15 @@
 //! read says who holds them. The starting policy declares the org as it is, and is checked by
 //! planning it before this command returns.
 
-use super::export::{starting_policy, write_policy};
-use super::inputs::load_policy_at;
-use super::planning::{make_plan, resolve_at};
-use super::session::Session;
-use super::{parse_parallelism, Env, Exit, Status, DEFAULT_PARALLELISM};
+use super::{parse_parallelism, Env, Status, DEFAULT_PARALLELISM};
 use crate::atlassian::discover::Discovery;
 use crate::atlassian::Credentials;
 use crate::live::AccountStatus;
+use crate::ops::export::{starting_policy, write_policy};
+use crate::ops::inputs::load_policy_at;
+use crate::ops::planning::make_plan;
+use crate::ops::session::Session;
+use crate::ops::{failed, CommandError, Context};
 use crate::plan::ActionKind;
 use crate::policy::source::MemFiles;
 use std::fmt::Write as _;
@@ -47,46 +48,40 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    if env.admin_api_key.is_none() {
-        return Err(Exit::new(
-            Status::Error,
+) -> Result<Status, CommandError> {
+    if env.credentials.admin_api_key.is_none() {
+        return Err(failed(
             "init needs ATLASSIAN_ADMIN_API_KEY: only the org admin API says which groups grant \
              which product (create a key in admin.atlassian.com > Settings > API keys)",
-        )
-        .into());
+        ));
     }
     if args.dir.is_dir() && std::fs::read_dir(&args.dir)?.next().is_some() {
-        return Err(Exit::new(
-            Status::Error,
-            format!(
-                "{} already exists and is not empty: init writes a new policy folder",
-                args.dir.display()
-            ),
-        )
-        .into());
+        return Err(failed(format!(
+            "{} already exists and is not empty: init writes a new policy folder",
+            args.dir.display()
+        )));
     }
-    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
-    let now = resolve_at(args.at.as_deref(), env)?;
+    let ctx = &mut env.context(args.timeout.timeout, super::DEFAULT_TIMEOUT, err)?;
+    let now = ctx.resolve_at(args.at.as_deref())?;
     let org = match &args.org {
         Some(org) => org.clone(),
-        None => discover_org(env, args.parallelism)?,
+        None => discover_org(ctx, args.parallelism)?,
     };
-    let session = Session::connect_to(env, &args.site, Some(&org), args.parallelism)?;
+    let session = Session::connect_to(ctx, &args.site, Some(&org), args.parallelism)?;
     let discovery = session
         .within("discovering products", session.client.discover_products())?
-        .map_err(|e| Exit::new(Status::Error, format!("discovering products failed: {e}")))?;
+        .map_err(|e| failed(format!("discovering products failed: {e}")))?;
     let cloud = pick_site(&discovery, args.cloud_id.as_deref())?;
     for (key, group) in &discovery.unmanaged {
         writeln!(
-            err,
+            ctx.err,
             "note: group {group} grants `{key}`, a product seatkeeper does not manage"
         )?;
     }
 
     let seed = seed_policy(&args.site, &org, &discovery, &cloud);
     let files = MemFiles::new().with("seatkeeper.yaml", seed.clone());
-    let policy = crate::policy::load_at(&files, env.policy_today(now))
+    let policy = crate::policy::load_at(&files, ctx.today(now))
         .map_err(|d| {
             anyhow::anyhow!(
                 "internal error: the discovered policy does not load ({}):\n{seed}",
@@ -100,8 +95,8 @@ pub fn run(
 
     // The promise: the plan of what was written declares the org as it is, apart from the
     // closed accounts left for review. Checked on the files as written.
-    let source = load_policy_at(&args.dir, None, env.policy_today(now), err)?;
-    let plan = make_plan(&source, &live, None, now, false, err)?;
+    let source = load_policy_at(&args.dir, None, ctx.today(now), ctx.err)?;
+    let plan = make_plan(&source, &live, None, now, false, ctx.err)?;
     let closed = |account: &str| {
         live.users.iter().any(|u| {
             u.account_id == account
@@ -117,10 +112,10 @@ pub fn run(
         .collect();
     if !unexpected.is_empty() {
         let _ = std::fs::remove_dir_all(&args.dir);
-        return Err(anyhow::anyhow!(
+        return Err(failed(format!(
             "internal error: the starting policy's plan is not empty ({}); nothing was written",
             unexpected.join("; ")
-        ));
+        )));
     }
 
     writeln!(
@@ -163,41 +158,35 @@ pub fn run(
 }
 
 /// The org of the admin API key, when it can see exactly one.
-fn discover_org(env: &Env, parallelism: usize) -> anyhow::Result<String> {
-    let creds = Credentials::resolve_for_discovery(Session::credential_source(env))
-        .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+fn discover_org(ctx: &Context, parallelism: usize) -> Result<String, CommandError> {
+    let creds = Credentials::resolve_for_discovery(ctx.credentials.clone())
+        .map_err(|e| failed(e.to_string()))?;
     let mut session = Session::with_credentials(creds, parallelism)?;
-    session.deadline = env.deadline;
+    session.deadline = ctx.deadline;
     let orgs = session
         .within("listing the key's orgs", session.client.org_ids())?
-        .map_err(|e| Exit::new(Status::Error, format!("listing the key's orgs failed: {e}")))?;
+        .map_err(|e| failed(format!("listing the key's orgs failed: {e}")))?;
     match orgs.as_slice() {
         [one] => Ok(one.id.clone()),
-        [] => Err(Exit::new(
-            Status::Error,
+        [] => Err(failed(
             "the admin API key manages no org: check ATLASSIAN_ADMIN_API_KEY",
-        )
-        .into()),
+        )),
         many => {
             let list: Vec<String> = many
                 .iter()
                 .map(|o| format!("{} ({})", o.id, o.name.as_deref().unwrap_or("unnamed")))
                 .collect();
-            Err(Exit::new(
-                Status::Error,
-                format!(
-                    "the admin API key manages {} orgs: say which with --org ({})",
-                    many.len(),
-                    list.join(", ")
-                ),
-            )
-            .into())
+            Err(failed(format!(
+                "the admin API key manages {} orgs: say which with --org ({})",
+                many.len(),
+                list.join(", ")
+            )))
         }
     }
 }
 
 /// The cloud id whose products the policy manages: the one site, or the one `--cloud-id` names.
-fn pick_site(discovery: &Discovery, wanted: Option<&str>) -> anyhow::Result<String> {
+fn pick_site(discovery: &Discovery, wanted: Option<&str>) -> Result<String, CommandError> {
     let sites = discovery.sites();
     let describe = |cloud: &str| {
         let products: Vec<String> = discovery
@@ -217,31 +206,21 @@ fn pick_site(discovery: &Discovery, wanted: Option<&str>) -> anyhow::Result<Stri
     };
     match (wanted, sites.as_slice()) {
         (Some(w), _) if sites.contains(&w) => Ok(w.to_string()),
-        (Some(w), _) => Err(Exit::new(
-            Status::Error,
-            format!(
-                "no group grants a product on cloud id {w}; the org's sites are:\n  {}",
-                listed()
-            ),
-        )
-        .into()),
+        (Some(w), _) => Err(failed(format!(
+            "no group grants a product on cloud id {w}; the org's sites are:\n  {}",
+            listed()
+        ))),
         (None, [one]) => Ok(one.to_string()),
-        (None, []) => Err(Exit::new(
-            Status::Error,
+        (None, []) => Err(failed(
             "no group of the org grants a product (no role assignment gives atlassian/user or \
              atlassian/admin): there is nothing to manage yet",
-        )
-        .into()),
-        (None, many) => Err(Exit::new(
-            Status::Error,
-            format!(
-                "the org has products on {} sites; a policy manages one. Say which with \
+        )),
+        (None, many) => Err(failed(format!(
+            "the org has products on {} sites; a policy manages one. Say which with \
                  --cloud-id:\n  {}",
-                many.len(),
-                listed()
-            ),
-        )
-        .into()),
+            many.len(),
+            listed()
+        ))),
     }
 }
 

@@ -1,7 +1,9 @@
-//! The command line: argument definitions, the environment read once into [`Env`], one handler
-//! per subcommand, and the mapping from outcomes to exit codes (DESIGN §5):
-//! 0 success or no changes, 1 error, 2 changes present (`--detailed-exitcode`), 3 refused or
-//! blocked by a safety rail, 4 stale plan, 5 partially applied.
+//! The command line: argument definitions, the environment read once into [`Env`] and from it
+//! the operations' [`Context`], one file per subcommand (its arguments, its request, one
+//! [`crate::ops`] call, rendering, apply's prompt), and the exit codes of outcomes (DESIGN §5):
+//! 0 success or no changes, 2 changes present (`--detailed-exitcode`), 3 a rail that needs a
+//! human; a failure exits with its [`crate::ops::ErrorKind`]'s code (1 error, 3 refused, 4 stale plan, 5
+//! partially applied).
 
 mod apply;
 mod audit;
@@ -10,21 +12,16 @@ mod diff;
 mod explain;
 mod export;
 mod init;
-mod inputs;
 mod plan;
-mod planning;
-mod progress;
 mod report;
 mod sandbox;
-mod session;
 mod test;
 mod validate;
 
-pub use crate::files::write_atomically;
-
 pub use crate::apply::Deadline;
-use crate::atlassian::Secret;
-use anyhow::Error;
+use crate::atlassian::{CredentialSource, Secret};
+pub use crate::ops::DEFAULT_PARALLELISM;
+use crate::ops::{Clock, CommandError, Context, PolicyRef, StateRequest};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -68,18 +65,18 @@ mod tests {
             timeout: Some("2m".into()),
             ..Env::default()
         };
-        let limit = |e: &Env| e.deadline.map(|d| d.limit);
+        let limit = |d: Deadline| Some(d.limit);
         let flag = Some(Duration::from_secs(5));
-        assert_eq!(limit(&env.until(flag, DEFAULT_TIMEOUT).unwrap()), flag);
-        let from_env = env.until(None, DEFAULT_TIMEOUT).unwrap();
-        assert_eq!(limit(&from_env), Some(Duration::from_secs(120)));
-        let default = Env::default().until(None, DEFAULT_TIMEOUT).unwrap();
-        assert_eq!(limit(&default), Some(DEFAULT_TIMEOUT));
+        assert_eq!(limit(env.deadline(flag, DEFAULT_TIMEOUT).unwrap()), flag);
+        let from_env = env.deadline(None, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(limit(from_env), Some(Duration::from_secs(120)));
+        let default = Env::default().deadline(None, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(limit(default), Some(DEFAULT_TIMEOUT));
         let bad = Env {
             timeout: Some("soon".into()),
             ..Env::default()
         };
-        let e = bad.until(None, DEFAULT_TIMEOUT).unwrap_err().to_string();
+        let e = bad.deadline(None, DEFAULT_TIMEOUT).unwrap_err().to_string();
         assert!(
             e.starts_with("SEATKEEPER_TIMEOUT: `soon` is not a time limit"),
             "{e}"
@@ -87,60 +84,24 @@ mod tests {
     }
 }
 
-/// Exit statuses of the CLI.
+/// Exit statuses of a command that did not fail; a failure exits with the code of its
+/// [`crate::ops::ErrorKind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// 0: success, or no changes.
-    Success,
-    /// 1: an error.
-    Error,
+    Success = 0,
     /// 2: changes are present (only with `--detailed-exitcode`).
-    Changes,
-    /// 3: refused, or blocked by a safety rail.
-    Refused,
-    /// 4: the saved plan is stale.
-    Stale,
-    /// 5: partially applied (some actions failed, or the time limit stopped apply); rerun to
-    /// converge.
-    Partial,
+    Changes = 2,
+    /// 3: a mass-change rail holds actions back (only with `--detailed-exitcode`).
+    Refused = 3,
 }
 
 impl Status {
     /// The process exit code.
     pub fn code(self) -> u8 {
-        match self {
-            Status::Success => 0,
-            Status::Error => 1,
-            Status::Changes => 2,
-            Status::Refused => 3,
-            Status::Stale => 4,
-            Status::Partial => 5,
-        }
+        self as u8
     }
 }
-
-/// An error that carries its own exit status (anything else exits 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Exit {
-    /// The status to exit with.
-    pub status: Status,
-    /// What to tell the admin.
-    pub message: String,
-}
-
-impl Exit {
-    /// A failure with a specific status.
-    pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-/// Default bound on concurrent requests (`--parallelism`).
-pub const DEFAULT_PARALLELISM: usize = 8;
 
 /// Parses `--parallelism`: 1 to 64 requests in flight.
 pub fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -208,47 +169,13 @@ pub struct TimeoutArgs {
     pub timeout: Option<Duration>,
 }
 
-/// Maps an error to its exit status.
-pub fn exit_code_for(error: &Error) -> Status {
-    error
-        .downcast_ref::<Exit>()
-        .map_or(Status::Error, |e| e.status)
-}
-
-/// Whether the error is a closed stdout (`seatkeeper plan | head`), which exits 0 like ripgrep.
-pub fn is_broken_pipe(error: &Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// Renders an error with its `Caused by:` chain, like cargo.
-pub fn describe_error(error: &Error) -> String {
-    let mut text = format!("error: {error}");
-    let causes: Vec<String> = error.chain().skip(1).map(|c| c.to_string()).collect();
-    if !causes.is_empty() {
-        text.push_str("\n\nCaused by:");
-        for cause in causes {
-            text.push_str(&format!("\n  {cause}"));
-        }
-    }
-    text
-}
-
 /// What seatkeeper reads from its environment. `main` builds it once; nothing else reads the
 /// environment, so tests can pin every input.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    /// `ATLASSIAN_EMAIL`.
-    pub email: Option<String>,
-    /// `ATLASSIAN_API_TOKEN` (secret).
-    pub api_token: Option<Secret>,
-    /// `ATLASSIAN_ADMIN_API_KEY` (secret).
-    pub admin_api_key: Option<Secret>,
-    /// `SEATKEEPER_API_BASE`: points both APIs at a sandbox.
-    pub api_base: Option<String>,
+    /// `ATLASSIAN_EMAIL`, `ATLASSIAN_API_TOKEN` and `ATLASSIAN_ADMIN_API_KEY` (secrets), and
+    /// `SEATKEEPER_API_BASE` (points both APIs at a sandbox).
+    pub credentials: CredentialSource,
     /// `SEATKEEPER_ACTOR`: who runs apply, for the audit log (default: the account behind the
     /// credentials, else `$USER`).
     pub actor: Option<String>,
@@ -264,47 +191,56 @@ pub struct Env {
     pub stdin_is_terminal: bool,
     /// The current time.
     pub now: DateTime<Utc>,
-    /// `SEATKEEPER_TIMEOUT`, as written (checked by [`Env::until`]).
+    /// `SEATKEEPER_TIMEOUT`, as written (checked by [`Env::deadline`]).
     pub timeout: Option<String>,
-    /// When the running command must stop ([`Env::until`]); `None` for no limit.
-    pub deadline: Option<Deadline>,
 }
 
 impl Env {
-    /// The day a policy's `requested` dates must not be after, for a command run for `at`: the
-    /// later of today and `at`. Replaying a past day accepts dates written since; a forecast or
-    /// a rehearsal stepped into the future accepts dates up to its own day.
-    pub fn policy_today(&self, at: DateTime<Utc>) -> chrono::NaiveDate {
-        at.max(self.now).date_naive()
-    }
-
     /// A redactor for the credentials in this environment: everything seatkeeper prints passes
     /// through it at the edge, whatever the inner layers did.
     pub fn redactor(&self) -> crate::redact::Redactor {
-        crate::atlassian::CredentialSource {
-            email: self.email.clone(),
-            api_token: self.api_token.clone(),
-            admin_api_key: self.admin_api_key.clone(),
-            api_base: None,
+        let api_base = None;
+        CredentialSource {
+            api_base,
+            ..self.credentials.clone()
         }
         .redactor()
     }
 
-    /// This environment with the deadline of a command that talks to Atlassian: `--timeout`
-    /// (`flag`), else `SEATKEEPER_TIMEOUT`, else `default`, from now.
-    pub fn until(&self, flag: Option<Duration>, default: Duration) -> anyhow::Result<Env> {
+    /// The deadline of a command that talks to Atlassian: `--timeout` (`flag`), else
+    /// `SEATKEEPER_TIMEOUT`, else `default`, from now.
+    pub fn deadline(
+        &self,
+        flag: Option<Duration>,
+        default: Duration,
+    ) -> Result<Deadline, CommandError> {
         let limit = match (flag, self.timeout.as_deref()) {
             (Some(limit), _) => limit,
             (None, Some(text)) => parse_timeout(text)
-                .map_err(|e| Exit::new(Status::Error, format!("SEATKEEPER_TIMEOUT: {e}")))?,
+                .map_err(|e| crate::ops::failed(format!("SEATKEEPER_TIMEOUT: {e}")))?,
             (None, None) => default,
         };
-        Ok(Env {
-            deadline: Some(Deadline {
-                at: Instant::now() + limit,
-                limit,
-            }),
-            ..self.clone()
+        Ok(Deadline {
+            at: Instant::now() + limit,
+            limit,
+        })
+    }
+
+    /// The context of an operation in this environment, with the deadline of
+    /// [`Env::deadline`] and `err` as its sink.
+    pub fn context<'a>(
+        &self,
+        timeout: Option<Duration>,
+        default: Duration,
+        err: &'a mut dyn Write,
+    ) -> Result<Context<'a>, CommandError> {
+        Ok(Context {
+            credentials: self.credentials.clone(),
+            actor: self.actor.clone(),
+            clock: Clock::System(self.now),
+            deadline: Some(self.deadline(timeout, default)?),
+            progress: crate::ops::progress::ProgressMode::for_stderr(self.stderr_is_terminal),
+            err,
         })
     }
 
@@ -312,11 +248,13 @@ impl Env {
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
-            email: var("ATLASSIAN_EMAIL"),
-            // A credential pasted with its newline is the credential: trimmed, not "rejected".
-            api_token: var("ATLASSIAN_API_TOKEN").map(|v| Secret::new(v.trim())),
-            admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(|v| Secret::new(v.trim())),
-            api_base: var("SEATKEEPER_API_BASE"),
+            credentials: CredentialSource {
+                email: var("ATLASSIAN_EMAIL"),
+                // A credential pasted with its newline is the credential: trimmed, not "rejected".
+                api_token: var("ATLASSIAN_API_TOKEN").map(|v| Secret::new(v.trim())),
+                admin_api_key: var("ATLASSIAN_ADMIN_API_KEY").map(|v| Secret::new(v.trim())),
+                api_base: var("SEATKEEPER_API_BASE"),
+            },
             actor: var("SEATKEEPER_ACTOR").or_else(|| var("USER")),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             color: crate::render::ColorChoice::Auto,
@@ -325,7 +263,6 @@ impl Env {
             stdin_is_terminal: std::io::stdin().is_terminal(),
             now: Utc::now(),
             timeout: var("SEATKEEPER_TIMEOUT"),
-            deadline: None,
         }
     }
 }
@@ -382,6 +319,40 @@ pub struct PolicyArgs {
     pub git_ref: Option<String>,
 }
 
+impl PolicyArgs {
+    /// The policy these arguments name.
+    pub fn request(&self) -> PolicyRef {
+        PolicyRef {
+            dir: self.policy.clone(),
+            rev: self.git_ref.clone(),
+        }
+    }
+}
+
+/// Where live state comes from, and when to plan (shared by several commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// Read live state from this snapshot file instead of Atlassian.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Plan as of this time: RFC 3339, a date, or `+30d` from now (with `--snapshot`: from the
+    /// snapshot's time, a forecast of the org it holds).
+    #[arg(long)]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+}
+
+impl StateArgs {
+    /// The live state and time these arguments name.
+    pub fn request(&self) -> StateRequest {
+        StateRequest {
+            snapshot: self.snapshot.clone(),
+            at: self.at.clone(),
+        }
+    }
+}
+
 /// Render options for stdout: the `--color` choice in this environment.
 pub fn render_options(env: &Env) -> crate::render::RenderOptions {
     let no_color = env.no_color.then_some("1");
@@ -394,7 +365,7 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     let env = &Env {
         color: cli.color,
         ..env.clone()

@@ -1,14 +1,13 @@
-//! `seatkeeper plan`: loads policy, live state and ledger, plans, renders. `plan --from PLAN`
-//! renders a plan saved by `plan --out` instead, reading nothing else: one plan shown in
-//! several formats (a CI log in text, a pull-request comment in markdown) without planning twice.
+//! `seatkeeper plan`: plans ([`ops::plan`]) and renders. `plan --from PLAN` renders a plan
+//! saved by `plan --out` instead, reading nothing else: one plan shown in several formats (a CI
+//! log in text, a pull-request comment in markdown) without planning twice.
 
-use super::planning::{Planning, StateArgs};
-use super::{render_options, write_atomically, Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
-use crate::plan::{Plan, Rail, PLAN_FORMAT_VERSION};
+use super::{render_options, Env, PolicyArgs, StateArgs, Status, DEFAULT_TIMEOUT};
+use crate::ops::{self, plan::PlanRequest, CommandError};
+use crate::plan::{Plan, Rail};
 use crate::render::{self, Format};
-use anyhow::Context;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `plan` arguments.
 #[derive(Debug, clap::Args)]
@@ -61,65 +60,22 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     if let Some(path) = &args.from {
-        let plan = read_saved(path)?;
+        let plan = ops::plan::read_saved(path)?;
         render::render(&plan, args.format, &render_options(env), out)?;
         return Ok(detailed_status(&plan, args.detailed_exitcode));
     }
-    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
-    let planning = Planning::load(&args.policy, &args.state, env, err)?;
-    let plan = planning.plan(args.allow_mass_removal)?;
-    if let Some(path) = &args.out {
-        let json = serde_json::to_vec_pretty(&plan)?;
-        write_atomically(path, &json)
-            .with_context(|| format!("cannot write plan {}", path.display()))?;
-    }
-    render::render(&plan, args.format, &render_options(env), out)?;
-    let status = detailed_status(&plan, args.detailed_exitcode);
-    // Freeing a large org, its policy and its plan one allocation at a time takes a tenth of a
-    // second at 100,000 users, and the process exits right after: let a thread do it (or the
-    // exit). If no thread can be started, the closure and with it everything is dropped here.
-    let Planning {
-        source,
-        live,
-        ledger,
-        ..
-    } = planning;
-    let policy = source.policy;
-    let _ = std::thread::Builder::new()
-        .name("free-plan".into())
-        .spawn(move || drop((plan, live, ledger, policy)));
+    let ctx = &mut env.context(args.state.timeout.timeout, DEFAULT_TIMEOUT, err)?;
+    let request = PlanRequest {
+        policy: args.policy.request(),
+        state: args.state.request(),
+        out: args.out.clone(),
+        allow_mass_removal: args.allow_mass_removal,
+    };
+    let planned = ops::plan::plan(&request, ctx)?;
+    render::render(&planned.plan, args.format, &render_options(env), out)?;
+    let status = detailed_status(&planned.plan, args.detailed_exitcode);
+    planned.free_in_background();
     Ok(status)
-}
-
-/// Reads a plan saved by `plan --out`: a located message when it is not one, and a refusal when
-/// a newer seatkeeper wrote it.
-pub fn read_saved(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read plan {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        Exit::new(
-            Status::Error,
-            format!(
-                "{}:{}:{}: not a seatkeeper plan: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    if plan.format_version > PLAN_FORMAT_VERSION {
-        return Err(Exit::new(
-            Status::Error,
-            format!(
-                "{} has plan format {}, newer than this seatkeeper reads ({PLAN_FORMAT_VERSION}): \
-                 upgrade seatkeeper",
-                path.display(),
-                plan.format_version
-            ),
-        )
-        .into());
-    }
-    Ok(plan)
 }

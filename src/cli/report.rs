@@ -2,9 +2,9 @@
 //! activity and days left, dormant safe users, unmanaged members and seats against budget; with
 //! `--since`, what changed since the last review.
 
-use super::planning::{Planning, StateArgs};
-use super::{Env, Exit, PolicyArgs, Status, DEFAULT_TIMEOUT};
-use crate::report::{self, ReportFormat, ReportOptions};
+use super::{Env, PolicyArgs, StateArgs, Status, DEFAULT_TIMEOUT};
+use crate::ops::{self, report::ReportRequest, CommandError};
+use crate::report::{self, ReportFormat};
 use std::io::Write;
 
 /// `report` arguments.
@@ -28,19 +28,13 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    let env = &env.until(args.state.timeout.timeout, DEFAULT_TIMEOUT)?;
-    let planning = Planning::load(&args.policy, &args.state, env, err)?;
-    let log = std::fs::read_to_string(&planning.audit_log).ok();
-    let options = ReportOptions {
-        policy_dir: Some(&planning.source.dir),
-        git_ref: args.policy.git_ref.as_deref(),
-        policy_dirty: planning.source.dirty,
-        audit_log: log.as_deref(),
-        since: args.since.as_deref(),
+) -> Result<Status, CommandError> {
+    let ctx = &mut env.context(args.state.timeout.timeout, DEFAULT_TIMEOUT, err)?;
+    let request = ReportRequest {
+        policy: args.policy.request(),
+        state: args.state.request(),
+        since: args.since.clone(),
     };
-    let review = report::generate(&planning.input(false), &options)
-        .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
-    report::render(&review, args.format, out)?;
+    report::render(&ops::report::report(&request, ctx)?, args.format, out)?;
     Ok(Status::Success)
 }

@@ -1,7 +1,8 @@
 //! `seatkeeper sandbox`: serves a local Atlassian Cloud until interrupted.
 
-use super::session::runtime;
-use super::{Exit, Status};
+use super::Status;
+use crate::ops::session::runtime;
+use crate::ops::{failed, CommandError};
 use crate::sandbox::{self, Credentials, FaultConfig, OrgSource, RateLimitConfig, SandboxConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,8 +70,8 @@ pub struct Args {
 }
 
 /// Runs `sandbox`.
-pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
-    let bad = |e: crate::sandbox::SpecError| Exit::new(Status::Error, e.to_string());
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, CommandError> {
+    let bad = |e: crate::sandbox::SpecError| failed(e.to_string());
     let config = SandboxConfig {
         port: args.port,
         credentials: Credentials {
@@ -117,16 +118,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 seed: args.seed,
             }
         }
-        (None, None) => {
-            return Err(Exit::new(
-                Status::Error,
-                "say which org to serve: --org FILE or --generate N",
-            )
-            .into())
-        }
+        (None, None) => return Err(failed("say which org to serve: --org FILE or --generate N")),
     };
-    let mut org =
-        sandbox::load_org(&source, &config).map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+    let mut org = sandbox::load_org(&source, &config).map_err(|e| failed(e.to_string()))?;
     if args.no_guard {
         org.guard = false;
     }

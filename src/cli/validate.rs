@@ -1,12 +1,8 @@
-//! `seatkeeper validate`: loads the policy and reports every problem at once; with `--live` or
-//! `--snapshot`, also the policy lines that name nothing in the org (unknown safe users and
-//! groups, another site).
+//! `seatkeeper validate`: reports every problem of the policy at once ([`ops::validate`]); with
+//! `--live` or `--snapshot`, also the policy lines that name nothing in the org.
 
-use super::inputs::{load_policy_quietly, print_warnings, Loaded};
-use super::planning::{resolve_at, Planning, StateArgs};
-use super::{render_options, Env, Exit, PolicyArgs, Status};
-use crate::plan::Warning;
-use crate::policy::Severity;
+use super::{render_options, Env, PolicyArgs, Status};
+use crate::ops::{self, validate::ValidateRequest, CommandError};
 use crate::render::Style;
 use std::io::Write;
 
@@ -47,110 +43,56 @@ pub fn run(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    let env = &env.until(args.timeout.timeout, super::DEFAULT_TIMEOUT)?;
-    let now = resolve_at(args.at.as_deref(), env)?;
-    let loaded = load_policy_quietly(
-        &args.policy.policy,
-        args.policy.git_ref.as_deref(),
-        env.policy_today(now),
-    )?;
-    let with_org = args.live || args.snapshot.is_some();
-    if args.format == ValidateFormat::Json {
-        return json(args, env, loaded, with_org, out);
-    }
-    let source = loaded.report(err)?;
-    let warnings = if with_org {
-        let planning = Planning::from_source(source, &state_args(args), env, err)?;
-        let warnings = crate::planner::live_checks(&planning.source.policy, &planning.live);
-        print_warnings(&warnings, err)?;
-        (planning.source, warnings)
-    } else {
-        (source, Vec::new())
+) -> Result<Status, CommandError> {
+    let ctx = &mut env.context(args.timeout.timeout, super::DEFAULT_TIMEOUT, err)?;
+    let json = args.format == ValidateFormat::Json;
+    let request = ValidateRequest {
+        policy: args.policy.request(),
+        live: args.live,
+        snapshot: args.snapshot.clone(),
+        at: args.at.clone(),
+        print: !json,
     };
-    let (source, warnings) = warnings;
+    let v = ops::validate::validate(&request, ctx)?;
+    if json {
+        let value = serde_json::json!({
+            "policy": v.label,
+            "valid": v.errors == 0,
+            "errors": v.errors,
+            "products": v.counts.map(|c| c.0),
+            "safe_users": v.counts.map(|c| c.1),
+            "diagnostics": v.diagnostics,
+            "org_checked": v.org_checked,
+            "org_warnings": v.org_warnings,
+        });
+        crate::render::write_json(&value, out)?;
+    }
+    if v.errors > 0 {
+        let noun = if v.errors == 1 { "error" } else { "errors" };
+        return Err(ops::failed(format!(
+            "policy {} has {} {noun}",
+            v.label, v.errors
+        )));
+    }
+    if json {
+        return Ok(Status::Success);
+    }
     let style = Style::new(&render_options(env));
-    let policy = &source.policy;
+    let (products, users) = v.counts.unwrap_or_default();
     writeln!(
         out,
-        "{}: {} ({} products, {} safe users){}",
-        source.label,
+        "{}: {} ({products} products, {users} safe users){}",
+        v.label,
         style.green("valid"),
-        policy.products.len(),
-        policy.users.len(),
-        match warnings.len() {
-            0 if with_org => "; every line matches the org".into(),
+        match v.org_warnings.len() {
+            0 if v.org_checked => "; every line matches the org".into(),
             0 => String::new(),
             1 => "; 1 warning about the org".into(),
             n => format!("; {n} warnings about the org"),
         }
     )?;
-    if let Some(words) = policy.safety.defaults_words() {
+    if let Some(words) = v.defaults {
         writeln!(out, "{words}")?;
-    }
-    Ok(Status::Success)
-}
-
-fn state_args(args: &Args) -> StateArgs {
-    StateArgs {
-        snapshot: args.snapshot.clone(),
-        at: args.at.clone(),
-        timeout: args.timeout,
-    }
-}
-
-/// `--format json`: the verdict and every diagnostic as one object on stdout; exit 1 when the
-/// policy has errors, as in text.
-fn json(
-    args: &Args,
-    env: &Env,
-    loaded: Loaded,
-    with_org: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<Status> {
-    let diagnostics = loaded.diagnostics;
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let (label, counts, warnings): (String, Option<(usize, usize)>, Vec<Warning>) = match loaded
-        .source
-    {
-        Ok(source) => {
-            let counts = Some((source.policy.products.len(), source.policy.users.len()));
-            let label = source.label.clone();
-            let warnings = if with_org {
-                // Network notes go nowhere: stdout holds one JSON object.
-                let planning =
-                    Planning::from_source(source, &state_args(args), env, &mut std::io::sink())?;
-                crate::planner::live_checks(&planning.source.policy, &planning.live)
-            } else {
-                Vec::new()
-            };
-            (label, counts, warnings)
-        }
-        Err(label) => (label, None, Vec::new()),
-    };
-    let value = serde_json::json!({
-        "policy": label,
-        "valid": errors == 0,
-        "errors": errors,
-        "products": counts.map(|c| c.0),
-        "safe_users": counts.map(|c| c.1),
-        "diagnostics": diagnostics,
-        "org_checked": with_org && errors == 0,
-        "org_warnings": warnings,
-    });
-    crate::render::write_json(&value, out)?;
-    if errors > 0 {
-        return Err(Exit::new(
-            Status::Error,
-            format!(
-                "policy {label} has {errors} {}",
-                if errors == 1 { "error" } else { "errors" }
-            ),
-        )
-        .into());
     }
     Ok(Status::Success)
 }

@@ -1,5 +1,28 @@
 //! Operations: what a command does, between the command line and the backends. An operation
 //! knows the policy model and the Atlassian client alike, so neither has to know the other.
+//! Each takes a request and a [`Context`] (credentials, clock, deadline, the sink for warnings
+//! and progress), and returns an outcome for the command line to render, or a
+//! [`CommandError`] whose kind decides the exit code.
+
+pub mod apply;
+pub mod context;
+pub mod diff;
+pub mod error;
+pub mod explain;
+pub mod export;
+pub mod inputs;
+pub mod plan;
+pub mod planning;
+pub mod progress;
+pub mod report;
+pub mod session;
+pub mod test;
+pub mod validate;
+
+pub use context::{Clock, Context};
+pub use error::{failed, CommandError, ErrorKind};
+pub use inputs::{PolicyRef, PolicySource};
+pub use planning::{Planning, StateRequest, DEFAULT_PARALLELISM};
 
 use crate::atlassian::ReadRequest;
 use crate::policy::Policy;

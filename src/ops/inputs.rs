@@ -1,7 +1,7 @@
 //! Loading the planner's inputs from files: the policy folder, a snapshot and the audit log
-//! (the ledger). Diagnostics go to stderr; a bad input is exit 1 before any network access.
+//! (the ledger). Diagnostics go to the sink; a bad input is an error before any network access.
 
-use super::{Exit, PolicyArgs, Status};
+use super::error::{failed, CommandError};
 use crate::files::DirFiles;
 use crate::gitinfo::RevisionTree;
 use crate::ledger::Ledger;
@@ -12,6 +12,15 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Which policy: a folder as it is, or as it was at a git revision (`--policy`, `--ref`).
+#[derive(Debug, Clone)]
+pub struct PolicyRef {
+    /// The policy folder (holding seatkeeper.yaml).
+    pub dir: PathBuf,
+    /// The git revision to read it at, with no checkout.
+    pub rev: Option<String>,
+}
 
 /// A loaded policy and where it came from.
 pub struct PolicySource {
@@ -39,26 +48,25 @@ impl PolicySource {
     }
 }
 
-/// Loads and validates the policy named by `--policy`/`--ref`, printing warnings; errors
-/// become exit 1. `today` is the day the command works for (the date of `--at`, else the
-/// clock's): `requested:` dates may not be after it.
-pub fn load_policy_source(
-    args: &PolicyArgs,
-    today: NaiveDate,
-    err: &mut dyn Write,
-) -> anyhow::Result<PolicySource> {
-    load_policy_at(&args.policy, args.git_ref.as_deref(), today, err)
-}
-
-/// Loads the policy in `dir` as it is, or as it was at revision `rev` (see
-/// [`load_policy_source`] for `today`).
+/// Loads and validates the policy in `dir` as it is, or as it was at revision `rev`, printing
+/// its warnings; its errors fail. `today` is the day the command works for (the date of `--at`,
+/// else the clock's): `requested:` dates may not be after it.
 pub fn load_policy_at(
     dir: &Path,
     rev: Option<&str>,
     today: NaiveDate,
     err: &mut dyn Write,
-) -> anyhow::Result<PolicySource> {
+) -> Result<PolicySource, CommandError> {
     load_policy_quietly(dir, rev, today)?.report(err)
+}
+
+/// [`load_policy_at`] for a [`PolicyRef`].
+pub fn load_policy(
+    at: &PolicyRef,
+    today: NaiveDate,
+    err: &mut dyn Write,
+) -> Result<PolicySource, CommandError> {
+    load_policy_at(&at.dir, at.rev.as_deref(), today, err)
 }
 
 /// Loads the policy in `dir` (at `rev`) without printing: [`Loaded`] keeps the diagnostics.
@@ -67,11 +75,10 @@ pub fn load_policy_quietly(
     dir: &Path,
     rev: Option<&str>,
     today: NaiveDate,
-) -> anyhow::Result<Loaded> {
+) -> Result<Loaded, CommandError> {
     let (files, commit, dirty, label): (Box<dyn PolicyFiles>, _, _, _) = match rev {
         Some(rev) => {
-            let tree = RevisionTree::open(dir, rev)
-                .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+            let tree = RevisionTree::open(dir, rev).map_err(|e| failed(e.to_string()))?;
             let commit = Some(tree.commit.clone());
             (
                 Box::new(tree),
@@ -121,16 +128,16 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Prints the diagnostics to `err`; errors become exit 1.
-    pub fn report(self, err: &mut dyn Write) -> anyhow::Result<PolicySource> {
+    /// Prints the diagnostics to `err`; errors fail.
+    pub fn report(self, err: &mut dyn Write) -> Result<PolicySource, CommandError> {
         print_diagnostics(&self.diagnostics, err)?;
         self.source
-            .map_err(|label| invalid("policy", &label, &self.diagnostics).into())
+            .map_err(|label| invalid("policy", &label, &self.diagnostics))
     }
 }
 
 /// Loads a snapshot file (DESIGN §5.1).
-pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> anyhow::Result<LiveState> {
+pub fn load_snapshot(path: &Path, err: &mut dyn Write) -> Result<LiveState, CommandError> {
     report_snapshot(path, crate::files::load_snapshot(path), err)
 }
 
@@ -139,12 +146,16 @@ pub fn report_snapshot(
     path: &Path,
     loaded: Result<LiveState, Vec<Diagnostic>>,
     err: &mut dyn Write,
-) -> anyhow::Result<LiveState> {
+) -> Result<LiveState, CommandError> {
     match loaded {
         Ok(state) => Ok(state),
         Err(diagnostics) => {
             print_diagnostics(&diagnostics, err)?;
-            Err(invalid("snapshot", &path.display().to_string(), &diagnostics).into())
+            Err(invalid(
+                "snapshot",
+                &path.display().to_string(),
+                &diagnostics,
+            ))
         }
     }
 }
@@ -199,11 +210,11 @@ pub fn print_warnings(
     Ok(())
 }
 
-fn invalid(what: &str, label: &str, diagnostics: &[Diagnostic]) -> Exit {
+fn invalid(what: &str, label: &str, diagnostics: &[Diagnostic]) -> CommandError {
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
     let noun = if errors == 1 { "error" } else { "errors" };
-    Exit::new(Status::Error, format!("{what} {label} has {errors} {noun}"))
+    failed(format!("{what} {label} has {errors} {noun}"))
 }

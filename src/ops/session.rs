@@ -1,9 +1,10 @@
-//! Talking to Atlassian (or a sandbox) from the CLI: credentials from [`Env`], the client, the
-//! live read a plan needs, and the adapter the apply executor writes through.
+//! Talking to Atlassian (or a sandbox): credentials from the [`Context`], the client, the live
+//! read a plan needs, and the adapter the apply executor writes through.
 
-use super::{Deadline, Env, Exit, Status};
-use crate::apply::{Directory, WriteOutcome};
-use crate::atlassian::{Change, Client, ClientConfig, CredentialSource, Credentials};
+use super::context::Context;
+use super::error::{failed, CommandError};
+use crate::apply::{Deadline, Directory, WriteOutcome};
+use crate::atlassian::{Change, Client, ClientConfig, Credentials};
 use crate::grants::Grants;
 use crate::live::LiveState;
 use crate::plan::{ActionKind, Plan};
@@ -18,24 +19,28 @@ pub struct Session {
     runtime: tokio::runtime::Runtime,
     /// How long reads show their progress on stderr.
     progress: super::progress::ProgressMode,
-    /// The command's deadline ([`Env::until`]), if it has one.
+    /// The command's deadline ([`Context::deadline`]), if it has one.
     pub deadline: Option<Deadline>,
 }
 
 /// Builds a tokio runtime for one command.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?)
+        .build()
 }
 
 impl Session {
-    /// Resolves credentials from the environment for `policy` and builds the client. Fails
-    /// before any request when credentials are missing or unsafe, or when the policy needs
-    /// activity data that site credentials cannot give.
-    pub fn connect(env: &Env, policy: &Policy, parallelism: usize) -> anyhow::Result<Self> {
-        let session = Self::connect_to(env, &policy.site, policy.org.as_deref(), parallelism)?;
+    /// Resolves the context's credentials for `policy` and builds the client. Fails before any
+    /// request when credentials are missing or unsafe, or when the policy needs activity data
+    /// that site credentials cannot give.
+    pub fn connect(
+        ctx: &Context,
+        policy: &Policy,
+        parallelism: usize,
+    ) -> Result<Self, CommandError> {
+        let session = Self::connect_to(ctx, &policy.site, policy.org.as_deref(), parallelism)?;
         if !session.client.has_admin() {
             let needs_activity: Vec<&str> = policy
                 .products
@@ -44,54 +49,39 @@ impl Session {
                 .map(|p| p.key.as_str())
                 .collect();
             if !needs_activity.is_empty() {
-                return Err(Exit::new(
-                    Status::Error,
-                    format!(
-                        "the inactivity rules of {} need activity data, which only the org admin \
-                         API provides: set ATLASSIAN_ADMIN_API_KEY (and `org:` in the policy)",
-                        needs_activity.join(", ")
-                    ),
-                )
-                .into());
+                return Err(failed(format!(
+                    "the inactivity rules of {} need activity data, which only the org admin API \
+                     provides: set ATLASSIAN_ADMIN_API_KEY (and `org:` in the policy)",
+                    needs_activity.join(", ")
+                )));
             }
         }
         Ok(session)
     }
 
-    /// Resolves credentials from the environment for `site` and `org` and builds the client,
-    /// before any request.
+    /// Resolves the context's credentials for `site` and `org` and builds the client, before
+    /// any request.
     pub fn connect_to(
-        env: &Env,
+        ctx: &Context,
         site: &str,
         org: Option<&str>,
         parallelism: usize,
-    ) -> anyhow::Result<Self> {
-        let creds = Credentials::resolve(site, org, Self::credential_source(env))
-            .map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+    ) -> Result<Self, CommandError> {
+        let creds = Credentials::resolve(site, org, ctx.credentials.clone())
+            .map_err(|e| failed(e.to_string()))?;
         let mut session = Self::with_credentials(creds, parallelism)?;
-        session.progress = super::progress::ProgressMode::for_stderr(env.stderr_is_terminal);
-        session.deadline = env.deadline;
+        session.progress = ctx.progress;
+        session.deadline = ctx.deadline;
         Ok(session)
     }
 
-    /// The credentials source of the environment.
-    pub fn credential_source(env: &Env) -> CredentialSource {
-        CredentialSource {
-            email: env.email.clone(),
-            api_token: env.api_token.clone(),
-            admin_api_key: env.admin_api_key.clone(),
-            api_base: env.api_base.clone(),
-        }
-    }
-
     /// Builds the client for resolved credentials, before any request.
-    pub fn with_credentials(creds: Credentials, parallelism: usize) -> anyhow::Result<Self> {
+    pub fn with_credentials(creds: Credentials, parallelism: usize) -> Result<Self, CommandError> {
         let config = ClientConfig {
             parallelism: parallelism.max(1),
             ..ClientConfig::default()
         };
-        let client =
-            Client::new(creds, config).map_err(|e| Exit::new(Status::Error, e.to_string()))?;
+        let client = Client::new(creds, config).map_err(|e| failed(e.to_string()))?;
         Ok(Self {
             client: Arc::new(client),
             runtime: runtime()?,
@@ -111,7 +101,7 @@ impl Session {
         &self,
         doing: &str,
         future: F,
-    ) -> anyhow::Result<F::Output> {
+    ) -> Result<F::Output, CommandError> {
         let Some(deadline) = self.deadline else {
             return Ok(self.block_on(future));
         };
@@ -119,18 +109,16 @@ impl Session {
             tokio::time::timeout_at(deadline.at.into(), future)
                 .await
                 .map_err(|_| {
-                    Exit::new(
-                        Status::Error,
-                        format!("stopped at {deadline} while {doing}; nothing was changed"),
-                    )
-                    .into()
+                    failed(format!(
+                        "stopped at {deadline} while {doing}; nothing was changed"
+                    ))
                 })
         })
     }
 
     /// Reads what a plan of `policy` for `at` needs: the state as of `at`, with the events of
     /// the policy's longest window before `at` ([`crate::policy::Policy::events_window_start`]).
-    pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> anyhow::Result<LiveState> {
+    pub fn read(&self, policy: &Policy, at: DateTime<Utc>) -> Result<LiveState, CommandError> {
         Ok(self.read_with_grants(policy, at, &mut std::io::sink())?.0)
     }
 
@@ -142,7 +130,7 @@ impl Session {
         policy: &Policy,
         at: DateTime<Utc>,
         err: &mut dyn std::io::Write,
-    ) -> anyhow::Result<(LiveState, Option<Grants>)> {
+    ) -> Result<(LiveState, Option<Grants>), CommandError> {
         let request = crate::ops::read_request(policy, at);
         let read = self
             .within(
@@ -155,7 +143,7 @@ impl Session {
                     err,
                 ),
             )?
-            .map_err(|e| Exit::new(Status::Error, format!("reading live state failed: {e}")))?;
+            .map_err(|e| failed(format!("reading live state failed: {e}")))?;
         if read.last_active_reads > 0 {
             writeln!(
                 err,
@@ -181,7 +169,7 @@ impl Session {
         policy: &Policy,
         live: &LiveState,
         grants: Option<Grants>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), CommandError> {
         let Some(mut grants) = grants else {
             return Ok(());
         };
@@ -207,7 +195,7 @@ impl Session {
     }
 
     /// The account behind the credentials, for the `self` rail.
-    pub fn myself(&self) -> anyhow::Result<Option<String>> {
+    pub fn myself(&self) -> Result<Option<String>, CommandError> {
         let doing = "checking the credentials";
         self.within(doing, self.client.myself())?.map_err(|e| {
             let message = match e {
@@ -215,7 +203,7 @@ impl Session {
                 crate::atlassian::ApiError::Unreachable { .. } => e.to_string(),
                 e => format!("checking the credentials failed: {e}"),
             };
-            Exit::new(Status::Error, message).into()
+            failed(message)
         })
     }
 }

@@ -1,12 +1,11 @@
-//! What every planning command loads: the policy, live state (a snapshot or Atlassian), the
-//! ledger from the audit log and the time, bundled as [`Planning`], with the shared
-//! `--snapshot`/`--at` arguments.
+//! What every planning operation loads: the policy, live state (a snapshot or Atlassian), the
+//! ledger from the audit log and the time, bundled as [`Planning`].
 
-use super::inputs::{
-    load_ledger, load_policy_source, load_snapshot, report_snapshot, PolicySource,
-};
+use super::context::Context;
+use super::error::{failed, CommandError};
+use super::inputs::{load_ledger, load_policy, load_snapshot, report_snapshot};
+use super::inputs::{PolicyRef, PolicySource};
 use super::session::Session;
-use super::{Env, Exit, PolicyArgs, Status, DEFAULT_PARALLELISM};
 use crate::ledger::Ledger;
 use crate::live::LiveState;
 use crate::plan::Plan;
@@ -16,24 +15,38 @@ use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Where live state comes from, and when to plan.
-#[derive(Debug, Clone, clap::Args)]
-pub struct StateArgs {
+/// The default bound on concurrent requests (`--parallelism`).
+pub const DEFAULT_PARALLELISM: usize = 8;
+
+/// Where live state comes from, and when to plan (`--snapshot`, `--at`).
+#[derive(Debug, Clone, Default)]
+pub struct StateRequest {
     /// Read live state from this snapshot file instead of Atlassian.
-    #[arg(long)]
     pub snapshot: Option<PathBuf>,
-    /// Plan as of this time: RFC 3339, a date, or `+30d` from now (with `--snapshot`: from the
+    /// Plan as of this time: RFC 3339, a date, or `+30d` from now (with a snapshot: from the
     /// snapshot's time, a forecast of the org it holds).
-    #[arg(long)]
     pub at: Option<String>,
-    #[command(flatten)]
-    pub timeout: super::TimeoutArgs,
 }
 
-impl StateArgs {
-    /// `--at` when it is relative (`+30d`).
-    fn relative_at(&self) -> Option<&str> {
-        self.at.as_deref().filter(|a| a.starts_with('+'))
+/// A snapshot file and what loading it gave: the state, or why it did not load.
+type Snapshot<'a> = Option<(&'a Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>;
+
+impl StateRequest {
+    /// Whether this plans a snapshot ahead of its time: a relative `--at` (`+30d`) counts from
+    /// the snapshot's time, not the clock's.
+    fn forecast(&self) -> bool {
+        self.snapshot.is_some() && self.at.as_deref().is_some_and(|a| a.starts_with('+'))
+    }
+
+    /// The snapshot, loaded, and the time planned for.
+    fn load_snapshot(&self, ctx: &Context) -> Result<(Snapshot<'_>, DateTime<Utc>), CommandError> {
+        let snapshot = self.snapshot.as_deref();
+        let snapshot = snapshot.map(|path| (path, crate::files::load_snapshot(path)));
+        let base = match &snapshot {
+            Some((_, Ok(live))) if self.forecast() => live.taken_at,
+            _ => ctx.clock.start(),
+        };
+        Ok((snapshot, ctx.resolve_at_from(self.at.as_deref(), base)?))
     }
 }
 
@@ -65,7 +78,7 @@ fn warn_if_stale(
     live: &LiveState,
     now: DateTime<Utc>,
     err: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let gap = now - live.taken_at;
     let taken = live
         .taken_at
@@ -91,87 +104,67 @@ fn warn_if_stale(
 }
 
 impl Planning {
-    /// Loads the policy, live state and ledger named by the arguments.
+    /// Loads the policy, live state and ledger a request names.
     pub fn load(
-        policy: &PolicyArgs,
-        state: &StateArgs,
-        env: &Env,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<Self> {
-        if let (Some(at), Some(path)) = (state.relative_at(), state.snapshot.as_deref()) {
-            // A forecast from a snapshot counts from the snapshot's time, not the wall clock's.
-            let loaded = crate::files::load_snapshot(path);
-            let base = loaded.as_ref().map_or(env.now, |l| l.taken_at);
-            let now = resolve_at_from(at, env, base)?;
-            let source = load_policy_source(policy, env.policy_today(now), err)?;
-            return Self::with_state(source, Some((path, loaded)), now, true, env, err);
-        }
-        let now = resolve_at(state.at.as_deref(), env)?;
-        let today = env.policy_today(now);
+        policy: &PolicyRef,
+        state: &StateRequest,
+        ctx: &mut Context,
+    ) -> Result<Self, CommandError> {
         // A snapshot file needs nothing from the policy: read it on a second thread while the
         // policy loads. Policy problems are reported first (and alone), as when run in turn.
-        let (source, snapshot) = match state.snapshot.as_deref() {
-            Some(path) => {
-                let (source, loaded) = crate::par::join(
-                    || load_policy_source(policy, today, err),
-                    || crate::files::load_snapshot(path),
-                );
-                (source, Some((path, loaded)))
-            }
-            None => (load_policy_source(policy, today, err), None),
-        };
-        Self::with_state(source?, snapshot, now, false, env, err)
+        // A forecast from a snapshot waits for it: its time counts from the snapshot's.
+        if let Some(path) = state.snapshot.as_deref().filter(|_| !state.forecast()) {
+            let now = ctx.resolve_at(state.at.as_deref())?;
+            let (today, err) = (ctx.today(now), &mut *ctx.err);
+            let (source, loaded) = crate::par::join(
+                || load_policy(policy, today, err),
+                || crate::files::load_snapshot(path),
+            );
+            return Self::with_state(source?, Some((path, loaded)), now, state, ctx);
+        }
+        let (snapshot, now) = state.load_snapshot(ctx)?;
+        let source = load_policy(policy, ctx.today(now), ctx.err)?;
+        Self::with_state(source, snapshot, now, state, ctx)
     }
 
     /// Like [`Planning::load`], for a policy already loaded.
     pub fn from_source(
         source: PolicySource,
-        state: &StateArgs,
-        env: &Env,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<Self> {
-        let snapshot = state
-            .snapshot
-            .as_deref()
-            .map(|path| (path, crate::files::load_snapshot(path)));
-        let base = match (&snapshot, state.relative_at()) {
-            (Some((_, Ok(live))), Some(_)) => live.taken_at,
-            _ => env.now,
-        };
-        let now = resolve_at_from(state.at.as_deref().unwrap_or_default(), env, base)?;
-        let forecast = state.relative_at().is_some() && snapshot.is_some();
-        Self::with_state(source, snapshot, now, forecast, env, err)
+        state: &StateRequest,
+        ctx: &mut Context,
+    ) -> Result<Self, CommandError> {
+        let (snapshot, now) = state.load_snapshot(ctx)?;
+        Self::with_state(source, snapshot, now, state, ctx)
     }
 
     /// The live state (a loaded snapshot, or a read from Atlassian) and the ledger for
-    /// `source`. A `forecast` plans a snapshot ahead of its time on purpose: no stale warning.
+    /// `source`. A forecast plans a snapshot ahead of its time on purpose: no stale warning.
     fn with_state(
         source: PolicySource,
-        snapshot: Option<(&Path, Result<LiveState, Vec<crate::policy::Diagnostic>>)>,
+        snapshot: Snapshot<'_>,
         now: DateTime<Utc>,
-        forecast: bool,
-        env: &Env,
-        err: &mut dyn Write,
-    ) -> anyhow::Result<Self> {
+        state: &StateRequest,
+        ctx: &mut Context,
+    ) -> Result<Self, CommandError> {
         let label = snapshot
             .as_ref()
             .map(|(path, _)| path.display().to_string());
         let (live, actor, live_session) = match snapshot {
             Some((path, loaded)) => {
-                let live = report_snapshot(path, loaded, err)?;
-                if !forecast {
-                    warn_if_stale(path, &live, now, err)?;
+                let live = report_snapshot(path, loaded, ctx.err)?;
+                if !state.forecast() {
+                    warn_if_stale(path, &live, now, ctx.err)?;
                 }
                 (live, None, None)
             }
             None => {
-                let session = Session::connect(env, &source.policy, DEFAULT_PARALLELISM)?;
+                let session = Session::connect(ctx, &source.policy, DEFAULT_PARALLELISM)?;
                 let actor = session.myself()?;
-                let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+                let (live, grants) = session.read_with_grants(&source.policy, now, ctx.err)?;
                 (live, actor, Some((session, grants)))
             }
         };
-        let mut planning = Self::from_parts(source, live, actor, now, err)?;
+        let mut planning = Self::from_parts(source, live, actor, now, ctx.err)?;
         planning.live_session = live_session;
         if let Some(label) = label {
             planning.state_label = label;
@@ -187,7 +180,7 @@ impl Planning {
         actor: Option<String>,
         now: DateTime<Utc>,
         err: &mut dyn Write,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, CommandError> {
         let (ledger, audit_log) = read_ledger(&source, err)?;
         Ok(Self {
             source,
@@ -216,7 +209,7 @@ impl Planning {
 
     /// Plans, marking a dirty policy work tree; on a live read, with the warnings of access
     /// paths beyond the policy's groups ([`Session::annotate`]).
-    pub fn plan(&self, allow_mass_removal: bool) -> anyhow::Result<Plan> {
+    pub fn plan(&self, allow_mass_removal: bool) -> Result<Plan, CommandError> {
         let mut plan = plan_with(&self.source, &self.input(allow_mass_removal));
         if let Some((session, grants)) = &self.live_session {
             session.annotate(&mut plan, &self.source.policy, &self.live, grants.clone())?;
@@ -233,7 +226,7 @@ pub fn make_plan(
     now: DateTime<Utc>,
     allow_mass_removal: bool,
     err: &mut dyn Write,
-) -> anyhow::Result<Plan> {
+) -> Result<Plan, CommandError> {
     let (ledger, _) = read_ledger(source, err)?;
     Ok(plan_with(
         source,
@@ -241,7 +234,26 @@ pub fn make_plan(
     ))
 }
 
-fn read_ledger(source: &PolicySource, err: &mut dyn Write) -> anyhow::Result<(Ledger, PathBuf)> {
+/// Reads live state through `session` and plans it as [`make_plan`] does, with the warnings of
+/// access paths beyond the policy's groups ([`Session::annotate`]): what apply plans before it
+/// asks, and the demo. Returns the state read with the plan.
+pub fn plan_live(
+    session: &Session,
+    source: &PolicySource,
+    (actor, now): (Option<&str>, DateTime<Utc>),
+    allow_mass_removal: bool,
+    err: &mut dyn Write,
+) -> Result<(Plan, LiveState), CommandError> {
+    let (live, grants) = session.read_with_grants(&source.policy, now, err)?;
+    let mut plan = make_plan(source, &live, actor, now, allow_mass_removal, err)?;
+    session.annotate(&mut plan, &source.policy, &live, grants)?;
+    Ok((plan, live))
+}
+
+fn read_ledger(
+    source: &PolicySource,
+    err: &mut dyn Write,
+) -> Result<(Ledger, PathBuf), CommandError> {
     let (ledger, path) = load_ledger(&source.dir, &source.policy)?;
     for w in &ledger.warnings {
         writeln!(err, "warning: {w}")?;
@@ -285,14 +297,13 @@ fn plan_with(source: &PolicySource, input: &PlanInput<'_>) -> Plan {
 pub fn current_state(
     snapshot: Option<&Path>,
     policy: &Policy,
-    env: &Env,
+    ctx: &mut Context,
     now: DateTime<Utc>,
-    err: &mut dyn Write,
-) -> anyhow::Result<(LiveState, Option<String>)> {
+) -> Result<(LiveState, Option<String>), CommandError> {
     match snapshot {
-        Some(path) => Ok((load_snapshot(path, err)?, None)),
+        Some(path) => Ok((load_snapshot(path, ctx.err)?, None)),
         None => {
-            let session = Session::connect(env, policy, DEFAULT_PARALLELISM)?;
+            let session = Session::connect(ctx, policy, DEFAULT_PARALLELISM)?;
             let actor = session.myself()?;
             Ok((session.read(policy, now)?, actor))
         }
@@ -302,17 +313,18 @@ pub fn current_state(
 /// Resolves `--at` of a command that writes the audit log (`apply`). There it sets the times
 /// of audit lines, which must say when changes really happened, so it is only for rehearsals
 /// against a local sandbox (`SEATKEEPER_API_BASE` on 127.0.0.1, ::1 or localhost). Anywhere
-/// else it is refused with exit 1 before any request. `None` without `--at`.
+/// else it is refused before any request. `None` without `--at`.
 pub fn resolve_write_at(
     command: &str,
     at: Option<&str>,
-    env: &Env,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
+    ctx: &Context,
+) -> Result<Option<DateTime<Utc>>, CommandError> {
     let Some(text) = at else {
         return Ok(None);
     };
-    if !crate::atlassian::is_loopback_base(env.api_base.as_deref()) {
-        let target = match env.api_base.as_deref() {
+    let base = ctx.credentials.api_base.as_deref();
+    if !crate::atlassian::is_loopback_base(base) {
+        let target = match base {
             None => "Atlassian Cloud".to_string(),
             // Only the host: never echo the rest of the URL (it could carry a credential).
             Some(base) => reqwest::Url::parse(base.trim())
@@ -320,34 +332,12 @@ pub fn resolve_write_at(
                 .and_then(|u| u.host_str().map(|h| format!("`{h}`")))
                 .unwrap_or_else(|| "a base URL that is not a local sandbox".to_string()),
         };
-        return Err(Exit::new(
-            Status::Error,
-            format!(
-                "--at on `{command}` is only for rehearsals against a local sandbox \
-                 (SEATKEEPER_API_BASE on 127.0.0.1, ::1 or localhost), and this would write to \
-                 {target}: there the audit log must record when each change really happened. \
-                 Run without --at (to plan for another time, use `seatkeeper plan --at`)"
-            ),
-        )
-        .into());
+        return Err(failed(format!(
+            "--at on `{command}` is only for rehearsals against a local sandbox \
+             (SEATKEEPER_API_BASE on 127.0.0.1, ::1 or localhost), and this would write to \
+             {target}: there the audit log must record when each change really happened. \
+             Run without --at (to plan for another time, use `seatkeeper plan --at`)"
+        )));
     }
-    resolve_at(Some(text), env).map(Some)
-}
-
-/// Resolves `--at`, a relative one (`+30d`) counted from `base`; no `--at` is the clock's now.
-fn resolve_at_from(at: &str, env: &Env, base: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    if at.is_empty() {
-        return Ok(env.now);
-    }
-    crate::time::parse_at(at, base)
-        .map_err(|e| Exit::new(Status::Error, format!("--at: {e}")).into())
-}
-
-/// Resolves `--at` against the clock.
-pub fn resolve_at(at: Option<&str>, env: &Env) -> anyhow::Result<DateTime<Utc>> {
-    match at {
-        None => Ok(env.now),
-        Some(text) => crate::time::parse_at(text, env.now)
-            .map_err(|e| Exit::new(Status::Error, format!("--at: {e}")).into()),
-    }
+    ctx.resolve_at(Some(text)).map(Some)
 }
