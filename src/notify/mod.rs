@@ -1,4 +1,4 @@
-//! Notifications' delivery edge: email over SMTP ([`mail`]) and chat webhooks (`chat`, next), paced
+//! Notifications' delivery edge: email over SMTP ([`mail`]) and chat webhooks ([`chat`]), paced
 //! by [`pace::Pacer`]. Which messages are due, and what they say, is decided elsewhere; this
 //! module only delivers a finished message and reports a [`Delivery`].
 //!
@@ -7,9 +7,11 @@
 //! rate-limited or blocklisted. Secrets (the SMTP password, the webhook URL, whose path is the
 //! credential) never appear in an error, a `Debug` output or a message.
 
+pub mod chat;
 pub mod mail;
 pub mod pace;
 
+pub use chat::{Chat, ChatError, ChatFormat, ChatPost, ChatSection};
 pub use mail::{Email, MailError, Mailer, SmtpSettings, TlsMode};
 pub use pace::Pacer;
 

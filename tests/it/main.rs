@@ -14,6 +14,7 @@ mod ci_templates;
 mod cli;
 mod client_fake;
 mod client_sandbox;
+mod notify_chat;
 mod notify_mail;
 mod plan_schema;
 mod planner_props;

@@ -5,6 +5,8 @@
 //! hint; `SEATKEEPER_SKIP_SMTP=1` skips them instead, loudly.
 #![allow(clippy::unwrap_used, clippy::print_stderr, dead_code)]
 
+pub mod webhook;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
