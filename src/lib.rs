@@ -32,6 +32,7 @@ pub mod cli;
 pub mod domain;
 pub mod files;
 pub mod gitinfo;
+pub mod notify;
 pub mod ops;
 pub mod redact;
 pub mod render;

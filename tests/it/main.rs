@@ -5,6 +5,7 @@
 //! them in a step of their own.
 
 mod client_support;
+mod notify_support;
 mod sandbox_support;
 mod support;
 
@@ -13,6 +14,8 @@ mod ci_templates;
 mod cli;
 mod client_fake;
 mod client_sandbox;
+mod notify_chat;
+mod notify_mail;
 mod plan_schema;
 mod planner_props;
 mod policy_fixtures;
