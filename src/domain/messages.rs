@@ -13,23 +13,31 @@ use crate::policy::notify::{self, Field, MessageKind, Notify};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-/// One email to one person.
-#[derive(Debug, Clone, PartialEq)]
+/// One email to one person. The body is plain UTF-8 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
+    /// The recipient's address.
+    pub to: String,
+    /// The recipient's display name, if known.
+    pub to_name: Option<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+    /// The Message-ID without angle brackets (`left@right`): the same for every attempt of one
+    /// message, so mail clients and the audit log can tell it is the same message.
+    pub message_id: String,
+}
+
+/// An email that is due, with what it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueEmail {
     /// What it is about; recorded in the audit log once accepted.
     pub key: MessageKey,
     /// Its kind.
     pub kind: MessageKind,
-    /// The person's address.
-    pub to: String,
-    /// The person's name, if known.
-    pub to_name: Option<String>,
-    /// The subject.
-    pub subject: String,
-    /// The body, plain text.
-    pub body: String,
-    /// The Message-ID (without angle brackets), the same for every attempt of this message.
-    pub message_id: String,
+    /// The message.
+    pub email: Email,
     /// The audit log shows an attempt that was never answered: this is that message again.
     pub retry_of_in_doubt: bool,
 }
@@ -47,7 +55,11 @@ struct About<'a> {
 
 /// The `reclaim-soon` emails that `plan` calls for and the ledger does not show accepted: one
 /// per (person, product, announced date). People without an email are skipped (and counted).
-pub fn reclaim_soon_emails(plan: &Plan, ledger: &Ledger, notify: &Notify) -> (Vec<Email>, usize) {
+pub fn reclaim_soon_emails(
+    plan: &Plan,
+    ledger: &Ledger,
+    notify: &Notify,
+) -> (Vec<DueEmail>, usize) {
     let about = plan
         .notices
         .iter()
@@ -123,7 +135,7 @@ pub fn reclaimed_emails(
     site: &str,
     ledger: &Ledger,
     notify: &Notify,
-) -> (Vec<Email>, usize) {
+) -> (Vec<DueEmail>, usize) {
     let about = reclaims.iter().map(|r| About {
         kind: MessageKind::Reclaimed,
         account_id: &r.account_id,
@@ -141,8 +153,8 @@ fn due<'a>(
     site: &str,
     ledger: &Ledger,
     notify: &Notify,
-) -> (Vec<Email>, usize) {
-    let mut out: Vec<Email> = Vec::new();
+) -> (Vec<DueEmail>, usize) {
+    let mut out: Vec<DueEmail> = Vec::new();
     let mut without_email = 0;
     for a in about {
         let key = MessageKey {
@@ -160,18 +172,20 @@ fn due<'a>(
             continue;
         };
         let (subject, body) = words(&a, to, site, notify);
-        out.push(Email {
-            message_id: message_id(&key, site),
+        out.push(DueEmail {
+            email: Email {
+                message_id: message_id(&key, site),
+                to: to.to_string(),
+                to_name: a.name.map(str::to_string),
+                subject,
+                body,
+            },
             kind: a.kind,
-            to: to.to_string(),
-            to_name: a.name.map(str::to_string),
-            subject,
-            body,
             retry_of_in_doubt: matches!(state, Some(MessageState::InDoubt(_))),
             key,
         });
     }
-    out.sort_by(|a, b| (&a.to, &a.key).cmp(&(&b.to, &b.key)));
+    out.sort_by(|a, b| (&a.email.to, &a.key).cmp(&(&b.email.to, &b.key)));
     (out, without_email)
 }
 
@@ -237,83 +251,124 @@ pub fn message_id(key: &MessageKey, site: &str) -> String {
     format!("{digest}.seatkeeper@{site}")
 }
 
-/// A summary for admins, posted to chat.
-#[derive(Debug, Clone, PartialEq)]
+/// A summary for admins, posted to chat: a title and sections such as "Reclaimed (12)".
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Digest {
-    /// One line, like `seatkeeper plan for acme.atlassian.net`.
+    /// The headline, like `seatkeeper: licences on acme.atlassian.net`.
     pub title: String,
-    /// A line each: counts, failures, requests awaiting approval.
+    /// The sections, in order.
+    pub sections: Vec<DigestSection>,
+}
+
+/// A titled group of lines with its count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DigestSection {
+    /// Like "Reclaims announced" or "Failed".
+    pub heading: String,
+    /// How many items the section stands for (may exceed `lines.len()` when only some are
+    /// listed).
+    pub count: usize,
+    /// One line per item, plain text.
     pub lines: Vec<String>,
 }
 
-/// The digest of a plan and the emails a `notify` run sent for it.
-pub fn plan_digest(plan: &Plan, sent: usize, failed: usize) -> Digest {
+impl DigestSection {
+    fn new(heading: &str, count: usize, lines: Vec<String>) -> Self {
+        DigestSection {
+            heading: heading.to_string(),
+            count,
+            lines,
+        }
+    }
+}
+
+/// The digest of a `notify` run: the plan in numbers, the emails sent and failed (with who),
+/// and the access requests awaiting approval.
+pub fn plan_digest(plan: &Plan, sent: &[&DueEmail], failed: &[(&DueEmail, String)]) -> Digest {
     let count = |kind| plan.actions.iter().filter(|a| a.kind == kind).count();
     let soon = plan
         .notices
         .iter()
         .filter(|n| n.kind == NoticeKind::ReclaimSoon)
         .count();
-    let mut lines = vec![
-        format!(
-            "Plan: {} to add, {} to remove, {} blocked.",
-            count(crate::plan::ActionKind::Add),
-            count(crate::plan::ActionKind::Remove),
-            plan.blocked.len()
-        ),
-        format!("{soon} seat(s) to be reclaimed soon; {sent} email(s) sent now, {failed} failed."),
-    ];
-    lines.extend(requests_line(plan));
+    let mut sections = vec![DigestSection::new(
+        "Plan",
+        plan.actions.len(),
+        vec![
+            format!("{} to add", count(crate::plan::ActionKind::Add)),
+            format!("{} to remove", count(crate::plan::ActionKind::Remove)),
+            format!("{} blocked by a rail", plan.blocked.len()),
+            format!("{soon} seat(s) to be reclaimed soon"),
+        ],
+    )];
+    sections.extend(email_sections(sent, failed));
+    sections.extend(requests_section(plan));
     Digest {
         title: format!("seatkeeper: licences on {}", plan.site),
-        lines,
+        sections,
     }
 }
 
-/// The digest of an apply: what it did and what failed.
-pub fn apply_digest(plan: &Plan, done: usize, failed: usize, emails_sent: usize) -> Digest {
-    let mut lines = vec![format!(
-        "Applied: {done} change(s) done, {failed} failed{}.",
-        if failed > 0 {
-            " (rerun apply to retry)"
-        } else {
-            ""
-        }
-    )];
-    if emails_sent > 0 {
-        lines.push(format!("{emails_sent} reclaimed-seat email(s) sent."));
+/// The digest of an apply: what it did and what failed, the reclaimed-seat emails, and the
+/// access requests awaiting approval.
+pub fn apply_digest(
+    plan: &Plan,
+    done: usize,
+    failed: usize,
+    sent: &[&DueEmail],
+    failed_emails: &[(&DueEmail, String)],
+) -> Digest {
+    let mut lines = vec![format!("{done} change(s) done")];
+    if failed > 0 {
+        lines.push(format!("{failed} failed: run apply again to retry"));
     }
-    lines.extend(requests_line(plan));
+    let mut sections = vec![DigestSection::new("Applied", done + failed, lines)];
+    sections.extend(email_sections(sent, failed_emails));
+    sections.extend(requests_section(plan));
     Digest {
         title: format!("seatkeeper apply on {}", plan.site),
-        lines,
+        sections,
     }
 }
 
-fn requests_line(plan: &Plan) -> Option<String> {
+fn email_sections(sent: &[&DueEmail], failed: &[(&DueEmail, String)]) -> Vec<DigestSection> {
+    let who = |e: &DueEmail| format!("{} ({}, {})", e.email.to, e.key.product, e.kind);
+    let mut out = Vec::new();
+    if !sent.is_empty() {
+        out.push(DigestSection::new(
+            "Emails sent",
+            sent.len(),
+            sent.iter().map(|e| who(e)).collect(),
+        ));
+    }
+    if !failed.is_empty() {
+        out.push(DigestSection::new(
+            "Emails failed (sent again on the next run)",
+            failed.len(),
+            failed
+                .iter()
+                .map(|(e, why)| format!("{}: {why}", who(e)))
+                .collect(),
+        ));
+    }
+    out
+}
+
+fn requests_section(plan: &Plan) -> Option<DigestSection> {
     (!plan.requests.is_empty()).then(|| {
-        let who: Vec<String> = plan
-            .requests
-            .iter()
-            .take(5)
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    r.email.as_deref().unwrap_or(&r.account_id),
-                    r.product
-                )
-            })
-            .collect();
-        let more = plan.requests.len().saturating_sub(who.len());
-        format!(
-            "{} access request(s) awaiting approval: {}{}",
+        DigestSection::new(
+            "Access requests awaiting approval",
             plan.requests.len(),
-            who.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
+            plan.requests
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        r.email.as_deref().unwrap_or(&r.account_id),
+                        r.product
+                    )
+                })
+                .collect(),
         )
     })
 }
@@ -391,7 +446,7 @@ mod tests {
         let (emails, skipped) = reclaim_soon_emails(&plan, &Ledger::empty(), &settings());
         assert_eq!(skipped, 0);
         assert_eq!(emails.len(), 2);
-        let e = &emails[0];
+        let e = &emails[0].email;
         assert_eq!(
             (e.to.as_str(), e.to_name.as_deref()),
             ("ana@acme.com", Some("ANA"))
@@ -412,18 +467,21 @@ mod tests {
                 e.body
             );
         }
-        assert!(emails[1].body.contains("https://acme.atlassian.net/wiki"));
+        assert!(emails[1]
+            .email
+            .body
+            .contains("https://acme.atlassian.net/wiki"));
 
         // Accepted once: not due again. A failed or unanswered attempt is due again, with the
         // same Message-ID.
         let sent = Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Ok, &ana)]);
         let (emails_after, _) = reclaim_soon_emails(&plan, &sent, &settings());
         assert_eq!(emails_after.len(), 1);
-        assert_eq!(emails_after[0].to, "bo@acme.com");
+        assert_eq!(emails_after[0].email.to, "bo@acme.com");
         let in_doubt = Ledger::from_records(&[record(AuditKind::Notifying, AuditResult::Ok, &ana)]);
         let (again, _) = reclaim_soon_emails(&plan, &in_doubt, &settings());
         assert!(again[0].retry_of_in_doubt);
-        assert_eq!(again[0].message_id, e.message_id);
+        assert_eq!(again[0].email.message_id, e.message_id);
         let failed =
             Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Failed, &ana)]);
         assert_eq!(reclaim_soon_emails(&plan, &failed, &settings()).0.len(), 2);
@@ -497,15 +555,16 @@ mod tests {
         );
         assert_eq!(emails.len(), 1);
         assert_eq!(
-            emails[0].subject,
+            emails[0].email.subject,
             "Your Jira Software seat was reclaimed on 2026-11-24"
         );
         assert!(
             emails[0]
+                .email
                 .body
                 .contains("request access at https://acme.atlassian.net/jira"),
             "{}",
-            emails[0].body
+            emails[0].email.body
         );
         let mut sent: AuditRecord = records[1].clone();
         sent.kind = AuditKind::Notified;

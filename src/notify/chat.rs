@@ -6,7 +6,7 @@
 //! Payloads:
 //! - [`ChatFormat::Slack`]: Slack's incoming-webhook message, `{"text", "blocks"}`: `text` is
 //!   the notification fallback, `blocks` a `header` block and one `section` block (mrkdwn) per
-//!   [`ChatSection`], within Slack's documented limits (50 blocks, 150 characters in a header,
+//!   [`DigestSection`], within Slack's documented limits (50 blocks, 150 characters in a header,
 //!   3,000 in a section's text).
 //! - [`ChatFormat::Teams`]: an Adaptive Card (version 1.4) in a `message` attachment, the shape
 //!   Microsoft documents for Teams incoming webhooks and the Workflows "post to a channel when
@@ -19,58 +19,12 @@
 use super::{is_loopback_host, Delivery, Pacer, RetryPolicy};
 use crate::atlassian::retry::RateLimitInfo;
 use crate::atlassian::Secret;
+pub use crate::messages::{Digest, DigestSection};
+pub use crate::policy::notify::ChatFormat;
 use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
-
-/// Which webhook dialect to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChatFormat {
-    /// A Slack incoming webhook.
-    Slack,
-    /// A Microsoft Teams incoming webhook (Adaptive Card).
-    Teams,
-    /// seatkeeper's own JSON (see the module documentation).
-    Json,
-}
-
-impl FromStr for ChatFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "slack" => Ok(ChatFormat::Slack),
-            "teams" => Ok(ChatFormat::Teams),
-            "json" => Ok(ChatFormat::Json),
-            other => Err(format!(
-                "unknown chat format `{other}`: expected slack, teams or json"
-            )),
-        }
-    }
-}
-
-/// One digest: a title and sections such as "Reclaimed (12)" with a line per person.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ChatPost {
-    /// The headline, e.g. "seatkeeper: 12 Jira seats reclaimed on acme".
-    pub title: String,
-    /// The sections, in order.
-    pub sections: Vec<ChatSection>,
-}
-
-/// A titled group of lines with its count.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ChatSection {
-    /// E.g. "Reclaimed", "Warned", "Failed".
-    pub heading: String,
-    /// How many items the section stands for (may exceed `lines.len()` when the caller lists
-    /// only some).
-    pub count: usize,
-    /// One line per item, plain text (escaped here for each format).
-    pub lines: Vec<String>,
-}
 
 /// A problem with the webhook settings. The URL itself is never repeated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +57,7 @@ const SLACK_MAX_SECTION: usize = 3000;
 
 impl ChatFormat {
     /// The JSON body posted for `post`.
-    pub fn payload(self, post: &ChatPost) -> Value {
+    pub fn payload(self, post: &Digest) -> Value {
         match self {
             ChatFormat::Slack => slack_payload(post),
             ChatFormat::Teams => teams_payload(post),
@@ -122,7 +76,7 @@ impl ChatFormat {
 }
 
 /// "Reclaimed: 12, Warned: 3": the one-line summary (Slack's notification text).
-fn counts(post: &ChatPost) -> String {
+fn counts(post: &Digest) -> String {
     post.sections
         .iter()
         .map(|s| format!("{}: {}", s.heading, s.count))
@@ -131,7 +85,7 @@ fn counts(post: &ChatPost) -> String {
 }
 
 /// The lines to list, and how many more the section counts beyond them.
-fn listed(section: &ChatSection) -> (&[String], usize) {
+fn listed(section: &DigestSection) -> (&[String], usize) {
     let shown = &section.lines[..section.lines.len().min(MAX_LINES)];
     (shown, section.count.max(section.lines.len()) - shown.len())
 }
@@ -153,7 +107,7 @@ fn clip(text: &str, max: usize) -> String {
     out
 }
 
-fn slack_payload(post: &ChatPost) -> Value {
+fn slack_payload(post: &Digest) -> Value {
     let mut blocks = vec![json!({
         "type": "header",
         "text": {"type": "plain_text", "text": clip(&post.title, SLACK_MAX_HEADER), "emoji": true},
@@ -190,7 +144,7 @@ fn slack_payload(post: &ChatPost) -> Value {
     json!({"text": slack_escape(&text), "blocks": blocks})
 }
 
-fn teams_payload(post: &ChatPost) -> Value {
+fn teams_payload(post: &Digest) -> Value {
     let mut body = vec![json!({
         "type": "TextBlock", "text": post.title, "weight": "Bolder", "size": "Medium", "wrap": true,
     })];
@@ -231,7 +185,7 @@ fn teams_payload(post: &ChatPost) -> Value {
     })
 }
 
-/// Posts [`ChatPost`]s to one webhook.
+/// Posts [`Digest`]s to one webhook.
 pub struct Chat {
     client: reqwest::Client,
     url: Secret,
@@ -320,7 +274,7 @@ impl Chat {
     /// and network errors are retried (a 429's or 503's `Retry-After` is honoured, capped at
     /// the policy's `max_wait`); any other 4xx is permanent at once (a revoked webhook, a
     /// payload the service refuses). A 2xx is [`Delivery::Accepted`] with the status and body.
-    pub async fn post(&self, post: &ChatPost) -> Delivery {
+    pub async fn post(&self, post: &Digest) -> Delivery {
         let payload = self.format.payload(post);
         self.pacer.wait().await;
         let mut attempt = 1;
@@ -420,18 +374,18 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
-    fn post() -> ChatPost {
-        ChatPost {
+    fn post() -> Digest {
+        Digest {
             title: "seatkeeper: 2 Jira seats reclaimed".into(),
             sections: vec![
-                ChatSection {
+                DigestSection {
                     heading: "Reclaimed".into(),
                     count: 30,
                     lines: (0..30)
                         .map(|i| format!("user{i} <u{i}@example.com> & co"))
                         .collect(),
                 },
-                ChatSection {
+                DigestSection {
                     heading: "Failed".into(),
                     count: 0,
                     lines: vec![],
@@ -456,10 +410,10 @@ mod tests {
 
     #[test]
     fn slack_stays_within_its_limits() {
-        let many = ChatPost {
+        let many = Digest {
             title: "t".repeat(400),
             sections: (0..80)
-                .map(|i| ChatSection {
+                .map(|i| DigestSection {
                     heading: format!("s{i}"),
                     count: 1,
                     lines: vec!["x".repeat(5000)],
@@ -488,13 +442,6 @@ mod tests {
             30
         );
         assert_eq!(payload["sections"][1]["count"], 0);
-    }
-
-    #[test]
-    fn formats_parse() {
-        assert_eq!("Slack".parse(), Ok(ChatFormat::Slack));
-        assert_eq!("teams".parse(), Ok(ChatFormat::Teams));
-        assert!("discord".parse::<ChatFormat>().is_err());
     }
 
     #[test]

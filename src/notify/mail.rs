@@ -104,22 +104,7 @@ fn url_without_userinfo(url: &str) -> String {
     }
 }
 
-/// One message to send. The body is plain UTF-8 text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    /// The recipient's address.
-    pub to: String,
-    /// The recipient's display name.
-    pub to_name: Option<String>,
-    /// The subject line (line breaks are folded into spaces).
-    pub subject: String,
-    /// The plain-text body.
-    pub body: String,
-    /// The Message-ID without angle brackets, `left@right`, chosen by the caller and
-    /// deterministic (e.g. `sk-<hash>@seatkeeper`): a resent notice keeps its id, so mail
-    /// clients and the audit log can tell it is the same message.
-    pub message_id: String,
-}
+pub use crate::messages::Email;
 
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ pub mod chat;
 pub mod mail;
 pub mod pace;
 
-pub use chat::{Chat, ChatError, ChatFormat, ChatPost, ChatSection};
+pub use chat::{Chat, ChatError, ChatFormat, Digest, DigestSection};
 pub use mail::{Email, MailError, Mailer, SmtpSettings, TlsMode};
 pub use pace::Pacer;
 

@@ -7,18 +7,18 @@
 use crate::notify_support::webhook::{Receiver, Reply};
 use seatkeeper::atlassian::Secret;
 use seatkeeper::notify::{
-    Chat, ChatError, ChatFormat, ChatPost, ChatSection, Delivery, Pacer, RetryPolicy,
+    Chat, ChatError, ChatFormat, Delivery, Digest, DigestSection, Pacer, RetryPolicy,
 };
 use std::time::Duration;
 
 /// The secret part of a webhook URL, as Slack issues them.
 const SECRET_PATH: &str = "/services/T0001/B0002/XXXXsecretXXXX";
 
-fn digest() -> ChatPost {
-    ChatPost {
+fn digest() -> Digest {
+    Digest {
         title: "seatkeeper: 2 Jira seats reclaimed on acme".into(),
         sections: vec![
-            ChatSection {
+            DigestSection {
                 heading: "Reclaimed".into(),
                 count: 2,
                 lines: vec![
@@ -26,7 +26,7 @@ fn digest() -> ChatPost {
                     "Bo <bo@example.com>: left the company".into(),
                 ],
             },
-            ChatSection {
+            DigestSection {
                 heading: "Warned".into(),
                 count: 1,
                 lines: vec!["Ana <ana@example.com>: reclaim on 2026-12-10".into()],
