@@ -72,6 +72,15 @@ pub struct AdminAuth {
 impl CredentialSource {
     /// A redactor for every credential here, in every encoding it travels in.
     pub fn redactor(&self) -> crate::redact::Redactor {
+        self.redactor_with(std::iter::empty())
+    }
+
+    /// [`CredentialSource::redactor`], hiding the `other` secrets too (SMTP credentials, a
+    /// webhook URL).
+    pub fn redactor_with<'a>(
+        &'a self,
+        other: impl Iterator<Item = &'a str>,
+    ) -> crate::redact::Redactor {
         let token = self.api_token.as_ref().map(|t| {
             let token = t.expose();
             // A token copied with its newline is sent trimmed: redact both forms.
@@ -81,7 +90,8 @@ impl CredentialSource {
             .admin_api_key
             .as_ref()
             .map(|k| (k.expose().trim(), None));
-        crate::redact::Redactor::new(token.into_iter().chain(key))
+        let other = other.map(|secret| (secret, None));
+        crate::redact::Redactor::new(token.into_iter().chain(key).chain(other))
     }
 }
 

@@ -126,6 +126,7 @@ pub fn run(
         clock: Clock::System(env.now),
         deadline: None,
         progress: crate::ops::progress::ProgressMode::for_stderr(env.stderr_is_terminal),
+        notify: Default::default(),
         err,
     };
     let source = load_policy_at(&dir, None, ctx.today(now), ctx.err)?;

@@ -12,6 +12,7 @@ mod diff;
 mod explain;
 mod export;
 mod init;
+mod notify;
 mod plan;
 mod report;
 mod sandbox;
@@ -193,6 +194,8 @@ pub struct Env {
     pub now: DateTime<Utc>,
     /// `SEATKEEPER_TIMEOUT`, as written (checked by [`Env::deadline`]).
     pub timeout: Option<String>,
+    /// `SEATKEEPER_SMTP_USERNAME`, `SEATKEEPER_SMTP_PASSWORD` and `SEATKEEPER_CHAT_WEBHOOK_URL`.
+    pub notify: crate::ops::context::NotifySecrets,
 }
 
 impl Env {
@@ -204,7 +207,7 @@ impl Env {
             api_base,
             ..self.credentials.clone()
         }
-        .redactor()
+        .redactor_with(self.notify.values())
     }
 
     /// The deadline of a command that talks to Atlassian: `--timeout` (`flag`), else
@@ -240,6 +243,7 @@ impl Env {
             clock: Clock::System(self.now),
             deadline: Some(self.deadline(timeout, default)?),
             progress: crate::ops::progress::ProgressMode::for_stderr(self.stderr_is_terminal),
+            notify: self.notify.clone(),
             err,
         })
     }
@@ -263,6 +267,11 @@ impl Env {
             stdin_is_terminal: std::io::stdin().is_terminal(),
             now: Utc::now(),
             timeout: var("SEATKEEPER_TIMEOUT"),
+            notify: crate::ops::context::NotifySecrets {
+                smtp_username: var("SEATKEEPER_SMTP_USERNAME").map(Secret::new),
+                smtp_password: var("SEATKEEPER_SMTP_PASSWORD").map(Secret::new),
+                chat_webhook: var("SEATKEEPER_CHAT_WEBHOOK_URL").map(|v| Secret::new(v.trim())),
+            },
         }
     }
 }
@@ -288,6 +297,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Execute a saved plan (or plan, show and ask), with the stale-plan check and the audit log.
     Apply(apply::Args),
+    /// Email people before and after a reclaim, once each, and post a digest to chat.
+    Notify(notify::Args),
     /// Explain, for every product, whether a user holds it and why.
     Explain(explain::Args),
     /// Sandbox + plan + apply + plan again, with no setup.
@@ -374,6 +385,7 @@ pub fn run(
         Command::Validate(args) => validate::run(&args, env, out, err),
         Command::Plan(args) => plan::run(&args, env, out, err),
         Command::Apply(args) => apply::run(&args, env, out, err),
+        Command::Notify(args) => notify::run(&args, env, out, err),
         Command::Explain(args) => explain::run(&args, env, out, err),
         Command::Demo(args) => demo::run(&args, env, out, err),
         Command::Diff(args) => diff::run(&args, env, out, err),

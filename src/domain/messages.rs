@@ -8,8 +8,9 @@
 //! killed mid-send carries the same id, which mail systems show once.
 
 use crate::ledger::{AuditKind, AuditRecord, AuditResult, Ledger, MessageKey, MessageState};
-use crate::plan::{Evidence, EvidenceSource, NoticeKind, Plan, Rule};
+use crate::plan::{Evidence, EvidenceSource, NoticeKind, Plan, Rail, Rule};
 use crate::policy::notify::{self, Field, MessageKind, Notify};
+use crate::policy::Policy;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
@@ -55,12 +56,17 @@ struct About<'a> {
 
 /// The `reclaim-soon` emails that `plan` calls for and the ledger does not show accepted: one
 /// per (person, product, announced date). People without an email are skipped (and counted).
+///
+/// Besides the plan's `reclaim-soon` notices, a reclaim the `not-notified` rail holds back and
+/// whose person was never emailed (announced before `notify` was set up) is announced again,
+/// by email, for the plan's time plus the product's `notice`: the reclaim then waits for it.
 pub fn reclaim_soon_emails(
     plan: &Plan,
+    policy: &Policy,
     ledger: &Ledger,
     notify: &Notify,
 ) -> (Vec<DueEmail>, usize) {
-    let about = plan
+    let notices = plan
         .notices
         .iter()
         .filter(|n| n.kind == NoticeKind::ReclaimSoon)
@@ -75,7 +81,34 @@ pub fn reclaim_soon_emails(
                 evidence: n.evidence.as_ref(),
             })
         });
-    due(about, &plan.site, ledger, notify)
+    let announce_again = plan
+        .blocked
+        .iter()
+        .filter(|b| b.rail == Rail::NotNotified)
+        .map(|b| &b.action)
+        .filter(|a| {
+            ledger
+                .reclaim_soon_sent(&a.account_id, &a.product)
+                .is_none()
+        })
+        .map(|a| {
+            let notice = policy
+                .products
+                .iter()
+                .find(|p| p.key == a.product)
+                .and_then(|p| p.notice)
+                .map_or(0, |n| n.as_seconds());
+            About {
+                kind: MessageKind::ReclaimSoon,
+                account_id: &a.account_id,
+                email: a.email.as_deref(),
+                name: None,
+                product: &a.product,
+                date: plan.generated_at + chrono::TimeDelta::seconds(notice),
+                evidence: Some(&a.evidence),
+            }
+        });
+    due(notices.chain(announce_again), &plan.site, ledger, notify)
 }
 
 /// A reclaim carried out, as the audit log and the plan tell it.
@@ -399,6 +432,14 @@ mod tests {
         }
     }
 
+    fn policy() -> Policy {
+        let files = crate::policy::source::MemFiles::new().with(
+            crate::policy::MAIN_FILE,
+            "version: 1\nsite: acme.atlassian.net\nproducts:\n  jira-software:\n    groups: [jira-users]\n",
+        );
+        crate::policy::load(&files).unwrap().policy
+    }
+
     fn plan_with(notices: Vec<Notice>) -> Plan {
         let mut plan: Plan = serde_json::from_value(serde_json::json!({
             "format_version": 1, "site": "acme.atlassian.net", "generated_at": "2026-11-25T08:00:00Z",
@@ -443,7 +484,8 @@ mod tests {
             ana.clone(),
             soon("bo", "confluence", "2026-12-09T08:00:00Z"),
         ]);
-        let (emails, skipped) = reclaim_soon_emails(&plan, &Ledger::empty(), &settings());
+        let (emails, skipped) =
+            reclaim_soon_emails(&plan, &policy(), &Ledger::empty(), &settings());
         assert_eq!(skipped, 0);
         assert_eq!(emails.len(), 2);
         let e = &emails[0].email;
@@ -475,16 +517,21 @@ mod tests {
         // Accepted once: not due again. A failed or unanswered attempt is due again, with the
         // same Message-ID.
         let sent = Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Ok, &ana)]);
-        let (emails_after, _) = reclaim_soon_emails(&plan, &sent, &settings());
+        let (emails_after, _) = reclaim_soon_emails(&plan, &policy(), &sent, &settings());
         assert_eq!(emails_after.len(), 1);
         assert_eq!(emails_after[0].email.to, "bo@acme.com");
         let in_doubt = Ledger::from_records(&[record(AuditKind::Notifying, AuditResult::Ok, &ana)]);
-        let (again, _) = reclaim_soon_emails(&plan, &in_doubt, &settings());
+        let (again, _) = reclaim_soon_emails(&plan, &policy(), &in_doubt, &settings());
         assert!(again[0].retry_of_in_doubt);
         assert_eq!(again[0].email.message_id, e.message_id);
         let failed =
             Ledger::from_records(&[record(AuditKind::Notified, AuditResult::Failed, &ana)]);
-        assert_eq!(reclaim_soon_emails(&plan, &failed, &settings()).0.len(), 2);
+        assert_eq!(
+            reclaim_soon_emails(&plan, &policy(), &failed, &settings())
+                .0
+                .len(),
+            2
+        );
         assert!(in_doubt.is_first_run(), "messages never end a first run");
     }
 
@@ -492,8 +539,12 @@ mod tests {
     fn people_without_an_email_are_counted_not_sent_to() {
         let mut n = soon("ana", "jira-software", "2026-12-09T08:00:00Z");
         n.email = None;
-        let (emails, skipped) =
-            reclaim_soon_emails(&plan_with(vec![n]), &Ledger::empty(), &settings());
+        let (emails, skipped) = reclaim_soon_emails(
+            &plan_with(vec![n]),
+            &policy(),
+            &Ledger::empty(),
+            &settings(),
+        );
         assert!(emails.is_empty());
         assert_eq!(skipped, 1);
     }

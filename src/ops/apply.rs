@@ -135,14 +135,30 @@ pub fn apply(
         deadline,
     };
     let account = actor_account.as_deref();
-    apply_plan(
+    let applied = apply_plan(
         &session,
         &source,
         (&plan, &headroom),
         (&actor, account),
         &options,
         ctx.err,
-    )?;
+    );
+    // The reclaims this run did (and any a killed run did not tell yet) are emailed even when
+    // some actions failed; what is not accepted is sent by the next run.
+    let told = super::notify::after_apply(&source, &plan, clock, ctx);
+    applied?;
+    if let Some(notified) = told? {
+        let failed = notified.failures();
+        if failed > 0 {
+            return Err(CommandError::new(
+                ErrorKind::Partial,
+                format!(
+                    "every change is applied, but {failed} of {} email(s) were not accepted;                      they are recorded as failed and sent again by the next `seatkeeper apply`                      or `seatkeeper notify`",
+                    notified.emails.len()
+                ),
+            ));
+        }
+    }
     Ok(Applied::Done(audit_path))
 }
 

@@ -51,8 +51,32 @@ pub struct Context<'a> {
     pub deadline: Option<Deadline>,
     /// How long reads show their progress on `err`.
     pub progress: ProgressMode,
+    /// SMTP credentials and the chat webhook URL, for notifications.
+    pub notify: NotifySecrets,
     /// Warnings, notes and progress.
     pub err: &'a mut dyn Write,
+}
+
+/// The secrets of notifications, from the environment only: `SEATKEEPER_SMTP_USERNAME`,
+/// `SEATKEEPER_SMTP_PASSWORD` and `SEATKEEPER_CHAT_WEBHOOK_URL` (whoever has the URL can post).
+#[derive(Debug, Clone, Default)]
+pub struct NotifySecrets {
+    /// `SEATKEEPER_SMTP_USERNAME`.
+    pub smtp_username: Option<crate::atlassian::Secret>,
+    /// `SEATKEEPER_SMTP_PASSWORD`.
+    pub smtp_password: Option<crate::atlassian::Secret>,
+    /// `SEATKEEPER_CHAT_WEBHOOK_URL`.
+    pub chat_webhook: Option<crate::atlassian::Secret>,
+}
+
+impl NotifySecrets {
+    /// Every secret value, for the redactor.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        [&self.smtp_password, &self.chat_webhook, &self.smtp_username]
+            .into_iter()
+            .flatten()
+            .map(|s| s.expose().trim())
+    }
 }
 
 impl Context<'_> {
@@ -89,6 +113,7 @@ impl Context<'_> {
             clock: self.clock,
             deadline: self.deadline,
             progress: self.progress,
+            notify: self.notify.clone(),
             err,
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod explain;
 pub mod export;
 pub mod inputs;
+pub mod notify;
 pub mod plan;
 pub mod planning;
 pub mod progress;

@@ -81,14 +81,19 @@ fn not_notified(ix: &Index<'_>, pc: &ProductCtx<'_>, r: &Removal<'_>) -> Option<
     if !matches!(r.ev.verdict, super::evaluate::Verdict::RemoveInactive(_)) {
         return None;
     }
-    let who = r.ev.user.email.as_deref().unwrap_or(&r.ev.user.account_id);
+    // Someone without an address cannot be emailed: the announcement is all the notice there
+    // is (`notify` counts them as not told).
+    let who = r.ev.user.email.as_deref()?;
     let notice = pc.product.notice.map_or(0, |n| n.as_seconds());
     match ix.reclaim_soon_sent(r.ev.u, r.ev.product) {
         None => Some(format!(
             "no reclaim-soon email to {who} was accepted yet; `seatkeeper notify` sends it"
         )),
         Some(sent) => {
-            let ready = sent + chrono::TimeDelta::seconds(notice);
+            // Counted in days, as the announcement is: an email accepted on day 0 lets the
+            // reclaim run on day `notice`, at whatever hour the daily run comes.
+            let ready =
+                crate::time::start_of_day(sent.date_naive()) + chrono::TimeDelta::seconds(notice);
             (ready > ix.now).then(|| {
                 format!(
                     "the reclaim-soon email to {who} was accepted on {}; the reclaim waits until {}",
