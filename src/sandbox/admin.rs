@@ -246,8 +246,7 @@ fn path_error(app: &App, fam: Family) -> Response {
 }
 
 /// Checks an `/admin/...` request against the operation the spec publishes for it (path and
-/// query parameters, JSON body; see [`super::spec`]) before its handler runs, and records it
-/// when the sandbox records requests. Unauthenticated requests and paths the spec does not
+/// query parameters, JSON body; see [`super::spec`]) before its handler runs. Unauthenticated requests and paths the spec does not
 /// publish pass through untouched: the handler or the router answers them (401, 404, 405).
 /// A violation is a 400 in the operation's error vocabulary whose detail names the field.
 pub async fn check_request(
@@ -278,7 +277,6 @@ pub async fn check_request(
     } else {
         serde_json::from_slice(&bytes).ok()
     };
-    app.record_request(&parts.method, &path, &query, json.as_ref());
     let malformed = json.is_none() && !bytes.iter().all(u8::is_ascii_whitespace);
     if !malformed {
         if let Err(v) = op.check(&params, &query, json.as_ref()) {

@@ -46,7 +46,7 @@ fn field_error(status: StatusCode, field: &str, message: &str) -> Response {
 }
 
 /// Checks Basic auth against the configured email and API token.
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     let unauthorized = || {
         error(
             StatusCode::UNAUTHORIZED,

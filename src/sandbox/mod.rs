@@ -26,6 +26,7 @@ pub mod jira;
 pub mod jsonw;
 pub mod model;
 pub mod ratelimit;
+pub mod script;
 pub mod server;
 pub mod spec;
 
@@ -91,6 +92,8 @@ pub const ENDPOINTS: &[&str] = &[
     "POST   /__sandbox/events",
     "POST   /__sandbox/activity",
     "GET|POST /__sandbox/clock",
+    "GET    /__sandbox/requests",
+    "POST   /__sandbox/script",
 ];
 
 /// Writes the start-up banner: address, org, credentials and endpoints. Only the documented
