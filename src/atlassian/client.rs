@@ -131,8 +131,9 @@ impl Call {
         self
     }
 
-    pub fn json(mut self, body: serde_json::Value) -> Self {
-        self.body = Some(body);
+    pub fn json(mut self, body: impl serde::Serialize) -> Self {
+        // The bodies sent are plain structs and JSON values, which always serialise.
+        self.body = serde_json::to_value(body).ok();
         self
     }
 }

@@ -23,7 +23,6 @@ pub mod control;
 pub mod faults;
 pub mod generate;
 pub mod jira;
-pub mod jsonw;
 pub mod model;
 pub mod ratelimit;
 pub mod script;

@@ -896,7 +896,7 @@ pub fn json_text(status: StatusCode, body: String) -> Response {
     json_bytes(status, body.into_bytes())
 }
 
-/// A JSON response from pre-rendered bytes (see [`super::jsonw`]).
+/// A JSON response from serialised bytes.
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
