@@ -22,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod faults;
 pub mod generate;
+pub mod inprocess;
 pub mod jira;
 pub mod model;
 pub mod ratelimit;
@@ -35,6 +36,7 @@ pub use config::{
     DEFAULT_GENERATE_USERS,
 };
 pub use generate::{generate, GenerateOptions, OrgShape};
+pub use inprocess::InProcess;
 pub use model::{ModelError, Org};
 pub use server::{serve, RecordedRequest, RunningSandbox, ServeError, ShutdownHandle};
 

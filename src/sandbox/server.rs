@@ -256,6 +256,57 @@ pub struct App {
 }
 
 impl App {
+    /// The state of a sandbox answering at `base_url`, saved to the state file if one is
+    /// configured.
+    pub async fn start(
+        config: SandboxConfig,
+        org: Org,
+        base_url: String,
+    ) -> Result<Arc<Self>, ServeError> {
+        let myself = match org.user_by_email(&config.credentials.email) {
+            Some(u) => Myself {
+                user: Some(u),
+                account_id: org.user(u).account_id.clone(),
+            },
+            None => Myself {
+                user: None,
+                account_id: format!(
+                    "712020:{}",
+                    derived_id(&format!("myself:{}", config.credentials.email))
+                ),
+            },
+        };
+        let n = org.users.len();
+        let clock = Clock {
+            pinned: config.now,
+            offset: TimeDelta::zero(),
+        };
+        let app = Arc::new(App {
+            user_details_json: (0..n).map(|_| OnceLock::new()).collect(),
+            user_json: (0..n).map(|_| OnceLock::new()).collect(),
+            org: RwLock::new(org),
+            limiter: config.rate_limit.map(RateLimiter::new),
+            admin_limiter: config.admin_limits.map(MinuteLimiter::new),
+            faults: Faults::new(config.faults.clone(), config.latency),
+            base_url,
+            clock: Mutex::new(clock),
+            stats: Stats::default(),
+            persisted: Mutex::new(None),
+            myself,
+            error_seq: AtomicU64::new(1),
+            recorded: Mutex::new(VecDeque::new()),
+            script: Script::default(),
+            config,
+        });
+        if let Some(path) = app.config.state_file.clone() {
+            app.persist().await.map_err(|e| ServeError::State {
+                path: path_display(&path),
+                source: std::io::Error::other(e),
+            })?;
+        }
+        Ok(app)
+    }
+
     /// Adds a request to the log.
     fn record_request(&self, request: RecordedRequest) {
         let mut log = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
@@ -468,48 +519,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         addr: addr.to_string(),
         source,
     })?;
-    let base_url = format!("http://{addr}");
-    let myself = match org.user_by_email(&config.credentials.email) {
-        Some(u) => Myself {
-            user: Some(u),
-            account_id: org.user(u).account_id.clone(),
-        },
-        None => Myself {
-            user: None,
-            account_id: format!(
-                "712020:{}",
-                derived_id(&format!("myself:{}", config.credentials.email))
-            ),
-        },
-    };
-    let n = org.users.len();
-    let clock = Clock {
-        pinned: config.now,
-        offset: TimeDelta::zero(),
-    };
-    let app = Arc::new(App {
-        user_details_json: (0..n).map(|_| OnceLock::new()).collect(),
-        user_json: (0..n).map(|_| OnceLock::new()).collect(),
-        org: RwLock::new(org),
-        limiter: config.rate_limit.map(RateLimiter::new),
-        admin_limiter: config.admin_limits.map(MinuteLimiter::new),
-        faults: Faults::new(config.faults.clone(), config.latency),
-        base_url,
-        clock: Mutex::new(clock),
-        stats: Stats::default(),
-        persisted: Mutex::new(None),
-        myself,
-        error_seq: AtomicU64::new(1),
-        recorded: Mutex::new(VecDeque::new()),
-        script: Script::default(),
-        config,
-    });
-    if let Some(path) = app.config.state_file.clone() {
-        app.persist().await.map_err(|e| ServeError::State {
-            path: path_display(&path),
-            source: std::io::Error::other(e),
-        })?;
-    }
+    let app = App::start(config, org, format!("http://{addr}")).await?;
     let router = router(app.clone());
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, router, rx));
@@ -571,7 +581,8 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     }
 }
 
-fn router(app: Arc<App>) -> Router {
+/// The routing table: every API endpoint, the control endpoints, and the gate before them.
+pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/rest/api/3/myself", get(jira::myself))
         .route("/rest/api/3/users/search", get(jira::users_search))

@@ -12,6 +12,7 @@ mod ci_templates;
 mod cli;
 mod client_requests;
 mod client_sandbox;
+mod inprocess;
 mod plan_schema;
 mod planner_props;
 mod policy_fixtures;
