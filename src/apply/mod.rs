@@ -86,6 +86,30 @@ pub trait Directory: Send + Sync + 'static {
     }
 }
 
+/// Every Atlassian backend (the HTTP client, the in-process sandbox) is a directory the
+/// executor can write through.
+impl<T: crate::atlassian::AtlassianApi + 'static> Directory for T {
+    async fn write(
+        &self,
+        kind: ActionKind,
+        group_id: &str,
+        account_id: &str,
+    ) -> anyhow::Result<WriteOutcome> {
+        let change = match kind {
+            ActionKind::Add => self.add_member(group_id, account_id).await?,
+            ActionKind::Remove => self.remove_member(group_id, account_id).await?,
+        };
+        Ok(match change {
+            crate::atlassian::Change::Done => WriteOutcome::Done,
+            crate::atlassian::Change::AlreadyDone => WriteOutcome::AlreadyDone,
+        })
+    }
+
+    async fn is_member(&self, group_id: &str, account_id: &str) -> anyhow::Result<bool> {
+        Ok(crate::atlassian::AtlassianApi::is_member(self, group_id, account_id).await?)
+    }
+}
+
 /// How one action ended.
 #[derive(Debug)]
 pub enum ActionResult {

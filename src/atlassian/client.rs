@@ -131,8 +131,9 @@ impl Call {
         self
     }
 
-    pub fn json(mut self, body: serde_json::Value) -> Self {
-        self.body = Some(body);
+    pub fn json(mut self, body: impl serde::Serialize) -> Self {
+        // The bodies sent are plain structs and JSON values, which always serialise.
+        self.body = serde_json::to_value(body).ok();
         self
     }
 }
@@ -143,10 +144,32 @@ pub(crate) struct Reply {
     pub body: bytes::Bytes,
 }
 
+/// What a [`Transport`] answers: status, headers and the whole body.
+pub type TransportReply = (u16, reqwest::header::HeaderMap, bytes::Bytes);
+
+/// Carries a request without a socket: the sandbox answering in-process
+/// ([`crate::sandbox::InProcess`]). Everything else about a call (pacing, retries, error
+/// mapping, counts) is the client's own, so an in-process backend has the HTTP path's
+/// semantics.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Answers `method path_and_query` with these headers and body; `Err` is a lost answer.
+    fn send(
+        &self,
+        method: Method,
+        path_and_query: String,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<TransportReply, String>> + Send + '_>,
+    >;
+}
+
 /// The Atlassian Cloud client (site and admin APIs).
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
+    /// Requests go here instead of over `http` when set.
+    transport: Option<std::sync::Arc<dyn Transport>>,
     pub(crate) creds: Credentials,
     pub(crate) config: ClientConfig,
     permits: Permits,
@@ -272,6 +295,7 @@ impl Client {
             })?;
         Ok(Self {
             http,
+            transport: None,
             permits: Permits::new(config.parallelism),
             creds,
             config,
@@ -282,6 +306,18 @@ impl Client {
             group_search_unsupported: AtomicBool::new(false),
             directory_lookup: tokio::sync::Mutex::new(()),
             answered: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+
+    /// A client whose requests `transport` answers, without a socket (the in-process sandbox).
+    pub fn with_transport(
+        creds: Credentials,
+        config: ClientConfig,
+        transport: std::sync::Arc<dyn Transport>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            transport: Some(transport),
+            ..Self::new(creds, config)?
         })
     }
 
@@ -539,11 +575,9 @@ impl Client {
 
     /// One attempt: wait for the endpoint's slot and a permit, send, read the whole body.
     async fn attempt(&self, call: &Call) -> Result<bytes::Bytes, ApiError> {
-        let mut builder = self.http.request(call.method.clone(), self.url(call));
-        if !call.query.is_empty() {
-            builder = builder.query(&call.query);
-        }
-        builder = match call.api {
+        use base64::Engine as _;
+        use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+        let auth = match call.api {
             Api::Site => {
                 let site = self
                     .creds
@@ -553,7 +587,9 @@ impl Client {
                         operation: call.endpoint,
                         needs: "ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN",
                     })?;
-                builder.basic_auth(&site.email, Some(site.token.expose()))
+                let pair = format!("{}:{}", site.email, site.token.expose());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                format!("Basic {encoded}")
             }
             Api::Admin => {
                 let admin = self
@@ -564,17 +600,73 @@ impl Client {
                         operation: call.endpoint,
                         needs: "ATLASSIAN_ADMIN_API_KEY and `org:` in the policy",
                     })?;
-                builder.bearer_auth(admin.key.expose())
+                format!("Bearer {}", admin.key.expose())
             }
         };
-        builder = builder.header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = &call.body {
-            builder = builder.json(body);
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut auth = HeaderValue::from_str(&auth).map_err(|_| ApiError::Transport {
+            endpoint: call.endpoint.to_string(),
+            kind: TransportKind::Other,
+            message: "the credentials cannot be sent in a header".into(),
+            source: None,
+        })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let mut url = self.url(call);
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&call.query);
         }
+        let body = match &call.body {
+            Some(body) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                serde_json::to_vec(body).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
 
         let permit = self.paced_permit(call.endpoint, call.priority).await?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let answered = async {
+            if let Some(transport) = &self.transport {
+                let mut target = url.path().to_string();
+                if let Some(q) = url.query() {
+                    target = format!("{target}?{q}");
+                }
+                let sent = transport.send(call.method.clone(), target, headers, body);
+                let (status, headers, body) =
+                    tokio::time::timeout(self.config.request_timeout, sent)
+                        .await
+                        .map_err(|_| ApiError::Transport {
+                            endpoint: call.endpoint.to_string(),
+                            kind: TransportKind::Timeout,
+                            message: "no answer in time".into(),
+                            source: None,
+                        })?
+                        .map_err(|message| ApiError::Transport {
+                            endpoint: call.endpoint.to_string(),
+                            kind: TransportKind::Reset,
+                            message,
+                            source: None,
+                        })?;
+                self.answered(call.api).store(true, Ordering::Relaxed);
+                let status = reqwest::StatusCode::from_u16(status)
+                    .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+                if body.len() as u64 > body_limit(call.endpoint) {
+                    return Err(ApiError::Decode {
+                        endpoint: call.endpoint.to_string(),
+                        message: format!(
+                            "the answer is {} bytes, more than any answer of this endpoint needs",
+                            body.len()
+                        ),
+                    });
+                }
+                return Ok::<_, ApiError>((status, headers, body));
+            }
+            let mut builder = self.http.request(call.method.clone(), url).headers(headers);
+            if !body.is_empty() {
+                builder = builder.body(body);
+            }
             let response = builder
                 .send()
                 .await

@@ -4,10 +4,9 @@
 //! `atlassian/admin`) on the product's site ARI.
 
 use super::read::same_product;
-use super::wire::{grants_access, SiteAri};
+use super::wire::{grants_access, strings, GroupSearchRequest, SiteAri};
 use super::{ApiError, Client};
 use futures_util::future::try_join_all;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// One product on one site, and the groups that grant it.
@@ -56,7 +55,10 @@ impl Client {
     pub async fn discover_products(&self) -> Result<Discovery, ApiError> {
         let org = self.org_id()?.to_string();
         let org = org.as_str();
-        let filter = json!({ "roleIds": ["atlassian/user", "atlassian/admin"] });
+        let filter = GroupSearchRequest {
+            role_ids: strings(&["atlassian/user", "atlassian/admin"]),
+            ..GroupSearchRequest::default()
+        };
         let Some(groups) = self.admin_group_search(org, filter).await? else {
             return Err(ApiError::Decode {
                 endpoint: "POST /admin/v2/orgs/{orgId}/directories/-/groups/search".into(),

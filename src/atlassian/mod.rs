@@ -3,7 +3,7 @@
 //!
 //! Everything the rest of seatkeeper needs from Atlassian sits behind one trait,
 //! [`AtlassianApi`]. [`Client`] implements it over HTTP (reqwest) for Atlassian Cloud and the
-//! sandbox alike; an in-memory model can implement it too.
+//! sandbox alike, or over a [`Transport`] that reaches the sandbox's org in-process.
 //!
 //! - [`credentials`]: [`Credentials`] from the environment-like [`CredentialSource`]; [`Secret`]
 //!   hides tokens from `Debug` and `Display`; plain `http://` only to loopback hosts.
@@ -29,7 +29,7 @@ pub mod retry;
 pub mod wire;
 pub mod write;
 
-pub use client::{Client, ClientConfig, RequestStats, EVENTS_PAGE_MAX};
+pub use client::{Client, ClientConfig, RequestStats, Transport, TransportReply, EVENTS_PAGE_MAX};
 pub use credentials::{is_loopback_base, CredentialSource, Credentials, CredentialsError, Secret};
 pub use error::{Api, ApiError, TransportKind};
 pub use orgs::OrgSummary;
@@ -44,8 +44,9 @@ use std::pin::Pin;
 /// The future every [`AtlassianApi`] method returns (boxed, so the trait is object safe).
 pub type ApiFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
-/// What seatkeeper needs from Atlassian. Implemented by [`Client`] (HTTP); an in-memory model
-/// may implement it for tests.
+/// What seatkeeper needs from Atlassian. Implemented by [`Client`], over HTTP or, with the
+/// sandbox's [`Transport`], in-process ([`crate::sandbox::InProcess`]); the apply executor
+/// writes through it too (every `AtlassianApi` is an [`crate::apply::Directory`]).
 pub trait AtlassianApi: Send + Sync {
     /// Users, the requested groups with members, activity and events.
     fn read_live<'a>(&'a self, request: &'a ReadRequest) -> ApiFuture<'a, LiveRead>;
@@ -65,6 +66,10 @@ pub trait AtlassianApi: Send + Sync {
 
     /// The account id behind the credentials, when they belong to a user.
     fn myself(&self) -> ApiFuture<'_, Option<String>>;
+
+    /// Whether the account is in the group now, in one request: asked after a write whose
+    /// answer was lost, before writing again or recording a failure.
+    fn is_member<'a>(&'a self, group_id: &'a str, account_id: &'a str) -> ApiFuture<'a, bool>;
 
     /// Requests made so far.
     fn stats(&self) -> RequestStats;
@@ -116,6 +121,10 @@ impl AtlassianApi for Client {
 
     fn myself(&self) -> ApiFuture<'_, Option<String>> {
         Box::pin(Client::myself(self))
+    }
+
+    fn is_member<'a>(&'a self, group_id: &'a str, account_id: &'a str) -> ApiFuture<'a, bool> {
+        Box::pin(Client::membership(self, group_id, account_id))
     }
 
     fn stats(&self) -> RequestStats {

@@ -16,8 +16,9 @@ use super::error::{Api, ApiError};
 use super::paging::CursorPager;
 use super::permits::Priority;
 use super::wire::{
-    grants_access, AdminEvent, AdminGroup, AdminUser, ApplicationRole, EventActionList, JiraGroup,
-    JiraPage, JiraUser, LastActivePage, RoleAssignment, SiteAri,
+    grants_access, strings, AdminEvent, AdminGroup, AdminUser, ApplicationRole, EventActionList,
+    GroupSearchRequest, JiraGroup, JiraPage, JiraUser, LastActivePage, RoleAssignment, SiteAri,
+    SortBy, UserSearchRequest,
 };
 use crate::grants::{GrantingGroup, Grants};
 use crate::live::{
@@ -27,7 +28,6 @@ use crate::live::{
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::try_join_all;
 use reqwest::Method;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
@@ -239,7 +239,7 @@ impl Client {
             (users, rest, events)
         } else {
             // The whole directory, while the groups are looked up.
-            let users = self.admin_users(&org, json!({}), EXPAND);
+            let users = self.admin_users(&org, UserSearchRequest::default(), EXPAND);
             let rest = async {
                 let groups = self.lookup_groups_by_name(&org, &req.groups).await?;
                 sites_of(groups).await
@@ -313,7 +313,7 @@ impl Client {
         let wanted: BTreeSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
         let mut members: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for u in &users {
-            for g in &u.groups {
+            for g in u.groups() {
                 if wanted.contains(g.id.as_str()) {
                     members
                         .entry(g.id.as_str())
@@ -383,7 +383,11 @@ impl Client {
             let searches = names.chunks(GROUP_NAMES_MAX).map(|chunk| {
                 self.admin_group_search(
                     org,
-                    json!({ "groupNames": chunk, "expand": ["counts.users"] }),
+                    GroupSearchRequest {
+                        group_names: strings(chunk),
+                        expand: strings(&["counts.users"]),
+                        ..GroupSearchRequest::default()
+                    },
                 )
             });
             let found: Option<Vec<AdminGroup>> = try_join_all(searches)
@@ -509,10 +513,11 @@ impl Client {
             let mut found: BTreeMap<String, GrantingGroup> = BTreeMap::new();
             let aris: Vec<&String> = aris.iter().collect();
             for chunk in aris.chunks(RESOURCE_IDS_MAX) {
-                let filter = json!({
-                    "resourceIds": chunk,
-                    "roleIds": ["atlassian/user", "atlassian/admin"],
-                });
+                let filter = GroupSearchRequest {
+                    resource_ids: strings(chunk),
+                    role_ids: strings(&["atlassian/user", "atlassian/admin"]),
+                    ..GroupSearchRequest::default()
+                };
                 let Some(groups) = self.admin_group_search(org, filter).await? else {
                     return Ok::<_, ApiError>(None);
                 };
@@ -732,7 +737,9 @@ impl Client {
         expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         let Some(groups) = groups else {
-            return self.admin_users(org, json!({}), expand).await;
+            return self
+                .admin_users(org, UserSearchRequest::default(), expand)
+                .await;
         };
         let mut by_directory: BTreeMap<&str, Vec<&GroupInfo>> = BTreeMap::new();
         for g in groups {
@@ -746,7 +753,10 @@ impl Client {
         for (dir, gs) in by_directory {
             for chunk in gs.chunks(ADMIN_FILTER_MAX) {
                 let ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
-                let filter = json!({ "groupIds": ids });
+                let filter = UserSearchRequest {
+                    group_ids: strings(&ids),
+                    ..UserSearchRequest::default()
+                };
                 // More members than a page (or an unknown count): from both ends at once.
                 let long = chunk
                     .iter()
@@ -769,7 +779,10 @@ impl Client {
             listings.push(Box::pin(self.directory_users(
                 org,
                 "-",
-                json!({ "emails": chunk }),
+                UserSearchRequest {
+                    emails: strings(chunk),
+                    ..UserSearchRequest::default()
+                },
                 None,
                 expand,
             )));
@@ -794,7 +807,11 @@ impl Client {
         expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         let lists = ids.chunks(ADMIN_FILTER_MAX).map(|chunk| {
-            self.directory_users(org, "-", json!({ "accountIds": chunk }), None, expand)
+            let filter = UserSearchRequest {
+                account_ids: strings(chunk),
+                ..UserSearchRequest::default()
+            };
+            self.directory_users(org, "-", filter, None, expand)
         });
         let mut out = Vec::new();
         for list in try_join_all(lists).await? {
@@ -812,7 +829,7 @@ impl Client {
         &self,
         org: &str,
         dir: &str,
-        filter: serde_json::Value,
+        filter: UserSearchRequest,
         expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         #[derive(Default)]
@@ -827,14 +844,9 @@ impl Client {
                 let direction = if side == 0 { "asc" } else { "desc" };
                 let mut out: Vec<AdminUser> = Vec::new();
                 let mut pages = CursorPager::new(self, |cursor| {
-                    let mut body = json!({
-                        "limit": self.config.admin_page_size,
-                        "sortBy": [{ "field": "nick_name", "direction": direction }],
-                    });
-                    if !expand.is_empty() {
-                        body["expand"] = json!(expand);
-                    }
-                    users_search_call(org, dir, search_body(body, &filter, cursor))
+                    let limit = self.config.admin_page_size;
+                    let body = user_search(&filter, limit, expand, Some(direction), cursor);
+                    users_search_call(org, dir, body)
                 });
                 while let Some(users) = pages.next_page().await? {
                     self.learn_directories(users.iter().filter_map(AdminUser::directory_id));
@@ -879,20 +891,14 @@ impl Client {
         &self,
         org: &str,
         dir: &str,
-        filter: serde_json::Value,
+        filter: UserSearchRequest,
         sort: Option<&str>,
         expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut pages = CursorPager::new(self, |cursor| {
-            let mut body = json!({ "limit": self.config.admin_page_size });
-            if !expand.is_empty() {
-                body["expand"] = json!(expand);
-            }
-            if let Some(direction) = sort {
-                body["sortBy"] = json!([{ "field": "nick_name", "direction": direction }]);
-            }
-            users_search_call(org, dir, search_body(body, &filter, cursor))
+            let limit = self.config.admin_page_size;
+            users_search_call(org, dir, user_search(&filter, limit, expand, sort, cursor))
         });
         while let Some(users) = pages.next_page().await? {
             self.learn_directories(users.iter().filter_map(AdminUser::directory_id));
@@ -906,21 +912,18 @@ impl Client {
     pub(crate) async fn admin_users(
         &self,
         org: &str,
-        filter: serde_json::Value,
+        filter: UserSearchRequest,
         expand: &[&str],
     ) -> Result<Vec<AdminUser>, ApiError> {
         let mut out: Vec<AdminUser> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut pages = CursorPager::new(self, |cursor| {
-            let mut base = json!({ "limit": self.config.admin_page_size });
-            if !expand.is_empty() {
-                base["expand"] = json!(expand);
-            }
+            let limit = self.config.admin_page_size;
             admin_search(
                 "POST /admin/v2/orgs/{orgId}/directories/-/users/search",
                 org,
                 "users",
-                search_body(base, &filter, cursor),
+                user_search(&filter, limit, expand, None, cursor),
             )
         });
         while let Some(users) = pages.next_page().await? {
@@ -943,7 +946,7 @@ impl Client {
     pub(crate) async fn admin_group_search(
         &self,
         org: &str,
-        filter: serde_json::Value,
+        filter: GroupSearchRequest,
     ) -> Result<Option<Vec<AdminGroup>>, ApiError> {
         if self.group_search_unsupported.load(Ordering::Relaxed) {
             return Ok(None);
@@ -955,7 +958,11 @@ impl Client {
                 "POST /admin/v2/orgs/{orgId}/directories/-/groups/search",
                 org,
                 "groups",
-                search_body(json!({ "limit": 100 }), &filter, cursor),
+                GroupSearchRequest {
+                    limit: Some(100),
+                    cursor: cursor.map(str::to_string),
+                    ..filter.clone()
+                },
             )
         });
         loop {
@@ -1329,7 +1336,7 @@ fn held_elsewhere(
     }
     let mut held: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for u in users {
-        for g in &u.groups {
+        for g in u.groups() {
             for (product, name) in unnamed.get(g.id.as_str()).into_iter().flatten() {
                 held.entry(u.account_id.clone())
                     .or_default()
@@ -1373,7 +1380,12 @@ struct GroupInfo {
 
 /// `POST /admin/v2/orgs/{org}/directories/-/{what}/search` with `body`; `endpoint` names it for
 /// pacing and messages.
-fn admin_search(endpoint: &'static str, org: &str, what: &str, body: serde_json::Value) -> Call {
+fn admin_search(
+    endpoint: &'static str,
+    org: &str,
+    what: &str,
+    body: impl serde::Serialize,
+) -> Call {
     Call::new(
         Api::Admin,
         Method::POST,
@@ -1392,24 +1404,31 @@ fn admin_search(endpoint: &'static str, org: &str, what: &str, body: serde_json:
     .json(body)
 }
 
-/// A search body: `base` with the caller's `filter` merged in, and the cursor of the page after
-/// the first.
-fn search_body(
-    mut base: serde_json::Value,
-    filter: &serde_json::Value,
+/// A users search body: the caller's `filter` with the page size, the expansions, the order by
+/// nickname and the cursor of the page after the first.
+fn user_search(
+    filter: &UserSearchRequest,
+    limit: impl Into<u64>,
+    expand: &[&str],
+    sort: Option<&str>,
     cursor: Option<&str>,
-) -> serde_json::Value {
-    if let (Some(b), Some(f)) = (base.as_object_mut(), filter.as_object()) {
-        b.extend(f.clone());
-        if let Some(c) = cursor {
-            b.insert("cursor".into(), json!(c));
-        }
+) -> UserSearchRequest {
+    UserSearchRequest {
+        limit: Some(limit.into()),
+        expand: (!expand.is_empty()).then(|| strings(expand)).flatten(),
+        sort_by: sort.map(|direction| {
+            vec![SortBy {
+                field: "nick_name".into(),
+                direction: Some(direction.into()),
+            }]
+        }),
+        cursor: cursor.map(str::to_string),
+        ..filter.clone()
     }
-    base
 }
 
 /// `POST /admin/v2/orgs/{org}/directories/{dir}/users/search` with `body`.
-fn users_search_call(org: &str, dir: &str, body: serde_json::Value) -> Call {
+fn users_search_call(org: &str, dir: &str, body: UserSearchRequest) -> Call {
     Call::new(
         Api::Admin,
         Method::POST,
@@ -1453,7 +1472,7 @@ fn groups_from_expansion(users: &[AdminUser], names: &[String]) -> Vec<GroupInfo
     let mut seen = BTreeSet::new();
     users
         .iter()
-        .flat_map(|u| &u.groups)
+        .flat_map(|u| u.groups())
         .filter_map(|g| g.name.as_ref().map(|n| (g, n)))
         .filter(|(_, n)| wanted.contains(&n.to_lowercase()))
         .filter(|(g, _)| seen.insert(g.id.clone()))
@@ -1492,12 +1511,14 @@ fn missing_names<'a>(wanted: &[String], found: impl Iterator<Item = &'a str>) ->
 }
 
 fn merge_admin_user(into: &mut AdminUser, other: AdminUser) {
-    for g in other.groups {
-        if !into.groups.iter().any(|h| h.id == g.id) {
-            into.groups.push(g);
+    let groups = into.groups.get_or_insert_with(Vec::new);
+    for g in other.groups.unwrap_or_default() {
+        if !groups.iter().any(|h| h.id == g.id) {
+            groups.push(g);
         }
     }
-    into.product_access.extend(other.product_access);
+    let access = into.product_access.get_or_insert_with(Vec::new);
+    access.extend(other.product_access.unwrap_or_default());
     if into.email.is_none() {
         into.email = other.email;
     }
@@ -1571,7 +1592,7 @@ impl ActivityMap {
 
     /// The policy products a user holds through the groups of the read.
     fn held(&self, u: &AdminUser) -> BTreeSet<&str> {
-        u.groups
+        u.groups()
             .iter()
             .filter_map(|g| self.grants.get(&g.id))
             .flatten()
@@ -1674,7 +1695,7 @@ fn ambiguous_users(users: &[AdminUser], map: &ActivityMap) -> BTreeMap<String, B
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for u in users {
         let held = map.held(u);
-        for pa in &u.product_access {
+        for pa in u.product_access() {
             if let Ok(Attribution::Ambiguous(ps)) = attribute_product_access(
                 &pa.key,
                 pa.id.as_deref(),
@@ -1717,7 +1738,7 @@ fn admin_user(
     let mut last_active = Activity::new();
     let held = map.held(u);
     let v1 = resolved.get(&u.account_id);
-    for pa in &u.product_access {
+    for pa in u.product_access() {
         let attribution =
             attribute_product_access(&pa.key, pa.id.as_deref(), &map.products, &map.sites, &held)
                 .map_err(|m| ApiError::Decode {
@@ -1986,6 +2007,7 @@ impl ActionKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn keys(raw: &str, products: &[&str]) -> Vec<String> {
         let products: Vec<String> = products.iter().map(|s| s.to_string()).collect();

@@ -1,8 +1,18 @@
-//! Raw serde types of the Atlassian JSON we read, kept apart from the [`crate::live`] model.
-//! They are lenient (unknown fields ignored, most fields optional) because Atlassian adds fields
-//! freely; the mapping into [`crate::live`] types lives in `read.rs`.
+//! Raw serde types of the Atlassian JSON, kept apart from the [`crate::live`] model, shared by
+//! the client and the sandbox.
+//!
+//! Responses are lenient when read (unknown fields ignored, most fields optional) because
+//! Atlassian adds fields freely; the sandbox serialises its answers from the same types, so what
+//! it sends is what the client reads (fields the client has no use for are
+//! `skip_deserializing`). Request bodies are strict (`deny_unknown_fields`): the client
+//! serialises them, the sandbox parses them, and a field Atlassian does not document is refused.
+//! The mapping into [`crate::live`] types lives in `read.rs`.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 /// The prefix of a group's ARI (`ari:cloud:identity::group/<id>`).
 pub const GROUP_ARI_PREFIX: &str = "ari:cloud:identity::group/";
@@ -81,18 +91,43 @@ impl SiteAri {
 }
 
 /// Jira `User` / `UserDetails` (users/search, group/member, myself).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JiraUser {
+    #[serde(
+        rename = "self",
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub self_url: Option<String>,
     pub account_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_type: Option<String>,
-    #[serde(default)]
+    /// `service` for apps (`User` only).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_address: Option<String>,
-    #[serde(default)]
+    /// `16x16`, `24x24`, `32x32`, `48x48` → URL.
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    #[serde(serialize_with = "pairs_as_map")]
+    pub avatar_urls: Vec<(&'static str, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<&'static str>,
+    /// (`User` only.)
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<&'static str>,
+}
+
+fn pairs_as_map<S: serde::Serializer>(
+    pairs: &[(&'static str, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 /// Jira `PageBean*` (group/member, group/bulk).
@@ -121,28 +156,42 @@ pub struct JiraGroup {
     pub group_id: Option<String>,
 }
 
-/// Admin v2 cursor links: `next` is a cursor (v2) or a URL (v1 events).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Admin cursor links: `next` is a cursor (v2) or a URL (v1 events).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Links {
-    #[serde(default)]
+    #[serde(
+        rename = "self",
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub self_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 
 /// Admin v1 page meta (events-stream): `next` is a cursor.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Meta {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<usize>,
+}
+
+impl Meta {
+    fn is_absent(&self) -> bool {
+        self.next.is_none() && self.page_size.is_none()
+    }
 }
 
 /// An admin API page: `{data: [..], links: {next}, meta: {next}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminPage<T> {
     #[serde(default = "Vec::new")]
     pub data: Vec<T>,
     #[serde(default)]
     pub links: Links,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Meta::is_absent")]
     pub meta: Meta,
 }
 
@@ -189,37 +238,43 @@ pub struct OrgAttributes {
 }
 
 /// Admin v2 `MultiDirectoryUser` (users/search with `expand: [productAccess, groups]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminUser {
     pub account_id: String,
-    #[serde(default)]
-    pub account_type: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_status: Option<String>,
-    #[serde(default)]
-    pub membership_status: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_to_org: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_deserializing, skip_serializing_if = "is_false")]
+    pub email_verified: bool,
+    /// With `expand: ["groups"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<AdminGroupRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<SelfLink>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The nickname, the key of a search sorted by `nick_name`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nickname: Option<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub product_access: Vec<ProductAccess>,
-    #[serde(default)]
-    pub groups: Vec<AdminGroupRef>,
-    #[serde(default)]
-    pub links: Option<SelfLink>,
+    /// With `expand: ["productAccess"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_access: Option<Vec<ProductAccess>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// `links: {self: URL}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SelfLink {
     #[serde(default, rename = "self")]
     pub self_url: Option<String>,
@@ -233,28 +288,38 @@ impl AdminUser {
         parts.find(|p| *p == "directories")?;
         parts.next().filter(|d| !d.is_empty() && *d != "-")
     }
+
+    /// The `productAccess` expansion (empty when not expanded).
+    pub fn product_access(&self) -> &[ProductAccess] {
+        self.product_access.as_deref().unwrap_or_default()
+    }
+
+    /// The `groups` expansion (empty when not expanded).
+    pub fn groups(&self) -> &[AdminGroupRef] {
+        self.groups.as_deref().unwrap_or_default()
+    }
 }
 
 /// One entry of `productAccess`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductAccess {
-    pub key: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_timestamp: Option<String>,
     /// v1-style name, accepted too.
-    #[serde(default, rename = "last_active_timestamp")]
+    #[serde(default, rename = "last_active_timestamp", skip_serializing)]
     pub last_active_timestamp_snake: Option<String>,
 }
 
 /// A group named in a user's `groups` expansion (its id an ARI or bare; kept bare).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminGroupRef {
     #[serde(deserialize_with = "group_id")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
@@ -305,28 +370,39 @@ impl AdminGroup {
     }
 }
 
-/// Admin v1 event (events-stream).
-#[derive(Debug, Clone, Deserialize)]
+/// Admin v1 event (`PollingEventModel` of events-stream, `EventModel` of events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminEvent {
     #[serde(default)]
     pub id: Option<String>,
+    #[serde(rename = "type", skip_deserializing)]
+    pub kind: &'static str,
     pub attributes: EventAttributes,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub links: Option<SelfLink>,
 }
 
 /// `attributes` of an event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventAttributes {
-    pub time: String,
-    /// When Atlassian processed the event (the events stream's sort key).
-    #[serde(default, rename = "processedAt")]
-    pub processed_at: Option<String>,
     pub action: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<EventObject>,
     #[serde(default)]
-    pub context: Vec<EventObject>,
-    #[serde(default)]
     pub container: Vec<EventObject>,
+    #[serde(default)]
+    pub context: Vec<EventObject>,
+    /// `{ip}` of the request that made the event.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub location: Option<serde_json::Value>,
+    /// When Atlassian processed the event (the events stream's sort key).
+    #[serde(
+        default,
+        rename = "processedAt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub processed_at: Option<String>,
+    pub time: String,
 }
 
 /// One entry of `GET /v1/orgs/{orgId}/event-actions` (`EventActionModel`): `id` is an action
@@ -356,14 +432,22 @@ pub struct EventActionList {
 }
 
 /// An object an event names: the actor, a context item or a container.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EventObject {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<serde_json::Value>,
+    /// The actor's authentication (`{authType}`).
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<serde_json::Value>,
+    /// The actor's email and name.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// A group's or a user's role assignment on one resource (`role-assignments` listings).
@@ -435,6 +519,100 @@ pub struct ApplicationRole {
     pub number_of_seats: Option<i64>,
     #[serde(default)]
     pub has_unlimited_seats: Option<bool>,
+}
+
+/// The body of a membership add: Jira's `UpdateUserToGroupBean` (`POST /rest/api/3/group/user`;
+/// its deprecated `name` is not accepted) and the admin API's `{"accountId"}`
+/// (`POST .../groups/{groupId}/memberships`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountIdBody {
+    pub account_id: String,
+}
+
+/// `MultiDirectoryUserSearchRequest`: the body of `POST .../directories/{id}/users/search` (and
+/// the query of the deprecated `GET .../users`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserSearchRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_domains: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership_status: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<Vec<SortBy>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<String>>,
+}
+
+/// `MultiDirectoryGroupSearchRequest`: the body of `POST .../directories/{id}/groups/search`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupSearchRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_names: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_owners: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<Vec<SortBy>>,
+}
+
+/// A request's list of strings (`Some`, even when empty).
+pub fn strings(items: &[impl AsRef<str>]) -> Option<Vec<String>> {
+    Some(items.iter().map(|s| s.as_ref().to_string()).collect())
+}
+
+/// One `sortBy` entry of a search request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SortBy {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
 }
 
 /// `GET /rest/api/3/myself`.

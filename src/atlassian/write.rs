@@ -9,10 +9,9 @@
 
 use super::client::{decode, Call, Client};
 use super::error::{Api, ApiError};
-use super::wire::Myself;
+use super::wire::{strings, AccountIdBody, GroupSearchRequest, Myself, UserSearchRequest};
 use crate::plan::fingerprint_members;
 use reqwest::Method;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a write did.
@@ -76,7 +75,9 @@ impl Client {
                     "POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships",
                     &base,
                 )
-                .json(json!({ "accountId": account_id })),
+                .json(AccountIdBody {
+                    account_id: account_id.to_string(),
+                }),
                 Op::Remove => {
                     let mut segs = base.to_vec();
                     segs.push(account_id);
@@ -98,7 +99,9 @@ impl Client {
                     &segs,
                 )
                 .query("groupId", group_id)
-                .json(json!({ "accountId": account_id })),
+                .json(AccountIdBody {
+                    account_id: account_id.to_string(),
+                }),
                 Op::Remove => Call::new(
                     Api::Site,
                     Method::DELETE,
@@ -220,7 +223,11 @@ impl Client {
         let users = self
             .admin_users(
                 &org,
-                json!({ "accountIds": [account_id], "groupIds": [group_id] }),
+                UserSearchRequest {
+                    account_ids: strings(&[account_id]),
+                    group_ids: strings(&[group_id]),
+                    ..UserSearchRequest::default()
+                },
                 &[],
             )
             .await?;
@@ -253,8 +260,11 @@ impl Client {
         {
             return Ok("-".to_string());
         }
-        self.admin_group_search(org, json!({ "groupIds": [group_id] }))
-            .await?;
+        let filter = GroupSearchRequest {
+            group_ids: strings(&[group_id]),
+            ..GroupSearchRequest::default()
+        };
+        self.admin_group_search(org, filter).await?;
         Ok(self
             .cached_directory(group_id)
             .unwrap_or_else(|| "-".to_string()))
@@ -289,12 +299,16 @@ impl Client {
             let ids: Vec<&str> = ids.iter().copied().collect();
             // One filtered listing per 10 groups (`groupIds` takes at most 10), side by side;
             // an unknown group id is a 404.
-            let listings = ids
-                .chunks(super::read::ADMIN_FILTER_MAX)
-                .map(|chunk| self.admin_users(&org, json!({ "groupIds": chunk }), &["groups"]));
+            let listings = ids.chunks(super::read::ADMIN_FILTER_MAX).map(|chunk| {
+                let filter = UserSearchRequest {
+                    group_ids: strings(chunk),
+                    ..UserSearchRequest::default()
+                };
+                self.admin_users(&org, filter, &["groups"])
+            });
             let users = futures_util::future::try_join_all(listings).await?;
             for u in users.into_iter().flatten() {
-                for g in u.groups {
+                for g in u.groups.unwrap_or_default() {
                     if let Some(set) = out.get_mut(&g.id) {
                         set.insert(u.account_id.clone());
                     }

@@ -5,7 +5,7 @@
 
 use super::inputs::{load_ledger, load_policy, load_policy_at, PolicyRef, PolicySource};
 use super::planning::{input_for, plan_live, resolve_write_at};
-use super::session::{ApiDirectory, Session};
+use super::session::Session;
 use super::{failed, Clock, CommandError, Context, ErrorKind};
 use crate::apply::journal::Journal;
 use crate::apply::lock::{force_unlock, lock_path};
@@ -17,7 +17,6 @@ use anyhow::Context as _;
 use chrono::SecondsFormat;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What to apply, and how.
 #[derive(Debug, Clone)]
@@ -294,7 +293,7 @@ pub fn apply_plan(
         options: *options,
         headroom,
     };
-    let directory = Arc::new(ApiDirectory(session.client.clone()));
+    let directory = session.client.clone();
     let mut progress = ProgressObserver::new(err);
     let summary = session
         .block_on(run::apply_plan(

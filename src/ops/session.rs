@@ -3,11 +3,11 @@
 
 use super::context::Context;
 use super::error::{failed, CommandError};
-use crate::apply::{Deadline, Directory, WriteOutcome};
-use crate::atlassian::{Change, Client, ClientConfig, Credentials};
+use crate::apply::Deadline;
+use crate::atlassian::{Client, ClientConfig, Credentials};
 use crate::grants::Grants;
 use crate::live::LiveState;
-use crate::plan::{ActionKind, Plan};
+use crate::plan::Plan;
 use crate::policy::Policy;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -205,30 +205,5 @@ impl Session {
             };
             failed(message)
         })
-    }
-}
-
-/// The apply executor's view of the client.
-pub struct ApiDirectory(pub Arc<Client>);
-
-impl Directory for ApiDirectory {
-    async fn write(
-        &self,
-        kind: ActionKind,
-        group_id: &str,
-        account_id: &str,
-    ) -> anyhow::Result<WriteOutcome> {
-        let change = match kind {
-            ActionKind::Add => self.0.add_member(group_id, account_id).await?,
-            ActionKind::Remove => self.0.remove_member(group_id, account_id).await?,
-        };
-        Ok(match change {
-            Change::Done => WriteOutcome::Done,
-            Change::AlreadyDone => WriteOutcome::AlreadyDone,
-        })
-    }
-
-    async fn is_member(&self, group_id: &str, account_id: &str) -> anyhow::Result<bool> {
-        Ok(self.0.membership(group_id, account_id).await?)
     }
 }

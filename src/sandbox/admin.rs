@@ -26,9 +26,9 @@
 // Handlers bail out with a ready `Response` as their error; the size is irrelevant there.
 #![allow(clippy::result_large_err)]
 
-use super::jsonw;
 use super::model::{Org, WriteError, WriteOutcome};
 use super::server::{enc, is_json, json_bytes, json_value, same_secret, App, Params};
+use crate::atlassian::wire::{self, AccountIdBody};
 use crate::live::{AccountStatus, AccountType, EventAction, User};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -246,8 +246,7 @@ fn path_error(app: &App, fam: Family) -> Response {
 }
 
 /// Checks an `/admin/...` request against the operation the spec publishes for it (path and
-/// query parameters, JSON body; see [`super::spec`]) before its handler runs, and records it
-/// when the sandbox records requests. Unauthenticated requests and paths the spec does not
+/// query parameters, JSON body; see [`super::spec`]) before its handler runs. Unauthenticated requests and paths the spec does not
 /// publish pass through untouched: the handler or the router answers them (401, 404, 405).
 /// A violation is a 400 in the operation's error vocabulary whose detail names the field.
 pub async fn check_request(
@@ -278,7 +277,6 @@ pub async fn check_request(
     } else {
         serde_json::from_slice(&bytes).ok()
     };
-    app.record_request(&parts.method, &path, &query, json.as_ref());
     let malformed = json.is_none() && !bytes.iter().all(u8::is_ascii_whitespace);
     if !malformed {
         if let Err(v) = op.check(&params, &query, json.as_ref()) {
@@ -359,89 +357,32 @@ fn product_ari(org: &Org, key: &str) -> String {
     format!("ari:cloud:{key}::site/{}", cloud_of(org, key))
 }
 
-/// Appends the site ARI `ari:cloud:<resource>::site/<cloud>` as a JSON string.
-fn write_site_ari(out: &mut Vec<u8>, resource: &str, cloud: &str) {
-    jsonw::raw(out, "\"ari:cloud:");
-    jsonw::escaped(out, resource);
-    jsonw::raw(out, "::site/");
-    jsonw::escaped(out, cloud);
-    out.push(b'"');
-}
-
-/// Appends [`product_ari`] as a JSON string, without building it first.
-fn write_product_ari(out: &mut Vec<u8>, org: &Org, key: &str) {
-    write_site_ari(out, key, cloud_of(org, key));
-}
-
-/// Appends one `MultiDirectoryUser` (keys in serde_json's sorted order).
-fn write_directory_user(
-    out: &mut Vec<u8>,
+/// One `MultiDirectoryUser`, with the expansions asked for.
+fn directory_user(
     app: &App,
     org: &Org,
     u: u32,
     product_access: bool,
     groups: bool,
-) {
+) -> wire::AdminUser {
     let user = org.user(u);
     let (status, account_status, membership_status) = statuses(user);
-    jsonw::raw(out, "{\"accountId\":");
-    jsonw::str(out, &user.account_id);
-    jsonw::raw(out, ",\"accountStatus\":\"");
-    jsonw::raw(out, account_status);
-    jsonw::raw(out, "\",\"accountType\":\"");
-    jsonw::raw(out, user.account_type.as_str());
-    out.push(b'"');
-    if let Some(t) = user.added_to_org {
-        jsonw::raw(out, ",\"addedToOrg\":");
-        jsonw::ts(out, t);
-    }
-    if let Some(email) = &user.email {
-        jsonw::raw(out, ",\"email\":");
-        jsonw::str(out, email);
-        jsonw::raw(out, ",\"emailVerified\":true");
-    }
-    if groups {
-        jsonw::raw(out, ",\"groups\":[");
-        let mut first = true;
-        for &g in &org.groups_by_name_order {
-            if !org.is_member(g, u) {
-                continue;
-            }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            let group = org.group(g);
-            // The expansion shows group ids as ARIs, as the spec's example does (group search
-            // and group details show them bare).
-            jsonw::raw(out, "{\"id\":\"");
-            jsonw::raw(out, GROUP_ARI_PREFIX);
-            jsonw::escaped(out, &group.id);
-            jsonw::raw(out, "\",\"name\":");
-            jsonw::str(out, &group.name);
-            out.push(b'}');
-        }
-        out.push(b']');
-    }
-    jsonw::raw(out, ",\"links\":{\"self\":\"");
-    jsonw::escaped(out, &app.base_url);
-    jsonw::raw(out, "/admin/v2/orgs/");
-    jsonw::escaped(out, &org.org_id);
-    jsonw::raw(out, "/directories/");
-    jsonw::escaped(out, dir_id(org, org.user_directory(u)));
-    jsonw::raw(out, "/users/");
-    jsonw::enc(out, &user.account_id);
-    jsonw::raw(out, "\"},\"membershipStatus\":\"");
-    jsonw::raw(out, membership_status);
-    jsonw::raw(out, "\",\"mfaEnabled\":false,\"name\":");
-    jsonw::str(out, &user.name);
-    jsonw::raw(out, ",\"nickname\":");
-    jsonw::str(out, nickname(user));
-    if product_access {
+    // The expansion shows group ids as ARIs, as the spec's example does (group search and
+    // group details show them bare).
+    let groups = groups.then(|| {
+        org.groups_by_name_order
+            .iter()
+            .filter(|&&g| org.is_member(g, u))
+            .map(|&g| wire::AdminGroupRef {
+                id: format!("{GROUP_ARI_PREFIX}{}", org.group(g).id),
+                name: Some(org.group(g).name.clone()),
+            })
+            .collect()
+    });
+    let product_access = product_access.then(|| {
         // One entry per product and site, keyed as the spec keys them: `jira` for every Jira
         // product of a site (its time the latest on any of them), else the product key.
-        jsonw::raw(out, ",\"productAccess\":[");
-        let mut first = true;
+        let mut out: Vec<wire::ProductAccess> = Vec::new();
         let mut done: Vec<(&str, &str)> = Vec::new();
         for (p, product) in org.products.iter().enumerate() {
             if !org.holds(p as u32, u) {
@@ -468,25 +409,51 @@ fn write_directory_user(
             } else {
                 user.last_active.get(&product.key).copied()
             };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            jsonw::raw(out, "{\"id\":");
-            write_site_ari(out, key, cloud);
-            jsonw::raw(out, ",\"key\":");
-            jsonw::str(out, key);
-            if let Some(t) = at {
-                jsonw::raw(out, ",\"lastActiveTimestamp\":");
-                jsonw::ts(out, t);
-            }
-            out.push(b'}');
+            out.push(wire::ProductAccess {
+                id: Some(format!("ari:cloud:{key}::site/{cloud}")),
+                key: key.to_string(),
+                last_active_timestamp: at.map(ts),
+                last_active_timestamp_snake: None,
+            });
         }
-        out.push(b']');
+        out
+    });
+    let links = wire::SelfLink {
+        self_url: Some(format!(
+            "{}/admin/v2/orgs/{}/directories/{}/users/{}",
+            app.base_url,
+            org.org_id,
+            dir_id(org, org.user_directory(u)),
+            enc(&user.account_id)
+        )),
+    };
+    wire::AdminUser {
+        account_id: user.account_id.clone(),
+        account_status: Some(account_status.to_string()),
+        account_type: Some(user.account_type.as_str().to_string()),
+        added_to_org: user.added_to_org.map(ts),
+        email: user.email.clone(),
+        email_verified: user.email.is_some(),
+        groups,
+        links: Some(links),
+        membership_status: Some(membership_status.to_string()),
+        mfa_enabled: Some(false),
+        name: Some(user.name.clone()),
+        nickname: Some(nickname(user).to_string()),
+        product_access,
+        status: Some(status.to_string()),
     }
-    jsonw::raw(out, ",\"status\":\"");
-    jsonw::raw(out, status);
-    jsonw::raw(out, "\"}");
+}
+
+/// A page of the admin API as JSON.
+fn page_json<T: serde::Serialize>(page: &wire::AdminPage<T>) -> Response {
+    match serde_json::to_vec(page) {
+        Ok(bytes) => json_bytes(StatusCode::OK, bytes),
+        Err(e) => json_value(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": e.to_string() }),
+        ),
+    }
 }
 
 const GROUP_CURSOR_PREFIX: &str = "g-";
@@ -501,33 +468,13 @@ fn decode_cursor(prefix: &str, cursor: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok().map(|n| n ^ 0x5eed_cafe)
 }
 
-fn string_list(
-    obj: &serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<Vec<String>>, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("`{key}` must be an array of strings."))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("`{key}` must be an array of strings.")),
-    }
-}
-
-/// The JSON object body of a search request (an empty body is `{}`), with fields other than
-/// `known` refused, as the admin API does.
-fn search_body(
+/// The body of a search request (an empty body is `{}`), in the client's request type, which
+/// refuses fields other than the operation's, as the admin API does.
+fn search_body<T: serde::de::DeserializeOwned>(
     app: &App,
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-    known: &[&str],
-) -> Result<serde_json::Map<String, Value>, Response> {
+) -> Result<T, Response> {
     let Ok(body) = body else {
         return Err(bad(app, "The request body could not be read."));
     };
@@ -535,78 +482,32 @@ fn search_body(
     if !empty && !is_json(headers) {
         return Err(unsupported(app));
     }
-    let value: Value = if empty {
-        json!({})
+    let parsed = if empty {
+        serde_json::from_str("{}")
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| bad(app, &format!("Malformed JSON in the request body: {e}")))?
     };
-    let Value::Object(obj) = value else {
-        return Err(bad(app, "The request body must be a JSON object."));
-    };
-    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(bad(
-            app,
-            &format!(
-                "Unknown field `{k}` in the request body (the sandbox supports: {}).",
-                known.join(", ")
-            ),
-        ));
-    }
-    Ok(obj)
+    parsed.map_err(|e| bad(app, &format!("Malformed or unknown request body: {e}")))
 }
 
 /// A listing's `limit`: 1 to 100, `default` when absent.
-fn page_limit(
-    app: &App,
-    obj: &serde_json::Map<String, Value>,
-    default: usize,
-) -> Result<usize, Response> {
-    match obj.get("limit") {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=100) => Ok(n as usize),
-            _ => Err(bad(app, "`limit` must be a whole number from 1 to 100.")),
-        },
+fn page_limit(app: &App, limit: Option<u64>, default: usize) -> Result<usize, Response> {
+    match limit {
+        None => Ok(default),
+        Some(n @ 1..=100) => Ok(n as usize),
+        Some(_) => Err(bad(app, "`limit` must be a whole number from 1 to 100.")),
     }
 }
 
 /// Where a search request's `cursor` starts (0 without one).
-fn page_start(
-    app: &App,
-    obj: &serde_json::Map<String, Value>,
-    prefix: &str,
-) -> Result<usize, Response> {
-    match obj.get("cursor") {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::String(c)) => decode_cursor(prefix, c)
+fn page_start(app: &App, cursor: Option<&str>, prefix: &str) -> Result<usize, Response> {
+    match cursor {
+        None => Ok(0),
+        Some(c) => decode_cursor(prefix, c)
             .map(|n| n as usize)
             .ok_or_else(|| bad(app, "Invalid cursor.")),
-        Some(_) => Err(bad(app, "`cursor` must be a string.")),
     }
 }
-
-/// The fields of `MultiDirectoryUserSearchRequest`, which are also the query parameters of the
-/// deprecated `GET .../users` (without `emails` and `expand`).
-const USER_FILTERS: &[&str] = &[
-    "cursor",
-    "limit",
-    "accountIds",
-    "directoryIds",
-    "resourceIds",
-    "groupIds",
-    "mfaEnabled",
-    "claimStatus",
-    "status",
-    "accountStatus",
-    "membershipStatus",
-    "roleIds",
-    "emailDomains",
-    "searchTerm",
-    "emails",
-    "expand",
-    "sortBy",
-];
 
 /// The group a path or filter names, by bare id or by its ARI form
 /// (`ari:cloud:identity::group/<id>`): the spec shows group ids both ways.
@@ -631,8 +532,8 @@ pub async fn users_search(
     let Ok(Path((org_id, directory_id))) = path else {
         return path_error(&app, Family::V2);
     };
-    let obj = try_resp!(search_body(&app, &headers, body, USER_FILTERS));
-    users_page(&app, &org_id, &directory_id, &obj, 50)
+    let req = try_resp!(search_body(&app, &headers, body));
+    users_page(&app, &org_id, &directory_id, req, 50)
 }
 
 /// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users` (deprecated upstream): the
@@ -674,70 +575,46 @@ pub async fn users_list(
         };
         obj.insert(k.clone(), value);
     }
-    users_page(&app, &org_id, &directory_id, &obj, 20)
+    match serde_json::from_value(Value::Object(obj)) {
+        Ok(req) => users_page(&app, &org_id, &directory_id, req, 20),
+        Err(e) => bad(&app, &format!("Unknown or malformed query parameter: {e}")),
+    }
 }
 
-/// One page of directory users matching `obj` (the search request's fields).
+/// One page of directory users matching the search request.
 fn users_page(
     app: &App,
     org_id: &str,
     directory_id: &str,
-    obj: &serde_json::Map<String, Value>,
+    req: wire::UserSearchRequest,
     default_limit: usize,
 ) -> Response {
     let app = &app;
-    let lists = (|| -> Result<_, String> {
-        Ok((
-            string_list(obj, "accountIds")?,
-            string_list(obj, "emails")?,
-            string_list(obj, "status")?,
-            string_list(obj, "accountStatus")?,
-            string_list(obj, "membershipStatus")?,
-            string_list(obj, "groupIds")?,
-            string_list(obj, "emailDomains")?,
-            string_list(obj, "directoryIds")?,
-            string_list(obj, "expand")?,
-            string_list(obj, "resourceIds")?,
-            string_list(obj, "roleIds")?,
-        ))
-    })();
-    let (
+    let wire::UserSearchRequest {
         account_ids,
         emails,
         status,
         account_status,
         membership_status,
         group_ids,
-        domains,
+        email_domains: domains,
         directory_ids,
         expand,
         resource_ids,
         role_ids,
-    ) = match lists {
-        Ok(l) => l,
-        Err(e) => return bad(app, &e),
-    };
-    let limit = try_resp!(page_limit(app, obj, default_limit));
-    let search_term = match obj.get("searchTerm") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.to_lowercase()),
-        Some(_) => return bad(app, "`searchTerm` must be a string."),
-    };
+        ..
+    } = req.clone();
+    let limit = try_resp!(page_limit(app, req.limit, default_limit));
+    let search_term = req.search_term.map(|s| s.to_lowercase());
     if search_term.is_some() && emails.is_some() {
         return bad(app, "`emails` and `searchTerm` cannot be used together.");
     }
-    let mfa = match obj.get("mfaEnabled") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return bad(app, "`mfaEnabled` must be true or false."),
-    };
     // Nobody in the sandbox has two-step verification; every account is unmanaged.
-    let claim = obj.get("claimStatus").and_then(Value::as_str);
-    let nobody = mfa == Some(true) || claim == Some("managed");
-    let sort_desc = match obj.get("sortBy") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.pointer("/0/direction").and_then(Value::as_str) == Some("desc")),
-    };
+    let nobody = req.mfa_enabled == Some(true) || req.claim_status.as_deref() == Some("managed");
+    let sort_desc = req
+        .sort_by
+        .as_ref()
+        .map(|s| s.first().and_then(|s| s.direction.as_deref()) == Some("desc"));
     let expand = expand.unwrap_or_default();
     for e in &expand {
         if !matches!(
@@ -747,7 +624,7 @@ fn users_page(
             return bad(app, &format!("Unknown expand value `{e}` (productAccess, groups, platformRoles, counts.resources)."));
         }
     }
-    let start = try_resp!(page_start(app, obj, USER_CURSOR_PREFIX));
+    let start = try_resp!(page_start(app, req.cursor.as_deref(), USER_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(app, &org, org_id, Family::V2));
     let in_dir = try_resp!(check_directory(app, &org, directory_id));
@@ -845,8 +722,6 @@ fn users_page(
     };
     let want_products = expand.iter().any(|e| e == "productAccess");
     let want_groups = expand.iter().any(|e| e == "groups");
-    let mut out = Vec::with_capacity(limit * 1024 + 128);
-    jsonw::raw(&mut out, "{\"data\":[");
     let mut next = None;
     // The users of the page, in order.
     let mut page: Vec<u32> = Vec::with_capacity(limit);
@@ -885,23 +760,19 @@ fn users_page(
             }
         }
     }
-    for (i, &u) in page.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_directory_user(&mut out, app, &org, u, want_products, want_groups);
-    }
+    let data = page
+        .iter()
+        .map(|&u| directory_user(app, &org, u, want_products, want_groups))
+        .collect();
     drop(org);
-    jsonw::raw(&mut out, "],\"links\":{");
-    if let Some(nx) = next {
-        jsonw::raw(&mut out, "\"next\":");
-        jsonw::str(&mut out, &encode_cursor(USER_CURSOR_PREFIX, nx as u64));
-        out.push(b',');
-    }
-    jsonw::raw(&mut out, "\"self\":");
-    jsonw::str(&mut out, &encode_cursor(USER_CURSOR_PREFIX, start as u64));
-    jsonw::raw(&mut out, "}}");
-    json_bytes(StatusCode::OK, out)
+    page_json(&wire::AdminPage {
+        data,
+        links: wire::Links {
+            self_url: Some(encode_cursor(USER_CURSOR_PREFIX, start as u64)),
+            next: next.map(|nx| encode_cursor(USER_CURSOR_PREFIX, nx as u64)),
+        },
+        meta: wire::Meta::default(),
+    })
 }
 
 /// The nickname the directory shows: the first word of the name.
@@ -961,42 +832,19 @@ pub async fn groups_search(
     let Ok(Path((org_id, directory_id))) = path else {
         return path_error(&app, Family::V2);
     };
-    const KNOWN: &[&str] = &[
-        "cursor",
-        "limit",
-        "sortBy",
-        "accountIds",
-        "directoryIds",
-        "roleIds",
-        "resourceOwners",
-        "resourceIds",
-        "searchTerm",
-        "groupIds",
-        "groupNames",
-        "expand",
-    ];
-    let obj = &try_resp!(search_body(&app, &headers, body, KNOWN));
-    let lists = (|| -> Result<_, String> {
-        Ok((
-            string_list(obj, "groupIds")?,
-            string_list(obj, "groupNames")?,
-            string_list(obj, "accountIds")?,
-            string_list(obj, "directoryIds")?,
-            string_list(obj, "roleIds")?,
-            string_list(obj, "resourceOwners")?,
-            string_list(obj, "resourceIds")?,
-            string_list(obj, "expand")?,
-        ))
-    })();
-    let (ids, names, accounts, directories, roles, owners, resources, expand) = match lists {
-        Ok(l) => l,
-        Err(e) => return bad(&app, &e),
-    };
-    let term = match obj.get("searchTerm") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.to_lowercase()),
-        Some(_) => return bad(&app, "`searchTerm` must be a string."),
-    };
+    let req: wire::GroupSearchRequest = try_resp!(search_body(&app, &headers, body));
+    let wire::GroupSearchRequest {
+        group_ids: ids,
+        group_names: names,
+        account_ids: accounts,
+        directory_ids: directories,
+        role_ids: roles,
+        resource_owners: owners,
+        resource_ids: resources,
+        expand,
+        ..
+    } = req.clone();
+    let term = req.search_term.map(|s| s.to_lowercase());
     if names.is_some() && (ids.is_some() || term.is_some()) {
         return bad(
             &app,
@@ -1004,14 +852,15 @@ pub async fn groups_search(
         );
     }
     let names: Option<Vec<String>> = names.map(|n| n.iter().map(|x| x.to_lowercase()).collect());
-    let desc = obj
-        .get("sortBy")
-        .and_then(|v| v.pointer("/0/direction"))
-        .and_then(Value::as_str)
+    let desc = req
+        .sort_by
+        .as_ref()
+        .and_then(|s| s.first())
+        .and_then(|s| s.direction.as_deref())
         == Some("desc");
     let expand = expand.unwrap_or_default();
-    let limit = try_resp!(page_limit(&app, obj, 20));
-    let start = try_resp!(page_start(&app, obj, GROUP_CURSOR_PREFIX));
+    let limit = try_resp!(page_limit(&app, req.limit, 20));
+    let start = try_resp!(page_start(&app, req.cursor.as_deref(), GROUP_CURSOR_PREFIX));
     let org = app.org();
     try_resp!(check_org(&app, &org, &org_id, Family::V2));
     let in_dir = try_resp!(check_directory(&app, &org, &directory_id));
@@ -1387,11 +1236,10 @@ pub async fn last_active_dates(
     json_value(StatusCode::OK, &json!({ "data": data, "links": {} }))
 }
 
+/// The account of a membership add's body, the client's [`AccountIdBody`].
 fn membership_body(app: &App, body: &Bytes) -> Result<String, Response> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| bad(app, &format!("Malformed JSON in the request body: {e}")))?;
-    match value.get("accountId") {
-        Some(Value::String(a)) if !a.is_empty() => Ok(a.clone()),
+    match serde_json::from_slice(body) {
+        Ok(AccountIdBody { account_id }) if !account_id.is_empty() => Ok(account_id),
         _ => Err(bad(
             app,
             "The request body must be {\"accountId\": \"<account id>\"}.",
@@ -1585,19 +1433,13 @@ pub async fn remove_membership(
 
 const EVENT_CURSOR_PREFIX: &str = "sbxe1.";
 
-/// Appends `"email":…,` (when known), `"id":…` and `,"name":…` (when known) of a user reference
-/// (keys in sorted order).
-fn write_user_ref(out: &mut Vec<u8>, user: Option<&User>, id: &str) {
-    if let Some(email) = user.and_then(|u| u.email.as_deref()) {
-        jsonw::raw(out, "\"email\":");
-        jsonw::str(out, email);
-        out.push(b',');
-    }
-    jsonw::raw(out, "\"id\":");
-    jsonw::str(out, id);
-    if let Some(u) = user {
-        jsonw::raw(out, ",\"name\":");
-        jsonw::str(out, &u.name);
+/// A user reference of an event (`id`, with the email and name when known).
+fn user_ref(user: Option<&User>, id: &str) -> wire::EventObject {
+    wire::EventObject {
+        email: user.and_then(|u| u.email.clone()),
+        id: Some(id.to_string()),
+        name: user.map(|u| u.name.clone()),
+        ..wire::EventObject::default()
     }
 }
 
@@ -1611,89 +1453,76 @@ pub fn events_product_key(key: &str) -> &str {
     }
 }
 
-/// Appends one event (keys in serde_json's sorted order). The stream's `PollingEventModel`
-/// carries `processedAt`; the query API's `EventModel` does not.
-fn write_event(
-    out: &mut Vec<u8>,
-    app: &App,
-    org: &Org,
-    e: &super::model::EventRec,
-    processed_at: bool,
-) {
+/// One event. The stream's `PollingEventModel` carries `processedAt`; the query API's
+/// `EventModel` does not.
+fn event(app: &App, org: &Org, e: &super::model::EventRec, processed_at: bool) -> wire::AdminEvent {
     let user = org.user_index(&e.account_id).map(|u| org.user(u));
-    jsonw::raw(out, "{\"attributes\":{\"action\":\"");
-    jsonw::raw(out, e.action.as_str());
-    jsonw::raw(out, "\",\"actor\":{");
-    match (&e.actor, e.action) {
-        (Some(a), _) => {
-            let u = org.user_index(a).map(|u| org.user(u));
-            jsonw::raw(out, "\"auth\":{\"authType\":\"api-token\"},");
-            write_user_ref(out, u, a);
-        }
+    let api_token = || Some(json!({ "authType": "api-token" }));
+    let actor = match (&e.actor, e.action) {
+        (Some(a), _) => wire::EventObject {
+            auth: api_token(),
+            ..user_ref(org.user_index(a).map(|u| org.user(u)), a)
+        },
         (None, EventAction::UserAddedToGroup | EventAction::UserRemovedFromGroup) => {
-            jsonw::raw(
-                out,
-                "\"auth\":{\"authType\":\"api-token\"},\"id\":\"admin-api-key\",\"name\":\"Organization API key\"",
-            );
+            wire::EventObject {
+                auth: api_token(),
+                id: Some("admin-api-key".into()),
+                name: Some("Organization API key".into()),
+                ..wire::EventObject::default()
+            }
         }
-        (None, _) => write_user_ref(out, user, &e.account_id),
-    }
-    jsonw::raw(out, "},\"container\":[{\"id\":");
-    jsonw::str(out, &org.org_id);
-    jsonw::raw(
-        out,
-        ",\"type\":\"organizations\"}],\"context\":[{\"attributes\":{\"accountId\":",
-    );
-    jsonw::str(out, &e.account_id);
-    if let Some(email) = user.and_then(|u| u.email.as_deref()) {
-        jsonw::raw(out, ",\"email\":");
-        jsonw::str(out, email);
-    }
+        (None, _) => user_ref(user, &e.account_id),
+    };
+    let item = |attributes: Value, id: String, kind: &str| wire::EventObject {
+        attributes: Some(attributes),
+        id: Some(id),
+        kind: Some(kind.to_string()),
+        ..wire::EventObject::default()
+    };
+    let mut who = json!({ "accountId": e.account_id });
     if let Some(u) = user {
-        jsonw::raw(out, ",\"name\":");
-        jsonw::str(out, &u.name);
-    }
-    jsonw::raw(out, "},\"id\":");
-    jsonw::str(out, &e.account_id);
-    jsonw::raw(out, ",\"type\":\"users\"}");
-    if let Some(gid) = &e.group_id {
-        let name = org.group_index(gid).map(|g| org.group(g).name.as_str());
-        jsonw::raw(out, ",{\"attributes\":{\"groupId\":");
-        jsonw::str(out, gid);
-        if let Some(name) = name {
-            jsonw::raw(out, ",\"groupName\":");
-            jsonw::str(out, name);
+        if let Some(email) = &u.email {
+            who["email"] = json!(email);
         }
-        jsonw::raw(out, "},\"id\":");
-        jsonw::str(out, gid);
-        jsonw::raw(out, ",\"type\":\"groups\"}");
+        who["name"] = json!(u.name);
+    }
+    let mut context = vec![item(who, e.account_id.clone(), "users")];
+    if let Some(gid) = &e.group_id {
+        let mut attributes = json!({ "groupId": gid });
+        if let Some(g) = org.group_index(gid) {
+            attributes["groupName"] = json!(org.group(g).name);
+        }
+        context.push(item(attributes, gid.clone(), "groups"));
     }
     if let Some(p) = &e.product {
-        jsonw::raw(out, ",{\"attributes\":{\"productKey\":");
-        jsonw::str(out, p);
-        jsonw::raw(out, "},\"id\":");
-        write_product_ari(out, org, p);
-        jsonw::raw(out, ",\"type\":\"products\"}");
+        let attributes = json!({ "productKey": p });
+        context.push(item(attributes, product_ari(org, p), "products"));
     }
-    jsonw::raw(out, "],\"location\":{\"ip\":\"127.0.0.1\"},");
-    if processed_at {
-        // The sandbox processes an event the moment it happens.
-        jsonw::raw(out, "\"processedAt\":");
-        jsonw::ts(out, e.time);
-        out.push(b',');
-    }
-    jsonw::raw(out, "\"time\":");
-    jsonw::ts(out, e.time);
     let id = format!("{:016x}", e.id);
-    jsonw::raw(out, "},\"id\":\"");
-    jsonw::raw(out, &id);
-    jsonw::raw(out, "\",\"links\":{\"self\":\"");
-    jsonw::escaped(out, &app.base_url);
-    jsonw::raw(out, "/admin/v1/orgs/");
-    jsonw::escaped(out, &org.org_id);
-    jsonw::raw(out, "/events/");
-    jsonw::raw(out, &id);
-    jsonw::raw(out, "\"},\"type\":\"events\"}");
+    wire::AdminEvent {
+        links: Some(wire::SelfLink {
+            self_url: Some(format!(
+                "{}/admin/v1/orgs/{}/events/{id}",
+                app.base_url, org.org_id
+            )),
+        }),
+        id: Some(id),
+        kind: "events",
+        attributes: wire::EventAttributes {
+            action: e.action.as_str().to_string(),
+            actor: Some(actor),
+            container: vec![wire::EventObject {
+                id: Some(org.org_id.clone()),
+                kind: Some("organizations".into()),
+                ..wire::EventObject::default()
+            }],
+            context,
+            location: Some(json!({ "ip": "127.0.0.1" })),
+            // The sandbox processes an event the moment it happens.
+            processed_at: processed_at.then(|| ts(e.time)),
+            time: ts(e.time),
+        },
+    }
 }
 
 /// The events stream's largest page (`limit` maximum in the published spec).
@@ -1922,32 +1751,21 @@ fn events_listing(
         }
         url
     };
-    let mut out = Vec::with_capacity(page.len() * 1024 + 512);
-    jsonw::raw(&mut out, "{\"data\":[");
-    for (i, e) in page.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_event(&mut out, app, &org, e, listing == Listing::Stream);
-    }
-    jsonw::raw(&mut out, "],\"links\":{");
-    if let Some(c) = &next_cursor {
-        jsonw::raw(&mut out, "\"next\":");
-        jsonw::str(&mut out, &page_url(Some(c)));
-        out.push(b',');
-    }
-    jsonw::raw(&mut out, "\"self\":");
-    jsonw::str(&mut out, &page_url(params.get("cursor")));
-    jsonw::raw(&mut out, "},\"meta\":{");
-    if let Some(c) = &next_cursor {
-        jsonw::raw(&mut out, "\"next\":");
-        jsonw::str(&mut out, c);
-        out.push(b',');
-    }
-    jsonw::raw(&mut out, "\"page_size\":");
-    jsonw::num(&mut out, page.len());
-    jsonw::raw(&mut out, "}}");
-    json_bytes(StatusCode::OK, out)
+    let data = page
+        .iter()
+        .map(|e| event(app, &org, e, listing == Listing::Stream))
+        .collect();
+    page_json(&wire::AdminPage {
+        data,
+        links: wire::Links {
+            self_url: Some(page_url(params.get("cursor"))),
+            next: next_cursor.as_ref().map(|c| page_url(Some(c))),
+        },
+        meta: wire::Meta {
+            next: next_cursor,
+            page_size: Some(page.len()),
+        },
+    })
 }
 
 /// The event actions the sandbox records, with the display names `GET .../event-actions`

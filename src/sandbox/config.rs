@@ -91,9 +91,6 @@ pub struct SandboxConfig {
     /// The shape of a generated org (`--sites`, `--directories`, `--no-guard`,
     /// `--hidden-grants`); ignored for other org sources.
     pub shape: super::generate::OrgShape,
-    /// Keep every admin API request received, for tests that check what a client sends
-    /// ([`RunningSandbox::recorded_requests`](super::RunningSandbox::recorded_requests)).
-    pub record_requests: bool,
 }
 
 impl Default for SandboxConfig {
@@ -110,7 +107,6 @@ impl Default for SandboxConfig {
             state_file: None,
             now: None,
             shape: super::generate::OrgShape::default(),
-            record_requests: false,
         }
     }
 }

@@ -17,6 +17,9 @@
 //!   with `{account_id, product, last_active}`, the time now stored.
 //! - `GET /__sandbox/clock`, `POST /__sandbox/clock`: `{"set": "RFC 3339"}` or
 //!   `{"advance": "30d"}` (units `m`, `h`, `d`, `w`). Answers `{"now": ...}`.
+//! - `GET /__sandbox/requests`: the request log, every API request received (the latest
+//!   100,000), oldest first: `[{method, path, query: [[key, value]], body, time}]`.
+//! - `POST /__sandbox/script`: queues a scripted answer for tests ([`super::script`]); 204.
 
 use super::model::EventRec;
 use super::server::{json_text, json_value, App};
@@ -24,7 +27,7 @@ use crate::live::EventAction;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -52,6 +55,28 @@ fn json_body<T: serde::de::DeserializeOwned>(
             &format!("invalid {what}: {e}"),
         ))
     })
+}
+
+/// `GET /__sandbox/requests`.
+pub async fn requests(State(app): State<Arc<App>>) -> Response {
+    match serde_json::to_string(&app.recorded_requests()) {
+        Ok(text) => json_text(StatusCode::OK, text),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `POST /__sandbox/script`.
+pub async fn script(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match json_body(body, "scripted answer") {
+        Ok(answer) => {
+            app.script.push(answer);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(refused) => *refused,
+    }
 }
 
 /// `GET /__sandbox/stats`.

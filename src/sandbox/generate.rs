@@ -1,29 +1,15 @@
-//! `--generate N --seed S`: a realistic synthetic org, deterministic from (N, seed, now).
-//!
-//! Shape of the org (site `acme.atlassian.net`, domain `acme.test`):
-//! - account 0 is the sandbox admin (`admin@acme.test`, the default credentials' account), in
-//!   `site-admins` and every product group;
-//! - about 0.5 % app accounts (at least two), 10 % JSM portal customers, and among people 3 %
-//!   suspended, 2 % deactivated and 3 % closed accounts (closed ones keep stale memberships);
-//! - products `jira-software` (two grant groups: `jira-software-users-acme` and
-//!   `jira-software-users-contractors`, some people in both), `confluence`
-//!   (`confluence-users-acme`) and `jira-servicedesk` (`jira-servicemanagement-users-acme`),
-//!   each with a license limit a little above its current seat count;
-//! - `employees`, a group synced from an identity provider (read-only);
-//! - activity spread over two years: people join the org over the last 730 days, most product
-//!   holders were active within 30 days, some within 90, some long ago, a few never; some
-//!   non-holders have old activity (seats reclaimed earlier);
-//! - events: a login for everyone active in the last 30 days, access requests from a few
-//!   non-holders, and group additions for recent joiners.
+//! `--generate N --seed S`: the org of [`crate::planner::synth::generate_state`] (the one
+//! synthetic-org generator, shared with the tests and benchmarks), deterministic from (N, seed,
+//! now), with the sandbox's side of it: which groups grant which product, license limits a
+//! little above each product's seat count, and the wider shapes of [`OrgShape`].
 
 use super::model::{derived_id, ModelError, Org, ProductSeed, SandboxExtension};
-use crate::live::{
-    AccountStatus, AccountType, Activity, Event, EventAction, Group, LiveState, User,
-    SNAPSHOT_FORMAT_VERSION,
+use crate::live::{AccountType, Group, User};
+use crate::planner::synth::generate_state;
+pub use crate::planner::synth::{
+    CONFLUENCE_GROUP, JSM_GROUP, JSW_CONTRACTORS_GROUP, JSW_GROUP, PRODUCT_GROUPS, SYNCED_GROUP,
 };
-use crate::planner::synth::XorShift;
-use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::{BTreeMap, HashSet};
+use chrono::{DateTime, Utc};
 
 /// Parameters of a generated org.
 #[derive(Debug, Clone)]
@@ -74,313 +60,20 @@ impl Default for OrgShape {
 /// The legacy group of [`OrgShape::hidden_grants`].
 pub const LEGACY_GROUP: &str = "jira-software-users-legacy";
 
-const FIRST: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yvonne", "aiko",
-    "bjorn", "chen", "dmitri", "elena", "fatima", "goran", "hana", "ines", "jamal", "kofi", "lena",
-    "mateo", "nora", "omar", "priya", "quinn", "rosa", "sven", "tariq",
-];
-const LAST: &[&str] = &[
-    "smith", "jones", "garcia", "muller", "rossi", "tanaka", "kim", "nguyen", "silva", "kowalski",
-    "novak", "hansen", "dubois", "costa", "ivanova", "ahmed", "okafor", "larsen", "moreau",
-    "fischer", "popescu", "yilmaz", "haddad", "schmidt", "weber", "lopez", "martin", "bernard",
-    "wang", "li", "singh", "patel", "brown", "taylor", "wilson", "evans", "walsh", "byrne",
-    "murphy", "kelly",
-];
-
-/// Group names of the generated org.
-pub const JSW_GROUP: &str = "jira-software-users-acme";
-/// The second grant group of `jira-software`.
-pub const JSW_CONTRACTORS_GROUP: &str = "jira-software-users-contractors";
-/// The Confluence grant group.
-pub const CONFLUENCE_GROUP: &str = "confluence-users-acme";
-/// The Jira Service Management grant group.
-pub const JSM_GROUP: &str = "jira-servicemanagement-users-acme";
-/// The IdP-synced group.
-pub const SYNCED_GROUP: &str = "employees";
-
-fn uuid(rng: &mut XorShift) -> String {
-    let a: u128 = rng.next_u128();
-    let h = format!("{a:032x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
 /// Generates the org.
 pub fn generate(opts: &GenerateOptions) -> Result<Org, ModelError> {
-    let mut rng = XorShift::new(opts.seed);
-    let now = opts.now;
-    let n = opts.users.max(1);
-    let days = |d: f64| TimeDelta::seconds((d * 86_400.0) as i64);
-
-    let group_names = [
-        JSW_GROUP,
-        JSW_CONTRACTORS_GROUP,
-        CONFLUENCE_GROUP,
-        JSM_GROUP,
-        SYNCED_GROUP,
-        "site-admins",
-        "jira-admins-acme",
-    ];
-    let mut members: Vec<Vec<String>> = vec![Vec::new(); group_names.len()];
-    let (jsw, jswc, conf, jsm, emp, sadm, jadm) = (0, 1, 2, 3, 4, 5, 6);
-
-    let mut users = Vec::with_capacity(n);
-    let mut events = Vec::new();
-    let mut emails: HashSet<String> = HashSet::with_capacity(n);
-
-    for i in 0..n {
-        let added = now - days(rng.between(0.0, 730.0));
-        if i == 0 {
-            let id = format!("712020:{}", uuid(&mut rng));
-            for g in [jsw, conf, jsm, sadm, jadm, emp] {
-                members[g].push(id.clone());
-            }
-            let mut last = Activity::new();
-            for p in ["jira-software", "confluence", "jira-servicedesk"] {
-                last.insert(p.to_string(), now - days(rng.between(0.0, 2.0)));
-            }
-            emails.insert(opts.admin_email.to_lowercase());
-            users.push(User {
-                account_id: id,
-                email: Some(opts.admin_email.clone()),
-                name: "Sandbox Admin".to_string(),
-                account_type: AccountType::Atlassian,
-                status: AccountStatus::Active,
-                added_to_org: Some(now - days(729.0)),
-                last_active: last,
-            });
-            continue;
-        }
-        let kind: f64 = rng.unit();
-        if i <= 2 || kind < 0.005 {
-            // An app (bot) account; some hold Jira for integrations.
-            let id = format!("557058:{}", uuid(&mut rng));
-            if rng.chance(0.5) {
-                members[jsw].push(id.clone());
-            }
-            users.push(User {
-                account_id: id,
-                email: None,
-                name: format!("Automation bot {i}"),
-                account_type: AccountType::App,
-                status: AccountStatus::Active,
-                added_to_org: Some(added),
-                last_active: Activity::new(),
-            });
-            continue;
-        }
-        let first = FIRST[rng.index(FIRST.len())];
-        let last = LAST[rng.index(LAST.len())];
-        let name = format!(
-            "{}{} {}{}",
-            &first[..1].to_uppercase(),
-            &first[1..],
-            &last[..1].to_uppercase(),
-            &last[1..]
-        );
-        if kind < 0.10 {
-            // A JSM portal customer: no groups, not billed.
-            let id = format!("qm:{}:{}", uuid(&mut rng), uuid(&mut rng));
-            let mut email = format!("{first}.{last}@customer-{}.test", i % 97);
-            if !emails.insert(email.clone()) {
-                email = format!("{first}.{last}.{i}@customer-{}.test", i % 97);
-                emails.insert(email.clone());
-            }
-            users.push(User {
-                account_id: id,
-                email: Some(email),
-                name,
-                account_type: AccountType::Customer,
-                status: AccountStatus::Active,
-                added_to_org: Some(added),
-                last_active: Activity::new(),
-            });
-            continue;
-        }
-        let id = format!("712020:{}", uuid(&mut rng));
-        let s: f64 = rng.unit();
-        let status = if s < 0.03 {
-            AccountStatus::Suspended
-        } else if s < 0.05 {
-            AccountStatus::Deactivated
-        } else if s < 0.08 {
-            AccountStatus::Closed
-        } else {
-            AccountStatus::Active
-        };
-        let contractor = rng.chance(0.12);
-        let domain = if contractor {
-            "contractor.test"
-        } else {
-            "acme.test"
-        };
-        let mut email = format!("{first}.{last}@{domain}");
-        if !emails.insert(email.clone()) {
-            email = format!("{first}.{last}{i}@{domain}");
-            emails.insert(email.clone());
-        }
-        let age_days = (now - added).num_seconds() as f64 / 86_400.0;
-        let activity = |rng: &mut XorShift| -> Option<DateTime<Utc>> {
-            let r: f64 = rng.unit();
-            let ago: f64 = if r < 0.60 {
-                rng.between(0.0, 30.0)
-            } else if r < 0.75 {
-                rng.between(30.0, 90.0)
-            } else if r < 0.87 {
-                rng.between(90.0, 365.0)
-            } else if r < 0.95 {
-                rng.between(365.0, 730.0)
-            } else {
-                return None;
-            };
-            Some(now - days(ago.min(age_days)))
-        };
-        let mut last_active = Activity::new();
-        let mut product_groups = Vec::new();
-        if rng.chance(0.65) {
-            let r: f64 = rng.unit();
-            if contractor || r < 0.05 {
-                product_groups.push(jswc);
-            }
-            if !contractor || r < 0.05 {
-                product_groups.push(jsw);
-            }
-            if let Some(t) = activity(&mut rng) {
-                last_active.insert("jira-software".to_string(), t);
-            }
-        } else if rng.chance(0.3) {
-            // Reclaimed earlier: old activity, no group.
-            last_active.insert(
-                "jira-software".to_string(),
-                now - days(rng.between(200.0, 700.0).min(age_days)),
-            );
-        }
-        if rng.chance(0.75) {
-            product_groups.push(conf);
-            if let Some(t) = activity(&mut rng) {
-                last_active.insert("confluence".to_string(), t);
-            }
-        } else if rng.chance(0.3) {
-            last_active.insert(
-                "confluence".to_string(),
-                now - days(rng.between(200.0, 700.0).min(age_days)),
-            );
-        }
-        if rng.chance(0.10) {
-            product_groups.push(jsm);
-            if let Some(t) = activity(&mut rng) {
-                last_active.insert("jira-servicedesk".to_string(), t);
-            }
-        }
-        if status == AccountStatus::Active && !contractor && rng.chance(0.85) {
-            product_groups.push(emp);
-        }
-        if status == AccountStatus::Active && rng.chance(0.0005) {
-            product_groups.push(sadm);
-        }
-        if status == AccountStatus::Active && rng.chance(0.002) {
-            product_groups.push(jadm);
-        }
-        // A login event for recent activity.
-        if status == AccountStatus::Active {
-            if let Some(t) = last_active.values().max().copied() {
-                if now - t < TimeDelta::days(30) {
-                    events.push(Event {
-                        time: t,
-                        action: EventAction::UserLoggedIn,
-                        account_id: id.clone(),
-                        product: None,
-                        group_id: None,
-                    });
-                }
-            }
-            if !product_groups.contains(&jsw) && !product_groups.contains(&jswc) && rng.chance(0.02)
-            {
-                events.push(Event {
-                    time: now - days(rng.between(0.0, 14.0)),
-                    action: EventAction::AccessRequested,
-                    account_id: id.clone(),
-                    product: Some("jira-software".to_string()),
-                    group_id: None,
-                });
-            }
-        }
-        if now - added < TimeDelta::days(30) {
-            for &g in &product_groups {
-                events.push(Event {
-                    time: added,
-                    action: EventAction::UserAddedToGroup,
-                    account_id: id.clone(),
-                    product: None,
-                    group_id: Some(derived_id(&format!("group:{}", group_names[g]))),
-                });
-            }
-        }
-        for g in product_groups {
-            members[g].push(id.clone());
-        }
-        let (email, name) = if status == AccountStatus::Closed {
-            (None, "Former user".to_string())
-        } else {
-            (Some(email), name)
-        };
-        users.push(User {
-            account_id: id,
-            email,
-            name,
-            account_type: AccountType::Atlassian,
-            status,
-            added_to_org: Some(added),
-            last_active,
-        });
-    }
-    events.sort_by_key(|e| e.time);
-
-    let groups: Vec<Group> = group_names
-        .iter()
-        .zip(members)
-        .map(|(name, members)| Group {
-            id: derived_id(&format!("group:{name}")),
-            name: (*name).to_string(),
-            members,
-            synced: *name == SYNCED_GROUP,
-        })
-        .collect();
-
-    let mut groups = groups;
+    let mut state = generate_state(opts.users, opts.seed, opts.now, &opts.admin_email);
     let mut ext = SandboxExtension::default();
-    for (key, gs) in [
-        ("jira-software", vec![JSW_GROUP, JSW_CONTRACTORS_GROUP]),
-        ("confluence", vec![CONFLUENCE_GROUP]),
-        ("jira-servicedesk", vec![JSM_GROUP]),
-    ] {
+    for (key, gs) in PRODUCT_GROUPS {
         ext.products.insert(
             key.to_string(),
             ProductSeed {
-                groups: gs.into_iter().map(String::from).collect(),
+                groups: gs.iter().map(|g| g.to_string()).collect(),
                 ..ProductSeed::default()
             },
         );
     }
-    shape_org(opts, &users, &mut groups, &mut ext);
-    let state = LiveState {
-        format_version: SNAPSHOT_FORMAT_VERSION,
-        site: "acme.atlassian.net".to_string(),
-        org_id: Some(derived_id(&format!("org:generated:{}", opts.seed))),
-        taken_at: now,
-        users,
-        groups,
-        events,
-        licenses: BTreeMap::new(),
-        events_read: None,
-    };
+    shape_org(opts, &state.users, &mut state.groups, &mut ext);
     let mut org = Org::from_seed(state, ext)?;
     org.guard = opts.shape.guard;
     // License limits a little above the current seat counts.
@@ -516,6 +209,7 @@ fn shape_org(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::AccountStatus;
 
     fn opts(n: usize, seed: u64) -> GenerateOptions {
         GenerateOptions {

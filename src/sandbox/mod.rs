@@ -22,10 +22,11 @@ pub mod config;
 pub mod control;
 pub mod faults;
 pub mod generate;
+pub mod inprocess;
 pub mod jira;
-pub mod jsonw;
 pub mod model;
 pub mod ratelimit;
+pub mod script;
 pub mod server;
 pub mod smtp;
 pub mod spec;
@@ -36,6 +37,7 @@ pub use config::{
     DEFAULT_GENERATE_USERS,
 };
 pub use generate::{generate, GenerateOptions, OrgShape};
+pub use inprocess::InProcess;
 pub use model::{ModelError, Org};
 pub use server::{serve, RecordedRequest, RunningSandbox, ServeError, ShutdownHandle};
 
@@ -92,6 +94,8 @@ pub const ENDPOINTS: &[&str] = &[
     "POST   /__sandbox/events",
     "POST   /__sandbox/activity",
     "GET|POST /__sandbox/clock",
+    "GET    /__sandbox/requests",
+    "POST   /__sandbox/script",
 ];
 
 /// Writes the start-up banner: address, org, credentials and endpoints. Only the documented

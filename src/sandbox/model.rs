@@ -324,26 +324,7 @@ pub fn infer_product_groups<'a>(
         .collect()
 }
 
-/// A deterministic UUID-shaped id from a string (FNV-1a based; not a real UUID).
-pub fn derived_id(seed: &str) -> String {
-    let mut h1: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut h2: u64 = 0x8422_2325_cbf2_9ce4;
-    for b in seed.bytes() {
-        h1 = (h1 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        h2 = (h2 ^ u64::from(b))
-            .wrapping_mul(0x0000_0100_0000_01b3)
-            .rotate_left(7);
-    }
-    let hex = format!("{h1:016x}{h2:016x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
-}
+pub use crate::planner::synth::derived_id;
 
 impl Org {
     /// Builds the model from a snapshot plus the sandbox extension. Rejects duplicate ids and

@@ -6,7 +6,8 @@ use super::config::SandboxConfig;
 use super::faults::{Faults, SlowBody};
 use super::model::{derived_id, Org};
 use super::ratelimit::{Decision, MinuteLimiter, RateLimiter};
-use super::{admin, control, jira};
+use super::script::Script;
+use super::{admin, control, jira, script};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,18 +195,33 @@ impl Stats {
     }
 }
 
-/// An admin API request as the sandbox received it (see [`SandboxConfig::record_requests`]).
-#[derive(Debug, Clone, PartialEq)]
+/// An API request as the sandbox received it, before any limit, fault or check: an entry of
+/// the request log (`GET /__sandbox/requests`, [`RunningSandbox::recorded_requests`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RecordedRequest {
     /// `GET`, `POST`, ...
     pub method: String,
-    /// The path, `/admin/...`, percent-encoded as sent.
+    /// The path, percent-encoded as sent.
     pub path: String,
     /// The query pairs in order, decoded, repeated keys kept.
     pub query: Vec<(String, String)>,
-    /// The JSON body, when there was one.
+    /// The JSON body, when there was one (a body that is not JSON: its text, as a string).
     pub body: Option<serde_json::Value>,
+    /// When it arrived, by the sandbox clock.
+    pub time: DateTime<Utc>,
 }
+
+impl RecordedRequest {
+    /// `METHOD /path?k=v&k=v`, the query decoded: what a scripted answer's `match` is found in.
+    pub fn line(&self) -> String {
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let sep = if query.is_empty() { "" } else { "?" };
+        format!("{} {}{sep}{}", self.method, self.path, query.join("&"))
+    }
+}
+
+/// How many requests the log keeps; older ones are dropped first.
+pub const REQUEST_LOG_MAX: usize = 100_000;
 
 /// The caller identity behind the Jira credentials.
 #[derive(Debug, Clone)]
@@ -233,29 +249,77 @@ pub struct App {
     /// Cached `User` JSON per user (`users/search`).
     pub user_json: Vec<OnceLock<Box<str>>>,
     error_seq: AtomicU64,
-    /// Admin requests received, when [`SandboxConfig::record_requests`] is on.
-    recorded: Option<Mutex<Vec<RecordedRequest>>>,
+    /// The request log, the latest [`REQUEST_LOG_MAX`] API requests.
+    recorded: Mutex<VecDeque<RecordedRequest>>,
+    /// Scripted answers (`POST /__sandbox/script`).
+    pub script: Script,
 }
 
 impl App {
-    /// Keeps a copy of an admin request when recording is on.
-    pub fn record_request(
-        &self,
-        method: &axum::http::Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&serde_json::Value>,
-    ) {
-        if let Some(log) = &self.recorded {
-            log.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(RecordedRequest {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    query: query.to_vec(),
-                    body: body.cloned(),
-                });
+    /// The state of a sandbox answering at `base_url`, saved to the state file if one is
+    /// configured.
+    pub async fn start(
+        config: SandboxConfig,
+        org: Org,
+        base_url: String,
+    ) -> Result<Arc<Self>, ServeError> {
+        let myself = match org.user_by_email(&config.credentials.email) {
+            Some(u) => Myself {
+                user: Some(u),
+                account_id: org.user(u).account_id.clone(),
+            },
+            None => Myself {
+                user: None,
+                account_id: format!(
+                    "712020:{}",
+                    derived_id(&format!("myself:{}", config.credentials.email))
+                ),
+            },
+        };
+        let n = org.users.len();
+        let clock = Clock {
+            pinned: config.now,
+            offset: TimeDelta::zero(),
+        };
+        let app = Arc::new(App {
+            user_details_json: (0..n).map(|_| OnceLock::new()).collect(),
+            user_json: (0..n).map(|_| OnceLock::new()).collect(),
+            org: RwLock::new(org),
+            limiter: config.rate_limit.map(RateLimiter::new),
+            admin_limiter: config.admin_limits.map(MinuteLimiter::new),
+            faults: Faults::new(config.faults.clone(), config.latency),
+            base_url,
+            clock: Mutex::new(clock),
+            stats: Stats::default(),
+            persisted: Mutex::new(None),
+            myself,
+            error_seq: AtomicU64::new(1),
+            recorded: Mutex::new(VecDeque::new()),
+            script: Script::default(),
+            config,
+        });
+        if let Some(path) = app.config.state_file.clone() {
+            app.persist().await.map_err(|e| ServeError::State {
+                path: path_display(&path),
+                source: std::io::Error::other(e),
+            })?;
         }
+        Ok(app)
+    }
+
+    /// Adds a request to the log.
+    fn record_request(&self, request: RecordedRequest) {
+        let mut log = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= REQUEST_LOG_MAX {
+            log.pop_front();
+        }
+        log.push_back(request);
+    }
+
+    /// The request log, oldest first.
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        let log = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().cloned().collect()
     }
 
     /// Read access to the org.
@@ -387,14 +451,9 @@ impl RunningSandbox {
         self.app.stats.to_json()
     }
 
-    /// The admin requests received so far, when [`SandboxConfig::record_requests`] is on
-    /// (empty otherwise).
+    /// The API requests received so far, oldest first (the log of `GET /__sandbox/requests`).
     pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
-        self.app
-            .recorded
-            .as_ref()
-            .map(|log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .unwrap_or_default()
+        self.app.recorded_requests()
     }
 
     /// Counts of users and groups, for the banner.
@@ -438,6 +497,14 @@ impl Drop for RunningSandbox {
 #[derive(Debug, Clone, Default)]
 pub struct ConnControl(Arc<Notify>);
 
+impl ConnControl {
+    /// Resets the connection; never returns (the connection task drops the handler).
+    pub async fn reset(&self) {
+        self.0.notify_one();
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Starts the sandbox on `config.bind:config.port` with `org` as its state. Returns once the
 /// socket is bound; the server runs on the current tokio runtime until shut down.
 pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, ServeError> {
@@ -452,47 +519,7 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         addr: addr.to_string(),
         source,
     })?;
-    let base_url = format!("http://{addr}");
-    let myself = match org.user_by_email(&config.credentials.email) {
-        Some(u) => Myself {
-            user: Some(u),
-            account_id: org.user(u).account_id.clone(),
-        },
-        None => Myself {
-            user: None,
-            account_id: format!(
-                "712020:{}",
-                derived_id(&format!("myself:{}", config.credentials.email))
-            ),
-        },
-    };
-    let n = org.users.len();
-    let clock = Clock {
-        pinned: config.now,
-        offset: TimeDelta::zero(),
-    };
-    let app = Arc::new(App {
-        user_details_json: (0..n).map(|_| OnceLock::new()).collect(),
-        user_json: (0..n).map(|_| OnceLock::new()).collect(),
-        org: RwLock::new(org),
-        limiter: config.rate_limit.map(RateLimiter::new),
-        admin_limiter: config.admin_limits.map(MinuteLimiter::new),
-        faults: Faults::new(config.faults.clone(), config.latency),
-        base_url,
-        clock: Mutex::new(clock),
-        stats: Stats::default(),
-        persisted: Mutex::new(None),
-        myself,
-        error_seq: AtomicU64::new(1),
-        recorded: config.record_requests.then(|| Mutex::new(Vec::new())),
-        config,
-    });
-    if let Some(path) = app.config.state_file.clone() {
-        app.persist().await.map_err(|e| ServeError::State {
-            path: path_display(&path),
-            source: std::io::Error::other(e),
-        })?;
-    }
+    let app = App::start(config, org, format!("http://{addr}")).await?;
     let router = router(app.clone());
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, router, rx));
@@ -554,7 +581,8 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     }
 }
 
-fn router(app: Arc<App>) -> Router {
+/// The routing table: every API endpoint, the control endpoints, and the gate before them.
+pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/rest/api/3/myself", get(jira::myself))
         .route("/rest/api/3/users/search", get(jira::users_search))
@@ -619,6 +647,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/__sandbox/events", post(control::inject_event))
         .route("/__sandbox/activity", post(control::record_activity))
         .route("/__sandbox/clock", get(control::clock).post(control::set_clock))
+        .route("/__sandbox/requests", get(control::requests))
+        .route("/__sandbox/script", post(control::script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), gate))
@@ -730,6 +760,12 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         return resp;
     }
     let _in_flight = app.stats.in_flight();
+    let Some((req, line)) = record(&app, req).await else {
+        let detail = "The request body could not be read (at most 1 MiB).";
+        let resp = api_error(&app, api, &route, StatusCode::BAD_REQUEST, detail);
+        app.stats.count_status(resp.status());
+        return resp;
+    };
     // Admin routes: the documented per-minute budgets, when configured; Jira routes: the
     // token buckets of `--rate-limit`.
     let decision = match api {
@@ -776,8 +812,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
             let _ = next.run(req).await;
         }
         if let Some(control) = control {
-            control.0.notify_one();
-            std::future::pending::<()>().await;
+            control.reset().await;
         }
         return StatusCode::BAD_GATEWAY.into_response();
     }
@@ -811,7 +846,16 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     } else {
         req
     };
-    let mut resp = next.run(req).await;
+    let scripted = match api {
+        Api::Admin => admin::authenticated(&app, req.headers()),
+        _ => jira::authenticate(&app, req.headers()).is_ok(),
+    }
+    .then(|| app.script.take(&line))
+    .flatten();
+    let mut resp = match scripted {
+        Some(s) => script::answer(&app, api, req, next, s).await,
+        None => next.run(req).await,
+    };
     if api == Api::Jira && resp.status() != StatusCode::UNAUTHORIZED {
         // Jira names the authenticated account on every response.
         if let Ok(v) = HeaderValue::from_str(&app.myself.account_id) {
@@ -837,12 +881,33 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     resp
 }
 
+/// Adds an API request to the log: its body is read (at most 1 MiB, else `None`) and put back.
+/// Returns the request and its [`RecordedRequest::line`].
+async fn record(app: &App, req: Request) -> Option<(Request, String)> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.ok()?;
+    let body = (!bytes.iter().all(u8::is_ascii_whitespace)).then(|| {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into())
+    });
+    let entry = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: Params::from_uri(&parts.uri).0,
+        body,
+        time: app.now(),
+    };
+    let line = entry.line();
+    app.record_request(entry);
+    Some((Request::from_parts(parts, Body::from(bytes)), line))
+}
+
 /// A JSON response from pre-rendered text.
 pub fn json_text(status: StatusCode, body: String) -> Response {
     json_bytes(status, body.into_bytes())
 }
 
-/// A JSON response from pre-rendered bytes (see [`super::jsonw`]).
+/// A JSON response from serialised bytes.
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;

@@ -4,7 +4,6 @@
 //! skip when `SEATKEEPER_SKIP_BROWSER=1` / `SEATKEEPER_SKIP_CI_EMULATION=1`: `.ci/run` runs
 //! them in a step of their own.
 
-mod client_support;
 mod notify_support;
 mod sandbox_support;
 mod support;
@@ -12,8 +11,9 @@ mod support;
 mod apply_e2e;
 mod ci_templates;
 mod cli;
-mod client_fake;
+mod client_requests;
 mod client_sandbox;
+mod inprocess;
 mod notify_chat;
 mod notify_mail;
 mod plan_schema;

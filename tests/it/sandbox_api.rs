@@ -1293,3 +1293,51 @@ async fn admin_budgets_are_the_documented_ones() {
         200
     );
 }
+
+/// The request log holds every API request (never control ones), and a scripted answer
+/// replaces only the answer to a request the sandbox accepts: it waits through an
+/// unauthenticated request and one that breaks the spec.
+#[tokio::test]
+async fn the_request_log_and_scripted_answers() {
+    let env = Env::fixture().await;
+    let search = format!("/admin/v2/orgs/{}/directories/-/users/search", env.org_id);
+    let script = json!({"match": "users/search", "status": 503});
+    let resp = env
+        .raw(Method::POST, "/__sandbox/script")
+        .json(&script)
+        .send();
+    assert_eq!(resp.await.expect("script").status(), 204);
+    let unauthenticated = env.raw(Method::POST, &search).json(&json!({})).send();
+    assert_eq!(unauthenticated.await.expect("request").status(), 401);
+    let off_spec = env
+        .admin(Method::POST, &search)
+        .json(&json!({"limit": 101}));
+    assert_eq!(off_spec.send().await.expect("request").status(), 400);
+    let body = json!({"limit": 1, "accountIds": [account(1)]});
+    let scripted = env.admin(Method::POST, &search).json(&body).send();
+    assert_eq!(scripted.await.expect("request").status(), 503);
+    let answered = env.admin(Method::POST, &search).json(&body).send();
+    assert_eq!(answered.await.expect("request").status(), 200);
+    env.get_json("/rest/api/3/group/member?groupId=gid-1&maxResults=5")
+        .await;
+
+    let log: Vec<Value> = env
+        .raw(Method::GET, "/__sandbox/requests")
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(log.len(), 5, "{log:#?}");
+    assert_eq!(log[3]["method"], "POST");
+    assert_eq!(log[3]["path"], search.as_str());
+    assert_eq!(log[3]["body"], body);
+    assert_eq!(log[3]["time"], "2026-11-25T08:00:00Z");
+    let query = json!([["groupId", "gid-1"], ["maxResults", "5"]]);
+    assert_eq!(
+        (&log[4]["method"], &log[4]["query"]),
+        (&json!("GET"), &query)
+    );
+    assert_eq!(log[4]["body"], Value::Null);
+}
