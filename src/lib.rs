@@ -16,8 +16,8 @@
 //! command line and the backends. The edges are [`render`] (writes to a `&mut dyn Write`),
 //! [`atlassian`] (the HTTP client), [`apply`] and [`audit`] (executing plans and recording
 //! them), [`files`] (reading policy folders and snapshots, atomic writes), [`gitinfo`] (the
-//! policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments, exit
-//! codes).
+//! policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP), [`notify`] (delivering
+//! notifications: SMTP mail and chat webhooks) and [`cli`] (arguments, exit codes).
 //! [`grants`] holds every path that bills a product (granting groups the policy does not name,
 //! direct role assignments) and the plan warnings they give.
 //! Access reviews ([`report`]) combine the planner's explanations with the audit log and git
