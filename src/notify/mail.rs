@@ -41,7 +41,8 @@ pub struct SmtpSettings {
     pub username: Option<Secret>,
     /// The SMTP AUTH password (from [`PASSWORD_VAR`]).
     pub password: Option<Secret>,
-    /// How long one network step (connect, a command's reply, the TLS handshake) may take.
+    /// How long each step of opening a session may take (the TCP connect, the greeting and
+    /// EHLO, the STARTTLS handshake); a whole attempt, sending included, gets four times this.
     pub timeout: Duration,
     /// A PEM root certificate trusted besides the public web roots: for relays whose certificate
     /// a private CA issued (common inside companies), and for tests' self-signed servers.
@@ -430,6 +431,14 @@ impl Mailer {
                         self.server, self.timeout
                     ),
                 },
+                Ok(Err(AttemptError::NoGreeting)) => Failure {
+                    retry: true,
+                    permanent: false,
+                    text: format!(
+                        "{} accepted the connection but sent no SMTP greeting within {:?}",
+                        self.server, self.timeout
+                    ),
+                },
                 Ok(Err(AttemptError::NoStartTls)) => Failure {
                     retry: false,
                     permanent: false,
@@ -509,9 +518,15 @@ impl Mailer {
         };
         // See the type's documentation: without it every message waits for a delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-            .await
-            .map_err(AttemptError::Smtp)?;
+        // The greeting and EHLO, bounded too: a port that accepts and then says nothing (a
+        // wrong port, a stuck relay) is a timeout, not a hang.
+        let mut conn = tokio::time::timeout(
+            self.timeout,
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+        )
+        .await
+        .map_err(|_| AttemptError::NoGreeting)?
+        .map_err(AttemptError::Smtp)?;
         if conn.can_starttls() {
             // Offered, so used, loopback or not: a failed handshake fails the attempt rather
             // than falling back to plain text.
@@ -631,6 +646,8 @@ enum AttemptError {
     Connect(std::io::Error),
     /// No TCP connection, or no TLS handshake, within the timeout.
     ConnectTimeout,
+    /// Connected, but no SMTP greeting and EHLO reply within the timeout.
+    NoGreeting,
     /// A host that is not loopback offered no STARTTLS.
     NoStartTls,
     /// What lettre reported: a reply code, a TLS failure, a broken session.
