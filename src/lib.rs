@@ -18,8 +18,10 @@
 //! [`render`] (writes to a `&mut dyn Write`),
 //! [`atlassian`] (the HTTP client), [`apply`] and [`audit`] (executing plans and recording
 //! them), [`files`] (reading policy folders and snapshots, atomic writes), [`gitinfo`] (the
-//! policy repo), [`sandbox`] (a local Atlassian Cloud over HTTP) and [`cli`] (arguments,
-//! rendering, apply's prompt, exit codes).
+//! policy repo), [`sandbox`] (a local Atlassian Cloud, over HTTP or in-process), [`notify`]
+//! (delivering notifications: SMTP mail and chat webhooks) and [`cli`] (arguments, rendering,
+//! apply's prompt, exit codes). [`messages`] (core) decides which messages are due and what they
+//! say.
 //! [`grants`] holds every path that bills a product (granting groups the policy does not name,
 //! direct role assignments) and the plan warnings they give.
 //! Access reviews ([`report`]) combine the planner's explanations with the audit log and git

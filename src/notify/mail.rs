@@ -9,12 +9,15 @@
 
 use super::{is_loopback_host, Delivery, Pacer, RetryPolicy};
 use crate::atlassian::Secret;
+use lettre::address::Envelope;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error as SmtpError;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, Message};
 use reqwest::Url;
 use std::fmt;
 use std::time::Duration;
@@ -38,7 +41,8 @@ pub struct SmtpSettings {
     pub username: Option<Secret>,
     /// The SMTP AUTH password (from [`PASSWORD_VAR`]).
     pub password: Option<Secret>,
-    /// How long one network step (connect, a command's reply, the TLS handshake) may take.
+    /// How long each step of opening a session may take (the TCP connect, the greeting and
+    /// EHLO, the STARTTLS handshake); a whole attempt, sending included, gets four times this.
     pub timeout: Duration,
     /// A PEM root certificate trusted besides the public web roots: for relays whose certificate
     /// a private CA issued (common inside companies), and for tests' self-signed servers.
@@ -161,12 +165,21 @@ pub enum MailError {
 /// Sends [`Email`]s through one SMTP server. Each message opens its own connection: a
 /// notification run sends a few messages a second at most, and a fresh connection makes every
 /// attempt independent (a retry never inherits a half-broken session).
+///
+/// The session is driven through lettre's connection API rather than its transport, to own the
+/// socket: lettre writes a message's body and its terminating `.` in two writes, and with
+/// Nagle's algorithm on the second waits for the server's delayed ACK (40 ms on Linux) on
+/// every message; the transport offers no way to set `TCP_NODELAY`.
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
     /// `host:port`, the name every error uses.
     server: String,
     host: String,
+    port: u16,
     tls: TlsMode,
+    tls_parameters: TlsParameters,
+    credentials: Option<Credentials>,
+    /// EHLO name: the machine's host name (strict relays refuse `EHLO localhost`).
+    hello: ClientId,
     from: Mailbox,
     reply_to: Option<Mailbox>,
     /// For error texts ("authentication failed for user X"); the user name is not the secret.
@@ -254,19 +267,11 @@ impl Mailer {
         let tls_parameters = tls_builder
             .build_rustls()
             .map_err(|e| MailError::Certificate(e.to_string()))?;
-        let lettre_tls = match tls {
-            TlsMode::Implicit => Tls::Wrapper(tls_parameters),
-            TlsMode::Required => Tls::Required(tls_parameters),
-            TlsMode::Opportunistic => Tls::Opportunistic(tls_parameters),
-        };
 
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .timeout(Some(settings.timeout))
-            .tls(lettre_tls);
+        let mut credentials = None;
         let username = match (&settings.username, &settings.password) {
             (Some(user), Some(password)) => {
-                builder = builder.credentials(Credentials::new(
+                credentials = Some(Credentials::new(
                     user.expose().to_string(),
                     password.expose().to_string(),
                 ));
@@ -286,10 +291,13 @@ impl Mailer {
         };
 
         Ok(Mailer {
-            transport: builder.build(),
             server,
             host,
+            port,
             tls,
+            tls_parameters,
+            credentials,
+            hello: ClientId::default(),
             from,
             reply_to,
             username,
@@ -378,10 +386,13 @@ impl Mailer {
         self.pacer.wait().await;
         let mut attempt = 1;
         loop {
-            // lettre's timeout bounds each network step; this bounds a whole attempt against a
-            // server that answers, slowly, forever.
-            let outcome =
-                tokio::time::timeout(self.timeout * 4, self.transport.send(message.clone())).await;
+            // `timeout` bounds the connect and the TLS handshake; this bounds a whole attempt,
+            // against a server that answers slowly, or not at all, after connecting.
+            let outcome = tokio::time::timeout(
+                self.timeout * 4,
+                self.attempt(message.envelope(), &message.formatted()),
+            )
+            .await;
             let failure = match outcome {
                 Ok(Ok(response)) => {
                     let text: Vec<&str> = response.message().collect();
@@ -391,7 +402,36 @@ impl Mailer {
                             .to_string(),
                     };
                 }
-                Ok(Err(error)) => self.explain(&error),
+                Ok(Err(AttemptError::Smtp(error))) => self.explain(&error),
+                Ok(Err(AttemptError::Connect(error))) => Failure {
+                    retry: true,
+                    permanent: false,
+                    text: format!("cannot connect to {}: {error}", self.server),
+                },
+                Ok(Err(AttemptError::ConnectTimeout)) => Failure {
+                    retry: true,
+                    permanent: false,
+                    text: format!(
+                        "cannot connect to {}: no answer within {:?}",
+                        self.server, self.timeout
+                    ),
+                },
+                Ok(Err(AttemptError::NoGreeting)) => Failure {
+                    retry: true,
+                    permanent: false,
+                    text: format!(
+                        "{} accepted the connection but sent no SMTP greeting within {:?}",
+                        self.server, self.timeout
+                    ),
+                },
+                Ok(Err(AttemptError::NoStartTls)) => Failure {
+                    retry: false,
+                    permanent: false,
+                    text: format!(
+                        "{} does not offer STARTTLS; seatkeeper sends no mail or password in plain text to a host that is not loopback (use smtps://, or a relay that offers STARTTLS)",
+                        self.server
+                    ),
+                },
                 Err(_) => Failure {
                     retry: true,
                     permanent: false,
@@ -415,6 +455,78 @@ impl Mailer {
             tokio::time::sleep(self.retry.wait_after(attempt)).await;
             attempt += 1;
         }
+    }
+
+    /// One SMTP session: connect, secure, authenticate, send, quit.
+    async fn attempt(&self, envelope: &Envelope, raw: &[u8]) -> Result<Response, AttemptError> {
+        let mut conn = self.connect().await?;
+        let mut outcome = Ok(());
+        if let Some(credentials) = &self.credentials {
+            outcome = conn
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map(drop);
+        }
+        let result = match outcome {
+            Ok(()) => conn.send(envelope, raw).await,
+            Err(error) => Err(error),
+        };
+        // QUIT, politely but briefly: the message's fate is already decided.
+        let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
+        result.map_err(AttemptError::Smtp)
+    }
+
+    /// Connects and secures the session as [`TlsMode`] says.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, AttemptError> {
+        if self.tls == TlsMode::Implicit {
+            // TLS from the first byte: lettre's own connect does the handshake (its socket is
+            // not ours to set TCP_NODELAY on; TLS records make that matter less).
+            return AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(self.tls_parameters.clone()),
+                None,
+            )
+            .await
+            .map_err(AttemptError::Smtp);
+        }
+        let tcp = match tokio::time::timeout(
+            self.timeout,
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        {
+            Err(_) => return Err(AttemptError::ConnectTimeout),
+            Ok(Err(error)) => return Err(AttemptError::Connect(error)),
+            Ok(Ok(tcp)) => tcp,
+        };
+        // See the type's documentation: without it every message waits for a delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        // The greeting and EHLO, bounded too: a port that accepts and then says nothing (a
+        // wrong port, a stuck relay) is a timeout, not a hang.
+        let mut conn = tokio::time::timeout(
+            self.timeout,
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+        )
+        .await
+        .map_err(|_| AttemptError::NoGreeting)?
+        .map_err(AttemptError::Smtp)?;
+        if conn.can_starttls() {
+            // Offered, so used, loopback or not: a failed handshake fails the attempt rather
+            // than falling back to plain text.
+            tokio::time::timeout(
+                self.timeout,
+                conn.starttls(self.tls_parameters.clone(), &self.hello),
+            )
+            .await
+            .map_err(|_| AttemptError::ConnectTimeout)?
+            .map_err(AttemptError::Smtp)?;
+        } else if self.tls == TlsMode::Required {
+            conn.abort().await;
+            return Err(AttemptError::NoStartTls);
+        }
+        Ok(conn)
     }
 
     /// Names what failed, and decides whether it is worth another attempt.
@@ -511,6 +623,20 @@ impl Mailer {
             _ => text,
         }
     }
+}
+
+/// Why one attempt failed.
+enum AttemptError {
+    /// The TCP connection was refused or broke (DNS, refused, unreachable).
+    Connect(std::io::Error),
+    /// No TCP connection, or no TLS handshake, within the timeout.
+    ConnectTimeout,
+    /// Connected, but no SMTP greeting and EHLO reply within the timeout.
+    NoGreeting,
+    /// A host that is not loopback offered no STARTTLS.
+    NoStartTls,
+    /// What lettre reported: a reply code, a TLS failure, a broken session.
+    Smtp(SmtpError),
 }
 
 struct Failure {

@@ -262,6 +262,38 @@ async fn an_unreachable_server_fails_clearly_within_the_timeout() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_greets_times_out() {
+    // Accepts connections and says nothing: a wrong port, or a stuck relay.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut settings = settings(format!("smtp://127.0.0.1:{port}"));
+    settings.timeout = Duration::from_millis(300);
+    settings.retry.attempts = 2;
+    let started = Instant::now();
+    let (permanent, error) = failed(mailer(&settings).send(&email()).await);
+    eprintln!("the error: {error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!permanent);
+    assert_eq!(
+        error,
+        format!(
+            "127.0.0.1:{port} accepted the connection but sent no SMTP greeting within 300ms (after 2 attempts)"
+        )
+    );
+    holder.abort();
+}
+
+#[tokio::test]
 async fn a_4xx_is_retried_and_the_message_delivered_once() {
     if !smtp_tests_enabled("notify_mail::a_4xx_is_retried_and_the_message_delivered_once") {
         return;
