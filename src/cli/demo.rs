@@ -1,11 +1,11 @@
-//! `seatkeeper demo`: the whole loop with no setup. Starts the sandbox in-process on a free port
+//! `seatkeeper demo`: the whole loop with no setup. Runs the sandbox in-process, with no socket,
 //! with the `examples/acme` org, copies the acme policy repo to a fresh folder, then plans,
 //! applies and plans again (the second plan has nothing left to add or remove), and says where
 //! the audit log is.
 
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::apply::run::ApplyOptions;
-use crate::atlassian::{CredentialSource, Secret};
+use crate::atlassian::{ClientConfig, CredentialSource};
 use crate::audit::{verify, Verification};
 use crate::ops::apply::apply_plan;
 use crate::ops::inputs::load_policy_at;
@@ -13,7 +13,7 @@ use crate::ops::planning::plan_live;
 use crate::ops::session::{runtime, Session};
 use crate::ops::{Clock, CommandError, Context};
 use crate::render::{self, Format};
-use crate::sandbox::{self, OrgSource, SandboxConfig};
+use crate::sandbox::{self, InProcess, OrgSource, SandboxConfig};
 use anyhow::Context as _;
 use std::io::Write;
 use std::path::PathBuf;
@@ -94,14 +94,20 @@ pub fn run(
     };
     let org = sandbox::load_org(&OrgSource::Snapshot(Box::new(snapshot)), &config)?;
 
-    // The sandbox runs on its own runtime thread; the CLI session drives requests on another.
+    // The sandbox runs in this process with no socket: its router answers the client's
+    // requests in memory. It lives on its own runtime; the CLI session drives requests on
+    // another.
     let server_rt = runtime()?;
-    let running = server_rt.block_on(sandbox::serve(config.clone(), org))?;
+    let client_config = ClientConfig {
+        parallelism: DEFAULT_PARALLELISM,
+        ..ClientConfig::default()
+    };
+    let sandbox =
+        server_rt.block_on(InProcess::start(config.clone(), org, client_config.clone()))?;
     writeln!(out, "seatkeeper demo: a sandbox Atlassian org and the acme policy repo, nothing leaves this machine.")?;
     writeln!(
         out,
-        "  sandbox:     {} (org acme.atlassian.net, 60 users)",
-        running.base_url()
+        "  sandbox:     in this process, no network (org acme.atlassian.net, 60 users)"
     )?;
     writeln!(
         out,
@@ -114,14 +120,8 @@ pub fn run(
         now.format("%Y-%m-%d %H:%M UTC")
     )?;
 
-    let creds = &config.credentials;
     let ctx = Context {
-        credentials: CredentialSource {
-            email: Some(creds.email.clone()),
-            api_token: Some(Secret::new(creds.api_token.clone())),
-            admin_api_key: Some(Secret::new(creds.admin_api_key.clone())),
-            api_base: Some(running.base_url()),
-        },
+        credentials: CredentialSource::default(),
         actor: Some("seatkeeper-demo".into()),
         clock: Clock::System(env.now),
         deadline: None,
@@ -130,7 +130,10 @@ pub fn run(
         err,
     };
     let source = load_policy_at(&dir, None, ctx.today(now), ctx.err)?;
-    let session = Session::connect(&ctx, &source.policy, DEFAULT_PARALLELISM)?;
+    let client = sandbox
+        .client(true, true, client_config)
+        .map_err(|e| crate::ops::failed(e.to_string()))?;
+    let session = Session::with_client(client, &ctx)?;
     let actor_account = session.myself()?;
     let at = (actor_account.as_deref(), now);
     let opts = render_options(env);
@@ -181,7 +184,7 @@ pub fn run(
     )?;
     let (adds, removes) = again.counts();
     drop(session);
-    server_rt.block_on(running.shutdown());
+    drop(sandbox);
     if adds + removes > 0 {
         return Err(crate::ops::failed(format!("the second plan still has {adds} additions and {removes} removals: the demo did not converge")));
     }

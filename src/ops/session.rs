@@ -90,6 +90,17 @@ impl Session {
         })
     }
 
+    /// A session over `client` (the in-process sandbox's, say), with the context's progress
+    /// mode and deadline.
+    pub fn with_client(client: Client, ctx: &Context) -> Result<Self, CommandError> {
+        Ok(Self {
+            client: Arc::new(client),
+            runtime: runtime()?,
+            progress: ctx.progress,
+            deadline: ctx.deadline,
+        })
+    }
+
     /// Runs a future on the session's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
