@@ -104,10 +104,20 @@ pub fn run(
     };
     let sandbox =
         server_rt.block_on(InProcess::start(config.clone(), org, client_config.clone()))?;
+    // The one socket: the sandbox's mail sink on loopback, which the policy's `notify:` sends
+    // to, so the demo shows the emails a real run would send.
+    let mail_sink = server_rt.block_on(sandbox.start_mail_sink())?;
+    let policy_file = dir.join(crate::policy::MAIN_FILE);
+    let mut policy_text = std::fs::read_to_string(&policy_file)?;
+    policy_text.push_str(&format!(
+        "\n# Added by the demo: email people through the sandbox's mail sink.\nnotify:\n  email:\n    smtp: smtp://{mail_sink}\n    from: \"Acme IT <it@acme.com>\"\n  rate: 100/s\n"
+    ));
+    std::fs::write(&policy_file, policy_text)
+        .with_context(|| format!("cannot write {}", policy_file.display()))?;
     writeln!(out, "seatkeeper demo: a sandbox Atlassian org and the acme policy repo, nothing leaves this machine.")?;
     writeln!(
         out,
-        "  sandbox:     in this process, no network (org acme.atlassian.net, 60 users)"
+        "  sandbox:     in this process, no network (org acme.atlassian.net, 60 users); mail sink smtp://{mail_sink}"
     )?;
     writeln!(
         out,
@@ -123,7 +133,8 @@ pub fn run(
     let ctx = Context {
         credentials: CredentialSource::default(),
         actor: Some("seatkeeper-demo".into()),
-        clock: Clock::System(env.now),
+        // The demo replays the snapshot's day: every reading of the clock is that time.
+        clock: Clock::Fixed(now),
         deadline: None,
         progress: crate::ops::progress::ProgressMode::for_stderr(env.stderr_is_terminal),
         notify: Default::default(),
@@ -142,10 +153,32 @@ pub fn run(
         out,
         "1. seatkeeper plan (reads the org through the admin API)",
     )?;
-    let (plan, live) = plan_live(&session, &source, at, false, ctx.err)?;
+    let (plan, _) = plan_live(&session, &source, at, false, ctx.err)?;
     render::render(&plan, Format::Text, &opts, out)?;
 
-    step(out, "2. seatkeeper apply --auto-approve")?;
+    step(
+        out,
+        "2. seatkeeper notify (each idle seat's holder is emailed before any reclaim)",
+    )?;
+    let plan_path = dir.join("plan.json");
+    crate::files::write_atomically(&plan_path, &serde_json::to_vec_pretty(&plan)?)?;
+    let request = crate::ops::notify::NotifyRequest {
+        policy: crate::ops::PolicyRef {
+            dir: dir.clone(),
+            rev: None,
+        },
+        plan: Some(plan_path),
+        state: crate::ops::StateRequest {
+            snapshot: None,
+            at: None,
+        },
+        dry_run: false,
+        at: None,
+    };
+    let notified = crate::ops::notify::notify(&request, &mut ctx.with_err(&mut *out))?;
+    super::notify::summarize(&notified, false, out)?;
+
+    step(out, "3. seatkeeper apply --auto-approve")?;
     out.flush()?;
     let options = ApplyOptions {
         allow_mass_removal: false,
@@ -153,16 +186,41 @@ pub fn run(
         clock: Clock::Fixed(now),
         deadline: None,
     };
+    // The plan made now: the emails just accepted let reclaims without a `notice` go ahead.
+    let (plan, live) = plan_live(&session, &source, at, false, ctx.err)?;
     let headroom = crate::apply::Headroom::of(&plan, &live);
     let actor = ("seatkeeper-demo", actor_account.as_deref());
     apply_plan(&session, &source, (&plan, &headroom), actor, &options, out)?;
+    crate::ops::notify::after_apply(
+        &source,
+        &plan,
+        Clock::Fixed(now),
+        &mut ctx.with_err(&mut *out),
+    )?;
 
     step(
         out,
-        "3. seatkeeper plan (again: nothing left to add or remove)",
+        "4. seatkeeper plan (again: nothing left to add or remove; the reclaims wait for their date)",
     )?;
     let (again, _) = plan_live(&session, &source, at, false, ctx.err)?;
     render::render(&again, Format::Text, &opts, out)?;
+
+    step(out, "Mail the sandbox received")?;
+    let mail = sandbox.mail();
+    for m in &mail {
+        writeln!(
+            out,
+            "  {:<24} {}",
+            m.to.join(", "),
+            m.subject.as_deref().unwrap_or("")
+        )?;
+    }
+    if let Some(first) = mail.first() {
+        writeln!(out, "\nThe first, as sent to {}:\n", first.to.join(", "))?;
+        for line in first.body.lines() {
+            writeln!(out, "  | {line}")?;
+        }
+    }
 
     let audit_path = source.audit_path()?;
     let text = std::fs::read(&audit_path).unwrap_or_default();

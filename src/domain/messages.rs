@@ -230,7 +230,11 @@ fn words(a: &About<'_>, to: &str, site: &str, notify: &Notify) -> (String, Strin
         .as_ref()
         .map_or_else(String::new, |e| e.reply_address().to_string());
     notify.templates.get(a.kind).render(|field| match field {
-        Field::Name => a.name.unwrap_or(to).to_string(),
+        // Without a name, the address's local part: "Hello alice,".
+        Field::Name => a
+            .name
+            .unwrap_or_else(|| to.split('@').next().unwrap_or(to))
+            .to_string(),
         Field::Email => to.to_string(),
         Field::Product => product.clone(),
         Field::ProductKey => a.product.to_string(),

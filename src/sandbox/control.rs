@@ -65,6 +65,14 @@ pub async fn requests(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// `GET /__sandbox/mail`: every message the mail sink accepted, oldest first.
+pub async fn mail(State(app): State<Arc<App>>) -> Response {
+    match serde_json::to_string(&app.mailbox.messages()) {
+        Ok(text) => json_text(StatusCode::OK, text),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 /// `POST /__sandbox/script`.
 pub async fn script(
     State(app): State<Arc<App>>,

@@ -133,6 +133,17 @@ impl InProcess {
         Self::client_of(&self.app, &self.served, site, admin, config)
     }
 
+    /// Starts the sandbox's SMTP mail sink on a free loopback port: the one socket an
+    /// in-process sandbox opens, and only when asked (the demo shows the mail a run sends).
+    pub async fn start_mail_sink(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.app.start_mail_sink().await
+    }
+
+    /// The messages the mail sink accepted, oldest first.
+    pub fn mail(&self) -> Vec<super::smtp::ReceivedMail> {
+        self.app.mailbox.messages()
+    }
+
     /// The current state in the snapshot format.
     pub fn snapshot(&self) -> crate::live::LiveState {
         self.app.org().snapshot(self.app.now())

@@ -125,6 +125,13 @@ pub fn write_banner(
         running.org_id(),
         running.directory_id()
     )?;
+    if let Some(mail) = running.mail_url() {
+        writeln!(
+            out,
+            "  mail sink {mail} (for notify.email.smtp; received messages at {}/__sandbox/mail)",
+            running.base_url()
+        )?;
+    }
     if let Some(path) = &config.state_file {
         writeln!(
             out,

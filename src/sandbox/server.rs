@@ -253,6 +253,10 @@ pub struct App {
     recorded: Mutex<VecDeque<RecordedRequest>>,
     /// Scripted answers (`POST /__sandbox/script`).
     pub script: Script,
+    /// What the mail sink accepted (`GET /__sandbox/mail`).
+    pub mailbox: super::smtp::Mailbox,
+    /// Where the mail sink listens, once started ([`App::start_mail_sink`]).
+    mail_addr: OnceLock<SocketAddr>,
 }
 
 impl App {
@@ -296,6 +300,8 @@ impl App {
             error_seq: AtomicU64::new(1),
             recorded: Mutex::new(VecDeque::new()),
             script: Script::default(),
+            mailbox: super::smtp::Mailbox::default(),
+            mail_addr: OnceLock::new(),
             config,
         });
         if let Some(path) = app.config.state_file.clone() {
@@ -305,6 +311,26 @@ impl App {
             })?;
         }
         Ok(app)
+    }
+
+    /// Starts the SMTP mail sink on a free loopback port (once; later calls give its address):
+    /// the sandbox then also receives the mail a run sends.
+    pub async fn start_mail_sink(self: &Arc<Self>) -> std::io::Result<SocketAddr> {
+        if let Some(addr) = self.mail_addr.get() {
+            return Ok(*addr);
+        }
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let app = Arc::downgrade(self);
+        let now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync> =
+            Arc::new(move || app.upgrade().map_or_else(Utc::now, |a| a.now()));
+        tokio::spawn(super::smtp::serve(listener, self.mailbox.clone(), now));
+        Ok(*self.mail_addr.get_or_init(|| addr))
+    }
+
+    /// `smtp://127.0.0.1:PORT` of the mail sink, once started.
+    pub fn mail_url(&self) -> Option<String> {
+        self.mail_addr.get().map(|a| format!("smtp://{a}"))
     }
 
     /// Adds a request to the log.
@@ -446,6 +472,16 @@ impl RunningSandbox {
         self.app.org().snapshot(self.app.now())
     }
 
+    /// `smtp://127.0.0.1:PORT`: the mail sink, for `notify.email.smtp` in rehearsals.
+    pub fn mail_url(&self) -> Option<String> {
+        self.app.mail_url()
+    }
+
+    /// The messages the mail sink accepted (the list of `GET /__sandbox/mail`).
+    pub fn mail(&self) -> Vec<super::smtp::ReceivedMail> {
+        self.app.mailbox.messages()
+    }
+
     /// The counters of `GET /__sandbox/stats`.
     pub fn stats(&self) -> serde_json::Value {
         self.app.stats.to_json()
@@ -520,6 +556,12 @@ pub async fn serve(config: SandboxConfig, org: Org) -> Result<RunningSandbox, Se
         source,
     })?;
     let app = App::start(config, org, format!("http://{addr}")).await?;
+    app.start_mail_sink()
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: "127.0.0.1:0 (the mail sink)".to_string(),
+            source,
+        })?;
     let router = router(app.clone());
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, router, rx));
@@ -648,6 +690,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/__sandbox/activity", post(control::record_activity))
         .route("/__sandbox/clock", get(control::clock).post(control::set_clock))
         .route("/__sandbox/requests", get(control::requests))
+        .route("/__sandbox/mail", get(control::mail))
         .route("/__sandbox/script", post(control::script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -34,6 +34,8 @@ pub struct ReceivedMail {
     pub subject: Option<String>,
     /// The whole message as sent (headers and body), dot stuffing undone.
     pub data: String,
+    /// The body as text: quoted-printable or base64 transfer encoding undone.
+    pub body: String,
     /// When it was accepted (the sandbox's clock).
     pub received_at: DateTime<Utc>,
 }
@@ -168,7 +170,9 @@ async fn session(
                     None => return Ok(()),
                     Some(Err(reply)) => reply,
                     Some(Ok(data)) => {
+                        let body = decoded_body(&data);
                         mailbox.push(ReceivedMail {
+                            body,
                             message_id: header(&data, "Message-ID")
                                 .map(|id| id.trim_matches(['<', '>', ' ']).to_string()),
                             subject: header(&data, "Subject"),
@@ -255,6 +259,54 @@ fn path_after(line: &str, prefix: &str) -> Option<String> {
     let inner = rest.strip_prefix('<')?;
     let end = inner.find('>')?;
     Some(inner[..end].to_string())
+}
+
+/// The body of a single-part message as text, its transfer encoding undone.
+fn decoded_body(data: &str) -> String {
+    let body = data.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let encoding = header(data, "Content-Transfer-Encoding").unwrap_or_default();
+    let bytes = match encoding.to_ascii_lowercase().as_str() {
+        "quoted-printable" => quoted_printable(body),
+        "base64" => {
+            use base64::Engine as _;
+            let packed: String = body.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(packed)
+                .unwrap_or_else(|_| body.as_bytes().to_vec())
+        }
+        _ => body.as_bytes().to_vec(),
+    };
+    String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
+}
+
+/// RFC 2045 §6.7: `=XX` is a byte, `=` at a line end joins the lines.
+fn quoted_printable(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'=' if bytes[i + 1..].starts_with(b"\r\n") => i += 3,
+            b'=' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'=');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The first `name:` header of a message, unfolded.
