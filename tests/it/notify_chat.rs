@@ -277,3 +277,79 @@ fn plain_http_is_refused_unless_loopback() {
         );
     }
 }
+
+/// The digest the README shows is the one seatkeeper posts: the `examples/acme` plan at the
+/// walk-through's time, with its `reclaim-soon` emails sent, in the JSON format.
+#[test]
+fn the_readme_shows_the_digest_as_posted() {
+    use seatkeeper::ledger::Ledger;
+    use seatkeeper::planner::{self, PlanInput};
+    let root = crate::support::root();
+    let acme = root.join("examples/acme");
+    let mut policy = seatkeeper::files::load_policy_dir(&acme).unwrap().policy;
+    policy.notify = Some(seatkeeper::policy::notify::Notify {
+        email: Some(seatkeeper::policy::notify::Email {
+            smtp: "smtp://mail.acme.com:587".into(),
+            from: "Acme IT <it@acme.com>".into(),
+            reply_to: None,
+        }),
+        chat: Some(ChatFormat::Json),
+        before_reclaim: true,
+        after_reclaim: true,
+        digest: true,
+        templates: Default::default(),
+        rate: Default::default(),
+    });
+    let live = seatkeeper::files::load_snapshot(&acme.join("snapshot.json")).unwrap();
+    let ledger = Ledger::parse_jsonl(std::fs::read(acme.join("audit/seatkeeper.jsonl")).unwrap());
+    let plan = planner::plan(&PlanInput {
+        policy: &policy,
+        live: &live,
+        ledger: &ledger,
+        now: live.taken_at,
+        actor: None,
+        policy_commit: None,
+        allow_mass_removal: false,
+    });
+    let settings = policy.notify.as_ref().unwrap();
+    let (due, _) = seatkeeper::messages::reclaim_soon_emails(&plan, &policy, &ledger, settings);
+    let sent: Vec<_> = due.iter().collect();
+    let digest = seatkeeper::messages::plan_digest(&plan, &sent, &[]);
+    let posted = serde_json::to_string_pretty(&ChatFormat::Json.payload(&digest)).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let shown = readme
+        .split("```json digest\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```json digest block");
+    assert_eq!(
+        shown.trim_end(),
+        posted,
+        "README's digest differs from what is posted"
+    );
+
+    // And the email it shows is chen's, as `notify --dry-run` prints it.
+    let chen = due
+        .iter()
+        .map(|d| &d.email)
+        .find(|e| e.to == "chen@acme.com")
+        .unwrap();
+    let printed = format!(
+        "To: {} <{}>\nSubject: {}\nMessage-ID: <{}>\n\n{}",
+        chen.to_name.as_deref().unwrap(),
+        chen.to,
+        chen.subject,
+        chen.message_id,
+        chen.body.trim_end()
+    );
+    let shown = readme
+        .split("```text email\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```text email block");
+    assert_eq!(
+        shown.trim_end(),
+        printed,
+        "README's email differs from what is sent"
+    );
+}
