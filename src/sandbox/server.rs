@@ -18,7 +18,7 @@ use axum::Router;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -396,7 +396,7 @@ impl App {
                 org.to_state_json(now).map_err(std::io::Error::other)?,
             )
         };
-        write_atomically(path, &bytes)?;
+        crate::files::write_atomically(path, &bytes)?;
         *saved = Some(version);
         Ok(())
     }
@@ -404,26 +404,6 @@ impl App {
 
 fn path_display(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "state".to_string());
-    let tmp: PathBuf = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// A handle that stops the server; clone it freely.
