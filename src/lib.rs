@@ -16,7 +16,7 @@
 //! does, between the command line and the backends: a request and a context (credentials,
 //! clock, deadline, warnings sink) in, an outcome or a `CommandError` out. The edges are
 //! [`render`] (writes to a `&mut dyn Write`),
-//! [`atlassian`] (the HTTP client), [`apply`] and [`audit`] (executing plans and recording
+//! [`atlassian`] (the HTTP client), [`apply`] and [`audit_log`] (executing plans and recording
 //! them), [`files`] (reading policy folders and snapshots, atomic writes), [`gitinfo`] (the
 //! policy repo), [`sandbox`] (a local Atlassian Cloud, over HTTP or in-process), [`notify`]
 //! (delivering notifications: SMTP mail and chat webhooks) and [`cli`] (arguments, rendering,
@@ -29,7 +29,7 @@
 
 pub mod apply;
 pub mod atlassian;
-pub mod audit;
+pub mod audit_log;
 pub mod cli;
 pub mod domain;
 pub mod files;

@@ -8,7 +8,7 @@ use super::freshness::is_recorded;
 use super::observers::{AuditContext, AuditObserver};
 use super::run::{reread, ApplyError};
 use crate::atlassian::AtlassianApi;
-use crate::audit::AuditWriter;
+use crate::audit_log::AuditWriter;
 use crate::files::write_atomically;
 use crate::ops::Clock;
 use crate::plan::{ActionKind, Plan};

@@ -2,7 +2,7 @@
 //! action) and the progress display.
 
 use super::{ActionResult, ApplyEvent, ApplyObserver, WriteOutcome};
-use crate::audit::AuditWriter;
+use crate::audit_log::AuditWriter;
 use crate::ledger::{AuditKind, AuditRecord, AuditResult};
 use crate::ops::Clock;
 use crate::plan::{Action, ActionKind, Announcement, Observation};
@@ -388,8 +388,8 @@ mod tests {
 
         let text = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
-            crate::audit::verify(&text),
-            crate::audit::Verification::Intact(22)
+            crate::audit_log::verify(&text),
+            crate::audit_log::Verification::Intact(22)
         );
         let failed: Vec<AuditRecord> = text
             .lines()

@@ -9,7 +9,7 @@ use super::lock::{host_name, lock_path, ApplyLock, Holder, LockError};
 use super::observers::{AuditContext, AuditObserver};
 use super::{execute, rails, ApplyEvent, ApplyObserver, ApplySummary, Directory};
 use crate::atlassian::{ApiError, AtlassianApi};
-use crate::audit::{read_records, AuditWriter};
+use crate::audit_log::{read_records, AuditWriter};
 use crate::ledger::AuditKind;
 use crate::ops::Clock;
 use crate::plan::Plan;

@@ -1,7 +1,7 @@
 //! `seatkeeper audit verify [LOG]`: checks the audit log's hash chain.
 
 use super::{Env, Status};
-use crate::audit::{verify, Verification};
+use crate::audit_log::{verify, Verification};
 use crate::ops::{failed, CommandError};
 use anyhow::Context;
 use std::io::Write;

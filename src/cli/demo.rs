@@ -6,7 +6,7 @@
 use super::{render_options, Env, Status, DEFAULT_PARALLELISM};
 use crate::apply::run::ApplyOptions;
 use crate::atlassian::{ClientConfig, CredentialSource};
-use crate::audit::{verify, Verification};
+use crate::audit_log::{verify, Verification};
 use crate::ops::apply::apply_plan;
 use crate::ops::inputs::load_policy_at;
 use crate::ops::planning::plan_live;

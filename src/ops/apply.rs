@@ -198,8 +198,10 @@ fn verify_saved(
         None,
         true,
     ));
-    let recorded =
-        crate::apply::freshness::recorded_for(&crate::audit::read_records(audit_path)?, &plan.id());
+    let recorded = crate::apply::freshness::recorded_for(
+        &crate::audit_log::read_records(audit_path)?,
+        &plan.id(),
+    );
     let members: std::collections::HashMap<&str, std::collections::HashSet<&str>> = live
         .groups
         .iter()

@@ -13,7 +13,7 @@ use super::inputs::{load_policy, PolicyRef, PolicySource};
 use super::planning::{resolve_write_at, Planning, StateRequest};
 use super::{failed, Clock, CommandError, Context, ErrorKind};
 use crate::apply::lock::{host_name, lock_path, ApplyLock, Holder};
-use crate::audit::AuditWriter;
+use crate::audit_log::AuditWriter;
 use crate::ledger::{AuditKind, AuditRecord, AuditResult, Ledger, MessageKey};
 use crate::messages::{self, DueEmail};
 use crate::notify::{Chat, Delivery, Mailer, Pacer, SmtpSettings};
@@ -199,7 +199,7 @@ fn read_records(audit_log: &std::path::Path) -> Result<Vec<AuditRecord>, Command
     if !audit_log.exists() {
         return Ok(Vec::new());
     }
-    Ok(crate::audit::read_records(audit_log)?)
+    Ok(crate::audit_log::read_records(audit_log)?)
 }
 
 /// The `reclaimed` emails due for the reclaims of the last [`messages::RECLAIMED_EMAIL_DAYS`].

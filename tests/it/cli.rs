@@ -1312,7 +1312,7 @@ fn the_core_imports_no_io() {
         "crate::apply",
         "crate::files",
         "crate::gitinfo",
-        "crate::audit",
+        "crate::audit_log",
         "crate::render",
         "crate::report",
         "crate::ops",
