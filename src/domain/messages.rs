@@ -87,9 +87,11 @@ pub fn reclaim_soon_emails(
         .filter(|b| b.rail == Rail::NotNotified)
         .map(|b| &b.action)
         .filter(|a| {
+            // Never emailed since the evidence: an email from before it was about an earlier
+            // idle stretch.
             ledger
                 .reclaim_soon_sent(&a.account_id, &a.product)
-                .is_none()
+                .is_none_or(|sent| a.evidence.at.is_some_and(|e| sent <= e))
         })
         .map(|a| {
             let notice = policy

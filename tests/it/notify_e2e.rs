@@ -1372,3 +1372,128 @@ fn dry_run_rerun_secrets_and_a_policy_without_notify() {
     assert_eq!(read_log(), log);
     assert_eq!(delivered_count(&server), 4);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. A second announcement after the person came back.
+
+/// Someone announced (and emailed) comes back to work, goes idle again and is announced again;
+/// the second email fails for a day. The reclaim waits `notice` days from the second email: the
+/// first one, about the earlier idle stretch, does not count for it.
+#[test]
+fn a_returner_announced_again_waits_for_the_new_email() {
+    if !smtp_tests_enabled("notify_e2e::a_returner_announced_again") {
+        return;
+    }
+    let start: Time = "2027-08-02T06:00:00Z".parse().unwrap();
+    let day_time = |d: i64| start + TimeDelta::days(d);
+    // Three colleagues who work every day keep `max_removals: 50%` from holding one reclaim.
+    let mut members = vec![Member {
+        email: "back@notify.test".into(),
+        products: vec![JSW],
+        last: BTreeMap::from([(JSW, start - TimeDelta::days(17))]),
+    }];
+    for i in 0..3 {
+        members.push(Member {
+            email: format!("colleague{i}@notify.test"),
+            products: vec![JSW],
+            last: BTreeMap::from([(JSW, start - TimeDelta::hours(3))]),
+        });
+    }
+    let id = account(1);
+    let server = SmtpServer::start(&SmtpOptions::default());
+    let good = policy_yaml(&members, Some(&notify_block(&server.url("smtp"), "1000/s")));
+    let down = policy_yaml(
+        &members,
+        Some(&notify_block(
+            &format!("smtp://127.0.0.1:{}", closed_port()),
+            "1000/s",
+        )),
+    );
+    let sim = Sim::start(org(start, &members));
+    let plan_path = sim.path("plan.json");
+    let run_day = |day: i64, policy: &str, notify_code: i32| -> Plan {
+        let now = day_time(day);
+        sim.set_clock(now);
+        let work: Vec<(&str, serde_json::Value)> = (2..=4)
+            .map(|i| {
+                let t = (now - TimeDelta::hours(3)).to_rfc3339();
+                let body = serde_json::json!({"account_id": account(i), "product": JSW, "time": t});
+                ("/__sandbox/activity", body)
+            })
+            .collect();
+        sim.post_all(&work);
+        sim.write_policy(policy);
+        let plan = sim.plan(now, &plan_path);
+        let out = sim.notify(&plan_path, now + TimeDelta::minutes(1), &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(notify_code),
+            "day {day}: notify\n{}",
+            text(&out.stderr)
+        );
+        if plan.has_changes() {
+            sim.set_clock(now + TimeDelta::minutes(5));
+            let out = sim.apply(&plan_path, now + TimeDelta::minutes(5));
+            ok(&out, &format!("day {day}: apply"));
+        }
+        plan
+    };
+    let soon_sent = |sim: &Sim| -> Vec<Time> {
+        notified(&sim.records(), AuditResult::Ok)
+            .iter()
+            .filter(|r| r.rule == "reclaim-soon")
+            .map(|r| r.time)
+            .collect()
+    };
+    // Day 0: announced and emailed.
+    run_day(0, &good, 0);
+    assert_eq!(soon_sent(&sim), vec![day_time(0) + TimeDelta::minutes(1)]);
+    // Day 5: back at work; the announcement lapses.
+    sim.set_clock(day_time(5));
+    sim.post_all(&[(
+        "/__sandbox/activity",
+        serde_json::json!({"account_id": id, "product": JSW,
+            "time": (day_time(5) - TimeDelta::hours(2)).to_rfc3339()}),
+    )]);
+    let soon = |plan: &Plan| {
+        plan.notices
+            .iter()
+            .filter(|n| n.kind == NoticeKind::ReclaimSoon)
+            .count()
+    };
+    let plan = run_day(5, &good, 0);
+    assert_eq!(soon(&plan), 0, "{:?}", plan.notices);
+    // Day 21: idle again for 16 days, announced again; the email cannot be sent today.
+    let plan = run_day(21, &down, 5);
+    assert_eq!(soon(&plan), 1, "{:?}", plan.notices);
+    // Day 22: the email goes out.
+    run_day(22, &good, 0);
+    let second = day_time(22) + TimeDelta::minutes(1);
+    assert_eq!(soon_sent(&sim).last(), Some(&second));
+    // Day 35: the announced date has come, but the email is 13 days old: held back.
+    let plan = run_day(35, &good, 0);
+    assert!(
+        !plan.actions.iter().any(|a| a.account_id == id),
+        "day 35: the reclaim waits for 14 days after the email of day 22: {:?}",
+        plan.actions
+    );
+    assert!(
+        plan.blocked
+            .iter()
+            .any(|b| b.action.account_id == id && b.rail == Rail::NotNotified),
+        "{:?}",
+        plan.blocked
+    );
+    // Day 36: reclaimed, and told.
+    run_day(36, &good, 0);
+    let records = sim.records();
+    let reclaims: Vec<&AuditRecord> = records.iter().filter(|r| is_reclaim(r)).collect();
+    assert_eq!(reclaims.len(), 1);
+    assert_eq!(reclaims[0].time, day_time(36) + TimeDelta::minutes(5));
+    assert_eq!(
+        delivered(&server).len(),
+        3,
+        "two reclaim-soon emails, one reclaimed"
+    );
+    sim.verify_audit();
+}
