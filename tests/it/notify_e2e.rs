@@ -722,6 +722,11 @@ fn sixty_days_of_plan_notify_apply_tell_everyone_once() {
                     text(&out.stdout),
                     text(&out.stderr)
                 );
+                let said = text(&out.stderr);
+                assert!(
+                    said.contains("their reclaims wait (rail `not-notified`)"),
+                    "day {day}: {said}"
+                );
                 let failed: BTreeSet<MessageKey> = new_lines
                     .iter()
                     .filter(|r| r.result == AuditResult::Failed)
@@ -773,6 +778,14 @@ fn sixty_days_of_plan_notify_apply_tell_everyone_once() {
                     "day {day}: apply with the SMTP server down\n{}{}",
                     text(&out.stdout),
                     text(&out.stderr)
+                );
+                let said = text(&out.stderr);
+                assert!(
+                    said.contains(
+                        "were not accepted; they are recorded as failed and sent again by the \
+                         next `seatkeeper apply` or `seatkeeper notify`"
+                    ),
+                    "day {day}: {said}"
                 );
             } else {
                 ok(&out, &format!("day {day}: apply"));
