@@ -519,6 +519,7 @@ struct Counters {
     /// Reclaim-soon emails accepted less than `notice` before the date they name (sent late:
     /// `notify:` turned on late, or the outage); the reclaim ran later than they said.
     told_an_earlier_date: usize,
+    same_day_reruns: usize,
 }
 
 #[test]
@@ -761,7 +762,18 @@ fn sixty_days_of_plan_notify_apply_tell_everyone_once() {
                     );
                 }
             }
-            counters.emails_sent_by_notify += delivered_count(&server) - before;
+            let sent_today = delivered_count(&server) - before;
+            counters.emails_sent_by_notify += sent_today;
+            if sent_today > 0 && !down {
+                // A CI job rerun the same morning sends and records nothing.
+                let log = std::fs::read(sim.audit_log()).unwrap();
+                let again = sim.notify(&plan_path, now + TimeDelta::minutes(2), &[]);
+                ok(&again, &format!("day {day}: notify again"));
+                assert!(text(&again.stdout).contains("0 email(s) sent, 0 failed"));
+                assert_eq!(std::fs::read(sim.audit_log()).unwrap(), log, "day {day}");
+                assert_eq!(delivered_count(&server), before + sent_today, "day {day}");
+                counters.same_day_reruns += 1;
+            }
         } else {
             assert!(!sim.records().iter().any(|r| r.kind.is_message()));
         }
@@ -1409,6 +1421,32 @@ fn dry_run_rerun_secrets_and_a_policy_without_notify() {
             text(&out.stderr)
         );
     }
+    assert_eq!(read_log(), log);
+    assert_eq!(delivered_count(&server), 4);
+
+    // `--at` is for a loopback sandbox only: against Atlassian Cloud it is refused, nothing sent.
+    sim.write_policy(&policy_yaml(
+        &members,
+        Some(&notify_block(&server.url("smtp"), "1000/s")),
+    ));
+    let cloud = sim
+        .command(&[
+            "notify",
+            plan_path.to_str().unwrap(),
+            "--policy",
+            &sim.dir_arg(),
+            "--at",
+            &start.to_rfc3339(),
+        ])
+        .env("SEATKEEPER_API_BASE", "https://api.atlassian.com")
+        .output()
+        .unwrap();
+    assert_eq!(cloud.status.code(), Some(1), "{}", text(&cloud.stderr));
+    assert!(
+        text(&cloud.stderr).contains("--at on `notify` is only for rehearsals"),
+        "{}",
+        text(&cloud.stderr)
+    );
     assert_eq!(read_log(), log);
     assert_eq!(delivered_count(&server), 4);
 }
