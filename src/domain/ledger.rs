@@ -151,7 +151,7 @@ pub struct Ledger {
     reclaimed: HashMap<(String, String), DateTime<Utc>>,
     /// (account id, product) → the latest reclaim date announced since the last reclaim.
     announced: HashMap<(String, String), DateTime<Utc>>,
-    /// (account id, product) → when the first `reclaim-soon` email since the last reclaim was
+    /// (account id, product) → when the latest `reclaim-soon` email since the last reclaim was
     /// accepted.
     reclaim_soon_sent: HashMap<(String, String), DateTime<Utc>>,
     /// Every message the log records, by key: its latest state.
@@ -236,9 +236,13 @@ impl Ledger {
         };
         if let MessageState::Sent(at) = state {
             if key.kind == "reclaim-soon" {
-                self.reclaim_soon_sent
+                // The latest: after someone came back and was announced again, the new email is
+                // the one the next reclaim waits for.
+                let slot = self
+                    .reclaim_soon_sent
                     .entry((key.account_id.clone(), key.product.clone()))
                     .or_insert(at);
+                *slot = (*slot).max(at);
             }
         }
         // Once sent, a message stays sent: a later line about it changes nothing.
@@ -253,7 +257,7 @@ impl Ledger {
         self.messages.get(key).copied()
     }
 
-    /// When the first `reclaim-soon` email to this account about this product was accepted,
+    /// When the latest `reclaim-soon` email to this account about this product was accepted,
     /// since its last reclaim.
     pub fn reclaim_soon_sent(&self, account_id: &str, product: &str) -> Option<DateTime<Utc>> {
         self.reclaim_soon_sent

@@ -51,6 +51,9 @@ struct About<'a> {
     name: Option<&'a str>,
     product: &'a str,
     date: DateTime<Utc>,
+    /// The date the words name: `date`, or, for a reclaim-soon email sent too late for it, the
+    /// first day rail `not-notified` lets the reclaim run (`notice` after the email).
+    told: DateTime<Utc>,
     evidence: Option<&'a Evidence>,
 }
 
@@ -66,18 +69,32 @@ pub fn reclaim_soon_emails(
     ledger: &Ledger,
     notify: &Notify,
 ) -> (Vec<DueEmail>, usize) {
+    let notice = |product: &str| {
+        let seconds = policy
+            .products
+            .iter()
+            .find(|p| p.key == product)
+            .and_then(|p| p.notice)
+            .map_or(0, |n| n.as_seconds());
+        chrono::TimeDelta::seconds(seconds)
+    };
+    // Sent today, an email lets its reclaim run `notice` from the start of today at the earliest.
+    let earliest =
+        |product: &str| crate::time::start_of_day(plan.generated_at.date_naive()) + notice(product);
     let notices = plan
         .notices
         .iter()
         .filter(|n| n.kind == NoticeKind::ReclaimSoon)
         .filter_map(|n| {
+            let date = n.at?;
             Some(About {
                 kind: MessageKind::ReclaimSoon,
                 account_id: &n.account_id,
                 email: n.email.as_deref(),
                 name: n.name.as_deref(),
                 product: &n.product,
-                date: n.at?,
+                date,
+                told: date.max(earliest(&n.product)),
                 evidence: n.evidence.as_ref(),
             })
         });
@@ -87,24 +104,22 @@ pub fn reclaim_soon_emails(
         .filter(|b| b.rail == Rail::NotNotified)
         .map(|b| &b.action)
         .filter(|a| {
+            // Never emailed since the evidence: an email from before it was about an earlier
+            // idle stretch.
             ledger
                 .reclaim_soon_sent(&a.account_id, &a.product)
-                .is_none()
+                .is_none_or(|sent| a.evidence.at.is_some_and(|e| sent <= e))
         })
         .map(|a| {
-            let notice = policy
-                .products
-                .iter()
-                .find(|p| p.key == a.product)
-                .and_then(|p| p.notice)
-                .map_or(0, |n| n.as_seconds());
+            let date = plan.generated_at + notice(&a.product);
             About {
                 kind: MessageKind::ReclaimSoon,
                 account_id: &a.account_id,
                 email: a.email.as_deref(),
                 name: None,
                 product: &a.product,
-                date: plan.generated_at + chrono::TimeDelta::seconds(notice),
+                date,
+                told: date,
                 evidence: Some(&a.evidence),
             }
         });
@@ -176,6 +191,7 @@ pub fn reclaimed_emails(
         name: r.name.as_deref(),
         product: &r.product,
         date: r.at,
+        told: r.at,
         evidence: r.evidence.as_ref(),
     });
     due(about, site, ledger, notify)
@@ -238,7 +254,7 @@ fn words(a: &About<'_>, to: &str, site: &str, notify: &Notify) -> (String, Strin
         Field::Email => to.to_string(),
         Field::Product => product.clone(),
         Field::ProductKey => a.product.to_string(),
-        Field::Date => a.date.format("%Y-%m-%d").to_string(),
+        Field::Date => a.told.format("%Y-%m-%d").to_string(),
         Field::Evidence => evidence_words(a.evidence, &product),
         Field::Site => site.to_string(),
         Field::RequestLink => notify::request_link(site, a.product),

@@ -152,7 +152,9 @@ pub fn apply(
             return Err(CommandError::new(
                 ErrorKind::Partial,
                 format!(
-                    "every change is applied, but {failed} of {} email(s) were not accepted;                      they are recorded as failed and sent again by the next `seatkeeper apply`                      or `seatkeeper notify`",
+                    "every change is applied, but {failed} of {} email(s) were not accepted; \
+                     they are recorded as failed and sent again by the next \
+                     `seatkeeper apply` or `seatkeeper notify`",
                     notified.emails.len()
                 ),
             ));

@@ -15,6 +15,7 @@ mod client_requests;
 mod client_sandbox;
 mod inprocess;
 mod notify_chat;
+mod notify_e2e;
 mod notify_mail;
 mod plan_schema;
 mod planner_props;

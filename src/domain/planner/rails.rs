@@ -85,7 +85,13 @@ fn not_notified(ix: &Index<'_>, pc: &ProductCtx<'_>, r: &Removal<'_>) -> Option<
     // is (`notify` counts them as not told).
     let who = r.ev.user.email.as_deref()?;
     let notice = pc.product.notice.map_or(0, |n| n.as_seconds());
-    match ix.reclaim_soon_sent(r.ev.u, r.ev.product) {
+    // Only an email accepted after the evidence counts: one from before it was about an earlier
+    // idle stretch (the person came back since), not about this reclaim.
+    let since = r.ev.evidence.at;
+    let sent = ix
+        .reclaim_soon_sent(r.ev.u, r.ev.product)
+        .filter(|sent| since.is_none_or(|e| *sent > e));
+    match sent {
         None => Some(format!(
             "no reclaim-soon email to {who} was accepted yet; `seatkeeper notify` sends it"
         )),

@@ -50,6 +50,9 @@ pub struct SmtpOptions {
     pub reject: bool,
     /// Write nothing (the benchmark).
     pub no_save: bool,
+    /// Save the Nth DATA, then wait this long before answering it: a client killed meanwhile
+    /// had its message delivered without hearing so.
+    pub slow_reply: Option<(u32, std::time::Duration)>,
 }
 
 /// A running aiosmtpd process; killed when dropped.
@@ -123,6 +126,12 @@ impl SmtpServer {
         }
         if options.no_save {
             command.arg("--no-save");
+        }
+        if let Some((n, wait)) = options.slow_reply {
+            command
+                .arg("--slow-reply")
+                .arg(n.to_string())
+                .arg(wait.as_millis().to_string());
         }
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = command

@@ -12,6 +12,8 @@ Options:
   --transient N           answer the first N DATA commands `451` (then accept)
   --reject                answer every DATA `554`
   --no-save               count messages but write nothing (the benchmark)
+  --slow-reply N MS       save the Nth DATA, then wait MS ms before answering it (a client
+                          killed meanwhile has had its message delivered but not its answer)
 """
 
 import argparse
@@ -27,8 +29,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, out, transient, reject, save, implicit_tls):
+    def __init__(self, out, transient, reject, save, implicit_tls, slow_reply=None):
         self.out = out
+        self.slow_reply = slow_reply
         self.implicit_tls = implicit_tls
         self.transient = transient
         self.reject = reject
@@ -65,6 +68,8 @@ class Handler:
             with open(path + ".tmp", "w", encoding="utf-8") as f:
                 json.dump(record, f, ensure_ascii=False)
             os.replace(path + ".tmp", path)
+        if self.slow_reply and self.slow_reply[0] == self.data_commands:
+            await asyncio.sleep(self.slow_reply[1] / 1000)
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
@@ -97,11 +102,17 @@ async def main():
     p.add_argument("--transient", type=int, default=0)
     p.add_argument("--reject", action="store_true")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--slow-reply", nargs=2, type=int, metavar=("N", "MS"))
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
     handler = Handler(
-        args.out, args.transient, args.reject, not args.no_save, bool(args.implicit_tls)
+        args.out,
+        args.transient,
+        args.reject,
+        not args.no_save,
+        bool(args.implicit_tls),
+        args.slow_reply,
     )
     kwargs = {"hostname": "mail.test", "enable_SMTPUTF8": True}
     if args.starttls:
