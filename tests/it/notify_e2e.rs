@@ -259,7 +259,7 @@ impl Sim {
 
     fn records(&self) -> Vec<AuditRecord> {
         if self.audit_log().exists() {
-            seatkeeper::audit::read_records(&self.audit_log()).unwrap()
+            seatkeeper::audit_log::read_records(&self.audit_log()).unwrap()
         } else {
             Vec::new()
         }
