@@ -44,7 +44,7 @@ impl std::fmt::Display for Holder {
 pub enum LockError {
     /// Another apply holds it.
     #[error(
-        "another apply is running: the lock {path} is held by {holder}{stale}\n  hint: {hint}"
+        "another apply or notify is running: the lock {path} is held by {holder}{stale}\n  hint: {hint}"
     )]
     Held {
         /// The lock file.
@@ -129,7 +129,7 @@ impl ApplyLock {
                             " (process {} is no longer running: the lock looks stale)",
                             held.pid
                         ),
-                        "that process is gone: clear the lock with `seatkeeper apply --force-unlock`, then apply again; it resumes from the audit log",
+                        "that process is gone: clear the lock with `seatkeeper apply --force-unlock`, then run again; apply and notify resume from the audit log",
                     )
                 } else {
                     (

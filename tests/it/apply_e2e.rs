@@ -534,7 +534,7 @@ fn a_second_concurrent_apply_is_refused_while_the_first_holds_the_lock() {
     assert_eq!(second.status.code(), Some(3), "{}", text(&second.stderr));
     let stderr = text(&second.stderr);
     assert!(
-        stderr.contains("another apply is running")
+        stderr.contains("another apply or notify is running")
             && stderr.contains(&format!("pid {}", first.id())),
         "{stderr}"
     );
