@@ -1595,3 +1595,70 @@ fn a_returner_announced_again_waits_for_the_new_email() {
     );
     sim.verify_audit();
 }
+
+/// The chat digest through the CLI: `notify PLAN` posts the plan's summary once (a rerun of the
+/// same plan posts nothing), records it in the audit log, and never prints the webhook URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_posts_the_plan_digest_to_chat_once() {
+    use crate::notify_support::webhook::Receiver;
+    let receiver = Receiver::start(Vec::new()).await;
+    let secret_path = "/services/T000/B000/s3cretWebhookPart";
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
+    let policy = dir.path().join("seatkeeper.yaml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str("notify:\n  chat:\n    format: json\n");
+    std::fs::write(&policy, text).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SEATKEEPER_CHAT_WEBHOOK_URL", receiver.url(secret_path))
+            .output()
+            .unwrap()
+    };
+    let planned = run(&[
+        "plan",
+        "--snapshot",
+        "snapshot.json",
+        "--at",
+        "2026-11-25T08:00:00Z",
+        "--out",
+        "plan.json",
+    ]);
+    assert!(
+        planned.status.success(),
+        "{}",
+        crate::support::text(&planned.stderr)
+    );
+    let audit = dir.path().join("audit/seatkeeper.jsonl");
+    let before = std::fs::read_to_string(&audit).unwrap();
+    for round in 0..2 {
+        let out = run(&["notify", "plan.json"]);
+        let (stdout, stderr) = (
+            crate::support::text(&out.stdout),
+            crate::support::text(&out.stderr),
+        );
+        assert!(out.status.success(), "round {round}: {stdout}{stderr}");
+        assert!(
+            !stdout.contains("s3cret") && !stderr.contains("s3cret"),
+            "{stdout}{stderr}"
+        );
+        if round == 0 {
+            assert!(stdout.contains("digest posted to chat"), "{stdout}");
+        }
+    }
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "the digest of one plan is posted once");
+    assert_eq!(received[0].path, secret_path);
+    let body = &received[0].body;
+    assert_eq!(body["title"], "seatkeeper: licences on acme.atlassian.net");
+    assert_eq!(body["sections"][0]["heading"], "Plan");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let added: Vec<&str> = log[before.len()..].lines().collect();
+    assert_eq!(added.len(), 2, "notifying and notified: {added:?}");
+    assert!(added[1].contains("\"kind\":\"notified\"") && added[1].contains("\"rule\":\"digest\""));
+    assert!(!log.contains("s3cret"));
+}
