@@ -23,6 +23,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 
+/// Transient failures in a row after which a batch stops (see [`Sender::send_all`]).
+const FAILURES_IN_A_ROW: usize = 3;
+
 /// What to notify about.
 #[derive(Debug, Clone)]
 pub struct NotifyRequest {
@@ -342,8 +345,23 @@ impl Sender {
             return Err(failed("emails are due, but `notify.email` is not set"));
         };
         let (_lock, mut audit) = self.lock()?;
-        let mut out = Vec::with_capacity(due.len());
+        let total = due.len();
+        let mut out = Vec::with_capacity(total);
+        // Transient failures in a row: a server that is down costs each email its retries, so
+        // the batch stops after a few; the rest are neither tried nor recorded, and the next run
+        // sends them.
+        let mut failing = 0;
         for email in due {
+            if failing == FAILURES_IN_A_ROW {
+                let last = refused(&out).last().map(|(_, why)| why).unwrap_or_default();
+                return Err(CommandError::new(
+                    ErrorKind::Partial,
+                    format!(
+                        "the mail server failed {FAILURES_IN_A_ROW} emails in a row (the last:                          {last}); stopped with {} of {total} emails not tried: they are sent by                          the next run, and their reclaims wait (rail `not-notified`)",
+                        total - out.len()
+                    ),
+                ));
+            }
             if ctx
                 .deadline
                 .is_some_and(|d| std::time::Instant::now() >= d.at)
@@ -399,6 +417,12 @@ impl Sender {
                     Delivery::Failed { error, .. } => error.as_str(),
                 }
             );
+            failing = match &delivery {
+                Delivery::Failed {
+                    permanent: false, ..
+                } => failing + 1,
+                _ => 0,
+            };
             out.push((email, Some(delivery)));
         }
         Ok(out)

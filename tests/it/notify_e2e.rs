@@ -1606,9 +1606,9 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
     let dir = tempfile::tempdir().unwrap();
     crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
     let policy = dir.path().join("seatkeeper.yaml");
-    let mut text = std::fs::read_to_string(&policy).unwrap();
-    text.push_str("notify:\n  chat:\n    format: json\n");
-    std::fs::write(&policy, text).unwrap();
+    let mut yaml = std::fs::read_to_string(&policy).unwrap();
+    yaml.push_str("notify:\n  chat:\n    format: json\n");
+    std::fs::write(&policy, yaml).unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
             .args(args)
@@ -1628,19 +1628,12 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
         "--out",
         "plan.json",
     ]);
-    assert!(
-        planned.status.success(),
-        "{}",
-        crate::support::text(&planned.stderr)
-    );
+    assert!(planned.status.success(), "{}", text(&planned.stderr));
     let audit = dir.path().join("audit/seatkeeper.jsonl");
     let before = std::fs::read_to_string(&audit).unwrap();
     for round in 0..2 {
         let out = run(&["notify", "plan.json"]);
-        let (stdout, stderr) = (
-            crate::support::text(&out.stdout),
-            crate::support::text(&out.stderr),
-        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "round {round}: {stdout}{stderr}");
         assert!(
             !stdout.contains("s3cret") && !stderr.contains("s3cret"),
@@ -1661,4 +1654,55 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
     assert_eq!(added.len(), 2, "notifying and notified: {added:?}");
     assert!(added[1].contains("\"kind\":\"notified\"") && added[1].contains("\"rule\":\"digest\""));
     assert!(!log.contains("s3cret"));
+}
+
+/// A mail server that is down stops a batch after three emails in a row failed: the rest are
+/// neither tried nor recorded (the next run sends them), instead of each costing its retries.
+#[test]
+fn a_dead_mail_server_stops_the_batch_after_three_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
+    let policy = dir.path().join("seatkeeper.yaml");
+    let mut yaml = std::fs::read_to_string(&policy).unwrap();
+    yaml.push_str(&format!(
+        "notify:\n  email:\n    smtp: smtp://127.0.0.1:{}\n    from: it@acme.com\n  rate: 1000/s\n",
+        closed_port()
+    ));
+    std::fs::write(&policy, yaml).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap()
+    };
+    let planned = run(&[
+        "plan",
+        "--snapshot",
+        "snapshot.json",
+        "--at",
+        "2026-11-25T08:00:00Z",
+        "--out",
+        "plan.json",
+    ]);
+    assert!(planned.status.success(), "{}", text(&planned.stderr));
+    let audit = dir.path().join("audit/seatkeeper.jsonl");
+    let before = std::fs::read_to_string(&audit).unwrap();
+    let out = run(&["notify", "plan.json"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(
+        said.contains("the mail server failed 3 emails in a row")
+            && said.contains("5 of 8 emails not tried"),
+        "{said}"
+    );
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let added: Vec<&str> = log[before.len()..].lines().collect();
+    let failed = added
+        .iter()
+        .filter(|l| l.contains("\"result\":\"failed\""))
+        .count();
+    assert_eq!((added.len(), failed), (6, 3), "{added:?}");
 }
