@@ -1577,6 +1577,14 @@ impl Harness {
         ctx.insert("secrets.ATLASSIAN_EMAIL".into(), EMAIL.into());
         ctx.insert("secrets.ATLASSIAN_API_TOKEN".into(), TOKEN.into());
         ctx.insert("secrets.ATLASSIAN_ADMIN_API_KEY".into(), ADMIN_KEY.into());
+        // Notification secrets the emulated repository does not set: GitHub gives "".
+        for unset in [
+            "SEATKEEPER_SMTP_USERNAME",
+            "SEATKEEPER_SMTP_PASSWORD",
+            "SEATKEEPER_CHAT_WEBHOOK_URL",
+        ] {
+            ctx.insert(format!("secrets.{unset}"), String::new());
+        }
         ctx.insert(
             "vars.SEATKEEPER_DRIFT_APPLY".into(),
             event.drift_apply.to_string(),
