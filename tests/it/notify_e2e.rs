@@ -1596,6 +1596,53 @@ fn a_returner_announced_again_waits_for_the_new_email() {
     sim.verify_audit();
 }
 
+/// A copy of `examples/acme` with `notify` (YAML under `notify:`) added, planned at the
+/// walk-through's time into `plan.json`; `env` is the binary's whole environment besides PATH.
+struct AcmeCopy {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl AcmeCopy {
+    fn planned(notify: &str, env: Vec<(&'static str, String)>) -> AcmeCopy {
+        let dir = tempfile::tempdir().unwrap();
+        crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
+        let policy = dir.path().join("seatkeeper.yaml");
+        let mut yaml = std::fs::read_to_string(&policy).unwrap();
+        yaml.push_str("notify:\n");
+        yaml.push_str(notify);
+        std::fs::write(&policy, yaml).unwrap();
+        let acme = AcmeCopy { dir, env };
+        let at = "2026-11-25T08:00:00Z";
+        let planned = acme.run(&[
+            "plan",
+            "--snapshot",
+            "snapshot.json",
+            "--at",
+            at,
+            "--out",
+            "plan.json",
+        ]);
+        assert!(planned.status.success(), "{}", text(&planned.stderr));
+        acme
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    }
+
+    fn audit_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("audit/seatkeeper.jsonl")).unwrap()
+    }
+}
+
 /// The chat digest through the CLI: `notify PLAN` posts the plan's summary once (a rerun of the
 /// same plan posts nothing), records it in the audit log, and never prints the webhook URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1603,36 +1650,14 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
     use crate::notify_support::webhook::Receiver;
     let receiver = Receiver::start(Vec::new()).await;
     let secret_path = "/services/T000/B000/s3cretWebhookPart";
-    let dir = tempfile::tempdir().unwrap();
-    crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
-    let policy = dir.path().join("seatkeeper.yaml");
-    let mut yaml = std::fs::read_to_string(&policy).unwrap();
-    yaml.push_str("notify:\n  chat:\n    format: json\n");
-    std::fs::write(&policy, yaml).unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
-            .args(args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SEATKEEPER_CHAT_WEBHOOK_URL", receiver.url(secret_path))
-            .output()
-            .unwrap()
-    };
-    let planned = run(&[
-        "plan",
-        "--snapshot",
-        "snapshot.json",
-        "--at",
-        "2026-11-25T08:00:00Z",
-        "--out",
-        "plan.json",
-    ]);
-    assert!(planned.status.success(), "{}", text(&planned.stderr));
-    let audit = dir.path().join("audit/seatkeeper.jsonl");
-    let before = std::fs::read_to_string(&audit).unwrap();
+    let url = receiver.url(secret_path);
+    let acme = AcmeCopy::planned(
+        "  chat:\n    format: json\n",
+        vec![("SEATKEEPER_CHAT_WEBHOOK_URL", url)],
+    );
+    let before = acme.audit_log();
     for round in 0..2 {
-        let out = run(&["notify", "plan.json"]);
+        let out = acme.run(&["notify", "plan.json"]);
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "round {round}: {stdout}{stderr}");
         assert!(
@@ -1649,7 +1674,7 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
     let body = &received[0].body;
     assert_eq!(body["title"], "seatkeeper: licences on acme.atlassian.net");
     assert_eq!(body["sections"][0]["heading"], "Plan");
-    let log = std::fs::read_to_string(&audit).unwrap();
+    let log = acme.audit_log();
     let added: Vec<&str> = log[before.len()..].lines().collect();
     assert_eq!(added.len(), 2, "notifying and notified: {added:?}");
     assert!(added[1].contains("\"kind\":\"notified\"") && added[1].contains("\"rule\":\"digest\""));
@@ -1660,37 +1685,13 @@ async fn notify_posts_the_plan_digest_to_chat_once() {
 /// neither tried nor recorded (the next run sends them), instead of each costing its retries.
 #[test]
 fn a_dead_mail_server_stops_the_batch_after_three_failures() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::support::copy_dir(&crate::support::root().join("examples/acme"), dir.path());
-    let policy = dir.path().join("seatkeeper.yaml");
-    let mut yaml = std::fs::read_to_string(&policy).unwrap();
-    yaml.push_str(&format!(
-        "notify:\n  email:\n    smtp: smtp://127.0.0.1:{}\n    from: it@acme.com\n  rate: 1000/s\n",
+    let notify = format!(
+        "  email:\n    smtp: smtp://127.0.0.1:{}\n    from: it@acme.com\n  rate: 1000/s\n",
         closed_port()
-    ));
-    std::fs::write(&policy, yaml).unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
-            .args(args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .unwrap()
-    };
-    let planned = run(&[
-        "plan",
-        "--snapshot",
-        "snapshot.json",
-        "--at",
-        "2026-11-25T08:00:00Z",
-        "--out",
-        "plan.json",
-    ]);
-    assert!(planned.status.success(), "{}", text(&planned.stderr));
-    let audit = dir.path().join("audit/seatkeeper.jsonl");
-    let before = std::fs::read_to_string(&audit).unwrap();
-    let out = run(&["notify", "plan.json"]);
+    );
+    let acme = AcmeCopy::planned(&notify, Vec::new());
+    let before = acme.audit_log();
+    let out = acme.run(&["notify", "plan.json"]);
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{said}");
     assert!(
@@ -1698,7 +1699,7 @@ fn a_dead_mail_server_stops_the_batch_after_three_failures() {
             && said.contains("5 of 8 emails not tried"),
         "{said}"
     );
-    let log = std::fs::read_to_string(&audit).unwrap();
+    let log = acme.audit_log();
     let added: Vec<&str> = log[before.len()..].lines().collect();
     let failed = added
         .iter()
