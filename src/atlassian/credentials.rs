@@ -271,7 +271,7 @@ pub fn parse_base(what: &'static str, value: &str) -> Result<Url, CredentialsErr
     match url.scheme() {
         "https" => {}
         "http" => {
-            if !is_loopback(host) {
+            if !is_loopback_host(host) {
                 return Err(CredentialsError::InsecureUrl {
                     host: host.to_string(),
                 });
@@ -287,12 +287,14 @@ pub fn parse_base(what: &'static str, value: &str) -> Result<Url, CredentialsErr
 /// that does not parse, or any other host is not.
 pub fn is_loopback_base(base: Option<&str>) -> bool {
     base.and_then(|b| Url::parse(b.trim()).ok())
-        .and_then(|u| u.host_str().map(is_loopback))
+        .and_then(|u| u.host_str().map(is_loopback_host))
         .unwrap_or(false)
 }
 
-/// Whether `host` (as in a URL, IPv6 in brackets) is the local machine.
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (as in a URL, IPv6 in brackets) is the local machine: 127.0.0.0/8, `::1`
+/// and `localhost`. Traffic to it never leaves the machine, the one place plain-text transport
+/// (`http://`, `smtp://` without STARTTLS) is allowed.
+pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),

@@ -30,7 +30,9 @@ pub mod wire;
 pub mod write;
 
 pub use client::{Client, ClientConfig, RequestStats, Transport, TransportReply, EVENTS_PAGE_MAX};
-pub use credentials::{is_loopback_base, CredentialSource, Credentials, CredentialsError, Secret};
+pub use credentials::{
+    is_loopback_base, is_loopback_host, CredentialSource, Credentials, CredentialsError, Secret,
+};
 pub use error::{Api, ApiError, TransportKind};
 pub use orgs::OrgSummary;
 pub use read::{LiveRead, ReadPath, ReadRequest};

@@ -11,11 +11,11 @@ pub mod chat;
 pub mod mail;
 pub mod pace;
 
+pub use crate::atlassian::is_loopback_host;
 pub use chat::{Chat, ChatError, ChatFormat, Digest, DigestSection};
 pub use mail::{Email, MailError, Mailer, SmtpSettings, TlsMode};
 pub use pace::Pacer;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 /// What became of one message.
@@ -67,17 +67,6 @@ impl RetryPolicy {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
         self.backoff.saturating_mul(factor).min(self.max_wait)
     }
-}
-
-/// True for the hosts that plain-text transport is allowed to: 127.0.0.0/8, `::1` and
-/// `localhost`. Traffic to them never leaves the machine, so TLS adds nothing there, and test
-/// servers and local relays commonly have no certificate.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
