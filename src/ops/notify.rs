@@ -14,7 +14,7 @@ use super::planning::{resolve_write_at, Planning, StateRequest};
 use super::{failed, Clock, CommandError, Context, ErrorKind};
 use crate::apply::lock::{host_name, lock_path, ApplyLock, Holder};
 use crate::audit_log::AuditWriter;
-use crate::ledger::{AuditKind, AuditRecord, AuditResult, Ledger, MessageKey};
+use crate::ledger::{AuditKind, AuditRecord, AuditResult, Ledger, MessageKey, MessageState};
 use crate::messages::{self, DueEmail};
 use crate::notify::{Chat, Delivery, Mailer, Pacer, SmtpSettings};
 use crate::plan::Plan;
@@ -123,6 +123,7 @@ pub fn notify(request: &NotifyRequest, ctx: &mut Context) -> Result<Notified, Co
             sender.post_digest(
                 &messages::plan_digest(&plan, &sent, &failed),
                 plan.generated_at,
+                &ledger,
                 ctx,
             )
         })
@@ -176,7 +177,7 @@ pub fn after_apply(
         };
         let (done, failed) = (of_plan(AuditResult::Ok), of_plan(AuditResult::Failed));
         let digest = messages::apply_digest(plan, done, failed, &sent, &failed_emails);
-        sender.post_digest(&digest, now, ctx)?
+        sender.post_digest(&digest, now, &ledger, ctx)?
     } else {
         None
     };
@@ -315,6 +316,25 @@ impl Sender {
         }
     }
 
+    /// The `notified` line of a message: accepted with the server's reply, or failed with why.
+    fn answered(&self, key: &MessageKey, to: Option<&str>, delivery: &Delivery) -> AuditRecord {
+        let mut line = self.record(AuditKind::Notified, key, to);
+        match delivery {
+            Delivery::Accepted { reply } => line.reason = format!("accepted: {reply}"),
+            Delivery::Failed { permanent, error } => {
+                line.result = AuditResult::Failed;
+                line.reason = if *permanent {
+                    "refused"
+                } else {
+                    "not delivered"
+                }
+                .into();
+                line.error = Some(error.clone());
+            }
+        }
+        line
+    }
+
     /// Under the audit log's lock: a `notifying` line, the send, a `notified` line, for each.
     fn lock(&self) -> Result<(ApplyLock, AuditWriter), CommandError> {
         let holder = Holder {
@@ -357,7 +377,9 @@ impl Sender {
                 return Err(CommandError::new(
                     ErrorKind::Partial,
                     format!(
-                        "the mail server failed {FAILURES_IN_A_ROW} emails in a row (the last:                          {last}); stopped with {} of {total} emails not tried: they are sent by                          the next run, and their reclaims wait (rail `not-notified`)",
+                        "the mail server failed {FAILURES_IN_A_ROW} emails in a row (the last: \
+                         {last}); stopped with {} of {total} emails not tried: they are sent by \
+                         the next run, and their reclaims wait (rail `not-notified`)",
                         total - out.len()
                     ),
                 ));
@@ -378,21 +400,7 @@ impl Sender {
             let to = Some(email.email.to.as_str());
             audit.append(&self.record(AuditKind::Notifying, &email.key, to))?;
             let delivery = self.runtime.block_on(mailer.send(&email.email));
-            let mut line = self.record(AuditKind::Notified, &email.key, to);
-            match &delivery {
-                Delivery::Accepted { reply } => line.reason = format!("accepted: {reply}"),
-                Delivery::Failed { permanent, error } => {
-                    line.result = AuditResult::Failed;
-                    line.reason = if *permanent {
-                        "refused"
-                    } else {
-                        "not delivered"
-                    }
-                    .into();
-                    line.error = Some(error.clone());
-                }
-            }
-            audit.append(&line)?;
+            audit.append(&self.answered(&email.key, to, &delivery))?;
             // The email is the announcement: recorded as one, its date holds for every later
             // plan, as when `apply` records the plan's announcements.
             if delivery.is_accepted() && email.kind == MessageKind::ReclaimSoon {
@@ -433,6 +441,7 @@ impl Sender {
         &self,
         digest: &messages::Digest,
         date: DateTime<Utc>,
+        ledger: &Ledger,
         ctx: &mut Context,
     ) -> Result<Option<Delivery>, CommandError> {
         let Some(chat) = &self.chat else {
@@ -444,29 +453,17 @@ impl Sender {
             product: String::new(),
             date,
         };
-        let records = read_records(&self.audit_log)?;
-        if matches!(
-            Ledger::from_records(&records).message(&key),
-            Some(crate::ledger::MessageState::Sent(_))
-        ) {
+        if matches!(ledger.message(&key), Some(MessageState::Sent(_))) {
             return Ok(None);
         }
         let (_lock, mut audit) = self.lock()?;
         audit.append(&self.record(AuditKind::Notifying, &key, None))?;
         let delivery = self.runtime.block_on(chat.post(digest));
-        let mut line = self.record(AuditKind::Notified, &key, None);
-        match &delivery {
-            Delivery::Accepted { reply } => line.reason = format!("accepted: {reply}"),
-            Delivery::Failed { error, .. } => {
-                line.result = AuditResult::Failed;
-                line.error = Some(error.clone());
-            }
-        }
-        audit.append(&line)?;
+        audit.append(&self.answered(&key, None, &delivery))?;
         let _ = writeln!(
             ctx.err,
             "digest to {} chat at {}: {}",
-            format!("{:?}", chat.format()).to_lowercase(),
+            chat.format().name(),
             chat.host(),
             if delivery.is_accepted() {
                 "posted"

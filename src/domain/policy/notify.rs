@@ -67,6 +67,14 @@ impl ChatFormat {
         ("teams", ChatFormat::Teams),
         ("json", ChatFormat::Json),
     ];
+
+    /// The name in the policy, like `slack`.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("json", |(name, _)| name)
+    }
 }
 
 /// A sending rate: `messages` per `seconds`.
